@@ -1,0 +1,80 @@
+//! Command implementations.
+
+use super::args::{Cli, Command, RecipeArgs, RunArgs};
+use anyhow::{Context, Result};
+use balmix::recipe::Recipe;
+use balmix::train::run::{run_seed, Outcome, RunOptions};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+pub fn dispatch(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Run(args) => run(args),
+        Command::Check(args) => check(args),
+    }
+}
+
+fn load(args: &RecipeArgs, extra: &[String]) -> Result<Recipe> {
+    let mut sets = args.sets.clone();
+    sets.extend_from_slice(extra);
+    Ok(Recipe::load(&args.recipe, &sets)?)
+}
+
+fn check(args: RecipeArgs) -> Result<ExitCode> {
+    let recipe = load(&args, &[])?;
+    print!("{}", recipe.to_toml());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run(args: RunArgs) -> Result<ExitCode> {
+    let extra: Vec<String> = args.threads.map(|t| format!("train.threads={t}")).into_iter().collect();
+    let recipe = load(&args.recipe, &extra)?;
+    let seeds = recipe.seeds().to_vec();
+    for &seed in &seeds {
+        let trace = args.trace_mixup.as_ref().map(|p| trace_path(p, seed, seeds.len()));
+        let opts = RunOptions {
+            out: args.out.clone(),
+            resume: args.resume,
+            force: args.force,
+            quiet: args.quiet,
+            trace_mixup: trace,
+            stop_after_epochs: None,
+        };
+        let dir = opts.out.join(recipe.name()).join(format!("seed-{seed}"));
+        let outcome = run_seed(&recipe, seed, &opts).with_context(|| format!("run {} seed {seed}", recipe.name()))?;
+        match outcome {
+            Outcome::Trained(s) => println!("{}", describe(&s, &dir)),
+            Outcome::AlreadyComplete(s) => {
+                println!("{} (already complete; pass --force to train again)", describe(&s, &dir))
+            }
+            Outcome::Stopped { epochs_done } => println!("{}: stopped after {epochs_done} epochs", dir.display()),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe(s: &balmix::train::record::Summary, dir: &std::path::Path) -> String {
+    let per_mod: Vec<String> = s.modality_accuracy.iter().map(|(m, a)| format!("{m} {a:.4}")).collect();
+    format!(
+        "{} seed {}: test accuracy {:.4}, macro-F1 {:.4}, per modality [{}], epoch {}/{} ({}), {:.1}s -> {}",
+        s.name,
+        s.seed,
+        s.test_accuracy,
+        s.test_macro_f1,
+        per_mod.join(", "),
+        s.selected_epoch,
+        s.epochs,
+        s.select,
+        s.seconds,
+        dir.display()
+    )
+}
+
+fn trace_path(path: &std::path::Path, seed: u64, seeds: usize) -> PathBuf {
+    if seeds <= 1 {
+        return path.to_path_buf();
+    }
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("trace");
+    let ext = path.extension().and_then(|s| s.to_str()).unwrap_or("csv");
+    path.with_file_name(format!("{stem}.seed-{seed}.{ext}"))
+}

@@ -1,0 +1,129 @@
+//! In-memory datasets: one row-major feature matrix per modality and a label per sample.
+
+use thiserror::Error;
+
+/// One modality's features: `values.len() == n * width`, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Modality {
+    /// Modality name (as in the manifest and recipes).
+    pub name: String,
+    /// Features per sample.
+    pub width: usize,
+    /// Row-major `n × width` values.
+    pub values: Vec<f32>,
+}
+
+impl Modality {
+    /// The features of sample `i`.
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.values[i * self.width..(i + 1) * self.width]
+    }
+}
+
+/// A labelled multimodal dataset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset {
+    /// Manifest name.
+    pub name: String,
+    /// Class names; labels index into it.
+    pub classes: Vec<String>,
+    /// Modalities, in the order the recipe selected them.
+    pub modalities: Vec<Modality>,
+    /// One label per sample.
+    pub labels: Vec<usize>,
+}
+
+/// Data that cannot be used.
+#[derive(Debug, Error, PartialEq)]
+#[allow(missing_docs)]
+pub enum DataError {
+    #[error("dataset `{dataset}`: modality `{modality}` is not in the dataset (has: {known})")]
+    UnknownModality { dataset: String, modality: String, known: String },
+    #[error("dataset `{dataset}`: split `{split}` is empty ({detail})")]
+    EmptySplit { dataset: String, split: &'static str, detail: String },
+}
+
+impl Dataset {
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Number of classes.
+    pub fn num_classes(&self) -> usize {
+        self.classes.len()
+    }
+
+    /// The dataset restricted to `names`, in that order.
+    pub fn select(mut self, names: &[String]) -> Result<Dataset, DataError> {
+        let mut chosen = Vec::with_capacity(names.len());
+        for name in names {
+            let pos = self.modalities.iter().position(|m| &m.name == name).ok_or_else(|| {
+                DataError::UnknownModality {
+                    dataset: self.name.clone(),
+                    modality: name.clone(),
+                    known: self.modalities.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", "),
+                }
+            })?;
+            chosen.push(self.modalities[pos].clone());
+        }
+        self.modalities = chosen;
+        Ok(self)
+    }
+
+    /// Standardise every feature with the mean and standard deviation of the `train` rows
+    /// (features with zero spread are only centred). Statistics never see val/test rows.
+    pub fn standardize(&mut self, train: &[usize]) {
+        for m in &mut self.modalities {
+            let w = m.width;
+            let mut mean = vec![0f64; w];
+            let mut sq = vec![0f64; w];
+            for &i in train {
+                for (j, v) in m.values[i * w..(i + 1) * w].iter().enumerate() {
+                    mean[j] += *v as f64;
+                    sq[j] += (*v as f64) * (*v as f64);
+                }
+            }
+            let n = train.len().max(1) as f64;
+            let std: Vec<f64> = (0..w)
+                .map(|j| {
+                    mean[j] /= n;
+                    let var = (sq[j] / n - mean[j] * mean[j]).max(0.0);
+                    if var > 1e-12 {
+                        var.sqrt()
+                    } else {
+                        1.0
+                    }
+                })
+                .collect();
+            for row in m.values.chunks_mut(w) {
+                for (j, v) in row.iter_mut().enumerate() {
+                    *v = ((*v as f64 - mean[j]) / std[j]) as f32;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standardize_uses_training_rows_only() {
+        let mut d = Dataset {
+            name: "t".into(),
+            classes: vec!["a".into(), "b".into()],
+            modalities: vec![Modality { name: "m".into(), width: 1, values: vec![1.0, 3.0, 100.0] }],
+            labels: vec![0, 1, 0],
+        };
+        d.standardize(&[0, 1]);
+        // train mean 2, std 1: the held-out 100 becomes 98, untouched by its own value.
+        assert_eq!(d.modalities[0].values, vec![-1.0, 1.0, 98.0]);
+    }
+}

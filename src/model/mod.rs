@@ -1,0 +1,9 @@
+//! The model: runtime-width layers on dfdx tensors ([`layers`]), the named parameter store
+//! ([`params`]) and the multimodal network ([`network`]).
+
+pub mod layers;
+pub mod network;
+pub mod params;
+
+pub use network::Model;
+pub use params::{Dev, Matrix, ParamStore, Vector};

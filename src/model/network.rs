@@ -1,0 +1,224 @@
+//! The multimodal network built from a recipe: one encoder per modality, a fusion, a linear
+//! head, and (for film/gated) unimodal probes. Building blocks are exposed separately so the
+//! training loop can mix between them.
+
+use super::layers::{activate, Linear};
+use super::params::{Dev, Group, Matrix, ParamStore};
+use crate::mixup::mix;
+use crate::recipe::file::{Activation, FusionKind, UnimodalLogits};
+use crate::recipe::Recipe;
+use crate::rng::{stream, Stream};
+use dfdx::prelude::*;
+
+/// An MLP encoder.
+#[derive(Debug, Clone)]
+pub struct Encoder {
+    layers: Vec<Linear>,
+    activation: Activation,
+    /// Output (feature) width.
+    pub out: usize,
+}
+
+/// The fusion module.
+#[derive(Debug, Clone)]
+pub enum Fusion {
+    /// Concatenate features.
+    Concat,
+    /// Sum features.
+    Sum,
+    /// h = γ(z_c) ⊙ z_o + β(z_c).
+    Film {
+        /// γ projection.
+        gamma: Linear,
+        /// β projection.
+        beta: Linear,
+        /// Conditioning modality index.
+        cond: usize,
+        /// Modulated modality index.
+        other: usize,
+    },
+    /// h = σ(G z_g) ⊙ (V z_o).
+    Gated {
+        /// Gate projection.
+        gate: Linear,
+        /// Value projection.
+        value: Linear,
+        /// Gating modality index.
+        g: usize,
+        /// Gated modality index.
+        other: usize,
+    },
+}
+
+/// A built model and its parameters.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// All parameters.
+    pub store: ParamStore,
+    /// Encoders, in modality order.
+    pub encoders: Vec<Encoder>,
+    /// Fusion.
+    pub fusion: Fusion,
+    /// Linear head on the fused feature.
+    pub head: Linear,
+    /// Probes (film/gated), one per modality.
+    pub probes: Vec<Linear>,
+    /// Number of classes.
+    pub classes: usize,
+}
+
+impl Model {
+    /// Build the recipe's model, initialising every weight from the `init` stream of `seed`
+    /// in creation order: encoders (modality order, layer order), fusion, head, probes.
+    pub fn build(recipe: &Recipe, widths: &[usize], classes: usize, seed: u64, dev: Dev) -> Model {
+        let mut rng = stream(seed, Stream::Init, 0);
+        let mut store = ParamStore::new(dev);
+        let names = &recipe.dataset().modalities;
+        let spec = recipe.model();
+        let mut encoders = Vec::new();
+        for (m, name) in names.iter().enumerate() {
+            let enc = &spec.encoders[name];
+            let mut inp = widths[m];
+            let mut layers = Vec::new();
+            for (l, &out) in enc.hidden.iter().chain(std::iter::once(&enc.out)).enumerate() {
+                let (w, b) = store.add_linear(&format!("encoder.{name}.layers.{l}"), inp, out, Group::Encoder(m), &mut rng);
+                layers.push(Linear { weight: w, bias: b, inp, out });
+                inp = out;
+            }
+            encoders.push(Encoder { layers, activation: enc.activation, out: enc.out });
+        }
+        let index = |n: &Option<String>| names.iter().position(|x| Some(x) == n.as_ref()).expect("validated");
+        let mut linear = |store: &mut ParamStore, name: &str, inp: usize, out: usize, group: Group| {
+            let (w, b) = store.add_linear(name, inp, out, group, &mut rng);
+            Linear { weight: w, bias: b, inp, out }
+        };
+        let (fusion, fused_width) = match spec.fusion.kind {
+            FusionKind::Concat => (Fusion::Concat, encoders.iter().map(|e| e.out).sum()),
+            FusionKind::Sum => (Fusion::Sum, encoders[0].out),
+            FusionKind::Film => {
+                let cond = index(&spec.fusion.condition);
+                let other = 1 - cond;
+                let (dc, d) = (encoders[cond].out, encoders[other].out);
+                let gamma = linear(&mut store, "fusion.film.gamma", dc, d, Group::Fusion);
+                let beta = linear(&mut store, "fusion.film.beta", dc, d, Group::Fusion);
+                (Fusion::Film { gamma, beta, cond, other }, d)
+            }
+            FusionKind::Gated => {
+                let g = index(&spec.fusion.gate);
+                let other = 1 - g;
+                let dim = spec.fusion.dim.expect("validated");
+                let gate = linear(&mut store, "fusion.gated.gate", encoders[g].out, dim, Group::Fusion);
+                let value = linear(&mut store, "fusion.gated.value", encoders[other].out, dim, Group::Fusion);
+                (Fusion::Gated { gate, value, g, other }, dim)
+            }
+        };
+        let head = linear(&mut store, "head", fused_width, classes, Group::Fusion);
+        let probes = match recipe.unimodal_logits() {
+            UnimodalLogits::Decompose => Vec::new(),
+            UnimodalLogits::Probe => names
+                .iter()
+                .enumerate()
+                .map(|(m, n)| linear(&mut store, &format!("probe.{n}"), encoders[m].out, classes, Group::Probe(m)))
+                .collect(),
+        };
+        Model { store, encoders, fusion, head, probes, classes }
+    }
+
+    /// Encode modality `m`.
+    pub fn encode<T: dfdx::tensor::Tape<f32, Cpu>>(&self, m: usize, x: Matrix<T>) -> Matrix<T> {
+        let enc = &self.encoders[m];
+        enc.layers.iter().fold(x, |h, layer| activate(layer.forward(h, &self.store), enc.activation))
+    }
+
+    /// Fuse encoder features (modality order).
+    pub fn fuse<T: dfdx::tensor::Tape<f32, Cpu>>(&self, zs: Vec<Matrix<T>>) -> Matrix<T> {
+        match &self.fusion {
+            Fusion::Concat => {
+                let mut it = zs.into_iter();
+                let first = it.next().expect("at least one modality");
+                it.fold(first, |acc, z| (acc, z).concat_along(Axis::<1>))
+            }
+            Fusion::Sum => {
+                let mut it = zs.into_iter();
+                let first = it.next().expect("at least one modality");
+                it.fold(first, |acc, z| acc + z)
+            }
+            Fusion::Film { gamma, beta, cond, other } => {
+                let mut zs: Vec<Option<Matrix<T>>> = zs.into_iter().map(Some).collect();
+                let zc = zs[*cond].take().expect("two modalities");
+                let zo = zs[*other].take().expect("two modalities");
+                let (zc, tape) = zc.split_tape();
+                let g = gamma.forward(zc.clone().put_tape(tape), &self.store);
+                let b = beta.forward(zc.retaped::<T>(), &self.store);
+                g * zo + b
+            }
+            Fusion::Gated { gate, value, g, other } => {
+                let mut zs: Vec<Option<Matrix<T>>> = zs.into_iter().map(Some).collect();
+                let zg = zs[*g].take().expect("two modalities");
+                let zo = zs[*other].take().expect("two modalities");
+                gate.forward(zg, &self.store).sigmoid() * value.forward(zo, &self.store)
+            }
+        }
+    }
+
+    /// The head's logits.
+    pub fn head<T: dfdx::tensor::Tape<f32, Cpu>>(&self, h: Matrix<T>) -> Matrix<T> {
+        self.head.forward(h, &self.store)
+    }
+
+    /// Probe logits of modality `m` (probe mode only).
+    pub fn probe<T: dfdx::tensor::Tape<f32, Cpu>>(&self, m: usize, z: Matrix<T>) -> Matrix<T> {
+        self.probes[m].forward(z, &self.store)
+    }
+
+    /// Whether unimodal logits come from probes.
+    pub fn uses_probes(&self) -> bool {
+        !self.probes.is_empty()
+    }
+
+    /// Unimodal logits by decomposing the linear head (concat/sum): u_m = z_m W_mᵀ + b/M, from
+    /// host copies of the clean features `zs` (each `n × d_m`). Σ_m u_m equals the fused
+    /// logits for concat, and for sum.
+    pub fn decompose(&self, zs: &[Vec<f32>], n: usize) -> Vec<Vec<f32>> {
+        let w = self.store.matrix(self.head.weight).as_vec();
+        let b = self.store.vector(self.head.bias).as_vec();
+        let k = self.classes;
+        let width = self.head.inp;
+        let m_count = zs.len() as f32;
+        let mut offset = 0;
+        zs.iter()
+            .enumerate()
+            .map(|(m, z)| {
+                let d = self.encoders[m].out;
+                let col = if matches!(self.fusion, Fusion::Concat) { offset } else { 0 };
+                offset += d;
+                let mut u = vec![0f32; n * k];
+                for i in 0..n {
+                    let zi = &z[i * d..(i + 1) * d];
+                    for c in 0..k {
+                        let wr = &w[c * width + col..c * width + col + d];
+                        let dot: f32 = zi.iter().zip(wr).map(|(a, b)| a * b).sum();
+                        u[i * k + c] = dot + b[c] / m_count;
+                    }
+                }
+                u
+            })
+            .collect()
+    }
+}
+
+/// Accuracy of argmax predictions.
+pub fn accuracy(logits: &[f32], labels: &[usize], classes: usize) -> f64 {
+    let hits = labels
+        .iter()
+        .enumerate()
+        .filter(|(i, &y)| crate::mixup::contribution::argmax(&logits[i * classes..(i + 1) * classes]) == y)
+        .count();
+    hits as f64 / labels.len().max(1) as f64
+}
+
+/// Soft-label cross-entropy of host logits (used for reporting, not training).
+pub fn mean_cross_entropy(logits: &[f32], labels: &[usize], classes: usize) -> f64 {
+    let ce = mix::soft_cross_entropy(logits, &mix::one_hot(labels, classes), classes);
+    ce.iter().sum::<f64>() / ce.len().max(1) as f64
+}

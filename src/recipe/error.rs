@@ -1,0 +1,68 @@
+//! Recipe errors: one variant per violated rule. Every message starts with where the bad value
+//! came from (a file, `--set …`, or an environment variable) and names the key path and rule.
+
+use thiserror::Error;
+
+/// Why a recipe was rejected.
+#[derive(Debug, Error, Clone, PartialEq)]
+#[allow(missing_docs)]
+pub enum RecipeError {
+    #[error("{path}: recipe file not found{}", referenced_by.as_ref().map(|r| format!(" (extended by {r})")).unwrap_or_default())]
+    MissingFile { path: String, referenced_by: Option<String> },
+    #[error("{path}: cannot read recipe: {reason}")]
+    Unreadable { path: String, reason: String },
+    #[error("{path}: unsupported recipe format (expected a .toml, .yaml or .yml file)")]
+    UnsupportedFormat { path: String },
+    #[error("{origin}: `extends` forms a cycle: {chain}")]
+    ExtendsCycle { origin: String, chain: String },
+    #[error("{origin}: unknown key `{key}` (allowed here: {expected})")]
+    UnknownKey { origin: String, key: String, expected: String },
+    #[error("{origin}: {key} has the wrong type: found {found}, expected {expected}")]
+    WrongType { origin: String, key: String, found: String, expected: String },
+    #[error("{origin}: {key} is required but missing")]
+    MissingKey { origin: String, key: String },
+    #[error("{origin}: {key}: unknown value `{got}` (expected one of: {expected})")]
+    UnknownVariant { origin: String, key: String, got: String, expected: String },
+    #[error("{origin}: {key}: {detail}")]
+    Malformed { origin: String, key: String, detail: String },
+    #[error("--set {arg}: expected KEY.PATH=VALUE")]
+    BadSetArgument { arg: String },
+    #[error("{origin}: {key} must be > 0 (got {got})")]
+    NotPositive { origin: String, key: String, got: String },
+    #[error("{origin}: {key} must be in {range} (got {got})")]
+    OutOfRange { origin: String, key: String, range: &'static str, got: String },
+    #[error("{origin}: {key} must not be empty")]
+    Empty { origin: String, key: String },
+    #[error("{origin}: {key}: seed {seed} is listed twice")]
+    DuplicateSeed { origin: String, key: String, seed: u64 },
+    #[error("{origin}: dataset.manifest: unknown manifest `{got}`{}", if suggestions.is_empty() { String::new() } else { format!(" (did you mean: {}?)", suggestions.join(", ")) })]
+    UnknownManifest { origin: String, got: String, suggestions: Vec<String> },
+    #[error("{origin}: {key}: unknown modality `{got}` (manifest `{manifest}` has: {known})")]
+    UnknownModality { origin: String, key: String, got: String, manifest: String, known: String },
+    #[error("{origin}: dataset.modalities: modality `{got}` is listed twice")]
+    DuplicateModality { origin: String, got: String },
+    #[error("{origin}: model.encoders has no encoder for modality `{modality}`")]
+    MissingEncoder { origin: String, modality: String },
+    #[error("{origin}: dataset.split: test + val must be < 1 so training keeps samples (got {test} + {val})")]
+    SplitTooLarge { origin: String, test: f64, val: f64 },
+    #[error("{origin}: train.eval.select = \"best-val\" needs a validation split (dataset.split.val > 0)")]
+    BestValWithoutVal { origin: String },
+    #[error("{origin}: model.unimodal_logits = \"decompose\" needs concat or sum fusion (got {fusion}); use \"probe\"")]
+    DecomposeNeedsLinearFusion { origin: String, fusion: String },
+    #[error("{origin}: model.fusion.kind = \"{fusion}\" needs exactly {needs} modalities (got {got})")]
+    FusionArity { origin: String, fusion: String, needs: usize, got: usize },
+    #[error("{origin}: model.fusion.kind = \"sum\" needs equal encoder output widths (got {widths})")]
+    SumWidthMismatch { origin: String, widths: String },
+    #[error("{origin}: {key} applies only to {applies_to} (here {kind_key} = \"{kind}\")")]
+    KeyNotForKind { origin: String, key: String, applies_to: &'static str, kind_key: &'static str, kind: String },
+    #[error("{origin}: {key} is required when {kind_key} = \"{kind}\"")]
+    KeyRequiredForKind { origin: String, key: String, kind_key: &'static str, kind: String },
+    #[error("{origin}: {key} = {{ start = {start}, stop = {stop} }} must satisfy start < stop <= train.epochs ({epochs})")]
+    EpochWindow { origin: String, key: String, start: usize, stop: usize, epochs: usize },
+    #[error("{origin}: mixup.method = \"bmm\" needs mixup.fold = true (B-MM folds λ into [0.5, 1] before splitting it by modality)")]
+    BmmWithoutFold { origin: String },
+    #[error("{origin}: mixup.method = \"bmm\" needs at least 2 modalities (got {got}); use \"mm\" for one")]
+    BmmNeedsModalities { origin: String, got: usize },
+    #[error("{origin}: modulation.kind = \"ogm-ge\" needs at least 2 modalities (got {got})")]
+    OgmNeedsModalities { origin: String, got: usize },
+}

@@ -1,0 +1,597 @@
+//! The recipe file as written: serde types that mirror TOML/YAML one to one.
+//!
+//! Every field states its default once, in its doc comment and its `serde(default)`. Unknown
+//! keys are errors (`deny_unknown_fields`; no `flatten`, which would break that). Values are
+//! only *typed* here; [`super::validate`] checks ranges and cross-field rules.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One experiment, as read from the recipe file(s) after `extends`, environment and `--set`
+/// layering.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RecipeFile {
+    /// Experiment name; the run directory is `<out>/<name>/seed-<n>/`. Required.
+    pub name: String,
+    /// Path of a base recipe, relative to this file. Layers are merged base first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extends: Option<String>,
+    /// Master seeds; `balmix run` runs each in turn. Default `[0]`.
+    #[serde(default = "default_seeds")]
+    pub seeds: Vec<u64>,
+    /// Which data, which modalities, how split.
+    pub dataset: DatasetSection,
+    /// Encoders, fusion, head.
+    pub model: ModelSection,
+    /// Mixup method and schedule. Default: no mixing.
+    #[serde(default)]
+    pub mixup: MixupSection,
+    /// Gradient-modulation baseline. Default: none.
+    #[serde(default)]
+    pub modulation: ModulationSection,
+    /// Optimiser and learning-rate schedule.
+    #[serde(default)]
+    pub optim: OptimSection,
+    /// Epochs, batch size, evaluation, threads, device.
+    #[serde(default)]
+    pub train: TrainSection,
+}
+
+fn default_seeds() -> Vec<u64> {
+    vec![0]
+}
+
+/// `[dataset]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetSection {
+    /// Manifest name: `data-manifests/<manifest>.toml`. Required.
+    pub manifest: String,
+    /// Modalities to use, in order. Required, non-empty; one modality trains a unimodal model.
+    pub modalities: Vec<String>,
+    /// Train/val/test split.
+    #[serde(default)]
+    pub split: SplitSection,
+    /// Standardise each feature with mean/std of the training split. Default `true`.
+    #[serde(default = "yes")]
+    pub standardize: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `dataset.split`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SplitSection {
+    /// Split strategy. Default `"stratified"` (per-class proportions kept).
+    #[serde(default)]
+    pub kind: SplitKind,
+    /// Fraction of each class held out for test. Default `0.2`.
+    #[serde(default = "default_test_fraction")]
+    pub test: f64,
+    /// Fraction of each class held out for validation. Default `0.1`.
+    #[serde(default = "default_val_fraction")]
+    pub val: f64,
+    /// Seed of the `split` stream; independent of the run seed so all seeds share one split.
+    /// Default `0`.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn default_test_fraction() -> f64 {
+    0.2
+}
+fn default_val_fraction() -> f64 {
+    0.1
+}
+
+impl Default for SplitSection {
+    fn default() -> Self {
+        Self {
+            kind: SplitKind::default(),
+            test: default_test_fraction(),
+            val: default_val_fraction(),
+            seed: 0,
+        }
+    }
+}
+
+/// How samples are split.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum SplitKind {
+    /// Per class, shuffle with the `split` stream and cut test, val, train.
+    #[default]
+    Stratified,
+}
+
+/// `[model]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// One encoder per modality, keyed by modality name. Encoders of modalities the recipe does
+    /// not select are ignored (and dropped from the resolved recipe).
+    pub encoders: BTreeMap<String, EncoderSpec>,
+    /// How encoder features are combined. Default `{ kind = "concat" }`.
+    #[serde(default)]
+    pub fusion: FusionSpec,
+    /// How per-modality ("unimodal") logits are obtained. Default: `decompose` for concat/sum
+    /// fusion, `probe` for film/gated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unimodal_logits: Option<UnimodalLogits>,
+}
+
+/// `model.encoders.<modality>`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EncoderSpec {
+    /// Encoder family. Default `"mlp"`.
+    #[serde(default)]
+    pub kind: EncoderKind,
+    /// Hidden widths. Default `[]` (a single layer).
+    #[serde(default)]
+    pub hidden: Vec<usize>,
+    /// Output (feature) width. Required.
+    pub out: usize,
+    /// Activation after every layer, the output layer included (features are post-activation,
+    /// as in the OGM-GE encoders). Default `"relu"`.
+    #[serde(default)]
+    pub activation: Activation,
+}
+
+/// Encoder families.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum EncoderKind {
+    /// Multi-layer perceptron on the flat feature vector.
+    #[default]
+    Mlp,
+}
+
+/// Activation functions.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Activation {
+    /// max(0, x)
+    #[default]
+    Relu,
+    /// tanh(x)
+    Tanh,
+    /// GELU (tanh approximation).
+    Gelu,
+}
+
+/// `model.fusion`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FusionSpec {
+    /// Fusion family. Default `"concat"`.
+    #[serde(default)]
+    pub kind: FusionKind,
+    /// film only: the modality that produces γ, β. Default: the first modality.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+    /// gated only: the modality that produces the gate. Default: the first modality.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<String>,
+    /// gated only: width of the gated projection. Default: the other modality's feature width.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dim: Option<usize>,
+}
+
+/// Fusion families (DESIGN §5; the OGM-GE paper's baselines).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum FusionKind {
+    /// h = [z_1, …, z_M]; head Linear(Σd_m → K).
+    #[default]
+    Concat,
+    /// h = Σ z_m (equal widths); head Linear(d → K).
+    Sum,
+    /// Two modalities: h = γ(z_c) ⊙ z_o + β(z_c), γ and β linear in the conditioning modality.
+    Film,
+    /// Two modalities: h = σ(G z_g) ⊙ (V z_o); G, V linear to `dim`.
+    Gated,
+}
+
+/// Where per-modality logits come from.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnimodalLogits {
+    /// Split the linear head by modality: u_m = z_m W_mᵀ + b/M (concat, sum).
+    Decompose,
+    /// Per-modality linear probes trained on detached features (any fusion; they never change
+    /// the encoders).
+    Probe,
+}
+
+/// `[mixup]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MixupSection {
+    /// Method. Default `"none"`.
+    #[serde(default)]
+    pub method: MixupMethod,
+    /// mm only: mix the fused feature (`fused`) or each encoder output (`encoder`). Default
+    /// `"fused"`. For concat fusion the two coincide.
+    #[serde(default)]
+    pub point: MixPoint,
+    /// λ ~ Beta(alpha, alpha). Default `0.4`.
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
+    /// One λ per sample or one per batch. Default `"sample"`.
+    #[serde(default)]
+    pub lambda_per: LambdaPer,
+    /// Fold λ ← max(λ, 1 − λ) so every sample keeps its own label as the majority. Default
+    /// `false`; B-MM requires `true`.
+    #[serde(default)]
+    pub fold: bool,
+    /// Chance that a batch is mixed at all. Default `1.0`.
+    #[serde(default = "one")]
+    pub probability: f64,
+    /// Epoch window `[start, stop)` in which batches are mixed. Default: every epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<EpochWindow>,
+    /// bmm only: how contributions set the per-modality mixing. Default: see [`BalanceSection`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance: Option<BalanceSection>,
+}
+
+fn default_alpha() -> f64 {
+    0.4
+}
+fn one() -> f64 {
+    1.0
+}
+
+impl Default for MixupSection {
+    fn default() -> Self {
+        Self {
+            method: MixupMethod::default(),
+            point: MixPoint::default(),
+            alpha: default_alpha(),
+            lambda_per: LambdaPer::default(),
+            fold: false,
+            probability: one(),
+            epochs: None,
+            balance: None,
+        }
+    }
+}
+
+/// Mixup methods (DESIGN §5).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum MixupMethod {
+    /// No mixing.
+    #[default]
+    None,
+    /// Mix raw inputs of every modality with one λ (classic mixup).
+    Input,
+    /// Multimodal mixup: mix features at `point`.
+    Mm,
+    /// Balanced multimodal mixup: per-modality λ_m from relative contributions.
+    Bmm,
+}
+
+/// Where MM mixes features.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum MixPoint {
+    /// The aggregated (fused) feature h.
+    #[default]
+    Fused,
+    /// Each encoder output z_m, then fuse.
+    Encoder,
+}
+
+/// Granularity of λ draws.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum LambdaPer {
+    /// One λ per sample.
+    #[default]
+    Sample,
+    /// One λ for the whole batch.
+    Batch,
+}
+
+/// An epoch window `[start, stop)`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct EpochWindow {
+    /// First epoch inside the window (0-based).
+    pub start: usize,
+    /// First epoch after the window.
+    pub stop: usize,
+}
+
+/// `mixup.balance` (B-MM, DESIGN §5 steps 1–7).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BalanceSection {
+    /// Contribution estimator. Default `"confidence"`.
+    #[serde(default)]
+    pub contribution: Contribution,
+    /// EMA factor β of the contribution, in [0, 1). Default `0.9`.
+    #[serde(default = "default_ema")]
+    pub ema: f64,
+    /// Exponent γ ≥ 0 on the relative contribution. Default `1.0`; 0 reduces B-MM to MM.
+    #[serde(default = "one")]
+    pub gamma: f64,
+    /// Which modality is mixed more. Default `"dominant-more"`.
+    #[serde(default)]
+    pub direction: Direction,
+    /// How the label ratio λ_y follows the per-modality ratios. Default
+    /// `"inverse-contribution"` (DESIGN §5 explains why: `contribution` starved the weak
+    /// modality on real data).
+    #[serde(default)]
+    pub label_weight: LabelWeight,
+}
+
+fn default_ema() -> f64 {
+    0.9
+}
+
+impl Default for BalanceSection {
+    fn default() -> Self {
+        Self {
+            contribution: Contribution::default(),
+            ema: default_ema(),
+            gamma: one(),
+            direction: Direction::default(),
+            label_weight: LabelWeight::default(),
+        }
+    }
+}
+
+/// Contribution estimators.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Contribution {
+    /// Mean softmax probability of the true class under u_m (OGM-GE's score).
+    #[default]
+    Confidence,
+    /// Accuracy of argmax u_m, plus 1/K so it stays > 0.
+    Accuracy,
+    /// 1 / (ε + mean KL(fused ‖ unimodal)).
+    Kl,
+}
+
+/// B-MM direction.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Direction {
+    /// δ_m = min(δ r_m^γ, 0.5): the dominant modality is mixed more.
+    #[default]
+    DominantMore,
+    /// δ_m = min(δ r_m^−γ, 0.5): the weak modality is mixed more.
+    WeakMore,
+}
+
+/// B-MM label weighting.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum LabelWeight {
+    /// w_m ∝ 1/r_m: the label follows the under-contributing modality.
+    #[default]
+    InverseContribution,
+    /// w_m ∝ r_m.
+    Contribution,
+    /// w_m = 1/M.
+    Mean,
+}
+
+/// `[modulation]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ModulationSection {
+    /// Baseline. Default `"none"`.
+    #[serde(default)]
+    pub kind: ModulationKind,
+    /// ogm-ge: α of k_m = 1 − tanh(α ρ_m). Default `0.8` (OGM-GE's CREMA-D setting).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f64>,
+    /// ogm-ge: add N(0, std(g)) to modulated gradients (GE). Default `true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise: Option<bool>,
+    /// ogm-ge: epoch window of the modulation. Default: every epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<EpochWindow>,
+    /// ogm-ge: `published` (Eq. 10 as the public code computes it) or `continuous`. Default
+    /// `"published"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<OgmVariant>,
+}
+
+/// Gradient-modulation baselines.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModulationKind {
+    /// No modulation.
+    #[default]
+    None,
+    /// On-the-fly gradient modulation with generalisation enhancement (Peng et al., 2022).
+    OgmGe,
+}
+
+/// OGM-GE coefficient formula.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum OgmVariant {
+    /// k = 1 − tanh(α ρ) if ρ > 1 else 1 (jumps at ρ = 1, as published).
+    #[default]
+    Published,
+    /// k = 1 − tanh(α (ρ − 1)) if ρ > 1 else 1 (no jump).
+    Continuous,
+}
+
+/// `[optim]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OptimSection {
+    /// Optimiser. Default `"sgd"`.
+    #[serde(default)]
+    pub kind: OptimKind,
+    /// Base learning rate. Default `0.01`.
+    #[serde(default = "default_lr")]
+    pub lr: f64,
+    /// sgd only: classic momentum in [0, 1). Default `0.9`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub momentum: Option<f64>,
+    /// Weight decay ≥ 0: L2 for sgd/adam, decoupled for adamw. Default `0`.
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// adam/adamw only: (β1, β2). Default `[0.9, 0.999]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub betas: Option<[f64; 2]>,
+    /// adam/adamw only: ε. Default `1e-8`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eps: Option<f64>,
+    /// Learning-rate schedule, evaluated per epoch. Default `{ kind = "constant" }`.
+    #[serde(default)]
+    pub schedule: LrScheduleSection,
+}
+
+fn default_lr() -> f64 {
+    0.01
+}
+
+impl Default for OptimSection {
+    fn default() -> Self {
+        Self {
+            kind: OptimKind::default(),
+            lr: default_lr(),
+            momentum: None,
+            weight_decay: 0.0,
+            betas: None,
+            eps: None,
+            schedule: LrScheduleSection::default(),
+        }
+    }
+}
+
+/// Optimisers.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum OptimKind {
+    /// SGD with classic momentum and L2 weight decay (PyTorch semantics).
+    #[default]
+    Sgd,
+    /// Adam with L2 weight decay.
+    Adam,
+    /// Adam with decoupled weight decay.
+    Adamw,
+}
+
+/// `optim.schedule`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LrScheduleSection {
+    /// Schedule family. Default `"constant"`.
+    #[serde(default)]
+    pub kind: LrScheduleKind,
+    /// step only: epochs between decays. Required for step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<usize>,
+    /// step only: decay factor in (0, 1]. Default `0.1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gamma: Option<f64>,
+    /// Linear warm-up epochs (from lr/(warmup+1) up to lr). Default `0`.
+    #[serde(default)]
+    pub warmup: usize,
+    /// cosine only: final learning rate. Default `0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_lr: Option<f64>,
+}
+
+/// Learning-rate schedules.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum LrScheduleKind {
+    /// lr for every epoch.
+    #[default]
+    Constant,
+    /// lr · gamma^⌊epoch / every⌋.
+    Step,
+    /// Cosine from lr down to min_lr over the epochs after warm-up.
+    Cosine,
+}
+
+/// `[train]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSection {
+    /// Training epochs. Default `60`.
+    #[serde(default = "default_epochs")]
+    pub epochs: usize,
+    /// Mini-batch size; the last batch of an epoch may be smaller. Default `64`.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Evaluation protocol.
+    #[serde(default)]
+    pub eval: EvalSection,
+    /// CPU threads for the matrix kernels; results do not depend on it. Default `1`.
+    /// Overridable by `BALMIX_THREADS`.
+    #[serde(default = "default_threads")]
+    pub threads: usize,
+    /// Device. Default `"cpu"`. Overridable by `BALMIX_DEVICE`.
+    #[serde(default)]
+    pub device: DeviceKind,
+}
+
+fn default_epochs() -> usize {
+    60
+}
+fn default_batch_size() -> usize {
+    64
+}
+fn default_threads() -> usize {
+    1
+}
+
+impl Default for TrainSection {
+    fn default() -> Self {
+        Self {
+            epochs: default_epochs(),
+            batch_size: default_batch_size(),
+            eval: EvalSection::default(),
+            threads: default_threads(),
+            device: DeviceKind::default(),
+        }
+    }
+}
+
+/// `train.eval`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EvalSection {
+    /// Which epoch's model is reported. Default `"last"`.
+    #[serde(default)]
+    pub select: EvalSelect,
+}
+
+/// Model selection.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum EvalSelect {
+    /// The model after the last epoch.
+    #[default]
+    Last,
+    /// The epoch with the best validation accuracy (first such epoch on ties).
+    BestVal,
+}
+
+/// Compute devices.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeviceKind {
+    /// The CPU (dfdx `Cpu`).
+    #[default]
+    Cpu,
+    /// An NVIDIA GPU (dfdx `Cuda`; needs a build with `--features cuda`).
+    Cuda,
+}

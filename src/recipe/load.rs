@@ -1,0 +1,222 @@
+//! Layering with figment: `extends` chain (base first) < environment (`BALMIX_THREADS`,
+//! `BALMIX_DEVICE` only) < `--set key.path=value`. Errors name the layer a bad value came from.
+
+use super::error::RecipeError;
+use super::file::RecipeFile;
+use figment::providers::{Env, Format, Serialized, Toml, Yaml};
+use figment::value::{Dict, Map};
+use figment::{Figment, Metadata, Profile, Provider, Source};
+use std::path::{Path, PathBuf};
+
+/// Environment variables that may override a recipe, and the key each one sets. Only runtime
+/// keys that do not change results belong here.
+pub const ENV_WHITELIST: &[(&str, &str)] = &[
+    ("BALMIX_THREADS", "train.threads"),
+    ("BALMIX_DEVICE", "train.device"),
+];
+
+/// A recipe read from its layers, before validation.
+pub struct Layered {
+    /// The merged layers.
+    pub figment: Figment,
+    /// The recipe file the user named (the top layer of the `extends` chain).
+    pub top: PathBuf,
+    /// Every file of the chain, base first.
+    pub files: Vec<PathBuf>,
+}
+
+impl Layered {
+    /// Human-readable origin of `key`'s value: the file, `--set …` or variable that set it, or
+    /// the top recipe file when the value is a default.
+    pub fn origin(&self, key: &str) -> String {
+        match self.figment.find_metadata(key) {
+            Some(meta) => describe(meta),
+            None => display_path(&self.top),
+        }
+    }
+
+    /// The recipe file type, with figment errors mapped to [`RecipeError`].
+    pub fn extract(&self) -> Result<RecipeFile, RecipeError> {
+        self.figment
+            .extract::<RecipeFile>()
+            .map_err(|e| map_figment_error(e, &self.top))
+    }
+}
+
+/// Read `path` and every file it `extends`, then the environment and `--set` arguments.
+pub fn load(path: &Path, sets: &[String]) -> Result<Layered, RecipeError> {
+    let files = extends_chain(path)?;
+    let mut figment = Figment::new();
+    for file in &files {
+        figment = match format_of(file)? {
+            FileFormat::Toml => figment.merge(Toml::file_exact(file)),
+            FileFormat::Yaml => figment.merge(Yaml::file_exact(file)),
+        };
+    }
+    let env = Env::raw().filter_map(|k| {
+        ENV_WHITELIST
+            .iter()
+            .find(|(var, _)| k.as_str().eq_ignore_ascii_case(var))
+            .map(|(_, key)| (*key).into())
+    });
+    figment = figment.merge(env);
+    for arg in sets {
+        figment = figment.merge(SetArgument::parse(arg)?);
+    }
+    let top = files.last().cloned().unwrap_or_else(|| path.to_path_buf());
+    Ok(Layered { figment, top, files })
+}
+
+enum FileFormat {
+    Toml,
+    Yaml,
+}
+
+fn format_of(path: &Path) -> Result<FileFormat, RecipeError> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("toml") => Ok(FileFormat::Toml),
+        Some("yaml") | Some("yml") => Ok(FileFormat::Yaml),
+        _ => Err(RecipeError::UnsupportedFormat { path: display_path(path) }),
+    }
+}
+
+/// The chain of files from the deepest base to `path`, each an absolute path.
+fn extends_chain(path: &Path) -> Result<Vec<PathBuf>, RecipeError> {
+    let mut chain: Vec<PathBuf> = Vec::new();
+    let mut next = Some((path.to_path_buf(), None::<PathBuf>));
+    while let Some((file, referenced_by)) = next.take() {
+        let abs = std::fs::canonicalize(&file).map_err(|_| RecipeError::MissingFile {
+            path: display_path(&file),
+            referenced_by: referenced_by.as_deref().map(display_path),
+        })?;
+        if let Some(pos) = chain.iter().position(|p| p == &abs) {
+            let mut names: Vec<String> = chain[pos..].iter().map(|p| display_path(p)).collect();
+            names.push(display_path(&abs));
+            return Err(RecipeError::ExtendsCycle {
+                origin: display_path(chain.last().unwrap_or(&abs)),
+                chain: names.join(" -> "),
+            });
+        }
+        let parent = extends_of(&abs)?;
+        chain.push(abs.clone());
+        if let Some(rel) = parent {
+            let base_dir = abs.parent().unwrap_or(Path::new("."));
+            next = Some((base_dir.join(rel), Some(abs)));
+        }
+    }
+    chain.reverse();
+    Ok(chain)
+}
+
+/// The `extends` value of one file, read on its own.
+fn extends_of(file: &Path) -> Result<Option<String>, RecipeError> {
+    let one = match format_of(file)? {
+        FileFormat::Toml => Figment::from(Toml::file_exact(file)),
+        FileFormat::Yaml => Figment::from(Yaml::file_exact(file)),
+    };
+    match one.find_value("extends") {
+        Ok(v) => v.into_string().map(Some).ok_or_else(|| RecipeError::WrongType {
+            origin: display_path(file),
+            key: "extends".into(),
+            found: "a non-string value".into(),
+            expected: "a relative path string".into(),
+        }),
+        Err(e) if e.missing() => Ok(None),
+        Err(e) => Err(map_figment_error(e, file)),
+    }
+}
+
+/// One `--set key.path=value`; the value is parsed as TOML (so `0.5`, `true`, `[1, 2]` and
+/// `"text"` work) and falls back to a plain string.
+struct SetArgument {
+    raw: String,
+    key: String,
+    value: toml::Value,
+}
+
+impl SetArgument {
+    fn parse(arg: &str) -> Result<Self, RecipeError> {
+        let (key, value) = arg
+            .split_once('=')
+            .filter(|(k, _)| !k.trim().is_empty())
+            .ok_or_else(|| RecipeError::BadSetArgument { arg: arg.to_string() })?;
+        let value = toml::from_str::<toml::Table>(&format!("v = {value}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(value.to_string()));
+        Ok(Self { raw: arg.to_string(), key: key.trim().to_string(), value })
+    }
+}
+
+impl Provider for SetArgument {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(format!("--set {}", self.raw))
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Serialized::default(&self.key, &self.value).data()
+    }
+}
+
+fn describe(meta: &Metadata) -> String {
+    match &meta.source {
+        Some(Source::File(path)) => display_path(path),
+        _ if meta.name.starts_with("--set") => meta.name.to_string(),
+        _ if meta.name.contains("environment") => {
+            "environment (BALMIX_THREADS / BALMIX_DEVICE)".to_string()
+        }
+        _ => meta.name.to_string(),
+    }
+}
+
+/// `path` relative to the working directory when it lies below it, else as is.
+pub fn display_path(path: &Path) -> String {
+    let cwd = std::env::current_dir().ok().and_then(|c| std::fs::canonicalize(c).ok());
+    let shown = cwd
+        .as_deref()
+        .and_then(|c| path.strip_prefix(c).ok())
+        .unwrap_or(path);
+    shown.display().to_string()
+}
+
+fn map_figment_error(err: figment::Error, top: &Path) -> RecipeError {
+    use figment::error::Kind;
+    let err = err.into_iter().next().expect("a figment error holds at least one error");
+    let origin = err.metadata.as_ref().map(describe).unwrap_or_else(|| display_path(top));
+    let path = err.path.join(".");
+    let key_with = |leaf: &str| {
+        if path.is_empty() {
+            leaf.to_string()
+        } else {
+            format!("{path}.{leaf}")
+        }
+    };
+    let key = if path.is_empty() { "(top level)".to_string() } else { path.clone() };
+    match err.kind {
+        Kind::UnknownField(field, expected) => RecipeError::UnknownKey {
+            origin,
+            key: key_with(&field),
+            expected: expected.join(", "),
+        },
+        Kind::MissingField(field) => RecipeError::MissingKey { origin, key: key_with(&field) },
+        Kind::InvalidType(actual, expected) => RecipeError::WrongType {
+            origin,
+            key,
+            found: actual.to_string(),
+            expected,
+        },
+        Kind::InvalidValue(actual, expected) => RecipeError::WrongType {
+            origin,
+            key,
+            found: actual.to_string(),
+            expected,
+        },
+        Kind::UnknownVariant(got, expected) => RecipeError::UnknownVariant {
+            origin,
+            key,
+            got,
+            expected: expected.iter().map(|v| format!("\"{v}\"")).collect::<Vec<_>>().join(", "),
+        },
+        other => RecipeError::Malformed { origin, key, detail: other.to_string() },
+    }
+}

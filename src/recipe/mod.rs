@@ -1,0 +1,11 @@
+//! Recipes: the file types ([`file`]), layering with `extends`, environment and `--set`
+//! ([`load`]), and validation into a [`Recipe`] ([`validate`]) with one [`RecipeError`]
+//! variant per rule.
+
+pub mod error;
+pub mod file;
+pub mod load;
+pub mod validate;
+
+pub use error::RecipeError;
+pub use validate::Recipe;

@@ -1,0 +1,66 @@
+//! Progress on stderr: a bar with loss, accuracy and ETA on a terminal; one line per epoch
+//! otherwise (logs, CI); nothing with `--quiet`.
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+
+/// Progress display of one run.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    lines: bool,
+    label: String,
+}
+
+impl Progress {
+    /// A display for `total_steps` steps, starting at `done` (resume).
+    pub fn new(quiet: bool, label: &str, total_steps: u64, done: u64) -> Self {
+        if quiet {
+            return Self { bar: None, lines: false, label: label.into() };
+        }
+        if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::with_draw_target(Some(total_steps), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template("{prefix} [{bar:30}] epoch {msg} ETA {eta}")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
+            bar.set_prefix(label.to_string());
+            bar.set_position(done);
+            Self { bar: Some(bar), lines: false, label: label.into() }
+        } else {
+            Self { bar: None, lines: true, label: label.into() }
+        }
+    }
+
+    /// After each step.
+    pub fn step(&self, epoch: usize, epochs: usize, loss: f64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+            if bar.position() % 8 == 0 {
+                bar.set_message(format!("{}/{epochs} loss {loss:.4}", epoch + 1));
+            }
+        }
+    }
+
+    /// After each epoch.
+    pub fn epoch(&self, epoch: usize, epochs: usize, loss: f64, test_acc: f64, val: Option<f64>, secs: f64) {
+        let val = val.map(|v| format!(" val {v:.4}")).unwrap_or_default();
+        let text = format!("{epoch}/{epochs} loss {loss:.4}{val} test {test_acc:.4}");
+        if let Some(bar) = &self.bar {
+            bar.set_message(text);
+        } else if self.lines && (epoch == epochs || epoch % (epochs / 10).max(1) == 0) {
+            // Logs get about ten lines per run, not one per epoch.
+            eprintln!("{} epoch {text} ({secs:.2}s)", self.label);
+        }
+    }
+
+    /// At the end.
+    pub fn finish(&self, text: &str) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        if self.bar.is_some() || self.lines {
+            eprintln!("{} {text}", self.label);
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! One run of one seed, end to end: run directory, resolved recipe first, training with
+//! per-epoch metrics and checkpoints, then weights and summary written atomically.
+
+use super::checkpoint::{self, CheckpointError};
+use super::progress::Progress;
+use super::record::{self, Summary};
+use super::trace::MixTrace;
+use super::trainer::Trainer;
+use crate::data::{self, DataError};
+use crate::recipe::file::EvalSelect;
+use crate::recipe::Recipe;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Root of run directories. Default `runs`.
+    pub out: PathBuf,
+    /// Continue an interrupted run from its checkpoint.
+    pub resume: bool,
+    /// Delete an existing run (complete or not) and start over.
+    pub force: bool,
+    /// No progress output.
+    pub quiet: bool,
+    /// Write the mix-plan trace here.
+    pub trace_mixup: Option<PathBuf>,
+    /// Stop (resumably) after this many epochs in this invocation — for chunked runs and tests.
+    pub stop_after_epochs: Option<usize>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self { out: PathBuf::from("runs"), resume: false, force: false, quiet: true, trace_mixup: None, stop_after_epochs: None }
+    }
+}
+
+/// What a call to [`run_seed`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Trained to the end; the summary was written.
+    Trained(Summary),
+    /// The run was already complete and was left untouched.
+    AlreadyComplete(Summary),
+    /// Stopped early by `stop_after_epochs`; resumable.
+    Stopped {
+        /// Epochs done so far.
+        epochs_done: usize,
+    },
+}
+
+/// Why a run failed.
+#[derive(Debug, Error)]
+#[allow(missing_docs)]
+pub enum RunError {
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("{dir}: an interrupted run is here (checkpoint after epoch {epochs}); pass --resume to continue it or --force to start over")]
+    Interrupted { dir: String, epochs: usize },
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("cannot start {threads} worker threads: {reason}")]
+    Threads { threads: usize, reason: String },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
+    move |source| RunError::Io { path: path.display().to_string(), source }
+}
+
+/// Run `recipe` with master seed `seed`.
+pub fn run_seed(recipe: &Recipe, seed: u64, opts: &RunOptions) -> Result<Outcome, RunError> {
+    let threads = recipe.train().threads;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| RunError::Threads { threads, reason: e.to_string() })?;
+    pool.install(|| run_in_pool(&recipe.for_seed(seed), seed, opts))
+}
+
+fn run_in_pool(recipe: &Recipe, seed: u64, opts: &RunOptions) -> Result<Outcome, RunError> {
+    let dir = record::run_dir(&opts.out, recipe.name(), seed);
+    let checkpoint_path = dir.join(record::CHECKPOINT);
+    if opts.force && dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
+    }
+    if let Some(summary) = record::read_summary(&dir) {
+        return Ok(Outcome::AlreadyComplete(summary));
+    }
+    let hash = recipe.result_hash();
+    let names: Vec<String> = recipe.dataset().modalities.clone();
+    let (data, splits) = data::load(recipe)?;
+    let mut trainer = Trainer::new(recipe, seed, &data, &splits);
+    let param_names: Vec<String> = trainer.model.store.params.iter().map(|p| p.name.clone()).collect();
+
+    if checkpoint_path.exists() {
+        let (state, tensors) = checkpoint::load(&checkpoint_path, &param_names, &hash)?;
+        if !opts.resume {
+            return Err(RunError::Interrupted { dir: dir.display().to_string(), epochs: state.epochs_done });
+        }
+        trainer.restore(state, tensors);
+    } else {
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    }
+    let resolved = dir.join(record::RESOLVED_RECIPE);
+    record::write_atomic(&resolved, recipe.to_toml().as_bytes()).map_err(io(&resolved))?;
+    record::write_metrics(&dir, &names, &trainer.metrics).map_err(io(&dir))?;
+    if let Some(path) = &opts.trace_mixup {
+        trainer.trace = Some(MixTrace::create(path, &names).map_err(io(path))?);
+    }
+
+    let epochs = recipe.train().epochs;
+    let per_epoch = trainer.steps_per_epoch() as u64;
+    let label = format!("{} seed {seed}", recipe.name());
+    let progress = Progress::new(opts.quiet, &label, per_epoch * epochs as u64, trainer.epochs_done as u64 * per_epoch);
+    let mut this_call = 0;
+    while trainer.epochs_done < epochs {
+        if opts.stop_after_epochs.is_some_and(|s| this_call >= s) {
+            flush_trace(&mut trainer, opts)?;
+            return Ok(Outcome::Stopped { epochs_done: trainer.epochs_done });
+        }
+        let epoch = trainer.epochs_done;
+        let row = trainer.run_epoch(&mut |loss| progress.step(epoch, epochs, loss));
+        record::append_metrics(&dir, &row).map_err(io(&dir))?;
+        let (state, tensors) = trainer.checkpoint(&hash);
+        checkpoint::save(&checkpoint_path, &state, &tensors).map_err(io(&checkpoint_path))?;
+        progress.epoch(row.epoch, epochs, row.train_loss, row.test_accuracy, row.val_accuracy, row.seconds);
+        this_call += 1;
+    }
+    flush_trace(&mut trainer, opts)?;
+
+    let (selected, weights) = trainer.selected();
+    let mut tensors = record::store_tensors(&trainer.model.store);
+    for (t, w) in tensors.iter_mut().zip(weights) {
+        t.2 = w;
+    }
+    let model_path = dir.join(record::MODEL);
+    record::write_atomic(&model_path, &record::safetensors_bytes(&tensors, None)).map_err(io(&model_path))?;
+    let summary = Summary {
+        name: recipe.name().to_string(),
+        seed,
+        recipe_hash: hash,
+        code_version: env!("CARGO_PKG_VERSION").to_string(),
+        epochs,
+        select: match recipe.train().eval.select {
+            EvalSelect::Last => "last".into(),
+            EvalSelect::BestVal => "best-val".into(),
+        },
+        selected_epoch: selected.epoch,
+        test_accuracy: selected.test_accuracy,
+        test_macro_f1: selected.test_macro_f1,
+        val_accuracy: selected.val_accuracy,
+        modality_accuracy: names.iter().cloned().zip(selected.modality_accuracy.iter().copied()).collect::<BTreeMap<_, _>>(),
+        final_train_loss: trainer.metrics.last().map_or(f64::NAN, |m| m.train_loss),
+        steps: trainer.step,
+        parameters: trainer.model.store.count(),
+        seconds: trainer.seconds,
+        peak_memory_bytes: record::peak_memory_bytes(),
+    };
+    let summary_path = dir.join(record::SUMMARY);
+    let json = serde_json::to_string_pretty(&summary).expect("summary serialises");
+    record::write_atomic(&summary_path, json.as_bytes()).map_err(io(&summary_path))?;
+    std::fs::remove_file(&checkpoint_path).map_err(io(&checkpoint_path))?;
+    progress.finish(&format!(
+        "done: test accuracy {:.4} (epoch {}), {:.1}s",
+        summary.test_accuracy, summary.selected_epoch, summary.seconds
+    ));
+    Ok(Outcome::Trained(summary))
+}
+
+fn flush_trace(trainer: &mut Trainer, opts: &RunOptions) -> Result<(), RunError> {
+    if let (Some(t), Some(path)) = (trainer.trace.as_mut(), &opts.trace_mixup) {
+        t.flush().map_err(io(path))?;
+    }
+    Ok(())
+}
