@@ -15,10 +15,12 @@
 //! * [`rng`] — the named random streams that make every run reproducible.
 //!
 //! ```no_run
-//! use balmix::{recipe::Recipe, train::run::{run_seed, RunOptions}};
+//! use balmix::{recipe::Recipe, train::run::{run_seed, Outcome, RunOptions}};
 //! let recipe = Recipe::load("recipes/quickstart.toml".as_ref(), &[]).unwrap();
-//! let summary = run_seed(&recipe, recipe.seeds()[0], &RunOptions::default()).unwrap();
-//! println!("test accuracy {:.3}", summary.test_accuracy);
+//! match run_seed(&recipe, recipe.seeds()[0], &RunOptions::default()).unwrap() {
+//!     Outcome::Trained(s) | Outcome::AlreadyComplete(s) => println!("test accuracy {:.3}", s.test_accuracy),
+//!     Outcome::Stopped { epochs_done } => println!("stopped after {epochs_done} epochs"),
+//! }
 //! ```
 #![warn(missing_docs)]
 

@@ -27,11 +27,18 @@ fn check(args: RecipeArgs) -> Result<ExitCode> {
 }
 
 fn run(args: RunArgs) -> Result<ExitCode> {
-    let extra: Vec<String> = args.threads.map(|t| format!("train.threads={t}")).into_iter().collect();
+    let extra: Vec<String> = args
+        .threads
+        .map(|t| format!("train.threads={t}"))
+        .into_iter()
+        .collect();
     let recipe = load(&args.recipe, &extra)?;
     let seeds = recipe.seeds().to_vec();
     for &seed in &seeds {
-        let trace = args.trace_mixup.as_ref().map(|p| trace_path(p, seed, seeds.len()));
+        let trace = args
+            .trace_mixup
+            .as_ref()
+            .map(|p| trace_path(p, seed, seeds.len()));
         let opts = RunOptions {
             out: args.out.clone(),
             resume: args.resume,
@@ -41,20 +48,30 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             stop_after_epochs: None,
         };
         let dir = opts.out.join(recipe.name()).join(format!("seed-{seed}"));
-        let outcome = run_seed(&recipe, seed, &opts).with_context(|| format!("run {} seed {seed}", recipe.name()))?;
+        let outcome = run_seed(&recipe, seed, &opts)
+            .with_context(|| format!("run {} seed {seed}", recipe.name()))?;
         match outcome {
             Outcome::Trained(s) => println!("{}", describe(&s, &dir)),
             Outcome::AlreadyComplete(s) => {
-                println!("{} (already complete; pass --force to train again)", describe(&s, &dir))
+                println!(
+                    "{} (already complete; pass --force to train again)",
+                    describe(&s, &dir)
+                )
             }
-            Outcome::Stopped { epochs_done } => println!("{}: stopped after {epochs_done} epochs", dir.display()),
+            Outcome::Stopped { epochs_done } => {
+                println!("{}: stopped after {epochs_done} epochs", dir.display())
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn describe(s: &balmix::train::record::Summary, dir: &std::path::Path) -> String {
-    let per_mod: Vec<String> = s.modality_accuracy.iter().map(|(m, a)| format!("{m} {a:.4}")).collect();
+    let per_mod: Vec<String> = s
+        .modality_accuracy
+        .iter()
+        .map(|(m, a)| format!("{m} {a:.4}"))
+        .collect();
     format!(
         "{} seed {}: test accuracy {:.4}, macro-F1 {:.4}, per modality [{}], epoch {}/{} ({}), {:.1}s -> {}",
         s.name,

@@ -17,7 +17,10 @@ pub fn run() -> Result<ExitCode> {
 
 /// 2 for bad input (recipes), 1 for everything else.
 pub fn exit_code(err: &anyhow::Error) -> ExitCode {
-    if err.chain().any(|c| c.downcast_ref::<balmix::recipe::RecipeError>().is_some()) {
+    if err
+        .chain()
+        .any(|c| c.downcast_ref::<balmix::recipe::RecipeError>().is_some())
+    {
         ExitCode::from(2)
     } else {
         ExitCode::from(1)

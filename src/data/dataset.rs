@@ -38,9 +38,17 @@ pub struct Dataset {
 #[allow(missing_docs)]
 pub enum DataError {
     #[error("dataset `{dataset}`: modality `{modality}` is not in the dataset (has: {known})")]
-    UnknownModality { dataset: String, modality: String, known: String },
+    UnknownModality {
+        dataset: String,
+        modality: String,
+        known: String,
+    },
     #[error("dataset `{dataset}`: split `{split}` is empty ({detail})")]
-    EmptySplit { dataset: String, split: &'static str, detail: String },
+    EmptySplit {
+        dataset: String,
+        split: &'static str,
+        detail: String,
+    },
 }
 
 impl Dataset {
@@ -63,13 +71,20 @@ impl Dataset {
     pub fn select(mut self, names: &[String]) -> Result<Dataset, DataError> {
         let mut chosen = Vec::with_capacity(names.len());
         for name in names {
-            let pos = self.modalities.iter().position(|m| &m.name == name).ok_or_else(|| {
-                DataError::UnknownModality {
+            let pos = self
+                .modalities
+                .iter()
+                .position(|m| &m.name == name)
+                .ok_or_else(|| DataError::UnknownModality {
                     dataset: self.name.clone(),
                     modality: name.clone(),
-                    known: self.modalities.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", "),
-                }
-            })?;
+                    known: self
+                        .modalities
+                        .iter()
+                        .map(|m| m.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })?;
             chosen.push(self.modalities[pos].clone());
         }
         self.modalities = chosen;
@@ -119,7 +134,11 @@ mod tests {
         let mut d = Dataset {
             name: "t".into(),
             classes: vec!["a".into(), "b".into()],
-            modalities: vec![Modality { name: "m".into(), width: 1, values: vec![1.0, 3.0, 100.0] }],
+            modalities: vec![Modality {
+                name: "m".into(),
+                width: 1,
+                values: vec![1.0, 3.0, 100.0],
+            }],
             labels: vec![0, 1, 0],
         };
         d.standardize(&[0, 1]);

@@ -77,7 +77,10 @@ pub struct SyntheticModality {
 #[allow(missing_docs)]
 pub enum ManifestError {
     #[error("unknown manifest `{name}`{}", if suggestions.is_empty() { String::new() } else { format!(" (did you mean: {}?)", suggestions.join(", ")) })]
-    Unknown { name: String, suggestions: Vec<String> },
+    Unknown {
+        name: String,
+        suggestions: Vec<String>,
+    },
     #[error("{path}: invalid manifest: {reason}")]
     Invalid { path: String, reason: String },
 }
@@ -146,12 +149,17 @@ fn parse(text: &str, origin: &str) -> Result<Manifest, ManifestError> {
         path: origin.to_string(),
         reason: e.to_string(),
     })?;
-    let invalid = |reason: String| ManifestError::Invalid { path: origin.to_string(), reason };
+    let invalid = |reason: String| ManifestError::Invalid {
+        path: origin.to_string(),
+        reason,
+    };
     if manifest.classes.len() < 2 {
         return Err(invalid("classes: at least 2 classes are needed".into()));
     }
     if manifest.modalities.is_empty() {
-        return Err(invalid("modalities: at least one modality is needed".into()));
+        return Err(invalid(
+            "modalities: at least one modality is needed".into(),
+        ));
     }
     for m in &manifest.modalities {
         if m.width == 0 {
@@ -197,7 +205,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
         row[0] = i + 1;
         for j in 0..b.len() {
             let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != b[j])).min(row[j] + 1).min(cur + 1);
+            row[j + 1] = (prev + usize::from(ca != b[j]))
+                .min(row[j] + 1)
+                .min(cur + 1);
             prev = cur;
         }
     }
@@ -217,7 +227,9 @@ mod tests {
 
     #[test]
     fn unknown_manifest_suggests_close_names() {
-        let err = Catalog { dir: None }.get("synthetic-imbalanse").unwrap_err();
+        let err = Catalog { dir: None }
+            .get("synthetic-imbalanse")
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "unknown manifest `synthetic-imbalanse` (did you mean: synthetic-imbalance?)"

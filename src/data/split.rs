@@ -19,16 +19,26 @@ pub struct Splits {
 /// `round(n_c · test)` for test, `round(n_c · val)` for val and the rest for training.
 pub fn stratified(data: &Dataset, test: f64, val: f64, seed: u64) -> Result<Splits, DataError> {
     let mut rng = stream(seed, Stream::Split, 0);
-    let mut splits = Splits { train: vec![], val: vec![], test: vec![] };
+    let mut splits = Splits {
+        train: vec![],
+        val: vec![],
+        test: vec![],
+    };
     for class in 0..data.num_classes() {
-        let mut members: Vec<usize> = (0..data.len()).filter(|&i| data.labels[i] == class).collect();
+        let mut members: Vec<usize> = (0..data.len())
+            .filter(|&i| data.labels[i] == class)
+            .collect();
         members.shuffle(&mut rng);
         let n = members.len() as f64;
         let n_test = (n * test).round() as usize;
         let n_val = ((n * val).round() as usize).min(members.len() - n_test.min(members.len()));
         splits.test.extend(&members[..n_test.min(members.len())]);
-        splits.val.extend(&members[n_test.min(members.len())..n_test.min(members.len()) + n_val]);
-        splits.train.extend(&members[(n_test + n_val).min(members.len())..]);
+        splits
+            .val
+            .extend(&members[n_test.min(members.len())..n_test.min(members.len()) + n_val]);
+        splits
+            .train
+            .extend(&members[(n_test + n_val).min(members.len())..]);
     }
     splits.train.sort_unstable();
     splits.val.sort_unstable();
@@ -38,7 +48,10 @@ pub fn stratified(data: &Dataset, test: f64, val: f64, seed: u64) -> Result<Spli
             return Err(DataError::EmptySplit {
                 dataset: data.name.clone(),
                 split: name,
-                detail: format!("{} samples, test fraction {test}, val fraction {val}", data.len()),
+                detail: format!(
+                    "{} samples, test fraction {test}, val fraction {val}",
+                    data.len()
+                ),
             });
         }
     }
@@ -61,7 +74,11 @@ mod tests {
         Dataset {
             name: "toy".into(),
             classes: vec!["a".into(), "b".into()],
-            modalities: vec![Modality { name: "m".into(), width: 1, values: vec![0.0; n] }],
+            modalities: vec![Modality {
+                name: "m".into(),
+                width: 1,
+                values: vec![0.0; n],
+            }],
             labels: (0..n).map(|i| i % 2).collect(),
         }
     }
@@ -71,7 +88,13 @@ mod tests {
         let d = toy(100);
         let s = stratified(&d, 0.2, 0.1, 3).unwrap();
         assert_eq!((s.train.len(), s.val.len(), s.test.len()), (70, 10, 20));
-        let mut all: Vec<usize> = s.train.iter().chain(&s.val).chain(&s.test).copied().collect();
+        let mut all: Vec<usize> = s
+            .train
+            .iter()
+            .chain(&s.val)
+            .chain(&s.test)
+            .copied()
+            .collect();
         all.sort_unstable();
         assert_eq!(all, (0..100).collect::<Vec<_>>());
         assert_eq!(s.test.iter().filter(|&&i| d.labels[i] == 0).count(), 10);
@@ -83,6 +106,9 @@ mod tests {
     fn split_that_leaves_nothing_to_train_is_an_error() {
         let d = toy(2);
         let err = stratified(&d, 0.5, 0.49, 0).unwrap_err();
-        assert!(matches!(err, DataError::EmptySplit { split: "train", .. }), "{err}");
+        assert!(
+            matches!(err, DataError::EmptySplit { split: "train", .. }),
+            "{err}"
+        );
     }
 }

@@ -19,20 +19,32 @@ pub fn generate(manifest: &Manifest, samples: usize, seed: u64) -> Dataset {
         .iter()
         .enumerate()
         .map(|(m, spec)| {
-            let params = spec.synthetic.as_ref().expect("validated: synthetic modalities have parameters");
+            let params = spec
+                .synthetic
+                .as_ref()
+                .expect("validated: synthetic modalities have parameters");
             let mut rng = stream(seed, Stream::Synthetic, 1 + m as u64);
             let means = class_means(&mut rng, k, spec.width, params);
             let mut values = Vec::with_capacity(samples * spec.width);
             for &y in &labels {
-                for j in 0..spec.width {
+                for mean in &means[y] {
                     let noise: f64 = rng.sample(StandardNormal);
-                    values.push((means[y][j] + params.noise * noise) as f32);
+                    values.push((mean + params.noise * noise) as f32);
                 }
             }
-            Modality { name: spec.name.clone(), width: spec.width, values }
+            Modality {
+                name: spec.name.clone(),
+                width: spec.width,
+                values,
+            }
         })
         .collect();
-    Dataset { name: manifest.name.clone(), classes: manifest.classes.clone(), modalities, labels }
+    Dataset {
+        name: manifest.name.clone(),
+        classes: manifest.classes.clone(),
+        modalities,
+        labels,
+    }
 }
 
 /// Random directions scaled to `mean_norm`; classes in a `shared` group take the group's first
@@ -74,10 +86,18 @@ mod tests {
         let avg = |c: usize| -> Vec<f64> {
             let rows: Vec<usize> = (0..a.len()).filter(|&i| a.labels[i] == c).collect();
             (0..visual.width)
-                .map(|j| rows.iter().map(|&i| visual.row(i)[j] as f64).sum::<f64>() / rows.len() as f64)
+                .map(|j| {
+                    rows.iter().map(|&i| visual.row(i)[j] as f64).sum::<f64>() / rows.len() as f64
+                })
                 .collect()
         };
-        let dist = |x: &[f64], y: &[f64]| x.iter().zip(y).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt();
+        let dist = |x: &[f64], y: &[f64]| {
+            x.iter()
+                .zip(y)
+                .map(|(a, b)| (a - b).powi(2))
+                .sum::<f64>()
+                .sqrt()
+        };
         assert!(dist(&avg(0), &avg(1)) < 1.5);
         assert!(dist(&avg(0), &avg(2)) > 4.0);
     }

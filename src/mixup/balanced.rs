@@ -5,7 +5,12 @@ use crate::recipe::file::{Direction, LabelWeight};
 
 /// λ_m = 1 − min(δ · r_m^(±γ), 0.5) with δ = 1 − λ′, for each modality. `lambda_folded` must
 /// be in [0.5, 1]. With γ = 0 or r_m = 1 the result is exactly λ′ (δ is exact for λ′ ≥ 0.5).
-pub fn modality_lambdas(lambda_folded: f32, r: &[f64], gamma: f64, direction: Direction) -> Vec<f32> {
+pub fn modality_lambdas(
+    lambda_folded: f32,
+    r: &[f64],
+    gamma: f64,
+    direction: Direction,
+) -> Vec<f32> {
     let delta = 1.0 - lambda_folded as f64;
     r.iter()
         .map(|&rm| {
@@ -36,6 +41,11 @@ pub fn label_weights(r: &[f64], rule: LabelWeight) -> Vec<f64> {
 pub fn label_lambda(lambdas: &[f32], weights: &[f64]) -> f32 {
     let lo = lambdas.iter().copied().fold(f32::INFINITY, f32::min) as f64;
     let hi = lambdas.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let y = lo + lambdas.iter().zip(weights).map(|(&l, &w)| w * (l as f64 - lo)).sum::<f64>();
+    let y = lo
+        + lambdas
+            .iter()
+            .zip(weights)
+            .map(|(&l, &w)| w * (l as f64 - lo))
+            .sum::<f64>();
     y.clamp(lo, hi) as f32
 }

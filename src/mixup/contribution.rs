@@ -8,12 +8,23 @@ pub const EPSILON: f64 = 1e-6;
 
 /// Contribution c_m of one modality on a batch from its unimodal logits `u` (`n × classes`).
 /// `fused` (the fused logits) is only read by [`Contribution::Kl`].
-pub fn estimate(kind: Contribution, u: &[f32], fused: &[f32], labels: &[usize], classes: usize) -> f64 {
+pub fn estimate(
+    kind: Contribution,
+    u: &[f32],
+    fused: &[f32],
+    labels: &[usize],
+    classes: usize,
+) -> f64 {
     let n = labels.len().max(1) as f64;
     let q = softmax_rows(u, classes);
     match kind {
         Contribution::Confidence => {
-            labels.iter().enumerate().map(|(i, &y)| q[i * classes + y]).sum::<f64>() / n
+            labels
+                .iter()
+                .enumerate()
+                .map(|(i, &y)| q[i * classes + y])
+                .sum::<f64>()
+                / n
         }
         Contribution::Accuracy => {
             let hits = labels
@@ -28,7 +39,13 @@ pub fn estimate(kind: Contribution, u: &[f32], fused: &[f32], labels: &[usize], 
             let kl: f64 = p
                 .iter()
                 .zip(&q)
-                .map(|(&pi, &qi)| if pi > 0.0 { pi * (pi.ln() - qi.max(1e-30).ln()) } else { 0.0 })
+                .map(|(&pi, &qi)| {
+                    if pi > 0.0 {
+                        pi * (pi.ln() - qi.max(1e-30).ln())
+                    } else {
+                        0.0
+                    }
+                })
                 .sum::<f64>()
                 / n;
             1.0 / (EPSILON + kl.max(0.0))
@@ -77,7 +94,11 @@ impl ContributionEma {
         let beta = self.beta;
         let next = match self.value.take() {
             None => c,
-            Some(prev) => prev.iter().zip(&c).map(|(&p, &x)| guard(beta * p + (1.0 - beta) * x)).collect(),
+            Some(prev) => prev
+                .iter()
+                .zip(&c)
+                .map(|(&p, &x)| guard(beta * p + (1.0 - beta) * x))
+                .collect(),
         };
         self.value.insert(next)
     }

@@ -13,7 +13,10 @@ pub fn mix_rows(x: &[f32], width: usize, perm: &[usize], lambda: &[f32]) -> Vec<
     let mut out = Vec::with_capacity(x.len());
     for (i, (&p, &l)) in perm.iter().zip(lambda).enumerate() {
         let t = 1.0 - l;
-        let (a, b) = (&x[i * width..(i + 1) * width], &x[p * width..(p + 1) * width]);
+        let (a, b) = (
+            &x[i * width..(i + 1) * width],
+            &x[p * width..(p + 1) * width],
+        );
         out.extend(a.iter().zip(b).map(|(&xa, &xb)| xa + t * (xb - xa)));
     }
     out
@@ -41,7 +44,10 @@ pub fn soft_cross_entropy(logits: &[f32], targets: &[f32], classes: usize) -> Ve
         .map(|(z, t)| {
             let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
             let lse = max + z.iter().map(|&v| (v as f64 - max).exp()).sum::<f64>().ln();
-            -z.iter().zip(t).map(|(&v, &p)| p as f64 * (v as f64 - lse)).sum::<f64>()
+            -z.iter()
+                .zip(t)
+                .map(|(&v, &p)| p as f64 * (v as f64 - lse))
+                .sum::<f64>()
         })
         .collect()
 }

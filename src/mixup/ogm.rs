@@ -9,7 +9,10 @@ use crate::recipe::file::OgmVariant;
 /// (no division by zero) and 1 − tanh(x) is evaluated as 2/(1 + e^{2x}), floored at the
 /// smallest positive f64, so k_m ∈ (0, 1] holds in floating point too.
 pub fn coefficients(scores: &[f64], alpha: f64, variant: OgmVariant) -> Vec<f64> {
-    let s: Vec<f64> = scores.iter().map(|&v| if v.is_finite() && v > 1e-12 { v } else { 1e-12 }).collect();
+    let s: Vec<f64> = scores
+        .iter()
+        .map(|&v| if v.is_finite() && v > 1e-12 { v } else { 1e-12 })
+        .collect();
     let m = s.len();
     (0..m)
         .map(|i| {

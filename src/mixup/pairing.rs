@@ -16,5 +16,6 @@ pub fn random_pairing(rng: &mut impl Rng, n: usize) -> Vec<usize> {
 /// Whether `perm` is a bijection of `0..perm.len()`.
 pub fn is_bijection(perm: &[usize]) -> bool {
     let mut seen = vec![false; perm.len()];
-    perm.iter().all(|&p| p < seen.len() && !std::mem::replace(&mut seen[p], true))
+    perm.iter()
+        .all(|&p| p < seen.len() && !std::mem::replace(&mut seen[p], true))
 }

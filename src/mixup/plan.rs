@@ -39,7 +39,9 @@ pub fn draw(seed: u64, step: u64, epoch: usize, batch: usize, cfg: &MixupSection
     }
     let mut rng = stream(seed, Stream::Mixup, step);
     let u: f64 = rng.gen();
-    let in_window = cfg.epochs.map_or(true, |w| (w.start..w.stop).contains(&epoch));
+    let in_window = cfg
+        .epochs
+        .map_or(true, |w| (w.start..w.stop).contains(&epoch));
     if !in_window || u >= cfg.probability {
         return None;
     }
@@ -64,7 +66,11 @@ pub fn plan(draws: Draws, modalities: usize, cfg: &MixupSection, r: Option<&[f64
                     per_mod[m].push(v);
                 }
             }
-            MixPlan { perm: draws.perm, modality: per_mod, label }
+            MixPlan {
+                perm: draws.perm,
+                modality: per_mod,
+                label,
+            }
         }
         _ => MixPlan {
             modality: vec![draws.lambda.clone(); modalities],

@@ -19,7 +19,11 @@ pub struct Linear {
 
 impl Linear {
     /// Apply to a batch `(n, inp)`.
-    pub fn forward<T: dfdx::tensor::Tape<f32, Cpu>>(&self, x: Matrix<T>, store: &ParamStore) -> Matrix<T> {
+    pub fn forward<T: dfdx::tensor::Tape<f32, Cpu>>(
+        &self,
+        x: Matrix<T>,
+        store: &ParamStore,
+    ) -> Matrix<T> {
         let w = store.matrix(self.weight).clone();
         let b = store.vector(self.bias).clone();
         let y = x.matmul(w.permute::<(usize, usize), Axes2<1, 0>>());
@@ -48,7 +52,9 @@ pub fn mix_rows<T: dfdx::tensor::Tape<f32, Cpu>>(
     let partner = x.clone().put_tape(tape).gather(perm.clone());
     let diff = partner - x.clone();
     let shape = *diff.shape();
-    let t = one_minus_lambda.clone().broadcast_like::<(usize, usize), Axis<1>>(&shape);
+    let t = one_minus_lambda
+        .clone()
+        .broadcast_like::<(usize, usize), Axis<1>>(&shape);
     diff * t + x
 }
 

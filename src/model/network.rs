@@ -80,18 +80,49 @@ impl Model {
             let enc = &spec.encoders[name];
             let mut inp = widths[m];
             let mut layers = Vec::new();
-            for (l, &out) in enc.hidden.iter().chain(std::iter::once(&enc.out)).enumerate() {
-                let (w, b) = store.add_linear(&format!("encoder.{name}.layers.{l}"), inp, out, Group::Encoder(m), &mut rng);
-                layers.push(Linear { weight: w, bias: b, inp, out });
+            for (l, &out) in enc
+                .hidden
+                .iter()
+                .chain(std::iter::once(&enc.out))
+                .enumerate()
+            {
+                let (w, b) = store.add_linear(
+                    &format!("encoder.{name}.layers.{l}"),
+                    inp,
+                    out,
+                    Group::Encoder(m),
+                    &mut rng,
+                );
+                layers.push(Linear {
+                    weight: w,
+                    bias: b,
+                    inp,
+                    out,
+                });
                 inp = out;
             }
-            encoders.push(Encoder { layers, activation: enc.activation, out: enc.out });
+            encoders.push(Encoder {
+                layers,
+                activation: enc.activation,
+                out: enc.out,
+            });
         }
-        let index = |n: &Option<String>| names.iter().position(|x| Some(x) == n.as_ref()).expect("validated");
-        let mut linear = |store: &mut ParamStore, name: &str, inp: usize, out: usize, group: Group| {
-            let (w, b) = store.add_linear(name, inp, out, group, &mut rng);
-            Linear { weight: w, bias: b, inp, out }
+        let index = |n: &Option<String>| {
+            names
+                .iter()
+                .position(|x| Some(x) == n.as_ref())
+                .expect("validated")
         };
+        let mut linear =
+            |store: &mut ParamStore, name: &str, inp: usize, out: usize, group: Group| {
+                let (w, b) = store.add_linear(name, inp, out, group, &mut rng);
+                Linear {
+                    weight: w,
+                    bias: b,
+                    inp,
+                    out,
+                }
+            };
         let (fusion, fused_width) = match spec.fusion.kind {
             FusionKind::Concat => (Fusion::Concat, encoders.iter().map(|e| e.out).sum()),
             FusionKind::Sum => (Fusion::Sum, encoders[0].out),
@@ -101,15 +132,43 @@ impl Model {
                 let (dc, d) = (encoders[cond].out, encoders[other].out);
                 let gamma = linear(&mut store, "fusion.film.gamma", dc, d, Group::Fusion);
                 let beta = linear(&mut store, "fusion.film.beta", dc, d, Group::Fusion);
-                (Fusion::Film { gamma, beta, cond, other }, d)
+                (
+                    Fusion::Film {
+                        gamma,
+                        beta,
+                        cond,
+                        other,
+                    },
+                    d,
+                )
             }
             FusionKind::Gated => {
                 let g = index(&spec.fusion.gate);
                 let other = 1 - g;
                 let dim = spec.fusion.dim.expect("validated");
-                let gate = linear(&mut store, "fusion.gated.gate", encoders[g].out, dim, Group::Fusion);
-                let value = linear(&mut store, "fusion.gated.value", encoders[other].out, dim, Group::Fusion);
-                (Fusion::Gated { gate, value, g, other }, dim)
+                let gate = linear(
+                    &mut store,
+                    "fusion.gated.gate",
+                    encoders[g].out,
+                    dim,
+                    Group::Fusion,
+                );
+                let value = linear(
+                    &mut store,
+                    "fusion.gated.value",
+                    encoders[other].out,
+                    dim,
+                    Group::Fusion,
+                );
+                (
+                    Fusion::Gated {
+                        gate,
+                        value,
+                        g,
+                        other,
+                    },
+                    dim,
+                )
             }
         };
         let head = linear(&mut store, "head", fused_width, classes, Group::Fusion);
@@ -118,16 +177,33 @@ impl Model {
             UnimodalLogits::Probe => names
                 .iter()
                 .enumerate()
-                .map(|(m, n)| linear(&mut store, &format!("probe.{n}"), encoders[m].out, classes, Group::Probe(m)))
+                .map(|(m, n)| {
+                    linear(
+                        &mut store,
+                        &format!("probe.{n}"),
+                        encoders[m].out,
+                        classes,
+                        Group::Probe(m),
+                    )
+                })
                 .collect(),
         };
-        Model { store, encoders, fusion, head, probes, classes }
+        Model {
+            store,
+            encoders,
+            fusion,
+            head,
+            probes,
+            classes,
+        }
     }
 
     /// Encode modality `m`.
     pub fn encode<T: dfdx::tensor::Tape<f32, Cpu>>(&self, m: usize, x: Matrix<T>) -> Matrix<T> {
         let enc = &self.encoders[m];
-        enc.layers.iter().fold(x, |h, layer| activate(layer.forward(h, &self.store), enc.activation))
+        enc.layers.iter().fold(x, |h, layer| {
+            activate(layer.forward(h, &self.store), enc.activation)
+        })
     }
 
     /// Fuse encoder features (modality order).
@@ -143,7 +219,12 @@ impl Model {
                 let first = it.next().expect("at least one modality");
                 it.fold(first, |acc, z| acc + z)
             }
-            Fusion::Film { gamma, beta, cond, other } => {
+            Fusion::Film {
+                gamma,
+                beta,
+                cond,
+                other,
+            } => {
                 let mut zs: Vec<Option<Matrix<T>>> = zs.into_iter().map(Some).collect();
                 let zc = zs[*cond].take().expect("two modalities");
                 let zo = zs[*other].take().expect("two modalities");
@@ -152,7 +233,12 @@ impl Model {
                 let b = beta.forward(zc.retaped::<T>(), &self.store);
                 g * zo + b
             }
-            Fusion::Gated { gate, value, g, other } => {
+            Fusion::Gated {
+                gate,
+                value,
+                g,
+                other,
+            } => {
                 let mut zs: Vec<Option<Matrix<T>>> = zs.into_iter().map(Some).collect();
                 let zg = zs[*g].take().expect("two modalities");
                 let zo = zs[*other].take().expect("two modalities");
@@ -190,7 +276,11 @@ impl Model {
             .enumerate()
             .map(|(m, z)| {
                 let d = self.encoders[m].out;
-                let col = if matches!(self.fusion, Fusion::Concat) { offset } else { 0 };
+                let col = if matches!(self.fusion, Fusion::Concat) {
+                    offset
+                } else {
+                    0
+                };
                 offset += d;
                 let mut u = vec![0f32; n * k];
                 for i in 0..n {
@@ -212,7 +302,9 @@ pub fn accuracy(logits: &[f32], labels: &[usize], classes: usize) -> f64 {
     let hits = labels
         .iter()
         .enumerate()
-        .filter(|(i, &y)| crate::mixup::contribution::argmax(&logits[i * classes..(i + 1) * classes]) == y)
+        .filter(|(i, &y)| {
+            crate::mixup::contribution::argmax(&logits[i * classes..(i + 1) * classes]) == y
+        })
         .count();
     hits as f64 / labels.len().max(1) as f64
 }

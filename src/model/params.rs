@@ -78,7 +78,10 @@ pub struct ParamStore {
 impl ParamStore {
     /// An empty store on `dev`.
     pub fn new(dev: Dev) -> Self {
-        Self { params: Vec::new(), dev }
+        Self {
+            params: Vec::new(),
+            dev,
+        }
     }
 
     /// Add a PyTorch-default-initialised linear layer's weight `(out, in)` and bias `(out)`:
@@ -93,14 +96,24 @@ impl ParamStore {
     ) -> (ParamId, ParamId) {
         let bound = 1.0 / (inp as f64).sqrt();
         let mut uniform = |n: usize| -> Vec<f32> {
-            (0..n).map(|_| rng.gen_range(-bound..bound) as f32).collect()
+            (0..n)
+                .map(|_| rng.gen_range(-bound..bound) as f32)
+                .collect()
         };
         let w = uniform(out * inp);
         let b = uniform(out);
         let wt = self.dev.tensor_from_vec(w, (out, inp));
         let bt = self.dev.tensor_from_vec(b, (out,));
-        self.params.push(Param { name: format!("{prefix}.weight"), group, tensor: ParamTensor::Matrix(wt) });
-        self.params.push(Param { name: format!("{prefix}.bias"), group, tensor: ParamTensor::Vector(bt) });
+        self.params.push(Param {
+            name: format!("{prefix}.weight"),
+            group,
+            tensor: ParamTensor::Matrix(wt),
+        });
+        self.params.push(Param {
+            name: format!("{prefix}.bias"),
+            group,
+            tensor: ParamTensor::Vector(bt),
+        });
         (self.params.len() - 2, self.params.len() - 1)
     }
 
@@ -122,7 +135,10 @@ impl ParamStore {
 
     /// Number of scalar parameters.
     pub fn count(&self) -> usize {
-        self.params.iter().map(|p| p.tensor.dims().iter().product::<usize>()).sum()
+        self.params
+            .iter()
+            .map(|p| p.tensor.dims().iter().product::<usize>())
+            .sum()
     }
 
     /// Replace parameter `id`'s values (same shape).

@@ -8,7 +8,10 @@ use thiserror::Error;
 #[allow(missing_docs)]
 pub enum RecipeError {
     #[error("{path}: recipe file not found{}", referenced_by.as_ref().map(|r| format!(" (extended by {r})")).unwrap_or_default())]
-    MissingFile { path: String, referenced_by: Option<String> },
+    MissingFile {
+        path: String,
+        referenced_by: Option<String>,
+    },
     #[error("{path}: cannot read recipe: {reason}")]
     Unreadable { path: String, reason: String },
     #[error("{path}: unsupported recipe format (expected a .toml, .yaml or .yml file)")]
@@ -16,29 +19,70 @@ pub enum RecipeError {
     #[error("{origin}: `extends` forms a cycle: {chain}")]
     ExtendsCycle { origin: String, chain: String },
     #[error("{origin}: unknown key `{key}` (allowed here: {expected})")]
-    UnknownKey { origin: String, key: String, expected: String },
+    UnknownKey {
+        origin: String,
+        key: String,
+        expected: String,
+    },
     #[error("{origin}: {key} has the wrong type: found {found}, expected {expected}")]
-    WrongType { origin: String, key: String, found: String, expected: String },
+    WrongType {
+        origin: String,
+        key: String,
+        found: String,
+        expected: String,
+    },
     #[error("{origin}: {key} is required but missing")]
     MissingKey { origin: String, key: String },
     #[error("{origin}: {key}: unknown value `{got}` (expected one of: {expected})")]
-    UnknownVariant { origin: String, key: String, got: String, expected: String },
+    UnknownVariant {
+        origin: String,
+        key: String,
+        got: String,
+        expected: String,
+    },
     #[error("{origin}: {key}: {detail}")]
-    Malformed { origin: String, key: String, detail: String },
+    Malformed {
+        origin: String,
+        key: String,
+        detail: String,
+    },
     #[error("--set {arg}: expected KEY.PATH=VALUE")]
     BadSetArgument { arg: String },
     #[error("{origin}: {key} must be > 0 (got {got})")]
-    NotPositive { origin: String, key: String, got: String },
+    NotPositive {
+        origin: String,
+        key: String,
+        got: String,
+    },
     #[error("{origin}: {key} must be in {range} (got {got})")]
-    OutOfRange { origin: String, key: String, range: &'static str, got: String },
+    OutOfRange {
+        origin: String,
+        key: String,
+        range: &'static str,
+        got: String,
+    },
     #[error("{origin}: {key} must not be empty")]
     Empty { origin: String, key: String },
     #[error("{origin}: {key}: seed {seed} is listed twice")]
-    DuplicateSeed { origin: String, key: String, seed: u64 },
+    DuplicateSeed {
+        origin: String,
+        key: String,
+        seed: u64,
+    },
     #[error("{origin}: dataset.manifest: unknown manifest `{got}`{}", if suggestions.is_empty() { String::new() } else { format!(" (did you mean: {}?)", suggestions.join(", ")) })]
-    UnknownManifest { origin: String, got: String, suggestions: Vec<String> },
+    UnknownManifest {
+        origin: String,
+        got: String,
+        suggestions: Vec<String>,
+    },
     #[error("{origin}: {key}: unknown modality `{got}` (manifest `{manifest}` has: {known})")]
-    UnknownModality { origin: String, key: String, got: String, manifest: String, known: String },
+    UnknownModality {
+        origin: String,
+        key: String,
+        got: String,
+        manifest: String,
+        known: String,
+    },
     #[error("{origin}: dataset.modalities: modality `{got}` is listed twice")]
     DuplicateModality { origin: String, got: String },
     #[error("{origin}: model.encoders has no encoder for modality `{modality}`")]
@@ -49,16 +93,42 @@ pub enum RecipeError {
     BestValWithoutVal { origin: String },
     #[error("{origin}: model.unimodal_logits = \"decompose\" needs concat or sum fusion (got {fusion}); use \"probe\"")]
     DecomposeNeedsLinearFusion { origin: String, fusion: String },
-    #[error("{origin}: model.fusion.kind = \"{fusion}\" needs exactly {needs} modalities (got {got})")]
-    FusionArity { origin: String, fusion: String, needs: usize, got: usize },
-    #[error("{origin}: model.fusion.kind = \"sum\" needs equal encoder output widths (got {widths})")]
+    #[error(
+        "{origin}: model.fusion.kind = \"{fusion}\" needs exactly {needs} modalities (got {got})"
+    )]
+    FusionArity {
+        origin: String,
+        fusion: String,
+        needs: usize,
+        got: usize,
+    },
+    #[error(
+        "{origin}: model.fusion.kind = \"sum\" needs equal encoder output widths (got {widths})"
+    )]
     SumWidthMismatch { origin: String, widths: String },
     #[error("{origin}: {key} applies only to {applies_to} (here {kind_key} = \"{kind}\")")]
-    KeyNotForKind { origin: String, key: String, applies_to: &'static str, kind_key: &'static str, kind: String },
+    KeyNotForKind {
+        origin: String,
+        key: String,
+        applies_to: &'static str,
+        kind_key: &'static str,
+        kind: String,
+    },
     #[error("{origin}: {key} is required when {kind_key} = \"{kind}\"")]
-    KeyRequiredForKind { origin: String, key: String, kind_key: &'static str, kind: String },
+    KeyRequiredForKind {
+        origin: String,
+        key: String,
+        kind_key: &'static str,
+        kind: String,
+    },
     #[error("{origin}: {key} = {{ start = {start}, stop = {stop} }} must satisfy start < stop <= train.epochs ({epochs})")]
-    EpochWindow { origin: String, key: String, start: usize, stop: usize, epochs: usize },
+    EpochWindow {
+        origin: String,
+        key: String,
+        start: usize,
+        stop: usize,
+        epochs: usize,
+    },
     #[error("{origin}: mixup.method = \"bmm\" needs mixup.fold = true (B-MM folds λ into [0.5, 1] before splitting it by modality)")]
     BmmWithoutFold { origin: String },
     #[error("{origin}: mixup.method = \"bmm\" needs at least 2 modalities (got {got}); use \"mm\" for one")]

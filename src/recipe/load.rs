@@ -64,7 +64,11 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Layered, RecipeError> {
         figment = figment.merge(SetArgument::parse(arg)?);
     }
     let top = files.last().cloned().unwrap_or_else(|| path.to_path_buf());
-    Ok(Layered { figment, top, files })
+    Ok(Layered {
+        figment,
+        top,
+        files,
+    })
 }
 
 enum FileFormat {
@@ -76,7 +80,9 @@ fn format_of(path: &Path) -> Result<FileFormat, RecipeError> {
     match path.extension().and_then(|e| e.to_str()) {
         Some("toml") => Ok(FileFormat::Toml),
         Some("yaml") | Some("yml") => Ok(FileFormat::Yaml),
-        _ => Err(RecipeError::UnsupportedFormat { path: display_path(path) }),
+        _ => Err(RecipeError::UnsupportedFormat {
+            path: display_path(path),
+        }),
     }
 }
 
@@ -115,12 +121,15 @@ fn extends_of(file: &Path) -> Result<Option<String>, RecipeError> {
         FileFormat::Yaml => Figment::from(Yaml::file_exact(file)),
     };
     match one.find_value("extends") {
-        Ok(v) => v.into_string().map(Some).ok_or_else(|| RecipeError::WrongType {
-            origin: display_path(file),
-            key: "extends".into(),
-            found: "a non-string value".into(),
-            expected: "a relative path string".into(),
-        }),
+        Ok(v) => v
+            .into_string()
+            .map(Some)
+            .ok_or_else(|| RecipeError::WrongType {
+                origin: display_path(file),
+                key: "extends".into(),
+                found: "a non-string value".into(),
+                expected: "a relative path string".into(),
+            }),
         Err(e) if e.missing() => Ok(None),
         Err(e) => Err(map_figment_error(e, file)),
     }
@@ -139,12 +148,18 @@ impl SetArgument {
         let (key, value) = arg
             .split_once('=')
             .filter(|(k, _)| !k.trim().is_empty())
-            .ok_or_else(|| RecipeError::BadSetArgument { arg: arg.to_string() })?;
+            .ok_or_else(|| RecipeError::BadSetArgument {
+                arg: arg.to_string(),
+            })?;
         let value = toml::from_str::<toml::Table>(&format!("v = {value}"))
             .ok()
             .and_then(|mut t| t.remove("v"))
             .unwrap_or_else(|| toml::Value::String(value.to_string()));
-        Ok(Self { raw: arg.to_string(), key: key.trim().to_string(), value })
+        Ok(Self {
+            raw: arg.to_string(),
+            key: key.trim().to_string(),
+            value,
+        })
     }
 }
 
@@ -171,7 +186,9 @@ fn describe(meta: &Metadata) -> String {
 
 /// `path` relative to the working directory when it lies below it, else as is.
 pub fn display_path(path: &Path) -> String {
-    let cwd = std::env::current_dir().ok().and_then(|c| std::fs::canonicalize(c).ok());
+    let cwd = std::env::current_dir()
+        .ok()
+        .and_then(|c| std::fs::canonicalize(c).ok());
     let shown = cwd
         .as_deref()
         .and_then(|c| path.strip_prefix(c).ok())
@@ -181,24 +198,40 @@ pub fn display_path(path: &Path) -> String {
 
 fn map_figment_error(err: figment::Error, top: &Path) -> RecipeError {
     use figment::error::Kind;
-    let err = err.into_iter().next().expect("a figment error holds at least one error");
-    let origin = err.metadata.as_ref().map(describe).unwrap_or_else(|| display_path(top));
+    let err = err
+        .into_iter()
+        .next()
+        .expect("a figment error holds at least one error");
+    let origin = err
+        .metadata
+        .as_ref()
+        .map(describe)
+        .unwrap_or_else(|| display_path(top));
     let path = err.path.join(".");
     let key_with = |leaf: &str| {
-        if path.is_empty() {
+        if err.path.last().is_some_and(|last| last == leaf) {
+            path.clone()
+        } else if path.is_empty() {
             leaf.to_string()
         } else {
             format!("{path}.{leaf}")
         }
     };
-    let key = if path.is_empty() { "(top level)".to_string() } else { path.clone() };
+    let key = if path.is_empty() {
+        "(top level)".to_string()
+    } else {
+        path.clone()
+    };
     match err.kind {
         Kind::UnknownField(field, expected) => RecipeError::UnknownKey {
             origin,
             key: key_with(&field),
             expected: expected.join(", "),
         },
-        Kind::MissingField(field) => RecipeError::MissingKey { origin, key: key_with(&field) },
+        Kind::MissingField(field) => RecipeError::MissingKey {
+            origin,
+            key: key_with(&field),
+        },
         Kind::InvalidType(actual, expected) => RecipeError::WrongType {
             origin,
             key,
@@ -215,8 +248,16 @@ fn map_figment_error(err: figment::Error, top: &Path) -> RecipeError {
             origin,
             key,
             got,
-            expected: expected.iter().map(|v| format!("\"{v}\"")).collect::<Vec<_>>().join(", "),
+            expected: expected
+                .iter()
+                .map(|v| format!("\"{v}\""))
+                .collect::<Vec<_>>()
+                .join(", "),
         },
-        other => RecipeError::Malformed { origin, key, detail: other.to_string() },
+        other => RecipeError::Malformed {
+            origin,
+            key,
+            detail: other.to_string(),
+        },
     }
 }

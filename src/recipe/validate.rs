@@ -41,7 +41,11 @@ impl Recipe {
                 detail: format!("{path}: {reason}"),
             },
         })?;
-        let resolved = Checker { origin: &origin, manifest: &manifest }.check(file)?;
+        let resolved = Checker {
+            origin: &origin,
+            manifest: &manifest,
+        }
+        .check(file)?;
         Ok(Recipe { resolved, manifest })
     }
 
@@ -63,7 +67,10 @@ impl Recipe {
     }
     /// The unimodal-logits mode after defaults.
     pub fn unimodal_logits(&self) -> UnimodalLogits {
-        self.resolved.model.unimodal_logits.expect("filled in by validation")
+        self.resolved
+            .model
+            .unimodal_logits
+            .expect("filled in by validation")
     }
     /// `[mixup]` (window and balance filled in where they apply).
     pub fn mixup(&self) -> &MixupSection {
@@ -134,7 +141,11 @@ impl Checker<'_> {
         if v > 0.0 && v.is_finite() {
             Ok(())
         } else {
-            Err(RecipeError::NotPositive { origin: self.o(key), key: key.into(), got: fmt(v) })
+            Err(RecipeError::NotPositive {
+                origin: self.o(key),
+                key: key.into(),
+                got: fmt(v),
+            })
         }
     }
 
@@ -142,7 +153,11 @@ impl Checker<'_> {
         if v > 0 {
             Ok(())
         } else {
-            Err(RecipeError::NotPositive { origin: self.o(key), key: key.into(), got: v.to_string() })
+            Err(RecipeError::NotPositive {
+                origin: self.o(key),
+                key: key.into(),
+                got: v.to_string(),
+            })
         }
     }
 
@@ -156,7 +171,12 @@ impl Checker<'_> {
         if v.is_finite() && ok(v) {
             Ok(())
         } else {
-            Err(RecipeError::OutOfRange { origin: self.o(key), key: key.into(), range, got: fmt(v) })
+            Err(RecipeError::OutOfRange {
+                origin: self.o(key),
+                key: key.into(),
+                range,
+                got: fmt(v),
+            })
         }
     }
 
@@ -197,10 +217,16 @@ impl Checker<'_> {
     fn check(&self, mut f: RecipeFile) -> Result<RecipeFile, RecipeError> {
         f.extends = None;
         if f.name.trim().is_empty() {
-            return Err(RecipeError::Empty { origin: self.o("name"), key: "name".into() });
+            return Err(RecipeError::Empty {
+                origin: self.o("name"),
+                key: "name".into(),
+            });
         }
         if f.seeds.is_empty() {
-            return Err(RecipeError::Empty { origin: self.o("seeds"), key: "seeds".into() });
+            return Err(RecipeError::Empty {
+                origin: self.o("seeds"),
+                key: "seeds".into(),
+            });
         }
         for (i, s) in f.seeds.iter().enumerate() {
             if f.seeds[..i].contains(s) {
@@ -215,7 +241,11 @@ impl Checker<'_> {
         self.check_model(&mut f.model, &f.dataset.modalities)?;
         self.check_train(&f.train)?;
         self.check_mixup(&mut f.mixup, f.dataset.modalities.len(), f.train.epochs)?;
-        self.check_modulation(&mut f.modulation, f.dataset.modalities.len(), f.train.epochs)?;
+        self.check_modulation(
+            &mut f.modulation,
+            f.dataset.modalities.len(),
+            f.train.epochs,
+        )?;
         self.check_optim(&mut f.optim, f.train.epochs)?;
         Ok(f)
     }
@@ -227,7 +257,12 @@ impl Checker<'_> {
                 key: "dataset.modalities".into(),
             });
         }
-        let known: Vec<&str> = self.manifest.modalities.iter().map(|m| m.name.as_str()).collect();
+        let known: Vec<&str> = self
+            .manifest
+            .modalities
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect();
         for (i, m) in d.modalities.iter().enumerate() {
             if !known.contains(&m.as_str()) {
                 return Err(RecipeError::UnknownModality {
@@ -246,8 +281,12 @@ impl Checker<'_> {
             }
         }
         let s = &d.split;
-        self.in_range("dataset.split.test", s.test, "(0, 1)", |v| v > 0.0 && v < 1.0)?;
-        self.in_range("dataset.split.val", s.val, "[0, 1)", |v| (0.0..1.0).contains(&v))?;
+        self.in_range("dataset.split.test", s.test, "(0, 1)", |v| {
+            v > 0.0 && v < 1.0
+        })?;
+        self.in_range("dataset.split.val", s.val, "[0, 1)", |v| {
+            (0.0..1.0).contains(&v)
+        })?;
         if s.test + s.val >= 1.0 {
             return Err(RecipeError::SplitTooLarge {
                 origin: self.o("dataset.split"),
@@ -256,7 +295,9 @@ impl Checker<'_> {
             });
         }
         if t.eval.select == EvalSelect::BestVal && s.val <= 0.0 {
-            return Err(RecipeError::BestValWithoutVal { origin: self.o("train.eval.select") });
+            return Err(RecipeError::BestValWithoutVal {
+                origin: self.o("train.eval.select"),
+            });
         }
         Ok(())
     }
@@ -306,9 +347,27 @@ impl Checker<'_> {
         };
         match fusion.kind {
             FusionKind::Concat | FusionKind::Sum => {
-                self.not_for_kind("model.fusion.condition", &fusion.condition, "film", "model.fusion.kind", &kind_name)?;
-                self.not_for_kind("model.fusion.gate", &fusion.gate, "gated", "model.fusion.kind", &kind_name)?;
-                self.not_for_kind("model.fusion.dim", &fusion.dim, "gated", "model.fusion.kind", &kind_name)?;
+                self.not_for_kind(
+                    "model.fusion.condition",
+                    &fusion.condition,
+                    "film",
+                    "model.fusion.kind",
+                    &kind_name,
+                )?;
+                self.not_for_kind(
+                    "model.fusion.gate",
+                    &fusion.gate,
+                    "gated",
+                    "model.fusion.kind",
+                    &kind_name,
+                )?;
+                self.not_for_kind(
+                    "model.fusion.dim",
+                    &fusion.dim,
+                    "gated",
+                    "model.fusion.kind",
+                    &kind_name,
+                )?;
                 if fusion.kind == FusionKind::Sum {
                     let widths: Vec<usize> = modalities.iter().map(|n| m.encoders[n].out).collect();
                     if widths.windows(2).any(|w| w[0] != w[1]) {
@@ -327,17 +386,38 @@ impl Checker<'_> {
             }
             FusionKind::Film => {
                 arity(2)?;
-                self.not_for_kind("model.fusion.gate", &fusion.gate, "gated", "model.fusion.kind", &kind_name)?;
-                self.not_for_kind("model.fusion.dim", &fusion.dim, "gated", "model.fusion.kind", &kind_name)?;
+                self.not_for_kind(
+                    "model.fusion.gate",
+                    &fusion.gate,
+                    "gated",
+                    "model.fusion.kind",
+                    &kind_name,
+                )?;
+                self.not_for_kind(
+                    "model.fusion.dim",
+                    &fusion.dim,
+                    "gated",
+                    "model.fusion.kind",
+                    &kind_name,
+                )?;
                 fusion.condition = Some(pick("model.fusion.condition", &fusion.condition)?);
                 self.no_decompose(m.unimodal_logits, &kind_name)?;
                 m.unimodal_logits = Some(UnimodalLogits::Probe);
             }
             FusionKind::Gated => {
                 arity(2)?;
-                self.not_for_kind("model.fusion.condition", &fusion.condition, "film", "model.fusion.kind", &kind_name)?;
+                self.not_for_kind(
+                    "model.fusion.condition",
+                    &fusion.condition,
+                    "film",
+                    "model.fusion.kind",
+                    &kind_name,
+                )?;
                 let gate = pick("model.fusion.gate", &fusion.gate)?;
-                let other = modalities.iter().find(|n| **n != gate).expect("two modalities");
+                let other = modalities
+                    .iter()
+                    .find(|n| **n != gate)
+                    .expect("two modalities");
                 let dim = fusion.dim.unwrap_or(m.encoders[other].out);
                 self.positive_int("model.fusion.dim", dim)?;
                 fusion.gate = Some(gate);
@@ -366,47 +446,105 @@ impl Checker<'_> {
         Ok(())
     }
 
-    fn check_mixup(&self, x: &mut MixupSection, modalities: usize, epochs: usize) -> Result<(), RecipeError> {
+    fn check_mixup(
+        &self,
+        x: &mut MixupSection,
+        modalities: usize,
+        epochs: usize,
+    ) -> Result<(), RecipeError> {
         self.positive("mixup.alpha", x.alpha)?;
-        self.in_range("mixup.probability", x.probability, "[0, 1]", |v| (0.0..=1.0).contains(&v))?;
-        let window = x.epochs.unwrap_or(EpochWindow { start: 0, stop: epochs });
+        self.in_range("mixup.probability", x.probability, "[0, 1]", |v| {
+            (0.0..=1.0).contains(&v)
+        })?;
+        let window = x.epochs.unwrap_or(EpochWindow {
+            start: 0,
+            stop: epochs,
+        });
         self.window("mixup.epochs", &window, epochs)?;
         x.epochs = Some(window);
         let method = kind_name(&x.method);
         if x.method != MixupMethod::Bmm {
-            self.not_for_kind("mixup.balance", &x.balance, "method = \"bmm\"", "mixup.method", &method)?;
+            self.not_for_kind(
+                "mixup.balance",
+                &x.balance,
+                "method = \"bmm\"",
+                "mixup.method",
+                &method,
+            )?;
             return Ok(());
         }
         if !x.fold {
-            return Err(RecipeError::BmmWithoutFold { origin: self.o("mixup.fold") });
+            return Err(RecipeError::BmmWithoutFold {
+                origin: self.o("mixup.fold"),
+            });
         }
         if modalities < 2 {
-            return Err(RecipeError::BmmNeedsModalities { origin: self.o("dataset.modalities"), got: modalities });
+            return Err(RecipeError::BmmNeedsModalities {
+                origin: self.o("dataset.modalities"),
+                got: modalities,
+            });
         }
         let b = x.balance.get_or_insert_with(BalanceSection::default);
-        self.in_range("mixup.balance.ema", b.ema, "[0, 1)", |v| (0.0..1.0).contains(&v))?;
+        self.in_range("mixup.balance.ema", b.ema, "[0, 1)", |v| {
+            (0.0..1.0).contains(&v)
+        })?;
         self.in_range("mixup.balance.gamma", b.gamma, "[0, ∞)", |v| v >= 0.0)?;
         Ok(())
     }
 
-    fn check_modulation(&self, m: &mut ModulationSection, modalities: usize, epochs: usize) -> Result<(), RecipeError> {
+    fn check_modulation(
+        &self,
+        m: &mut ModulationSection,
+        modalities: usize,
+        epochs: usize,
+    ) -> Result<(), RecipeError> {
         let kind = kind_name(&m.kind);
         match m.kind {
             ModulationKind::None => {
-                self.not_for_kind("modulation.alpha", &m.alpha, "ogm-ge", "modulation.kind", &kind)?;
-                self.not_for_kind("modulation.noise", &m.noise, "ogm-ge", "modulation.kind", &kind)?;
-                self.not_for_kind("modulation.epochs", &m.epochs, "ogm-ge", "modulation.kind", &kind)?;
-                self.not_for_kind("modulation.variant", &m.variant, "ogm-ge", "modulation.kind", &kind)?;
+                self.not_for_kind(
+                    "modulation.alpha",
+                    &m.alpha,
+                    "ogm-ge",
+                    "modulation.kind",
+                    &kind,
+                )?;
+                self.not_for_kind(
+                    "modulation.noise",
+                    &m.noise,
+                    "ogm-ge",
+                    "modulation.kind",
+                    &kind,
+                )?;
+                self.not_for_kind(
+                    "modulation.epochs",
+                    &m.epochs,
+                    "ogm-ge",
+                    "modulation.kind",
+                    &kind,
+                )?;
+                self.not_for_kind(
+                    "modulation.variant",
+                    &m.variant,
+                    "ogm-ge",
+                    "modulation.kind",
+                    &kind,
+                )?;
             }
             ModulationKind::OgmGe => {
                 if modalities < 2 {
-                    return Err(RecipeError::OgmNeedsModalities { origin: self.o("dataset.modalities"), got: modalities });
+                    return Err(RecipeError::OgmNeedsModalities {
+                        origin: self.o("dataset.modalities"),
+                        got: modalities,
+                    });
                 }
                 let alpha = *m.alpha.get_or_insert(0.8);
                 self.in_range("modulation.alpha", alpha, "[0, ∞)", |v| v >= 0.0)?;
                 m.noise.get_or_insert(true);
                 m.variant.get_or_insert(OgmVariant::Published);
-                let window = m.epochs.unwrap_or(EpochWindow { start: 0, stop: epochs });
+                let window = m.epochs.unwrap_or(EpochWindow {
+                    start: 0,
+                    stop: epochs,
+                });
                 self.window("modulation.epochs", &window, epochs)?;
                 m.epochs = Some(window);
             }
@@ -416,11 +554,19 @@ impl Checker<'_> {
 
     fn check_optim(&self, o: &mut OptimSection, epochs: usize) -> Result<(), RecipeError> {
         self.positive("optim.lr", o.lr)?;
-        self.in_range("optim.weight_decay", o.weight_decay, "[0, ∞)", |v| v >= 0.0)?;
+        self.in_range("optim.weight_decay", o.weight_decay, "[0, ∞)", |v| {
+            v >= 0.0
+        })?;
         let kind = kind_name(&o.kind);
         match o.kind {
             OptimKind::Sgd => {
-                self.not_for_kind("optim.betas", &o.betas, "adam and adamw", "optim.kind", &kind)?;
+                self.not_for_kind(
+                    "optim.betas",
+                    &o.betas,
+                    "adam and adamw",
+                    "optim.kind",
+                    &kind,
+                )?;
                 self.not_for_kind("optim.eps", &o.eps, "adam and adamw", "optim.kind", &kind)?;
                 let m = *o.momentum.get_or_insert(0.9);
                 self.in_range("optim.momentum", m, "[0, 1)", |v| (0.0..1.0).contains(&v))?;
@@ -446,12 +592,36 @@ impl Checker<'_> {
         }
         match s.kind {
             LrScheduleKind::Constant => {
-                self.not_for_kind("optim.schedule.every", &s.every, "step", "optim.schedule.kind", &skind)?;
-                self.not_for_kind("optim.schedule.gamma", &s.gamma, "step", "optim.schedule.kind", &skind)?;
-                self.not_for_kind("optim.schedule.min_lr", &s.min_lr, "cosine", "optim.schedule.kind", &skind)?;
+                self.not_for_kind(
+                    "optim.schedule.every",
+                    &s.every,
+                    "step",
+                    "optim.schedule.kind",
+                    &skind,
+                )?;
+                self.not_for_kind(
+                    "optim.schedule.gamma",
+                    &s.gamma,
+                    "step",
+                    "optim.schedule.kind",
+                    &skind,
+                )?;
+                self.not_for_kind(
+                    "optim.schedule.min_lr",
+                    &s.min_lr,
+                    "cosine",
+                    "optim.schedule.kind",
+                    &skind,
+                )?;
             }
             LrScheduleKind::Step => {
-                self.not_for_kind("optim.schedule.min_lr", &s.min_lr, "cosine", "optim.schedule.kind", &skind)?;
+                self.not_for_kind(
+                    "optim.schedule.min_lr",
+                    &s.min_lr,
+                    "cosine",
+                    "optim.schedule.kind",
+                    &skind,
+                )?;
                 let Some(every) = s.every else {
                     return Err(RecipeError::KeyRequiredForKind {
                         origin: self.o("optim.schedule"),
@@ -465,10 +635,24 @@ impl Checker<'_> {
                 self.in_range("optim.schedule.gamma", g, "(0, 1]", |v| v > 0.0 && v <= 1.0)?;
             }
             LrScheduleKind::Cosine => {
-                self.not_for_kind("optim.schedule.every", &s.every, "step", "optim.schedule.kind", &skind)?;
-                self.not_for_kind("optim.schedule.gamma", &s.gamma, "step", "optim.schedule.kind", &skind)?;
+                self.not_for_kind(
+                    "optim.schedule.every",
+                    &s.every,
+                    "step",
+                    "optim.schedule.kind",
+                    &skind,
+                )?;
+                self.not_for_kind(
+                    "optim.schedule.gamma",
+                    &s.gamma,
+                    "step",
+                    "optim.schedule.kind",
+                    &skind,
+                )?;
                 let min = *s.min_lr.get_or_insert(0.0);
-                self.in_range("optim.schedule.min_lr", min, "[0, optim.lr]", |v| v >= 0.0 && v <= o.lr)?;
+                self.in_range("optim.schedule.min_lr", min, "[0, optim.lr]", |v| {
+                    v >= 0.0 && v <= o.lr
+                })?;
             }
         }
         Ok(())

@@ -20,7 +20,10 @@ pub fn gather_host(data: &Dataset, idx: &[usize]) -> Vec<Vec<f32>> {
 
 /// Upload host rows as `(n, width)` tensors.
 pub fn upload(dev: &Dev, rows: Vec<Vec<f32>>, data: &Dataset, n: usize) -> Vec<Matrix> {
-    rows.into_iter().zip(&data.modalities).map(|(v, m)| dev.tensor_from_vec(v, (n, m.width))).collect()
+    rows.into_iter()
+        .zip(&data.modalities)
+        .map(|(v, m)| dev.tensor_from_vec(v, (n, m.width)))
+        .collect()
 }
 
 /// Labels of rows `idx`.

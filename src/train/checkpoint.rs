@@ -58,7 +58,11 @@ pub enum CheckpointError {
     #[error("{path}: cannot read checkpoint: {reason}")]
     Unreadable { path: String, reason: String },
     #[error("{path}: checkpoint was written for another recipe (hash {found}, this recipe {expected}); use --force to start over")]
-    RecipeMismatch { path: String, found: String, expected: String },
+    RecipeMismatch {
+        path: String,
+        found: String,
+        expected: String,
+    },
     #[error("{path}: checkpoint lacks tensor `{name}` of this model")]
     MissingTensor { path: String, name: String },
 }
@@ -68,8 +72,16 @@ pub fn save(path: &Path, state: &CheckpointState, t: &CheckpointTensors) -> std:
     let mut all = Vec::new();
     for (i, (name, shape, values)) in t.params.iter().enumerate() {
         all.push((format!("param/{name}"), shape.clone(), values.clone()));
-        all.push((format!("optim.first/{name}"), vec![t.first[i].len()], t.first[i].clone()));
-        all.push((format!("optim.second/{name}"), vec![t.second[i].len()], t.second[i].clone()));
+        all.push((
+            format!("optim.first/{name}"),
+            vec![t.first[i].len()],
+            t.first[i].clone(),
+        ));
+        all.push((
+            format!("optim.second/{name}"),
+            vec![t.second[i].len()],
+            t.second[i].clone(),
+        ));
         if let Some(best) = &t.best {
             all.push((format!("best/{name}"), shape.clone(), best[i].clone()));
         }
@@ -83,17 +95,26 @@ pub fn save(path: &Path, state: &CheckpointState, t: &CheckpointTensors) -> std:
 
 /// Read a checkpoint for a model whose parameters are `names`, refusing one written for a
 /// different recipe hash.
-pub fn load(path: &Path, names: &[String], recipe_hash: &str) -> Result<(CheckpointState, CheckpointTensors), CheckpointError> {
+pub fn load(
+    path: &Path,
+    names: &[String],
+    recipe_hash: &str,
+) -> Result<(CheckpointState, CheckpointTensors), CheckpointError> {
     let shown = path.display().to_string();
-    let unreadable = |reason: String| CheckpointError::Unreadable { path: shown.clone(), reason };
+    let unreadable = |reason: String| CheckpointError::Unreadable {
+        path: shown.clone(),
+        reason,
+    };
     let bytes = std::fs::read(path).map_err(|e| unreadable(e.to_string()))?;
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| unreadable(e.to_string()))?;
+    let (_, meta) =
+        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| unreadable(e.to_string()))?;
     let json = meta
         .metadata()
         .as_ref()
         .and_then(|m| m.get("balmix"))
         .ok_or_else(|| unreadable("no balmix metadata".into()))?;
-    let state: CheckpointState = serde_json::from_str(json).map_err(|e| unreadable(e.to_string()))?;
+    let state: CheckpointState =
+        serde_json::from_str(json).map_err(|e| unreadable(e.to_string()))?;
     if state.recipe_hash != recipe_hash {
         return Err(CheckpointError::RecipeMismatch {
             path: shown,
@@ -101,13 +122,20 @@ pub fn load(path: &Path, names: &[String], recipe_hash: &str) -> Result<(Checkpo
             expected: recipe_hash.to_string(),
         });
     }
-    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| unreadable(e.to_string()))?;
+    let st =
+        safetensors::SafeTensors::deserialize(&bytes).map_err(|e| unreadable(e.to_string()))?;
     let get = |name: &str| -> Result<(Vec<usize>, Vec<f32>), CheckpointError> {
-        let view = st.tensor(name).map_err(|_| CheckpointError::MissingTensor {
-            path: shown.clone(),
-            name: name.to_string(),
-        })?;
-        let values = view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let view = st
+            .tensor(name)
+            .map_err(|_| CheckpointError::MissingTensor {
+                path: shown.clone(),
+                name: name.to_string(),
+            })?;
+        let values = view
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
         Ok((view.shape().to_vec(), values))
     };
     let mut t = CheckpointTensors::default();

@@ -27,9 +27,16 @@ pub fn evaluate(model: &Model, data: &Dataset, idx: &[usize]) -> Evaluation {
     for (c, chunk) in idx.chunks(1024).enumerate() {
         let n = chunk.len();
         let xs = batch::upload(&model.store.dev, batch::gather_host(data, chunk), data, n);
-        let zs: Vec<_> = xs.into_iter().enumerate().map(|(m, x)| model.encode(m, x)).collect();
+        let zs: Vec<_> = xs
+            .into_iter()
+            .enumerate()
+            .map(|(m, x)| model.encode(m, x))
+            .collect();
         let unimodal: Vec<Vec<f32>> = if model.uses_probes() {
-            zs.iter().enumerate().map(|(m, z)| model.probe(m, z.clone()).as_vec()).collect()
+            zs.iter()
+                .enumerate()
+                .map(|(m, z)| model.probe(m, z.clone()).as_vec())
+                .collect()
         } else {
             let host: Vec<Vec<f32>> = zs.iter().map(|z| z.as_vec()).collect();
             model.decompose(&host, n)

@@ -35,7 +35,13 @@ mod tests {
     fn optim(kind: LrScheduleKind, every: Option<usize>, warmup: usize) -> OptimSection {
         OptimSection {
             lr: 0.1,
-            schedule: LrScheduleSection { kind, every, gamma: Some(0.5), warmup, min_lr: Some(0.0) },
+            schedule: LrScheduleSection {
+                kind,
+                every,
+                gamma: Some(0.5),
+                warmup,
+                min_lr: Some(0.0),
+            },
             ..OptimSection::default()
         }
     }

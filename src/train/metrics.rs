@@ -38,10 +38,17 @@ pub struct EpochMetrics {
 
 /// Header of `metrics.csv` for these modalities.
 pub fn header(modalities: &[String]) -> Vec<String> {
-    let mut h: Vec<String> = ["epoch", "lr", "train_loss", "val_accuracy", "test_accuracy", "test_macro_f1"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut h: Vec<String> = [
+        "epoch",
+        "lr",
+        "train_loss",
+        "val_accuracy",
+        "test_accuracy",
+        "test_macro_f1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     for prefix in ["accuracy", "contribution", "contribution_ema", "lambda"] {
         h.extend(modalities.iter().map(|m| format!("{prefix}_{m}")));
     }

@@ -48,7 +48,12 @@ impl Optimizer {
         }
     }
 
-    fn update<S: Shape>(&mut self, t: &mut Tensor<S, f32, Dev>, grads: &mut Gradients<f32, Dev>, lr: f64) {
+    fn update<S: Shape>(
+        &mut self,
+        t: &mut Tensor<S, f32, Dev>,
+        grads: &mut Gradients<f32, Dev>,
+        lr: f64,
+    ) {
         let grad = grads.get_or_alloc_mut(t).expect("cpu allocation");
         let first = self.first.get_or_alloc_mut(t).expect("cpu allocation");
         let decay = (self.weight_decay > 0.0).then_some(self.weight_decay);
@@ -73,7 +78,8 @@ impl Optimizer {
                         WeightDecay::Decoupled
                     }),
                 };
-                cfg.try_update(self.steps as i32, t, first, second, grad).expect("cpu adam kernel");
+                cfg.try_update(self.steps as i32, t, first, second, grad)
+                    .expect("cpu adam kernel");
             }
         }
     }
@@ -119,7 +125,9 @@ fn read<S: Shape>(g: &mut Gradients<f32, Dev>, t: &Tensor<S, f32, Dev>) -> Vec<f
 }
 
 fn write<S: Shape>(g: &mut Gradients<f32, Dev>, t: &Tensor<S, f32, Dev>, values: &[f32]) {
-    g.get_or_alloc_mut(t).expect("cpu allocation").copy_from_slice(values);
+    g.get_or_alloc_mut(t)
+        .expect("cpu allocation")
+        .copy_from_slice(values);
 }
 
 /// Mutable access to the gradient buffer of a parameter (gradient modulation edits it in

@@ -15,10 +15,15 @@ impl Progress {
     /// A display for `total_steps` steps, starting at `done` (resume).
     pub fn new(quiet: bool, label: &str, total_steps: u64, done: u64) -> Self {
         if quiet {
-            return Self { bar: None, lines: false, label: label.into() };
+            return Self {
+                bar: None,
+                lines: false,
+                label: label.into(),
+            };
         }
         if std::io::stderr().is_terminal() {
-            let bar = ProgressBar::with_draw_target(Some(total_steps), ProgressDrawTarget::stderr());
+            let bar =
+                ProgressBar::with_draw_target(Some(total_steps), ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template("{prefix} [{bar:30}] epoch {msg} ETA {eta}")
                     .expect("valid template")
@@ -26,9 +31,17 @@ impl Progress {
             );
             bar.set_prefix(label.to_string());
             bar.set_position(done);
-            Self { bar: Some(bar), lines: false, label: label.into() }
+            Self {
+                bar: Some(bar),
+                lines: false,
+                label: label.into(),
+            }
         } else {
-            Self { bar: None, lines: true, label: label.into() }
+            Self {
+                bar: None,
+                lines: true,
+                label: label.into(),
+            }
         }
     }
 
@@ -43,7 +56,15 @@ impl Progress {
     }
 
     /// After each epoch.
-    pub fn epoch(&self, epoch: usize, epochs: usize, loss: f64, test_acc: f64, val: Option<f64>, secs: f64) {
+    pub fn epoch(
+        &self,
+        epoch: usize,
+        epochs: usize,
+        loss: f64,
+        test_acc: f64,
+        val: Option<f64>,
+        secs: f64,
+    ) {
         let val = val.map(|v| format!(" val {v:.4}")).unwrap_or_default();
         let text = format!("{epoch}/{epochs} loss {loss:.4}{val} test {test_acc:.4}");
         if let Some(bar) = &self.bar {

@@ -43,19 +43,27 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Rewrite `metrics.csv` with `rows` (used at start and on resume, so rows of an epoch that
 /// was cut off before its checkpoint disappear).
-pub fn write_metrics(dir: &Path, modalities: &[String], rows: &[EpochMetrics]) -> std::io::Result<()> {
+pub fn write_metrics(
+    dir: &Path,
+    modalities: &[String],
+    rows: &[EpochMetrics],
+) -> std::io::Result<()> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(metrics::header(modalities))?;
     for r in rows {
         w.write_record(r.cells())?;
     }
-    let bytes = w.into_inner().map_err(|e| std::io::Error::other(e.to_string()))?;
+    let bytes = w
+        .into_inner()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     write_atomic(&dir.join(METRICS), &bytes)
 }
 
 /// Append one row to `metrics.csv` and flush it.
 pub fn append_metrics(dir: &Path, row: &EpochMetrics) -> std::io::Result<()> {
-    let f = std::fs::OpenOptions::new().append(true).open(dir.join(METRICS))?;
+    let f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join(METRICS))?;
     let mut w = csv::Writer::from_writer(f);
     w.write_record(row.cells())?;
     w.flush()?;
@@ -69,7 +77,13 @@ pub fn safetensors_bytes(
 ) -> Vec<u8> {
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .iter()
-        .map(|(n, s, v)| (n.clone(), s.clone(), v.iter().flat_map(|x| x.to_le_bytes()).collect()))
+        .map(|(n, s, v)| {
+            (
+                n.clone(),
+                s.clone(),
+                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            )
+        })
         .collect();
     let views: Vec<(String, safetensors::tensor::TensorView)> = bytes
         .iter()
@@ -84,7 +98,11 @@ pub fn safetensors_bytes(
 
 /// The store's tensors as `(name, shape, values)`.
 pub fn store_tensors(store: &ParamStore) -> Vec<(String, Vec<usize>, Vec<f32>)> {
-    store.params.iter().map(|p| (p.name.clone(), p.tensor.dims(), p.tensor.to_host())).collect()
+    store
+        .params
+        .iter()
+        .map(|p| (p.name.clone(), p.tensor.dims(), p.tensor.to_host()))
+        .collect()
 }
 
 /// `summary.json`.

@@ -32,7 +32,14 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        Self { out: PathBuf::from("runs"), resume: false, force: false, quiet: true, trace_mixup: None, stop_after_epochs: None }
+        Self {
+            out: PathBuf::from("runs"),
+            resume: false,
+            force: false,
+            quiet: true,
+            trace_mixup: None,
+            stop_after_epochs: None,
+        }
     }
 }
 
@@ -61,13 +68,19 @@ pub enum RunError {
     #[error("{dir}: an interrupted run is here (checkpoint after epoch {epochs}); pass --resume to continue it or --force to start over")]
     Interrupted { dir: String, epochs: usize },
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot start {threads} worker threads: {reason}")]
     Threads { threads: usize, reason: String },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
-    move |source| RunError::Io { path: path.display().to_string(), source }
+    move |source| RunError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 /// Run `recipe` with master seed `seed`.
@@ -76,7 +89,10 @@ pub fn run_seed(recipe: &Recipe, seed: u64, opts: &RunOptions) -> Result<Outcome
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
-        .map_err(|e| RunError::Threads { threads, reason: e.to_string() })?;
+        .map_err(|e| RunError::Threads {
+            threads,
+            reason: e.to_string(),
+        })?;
     pool.install(|| run_in_pool(&recipe.for_seed(seed), seed, opts))
 }
 
@@ -93,12 +109,21 @@ fn run_in_pool(recipe: &Recipe, seed: u64, opts: &RunOptions) -> Result<Outcome,
     let names: Vec<String> = recipe.dataset().modalities.clone();
     let (data, splits) = data::load(recipe)?;
     let mut trainer = Trainer::new(recipe, seed, &data, &splits);
-    let param_names: Vec<String> = trainer.model.store.params.iter().map(|p| p.name.clone()).collect();
+    let param_names: Vec<String> = trainer
+        .model
+        .store
+        .params
+        .iter()
+        .map(|p| p.name.clone())
+        .collect();
 
     if checkpoint_path.exists() {
         let (state, tensors) = checkpoint::load(&checkpoint_path, &param_names, &hash)?;
         if !opts.resume {
-            return Err(RunError::Interrupted { dir: dir.display().to_string(), epochs: state.epochs_done });
+            return Err(RunError::Interrupted {
+                dir: dir.display().to_string(),
+                epochs: state.epochs_done,
+            });
         }
         trainer.restore(state, tensors);
     } else {
@@ -114,19 +139,33 @@ fn run_in_pool(recipe: &Recipe, seed: u64, opts: &RunOptions) -> Result<Outcome,
     let epochs = recipe.train().epochs;
     let per_epoch = trainer.steps_per_epoch() as u64;
     let label = format!("{} seed {seed}", recipe.name());
-    let progress = Progress::new(opts.quiet, &label, per_epoch * epochs as u64, trainer.epochs_done as u64 * per_epoch);
+    let progress = Progress::new(
+        opts.quiet,
+        &label,
+        per_epoch * epochs as u64,
+        trainer.epochs_done as u64 * per_epoch,
+    );
     let mut this_call = 0;
     while trainer.epochs_done < epochs {
         if opts.stop_after_epochs.is_some_and(|s| this_call >= s) {
             flush_trace(&mut trainer, opts)?;
-            return Ok(Outcome::Stopped { epochs_done: trainer.epochs_done });
+            return Ok(Outcome::Stopped {
+                epochs_done: trainer.epochs_done,
+            });
         }
         let epoch = trainer.epochs_done;
         let row = trainer.run_epoch(&mut |loss| progress.step(epoch, epochs, loss));
         record::append_metrics(&dir, &row).map_err(io(&dir))?;
         let (state, tensors) = trainer.checkpoint(&hash);
         checkpoint::save(&checkpoint_path, &state, &tensors).map_err(io(&checkpoint_path))?;
-        progress.epoch(row.epoch, epochs, row.train_loss, row.test_accuracy, row.val_accuracy, row.seconds);
+        progress.epoch(
+            row.epoch,
+            epochs,
+            row.train_loss,
+            row.test_accuracy,
+            row.val_accuracy,
+            row.seconds,
+        );
         this_call += 1;
     }
     flush_trace(&mut trainer, opts)?;
@@ -137,7 +176,8 @@ fn run_in_pool(recipe: &Recipe, seed: u64, opts: &RunOptions) -> Result<Outcome,
         t.2 = w;
     }
     let model_path = dir.join(record::MODEL);
-    record::write_atomic(&model_path, &record::safetensors_bytes(&tensors, None)).map_err(io(&model_path))?;
+    record::write_atomic(&model_path, &record::safetensors_bytes(&tensors, None))
+        .map_err(io(&model_path))?;
     let summary = Summary {
         name: recipe.name().to_string(),
         seed,
@@ -152,7 +192,11 @@ fn run_in_pool(recipe: &Recipe, seed: u64, opts: &RunOptions) -> Result<Outcome,
         test_accuracy: selected.test_accuracy,
         test_macro_f1: selected.test_macro_f1,
         val_accuracy: selected.val_accuracy,
-        modality_accuracy: names.iter().cloned().zip(selected.modality_accuracy.iter().copied()).collect::<BTreeMap<_, _>>(),
+        modality_accuracy: names
+            .iter()
+            .cloned()
+            .zip(selected.modality_accuracy.iter().copied())
+            .collect::<BTreeMap<_, _>>(),
         final_train_loss: trainer.metrics.last().map_or(f64::NAN, |m| m.train_loss),
         steps: trainer.step,
         parameters: trainer.model.store.count(),

@@ -26,12 +26,18 @@ impl MixTrace {
     pub fn create(path: &Path, modalities: &[String]) -> std::io::Result<Self> {
         let mut writer = csv::Writer::from_writer(File::create(path)?);
         let mut header: Vec<String> =
-            ["kind", "epoch", "step", "sample", "partner", "lambda_label"].iter().map(|s| s.to_string()).collect();
+            ["kind", "epoch", "step", "sample", "partner", "lambda_label"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
         for prefix in ["lambda", "c", "ema"] {
             header.extend(modalities.iter().map(|m| format!("{prefix}_{m}")));
         }
         writer.write_record(&header)?;
-        Ok(Self { writer, modalities: modalities.len() })
+        Ok(Self {
+            writer,
+            modalities: modalities.len(),
+        })
     }
 
     /// Rows of one step.
@@ -46,7 +52,12 @@ impl MixTrace {
     ) -> std::io::Result<()> {
         let m = self.modalities;
         for i in 0..n {
-            let mut row = vec!["sample".to_string(), epoch.to_string(), step.to_string(), i.to_string()];
+            let mut row = vec![
+                "sample".to_string(),
+                epoch.to_string(),
+                step.to_string(),
+                i.to_string(),
+            ];
             match plan {
                 Some(p) => {
                     row.push(p.perm[i].to_string());
@@ -62,7 +73,14 @@ impl MixTrace {
             row.extend((0..2 * m).map(|_| String::new()));
             self.writer.write_record(&row)?;
         }
-        let mut row = vec!["step".to_string(), epoch.to_string(), step.to_string(), String::new(), String::new(), String::new()];
+        let mut row = vec![
+            "step".to_string(),
+            epoch.to_string(),
+            step.to_string(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ];
         row.extend((0..m).map(|_| String::new()));
         row.extend(contribution.iter().map(f64::to_string));
         match ema {

@@ -67,8 +67,18 @@ impl<'a> Trainer<'a> {
     /// A fresh run: weights from the `init` stream of `seed`.
     pub fn new(recipe: &'a Recipe, seed: u64, data: &'a Dataset, splits: &'a Splits) -> Self {
         let widths: Vec<usize> = data.modalities.iter().map(|m| m.width).collect();
-        let model = Model::build(recipe, &widths, data.num_classes(), seed, Default::default());
-        let ema = recipe.mixup().balance.as_ref().map(|b| ContributionEma::new(b.ema));
+        let model = Model::build(
+            recipe,
+            &widths,
+            data.num_classes(),
+            seed,
+            Default::default(),
+        );
+        let ema = recipe
+            .mixup()
+            .balance
+            .as_ref()
+            .map(|b| ContributionEma::new(b.ema));
         Self {
             recipe,
             seed,
@@ -88,7 +98,10 @@ impl<'a> Trainer<'a> {
 
     /// Number of optimiser steps per epoch.
     pub fn steps_per_epoch(&self) -> usize {
-        self.splits.train.len().div_ceil(self.recipe.train().batch_size)
+        self.splits
+            .train
+            .len()
+            .div_ceil(self.recipe.train().batch_size)
     }
 
     /// Train one epoch, evaluate, and return its metrics (also kept in `self.metrics`).
@@ -121,7 +134,8 @@ impl<'a> Trainer<'a> {
         }
         let train_seconds = start.elapsed().as_secs_f64();
         let n = order.len() as f64;
-        let val = (!self.splits.val.is_empty()).then(|| evaluate(&self.model, self.data, &self.splits.val));
+        let val = (!self.splits.val.is_empty())
+            .then(|| evaluate(&self.model, self.data, &self.splits.val));
         let test = evaluate(&self.model, self.data, &self.splits.test);
         let seconds = start.elapsed().as_secs_f64();
         let row = EpochMetrics {
@@ -133,7 +147,10 @@ impl<'a> Trainer<'a> {
             test_macro_f1: test.macro_f1,
             modality_accuracy: test.modality_accuracy,
             contribution: contrib_sum.iter().map(|c| c / n).collect(),
-            contribution_ema: self.ema.as_ref().and_then(|e| e.value().map(<[f64]>::to_vec)),
+            contribution_ema: self
+                .ema
+                .as_ref()
+                .and_then(|e| e.value().map(<[f64]>::to_vec)),
             lambda_modality: lambda_sum.iter().map(|l| l / n).collect(),
             lambda_label: label_sum / n,
             ogm_k: k_sum.iter().map(|k| k / steps.max(1) as f64).collect(),
@@ -146,7 +163,13 @@ impl<'a> Trainer<'a> {
                 Some((b, _)) => row.val_accuracy > b.val_accuracy,
             };
             if better {
-                let weights = self.model.store.params.iter().map(|p| p.tensor.to_host()).collect();
+                let weights = self
+                    .model
+                    .store
+                    .params
+                    .iter()
+                    .map(|p| p.tensor.to_host())
+                    .collect();
                 self.best = Some((row.clone(), weights));
             }
         }
@@ -172,7 +195,8 @@ impl<'a> Trainer<'a> {
             if let Some(d) = draws.clone() {
                 let p = plan::plan(d, m_count, mix_cfg, None);
                 for (m, rows) in host.iter_mut().enumerate() {
-                    *rows = mix::mix_rows(rows, self.data.modalities[m].width, &p.perm, &p.modality[m]);
+                    *rows =
+                        mix::mix_rows(rows, self.data.modalities[m].width, &p.perm, &p.modality[m]);
                 }
                 mix_plan = Some(p);
             }
@@ -187,7 +211,11 @@ impl<'a> Trainer<'a> {
         // Unimodal logits on the clean features (probe heads keep a tape for their own loss).
         let mut probe_loss: Option<Tensor<(), f32, _, Tape>> = None;
         let unimodal: Vec<Vec<f32>> = if self.model.uses_probes() {
-            let one_hot = self.model.store.dev.tensor_from_vec(mix::one_hot(&labels, k), (n, k));
+            let one_hot = self
+                .model
+                .store
+                .dev
+                .tensor_from_vec(mix::one_hot(&labels, k), (n, k));
             let mut out = Vec::with_capacity(m_count);
             for (m, z) in zs.iter().enumerate() {
                 let u = self.model.probe(m, detach(z).retaped::<Tape>());
@@ -205,7 +233,10 @@ impl<'a> Trainer<'a> {
         };
 
         // Contributions (B-MM's estimator, else confidence) and their EMA.
-        let kind = mix_cfg.balance.as_ref().map_or(Contribution::Confidence, |b| b.contribution);
+        let kind = mix_cfg
+            .balance
+            .as_ref()
+            .map_or(Contribution::Confidence, |b| b.contribution);
         let clean_fused: Vec<f32> = if kind == Contribution::Kl {
             let detached: Vec<Matrix> = zs.iter().map(detach).collect();
             self.model.head(self.model.fuse(detached)).as_vec()
@@ -216,7 +247,10 @@ impl<'a> Trainer<'a> {
             .iter()
             .map(|u| contribution::estimate(kind, u, &clean_fused, &labels, k))
             .collect();
-        let relative = self.ema.as_mut().map(|e| contribution::relative(e.update(&contribution)));
+        let relative = self
+            .ema
+            .as_mut()
+            .map(|e| contribution::relative(e.update(&contribution)));
 
         // Feature-level mixing (MM, B-MM).
         if matches!(mix_cfg.method, MixupMethod::Mm | MixupMethod::Bmm) {
@@ -224,13 +258,18 @@ impl<'a> Trainer<'a> {
         }
         let dev = self.model.store.dev.clone();
         let to_perm = |p: &MixPlan| dev.tensor_from_vec(p.perm.clone(), (n,));
-        let to_t = |l: &[f32]| dev.tensor_from_vec(l.iter().map(|v| 1.0 - v).collect::<Vec<f32>>(), (n,));
+        let to_t =
+            |l: &[f32]| dev.tensor_from_vec(l.iter().map(|v| 1.0 - v).collect::<Vec<f32>>(), (n,));
         let at_encoder = mix_cfg.method == MixupMethod::Bmm || mix_cfg.point == MixPoint::Encoder;
         let feature_mix = matches!(mix_cfg.method, MixupMethod::Mm | MixupMethod::Bmm);
         let h = match (&mix_plan, feature_mix) {
             (Some(p), true) if at_encoder => {
                 let perm = to_perm(p);
-                let mixed = zs.into_iter().enumerate().map(|(m, z)| mix_rows(z, &perm, &to_t(&p.modality[m]))).collect();
+                let mixed = zs
+                    .into_iter()
+                    .enumerate()
+                    .map(|(m, z)| mix_rows(z, &perm, &to_t(&p.modality[m])))
+                    .collect();
                 self.model.fuse(mixed)
             }
             (Some(p), true) => mix_rows(self.model.fuse(zs), &to_perm(p), &to_t(&p.modality[0])),
@@ -254,18 +293,34 @@ impl<'a> Trainer<'a> {
 
         if let Some(trace) = self.trace.as_mut() {
             trace
-                .record(epoch, self.step, n, mix_plan.as_ref(), &contribution, self.ema.as_ref().and_then(|e| e.value()))
+                .record(
+                    epoch,
+                    self.step,
+                    n,
+                    mix_plan.as_ref(),
+                    &contribution,
+                    self.ema.as_ref().and_then(|e| e.value()),
+                )
                 .expect("writing the mix-plan trace");
         }
         self.step += 1;
         let (lambda_sum, label_sum) = match &mix_plan {
             Some(p) => (
-                p.modality.iter().map(|l| l.iter().map(|&v| v as f64).sum()).collect(),
+                p.modality
+                    .iter()
+                    .map(|l| l.iter().map(|&v| v as f64).sum())
+                    .collect(),
                 p.label.iter().map(|&v| v as f64).sum(),
             ),
             None => (vec![n as f64; m_count], n as f64),
         };
-        StepStats { loss: loss_value, contribution, lambda_sum, label_sum, ogm_k }
+        StepStats {
+            loss: loss_value,
+            contribution,
+            lambda_sum,
+            label_sum,
+            ogm_k,
+        }
     }
 
     /// OGM-GE: scale each modality's encoder weight gradients by k_m and add GE noise, inside
@@ -281,7 +336,9 @@ impl<'a> Trainer<'a> {
         let m_count = unimodal.len();
         let cfg = self.recipe.modulation();
         let active = cfg.kind == ModulationKind::OgmGe
-            && cfg.epochs.map_or(true, |w| (w.start..w.stop).contains(&epoch));
+            && cfg
+                .epochs
+                .map_or(true, |w| (w.start..w.stop).contains(&epoch));
         if !active {
             return vec![1.0; m_count];
         }
@@ -293,7 +350,11 @@ impl<'a> Trainer<'a> {
                 labels.iter().enumerate().map(|(i, &y)| p[i * k + y]).sum()
             })
             .collect();
-        let coeff = ogm::coefficients(&scores, cfg.alpha.unwrap_or(0.8), cfg.variant.unwrap_or_default());
+        let coeff = ogm::coefficients(
+            &scores,
+            cfg.alpha.unwrap_or(0.8),
+            cfg.variant.unwrap_or_default(),
+        );
         let noise = cfg.noise.unwrap_or(true);
         let mut rng = stream(self.seed, Stream::Noise, self.step);
         for p in &self.model.store.params {
@@ -346,8 +407,10 @@ impl<'a> Trainer<'a> {
         for (id, (_, _, values)) in tensors.params.into_iter().enumerate() {
             self.model.store.set_values(id, values);
         }
-        let buffers: Vec<(Vec<f32>, Vec<f32>)> = tensors.first.into_iter().zip(tensors.second).collect();
-        self.optimizer.import(&self.model.store, &buffers, state.step);
+        let buffers: Vec<(Vec<f32>, Vec<f32>)> =
+            tensors.first.into_iter().zip(tensors.second).collect();
+        self.optimizer
+            .import(&self.model.store, &buffers, state.step);
         self.step = state.step;
         self.epochs_done = state.epochs_done;
         self.ema = state.ema;
@@ -361,8 +424,16 @@ impl<'a> Trainer<'a> {
         match &self.best {
             Some((m, w)) => (m.clone(), w.clone()),
             None => (
-                self.metrics.last().cloned().expect("at least one epoch trained"),
-                self.model.store.params.iter().map(|p| p.tensor.to_host()).collect(),
+                self.metrics
+                    .last()
+                    .cloned()
+                    .expect("at least one epoch trained"),
+                self.model
+                    .store
+                    .params
+                    .iter()
+                    .map(|p| p.tensor.to_host())
+                    .collect(),
             ),
         }
     }

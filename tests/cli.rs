@@ -1,0 +1,282 @@
+//! The `balmix` binary: exit codes and messages for good and bad input, and SIGKILL + resume.
+
+use crate::common::{fixture, metrics_without_timing, model_bytes};
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn balmix(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_balmix"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("BALMIX_THREADS")
+        .env_remove("BALMIX_DEVICE")
+        .output()
+        .expect("balmix runs")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn help_lists_the_commands() {
+    let o = balmix(&["--help"], root());
+    assert!(o.status.success());
+    let (out, _) = text(&o);
+    assert!(out.contains("run") && out.contains("check"), "{out}");
+}
+
+#[test]
+fn check_prints_the_resolved_recipe() {
+    let o = balmix(&["check", "recipes/quickstart.toml"], root());
+    assert!(o.status.success(), "{:?}", text(&o));
+    let (out, _) = text(&o);
+    assert!(
+        out.contains("name = \"quickstart\"") && out.contains("method = \"mm\""),
+        "{out}"
+    );
+    assert!(
+        !out.contains("extends"),
+        "resolved recipes have no extends: {out}"
+    );
+}
+
+#[test]
+fn bad_recipe_exits_2_with_file_key_and_rule() {
+    let o = balmix(
+        &["check", "tests/fixtures/recipes/alpha-not-positive.toml"],
+        root(),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let (_, err) = text(&o);
+    assert!(
+        err.contains(
+            "tests/fixtures/recipes/alpha-not-positive.toml: mixup.alpha must be > 0 (got -1)"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_recipe_exits_2() {
+    let o = balmix(&["run", "no/such/recipe.toml", "--quiet"], root());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o)
+        .1
+        .contains("no/such/recipe.toml: recipe file not found"));
+}
+
+#[test]
+fn unknown_flag_exits_2() {
+    let o = balmix(&["run", "--no-such-flag"], root());
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn environment_overrides_only_whitelisted_keys_and_names_the_source() {
+    let o = Command::new(env!("CARGO_BIN_EXE_balmix"))
+        .args(["check", "tests/fixtures/recipes/tiny.toml"])
+        .current_dir(root())
+        .env("BALMIX_THREADS", "0")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).1.contains(
+            "environment (BALMIX_THREADS / BALMIX_DEVICE): train.threads must be > 0 (got 0)"
+        ),
+        "{:?}",
+        text(&o)
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_balmix"))
+        .args(["check", "tests/fixtures/recipes/tiny.toml"])
+        .current_dir(root())
+        .env("BALMIX_THREADS", "2")
+        .env("BALMIX_TRAIN_EPOCHS", "99")
+        .output()
+        .unwrap();
+    let (out, _) = text(&o);
+    assert!(
+        out.contains("threads = 2") && out.contains("epochs = 4"),
+        "{out}"
+    );
+}
+
+#[test]
+fn run_records_everything_and_refuses_to_overwrite_a_complete_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().to_str().unwrap();
+    let recipe = fixture("tiny.toml");
+    let recipe = recipe.to_str().unwrap();
+    let o = balmix(&["run", recipe, "--out", out, "--set", "seeds=[0]"], root());
+    assert!(o.status.success(), "{:?}", text(&o));
+    let (stdout, stderr) = text(&o);
+    assert!(stdout.contains("tiny seed 0: test accuracy"), "{stdout}");
+    assert!(
+        stderr.contains("epoch 4/4"),
+        "progress lines on stderr: {stderr}"
+    );
+    let dir = tmp.path().join("tiny/seed-0");
+    for f in [
+        "recipe.resolved.toml",
+        "metrics.csv",
+        "summary.json",
+        "model.safetensors",
+    ] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    assert!(
+        !dir.join("checkpoint.safetensors").exists(),
+        "checkpoint removed after completion"
+    );
+    assert_eq!(metrics_without_timing(&dir).len(), 5, "header + 4 epochs");
+    let before = model_bytes(&dir);
+    let o = balmix(&["run", recipe, "--out", out, "--quiet"], root());
+    assert!(o.status.success());
+    assert!(text(&o).0.contains("already complete"), "{:?}", text(&o));
+    assert_eq!(model_bytes(&dir), before);
+    let o = balmix(
+        &[
+            "run",
+            recipe,
+            "--out",
+            out,
+            "--quiet",
+            "--force",
+            "--set",
+            "optim.lr=0.05",
+        ],
+        root(),
+    );
+    assert!(o.status.success());
+    assert_ne!(
+        model_bytes(&dir),
+        before,
+        "--force retrains with the new recipe"
+    );
+}
+
+#[test]
+fn trace_mixup_writes_every_step_and_does_not_change_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let recipe = fixture("tiny-bmm.toml");
+    let recipe = recipe.to_str().unwrap();
+    let trace = tmp.path().join("trace.csv");
+    let a = tmp.path().join("a");
+    let b = tmp.path().join("b");
+    let o = balmix(
+        &[
+            "run",
+            recipe,
+            "--quiet",
+            "--out",
+            a.to_str().unwrap(),
+            "--trace-mixup",
+            trace.to_str().unwrap(),
+        ],
+        root(),
+    );
+    assert!(o.status.success(), "{:?}", text(&o));
+    let o = balmix(
+        &["run", recipe, "--quiet", "--out", b.to_str().unwrap()],
+        root(),
+    );
+    assert!(o.status.success());
+    assert_eq!(
+        model_bytes(&a.join("tiny-bmm/seed-0")),
+        model_bytes(&b.join("tiny-bmm/seed-0"))
+    );
+    let mut r = csv::Reader::from_path(&trace).unwrap();
+    let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
+    assert_eq!(
+        header,
+        [
+            "kind",
+            "epoch",
+            "step",
+            "sample",
+            "partner",
+            "lambda_label",
+            "lambda_audio",
+            "lambda_visual",
+            "c_audio",
+            "c_visual",
+            "ema_audio",
+            "ema_visual"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    let steps = rows.iter().filter(|r| &r[0] == "step").count();
+    let samples = rows.iter().filter(|r| &r[0] == "sample").count();
+    // tiny: 2100 training samples, batch 64 → 33 steps per epoch, 4 epochs.
+    assert_eq!(steps, 33 * 4);
+    assert_eq!(samples, 2100 * 4);
+}
+
+/// Kill the process with SIGKILL at several moments after a checkpoint exists, resume, and
+/// compare with an uninterrupted run.
+#[cfg(unix)]
+#[test]
+fn sigkill_then_resume_gives_bit_identical_weights() {
+    use std::time::{Duration, Instant};
+    let tmp = tempfile::tempdir().unwrap();
+    let recipe = fixture("long.toml");
+    let recipe = recipe.to_str().unwrap();
+    let full = tmp.path().join("full");
+    let o = balmix(
+        &["run", recipe, "--quiet", "--out", full.to_str().unwrap()],
+        root(),
+    );
+    assert!(o.status.success(), "{:?}", text(&o));
+    let expected = model_bytes(&full.join("long/seed-0"));
+    let mut killed = 0;
+    for (i, delay_ms) in [0u64, 23, 71].into_iter().enumerate() {
+        let out = tmp.path().join(format!("killed-{i}"));
+        let dir = out.join("long/seed-0");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_balmix"))
+            .args(["run", recipe, "--quiet", "--out", out.to_str().unwrap()])
+            .current_dir(root())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while !dir.join("checkpoint.safetensors").exists()
+            && start.elapsed() < Duration::from_secs(60)
+        {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().unwrap(); // SIGKILL on unix
+        let status = child.wait().unwrap();
+        if !status.success() {
+            killed += 1;
+        }
+        let o = balmix(
+            &[
+                "run",
+                recipe,
+                "--quiet",
+                "--resume",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            root(),
+        );
+        assert!(o.status.success(), "{:?}", text(&o));
+        assert_eq!(
+            model_bytes(&dir),
+            expected,
+            "kill {i} (+{delay_ms} ms after first checkpoint)"
+        );
+    }
+    assert!(
+        killed >= 2,
+        "the run finished before it could be killed; make long.toml longer"
+    );
+}

@@ -1,0 +1,65 @@
+//! Helpers shared by the integration tests.
+
+use balmix::recipe::Recipe;
+use balmix::train::run::{run_seed, Outcome, RunOptions};
+use std::path::{Path, PathBuf};
+
+/// Path of a fixture recipe.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/recipes")
+        .join(name)
+}
+
+/// Load a fixture recipe with overrides.
+pub fn recipe(name: &str, sets: &[&str]) -> Recipe {
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    Recipe::load(&fixture(name), &sets).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Train `recipe` for `seed` into `out` (quietly) and return the run directory.
+pub fn train(recipe: &Recipe, seed: u64, out: &Path) -> PathBuf {
+    let opts = RunOptions {
+        out: out.to_path_buf(),
+        ..RunOptions::default()
+    };
+    match run_seed(recipe, seed, &opts).expect("run succeeds") {
+        Outcome::Trained(_) => {}
+        other => panic!("expected a fresh training run, got {other:?}"),
+    }
+    out.join(recipe.name()).join(format!("seed-{seed}"))
+}
+
+/// `metrics.csv` without the wall-clock columns (`seconds`, `steps_per_second`), which are
+/// the only columns allowed to differ between identical runs.
+pub fn metrics_without_timing(dir: &Path) -> Vec<Vec<String>> {
+    let mut r = csv::Reader::from_path(dir.join("metrics.csv")).expect("metrics.csv");
+    let header = r.headers().expect("header").clone();
+    let keep: Vec<usize> = header
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| *h != "seconds" && *h != "steps_per_second")
+        .map(|(i, _)| i)
+        .collect();
+    let mut rows = vec![keep.iter().map(|&i| header[i].to_string()).collect()];
+    for rec in r.records() {
+        let rec = rec.expect("row");
+        rows.push(keep.iter().map(|&i| rec[i].to_string()).collect());
+    }
+    rows
+}
+
+/// Bytes of `model.safetensors`.
+pub fn model_bytes(dir: &Path) -> Vec<u8> {
+    std::fs::read(dir.join("model.safetensors")).expect("model.safetensors")
+}
+
+/// Settings that store snapshots in the top-level `snapshots/` folder.
+#[macro_export]
+macro_rules! snapshot {
+    ($name:expr, $value:expr) => {
+        insta::with_settings!({ snapshot_path => "../snapshots", prepend_module_to_snapshot => false }, {
+            insta::assert_snapshot!($name, $value);
+        })
+    };
+}

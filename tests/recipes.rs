@@ -1,0 +1,309 @@
+//! Recipes: every shipped recipe resolves (snapshotted), and every bad-recipe rule gives its
+//! own clear message (snapshotted), naming the file, the key and the rule.
+
+use crate::common::fixture;
+use crate::snapshot;
+use balmix::recipe::{Recipe, RecipeError};
+use std::path::{Path, PathBuf};
+
+fn shipped_recipes() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes");
+    let mut found = Vec::new();
+    let mut stack = vec![root];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("recipes folder") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "toml") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn every_shipped_recipe_resolves_to_its_snapshot() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let recipes = shipped_recipes();
+    assert!(
+        recipes.len() >= 15,
+        "expected the shipped recipes, found {}",
+        recipes.len()
+    );
+    for path in recipes {
+        let rel = path.strip_prefix(root).unwrap().display().to_string();
+        let recipe = Recipe::load(&path, &[]).unwrap_or_else(|e| panic!("{rel}: {e}"));
+        let name = format!(
+            "recipe__{}",
+            rel.trim_end_matches(".toml").replace('/', "__")
+        );
+        snapshot!(name, recipe.to_toml());
+    }
+}
+
+#[test]
+fn yaml_recipe_extending_toml_resolves_like_toml() {
+    let yaml = Recipe::load(&fixture("yaml-recipe.yaml"), &[]).unwrap();
+    let toml = Recipe::load(
+        &fixture("tiny.toml"),
+        &[
+            "name=tiny-yaml".into(),
+            "mixup.method=mm".into(),
+            "mixup.alpha=0.2".into(),
+        ],
+    )
+    .unwrap();
+    assert_eq!(yaml.to_toml(), toml.to_toml());
+}
+
+#[test]
+fn set_overrides_win_over_files_and_parse_toml_values() {
+    let r = Recipe::load(
+        &fixture("tiny.toml"),
+        &[
+            "train.epochs=7".into(),
+            "seeds=[3, 4]".into(),
+            "mixup.method=mm".into(),
+        ],
+    )
+    .unwrap();
+    assert_eq!(r.train().epochs, 7);
+    assert_eq!(r.seeds(), &[3, 4]);
+    assert_eq!(
+        r.mixup().epochs.unwrap().stop,
+        7,
+        "window default follows the overridden epochs"
+    );
+}
+
+#[test]
+fn unused_encoders_are_dropped_from_the_resolved_recipe() {
+    let r = Recipe::load(
+        &fixture("tiny.toml"),
+        &["dataset.modalities=[\"visual\"]".into()],
+    )
+    .unwrap();
+    assert_eq!(
+        r.model().encoders.keys().collect::<Vec<_>>(),
+        vec!["visual"]
+    );
+}
+
+#[test]
+fn result_hash_ignores_threads_but_not_results_keys() {
+    let a = Recipe::load(&fixture("tiny.toml"), &[]).unwrap();
+    let b = Recipe::load(&fixture("tiny.toml"), &["train.threads=2".into()]).unwrap();
+    let c = Recipe::load(&fixture("tiny.toml"), &["optim.lr=0.02".into()]).unwrap();
+    assert_eq!(a.result_hash(), b.result_hash());
+    assert_ne!(a.result_hash(), c.result_hash());
+}
+
+fn error_of(file: &str, sets: &[&str]) -> RecipeError {
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    // Paths in messages are shown relative to the working directory (the crate root in tests).
+    let rel = Path::new("tests/fixtures/recipes").join(file);
+    match Recipe::load(&rel, &sets) {
+        Ok(_) => panic!("{file} should be rejected"),
+        Err(e) => e,
+    }
+}
+
+/// One test per rule: the variant is the rule, the snapshot is the message a user reads.
+macro_rules! bad_recipe {
+    ($test:ident, $file:expr, $sets:expr, $variant:pat) => {
+        #[test]
+        fn $test() {
+            let err = error_of($file, $sets);
+            assert!(
+                matches!(err, $variant),
+                "{}: unexpected variant {err:?}",
+                $file
+            );
+            snapshot!(concat!("bad_recipe__", stringify!($test)), err.to_string());
+        }
+    };
+}
+
+bad_recipe!(
+    unknown_key_is_rejected,
+    "unknown-key.toml",
+    &[],
+    RecipeError::UnknownKey { .. }
+);
+bad_recipe!(
+    wrong_type_is_rejected,
+    "wrong-type.toml",
+    &[],
+    RecipeError::WrongType { .. }
+);
+bad_recipe!(
+    non_positive_alpha_is_rejected,
+    "alpha-not-positive.toml",
+    &[],
+    RecipeError::NotPositive { .. }
+);
+bad_recipe!(
+    missing_extends_file_is_rejected,
+    "missing-extends.toml",
+    &[],
+    RecipeError::MissingFile { .. }
+);
+bad_recipe!(
+    missing_recipe_file_is_rejected,
+    "no-such-recipe.toml",
+    &[],
+    RecipeError::MissingFile { .. }
+);
+bad_recipe!(
+    extends_cycle_is_rejected,
+    "cycle-a.toml",
+    &[],
+    RecipeError::ExtendsCycle { .. }
+);
+bad_recipe!(
+    unknown_modality_is_rejected,
+    "unknown-modality.toml",
+    &[],
+    RecipeError::UnknownModality { .. }
+);
+bad_recipe!(
+    decompose_with_film_is_rejected,
+    "decompose-with-film.toml",
+    &[],
+    RecipeError::DecomposeNeedsLinearFusion { .. }
+);
+bad_recipe!(
+    unknown_fusion_is_rejected,
+    "unknown-fusion.toml",
+    &[],
+    RecipeError::UnknownVariant { .. }
+);
+bad_recipe!(
+    missing_section_is_rejected,
+    "missing-dataset.toml",
+    &[],
+    RecipeError::MissingKey { .. }
+);
+bad_recipe!(
+    unknown_manifest_suggests_close_names,
+    "unknown-manifest.toml",
+    &[],
+    RecipeError::UnknownManifest { .. }
+);
+bad_recipe!(
+    best_val_without_val_split_is_rejected,
+    "best-val-without-val.toml",
+    &[],
+    RecipeError::BestValWithoutVal { .. }
+);
+bad_recipe!(
+    sum_fusion_with_unequal_widths_is_rejected,
+    "sum-width-mismatch.toml",
+    &[],
+    RecipeError::SumWidthMismatch { .. }
+);
+bad_recipe!(
+    adam_key_on_sgd_is_rejected,
+    "betas-with-sgd.toml",
+    &[],
+    RecipeError::KeyNotForKind { .. }
+);
+bad_recipe!(
+    probability_outside_unit_interval_is_rejected,
+    "probability-out-of-range.toml",
+    &[],
+    RecipeError::OutOfRange { .. }
+);
+bad_recipe!(
+    negative_gamma_is_rejected,
+    "gamma-negative.toml",
+    &[],
+    RecipeError::OutOfRange { .. }
+);
+bad_recipe!(
+    ema_of_one_is_rejected,
+    "ema-out-of-range.toml",
+    &[],
+    RecipeError::OutOfRange { .. }
+);
+bad_recipe!(
+    bmm_without_fold_is_rejected,
+    "bmm-without-fold.toml",
+    &[],
+    RecipeError::BmmWithoutFold { .. }
+);
+bad_recipe!(
+    bmm_with_one_modality_is_rejected,
+    "bmm-one-modality.toml",
+    &[],
+    RecipeError::BmmNeedsModalities { .. }
+);
+bad_recipe!(
+    epoch_window_outside_training_is_rejected,
+    "window-outside-epochs.toml",
+    &[],
+    RecipeError::EpochWindow { .. }
+);
+bad_recipe!(
+    balance_without_bmm_is_rejected,
+    "balance-without-bmm.toml",
+    &[],
+    RecipeError::KeyNotForKind { .. }
+);
+bad_recipe!(
+    split_leaving_no_training_data_is_rejected,
+    "split-too-large.toml",
+    &[],
+    RecipeError::SplitTooLarge { .. }
+);
+bad_recipe!(
+    unsupported_format_is_rejected,
+    "unsupported-format.json",
+    &[],
+    RecipeError::UnsupportedFormat { .. }
+);
+bad_recipe!(
+    bad_set_value_names_the_set_argument,
+    "tiny.toml",
+    &["mixup.alpha=-1", "mixup.method=mm"],
+    RecipeError::NotPositive { .. }
+);
+bad_recipe!(
+    malformed_set_argument_is_rejected,
+    "tiny.toml",
+    &["mixup.alpha"],
+    RecipeError::BadSetArgument { .. }
+);
+bad_recipe!(
+    ogm_with_one_modality_is_rejected,
+    "tiny-ogm-film.toml",
+    &["dataset.modalities=[\"audio\"]", "model.fusion.kind=concat"],
+    RecipeError::OgmNeedsModalities { .. }
+);
+bad_recipe!(
+    duplicate_seed_is_rejected,
+    "tiny.toml",
+    &["seeds=[1, 2, 1]"],
+    RecipeError::DuplicateSeed { .. }
+);
+bad_recipe!(
+    fusion_arity_is_checked,
+    "tiny.toml",
+    &["model.fusion.kind=gated", "dataset.modalities=[\"audio\"]"],
+    RecipeError::FusionArity { .. }
+);
+bad_recipe!(
+    step_schedule_needs_every,
+    "tiny.toml",
+    &["optim.schedule.kind=step"],
+    RecipeError::KeyRequiredForKind { .. }
+);
+bad_recipe!(
+    zero_epochs_is_rejected,
+    "tiny.toml",
+    &["train.epochs=0"],
+    RecipeError::NotPositive { .. }
+);

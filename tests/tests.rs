@@ -1,0 +1,8 @@
+//! Integration tests, built as one binary (one link of dfdx).
+
+mod cli;
+mod common;
+mod determinism;
+mod mixup_properties;
+mod recipes;
+mod runs;
