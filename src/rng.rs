@@ -30,6 +30,8 @@ pub enum Stream {
     Dropout,
     /// Synthetic data generation.
     Synthetic,
+    /// Pairing samples of different sources by label when a dataset is assembled.
+    Pairing,
 }
 
 impl Stream {
@@ -44,6 +46,7 @@ impl Stream {
             Stream::Noise => "noise",
             Stream::Dropout => "dropout",
             Stream::Synthetic => "synthetic",
+            Stream::Pairing => "pairing",
         }
     }
 }

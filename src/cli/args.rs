@@ -56,4 +56,7 @@ pub struct RunArgs {
     /// With several seeds, `.seed-<n>` is added before the extension.
     #[arg(long, value_name = "FILE.csv")]
     pub trace_mixup: Option<PathBuf>,
+    /// Download cache folder (default: $BALMIX_CACHE, else ~/.cache/balmix).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
 }

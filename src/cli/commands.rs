@@ -46,6 +46,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             quiet: args.quiet,
             trace_mixup: trace,
             stop_after_epochs: None,
+            cache: args.cache_dir.clone(),
         };
         let dir = opts.out.join(recipe.name()).join(format!("seed-{seed}"));
         let outcome = run_seed(&recipe, seed, &opts)

@@ -1,6 +1,6 @@
 //! In-memory datasets: one row-major feature matrix per modality and a label per sample.
 
-use thiserror::Error;
+use super::error::DataError;
 
 /// One modality's features: `values.len() == n * width`, row-major.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,24 +31,6 @@ pub struct Dataset {
     pub modalities: Vec<Modality>,
     /// One label per sample.
     pub labels: Vec<usize>,
-}
-
-/// Data that cannot be used.
-#[derive(Debug, Error, PartialEq)]
-#[allow(missing_docs)]
-pub enum DataError {
-    #[error("dataset `{dataset}`: modality `{modality}` is not in the dataset (has: {known})")]
-    UnknownModality {
-        dataset: String,
-        modality: String,
-        known: String,
-    },
-    #[error("dataset `{dataset}`: split `{split}` is empty ({detail})")]
-    EmptySplit {
-        dataset: String,
-        split: &'static str,
-        detail: String,
-    },
 }
 
 impl Dataset {

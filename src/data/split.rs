@@ -1,6 +1,7 @@
 //! Train/val/test splits.
 
-use super::dataset::{DataError, Dataset};
+use super::dataset::Dataset;
+use super::error::DataError;
 use crate::rng::{stream, Stream};
 use rand::seq::SliceRandom;
 
@@ -60,6 +61,39 @@ pub fn stratified(data: &Dataset, test: f64, val: f64, seed: u64) -> Result<Spli
             dataset: data.name.clone(),
             split: "val",
             detail: format!("{} samples, val fraction {val}", data.len()),
+        });
+    }
+    Ok(splits)
+}
+
+/// Fixed train/test lists (rows `0..n_train` and `n_train..`); validation samples, when the
+/// recipe asks for them, are a stratified fraction `val` of the training rows drawn with the
+/// `split` stream of `seed`.
+pub fn fixed(data: &Dataset, n_train: usize, val: f64, seed: u64) -> Result<Splits, DataError> {
+    let mut rng = stream(seed, Stream::Split, 1);
+    let mut splits = Splits {
+        train: vec![],
+        val: vec![],
+        test: (n_train..data.len()).collect(),
+    };
+    for class in 0..data.num_classes() {
+        let mut members: Vec<usize> = (0..n_train).filter(|&i| data.labels[i] == class).collect();
+        members.shuffle(&mut rng);
+        let n_val = ((members.len() as f64 * val).round() as usize).min(members.len());
+        splits.val.extend(&members[..n_val]);
+        splits.train.extend(&members[n_val..]);
+    }
+    splits.train.sort_unstable();
+    splits.val.sort_unstable();
+    if splits.train.is_empty() || splits.test.is_empty() {
+        return Err(DataError::EmptySplit {
+            dataset: data.name.clone(),
+            split: if splits.train.is_empty() {
+                "train"
+            } else {
+                "test"
+            },
+            detail: format!("fixed lists: {n_train} train of {} samples", data.len()),
         });
     }
     Ok(splits)

@@ -28,6 +28,8 @@ pub struct RunOptions {
     pub trace_mixup: Option<PathBuf>,
     /// Stop (resumably) after this many epochs in this invocation — for chunked runs and tests.
     pub stop_after_epochs: Option<usize>,
+    /// Download cache folder (default: `$BALMIX_CACHE`, else `~/.cache/balmix`).
+    pub cache: Option<PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -39,6 +41,7 @@ impl Default for RunOptions {
             quiet: true,
             trace_mixup: None,
             stop_after_epochs: None,
+            cache: None,
         }
     }
 }
@@ -107,7 +110,13 @@ fn run_in_pool(recipe: &Recipe, seed: u64, opts: &RunOptions) -> Result<Outcome,
     }
     let hash = recipe.result_hash();
     let names: Vec<String> = recipe.dataset().modalities.clone();
-    let (data, splits) = data::load(recipe)?;
+    let cache = data::Cache::new(opts.cache.clone());
+    let quiet = opts.quiet;
+    let (data, splits) = data::load(recipe, &cache, &|line: &str| {
+        if !quiet {
+            eprintln!("{line}");
+        }
+    })?;
     let mut trainer = Trainer::new(recipe, seed, &data, &splits);
     let param_names: Vec<String> = trainer
         .model

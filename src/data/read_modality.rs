@@ -1,0 +1,228 @@
+//! Read one modality of a file dataset into rows and (where the files carry them) labels.
+
+use super::cache::Cache;
+use super::error::DataError;
+use super::fetch::member_bytes;
+use super::manifest::{Manifest, ModalitySpec, Reader, SequenceRepresentation};
+use super::read_csv;
+use super::read_npy::{read_npy, read_npz};
+
+/// Rows of one modality before alignment.
+pub struct ModalityRows {
+    /// Row-major values, `width` per row.
+    pub values: Vec<f32>,
+    /// Labels per row, when the files carry them.
+    pub labels: Vec<i64>,
+}
+
+impl ModalityRows {
+    /// Number of rows.
+    pub fn len(&self, width: usize) -> usize {
+        self.values.len() / width.max(1)
+    }
+}
+
+/// Read `spec` (fetching as needed).
+pub fn read(
+    manifest: &Manifest,
+    spec: &ModalitySpec,
+    cache: &Cache,
+    log: &dyn Fn(&str),
+) -> Result<ModalityRows, DataError> {
+    let reader = spec
+        .reader
+        .as_ref()
+        .expect("validated: file datasets have readers");
+    let rows = match reader {
+        Reader::Csv { file, header } => {
+            let bytes = member_bytes(manifest, file, cache, log)?;
+            let t = read_csv::read(&bytes, &file.path, *header)?;
+            if t.width != spec.width {
+                return Err(DataError::Format {
+                    file: file.path.clone(),
+                    reason: format!(
+                        "{} feature columns, manifest says width {}",
+                        t.width, spec.width
+                    ),
+                });
+            }
+            ModalityRows {
+                values: t.values,
+                labels: t.labels,
+            }
+        }
+        Reader::NpzSequences {
+            file,
+            features,
+            lengths,
+            labels,
+            representation,
+        } => {
+            let bytes = member_bytes(manifest, file, cache, log)?;
+            let x = read_npz(&bytes, &file.path, features)?;
+            let len = read_npz(&bytes, &file.path, lengths)?;
+            let y = read_npz(&bytes, &file.path, labels)?;
+            let coeffs = *x.shape.get(1).ok_or_else(|| DataError::Format {
+                file: file.path.clone(),
+                reason: "features must be 2-D".into(),
+            })?;
+            let total: f64 = len.values.iter().sum();
+            if total as usize != x.shape[0] || len.values.len() != y.values.len() {
+                return Err(DataError::Format {
+                    file: file.path.clone(),
+                    reason: format!(
+                        "lengths sum to {total} for {} frames; {} lengths for {} labels",
+                        x.shape[0],
+                        len.values.len(),
+                        y.values.len()
+                    ),
+                });
+            }
+            let mut values = Vec::with_capacity(len.values.len() * spec.width);
+            let mut start = 0usize;
+            for &l in &len.values {
+                let l = l as usize;
+                let seq = &x.values[start * coeffs..(start + l) * coeffs];
+                values.extend(represent(seq, coeffs, *representation));
+                start += l;
+            }
+            if values.len() != len.values.len() * spec.width {
+                return Err(DataError::Format {
+                    file: file.path.clone(),
+                    reason: format!(
+                        "representation width differs from manifest width {}",
+                        spec.width
+                    ),
+                });
+            }
+            ModalityRows {
+                values,
+                labels: y.values.iter().map(|&v| v as i64).collect(),
+            }
+        }
+        Reader::JsonImages { files } => {
+            let mut values = Vec::new();
+            let mut labels = Vec::new();
+            for (class, file) in files.iter().enumerate() {
+                let bytes = member_bytes(manifest, file, cache, log)?;
+                let doc: serde_json::Value =
+                    serde_json::from_slice(&bytes).map_err(|e| DataError::Format {
+                        file: file.path.clone(),
+                        reason: e.to_string(),
+                    })?;
+                let data = doc.get("data").and_then(|d| d.as_array()).ok_or_else(|| {
+                    DataError::Format {
+                        file: file.path.clone(),
+                        reason: "expected an object with a `data` array".into(),
+                    }
+                })?;
+                if data.len() % spec.width != 0 {
+                    return Err(DataError::Format {
+                        file: file.path.clone(),
+                        reason: format!(
+                            "{} values is not a multiple of width {}",
+                            data.len(),
+                            spec.width
+                        ),
+                    });
+                }
+                for v in data {
+                    values.push(v.as_f64().ok_or_else(|| DataError::Format {
+                        file: file.path.clone(),
+                        reason: format!("not a number: {v}"),
+                    })? as f32);
+                }
+                labels.extend(std::iter::repeat_n(class as i64, data.len() / spec.width));
+            }
+            ModalityRows { values, labels }
+        }
+        Reader::Npy { file } => {
+            let bytes = member_bytes(manifest, file, cache, log)?;
+            let a = read_npy(&bytes, &file.path)?;
+            if a.shape.len() != 2 || a.shape[1] != spec.width {
+                return Err(DataError::Format {
+                    file: file.path.clone(),
+                    reason: format!("shape {:?}, expected (rows, {})", a.shape, spec.width),
+                });
+            }
+            ModalityRows {
+                values: a.values.iter().map(|&v| v as f32).collect(),
+                labels: Vec::new(),
+            }
+        }
+    };
+    Ok(rows)
+}
+
+/// Fixed-size representation of a `frames × coeffs` sequence (row-major).
+pub fn represent(seq: &[f64], coeffs: usize, r: SequenceRepresentation) -> Vec<f32> {
+    let n = seq.len() / coeffs;
+    let at = |t: usize, c: usize| seq[t * coeffs + c];
+    match r {
+        SequenceRepresentation::StatsPooled { frames } => {
+            let mut out = Vec::with_capacity(coeffs * (2 + frames));
+            for c in 0..coeffs {
+                out.push(((0..n).map(|t| at(t, c)).sum::<f64>() / n.max(1) as f64) as f32);
+            }
+            for c in 0..coeffs {
+                let mean = (0..n).map(|t| at(t, c)).sum::<f64>() / n.max(1) as f64;
+                let var = (0..n).map(|t| (at(t, c) - mean).powi(2)).sum::<f64>() / n.max(1) as f64;
+                out.push(var.sqrt() as f32);
+            }
+            // Segment s covers frames [⌊s n/F⌋, max(⌊(s+1) n/F⌋, ⌊s n/F⌋ + 1)), clamped to n.
+            for s in 0..frames {
+                let lo = (s * n / frames).min(n.saturating_sub(1));
+                let hi = ((s + 1) * n / frames).max(lo + 1).min(n);
+                for c in 0..coeffs {
+                    out.push(
+                        ((lo..hi).map(|t| at(t, c)).sum::<f64>() / (hi - lo).max(1) as f64) as f32,
+                    );
+                }
+            }
+            out
+        }
+        SequenceRepresentation::Resampled { frames } => {
+            let mut out = vec![0f32; coeffs * frames];
+            for f in 0..frames {
+                let pos = if frames > 1 {
+                    f as f64 * (n.max(1) - 1) as f64 / (frames - 1) as f64
+                } else {
+                    0.0
+                };
+                let (t0, frac) = (pos.floor() as usize, pos - pos.floor());
+                let t1 = (t0 + 1).min(n.max(1) - 1);
+                for c in 0..coeffs {
+                    out[c * frames + f] = (at(t0, c) * (1.0 - frac) + at(t1, c) * frac) as f32;
+                }
+            }
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_pooled_of_a_known_sequence() {
+        // 4 frames × 1 coefficient: 1, 2, 3, 4 → mean 2.5, std √1.25, two pooled segments 1.5, 3.5
+        let out = represent(
+            &[1.0, 2.0, 3.0, 4.0],
+            1,
+            SequenceRepresentation::StatsPooled { frames: 2 },
+        );
+        assert_eq!(out, vec![2.5, 1.25f64.sqrt() as f32, 1.5, 3.5]);
+    }
+
+    #[test]
+    fn resampled_keeps_endpoints_and_interpolates() {
+        let out = represent(
+            &[0.0, 10.0, 1.0, 20.0],
+            2,
+            SequenceRepresentation::Resampled { frames: 3 },
+        );
+        // coefficient-major: c0 over 3 frames, then c1
+        assert_eq!(out, vec![0.0, 0.5, 1.0, 10.0, 15.0, 20.0]);
+    }
+}
