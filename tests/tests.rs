@@ -2,6 +2,7 @@
 
 mod cli;
 mod common;
+mod data;
 mod determinism;
 mod mixup_properties;
 mod recipes;

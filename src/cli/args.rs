@@ -19,6 +19,62 @@ pub enum Command {
     Run(RunArgs),
     /// Validate a recipe and print it fully resolved (every default written out).
     Check(RecipeArgs),
+    /// Datasets: list, fetch, verify, describe.
+    #[command(subcommand)]
+    Data(DataCommand),
+}
+
+/// `balmix data …`
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// List the manifests, whether their files are cached, and their size.
+    List(CacheArgs),
+    /// Download, verify (sha256) and cache a dataset's files.
+    Fetch {
+        /// Manifest name (see `balmix data list`).
+        #[arg(required_unless_present = "all")]
+        name: Option<String>,
+        /// Every manifest with downloadable files.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
+    /// Check every cached (or local) file of a dataset against its manifest, without fetching.
+    Verify {
+        /// Manifest name.
+        name: String,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
+    /// Counts per class and split, and modality shapes (fetches on first use).
+    Info {
+        /// Manifest name.
+        name: String,
+        /// Split: test fraction, validation fraction and seed of a stratified split.
+        #[arg(long, default_value_t = 0.2)]
+        test: f64,
+        /// Validation fraction.
+        #[arg(long, default_value_t = 0.1)]
+        val: f64,
+        /// Split seed.
+        #[arg(long, default_value_t = 0)]
+        split_seed: u64,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
+}
+
+/// Where the download cache is.
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    /// Download cache folder (default: $BALMIX_CACHE, else ~/.cache/balmix).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Folder of data manifests (default: the nearest data-manifests/ above the working
+    /// directory, then the built-in ones).
+    #[arg(long, value_name = "DIR")]
+    pub manifests: Option<PathBuf>,
 }
 
 /// A recipe and its overrides.

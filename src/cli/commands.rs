@@ -11,6 +11,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run(args),
         Command::Check(args) => check(args),
+        Command::Data(cmd) => super::data::dispatch(cmd),
     }
 }
 

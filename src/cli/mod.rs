@@ -1,7 +1,8 @@
-//! Commands: `run`, `check`. anyhow lives here only.
+//! Commands: `run`, `check`, `data`. anyhow lives here only.
 
 mod args;
 mod commands;
+mod data;
 
 use anyhow::Result;
 use clap::Parser;
@@ -15,12 +16,14 @@ pub fn run() -> Result<ExitCode> {
     commands::dispatch(cli)
 }
 
-/// 2 for bad input (recipes), 1 for everything else.
+/// 2 for bad input (recipes, unknown manifests), 1 for everything else.
 pub fn exit_code(err: &anyhow::Error) -> ExitCode {
-    if err
-        .chain()
-        .any(|c| c.downcast_ref::<balmix::recipe::RecipeError>().is_some())
-    {
+    let bad_input = err.chain().any(|c| {
+        c.downcast_ref::<balmix::recipe::RecipeError>().is_some()
+            || c.downcast_ref::<balmix::data::manifest::ManifestError>()
+                .is_some()
+    });
+    if bad_input {
         ExitCode::from(2)
     } else {
         ExitCode::from(1)

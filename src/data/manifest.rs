@@ -384,7 +384,7 @@ pub fn parse(text: &str, origin: &str) -> Result<Manifest, ManifestError> {
             "modalities: at least one modality is needed".into(),
         ));
     }
-    if manifest.synthetic.is_some() == !manifest.sources.is_empty() {
+    if manifest.synthetic.is_some() != manifest.sources.is_empty() {
         return Err(invalid(
             "exactly one of [synthetic] and [[sources]] must be given".into(),
         ));
@@ -540,7 +540,7 @@ mod tests {
             .to_string()
             .contains("modalities.fac.width must be > 0"));
         let bad = text.replacen(
-            &"fc9f88143a423f7cf9df6ce9a2afcdde23c1d4e3202e436e17447c09945da1ca",
+            "fc9f88143a423f7cf9df6ce9a2afcdde23c1d4e3202e436e17447c09945da1ca",
             "abc",
             1,
         );

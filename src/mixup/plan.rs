@@ -41,7 +41,7 @@ pub fn draw(seed: u64, step: u64, epoch: usize, batch: usize, cfg: &MixupSection
     let u: f64 = rng.gen();
     let in_window = cfg
         .epochs
-        .map_or(true, |w| (w.start..w.stop).contains(&epoch));
+        .is_none_or(|w| (w.start..w.stop).contains(&epoch));
     if !in_window || u >= cfg.probability {
         return None;
     }

@@ -1,6 +1,7 @@
 //! The model: runtime-width layers on dfdx tensors ([`layers`]), the named parameter store
 //! ([`params`]) and the multimodal network ([`network`]).
 
+pub mod conv;
 pub mod layers;
 pub mod network;
 pub mod params;

@@ -2,17 +2,19 @@
 //! head, and (for film/gated) unimodal probes. Building blocks are exposed separately so the
 //! training loop can mix between them.
 
+use super::conv::ConvBlock;
 use super::layers::{activate, Linear};
 use super::params::{Dev, Group, Matrix, ParamStore};
 use crate::mixup::mix;
-use crate::recipe::file::{Activation, FusionKind, UnimodalLogits};
+use crate::recipe::file::{Activation, EncoderKind, FusionKind, UnimodalLogits};
 use crate::recipe::Recipe;
 use crate::rng::{stream, Stream};
 use dfdx::prelude::*;
 
-/// An MLP encoder.
+/// An encoder: conv blocks (conv kind only), then fully connected layers.
 #[derive(Debug, Clone)]
 pub struct Encoder {
+    convs: Vec<ConvBlock>,
     layers: Vec<Linear>,
     activation: Activation,
     /// Output (feature) width.
@@ -79,6 +81,33 @@ impl Model {
         for (m, name) in names.iter().enumerate() {
             let enc = &spec.encoders[name];
             let mut inp = widths[m];
+            let mut convs = Vec::new();
+            if enc.kind == EncoderKind::Conv {
+                let shape = recipe
+                    .manifest()
+                    .modalities
+                    .iter()
+                    .find(|s| &s.name == name)
+                    .and_then(|s| s.shape);
+                let [c, h, w] = shape.expect("validated: conv encoders have shaped modalities");
+                let mut dims = (c, h, w);
+                for (i, &c_out) in enc.channels.iter().enumerate() {
+                    let block = ConvBlock::new(
+                        &mut store,
+                        &format!("encoder.{name}.conv.{i}"),
+                        dims,
+                        i == 0,
+                        c_out,
+                        enc.kernel.unwrap_or(3),
+                        Group::Encoder(m),
+                        &mut rng,
+                    );
+                    let (ph, pw, pc) = block.out_shape;
+                    dims = (pc, ph, pw);
+                    inp = ph * pw * pc;
+                    convs.push(block);
+                }
+            }
             let mut layers = Vec::new();
             for (l, &out) in enc
                 .hidden
@@ -102,6 +131,7 @@ impl Model {
                 inp = out;
             }
             encoders.push(Encoder {
+                convs,
                 layers,
                 activation: enc.activation,
                 out: enc.out,
@@ -201,6 +231,10 @@ impl Model {
     /// Encode modality `m`.
     pub fn encode<T: dfdx::tensor::Tape<f32, Cpu>>(&self, m: usize, x: Matrix<T>) -> Matrix<T> {
         let enc = &self.encoders[m];
+        let x = enc
+            .convs
+            .iter()
+            .fold(x, |h, block| block.forward(h, &self.store));
         enc.layers.iter().fold(x, |h, layer| {
             activate(layer.forward(h, &self.store), enc.activation)
         })

@@ -133,6 +133,19 @@ pub enum RecipeError {
     BmmWithoutFold { origin: String },
     #[error("{origin}: mixup.method = \"bmm\" needs at least 2 modalities (got {got}); use \"mm\" for one")]
     BmmNeedsModalities { origin: String, got: usize },
+    #[error("{origin}: {key}: a conv encoder needs an image-shaped modality, but `{modality}` in manifest `{manifest}` has no shape")]
+    ConvNeedsShape {
+        origin: String,
+        key: String,
+        modality: String,
+        manifest: String,
+    },
+    #[error("{origin}: {key}: {detail}")]
+    ConvGeometry {
+        origin: String,
+        key: String,
+        detail: String,
+    },
     #[error("{origin}: modulation.kind = \"ogm-ge\" needs at least 2 modalities (got {got})")]
     OgmNeedsModalities { origin: String, got: usize },
 }

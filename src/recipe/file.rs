@@ -131,7 +131,15 @@ pub struct EncoderSpec {
     /// Encoder family. Default `"mlp"`.
     #[serde(default)]
     pub kind: EncoderKind,
-    /// Hidden widths. Default `[]` (a single layer).
+    /// conv only: filters of each conv block (k × k "same" conv, ReLU, 2 × 2 max-pool), on
+    /// the modality's `[channels, height, width]` shape from its manifest. Required for conv.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<usize>,
+    /// conv only: odd kernel size. Default `3`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<usize>,
+    /// Hidden widths of the fully connected layers (after the conv blocks for conv). Default
+    /// `[]` (a single layer).
     #[serde(default)]
     pub hidden: Vec<usize>,
     /// Output (feature) width. Required.
@@ -149,6 +157,8 @@ pub enum EncoderKind {
     /// Multi-layer perceptron on the flat feature vector.
     #[default]
     Mlp,
+    /// Convolution blocks (im2col + matmul) on an image-shaped modality, then an MLP.
+    Conv,
 }
 
 /// Activation functions.

@@ -312,11 +312,19 @@ impl Checker<'_> {
             };
             let key = format!("model.encoders.{name}");
             self.positive_int(&format!("{key}.out"), enc.out)?;
+            self.check_conv(&key, name, enc)?;
             for (i, h) in enc.hidden.iter().enumerate() {
                 self.positive_int(&format!("{key}.hidden[{i}]"), *h)?;
             }
         }
         m.encoders.retain(|k, _| modalities.contains(k));
+        for enc in m
+            .encoders
+            .values_mut()
+            .filter(|e| e.kind == EncoderKind::Conv)
+        {
+            enc.kernel.get_or_insert(3);
+        }
         let fusion = &mut m.fusion;
         let kind_name = kind_name(&fusion.kind);
         let arity = |needs: usize| -> Result<(), RecipeError> {
@@ -425,6 +433,65 @@ impl Checker<'_> {
                 self.no_decompose(m.unimodal_logits, &kind_name)?;
                 m.unimodal_logits = Some(UnimodalLogits::Probe);
             }
+        }
+        Ok(())
+    }
+
+    fn check_conv(&self, key: &str, name: &str, enc: &EncoderSpec) -> Result<(), RecipeError> {
+        if enc.kind == EncoderKind::Mlp {
+            let channels = (!enc.channels.is_empty()).then_some(());
+            self.not_for_kind(
+                &format!("{key}.channels"),
+                &channels,
+                "conv",
+                "model.encoders.*.kind",
+                "mlp",
+            )?;
+            return self.not_for_kind(
+                &format!("{key}.kernel"),
+                &enc.kernel,
+                "conv",
+                "model.encoders.*.kind",
+                "mlp",
+            );
+        }
+        let spec = self
+            .manifest
+            .modalities
+            .iter()
+            .find(|m| m.name == name)
+            .expect("modality checked");
+        let Some([_, mut h, mut w]) = spec.shape else {
+            return Err(RecipeError::ConvNeedsShape {
+                origin: self.o(key),
+                key: format!("{key}.kind"),
+                modality: name.into(),
+                manifest: self.manifest.name.clone(),
+            });
+        };
+        let geometry = |detail: String| RecipeError::ConvGeometry {
+            origin: self.o(key),
+            key: key.to_string(),
+            detail,
+        };
+        if enc.channels.is_empty() {
+            return Err(geometry(
+                "channels must list at least one conv block".into(),
+            ));
+        }
+        let k = enc.kernel.unwrap_or(3);
+        if k.is_multiple_of(2) || k == 0 {
+            return Err(geometry(format!("kernel must be odd (got {k})")));
+        }
+        for (i, &c) in enc.channels.iter().enumerate() {
+            self.positive_int(&format!("{key}.channels[{i}]"), c)?;
+            if h < 2 || w < 2 {
+                return Err(geometry(format!(
+                    "block {i} would pool a {h}×{w} map; use fewer blocks"
+                )));
+            }
+            h /= 2;
+            w /= 2;
         }
         Ok(())
     }

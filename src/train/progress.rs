@@ -69,7 +69,7 @@ impl Progress {
         let text = format!("{epoch}/{epochs} loss {loss:.4}{val} test {test_acc:.4}");
         if let Some(bar) = &self.bar {
             bar.set_message(text);
-        } else if self.lines && (epoch == epochs || epoch % (epochs / 10).max(1) == 0) {
+        } else if self.lines && (epoch == epochs || epoch.is_multiple_of((epochs / 10).max(1))) {
             // Logs get about ten lines per run, not one per epoch.
             eprintln!("{} epoch {text} ({secs:.2}s)", self.label);
         }

@@ -338,7 +338,7 @@ impl<'a> Trainer<'a> {
         let active = cfg.kind == ModulationKind::OgmGe
             && cfg
                 .epochs
-                .map_or(true, |w| (w.start..w.stop).contains(&epoch));
+                .is_none_or(|w| (w.start..w.stop).contains(&epoch));
         if !active {
             return vec![1.0; m_count];
         }

@@ -1,0 +1,209 @@
+//! `balmix data list | fetch | verify | info`.
+
+use super::args::{CacheArgs, DataCommand};
+use anyhow::{bail, Context, Result};
+use balmix::data::fetch::{member_bytes, member_status};
+use balmix::data::manifest::{Catalog, Manifest, Source};
+use balmix::data::{self, Cache};
+use std::process::ExitCode;
+
+pub fn dispatch(cmd: DataCommand) -> Result<ExitCode> {
+    match cmd {
+        DataCommand::List(c) => list(&c),
+        DataCommand::Fetch { name, all, cache } => fetch(name.as_deref(), all, &cache),
+        DataCommand::Verify { name, cache } => verify(&name, &cache),
+        DataCommand::Info {
+            name,
+            test,
+            val,
+            split_seed,
+            cache,
+        } => info(&name, test, val, split_seed, &cache),
+    }
+}
+
+fn catalog(c: &CacheArgs) -> Catalog {
+    match &c.manifests {
+        Some(dir) => Catalog::discover(dir),
+        None => Catalog::discover(&std::env::current_dir().unwrap_or_default()),
+    }
+}
+
+fn source_kinds(m: &Manifest) -> String {
+    if m.synthetic.is_some() {
+        return "synthetic".into();
+    }
+    let mut kinds: Vec<String> = m
+        .sources
+        .iter()
+        .map(|s| match s {
+            Source::Pip {
+                package, version, ..
+            } => format!("pip {package}=={version}"),
+            Source::Npm {
+                package, version, ..
+            } => format!("npm {package}@{version}"),
+            Source::Local { env, .. } => format!("local (${env})"),
+        })
+        .collect();
+    kinds.dedup();
+    kinds.join(" + ")
+}
+
+fn list(c: &CacheArgs) -> Result<ExitCode> {
+    let cat = catalog(c);
+    let cache = Cache::new(c.cache_dir.clone());
+    println!(
+        "{:<22} {:<44} {:<14} {:>9}  modalities",
+        "name", "source", "status", "size"
+    );
+    for name in cat.names() {
+        let m = cat.get(&name)?;
+        let (status, size) = if m.synthetic.is_some() {
+            ("generated".to_string(), String::from("-"))
+        } else {
+            let members = m.members();
+            let sizes: Vec<Option<u64>> = members
+                .iter()
+                .map(|mb| member_status(&m, mb, &cache).ok())
+                .collect();
+            let present = sizes.iter().filter(|s| s.is_some()).count();
+            let bytes: u64 = sizes.iter().flatten().sum();
+            let status = if present == members.len() {
+                "cached".to_string()
+            } else {
+                format!("{present}/{} files", members.len())
+            };
+            (status, format!("{:.1} MB", bytes as f64 / 1e6))
+        };
+        let mods: Vec<&str> = m.modalities.iter().map(|x| x.name.as_str()).collect();
+        println!(
+            "{:<22} {:<44} {:<14} {:>9}  {}",
+            name,
+            source_kinds(&m),
+            status,
+            size,
+            mods.join(", ")
+        );
+    }
+    println!("cache: {}", cache.root().display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn fetch(name: Option<&str>, all: bool, c: &CacheArgs) -> Result<ExitCode> {
+    let cat = catalog(c);
+    let cache = Cache::new(c.cache_dir.clone());
+    let names: Vec<String> = if all {
+        cat.names()
+            .into_iter()
+            .filter(|n| {
+                cat.get(n)
+                    .map(|m| m.sources.iter().any(|s| !matches!(s, Source::Local { .. })))
+                    .unwrap_or(false)
+            })
+            .collect()
+    } else {
+        vec![name
+            .expect("clap requires a name without --all")
+            .to_string()]
+    };
+    for name in names {
+        let m = cat.get(&name)?;
+        if m.synthetic.is_some() {
+            println!("{name}: generated from a seed, nothing to fetch");
+            continue;
+        }
+        if m.sources.iter().all(|s| matches!(s, Source::Local { .. })) {
+            data::local::check(&m, &cache).with_context(|| format!("{name} is a local dataset"))?;
+            println!("{name}: local files present and consistent");
+            continue;
+        }
+        let members = m.members();
+        for (i, member) in members.iter().enumerate() {
+            eprintln!("[{}/{}] {name}: {}", i + 1, members.len(), member.path);
+            member_bytes(&m, member, &cache, &|line| eprintln!("  {line}"))
+                .with_context(|| format!("fetching {name}"))?;
+        }
+        println!(
+            "{name}: {} files verified in {}",
+            members.len(),
+            cache.root().display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(name: &str, c: &CacheArgs) -> Result<ExitCode> {
+    let m = catalog(c).get(name)?;
+    let cache = Cache::new(c.cache_dir.clone());
+    if m.synthetic.is_some() {
+        println!("{name}: generated from a seed, nothing to verify");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if m.fixed_splits.is_some() {
+        data::local::check(&m, &cache)?;
+    }
+    let mut bad = 0;
+    for member in m.members() {
+        match member_status(&m, member, &cache) {
+            Ok(size) => println!("ok       {:>10} bytes  {}", size, member.path),
+            Err(e) => {
+                bad += 1;
+                println!("FAILED   {}: {e}", member.path);
+            }
+        }
+    }
+    if bad > 0 {
+        bail!("{name}: {bad} file(s) missing or corrupt; `balmix data fetch {name}` repairs downloaded files");
+    }
+    println!("{name}: every file matches its sha256");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn info(name: &str, test: f64, val: f64, seed: u64, c: &CacheArgs) -> Result<ExitCode> {
+    let m = catalog(c).get(name)?;
+    let cache = Cache::new(c.cache_dir.clone());
+    println!(
+        "{} — {}\nlicense: {}\ncitation: {}\nsource: {}",
+        m.name,
+        m.description,
+        m.license,
+        m.citation,
+        source_kinds(&m)
+    );
+    let d = data::load_manifest(&m, &[], &cache, &|line| eprintln!("{line}"))?;
+    let s = data::split(&m, &d, test, val, seed)?;
+    println!("samples: {}", d.len());
+    println!("modalities:");
+    for (md, spec) in d.modalities.iter().zip(&m.modalities) {
+        let shape = spec
+            .shape
+            .map(|s| format!(" (shape {}×{}×{})", s[0], s[1], s[2]))
+            .unwrap_or_default();
+        println!("  {:<14} width {}{shape}", md.name, md.width);
+    }
+    let split_name = if m.fixed_splits.is_some() {
+        format!("fixed lists (val {val} of train, seed {seed})")
+    } else {
+        format!("stratified (test {test}, val {val}, seed {seed})")
+    };
+    println!("split: {split_name}");
+    println!(
+        "{:<10} {:>7} {:>7} {:>7} {:>7}",
+        "class", "train", "val", "test", "total"
+    );
+    let count = |idx: &[usize], c: usize| idx.iter().filter(|&&i| d.labels[i] == c).count();
+    for (c, class) in d.classes.iter().enumerate() {
+        let (a, b, t) = (count(&s.train, c), count(&s.val, c), count(&s.test, c));
+        println!("{:<10} {:>7} {:>7} {:>7} {:>7}", class, a, b, t, a + b + t);
+    }
+    println!(
+        "{:<10} {:>7} {:>7} {:>7} {:>7}",
+        "all",
+        s.train.len(),
+        s.val.len(),
+        s.test.len(),
+        d.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
