@@ -28,5 +28,11 @@ pub mod data;
 pub mod mixup;
 pub mod model;
 pub mod recipe;
+pub mod report;
 pub mod rng;
 pub mod train;
+
+/// The code version recorded in runs and reports: crate version and git commit.
+pub fn code_version() -> String {
+    format!("{} ({})", env!("CARGO_PKG_VERSION"), env!("BALMIX_GIT"))
+}

@@ -14,7 +14,9 @@ fn shipped_recipes() -> Vec<PathBuf> {
         for entry in std::fs::read_dir(&dir).expect("recipes folder") {
             let path = entry.expect("entry").path();
             if path.is_dir() {
-                stack.push(path);
+                if !path.ends_with("tables") {
+                    stack.push(path); // tables/ holds table files, not recipes
+                }
             } else if path.extension().is_some_and(|e| e == "toml") {
                 found.push(path);
             }

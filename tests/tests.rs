@@ -7,3 +7,4 @@ mod determinism;
 mod mixup_properties;
 mod recipes;
 mod runs;
+mod tables;

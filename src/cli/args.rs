@@ -22,6 +22,39 @@ pub enum Command {
     /// Datasets: list, fetch, verify, describe.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Reproduce a table: run (or reuse) every cell × seed, then write the report.
+    Table(TableArgs),
+    /// Write SVG plots of a run directory, or of a table's report.
+    Plot(PlotArgs),
+}
+
+/// `balmix table`.
+#[derive(Debug, Args)]
+pub struct TableArgs {
+    /// Table file (recipes/tables/*.toml).
+    pub table: PathBuf,
+    /// Runs in parallel (each single-threaded; results do not depend on it).
+    #[arg(long, short, default_value_t = 1)]
+    pub jobs: usize,
+    /// Root folder of run directories; the report goes to OUT/<table name>/.
+    #[arg(long, default_value = "runs")]
+    pub out: PathBuf,
+    /// No progress output.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Download cache folder (default: $BALMIX_CACHE, else ~/.cache/balmix).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// `balmix plot`.
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// A run directory (with metrics.csv), a table file, or a table's report.json.
+    pub target: PathBuf,
+    /// Root folder of run directories (to find a table's report).
+    #[arg(long, default_value = "runs")]
+    pub out: PathBuf,
 }
 
 /// `balmix data …`

@@ -12,6 +12,8 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) => run(args),
         Command::Check(args) => check(args),
         Command::Data(cmd) => super::data::dispatch(cmd),
+        Command::Table(args) => super::table::table(args),
+        Command::Plot(args) => super::table::plot(args),
     }
 }
 

@@ -3,6 +3,7 @@
 mod args;
 mod commands;
 mod data;
+mod table;
 
 use anyhow::Result;
 use clap::Parser;

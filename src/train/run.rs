@@ -191,7 +191,7 @@ fn run_in_pool(recipe: &Recipe, seed: u64, opts: &RunOptions) -> Result<Outcome,
         name: recipe.name().to_string(),
         seed,
         recipe_hash: hash,
-        code_version: env!("CARGO_PKG_VERSION").to_string(),
+        code_version: crate::code_version(),
         epochs,
         select: match recipe.train().eval.select {
             EvalSelect::Last => "last".into(),

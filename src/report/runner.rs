@@ -1,0 +1,327 @@
+//! `balmix table`: expand a table into runs, reuse complete runs whose resolved-recipe hash and
+//! code version match, run the rest on `jobs` worker threads (each run single-threaded, so
+//! results do not depend on `jobs`), and aggregate into a [`Report`].
+
+use super::render::{Cell, ColumnInfo, RefValue, Report, Stat};
+use super::table_file::Table;
+use crate::data::DataError;
+use crate::recipe::Recipe;
+use crate::train::record::{self, Summary};
+use crate::train::run::{run_seed, Outcome, RunError, RunOptions};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// How to run a table.
+#[derive(Debug, Clone)]
+pub struct TableOptions {
+    /// Root of run directories.
+    pub out: PathBuf,
+    /// Parallel runs.
+    pub jobs: usize,
+    /// No progress output.
+    pub quiet: bool,
+    /// Download cache.
+    pub cache: Option<PathBuf>,
+}
+
+enum RunResult {
+    Done { summary: Box<Summary>, reused: bool },
+    DataMissing(String),
+    Failed(String),
+}
+
+/// Run (or reuse) every cell and seed of `table` and build its report.
+pub fn run_table(table: &Table, opts: &TableOptions) -> Report {
+    let start = Instant::now();
+    let cells = table.cells();
+    let recipes: Vec<Result<Recipe, String>> = cells
+        .iter()
+        .map(|c| {
+            Recipe::load(&c.recipe, &c.sets)
+                .map(|r| r.with_threads(1))
+                .map_err(|e| e.to_string())
+        })
+        .collect();
+    let seeds = &table.file.seeds;
+    let jobs: Vec<(usize, u64)> = (0..cells.len())
+        .filter(|&i| recipes[i].is_ok())
+        .flat_map(|i| seeds.iter().map(move |&s| (i, s)))
+        .collect();
+    let results: Mutex<Vec<Option<RunResult>>> =
+        Mutex::new((0..jobs.len()).map(|_| None).collect());
+    let next = AtomicUsize::new(0);
+    let bar = progress(opts.quiet, jobs.len() as u64);
+    std::thread::scope(|scope| {
+        for _ in 0..opts.jobs.max(1) {
+            scope.spawn(|| loop {
+                let j = next.fetch_add(1, Ordering::SeqCst);
+                let Some(&(cell, seed)) = jobs.get(j) else {
+                    break;
+                };
+                let recipe = recipes[cell]
+                    .as_ref()
+                    .expect("only valid recipes are queued");
+                let result = run_one(recipe, seed, opts);
+                if let Some(bar) = &bar {
+                    let what = match &result {
+                        RunResult::Done { reused: true, .. } => "reused",
+                        RunResult::Done { .. } => "done",
+                        RunResult::DataMissing(_) => "data not present",
+                        RunResult::Failed(_) => "FAILED",
+                    };
+                    bar.println(format!("{} seed {seed}: {what}", recipe.name()));
+                    bar.inc(1);
+                } else if !opts.quiet {
+                    eprintln!("[{}/{}] {} seed {seed}", j + 1, jobs.len(), recipe.name());
+                }
+                results.lock().expect("results lock")[j] = Some(result);
+            });
+        }
+    });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let results: Vec<RunResult> = results
+        .into_inner()
+        .expect("results lock")
+        .into_iter()
+        .map(|r| r.expect("every job ran"))
+        .collect();
+    build_report(
+        table,
+        &cells,
+        &recipes,
+        &jobs,
+        results,
+        start.elapsed().as_secs_f64(),
+    )
+}
+
+fn progress(quiet: bool, total: u64) -> Option<ProgressBar> {
+    if quiet || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("table [{bar:30}] {pos}/{len} runs, ETA {eta}")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    Some(bar)
+}
+
+fn run_one(recipe: &Recipe, seed: u64, opts: &TableOptions) -> RunResult {
+    let dir = record::run_dir(&opts.out, recipe.name(), seed);
+    let existing = record::read_summary(&dir);
+    let reusable = existing.as_ref().is_some_and(|s| {
+        s.recipe_hash == recipe.for_seed(seed).result_hash()
+            && s.code_version == crate::code_version()
+    });
+    if reusable {
+        return RunResult::Done {
+            summary: Box::new(existing.expect("checked")),
+            reused: true,
+        };
+    }
+    let run_opts = RunOptions {
+        out: opts.out.clone(),
+        force: existing.is_some(),
+        resume: true,
+        quiet: true,
+        cache: opts.cache.clone(),
+        ..RunOptions::default()
+    };
+    match run_seed(recipe, seed, &run_opts) {
+        Ok(Outcome::Trained(summary)) | Ok(Outcome::AlreadyComplete(summary)) => RunResult::Done {
+            summary: Box::new(summary),
+            reused: false,
+        },
+        Ok(Outcome::Stopped { .. }) => RunResult::Failed("stopped early".into()),
+        Err(RunError::Data(e @ DataError::LocalMissing { .. })) => {
+            let DataError::LocalMissing { dataset, .. } = &e else {
+                unreachable!()
+            };
+            RunResult::DataMissing(format!("`{dataset}` must be prepared locally; `balmix data verify {dataset}` lists what is missing and how to prepare it"))
+        }
+        Err(e) => RunResult::Failed(e.to_string()),
+    }
+}
+
+/// What a cell measured before the column's modality order is known.
+enum Measured {
+    Done {
+        accuracy: Stat,
+        macro_f1: Stat,
+        per_modality: Vec<(String, Stat)>,
+    },
+    Problem(Cell),
+}
+
+fn build_report(
+    table: &Table,
+    cells: &[super::table_file::CellSpec],
+    recipes: &[Result<Recipe, String>],
+    jobs: &[(usize, u64)],
+    results: Vec<RunResult>,
+    wall: f64,
+) -> Report {
+    let f = &table.file;
+    let (nr, nc) = (f.rows.len(), f.columns.len());
+    let mut measured: Vec<Vec<Option<Measured>>> =
+        (0..nr).map(|_| (0..nc).map(|_| None).collect()).collect();
+    let mut modalities: Vec<Vec<String>> = vec![Vec::new(); nc];
+    let mut epochs: Vec<Vec<usize>> = vec![Vec::new(); nc];
+    let (mut trained, mut reused, mut train_seconds) = (0, 0, 0.0);
+    for (i, spec) in cells.iter().enumerate() {
+        let slot = &mut measured[spec.row][spec.column];
+        let recipe = match &recipes[i] {
+            Ok(r) => r,
+            Err(e) => {
+                *slot = Some(Measured::Problem(Cell::Failed(e.clone())));
+                continue;
+            }
+        };
+        let mut summaries = Vec::new();
+        let mut problem = None;
+        for (j, _) in jobs.iter().enumerate().filter(|(_, (cell, _))| *cell == i) {
+            match &results[j] {
+                RunResult::Done {
+                    summary,
+                    reused: true,
+                } => {
+                    reused += 1;
+                    summaries.push((**summary).clone());
+                }
+                RunResult::Done {
+                    summary,
+                    reused: false,
+                } => {
+                    trained += 1;
+                    train_seconds += summary.seconds;
+                    summaries.push((**summary).clone());
+                }
+                RunResult::DataMissing(why) => problem = Some(Cell::DataMissing(why.clone())),
+                RunResult::Failed(why) => problem = problem.or(Some(Cell::Failed(why.clone()))),
+            }
+        }
+        if !epochs[spec.column].contains(&recipe.train().epochs) {
+            epochs[spec.column].push(recipe.train().epochs);
+        }
+        for m in &recipe.dataset().modalities {
+            if !modalities[spec.column].contains(m) {
+                modalities[spec.column].push(m.clone());
+            }
+        }
+        *slot = Some(match problem {
+            Some(p) => Measured::Problem(p),
+            None => Measured::Done {
+                accuracy: Stat::of(
+                    &summaries
+                        .iter()
+                        .map(|s| s.test_accuracy)
+                        .collect::<Vec<_>>(),
+                ),
+                macro_f1: Stat::of(
+                    &summaries
+                        .iter()
+                        .map(|s| s.test_macro_f1)
+                        .collect::<Vec<_>>(),
+                ),
+                per_modality: recipe
+                    .dataset()
+                    .modalities
+                    .iter()
+                    .map(|m| {
+                        (
+                            m.clone(),
+                            Stat::of(
+                                &summaries
+                                    .iter()
+                                    .filter_map(|s| s.modality_accuracy.get(m).copied())
+                                    .collect::<Vec<_>>(),
+                            ),
+                        )
+                    })
+                    .collect(),
+            },
+        });
+    }
+    // The weak modality first where the column names it.
+    for (c, col) in f.columns.iter().enumerate() {
+        if let Some(pos) = col
+            .weak
+            .as_ref()
+            .and_then(|w| modalities[c].iter().position(|m| m == w))
+        {
+            let m = modalities[c].remove(pos);
+            modalities[c].insert(0, m);
+        }
+        epochs[c].sort_unstable();
+    }
+    let grid: Vec<Vec<Cell>> = measured
+        .into_iter()
+        .map(|row| {
+            row.into_iter()
+                .enumerate()
+                .map(|(c, m)| match m {
+                    None => Cell::Skipped,
+                    Some(Measured::Problem(p)) => p,
+                    Some(Measured::Done {
+                        accuracy,
+                        macro_f1,
+                        per_modality,
+                    }) => Cell::Done {
+                        accuracy,
+                        macro_f1,
+                        modalities: modalities[c]
+                            .iter()
+                            .map(|name| {
+                                per_modality
+                                    .iter()
+                                    .find(|(n, _)| n == name)
+                                    .map(|(_, s)| *s)
+                            })
+                            .collect(),
+                    },
+                })
+                .collect()
+        })
+        .collect();
+    let references = (0..nr)
+        .map(|r| {
+            (0..nc)
+                .map(|c| {
+                    table.reference(r, c).map(|x| RefValue {
+                        value: x.value,
+                        source: x.source.clone(),
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    Report {
+        title: f.title.clone(),
+        protocol: f.protocol.clone(),
+        seeds: f.seeds.clone(),
+        columns: f
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(c, col)| ColumnInfo {
+                label: col.label.clone(),
+                modalities: modalities[c].clone(),
+                epochs: epochs[c].clone(),
+            })
+            .collect(),
+        rows: f.rows.iter().map(|r| r.label.clone()).collect(),
+        cells: grid,
+        references,
+        code_version: crate::code_version(),
+        runs: (trained, reused),
+        seconds: (wall, train_seconds),
+    }
+}

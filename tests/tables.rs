@@ -1,0 +1,163 @@
+//! Tables: the renderer from fixed inputs (alignment, ±, deltas, best marks, failed cells,
+//! missing references), and the ci-smoke table end to end.
+
+use crate::snapshot;
+use balmix::report::render::{csv, markdown, Cell, ColumnInfo, RefValue, Report, Stat};
+use balmix::report::runner::{run_table, TableOptions};
+use balmix::report::table_file::Table;
+use std::path::Path;
+
+fn stat(mean: f64, std: f64) -> Stat {
+    Stat { mean, std, n: 5 }
+}
+
+fn fixed_report() -> Report {
+    let done = |a: f64, w: f64, s: f64| Cell::Done {
+        accuracy: stat(a, 0.4),
+        macro_f1: stat(a - 0.5, 0.5),
+        modalities: vec![Some(stat(w, 3.0)), Some(stat(s, 1.0))],
+    };
+    Report {
+        title: "Fixed inputs".into(),
+        protocol: "made-up numbers for the renderer test".into(),
+        seeds: vec![0, 1, 2, 3, 4],
+        columns: vec![
+            ColumnInfo {
+                label: "data A".into(),
+                modalities: vec!["weak".into(), "strong".into()],
+                epochs: vec![60],
+            },
+            ColumnInfo {
+                label: "B".into(),
+                modalities: vec!["w".into(), "s".into()],
+                epochs: vec![10, 20],
+            },
+        ],
+        rows: vec![
+            "concat".into(),
+            "a much longer method name".into(),
+            "unimodal".into(),
+            "broken".into(),
+        ],
+        cells: vec![
+            vec![done(93.25, 30.9, 80.1), done(65.0, 40.0, 60.0)],
+            vec![
+                done(94.1, 41.8, 81.9),
+                Cell::DataMissing("`b` must be prepared locally\nsecond line".into()),
+            ],
+            vec![
+                Cell::Done {
+                    accuracy: stat(67.2, 1.2),
+                    macro_f1: stat(66.0, 1.0),
+                    modalities: vec![Some(stat(67.2, 1.2)), None],
+                },
+                Cell::Skipped,
+            ],
+            vec![
+                Cell::Failed("recipes/x.toml: mixup.alpha must be > 0 (got -1)".into()),
+                Cell::DataMissing("`b` must be prepared locally".into()),
+            ],
+        ],
+        references: vec![
+            vec![
+                None,
+                Some(RefValue {
+                    value: 65.5,
+                    source: "Paper X (2025)".into(),
+                }),
+            ],
+            vec![
+                None,
+                Some(RefValue {
+                    value: 67.76,
+                    source: "Paper X (2025)".into(),
+                }),
+            ],
+            vec![None, None],
+            vec![None, None],
+        ],
+        code_version: "0.0.0 (fixed)".into(),
+        runs: (12, 3),
+        seconds: (12.5, 20.25),
+    }
+}
+
+#[test]
+fn markdown_renderer_matches_snapshot() {
+    snapshot!("table__renderer_markdown", markdown(&fixed_report()));
+}
+
+#[test]
+fn csv_renderer_matches_snapshot() {
+    snapshot!("table__renderer_csv", csv(&fixed_report()));
+}
+
+#[test]
+fn stat_uses_sample_standard_deviation_in_percent() {
+    let s = Stat::of(&[0.9, 0.92, 0.94]);
+    assert!((s.mean - 92.0).abs() < 1e-9);
+    assert!((s.std - 2.0).abs() < 1e-9);
+    assert_eq!(Stat::of(&[0.5]).std, 0.0);
+}
+
+/// The ci-smoke table end to end (synthetic, 5 epochs, 2 seeds), run with 2 jobs and then
+/// again with 1 job in a fresh folder: identical reports; a third invocation reuses every run.
+/// The snapshot guards the numbers; the code version and timings are replaced by fixed text.
+#[test]
+fn ci_smoke_table_matches_snapshot_for_any_jobs_and_reuses_runs() {
+    let table =
+        Table::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes/tables/ci-smoke.toml"))
+            .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = |dir: &str, jobs: usize| TableOptions {
+        out: tmp.path().join(dir),
+        jobs,
+        quiet: true,
+        cache: None,
+    };
+    let normalise = |mut r: Report| {
+        r.code_version = "(redacted)".into();
+        r.seconds = (0.0, 0.0);
+        r.runs = (0, 0);
+        r
+    };
+    let two = run_table(&table, &opts("two", 2));
+    assert_eq!(two.runs, (8, 0));
+    let one = run_table(&table, &opts("one", 1));
+    assert_eq!(markdown(&normalise(one)), markdown(&normalise(two.clone())));
+    let again = run_table(&table, &opts("two", 2));
+    assert_eq!(again.runs, (0, 8), "every run is reused");
+    assert_eq!(
+        markdown(&normalise(again)),
+        markdown(&normalise(two.clone()))
+    );
+    snapshot!("table__ci_smoke", markdown(&normalise(two)));
+}
+
+#[test]
+fn changed_recipe_is_rerun_not_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let synthetic = root.join("recipes/synthetic");
+    let text = std::fs::read_to_string(root.join("recipes/tables/ci-smoke.toml"))
+        .unwrap()
+        .replace("seeds = [0, 1]", "seeds = [0]")
+        .replace(
+            "dir = \"../synthetic\"",
+            &format!("dir = {:?}", synthetic.display().to_string()),
+        );
+    let path = dir.path().join("reuse.toml");
+    std::fs::write(&path, &text).unwrap();
+    let table = Table::load(&path).unwrap();
+    let opts = TableOptions {
+        out: dir.path().to_path_buf(),
+        jobs: 1,
+        quiet: true,
+        cache: None,
+    };
+    assert_eq!(run_table(&table, &opts).runs, (4, 0));
+    std::fs::write(&path, text.replace("train.epochs=5", "train.epochs=4")).unwrap();
+    let table = Table::load(&path).unwrap();
+    let rep = run_table(&table, &opts);
+    assert_eq!(rep.runs, (4, 0), "a different recipe hash trains again");
+}
