@@ -444,3 +444,34 @@ fn data_info_and_verify_on_a_fetched_dataset() {
         "{out}"
     );
 }
+
+#[test]
+fn bench_reports_speed_flops_and_memory() {
+    let o = balmix(
+        &[
+            "bench",
+            "recipes/bench/reference.toml",
+            "--steps",
+            "10",
+            "--warmup",
+            "2",
+        ],
+        root(),
+    );
+    assert!(o.status.success(), "{:?}", text(&o));
+    let (out, _) = text(&o);
+    // 51.1 MFLOP forward for the reference model (DESIGN's count), ×3 per training step.
+    assert!(
+        out.contains("MFLOP/step        153.4 (forward 51.1"),
+        "{out}"
+    );
+    for key in [
+        "steps/s",
+        "samples/s",
+        "GFLOP/s",
+        "% of peak",
+        "peak memory",
+    ] {
+        assert!(out.contains(key), "{key} missing: {out}");
+    }
+}

@@ -26,6 +26,32 @@ pub enum Command {
     Table(TableArgs),
     /// Write SVG plots of a run directory, or of a table's report.
     Plot(PlotArgs),
+    /// Time training steps of a recipe's model: steps/s, samples/s, GFLOP/s, % of peak, memory.
+    Bench(BenchArgs),
+}
+
+/// `balmix bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The recipe.
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
+    /// Timed steps (in 5 windows; the median window is reported).
+    #[arg(long, default_value_t = 500)]
+    pub steps: usize,
+    /// Untimed warm-up steps.
+    #[arg(long, default_value_t = 50)]
+    pub warmup: usize,
+    /// Kernel threads.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Peak f32 GFLOP/s of one core (FMA), for the "% of peak" figure; 117 was measured on the
+    /// 2-core development machine.
+    #[arg(long, default_value_t = 117.0)]
+    pub peak_gflops: f64,
+    /// Download cache folder.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// `balmix table`.

@@ -14,6 +14,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Data(cmd) => super::data::dispatch(cmd),
         Command::Table(args) => super::table::table(args),
         Command::Plot(args) => super::table::plot(args),
+        Command::Bench(args) => bench(args),
     }
 }
 
@@ -98,4 +99,44 @@ fn trace_path(path: &std::path::Path, seed: u64, seeds: usize) -> PathBuf {
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("trace");
     let ext = path.extension().and_then(|s| s.to_str()).unwrap_or("csv");
     path.with_file_name(format!("{stem}.seed-{seed}.{ext}"))
+}
+
+fn bench(args: super::args::BenchArgs) -> Result<ExitCode> {
+    use balmix::train::bench::{bench, BenchOptions};
+    let recipe = load(&args.recipe, &[])?;
+    let opts = BenchOptions {
+        steps: args.steps,
+        warmup: args.warmup,
+        threads: args.threads,
+        repeats: 5,
+        peak_gflops_per_core: args.peak_gflops,
+        cache: args.cache_dir.clone(),
+    };
+    let r = bench(&recipe, &opts)?;
+    let windows: Vec<String> = r.windows.iter().map(|w| format!("{w:.1}")).collect();
+    println!("recipe            {}", recipe.name());
+    println!("threads           {}", args.threads);
+    println!("batch             {}", r.batch);
+    println!(
+        "steps/s           {:.1} (median of 5 windows: {})",
+        r.steps_per_second,
+        windows.join(", ")
+    );
+    println!("samples/s         {:.0}", r.samples_per_second);
+    println!(
+        "MFLOP/step        {:.1} (forward {:.1}, x3 for training)",
+        r.step_flops / 1e6,
+        r.forward_flops / 1e6
+    );
+    println!("GFLOP/s           {:.1}", r.gflops);
+    println!(
+        "% of peak         {:.1}% of {} x {:.0} GFLOP/s",
+        100.0 * r.peak_fraction,
+        args.threads,
+        args.peak_gflops
+    );
+    if let Some(m) = r.peak_memory_bytes {
+        println!("peak memory       {:.1} MiB", m as f64 / 1048576.0);
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -25,16 +25,41 @@ use crate::recipe::Recipe;
 use manifest::Manifest;
 
 /// The whole dataset a manifest describes (only `names` when not empty), fetching as needed.
+///
+/// Assembled datasets are kept in memory for the life of the process, keyed by the manifest's
+/// full text, the modalities and the cache folder, so a table's many runs read and parse each
+/// dataset once. The value is the same whichever run loads it first.
 pub fn load_manifest(
     manifest: &Manifest,
     names: &[String],
     cache: &Cache,
     log: &dyn Fn(&str),
 ) -> Result<Dataset, DataError> {
-    match &manifest.synthetic {
-        Some(s) => Ok(synthetic::generate(manifest, s.samples, s.seed)),
-        None => assemble::load(manifest, names, cache, log),
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    type Memo = Mutex<HashMap<String, Arc<Dataset>>>;
+    static MEMO: OnceLock<Memo> = OnceLock::new();
+    if let Some(s) = &manifest.synthetic {
+        return Ok(synthetic::generate(manifest, s.samples, s.seed));
     }
+    let key = format!(
+        "{}\n{:?}\n{}",
+        toml::to_string(manifest).unwrap_or_default(),
+        names,
+        cache.root().display()
+    );
+    let memo = MEMO.get_or_init(Default::default);
+    if let Some(d) = memo.lock().expect("dataset memo").get(&key) {
+        return Ok((**d).clone());
+    }
+    let d = assemble::load(manifest, names, cache, log)?;
+    if manifest.fixed_splits.is_none() {
+        // Local folders can change under us; downloaded data is pinned by sha256.
+        memo.lock()
+            .expect("dataset memo")
+            .insert(key, Arc::new(d.clone()));
+    }
+    Ok(d)
 }
 
 /// The splits of a dataset: the manifest's fixed lists, else a stratified split by seed.

@@ -105,18 +105,18 @@ pub fn read(
             let mut labels = Vec::new();
             for (class, file) in files.iter().enumerate() {
                 let bytes = member_bytes(manifest, file, cache, log)?;
-                let doc: serde_json::Value =
+                // Typed parse straight into f32s: several times faster than a generic JSON value.
+                #[derive(serde::Deserialize)]
+                struct Images {
+                    data: Vec<f32>,
+                }
+                let doc: Images =
                     serde_json::from_slice(&bytes).map_err(|e| DataError::Format {
                         file: file.path.clone(),
-                        reason: e.to_string(),
+                        reason: format!("expected an object with a numeric `data` array: {e}"),
                     })?;
-                let data = doc.get("data").and_then(|d| d.as_array()).ok_or_else(|| {
-                    DataError::Format {
-                        file: file.path.clone(),
-                        reason: "expected an object with a `data` array".into(),
-                    }
-                })?;
-                if data.len() % spec.width != 0 {
+                let data = doc.data;
+                if !data.len().is_multiple_of(spec.width) {
                     return Err(DataError::Format {
                         file: file.path.clone(),
                         reason: format!(
@@ -126,12 +126,7 @@ pub fn read(
                         ),
                     });
                 }
-                for v in data {
-                    values.push(v.as_f64().ok_or_else(|| DataError::Format {
-                        file: file.path.clone(),
-                        reason: format!("not a number: {v}"),
-                    })? as f32);
-                }
+                values.extend_from_slice(&data);
                 labels.extend(std::iter::repeat_n(class as i64, data.len() / spec.width));
             }
             ModalityRows { values, labels }

@@ -122,6 +122,11 @@ impl ConvBlock {
             .clone()
     }
 
+    /// The block's matrix product per sample: (positions, patch, filters).
+    pub fn matmul_shape(&self) -> (usize, usize, usize) {
+        (self.positions, self.patch, self.c_out)
+    }
+
     /// Apply to `(batch, c·h·w)` rows.
     pub fn forward<T: dfdx::tensor::Tape<f32, Cpu>>(
         &self,

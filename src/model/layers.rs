@@ -1,8 +1,9 @@
 //! Runtime-width layers on dfdx tensor ops: linear, activations, and row mixing.
 
-use super::params::{Matrix, ParamId, ParamStore, Vector};
+use super::params::{Matrix, ParamId, ParamStore, Tape, Vector};
 use crate::recipe::file::Activation;
 use dfdx::prelude::*;
+use dfdx::tensor::Tape as _;
 
 /// y = x Wᵀ + b with W `(out, in)`.
 #[derive(Debug, Clone, Copy)]
@@ -29,6 +30,66 @@ impl Linear {
         let y = x.matmul(w.permute::<(usize, usize), Axes2<1, 0>>());
         let shape = *y.shape();
         y + b.broadcast_like::<(usize, usize), Axis<0>>(&shape)
+    }
+}
+
+impl Linear {
+    /// The first layer of an encoder in training: y = x Wᵀ + b on a batch that needs no
+    /// gradient (the data). dfdx's matmul backward always computes the input gradient too —
+    /// a third of this layer's backward work, thrown away — so this records its own backward
+    /// op on a fresh tape: dW += gyᵀ x with the same gemm kernel dfdx uses, written straight
+    /// into the gradient buffer, and db += Σ_rows gy. The result carries the tape on to the
+    /// rest of the network.
+    pub fn forward_input(&self, x_rows: Vec<f32>, n: usize, store: &ParamStore) -> Matrix<Tape> {
+        let w = store.matrix(self.weight).clone();
+        let b = store.vector(self.bias).clone();
+        let x: Matrix = store.dev.tensor_from_vec(x_rows, (n, self.inp));
+        let y = x
+            .clone()
+            .matmul(w.clone().permute::<(usize, usize), Axes2<1, 0>>());
+        let shape = *y.shape();
+        let y = y + b.clone().broadcast_like::<(usize, usize), Axis<0>>(&shape);
+        let (y_ghost, w_ghost, b_ghost) = (y.ghost(), w.ghost(), b.ghost());
+        let (inp, out) = (self.inp, self.out);
+        let mut tape = Tape::default();
+        tape.add_backward_op(move |grads| {
+            let gy: Vec<f32> = grads.get_or_alloc_mut(&y_ghost)?.to_vec();
+            let xs = x.as_vec();
+            let gw = grads.get_or_alloc_mut(&w_ghost)?;
+            // SAFETY: gw is out×in row-major, gy is n×out row-major (read transposed), xs is
+            // n×in row-major; the pointers cover exactly those extents for the call.
+            unsafe {
+                gemm::gemm(
+                    out,
+                    inp,
+                    n,
+                    gw.as_mut_ptr(),
+                    1,
+                    inp as isize,
+                    true,
+                    gy.as_ptr(),
+                    out as isize,
+                    1,
+                    xs.as_ptr(),
+                    1,
+                    inp as isize,
+                    1.0f32,
+                    1.0f32,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::Rayon(rayon::current_num_threads()),
+                );
+            }
+            let gb = grads.get_or_alloc_mut(&b_ghost)?;
+            for row in gy.chunks_exact(out) {
+                for (acc, g) in gb.iter_mut().zip(row) {
+                    *acc += g;
+                }
+            }
+            Ok(())
+        });
+        y.put_tape(tape)
     }
 }
 
@@ -68,6 +129,44 @@ pub fn detach<T: dfdx::tensor::Tape<f32, Cpu>>(x: &Matrix<T>) -> Matrix {
 mod tests {
     use super::*;
     use crate::mixup::mix;
+
+    #[test]
+    fn input_layer_weight_gradients_equal_the_plain_linear_path() {
+        use crate::model::params::{Group, ParamTensor};
+        use crate::rng::{stream, Stream};
+        let dev: Cpu = Default::default();
+        let mut store = ParamStore::new(dev.clone());
+        let (w, b) = store.add_linear("l", 7, 5, Group::Fusion, &mut stream(3, Stream::Init, 0));
+        let layer = Linear {
+            weight: w,
+            bias: b,
+            inp: 7,
+            out: 5,
+        };
+        let x: Vec<f32> = (0..4 * 7)
+            .map(|i| ((i * 13 % 9) as f32 - 4.0) / 3.0)
+            .collect();
+        let grads_of = |y: Matrix<Tape>| y.square().sum().backward();
+        let mut fast = grads_of(layer.forward_input(x.clone(), 4, &store));
+        let mut plain =
+            grads_of(layer.forward(dev.tensor_from_vec(x, (4, 7)).retaped::<Tape>(), &store));
+        for id in [w, b] {
+            let (a, e) = match &store.params[id].tensor {
+                ParamTensor::Matrix(t) => (
+                    fast.get_or_alloc_mut(t).unwrap().to_vec(),
+                    plain.get_or_alloc_mut(t).unwrap().to_vec(),
+                ),
+                ParamTensor::Vector(t) => (
+                    fast.get_or_alloc_mut(t).unwrap().to_vec(),
+                    plain.get_or_alloc_mut(t).unwrap().to_vec(),
+                ),
+            };
+            assert!(a.iter().any(|v| *v != 0.0));
+            for (p, q) in a.iter().zip(&e) {
+                assert!((p - q).abs() <= 1e-5 * q.abs().max(1.0), "{p} vs {q}");
+            }
+        }
+    }
 
     #[test]
     fn tensor_mixing_equals_slice_mixing_bit_for_bit() {

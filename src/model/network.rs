@@ -4,7 +4,7 @@
 
 use super::conv::ConvBlock;
 use super::layers::{activate, Linear};
-use super::params::{Dev, Group, Matrix, ParamStore};
+use super::params::{Dev, Group, Matrix, ParamStore, Tape};
 use crate::mixup::mix;
 use crate::recipe::file::{Activation, EncoderKind, FusionKind, UnimodalLogits};
 use crate::recipe::Recipe;
@@ -240,6 +240,26 @@ impl Model {
         })
     }
 
+    /// Encode modality `m` in training, from host rows of data: MLP encoders start with
+    /// [`Linear::forward_input`] (no gradient for the data); conv encoders start the tape on
+    /// the input.
+    pub fn encode_input(&self, m: usize, rows: Vec<f32>, n: usize) -> Matrix<Tape> {
+        let enc = &self.encoders[m];
+        match (enc.convs.is_empty(), enc.layers.split_first()) {
+            (true, Some((first, rest))) => {
+                let h = activate(first.forward_input(rows, n, &self.store), enc.activation);
+                rest.iter().fold(h, |h, layer| {
+                    activate(layer.forward(h, &self.store), enc.activation)
+                })
+            }
+            _ => {
+                let width = rows.len() / n.max(1);
+                let x: Matrix = self.store.dev.tensor_from_vec(rows, (n, width));
+                self.encode(m, x.retaped::<Tape>())
+            }
+        }
+    }
+
     /// Fuse encoder features (modality order).
     pub fn fuse<T: dfdx::tensor::Tape<f32, Cpu>>(&self, zs: Vec<Matrix<T>>) -> Matrix<T> {
         match &self.fusion {
@@ -289,6 +309,28 @@ impl Model {
     /// Probe logits of modality `m` (probe mode only).
     pub fn probe<T: dfdx::tensor::Tape<f32, Cpu>>(&self, m: usize, z: Matrix<T>) -> Matrix<T> {
         self.probes[m].forward(z, &self.store)
+    }
+
+    /// Every matrix product of one forward pass per sample, as `(rows per sample, inner,
+    /// cols)`: linear layers are (1, in, out); a conv block is (positions, patch, filters).
+    pub fn matmul_shapes(&self) -> Vec<(usize, usize, usize)> {
+        let mut out = Vec::new();
+        for e in &self.encoders {
+            out.extend(e.convs.iter().map(|c| c.matmul_shape()));
+            out.extend(e.layers.iter().map(|l| (1, l.inp, l.out)));
+        }
+        match &self.fusion {
+            Fusion::Film { gamma, beta, .. } => {
+                out.extend([(1, gamma.inp, gamma.out), (1, beta.inp, beta.out)])
+            }
+            Fusion::Gated { gate, value, .. } => {
+                out.extend([(1, gate.inp, gate.out), (1, value.inp, value.out)])
+            }
+            Fusion::Concat | Fusion::Sum => {}
+        }
+        out.push((1, self.head.inp, self.head.out));
+        out.extend(self.probes.iter().map(|p| (1, p.inp, p.out)));
+        out
     }
 
     /// Whether unimodal logits come from probes.

@@ -3,6 +3,7 @@
 //! run records ([`record`]), the mix-plan trace ([`trace`]) and the per-seed driver ([`run`]).
 
 pub mod batch;
+pub mod bench;
 pub mod checkpoint;
 pub mod eval;
 pub mod lr;

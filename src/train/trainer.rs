@@ -201,21 +201,21 @@ impl<'a> Trainer<'a> {
                 mix_plan = Some(p);
             }
         }
-        let xs = batch::upload(&self.model.store.dev, host, self.data, n);
-        let zs: Vec<Matrix<Tape>> = xs
+        let zs: Vec<Matrix<Tape>> = host
             .into_iter()
             .enumerate()
-            .map(|(m, x)| self.model.encode(m, x.retaped::<Tape>()))
+            .map(|(m, rows)| self.model.encode_input(m, rows, n))
             .collect();
 
         // Unimodal logits on the clean features (probe heads keep a tape for their own loss).
         let mut probe_loss: Option<Tensor<(), f32, _, Tape>> = None;
         let unimodal: Vec<Vec<f32>> = if self.model.uses_probes() {
-            let one_hot = self
-                .model
-                .store
-                .dev
-                .tensor_from_vec(mix::one_hot(&labels, k), (n, k));
+            // Probes see the encoder's input batch: mixed targets under input mixup, else clean.
+            let probe_targets = match &mix_plan {
+                Some(p) => mix::mix_labels(&labels, k, &p.perm, &p.label),
+                None => mix::one_hot(&labels, k),
+            };
+            let one_hot = self.model.store.dev.tensor_from_vec(probe_targets, (n, k));
             let mut out = Vec::with_capacity(m_count);
             for (m, z) in zs.iter().enumerate() {
                 let u = self.model.probe(m, detach(z).retaped::<Tape>());

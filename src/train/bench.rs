@@ -1,0 +1,111 @@
+//! `balmix bench`: time training steps of a recipe's model on its data, and put the speed in
+//! context (FLOP count, share of the machine's peak, peak memory).
+
+use super::trainer::Trainer;
+use crate::data::{self, Cache, DataError};
+use crate::model::Model;
+use crate::recipe::Recipe;
+use std::time::Instant;
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Timed steps (split into `repeats` equal windows; the median window is reported).
+    pub steps: usize,
+    /// Untimed steps first.
+    pub warmup: usize,
+    /// Kernel threads.
+    pub threads: usize,
+    /// Timing windows.
+    pub repeats: usize,
+    /// Peak f32 FLOP/s of one core, for the "% of peak" figure.
+    pub peak_gflops_per_core: f64,
+    /// Download cache.
+    pub cache: Option<std::path::PathBuf>,
+}
+
+/// Measured speed.
+#[derive(Debug, Clone)]
+pub struct BenchResult {
+    /// Steps per second of each window.
+    pub windows: Vec<f64>,
+    /// Median of `windows`.
+    pub steps_per_second: f64,
+    /// Samples per second at the median.
+    pub samples_per_second: f64,
+    /// Forward FLOPs of one batch (matrix products only).
+    pub forward_flops: f64,
+    /// FLOPs of one training step (3 × forward: forward, input and weight gradients).
+    pub step_flops: f64,
+    /// Achieved GFLOP/s at the median.
+    pub gflops: f64,
+    /// Share of `threads × peak`.
+    pub peak_fraction: f64,
+    /// Peak resident memory of the process, bytes.
+    pub peak_memory_bytes: Option<u64>,
+    /// Batch size.
+    pub batch: usize,
+}
+
+/// Forward FLOPs of the model on a batch of `b` (2 per multiply-add of every matrix product).
+pub fn forward_flops(model: &Model, b: usize) -> f64 {
+    model
+        .matmul_shapes()
+        .iter()
+        .map(|(rows, inner, cols)| 2.0 * (b * rows * inner * cols) as f64)
+        .sum()
+}
+
+/// Time training steps of `recipe` (seed 0).
+pub fn bench(recipe: &Recipe, opts: &BenchOptions) -> Result<BenchResult, DataError> {
+    let cache = Cache::new(opts.cache.clone());
+    let (data, splits) = data::load(recipe, &cache, &|line| eprintln!("{line}"))?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads.max(1))
+        .build()
+        .expect("thread pool");
+    let b = recipe.train().batch_size;
+    let lr = recipe.optim().lr;
+    pool.install(|| {
+        let mut trainer = Trainer::new(recipe, 0, &data, &splits);
+        let batches: Vec<Vec<usize>> = splits
+            .train
+            .chunks(b)
+            .filter(|c| c.len() == b)
+            .map(<[usize]>::to_vec)
+            .collect();
+        let mut k = 0;
+        let mut step = |trainer: &mut Trainer| {
+            trainer.train_step(&batches[k % batches.len()], 0, lr);
+            k += 1;
+        };
+        for _ in 0..opts.warmup {
+            step(&mut trainer);
+        }
+        let per = (opts.steps / opts.repeats.max(1)).max(1);
+        let mut windows = Vec::new();
+        for _ in 0..opts.repeats.max(1) {
+            let t = Instant::now();
+            for _ in 0..per {
+                step(&mut trainer);
+            }
+            windows.push(per as f64 / t.elapsed().as_secs_f64());
+        }
+        let mut sorted = windows.clone();
+        sorted.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
+        let median = sorted[sorted.len() / 2];
+        let fwd = forward_flops(&trainer.model, b);
+        let gflops = 3.0 * fwd * median / 1e9;
+        Ok(BenchResult {
+            windows,
+            steps_per_second: median,
+            samples_per_second: median * b as f64,
+            forward_flops: fwd,
+            step_flops: 3.0 * fwd,
+            gflops,
+            peak_fraction: gflops / (opts.peak_gflops_per_core * opts.threads.max(1) as f64),
+            peak_memory_bytes: super::record::peak_memory_bytes(),
+            batch: b,
+        })
+    })
+}
