@@ -475,3 +475,40 @@ fn bench_reports_speed_flops_and_memory() {
         assert!(out.contains(key), "{key} missing: {out}");
     }
 }
+
+/// Memory must not grow with epochs: in a 40-epoch run of its own process, resident memory at
+/// the end is within 10% (+4 MiB) of what it was after epoch 5.
+#[test]
+fn resident_memory_stays_flat_across_epochs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let recipe = fixture("long.toml");
+    let o = balmix(
+        &[
+            "run",
+            recipe.to_str().unwrap(),
+            "--quiet",
+            "--out",
+            tmp.path().to_str().unwrap(),
+        ],
+        root(),
+    );
+    assert!(o.status.success(), "{:?}", text(&o));
+    let mut r = csv::Reader::from_path(tmp.path().join("long/seed-0/metrics.csv")).unwrap();
+    let col = r
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "memory_mib")
+        .unwrap();
+    let mem: Vec<f64> = r
+        .records()
+        .map(|row| row.unwrap()[col].parse().unwrap())
+        .collect();
+    assert_eq!(mem.len(), 40);
+    let (early, last) = (mem[4], mem[39]);
+    assert!(early > 0.0, "VmRSS is readable here");
+    assert!(
+        last <= early * 1.1 + 4.0,
+        "memory grew from {early} MiB to {last} MiB"
+    );
+}

@@ -30,7 +30,8 @@ pub fn train(recipe: &Recipe, seed: u64, out: &Path) -> PathBuf {
     out.join(recipe.name()).join(format!("seed-{seed}"))
 }
 
-/// `metrics.csv` without the wall-clock columns (`seconds`, `steps_per_second`), which are
+/// `metrics.csv` without the wall-clock and memory columns (`seconds`, `steps_per_second`,
+/// `memory_mib`), which are
 /// the only columns allowed to differ between identical runs.
 pub fn metrics_without_timing(dir: &Path) -> Vec<Vec<String>> {
     let mut r = csv::Reader::from_path(dir.join("metrics.csv")).expect("metrics.csv");
@@ -38,7 +39,7 @@ pub fn metrics_without_timing(dir: &Path) -> Vec<Vec<String>> {
     let keep: Vec<usize> = header
         .iter()
         .enumerate()
-        .filter(|(_, h)| *h != "seconds" && *h != "steps_per_second")
+        .filter(|(_, h)| !["seconds", "steps_per_second", "memory_mib"].contains(h))
         .map(|(i, _)| i)
         .collect();
     let mut rows = vec![keep.iter().map(|&i| header[i].to_string()).collect()];

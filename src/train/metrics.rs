@@ -34,6 +34,10 @@ pub struct EpochMetrics {
     pub seconds: f64,
     /// Training steps per second in the epoch. Not a result, like `seconds`.
     pub steps_per_second: f64,
+    /// Resident memory of the process at the end of the epoch, MiB (Linux `VmRSS`; 0 when
+    /// unknown). Shows that memory stays flat across epochs. Not a result.
+    #[serde(default)]
+    pub memory_mib: f64,
 }
 
 /// Header of `metrics.csv` for these modalities.
@@ -56,6 +60,7 @@ pub fn header(modalities: &[String]) -> Vec<String> {
     h.extend(modalities.iter().map(|m| format!("ogm_k_{m}")));
     h.push("seconds".into());
     h.push("steps_per_second".into());
+    h.push("memory_mib".into());
     h
 }
 
@@ -81,6 +86,7 @@ impl EpochMetrics {
         c.extend(self.ogm_k.iter().map(f64::to_string));
         c.push(format!("{:.3}", self.seconds));
         c.push(format!("{:.1}", self.steps_per_second));
+        c.push(format!("{:.1}", self.memory_mib));
         c
     }
 }

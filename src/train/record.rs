@@ -142,12 +142,20 @@ pub struct Summary {
     pub peak_memory_bytes: Option<u64>,
 }
 
-/// Peak resident set size of this process (Linux), in bytes.
+/// Peak resident set size of this process (Linux `VmHWM`), in bytes.
 pub fn peak_memory_bytes() -> Option<u64> {
+    proc_status_kb("VmHWM:").map(|kb| kb * 1024)
+}
+
+/// Current resident set size of this process (Linux `VmRSS`), in bytes.
+pub fn resident_memory_bytes() -> Option<u64> {
+    proc_status_kb("VmRSS:").map(|kb| kb * 1024)
+}
+
+fn proc_status_kb(key: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Read a run's summary, if the run completed.

@@ -156,6 +156,8 @@ impl<'a> Trainer<'a> {
             ogm_k: k_sum.iter().map(|k| k / steps.max(1) as f64).collect(),
             seconds,
             steps_per_second: steps as f64 / train_seconds.max(1e-9),
+            memory_mib: super::record::resident_memory_bytes()
+                .map_or(0.0, |b| b as f64 / 1048576.0),
         };
         if self.recipe.train().eval.select == EvalSelect::BestVal {
             let better = match &self.best {
