@@ -512,3 +512,27 @@ fn resident_memory_stays_flat_across_epochs() {
         "memory grew from {early} MiB to {last} MiB"
     );
 }
+
+#[test]
+fn cuda_device_is_refused_with_a_clear_error_not_run_on_the_cpu() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_balmix"))
+        .args([
+            "run",
+            "tests/fixtures/recipes/tiny.toml",
+            "--quiet",
+            "--out",
+            tmp.path().to_str().unwrap(),
+        ])
+        .current_dir(root())
+        .env("BALMIX_DEVICE", "cuda")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).1.contains("runs on the CPU only"),
+        "{:?}",
+        text(&o)
+    );
+    assert!(!tmp.path().join("tiny").exists(), "nothing was recorded");
+}

@@ -77,6 +77,8 @@ pub enum RunError {
     },
     #[error("cannot start {threads} worker threads: {reason}")]
     Threads { threads: usize, reason: String },
+    #[error("train.device = \"cuda\": this build of balmix runs on the CPU only (CUDA support is not implemented yet); set train.device = \"cpu\" or BALMIX_DEVICE=cpu")]
+    CudaUnavailable,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
@@ -88,6 +90,9 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
 
 /// Run `recipe` with master seed `seed`.
 pub fn run_seed(recipe: &Recipe, seed: u64, opts: &RunOptions) -> Result<Outcome, RunError> {
+    if recipe.train().device == crate::recipe::file::DeviceKind::Cuda {
+        return Err(RunError::CudaUnavailable);
+    }
     let threads = recipe.train().threads;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
