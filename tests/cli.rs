@@ -514,7 +514,7 @@ fn resident_memory_stays_flat_across_epochs() {
 }
 
 #[test]
-fn cuda_device_is_refused_with_a_clear_error_not_run_on_the_cpu() {
+fn cuda_device_without_a_cuda_build_is_refused_with_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_balmix"))
         .args([
@@ -530,7 +530,7 @@ fn cuda_device_is_refused_with_a_clear_error_not_run_on_the_cpu() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        text(&o).1.contains("runs on the CPU only"),
+        text(&o).1.contains("built without CUDA support"),
         "{:?}",
         text(&o)
     );

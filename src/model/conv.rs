@@ -5,18 +5,19 @@
 //! output is HWC, the layout the next layer's indices are built for. Convolutions are
 //! k × k, stride 1, zero padding k/2 ("same"), followed by ReLU and 2 × 2 max-pooling.
 
-use super::params::{Dev, Group, Matrix, ParamId, ParamStore};
+use super::backend::Backend;
+use super::params::{Group, Matrix, ParamId, ParamStore};
 use dfdx::prelude::*;
 use rand::Rng;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 /// Index tensors `(batch, n)` cached per batch size.
-type IndexCache = Arc<Mutex<BTreeMap<usize, Tensor<(usize, usize), usize, Dev>>>>;
+type IndexCache<D> = Arc<Mutex<BTreeMap<usize, Tensor<(usize, usize), usize, D>>>>;
 
 /// One conv + ReLU + max-pool block.
 #[derive(Debug, Clone)]
-pub struct ConvBlock {
+pub struct ConvBlock<D: Backend> {
     weight: ParamId,
     bias: ParamId,
     c_out: usize,
@@ -25,18 +26,18 @@ pub struct ConvBlock {
     in_width: usize,
     im2col: Vec<usize>,
     pool: Vec<usize>,
-    im2col_cache: IndexCache,
-    pool_cache: IndexCache,
+    im2col_cache: IndexCache<D>,
+    pool_cache: IndexCache<D>,
     /// Output `(height, width, channels)` after pooling.
     pub out_shape: (usize, usize, usize),
 }
 
-impl ConvBlock {
+impl<D: Backend> ConvBlock<D> {
     /// A block reading `(c, h, w)` (CHW when `chw`, else HWC) with `c_out` filters of size
     /// `k`; weights initialised like PyTorch's `Conv2d` (U(±1/√(c·k·k))).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        store: &mut ParamStore,
+        store: &mut ParamStore<D>,
         name: &str,
         (c, h, w): (usize, usize, usize),
         chw: bool,
@@ -44,7 +45,7 @@ impl ConvBlock {
         k: usize,
         group: Group,
         rng: &mut impl Rng,
-    ) -> ConvBlock {
+    ) -> ConvBlock<D> {
         let (weight, bias) = store.add_linear(name, c * k * k, c_out, group, rng);
         let pad = k / 2;
         let in_width = c * h * w;
@@ -105,11 +106,11 @@ impl ConvBlock {
     }
 
     fn indices(
-        cache: &IndexCache,
+        cache: &IndexCache<D>,
         pattern: &[usize],
         batch: usize,
-        dev: &Dev,
-    ) -> Tensor<(usize, usize), usize, Dev> {
+        dev: &D,
+    ) -> Tensor<(usize, usize), usize, D> {
         let mut map = cache.lock().expect("index cache lock");
         map.entry(batch)
             .or_insert_with(|| {
@@ -128,14 +129,14 @@ impl ConvBlock {
     }
 
     /// Apply to `(batch, c·h·w)` rows.
-    pub fn forward<T: dfdx::tensor::Tape<f32, Cpu>>(
+    pub fn forward<T: dfdx::tensor::Tape<f32, D>>(
         &self,
-        x: Matrix<T>,
-        store: &ParamStore,
-    ) -> Matrix<T> {
+        x: Matrix<D, T>,
+        store: &ParamStore<D>,
+    ) -> Matrix<D, T> {
         let dev = store.dev.clone();
         let b = x.shape().0;
-        let zeros: Matrix = dev.zeros_like(&(b, 1));
+        let zeros: Matrix<D> = dev.zeros_like(&(b, 1));
         let padded = (x, zeros).concat_along(Axis::<1>);
         debug_assert_eq!(padded.shape().1, self.in_width + 1);
         let cols = padded.gather::<(usize, usize), (usize, usize)>(Self::indices(
@@ -172,10 +173,10 @@ mod tests {
     /// Direct convolution + ReLU + 2×2 max-pool on the host, the reference for im2col.
     #[test]
     fn im2col_conv_matches_direct_convolution() {
-        let dev: Dev = Default::default();
+        let dev: Cpu = Default::default();
         let mut store = ParamStore::new(dev.clone());
         let (c, h, w, co, k) = (2, 5, 4, 3, 3);
-        let block = ConvBlock::new(
+        let block: ConvBlock<Cpu> = ConvBlock::new(
             &mut store,
             "conv",
             (c, h, w),

@@ -1,5 +1,6 @@
 //! Runtime-width layers on dfdx tensor ops: linear, activations, and row mixing.
 
+use super::backend::Backend;
 use super::params::{Matrix, ParamId, ParamStore, Tape, Vector};
 use crate::recipe::file::Activation;
 use dfdx::prelude::*;
@@ -20,11 +21,11 @@ pub struct Linear {
 
 impl Linear {
     /// Apply to a batch `(n, inp)`.
-    pub fn forward<T: dfdx::tensor::Tape<f32, Cpu>>(
+    pub fn forward<D: Backend, T: dfdx::tensor::Tape<f32, D>>(
         &self,
-        x: Matrix<T>,
-        store: &ParamStore,
-    ) -> Matrix<T> {
+        x: Matrix<D, T>,
+        store: &ParamStore<D>,
+    ) -> Matrix<D, T> {
         let w = store.matrix(self.weight).clone();
         let b = store.vector(self.bias).clone();
         let y = x.matmul(w.permute::<(usize, usize), Axes2<1, 0>>());
@@ -40,53 +41,59 @@ impl Linear {
     /// op on a fresh tape: dW += gyᵀ x with the same gemm kernel dfdx uses, written straight
     /// into the gradient buffer, and db += Σ_rows gy. The result carries the tape on to the
     /// rest of the network.
-    pub fn forward_input(&self, x_rows: Vec<f32>, n: usize, store: &ParamStore) -> Matrix<Tape> {
+    pub fn forward_input<D: Backend>(
+        &self,
+        x_rows: Vec<f32>,
+        n: usize,
+        store: &ParamStore<D>,
+    ) -> Matrix<D, Tape<D>> {
         let w = store.matrix(self.weight).clone();
         let b = store.vector(self.bias).clone();
-        let x: Matrix = store.dev.tensor_from_vec(x_rows, (n, self.inp));
-        let y = x
-            .clone()
-            .matmul(w.clone().permute::<(usize, usize), Axes2<1, 0>>());
+        let x: Matrix<D> = store.dev.tensor_from_vec(x_rows.clone(), (n, self.inp));
+        let y = x.matmul(w.clone().permute::<(usize, usize), Axes2<1, 0>>());
         let shape = *y.shape();
         let y = y + b.clone().broadcast_like::<(usize, usize), Axis<0>>(&shape);
         let (y_ghost, w_ghost, b_ghost) = (y.ghost(), w.ghost(), b.ghost());
         let (inp, out) = (self.inp, self.out);
-        let mut tape = Tape::default();
+        let dev = store.dev.clone();
+        let mut tape = Tape::<D>::default();
         tape.add_backward_op(move |grads| {
-            let gy: Vec<f32> = grads.get_or_alloc_mut(&y_ghost)?.to_vec();
-            let xs = x.as_vec();
-            let gw = grads.get_or_alloc_mut(&w_ghost)?;
-            // SAFETY: gw is out×in row-major, gy is n×out row-major (read transposed), xs is
-            // n×in row-major; the pointers cover exactly those extents for the call.
-            unsafe {
-                gemm::gemm(
-                    out,
-                    inp,
-                    n,
-                    gw.as_mut_ptr(),
-                    1,
-                    inp as isize,
-                    true,
-                    gy.as_ptr(),
-                    out as isize,
-                    1,
-                    xs.as_ptr(),
-                    1,
-                    inp as isize,
-                    1.0f32,
-                    1.0f32,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::Rayon(rayon::current_num_threads()),
-                );
-            }
-            let gb = grads.get_or_alloc_mut(&b_ghost)?;
-            for row in gy.chunks_exact(out) {
-                for (acc, g) in gb.iter_mut().zip(row) {
-                    *acc += g;
+            let gy: Vec<f32> = dev.read(grads.get_or_alloc_mut(&y_ghost)?);
+            dev.edit(grads.get_or_alloc_mut(&w_ghost)?, &mut |gw| {
+                assert_eq!(gw.len(), out * inp);
+                // SAFETY: gw is out×in row-major, gy is n×out row-major (read transposed),
+                // x_rows is n×in row-major; the slices cover exactly those extents.
+                unsafe {
+                    gemm::gemm(
+                        out,
+                        inp,
+                        n,
+                        gw.as_mut_ptr(),
+                        1,
+                        inp as isize,
+                        true,
+                        gy.as_ptr(),
+                        out as isize,
+                        1,
+                        x_rows.as_ptr(),
+                        1,
+                        inp as isize,
+                        1.0f32,
+                        1.0f32,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::Rayon(rayon::current_num_threads()),
+                    );
                 }
-            }
+            });
+            dev.edit(grads.get_or_alloc_mut(&b_ghost)?, &mut |gb| {
+                for row in gy.chunks_exact(out) {
+                    for (acc, g) in gb.iter_mut().zip(row) {
+                        *acc += g;
+                    }
+                }
+            });
             Ok(())
         });
         y.put_tape(tape)
@@ -94,7 +101,10 @@ impl Linear {
 }
 
 /// Apply an activation.
-pub fn activate<T: dfdx::tensor::Tape<f32, Cpu>>(x: Matrix<T>, a: Activation) -> Matrix<T> {
+pub fn activate<D: Backend, T: dfdx::tensor::Tape<f32, D>>(
+    x: Matrix<D, T>,
+    a: Activation,
+) -> Matrix<D, T> {
     match a {
         Activation::Relu => x.relu(),
         Activation::Tanh => x.tanh(),
@@ -104,11 +114,11 @@ pub fn activate<T: dfdx::tensor::Tape<f32, Cpu>>(x: Matrix<T>, a: Activation) ->
 
 /// Row mixing on tensors: row i becomes x_i + t_i (x_π(i) − x_i) with t_i = 1 − λ_i — the same
 /// operations, in the same order, as [`crate::mixup::mix::mix_rows`], which tests hold it to.
-pub fn mix_rows<T: dfdx::tensor::Tape<f32, Cpu>>(
-    x: Matrix<T>,
-    perm: &Tensor<(usize,), usize, Cpu>,
-    one_minus_lambda: &Vector,
-) -> Matrix<T> {
+pub fn mix_rows<D: Backend, T: dfdx::tensor::Tape<f32, D>>(
+    x: Matrix<D, T>,
+    perm: &Tensor<(usize,), usize, D>,
+    one_minus_lambda: &Vector<D>,
+) -> Matrix<D, T> {
     let (x, tape) = x.split_tape();
     let partner = x.clone().put_tape(tape).gather(perm.clone());
     let diff = partner - x.clone();
@@ -121,7 +131,7 @@ pub fn mix_rows<T: dfdx::tensor::Tape<f32, Cpu>>(
 
 /// A copy of `x`'s values under a new identity and without a tape: gradients of anything
 /// computed from it never reach the ops that produced `x`.
-pub fn detach<T: dfdx::tensor::Tape<f32, Cpu>>(x: &Matrix<T>) -> Matrix {
+pub fn detach<D: Backend, T: dfdx::tensor::Tape<f32, D>>(x: &Matrix<D, T>) -> Matrix<D> {
     x.retaped::<NoneTape>() * 1.0
 }
 
@@ -146,7 +156,7 @@ mod tests {
         let x: Vec<f32> = (0..4 * 7)
             .map(|i| ((i * 13 % 9) as f32 - 4.0) / 3.0)
             .collect();
-        let grads_of = |y: Matrix<Tape>| y.square().sum().backward();
+        let grads_of = |y: Matrix<Cpu, Tape>| y.square().sum().backward();
         let mut fast = grads_of(layer.forward_input(x.clone(), 4, &store));
         let mut plain =
             grads_of(layer.forward(dev.tensor_from_vec(x, (4, 7)).retaped::<Tape>(), &store));

@@ -2,6 +2,7 @@
 //! head, and (for film/gated) unimodal probes. Building blocks are exposed separately so the
 //! training loop can mix between them.
 
+use super::backend::Backend;
 use super::conv::ConvBlock;
 use super::layers::{activate, Linear};
 use super::params::{Dev, Group, Matrix, ParamStore, Tape};
@@ -13,8 +14,8 @@ use dfdx::prelude::*;
 
 /// An encoder: conv blocks (conv kind only), then fully connected layers.
 #[derive(Debug, Clone)]
-pub struct Encoder {
-    convs: Vec<ConvBlock>,
+pub struct Encoder<D: Backend = Dev> {
+    convs: Vec<ConvBlock<D>>,
     layers: Vec<Linear>,
     activation: Activation,
     /// Output (feature) width.
@@ -54,11 +55,11 @@ pub enum Fusion {
 
 /// A built model and its parameters.
 #[derive(Debug, Clone)]
-pub struct Model {
+pub struct Model<D: Backend = Dev> {
     /// All parameters.
-    pub store: ParamStore,
+    pub store: ParamStore<D>,
     /// Encoders, in modality order.
-    pub encoders: Vec<Encoder>,
+    pub encoders: Vec<Encoder<D>>,
     /// Fusion.
     pub fusion: Fusion,
     /// Linear head on the fused feature.
@@ -69,10 +70,10 @@ pub struct Model {
     pub classes: usize,
 }
 
-impl Model {
+impl<D: Backend> Model<D> {
     /// Build the recipe's model, initialising every weight from the `init` stream of `seed`
     /// in creation order: encoders (modality order, layer order), fusion, head, probes.
-    pub fn build(recipe: &Recipe, widths: &[usize], classes: usize, seed: u64, dev: Dev) -> Model {
+    pub fn build(recipe: &Recipe, widths: &[usize], classes: usize, seed: u64, dev: D) -> Model<D> {
         let mut rng = stream(seed, Stream::Init, 0);
         let mut store = ParamStore::new(dev);
         let names = &recipe.dataset().modalities;
@@ -144,7 +145,7 @@ impl Model {
                 .expect("validated")
         };
         let mut linear =
-            |store: &mut ParamStore, name: &str, inp: usize, out: usize, group: Group| {
+            |store: &mut ParamStore<D>, name: &str, inp: usize, out: usize, group: Group| {
                 let (w, b) = store.add_linear(name, inp, out, group, &mut rng);
                 Linear {
                     weight: w,
@@ -229,7 +230,7 @@ impl Model {
     }
 
     /// Encode modality `m`.
-    pub fn encode<T: dfdx::tensor::Tape<f32, Cpu>>(&self, m: usize, x: Matrix<T>) -> Matrix<T> {
+    pub fn encode<T: dfdx::tensor::Tape<f32, D>>(&self, m: usize, x: Matrix<D, T>) -> Matrix<D, T> {
         let enc = &self.encoders[m];
         let x = enc
             .convs
@@ -243,9 +244,12 @@ impl Model {
     /// Encode modality `m` in training, from host rows of data: MLP encoders start with
     /// [`Linear::forward_input`] (no gradient for the data); conv encoders start the tape on
     /// the input.
-    pub fn encode_input(&self, m: usize, rows: Vec<f32>, n: usize) -> Matrix<Tape> {
+    pub fn encode_input(&self, m: usize, rows: Vec<f32>, n: usize) -> Matrix<D, Tape<D>> {
         let enc = &self.encoders[m];
-        match (enc.convs.is_empty(), enc.layers.split_first()) {
+        match (
+            D::HOST_INPUT_LAYER && enc.convs.is_empty(),
+            enc.layers.split_first(),
+        ) {
             (true, Some((first, rest))) => {
                 let h = activate(first.forward_input(rows, n, &self.store), enc.activation);
                 rest.iter().fold(h, |h, layer| {
@@ -254,14 +258,14 @@ impl Model {
             }
             _ => {
                 let width = rows.len() / n.max(1);
-                let x: Matrix = self.store.dev.tensor_from_vec(rows, (n, width));
-                self.encode(m, x.retaped::<Tape>())
+                let x: Matrix<D> = self.store.dev.tensor_from_vec(rows, (n, width));
+                self.encode(m, x.retaped::<Tape<D>>())
             }
         }
     }
 
     /// Fuse encoder features (modality order).
-    pub fn fuse<T: dfdx::tensor::Tape<f32, Cpu>>(&self, zs: Vec<Matrix<T>>) -> Matrix<T> {
+    pub fn fuse<T: dfdx::tensor::Tape<f32, D>>(&self, zs: Vec<Matrix<D, T>>) -> Matrix<D, T> {
         match &self.fusion {
             Fusion::Concat => {
                 let mut it = zs.into_iter();
@@ -279,7 +283,7 @@ impl Model {
                 cond,
                 other,
             } => {
-                let mut zs: Vec<Option<Matrix<T>>> = zs.into_iter().map(Some).collect();
+                let mut zs: Vec<Option<Matrix<D, T>>> = zs.into_iter().map(Some).collect();
                 let zc = zs[*cond].take().expect("two modalities");
                 let zo = zs[*other].take().expect("two modalities");
                 let (zc, tape) = zc.split_tape();
@@ -293,7 +297,7 @@ impl Model {
                 g,
                 other,
             } => {
-                let mut zs: Vec<Option<Matrix<T>>> = zs.into_iter().map(Some).collect();
+                let mut zs: Vec<Option<Matrix<D, T>>> = zs.into_iter().map(Some).collect();
                 let zg = zs[*g].take().expect("two modalities");
                 let zo = zs[*other].take().expect("two modalities");
                 gate.forward(zg, &self.store).sigmoid() * value.forward(zo, &self.store)
@@ -302,12 +306,12 @@ impl Model {
     }
 
     /// The head's logits.
-    pub fn head<T: dfdx::tensor::Tape<f32, Cpu>>(&self, h: Matrix<T>) -> Matrix<T> {
+    pub fn head<T: dfdx::tensor::Tape<f32, D>>(&self, h: Matrix<D, T>) -> Matrix<D, T> {
         self.head.forward(h, &self.store)
     }
 
     /// Probe logits of modality `m` (probe mode only).
-    pub fn probe<T: dfdx::tensor::Tape<f32, Cpu>>(&self, m: usize, z: Matrix<T>) -> Matrix<T> {
+    pub fn probe<T: dfdx::tensor::Tape<f32, D>>(&self, m: usize, z: Matrix<D, T>) -> Matrix<D, T> {
         self.probes[m].forward(z, &self.store)
     }
 

@@ -2,28 +2,29 @@
 //! (`encoder.audio.layers.0.weight`), initialised on the host from the `init` stream and
 //! uploaded, so that every device starts from identical weights.
 
+use super::backend::Backend;
 use dfdx::prelude::*;
 use rand::Rng;
 
-/// The compute device.
+/// The default compute device.
 pub type Dev = Cpu;
-/// A runtime-width matrix, optionally carrying a gradient tape.
-pub type Matrix<T = NoneTape> = Tensor<(usize, usize), f32, Dev, T>;
-/// A runtime-width vector.
-pub type Vector<T = NoneTape> = Tensor<(usize,), f32, Dev, T>;
-/// The gradient tape used in training.
-pub type Tape = OwnedTape<f32, Dev>;
+/// A runtime-width matrix on device `D`, optionally carrying a gradient tape.
+pub type Matrix<D = Dev, T = NoneTape> = Tensor<(usize, usize), f32, D, T>;
+/// A runtime-width vector on device `D`.
+pub type Vector<D = Dev, T = NoneTape> = Tensor<(usize,), f32, D, T>;
+/// The gradient tape used in training on device `D`.
+pub type Tape<D = Dev> = OwnedTape<f32, D>;
 
 /// A parameter tensor: a weight matrix (out × in) or a bias vector.
 #[derive(Debug, Clone)]
-pub enum ParamTensor {
+pub enum ParamTensor<D: Backend = Dev> {
     /// Weight, PyTorch layout `(out, in)`.
-    Matrix(Matrix),
+    Matrix(Matrix<D>),
     /// Bias.
-    Vector(Vector),
+    Vector(Vector<D>),
 }
 
-impl ParamTensor {
+impl<D: Backend> ParamTensor<D> {
     /// Values, row-major.
     pub fn to_host(&self) -> Vec<f32> {
         match self {
@@ -54,13 +55,13 @@ pub enum Group {
 
 /// One named parameter.
 #[derive(Debug, Clone)]
-pub struct Param {
+pub struct Param<D: Backend = Dev> {
     /// Stable hierarchical name.
     pub name: String,
     /// Owning part of the model.
     pub group: Group,
     /// The tensor.
-    pub tensor: ParamTensor,
+    pub tensor: ParamTensor<D>,
 }
 
 /// Index of a parameter in its store.
@@ -68,16 +69,16 @@ pub type ParamId = usize;
 
 /// All parameters of a model, in creation order.
 #[derive(Debug, Clone)]
-pub struct ParamStore {
+pub struct ParamStore<D: Backend = Dev> {
     /// The parameters.
-    pub params: Vec<Param>,
+    pub params: Vec<Param<D>>,
     /// The device they live on.
-    pub dev: Dev,
+    pub dev: D,
 }
 
-impl ParamStore {
+impl<D: Backend> ParamStore<D> {
     /// An empty store on `dev`.
-    pub fn new(dev: Dev) -> Self {
+    pub fn new(dev: D) -> Self {
         Self {
             params: Vec::new(),
             dev,
@@ -118,7 +119,7 @@ impl ParamStore {
     }
 
     /// The matrix parameter `id`.
-    pub fn matrix(&self, id: ParamId) -> &Matrix {
+    pub fn matrix(&self, id: ParamId) -> &Matrix<D> {
         match &self.params[id].tensor {
             ParamTensor::Matrix(t) => t,
             ParamTensor::Vector(_) => panic!("parameter {} is a vector", self.params[id].name),
@@ -126,7 +127,7 @@ impl ParamStore {
     }
 
     /// The vector parameter `id`.
-    pub fn vector(&self, id: ParamId) -> &Vector {
+    pub fn vector(&self, id: ParamId) -> &Vector<D> {
         match &self.params[id].tensor {
             ParamTensor::Vector(t) => t,
             ParamTensor::Matrix(_) => panic!("parameter {} is a matrix", self.params[id].name),

@@ -602,6 +602,6 @@ pub enum DeviceKind {
     /// The CPU (dfdx `Cpu`).
     #[default]
     Cpu,
-    /// An NVIDIA GPU. Not implemented yet: runs with this device stop with a clear error.
+    /// An NVIDIA GPU (dfdx `Cuda`); needs a build with `--features cuda` and a visible GPU.
     Cuda,
 }

@@ -1,8 +1,8 @@
 //! Host-side batch assembly: gather rows of each modality and upload them.
 
 use crate::data::Dataset;
-use crate::model::params::{Dev, Matrix};
-use dfdx::prelude::*;
+use crate::model::params::Matrix;
+use crate::model::Backend;
 
 /// Rows `idx` of every modality as host vectors (`idx.len() × width` each).
 pub fn gather_host(data: &Dataset, idx: &[usize]) -> Vec<Vec<f32>> {
@@ -19,7 +19,12 @@ pub fn gather_host(data: &Dataset, idx: &[usize]) -> Vec<Vec<f32>> {
 }
 
 /// Upload host rows as `(n, width)` tensors.
-pub fn upload(dev: &Dev, rows: Vec<Vec<f32>>, data: &Dataset, n: usize) -> Vec<Matrix> {
+pub fn upload<D: Backend>(
+    dev: &D,
+    rows: Vec<Vec<f32>>,
+    data: &Dataset,
+    n: usize,
+) -> Vec<Matrix<D>> {
     rows.into_iter()
         .zip(&data.modalities)
         .map(|(v, m)| dev.tensor_from_vec(v, (n, m.width)))

@@ -3,7 +3,7 @@
 
 use super::trainer::Trainer;
 use crate::data::{self, Cache, DataError};
-use crate::model::Model;
+use crate::model::{Backend, Model};
 use crate::recipe::Recipe;
 use std::time::Instant;
 
@@ -48,7 +48,7 @@ pub struct BenchResult {
 }
 
 /// Forward FLOPs of the model on a batch of `b` (2 per multiply-add of every matrix product).
-pub fn forward_flops(model: &Model, b: usize) -> f64 {
+pub fn forward_flops<D: Backend>(model: &Model<D>, b: usize) -> f64 {
     model
         .matmul_shapes()
         .iter()
@@ -67,7 +67,7 @@ pub fn bench(recipe: &Recipe, opts: &BenchOptions) -> Result<BenchResult, DataEr
     let b = recipe.train().batch_size;
     let lr = recipe.optim().lr;
     pool.install(|| {
-        let mut trainer = Trainer::new(recipe, 0, &data, &splits);
+        let mut trainer = Trainer::new(recipe, 0, &data, &splits, dfdx::tensor::Cpu::default());
         let batches: Vec<Vec<usize>> = splits
             .train
             .chunks(b)
@@ -75,7 +75,7 @@ pub fn bench(recipe: &Recipe, opts: &BenchOptions) -> Result<BenchResult, DataEr
             .map(<[usize]>::to_vec)
             .collect();
         let mut k = 0;
-        let mut step = |trainer: &mut Trainer| {
+        let mut step = |trainer: &mut Trainer<dfdx::tensor::Cpu>| {
             trainer.train_step(&batches[k % batches.len()], 0, lr);
             k += 1;
         };

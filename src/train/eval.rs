@@ -4,7 +4,7 @@ use super::batch;
 use super::metrics::macro_f1;
 use crate::data::Dataset;
 use crate::mixup::contribution::argmax;
-use crate::model::Model;
+use crate::model::{Backend, Model};
 
 /// Scores on one split.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,7 +18,7 @@ pub struct Evaluation {
 }
 
 /// Evaluate on samples `idx` in chunks of 1024 (no tape, no randomness).
-pub fn evaluate(model: &Model, data: &Dataset, idx: &[usize]) -> Evaluation {
+pub fn evaluate<D: Backend>(model: &Model<D>, data: &Dataset, idx: &[usize]) -> Evaluation {
     let k = model.classes;
     let m_count = data.modalities.len();
     let mut pred = Vec::with_capacity(idx.len());

@@ -2,13 +2,14 @@
 //! (SGD with classic momentum, Adam, AdamW) with state kept in per-parameter host-visible
 //! buffers so it can be checkpointed.
 
-use crate::model::params::{Dev, ParamStore, ParamTensor};
+use crate::model::params::{ParamStore, ParamTensor};
+use crate::model::Backend;
 use crate::recipe::file::{OptimKind, OptimSection};
 use dfdx::prelude::*;
 use dfdx::tensor::Gradients;
 
 /// An optimiser and its state.
-pub struct Optimizer {
+pub struct Optimizer<D: Backend> {
     kind: OptimKind,
     momentum: f64,
     weight_decay: f64,
@@ -17,12 +18,12 @@ pub struct Optimizer {
     /// Steps taken (Adam's t).
     pub steps: u64,
     /// First moment / velocity, per parameter, keyed by the parameter tensor.
-    first: Gradients<f32, Dev>,
+    first: Gradients<f32, D>,
     /// Second moment (Adam), per parameter.
-    second: Gradients<f32, Dev>,
+    second: Gradients<f32, D>,
 }
 
-impl Optimizer {
+impl<D: Backend> Optimizer<D> {
     /// A fresh optimiser for the recipe's `[optim]`.
     pub fn new(cfg: &OptimSection) -> Self {
         Self {
@@ -38,7 +39,7 @@ impl Optimizer {
     }
 
     /// Apply one update with learning rate `lr` from `grads`.
-    pub fn step(&mut self, store: &mut ParamStore, grads: &mut Gradients<f32, Dev>, lr: f64) {
+    pub fn step(&mut self, store: &mut ParamStore<D>, grads: &mut Gradients<f32, D>, lr: f64) {
         self.steps += 1;
         for p in &mut store.params {
             match &mut p.tensor {
@@ -50,12 +51,12 @@ impl Optimizer {
 
     fn update<S: Shape>(
         &mut self,
-        t: &mut Tensor<S, f32, Dev>,
-        grads: &mut Gradients<f32, Dev>,
+        t: &mut Tensor<S, f32, D>,
+        grads: &mut Gradients<f32, D>,
         lr: f64,
     ) {
-        let grad = grads.get_or_alloc_mut(t).expect("cpu allocation");
-        let first = self.first.get_or_alloc_mut(t).expect("cpu allocation");
+        let grad = grads.get_or_alloc_mut(t).expect("gradient allocation");
+        let first = self.first.get_or_alloc_mut(t).expect("gradient allocation");
         let decay = (self.weight_decay > 0.0).then_some(self.weight_decay);
         match self.kind {
             OptimKind::Sgd => {
@@ -64,10 +65,13 @@ impl Optimizer {
                     momentum: (self.momentum > 0.0).then_some(Momentum::Classic(self.momentum)),
                     weight_decay: decay.map(WeightDecay::L2),
                 };
-                cfg.try_update(t, first, grad).expect("cpu sgd kernel");
+                cfg.try_update(t, first, grad).expect("sgd kernel");
             }
             OptimKind::Adam | OptimKind::Adamw => {
-                let second = self.second.get_or_alloc_mut(t).expect("cpu allocation");
+                let second = self
+                    .second
+                    .get_or_alloc_mut(t)
+                    .expect("gradient allocation");
                 let cfg = AdamConfig {
                     lr,
                     betas: self.betas,
@@ -79,21 +83,28 @@ impl Optimizer {
                     }),
                 };
                 cfg.try_update(self.steps as i32, t, first, second, grad)
-                    .expect("cpu adam kernel");
+                    .expect("adam kernel");
             }
         }
     }
 
     /// State buffers of every parameter as `(name, first, second)` host copies, for
     /// checkpoints. Missing buffers (before the first step) are zeros.
-    pub fn export(&mut self, store: &ParamStore) -> Vec<(String, Vec<f32>, Vec<f32>)> {
+    pub fn export(&mut self, store: &ParamStore<D>) -> Vec<(String, Vec<f32>, Vec<f32>)> {
+        let dev = &store.dev;
         store
             .params
             .iter()
             .map(|p| {
                 let (a, b) = match &p.tensor {
-                    ParamTensor::Matrix(t) => (read(&mut self.first, t), read(&mut self.second, t)),
-                    ParamTensor::Vector(t) => (read(&mut self.first, t), read(&mut self.second, t)),
+                    ParamTensor::Matrix(t) => (
+                        read(dev, &mut self.first, t),
+                        read(dev, &mut self.second, t),
+                    ),
+                    ParamTensor::Vector(t) => (
+                        read(dev, &mut self.first, t),
+                        read(dev, &mut self.second, t),
+                    ),
                 };
                 (p.name.clone(), a, b)
             })
@@ -101,40 +112,60 @@ impl Optimizer {
     }
 
     /// Restore buffers exported by [`Optimizer::export`] (same parameter order).
-    pub fn import(&mut self, store: &ParamStore, state: &[(Vec<f32>, Vec<f32>)], steps: u64) {
+    pub fn import(&mut self, store: &ParamStore<D>, state: &[(Vec<f32>, Vec<f32>)], steps: u64) {
         self.steps = steps;
         self.first = Gradients::leaky();
         self.second = Gradients::leaky();
+        let dev = &store.dev;
         for (p, (a, b)) in store.params.iter().zip(state) {
             match &p.tensor {
                 ParamTensor::Matrix(t) => {
-                    write(&mut self.first, t, a);
-                    write(&mut self.second, t, b);
+                    write(dev, &mut self.first, t, a);
+                    write(dev, &mut self.second, t, b);
                 }
                 ParamTensor::Vector(t) => {
-                    write(&mut self.first, t, a);
-                    write(&mut self.second, t, b);
+                    write(dev, &mut self.first, t, a);
+                    write(dev, &mut self.second, t, b);
                 }
             }
         }
     }
 }
 
-fn read<S: Shape>(g: &mut Gradients<f32, Dev>, t: &Tensor<S, f32, Dev>) -> Vec<f32> {
-    g.get_or_alloc_mut(t).expect("cpu allocation").to_vec()
+fn read<D: Backend, S: Shape>(
+    dev: &D,
+    g: &mut Gradients<f32, D>,
+    t: &Tensor<S, f32, D>,
+) -> Vec<f32> {
+    dev.read(g.get_or_alloc_mut(t).expect("gradient allocation"))
 }
 
-fn write<S: Shape>(g: &mut Gradients<f32, Dev>, t: &Tensor<S, f32, Dev>, values: &[f32]) {
-    g.get_or_alloc_mut(t)
-        .expect("cpu allocation")
-        .copy_from_slice(values);
+fn write<D: Backend, S: Shape>(
+    dev: &D,
+    g: &mut Gradients<f32, D>,
+    t: &Tensor<S, f32, D>,
+    values: &[f32],
+) {
+    dev.edit(
+        g.get_or_alloc_mut(t).expect("gradient allocation"),
+        &mut |buf| buf.copy_from_slice(values),
+    );
 }
 
-/// Mutable access to the gradient buffer of a parameter (gradient modulation edits it in
-/// place before the update).
-pub fn grad_mut<'a>(grads: &'a mut Gradients<f32, Dev>, p: &ParamTensor) -> &'a mut [f32] {
+/// Edit the gradient of a parameter on the host (gradient modulation changes it in place
+/// before the update).
+pub fn edit_grad<D: Backend>(
+    dev: &D,
+    grads: &mut Gradients<f32, D>,
+    p: &ParamTensor<D>,
+    f: &mut dyn FnMut(&mut [f32]),
+) {
     match p {
-        ParamTensor::Matrix(t) => grads.get_or_alloc_mut(t).expect("cpu allocation"),
-        ParamTensor::Vector(t) => grads.get_or_alloc_mut(t).expect("cpu allocation"),
+        ParamTensor::Matrix(t) => {
+            dev.edit(grads.get_or_alloc_mut(t).expect("gradient allocation"), f)
+        }
+        ParamTensor::Vector(t) => {
+            dev.edit(grads.get_or_alloc_mut(t).expect("gradient allocation"), f)
+        }
     }
 }

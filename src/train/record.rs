@@ -2,7 +2,7 @@
 //! `model.safetensors`.
 
 use super::metrics::{self, EpochMetrics};
-use crate::model::ParamStore;
+use crate::model::{Backend, ParamStore};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -97,7 +97,7 @@ pub fn safetensors_bytes(
 }
 
 /// The store's tensors as `(name, shape, values)`.
-pub fn store_tensors(store: &ParamStore) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+pub fn store_tensors<D: Backend>(store: &ParamStore<D>) -> Vec<(String, Vec<usize>, Vec<f32>)> {
     store
         .params
         .iter()

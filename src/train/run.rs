@@ -7,7 +7,8 @@ use super::record::{self, Summary};
 use super::trace::MixTrace;
 use super::trainer::Trainer;
 use crate::data::{self, DataError};
-use crate::recipe::file::EvalSelect;
+use crate::model::Backend;
+use crate::recipe::file::{DeviceKind, EvalSelect};
 use crate::recipe::Recipe;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -77,8 +78,10 @@ pub enum RunError {
     },
     #[error("cannot start {threads} worker threads: {reason}")]
     Threads { threads: usize, reason: String },
-    #[error("train.device = \"cuda\": this build of balmix runs on the CPU only (CUDA support is not implemented yet); set train.device = \"cpu\" or BALMIX_DEVICE=cpu")]
-    CudaUnavailable,
+    #[error("train.device = \"cuda\": this binary was built without CUDA support; rebuild with `cargo build --release --features cuda` (or scripts/build-cuda.sh without a local CUDA toolkit), or set train.device = \"cpu\" / BALMIX_DEVICE=cpu")]
+    CudaNotBuilt,
+    #[error("train.device = \"cuda\": {0}")]
+    CudaUnavailable(String),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
@@ -90,9 +93,6 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
 
 /// Run `recipe` with master seed `seed`.
 pub fn run_seed(recipe: &Recipe, seed: u64, opts: &RunOptions) -> Result<Outcome, RunError> {
-    if recipe.train().device == crate::recipe::file::DeviceKind::Cuda {
-        return Err(RunError::CudaUnavailable);
-    }
     let threads = recipe.train().threads;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -101,10 +101,28 @@ pub fn run_seed(recipe: &Recipe, seed: u64, opts: &RunOptions) -> Result<Outcome
             threads,
             reason: e.to_string(),
         })?;
-    pool.install(|| run_in_pool(&recipe.for_seed(seed), seed, opts))
+    let recipe = recipe.for_seed(seed);
+    match recipe.train().device {
+        DeviceKind::Cpu => {
+            pool.install(|| run_on(&recipe, seed, opts, dfdx::tensor::Cpu::default()))
+        }
+        #[cfg(feature = "cuda")]
+        DeviceKind::Cuda => {
+            let dev = crate::model::backend::cuda_device().map_err(RunError::CudaUnavailable)?;
+            pool.install(|| run_on(&recipe, seed, opts, dev))
+        }
+        #[cfg(not(feature = "cuda"))]
+        DeviceKind::Cuda => Err(RunError::CudaNotBuilt),
+    }
 }
 
-fn run_in_pool(recipe: &Recipe, seed: u64, opts: &RunOptions) -> Result<Outcome, RunError> {
+/// One run on device `dev`: the same code for every device.
+fn run_on<D: Backend>(
+    recipe: &Recipe,
+    seed: u64,
+    opts: &RunOptions,
+    dev: D,
+) -> Result<Outcome, RunError> {
     let dir = record::run_dir(&opts.out, recipe.name(), seed);
     let checkpoint_path = dir.join(record::CHECKPOINT);
     if opts.force && dir.exists() {
@@ -122,7 +140,7 @@ fn run_in_pool(recipe: &Recipe, seed: u64, opts: &RunOptions) -> Result<Outcome,
             eprintln!("{line}");
         }
     })?;
-    let mut trainer = Trainer::new(recipe, seed, &data, &splits);
+    let mut trainer = Trainer::new(recipe, seed, &data, &splits, dev);
     let param_names: Vec<String> = trainer
         .model
         .store
@@ -228,7 +246,7 @@ fn run_in_pool(recipe: &Recipe, seed: u64, opts: &RunOptions) -> Result<Outcome,
     Ok(Outcome::Trained(summary))
 }
 
-fn flush_trace(trainer: &mut Trainer, opts: &RunOptions) -> Result<(), RunError> {
+fn flush_trace<D: Backend>(trainer: &mut Trainer<D>, opts: &RunOptions) -> Result<(), RunError> {
     if let (Some(t), Some(path)) = (trainer.trace.as_mut(), &opts.trace_mixup) {
         t.flush().map_err(io(path))?;
     }

@@ -7,14 +7,14 @@ use super::checkpoint::{CheckpointState, CheckpointTensors};
 use super::eval::evaluate;
 use super::lr::learning_rate;
 use super::metrics::EpochMetrics;
-use super::optim::{grad_mut, Optimizer};
+use super::optim::{edit_grad, Optimizer};
 use super::trace::MixTrace;
 use crate::data::{Dataset, Splits};
 use crate::mixup::contribution::{self, ContributionEma};
 use crate::mixup::{mix, ogm, plan, MixPlan};
 use crate::model::layers::{detach, mix_rows};
 use crate::model::params::{Group, Matrix, ParamTensor, Tape};
-use crate::model::Model;
+use crate::model::{Backend, Model};
 use crate::recipe::file::{Contribution, EvalSelect, MixPoint, MixupMethod, ModulationKind};
 use crate::recipe::Recipe;
 use crate::rng::{stream, Stream};
@@ -41,14 +41,14 @@ pub struct StepStats {
 }
 
 /// Training state of one run (one seed).
-pub struct Trainer<'a> {
+pub struct Trainer<'a, D: Backend> {
     recipe: &'a Recipe,
     seed: u64,
     data: &'a Dataset,
     splits: &'a Splits,
     /// The model being trained.
-    pub model: Model,
-    optimizer: Optimizer,
+    pub model: Model<D>,
+    optimizer: Optimizer<D>,
     /// Global steps done.
     pub step: u64,
     /// Epochs done.
@@ -63,17 +63,17 @@ pub struct Trainer<'a> {
     pub trace: Option<MixTrace>,
 }
 
-impl<'a> Trainer<'a> {
+impl<'a, D: Backend> Trainer<'a, D> {
     /// A fresh run: weights from the `init` stream of `seed`.
-    pub fn new(recipe: &'a Recipe, seed: u64, data: &'a Dataset, splits: &'a Splits) -> Self {
+    pub fn new(
+        recipe: &'a Recipe,
+        seed: u64,
+        data: &'a Dataset,
+        splits: &'a Splits,
+        dev: D,
+    ) -> Self {
         let widths: Vec<usize> = data.modalities.iter().map(|m| m.width).collect();
-        let model = Model::build(
-            recipe,
-            &widths,
-            data.num_classes(),
-            seed,
-            Default::default(),
-        );
+        let model = Model::build(recipe, &widths, data.num_classes(), seed, dev);
         let ema = recipe
             .mixup()
             .balance
@@ -203,14 +203,14 @@ impl<'a> Trainer<'a> {
                 mix_plan = Some(p);
             }
         }
-        let zs: Vec<Matrix<Tape>> = host
+        let zs: Vec<Matrix<D, Tape<D>>> = host
             .into_iter()
             .enumerate()
             .map(|(m, rows)| self.model.encode_input(m, rows, n))
             .collect();
 
         // Unimodal logits on the clean features (probe heads keep a tape for their own loss).
-        let mut probe_loss: Option<Tensor<(), f32, _, Tape>> = None;
+        let mut probe_loss: Option<Tensor<(), f32, D, Tape<D>>> = None;
         let unimodal: Vec<Vec<f32>> = if self.model.uses_probes() {
             // Probes see the encoder's input batch: mixed targets under input mixup, else clean.
             let probe_targets = match &mix_plan {
@@ -220,7 +220,7 @@ impl<'a> Trainer<'a> {
             let one_hot = self.model.store.dev.tensor_from_vec(probe_targets, (n, k));
             let mut out = Vec::with_capacity(m_count);
             for (m, z) in zs.iter().enumerate() {
-                let u = self.model.probe(m, detach(z).retaped::<Tape>());
+                let u = self.model.probe(m, detach(z).retaped::<Tape<D>>());
                 out.push(u.as_vec());
                 let l = cross_entropy_with_logits_loss(u, one_hot.clone());
                 probe_loss = Some(match probe_loss.take() {
@@ -240,7 +240,7 @@ impl<'a> Trainer<'a> {
             .as_ref()
             .map_or(Contribution::Confidence, |b| b.contribution);
         let clean_fused: Vec<f32> = if kind == Contribution::Kl {
-            let detached: Vec<Matrix> = zs.iter().map(detach).collect();
+            let detached: Vec<Matrix<D>> = zs.iter().map(detach).collect();
             self.model.head(self.model.fuse(detached)).as_vec()
         } else {
             Vec::new()
@@ -283,7 +283,7 @@ impl<'a> Trainer<'a> {
             None => mix::one_hot(&labels, k),
         };
         let loss = cross_entropy_with_logits_loss(logits, dev.tensor_from_vec(targets, (n, k)));
-        let loss_value = loss.array() as f64;
+        let loss_value = loss.as_vec()[0] as f64;
         let total = match probe_loss {
             Some(p) => loss + p,
             None => loss,
@@ -330,7 +330,7 @@ impl<'a> Trainer<'a> {
     /// (the public code modulates the 4-D convolution weights; biases are left alone in both).
     fn modulate(
         &mut self,
-        grads: &mut dfdx::tensor::Gradients<f32, crate::model::Dev>,
+        grads: &mut dfdx::tensor::Gradients<f32, D>,
         unimodal: &[Vec<f32>],
         labels: &[usize],
         epoch: usize,
@@ -363,16 +363,17 @@ impl<'a> Trainer<'a> {
             let (Group::Encoder(m), ParamTensor::Matrix(_)) = (p.group, &p.tensor) else {
                 continue;
             };
-            let g = grad_mut(grads, &p.tensor);
-            let std = if noise { std_dev(g) + 1e-8 } else { 0.0 };
             let km = coeff[m] as f32;
-            for v in g.iter_mut() {
-                *v *= km;
-                if noise {
-                    let z: f64 = rng.sample(StandardNormal);
-                    *v += (z * std) as f32;
+            edit_grad(&self.model.store.dev, grads, &p.tensor, &mut |g| {
+                let std = if noise { std_dev(g) + 1e-8 } else { 0.0 };
+                for v in g.iter_mut() {
+                    *v *= km;
+                    if noise {
+                        let z: f64 = rng.sample(StandardNormal);
+                        *v += (z * std) as f32;
+                    }
                 }
-            }
+            });
         }
         coeff
     }
