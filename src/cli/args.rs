@@ -45,6 +45,9 @@ pub struct BenchArgs {
     /// Kernel threads.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// Device, `cpu` or `cuda` (same as --set train.device=...; cuda needs a CUDA build).
+    #[arg(long, value_parser = ["cpu", "cuda"])]
+    pub device: Option<String>,
     /// Peak f32 GFLOP/s of one core (FMA), for the "% of peak" figure; 117 was measured on the
     /// 2-core development machine.
     #[arg(long, default_value_t = 117.0)]
@@ -167,6 +170,9 @@ pub struct RunArgs {
     /// CPU threads for the kernels (same as --set train.threads=N; results do not change).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Device, `cpu` or `cuda` (same as --set train.device=...; cuda needs a CUDA build).
+    #[arg(long, value_parser = ["cpu", "cuda"])]
+    pub device: Option<String>,
     /// Write every step's mix plan (pairs, λ per modality, label λ, contributions) to this CSV.
     /// With several seeds, `.seed-<n>` is added before the extension.
     #[arg(long, value_name = "FILE.csv")]

@@ -31,11 +31,16 @@ fn check(args: RecipeArgs) -> Result<ExitCode> {
 }
 
 fn run(args: RunArgs) -> Result<ExitCode> {
-    let extra: Vec<String> = args
+    let mut extra: Vec<String> = args
         .threads
         .map(|t| format!("train.threads={t}"))
         .into_iter()
         .collect();
+    extra.extend(
+        args.device
+            .as_ref()
+            .map(|d| format!("train.device=\"{d}\"")),
+    );
     let recipe = load(&args.recipe, &extra)?;
     let seeds = recipe.seeds().to_vec();
     for &seed in &seeds {
@@ -103,7 +108,12 @@ fn trace_path(path: &std::path::Path, seed: u64, seeds: usize) -> PathBuf {
 
 fn bench(args: super::args::BenchArgs) -> Result<ExitCode> {
     use balmix::train::bench::{bench, BenchOptions};
-    let recipe = load(&args.recipe, &[])?;
+    let device: Vec<String> = args
+        .device
+        .iter()
+        .map(|d| format!("train.device=\"{d}\""))
+        .collect();
+    let recipe = load(&args.recipe, &device)?;
     let opts = BenchOptions {
         steps: args.steps,
         warmup: args.warmup,
@@ -115,6 +125,7 @@ fn bench(args: super::args::BenchArgs) -> Result<ExitCode> {
     let r = bench(&recipe, &opts)?;
     let windows: Vec<String> = r.windows.iter().map(|w| format!("{w:.1}")).collect();
     println!("recipe            {}", recipe.name());
+    println!("device            {:?}", recipe.train().device);
     println!("threads           {}", args.threads);
     println!("batch             {}", r.batch);
     println!(

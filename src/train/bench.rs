@@ -1,9 +1,11 @@
 //! `balmix bench`: time training steps of a recipe's model on its data, and put the speed in
 //! context (FLOP count, share of the machine's peak, peak memory).
 
+use super::run::RunError;
 use super::trainer::Trainer;
-use crate::data::{self, Cache, DataError};
+use crate::data::{self, Cache, Dataset, Splits};
 use crate::model::{Backend, Model};
+use crate::recipe::file::DeviceKind;
 use crate::recipe::Recipe;
 use std::time::Instant;
 
@@ -56,18 +58,44 @@ pub fn forward_flops<D: Backend>(model: &Model<D>, b: usize) -> f64 {
         .sum()
 }
 
-/// Time training steps of `recipe` (seed 0).
-pub fn bench(recipe: &Recipe, opts: &BenchOptions) -> Result<BenchResult, DataError> {
+/// Time training steps of `recipe` (seed 0) on the recipe's `train.device`.
+pub fn bench(recipe: &Recipe, opts: &BenchOptions) -> Result<BenchResult, RunError> {
     let cache = Cache::new(opts.cache.clone());
     let (data, splits) = data::load(recipe, &cache, &|line| eprintln!("{line}"))?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads.max(1))
         .build()
         .expect("thread pool");
+    // Devices are created inside the pool: a CUDA device may not cross threads.
+    pool.install(|| match recipe.train().device {
+        DeviceKind::Cpu => Ok(time_steps(
+            recipe,
+            opts,
+            &data,
+            &splits,
+            dfdx::tensor::Cpu::default(),
+        )),
+        #[cfg(feature = "cuda")]
+        DeviceKind::Cuda => {
+            let dev = crate::model::backend::cuda_device().map_err(RunError::CudaUnavailable)?;
+            Ok(time_steps(recipe, opts, &data, &splits, dev))
+        }
+        #[cfg(not(feature = "cuda"))]
+        DeviceKind::Cuda => Err(RunError::CudaNotBuilt),
+    })
+}
+
+fn time_steps<D: Backend>(
+    recipe: &Recipe,
+    opts: &BenchOptions,
+    data: &Dataset,
+    splits: &Splits,
+    dev: D,
+) -> BenchResult {
     let b = recipe.train().batch_size;
     let lr = recipe.optim().lr;
-    pool.install(|| {
-        let mut trainer = Trainer::new(recipe, 0, &data, &splits, dfdx::tensor::Cpu::default());
+    {
+        let mut trainer = Trainer::new(recipe, 0, data, splits, dev);
         let batches: Vec<Vec<usize>> = splits
             .train
             .chunks(b)
@@ -75,7 +103,7 @@ pub fn bench(recipe: &Recipe, opts: &BenchOptions) -> Result<BenchResult, DataEr
             .map(<[usize]>::to_vec)
             .collect();
         let mut k = 0;
-        let mut step = |trainer: &mut Trainer<dfdx::tensor::Cpu>| {
+        let mut step = |trainer: &mut Trainer<D>| {
             trainer.train_step(&batches[k % batches.len()], 0, lr);
             k += 1;
         };
@@ -96,7 +124,7 @@ pub fn bench(recipe: &Recipe, opts: &BenchOptions) -> Result<BenchResult, DataEr
         let median = sorted[sorted.len() / 2];
         let fwd = forward_flops(&trainer.model, b);
         let gflops = 3.0 * fwd * median / 1e9;
-        Ok(BenchResult {
+        BenchResult {
             windows,
             steps_per_second: median,
             samples_per_second: median * b as f64,
@@ -106,6 +134,6 @@ pub fn bench(recipe: &Recipe, opts: &BenchOptions) -> Result<BenchResult, DataEr
             peak_fraction: gflops / (opts.peak_gflops_per_core * opts.threads.max(1) as f64),
             peak_memory_bytes: super::record::peak_memory_bytes(),
             batch: b,
-        })
-    })
+        }
+    }
 }

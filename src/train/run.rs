@@ -102,15 +102,16 @@ pub fn run_seed(recipe: &Recipe, seed: u64, opts: &RunOptions) -> Result<Outcome
             reason: e.to_string(),
         })?;
     let recipe = recipe.for_seed(seed);
+    // Devices are created inside the pool: a CUDA device may not cross threads.
     match recipe.train().device {
         DeviceKind::Cpu => {
             pool.install(|| run_on(&recipe, seed, opts, dfdx::tensor::Cpu::default()))
         }
         #[cfg(feature = "cuda")]
-        DeviceKind::Cuda => {
+        DeviceKind::Cuda => pool.install(|| {
             let dev = crate::model::backend::cuda_device().map_err(RunError::CudaUnavailable)?;
-            pool.install(|| run_on(&recipe, seed, opts, dev))
-        }
+            run_on(&recipe, seed, opts, dev)
+        }),
         #[cfg(not(feature = "cuda"))]
         DeviceKind::Cuda => Err(RunError::CudaNotBuilt),
     }
