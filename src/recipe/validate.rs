@@ -353,29 +353,9 @@ impl Checker<'_> {
                 })
             }
         };
+        self.fusion_keys_apply(fusion, &kind_name)?;
         match fusion.kind {
             FusionKind::Concat | FusionKind::Sum => {
-                self.not_for_kind(
-                    "model.fusion.condition",
-                    &fusion.condition,
-                    "film",
-                    "model.fusion.kind",
-                    &kind_name,
-                )?;
-                self.not_for_kind(
-                    "model.fusion.gate",
-                    &fusion.gate,
-                    "gated",
-                    "model.fusion.kind",
-                    &kind_name,
-                )?;
-                self.not_for_kind(
-                    "model.fusion.dim",
-                    &fusion.dim,
-                    "gated",
-                    "model.fusion.kind",
-                    &kind_name,
-                )?;
                 if fusion.kind == FusionKind::Sum {
                     let widths: Vec<usize> = modalities.iter().map(|n| m.encoders[n].out).collect();
                     if widths.windows(2).any(|w| w[0] != w[1]) {
@@ -394,33 +374,12 @@ impl Checker<'_> {
             }
             FusionKind::Film => {
                 arity(2)?;
-                self.not_for_kind(
-                    "model.fusion.gate",
-                    &fusion.gate,
-                    "gated",
-                    "model.fusion.kind",
-                    &kind_name,
-                )?;
-                self.not_for_kind(
-                    "model.fusion.dim",
-                    &fusion.dim,
-                    "gated",
-                    "model.fusion.kind",
-                    &kind_name,
-                )?;
                 fusion.condition = Some(pick("model.fusion.condition", &fusion.condition)?);
                 self.no_decompose(m.unimodal_logits, &kind_name)?;
                 m.unimodal_logits = Some(UnimodalLogits::Probe);
             }
             FusionKind::Gated => {
                 arity(2)?;
-                self.not_for_kind(
-                    "model.fusion.condition",
-                    &fusion.condition,
-                    "film",
-                    "model.fusion.kind",
-                    &kind_name,
-                )?;
                 let gate = pick("model.fusion.gate", &fusion.gate)?;
                 let other = modalities
                     .iter()
@@ -492,6 +451,19 @@ impl Checker<'_> {
             }
             h /= 2;
             w /= 2;
+        }
+        Ok(())
+    }
+
+    /// `condition` belongs to film, `gate` and `dim` to gated.
+    fn fusion_keys_apply(&self, f: &FusionSpec, kind: &str) -> Result<(), RecipeError> {
+        let key = "model.fusion.kind";
+        if f.kind != FusionKind::Film {
+            self.not_for_kind("model.fusion.condition", &f.condition, "film", key, kind)?;
+        }
+        if f.kind != FusionKind::Gated {
+            self.not_for_kind("model.fusion.gate", &f.gate, "gated", key, kind)?;
+            self.not_for_kind("model.fusion.dim", &f.dim, "gated", key, kind)?;
         }
         Ok(())
     }
