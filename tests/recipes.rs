@@ -309,3 +309,24 @@ bad_recipe!(
     &["train.epochs=0"],
     RecipeError::NotPositive { .. }
 );
+bad_recipe!(
+    conv_on_a_flat_modality_is_rejected,
+    "tiny.toml",
+    &[
+        "model.encoders.audio.kind=conv",
+        "model.encoders.audio.channels=[4]"
+    ],
+    RecipeError::ConvNeedsShape { .. }
+);
+bad_recipe!(
+    conv_with_an_even_kernel_is_rejected,
+    "av-conv.toml",
+    &["model.encoders.visual.kernel=4"],
+    RecipeError::ConvGeometry { .. }
+);
+bad_recipe!(
+    conv_pooling_below_one_pixel_is_rejected,
+    "av-conv.toml",
+    &["model.encoders.visual.channels=[2, 2, 2, 2, 2, 2]"],
+    RecipeError::ConvGeometry { .. }
+);

@@ -422,32 +422,37 @@ impl Checker<'_> {
             .expect("modality checked");
         let Some([_, mut h, mut w]) = spec.shape else {
             return Err(RecipeError::ConvNeedsShape {
-                origin: self.o(key),
+                origin: self.o(&format!("{key}.kind")),
                 key: format!("{key}.kind"),
                 modality: name.into(),
                 manifest: self.manifest.name.clone(),
             });
         };
-        let geometry = |detail: String| RecipeError::ConvGeometry {
-            origin: self.o(key),
-            key: key.to_string(),
-            detail,
+        let geometry = |field: &str, detail: String| {
+            let key = format!("{key}.{field}");
+            RecipeError::ConvGeometry {
+                origin: self.o(&key),
+                key,
+                detail,
+            }
         };
         if enc.channels.is_empty() {
             return Err(geometry(
-                "channels must list at least one conv block".into(),
+                "channels",
+                "must list at least one conv block".into(),
             ));
         }
         let k = enc.kernel.unwrap_or(3);
         if k.is_multiple_of(2) || k == 0 {
-            return Err(geometry(format!("kernel must be odd (got {k})")));
+            return Err(geometry("kernel", format!("must be odd (got {k})")));
         }
         for (i, &c) in enc.channels.iter().enumerate() {
             self.positive_int(&format!("{key}.channels[{i}]"), c)?;
             if h < 2 || w < 2 {
-                return Err(geometry(format!(
-                    "block {i} would pool a {h}×{w} map; use fewer blocks"
-                )));
+                return Err(geometry(
+                    "channels",
+                    format!("block {i} would pool a {h}×{w} map; use fewer blocks"),
+                ));
             }
             h /= 2;
             w /= 2;
