@@ -460,6 +460,19 @@ impl Checker<'_> {
         Ok(())
     }
 
+    /// `every` and `gamma` belong to the step schedule, `min_lr` to cosine.
+    fn schedule_keys_apply(&self, s: &LrScheduleSection, kind: &str) -> Result<(), RecipeError> {
+        let key = "optim.schedule.kind";
+        if s.kind != LrScheduleKind::Step {
+            self.not_for_kind("optim.schedule.every", &s.every, "step", key, kind)?;
+            self.not_for_kind("optim.schedule.gamma", &s.gamma, "step", key, kind)?;
+        }
+        if s.kind != LrScheduleKind::Cosine {
+            self.not_for_kind("optim.schedule.min_lr", &s.min_lr, "cosine", key, kind)?;
+        }
+        Ok(())
+    }
+
     /// `condition` belongs to film, `gate` and `dim` to gated.
     fn fusion_keys_apply(&self, f: &FusionSpec, kind: &str) -> Result<(), RecipeError> {
         let key = "model.fusion.kind";
@@ -634,38 +647,10 @@ impl Checker<'_> {
                 got: s.warmup.to_string(),
             });
         }
+        self.schedule_keys_apply(s, &skind)?;
         match s.kind {
-            LrScheduleKind::Constant => {
-                self.not_for_kind(
-                    "optim.schedule.every",
-                    &s.every,
-                    "step",
-                    "optim.schedule.kind",
-                    &skind,
-                )?;
-                self.not_for_kind(
-                    "optim.schedule.gamma",
-                    &s.gamma,
-                    "step",
-                    "optim.schedule.kind",
-                    &skind,
-                )?;
-                self.not_for_kind(
-                    "optim.schedule.min_lr",
-                    &s.min_lr,
-                    "cosine",
-                    "optim.schedule.kind",
-                    &skind,
-                )?;
-            }
+            LrScheduleKind::Constant => {}
             LrScheduleKind::Step => {
-                self.not_for_kind(
-                    "optim.schedule.min_lr",
-                    &s.min_lr,
-                    "cosine",
-                    "optim.schedule.kind",
-                    &skind,
-                )?;
                 let Some(every) = s.every else {
                     return Err(RecipeError::KeyRequiredForKind {
                         origin: self.o("optim.schedule"),
@@ -679,20 +664,6 @@ impl Checker<'_> {
                 self.in_range("optim.schedule.gamma", g, "(0, 1]", |v| v > 0.0 && v <= 1.0)?;
             }
             LrScheduleKind::Cosine => {
-                self.not_for_kind(
-                    "optim.schedule.every",
-                    &s.every,
-                    "step",
-                    "optim.schedule.kind",
-                    &skind,
-                )?;
-                self.not_for_kind(
-                    "optim.schedule.gamma",
-                    &s.gamma,
-                    "step",
-                    "optim.schedule.kind",
-                    &skind,
-                )?;
                 let min = *s.min_lr.get_or_insert(0.0);
                 self.in_range("optim.schedule.min_lr", min, "[0, optim.lr]", |v| {
                     v >= 0.0 && v <= o.lr
