@@ -5,6 +5,7 @@
 pub mod error;
 pub mod file;
 pub mod load;
+mod rules;
 pub mod validate;
 
 pub use error::RecipeError;

@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod eval;
 pub mod lr;
 pub mod metrics;
+pub mod modulation;
 pub mod optim;
 pub mod progress;
 pub mod record;

@@ -7,21 +7,20 @@ use super::checkpoint::{CheckpointState, CheckpointTensors};
 use super::eval::evaluate;
 use super::lr::learning_rate;
 use super::metrics::EpochMetrics;
-use super::optim::{edit_grad, Optimizer};
+use super::modulation;
+use super::optim::Optimizer;
 use super::trace::MixTrace;
 use crate::data::{Dataset, Splits};
 use crate::mixup::contribution::{self, ContributionEma};
-use crate::mixup::{mix, ogm, plan, MixPlan};
+use crate::mixup::{mix, plan, MixPlan};
 use crate::model::layers::{detach, mix_rows};
-use crate::model::params::{Group, Matrix, ParamTensor, Tape};
+use crate::model::params::{Matrix, Tape};
 use crate::model::{Backend, Model};
-use crate::recipe::file::{Contribution, EvalSelect, MixPoint, MixupMethod, ModulationKind};
+use crate::recipe::file::{Contribution, EvalSelect, MixPoint, MixupMethod};
 use crate::recipe::Recipe;
 use crate::rng::{stream, Stream};
 use dfdx::prelude::*;
 use rand::seq::SliceRandom;
-use rand::Rng;
-use rand_distr::StandardNormal;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -290,7 +289,14 @@ impl<'a, D: Backend> Trainer<'a, D> {
         };
         let mut grads = total.backward();
 
-        let ogm_k = self.modulate(&mut grads, &unimodal, &labels, epoch);
+        let ogm_k = modulation::modulate(
+            self.recipe.modulation(),
+            &self.model,
+            &mut grads,
+            &unimodal,
+            &labels,
+            (self.seed, self.step, epoch),
+        );
         self.optimizer.step(&mut self.model.store, &mut grads, lr);
 
         if let Some(trace) = self.trace.as_mut() {
@@ -323,59 +329,6 @@ impl<'a, D: Backend> Trainer<'a, D> {
             label_sum,
             ogm_k,
         }
-    }
-
-    /// OGM-GE: scale each modality's encoder weight gradients by k_m and add GE noise, inside
-    /// the modulation window. MLP encoders: every weight matrix of the encoder is modulated
-    /// (the public code modulates the 4-D convolution weights; biases are left alone in both).
-    fn modulate(
-        &mut self,
-        grads: &mut dfdx::tensor::Gradients<f32, D>,
-        unimodal: &[Vec<f32>],
-        labels: &[usize],
-        epoch: usize,
-    ) -> Vec<f64> {
-        let m_count = unimodal.len();
-        let cfg = self.recipe.modulation();
-        let active = cfg.kind == ModulationKind::OgmGe
-            && cfg
-                .epochs
-                .is_none_or(|w| (w.start..w.stop).contains(&epoch));
-        if !active {
-            return vec![1.0; m_count];
-        }
-        let k = self.model.classes;
-        let scores: Vec<f64> = unimodal
-            .iter()
-            .map(|u| {
-                let p = mix::softmax_rows(u, k);
-                labels.iter().enumerate().map(|(i, &y)| p[i * k + y]).sum()
-            })
-            .collect();
-        let coeff = ogm::coefficients(
-            &scores,
-            cfg.alpha.unwrap_or(0.8),
-            cfg.variant.unwrap_or_default(),
-        );
-        let noise = cfg.noise.unwrap_or(true);
-        let mut rng = stream(self.seed, Stream::Noise, self.step);
-        for p in &self.model.store.params {
-            let (Group::Encoder(m), ParamTensor::Matrix(_)) = (p.group, &p.tensor) else {
-                continue;
-            };
-            let km = coeff[m] as f32;
-            edit_grad(&self.model.store.dev, grads, &p.tensor, &mut |g| {
-                let std = if noise { std_dev(g) + 1e-8 } else { 0.0 };
-                for v in g.iter_mut() {
-                    *v *= km;
-                    if noise {
-                        let z: f64 = rng.sample(StandardNormal);
-                        *v += (z * std) as f32;
-                    }
-                }
-            });
-        }
-        coeff
     }
 
     /// Scalar state and tensors for a checkpoint after the current epoch.
@@ -440,11 +393,4 @@ impl<'a, D: Backend> Trainer<'a, D> {
             ),
         }
     }
-}
-
-fn std_dev(g: &[f32]) -> f64 {
-    let n = g.len().max(1) as f64;
-    let mean = g.iter().map(|&v| v as f64).sum::<f64>() / n;
-    let var = g.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    var.sqrt()
 }

@@ -1,0 +1,114 @@
+//! Rules of `[mixup]` and `[modulation]`: α, probability, epoch windows, B-MM requirements
+//! (fold, two or more modalities, EMA and γ ranges) and OGM-GE settings.
+
+use crate::recipe::error::RecipeError;
+use crate::recipe::file::*;
+use crate::recipe::validate::{kind_name, Checker};
+
+impl Checker<'_> {
+    pub(in crate::recipe) fn check_mixup(
+        &self,
+        x: &mut MixupSection,
+        modalities: usize,
+        epochs: usize,
+    ) -> Result<(), RecipeError> {
+        self.positive("mixup.alpha", x.alpha)?;
+        self.in_range("mixup.probability", x.probability, "[0, 1]", |v| {
+            (0.0..=1.0).contains(&v)
+        })?;
+        let window = x.epochs.unwrap_or(EpochWindow {
+            start: 0,
+            stop: epochs,
+        });
+        self.window("mixup.epochs", &window, epochs)?;
+        x.epochs = Some(window);
+        let method = kind_name(&x.method);
+        if x.method != MixupMethod::Bmm {
+            self.not_for_kind(
+                "mixup.balance",
+                &x.balance,
+                "method = \"bmm\"",
+                "mixup.method",
+                &method,
+            )?;
+            return Ok(());
+        }
+        if !x.fold {
+            return Err(RecipeError::BmmWithoutFold {
+                origin: self.o("mixup.fold"),
+            });
+        }
+        if modalities < 2 {
+            return Err(RecipeError::BmmNeedsModalities {
+                origin: self.o("dataset.modalities"),
+                got: modalities,
+            });
+        }
+        let b = x.balance.get_or_insert_with(BalanceSection::default);
+        self.in_range("mixup.balance.ema", b.ema, "[0, 1)", |v| {
+            (0.0..1.0).contains(&v)
+        })?;
+        self.in_range("mixup.balance.gamma", b.gamma, "[0, ∞)", |v| v >= 0.0)?;
+        Ok(())
+    }
+
+    pub(in crate::recipe) fn check_modulation(
+        &self,
+        m: &mut ModulationSection,
+        modalities: usize,
+        epochs: usize,
+    ) -> Result<(), RecipeError> {
+        let kind = kind_name(&m.kind);
+        match m.kind {
+            ModulationKind::None => {
+                self.not_for_kind(
+                    "modulation.alpha",
+                    &m.alpha,
+                    "ogm-ge",
+                    "modulation.kind",
+                    &kind,
+                )?;
+                self.not_for_kind(
+                    "modulation.noise",
+                    &m.noise,
+                    "ogm-ge",
+                    "modulation.kind",
+                    &kind,
+                )?;
+                self.not_for_kind(
+                    "modulation.epochs",
+                    &m.epochs,
+                    "ogm-ge",
+                    "modulation.kind",
+                    &kind,
+                )?;
+                self.not_for_kind(
+                    "modulation.variant",
+                    &m.variant,
+                    "ogm-ge",
+                    "modulation.kind",
+                    &kind,
+                )?;
+            }
+            ModulationKind::OgmGe => {
+                if modalities < 2 {
+                    return Err(RecipeError::OgmNeedsModalities {
+                        origin: self.o("dataset.modalities"),
+                        got: modalities,
+                    });
+                }
+                let alpha = *m.alpha.get_or_insert(0.8);
+                self.in_range("modulation.alpha", alpha, "[0, ∞)", |v| v >= 0.0)?;
+                m.noise.get_or_insert(true);
+                m.variant.get_or_insert(OgmVariant::Published);
+                let window = m.epochs.unwrap_or(EpochWindow {
+                    start: 0,
+                    stop: epochs,
+                });
+                self.window("modulation.epochs", &window, epochs)?;
+                m.epochs = Some(window);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,7 @@
+//! The validation rules, one file per recipe section. Each adds methods to the
+//! [`super::validate`] checker; each rule has its own [`super::RecipeError`] variant.
+
+mod dataset;
+mod mixup;
+mod model;
+mod optim;

@@ -1,0 +1,206 @@
+//! Rules of `[model]`: an encoder per modality, widths, conv geometry, fusion arity and keys,
+//! and which unimodal-logits mode a fusion allows.
+
+use crate::recipe::error::RecipeError;
+use crate::recipe::file::*;
+use crate::recipe::validate::{kind_name, Checker};
+
+impl Checker<'_> {
+    pub(in crate::recipe) fn check_model(
+        &self,
+        m: &mut ModelSection,
+        modalities: &[String],
+    ) -> Result<(), RecipeError> {
+        for name in modalities {
+            let Some(enc) = m.encoders.get(name) else {
+                return Err(RecipeError::MissingEncoder {
+                    origin: self.o("model.encoders"),
+                    modality: name.clone(),
+                });
+            };
+            let key = format!("model.encoders.{name}");
+            self.positive_int(&format!("{key}.out"), enc.out)?;
+            self.check_conv(&key, name, enc)?;
+            for (i, h) in enc.hidden.iter().enumerate() {
+                self.positive_int(&format!("{key}.hidden[{i}]"), *h)?;
+            }
+        }
+        m.encoders.retain(|k, _| modalities.contains(k));
+        for enc in m
+            .encoders
+            .values_mut()
+            .filter(|e| e.kind == EncoderKind::Conv)
+        {
+            enc.kernel.get_or_insert(3);
+        }
+        let fusion = &mut m.fusion;
+        let kind_name = kind_name(&fusion.kind);
+        let arity = |needs: usize| -> Result<(), RecipeError> {
+            if modalities.len() == needs {
+                Ok(())
+            } else {
+                Err(RecipeError::FusionArity {
+                    origin: self.o("model.fusion.kind"),
+                    fusion: kind_name.clone(),
+                    needs,
+                    got: modalities.len(),
+                })
+            }
+        };
+        let pick = |key: &str, value: &Option<String>| -> Result<String, RecipeError> {
+            let chosen = value.clone().unwrap_or_else(|| modalities[0].clone());
+            if modalities.contains(&chosen) {
+                Ok(chosen)
+            } else {
+                Err(RecipeError::UnknownModality {
+                    origin: self.o(key),
+                    key: key.into(),
+                    got: chosen,
+                    manifest: self.manifest.name.clone(),
+                    known: modalities.join(", "),
+                })
+            }
+        };
+        self.fusion_keys_apply(fusion, &kind_name)?;
+        match fusion.kind {
+            FusionKind::Concat | FusionKind::Sum => {
+                if fusion.kind == FusionKind::Sum {
+                    let widths: Vec<usize> = modalities.iter().map(|n| m.encoders[n].out).collect();
+                    if widths.windows(2).any(|w| w[0] != w[1]) {
+                        return Err(RecipeError::SumWidthMismatch {
+                            origin: self.o("model.fusion.kind"),
+                            widths: modalities
+                                .iter()
+                                .zip(&widths)
+                                .map(|(n, w)| format!("{n}: {w}"))
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        });
+                    }
+                }
+                m.unimodal_logits.get_or_insert(UnimodalLogits::Decompose);
+            }
+            FusionKind::Film => {
+                arity(2)?;
+                fusion.condition = Some(pick("model.fusion.condition", &fusion.condition)?);
+                self.no_decompose(m.unimodal_logits, &kind_name)?;
+                m.unimodal_logits = Some(UnimodalLogits::Probe);
+            }
+            FusionKind::Gated => {
+                arity(2)?;
+                let gate = pick("model.fusion.gate", &fusion.gate)?;
+                let other = modalities
+                    .iter()
+                    .find(|n| **n != gate)
+                    .expect("two modalities");
+                let dim = fusion.dim.unwrap_or(m.encoders[other].out);
+                self.positive_int("model.fusion.dim", dim)?;
+                fusion.gate = Some(gate);
+                fusion.dim = Some(dim);
+                self.no_decompose(m.unimodal_logits, &kind_name)?;
+                m.unimodal_logits = Some(UnimodalLogits::Probe);
+            }
+        }
+        Ok(())
+    }
+
+    pub(in crate::recipe) fn check_conv(
+        &self,
+        key: &str,
+        name: &str,
+        enc: &EncoderSpec,
+    ) -> Result<(), RecipeError> {
+        if enc.kind == EncoderKind::Mlp {
+            let channels = (!enc.channels.is_empty()).then_some(());
+            self.not_for_kind(
+                &format!("{key}.channels"),
+                &channels,
+                "conv",
+                "model.encoders.*.kind",
+                "mlp",
+            )?;
+            return self.not_for_kind(
+                &format!("{key}.kernel"),
+                &enc.kernel,
+                "conv",
+                "model.encoders.*.kind",
+                "mlp",
+            );
+        }
+        let spec = self
+            .manifest
+            .modalities
+            .iter()
+            .find(|m| m.name == name)
+            .expect("modality checked");
+        let Some([_, mut h, mut w]) = spec.shape else {
+            return Err(RecipeError::ConvNeedsShape {
+                origin: self.o(&format!("{key}.kind")),
+                key: format!("{key}.kind"),
+                modality: name.into(),
+                manifest: self.manifest.name.clone(),
+            });
+        };
+        let geometry = |field: &str, detail: String| {
+            let key = format!("{key}.{field}");
+            RecipeError::ConvGeometry {
+                origin: self.o(&key),
+                key,
+                detail,
+            }
+        };
+        if enc.channels.is_empty() {
+            return Err(geometry(
+                "channels",
+                "must list at least one conv block".into(),
+            ));
+        }
+        let k = enc.kernel.unwrap_or(3);
+        if k.is_multiple_of(2) || k == 0 {
+            return Err(geometry("kernel", format!("must be odd (got {k})")));
+        }
+        for (i, &c) in enc.channels.iter().enumerate() {
+            self.positive_int(&format!("{key}.channels[{i}]"), c)?;
+            if h < 2 || w < 2 {
+                return Err(geometry(
+                    "channels",
+                    format!("block {i} would pool a {h}×{w} map; use fewer blocks"),
+                ));
+            }
+            h /= 2;
+            w /= 2;
+        }
+        Ok(())
+    }
+
+    /// `condition` belongs to film, `gate` and `dim` to gated.
+    pub(in crate::recipe) fn fusion_keys_apply(
+        &self,
+        f: &FusionSpec,
+        kind: &str,
+    ) -> Result<(), RecipeError> {
+        let key = "model.fusion.kind";
+        if f.kind != FusionKind::Film {
+            self.not_for_kind("model.fusion.condition", &f.condition, "film", key, kind)?;
+        }
+        if f.kind != FusionKind::Gated {
+            self.not_for_kind("model.fusion.gate", &f.gate, "gated", key, kind)?;
+            self.not_for_kind("model.fusion.dim", &f.dim, "gated", key, kind)?;
+        }
+        Ok(())
+    }
+
+    pub(in crate::recipe) fn no_decompose(
+        &self,
+        u: Option<UnimodalLogits>,
+        fusion: &str,
+    ) -> Result<(), RecipeError> {
+        if u == Some(UnimodalLogits::Decompose) {
+            return Err(RecipeError::DecomposeNeedsLinearFusion {
+                origin: self.o("model.unimodal_logits"),
+                fusion: fusion.into(),
+            });
+        }
+        Ok(())
+    }
+}

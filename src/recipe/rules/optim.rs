@@ -1,0 +1,100 @@
+//! Rules of `[optim]` and `[train]`: learning rate, decay, per-kind keys (momentum for sgd,
+//! betas and eps for adam/adamw), schedules, epochs, batch size, threads.
+
+use crate::recipe::error::RecipeError;
+use crate::recipe::file::*;
+use crate::recipe::validate::{kind_name, Checker};
+
+impl Checker<'_> {
+    pub(in crate::recipe) fn check_optim(
+        &self,
+        o: &mut OptimSection,
+        epochs: usize,
+    ) -> Result<(), RecipeError> {
+        self.positive("optim.lr", o.lr)?;
+        self.in_range("optim.weight_decay", o.weight_decay, "[0, ∞)", |v| {
+            v >= 0.0
+        })?;
+        let kind = kind_name(&o.kind);
+        match o.kind {
+            OptimKind::Sgd => {
+                self.not_for_kind(
+                    "optim.betas",
+                    &o.betas,
+                    "adam and adamw",
+                    "optim.kind",
+                    &kind,
+                )?;
+                self.not_for_kind("optim.eps", &o.eps, "adam and adamw", "optim.kind", &kind)?;
+                let m = *o.momentum.get_or_insert(0.9);
+                self.in_range("optim.momentum", m, "[0, 1)", |v| (0.0..1.0).contains(&v))?;
+            }
+            OptimKind::Adam | OptimKind::Adamw => {
+                self.not_for_kind("optim.momentum", &o.momentum, "sgd", "optim.kind", &kind)?;
+                let [b1, b2] = *o.betas.get_or_insert([0.9, 0.999]);
+                self.in_range("optim.betas[0]", b1, "[0, 1)", |v| (0.0..1.0).contains(&v))?;
+                self.in_range("optim.betas[1]", b2, "[0, 1)", |v| (0.0..1.0).contains(&v))?;
+                let eps = *o.eps.get_or_insert(1e-8);
+                self.positive("optim.eps", eps)?;
+            }
+        }
+        let s = &mut o.schedule;
+        let skind = kind_name(&s.kind);
+        if s.warmup >= epochs {
+            return Err(RecipeError::OutOfRange {
+                origin: self.o("optim.schedule.warmup"),
+                key: "optim.schedule.warmup".into(),
+                range: "[0, train.epochs)",
+                got: s.warmup.to_string(),
+            });
+        }
+        self.schedule_keys_apply(s, &skind)?;
+        match s.kind {
+            LrScheduleKind::Constant => {}
+            LrScheduleKind::Step => {
+                let Some(every) = s.every else {
+                    return Err(RecipeError::KeyRequiredForKind {
+                        origin: self.o("optim.schedule"),
+                        key: "optim.schedule.every".into(),
+                        kind_key: "optim.schedule.kind",
+                        kind: skind,
+                    });
+                };
+                self.positive_int("optim.schedule.every", every)?;
+                let g = *s.gamma.get_or_insert(0.1);
+                self.in_range("optim.schedule.gamma", g, "(0, 1]", |v| v > 0.0 && v <= 1.0)?;
+            }
+            LrScheduleKind::Cosine => {
+                let min = *s.min_lr.get_or_insert(0.0);
+                self.in_range("optim.schedule.min_lr", min, "[0, optim.lr]", |v| {
+                    v >= 0.0 && v <= o.lr
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `every` and `gamma` belong to the step schedule, `min_lr` to cosine.
+    pub(in crate::recipe) fn schedule_keys_apply(
+        &self,
+        s: &LrScheduleSection,
+        kind: &str,
+    ) -> Result<(), RecipeError> {
+        let key = "optim.schedule.kind";
+        if s.kind != LrScheduleKind::Step {
+            self.not_for_kind("optim.schedule.every", &s.every, "step", key, kind)?;
+            self.not_for_kind("optim.schedule.gamma", &s.gamma, "step", key, kind)?;
+        }
+        if s.kind != LrScheduleKind::Cosine {
+            self.not_for_kind("optim.schedule.min_lr", &s.min_lr, "cosine", key, kind)?;
+        }
+        Ok(())
+    }
+
+    pub(in crate::recipe) fn check_train(&self, t: &TrainSection) -> Result<(), RecipeError> {
+        self.positive_int("train.epochs", t.epochs)?;
+        self.positive_int("train.batch_size", t.batch_size)?;
+        self.positive_int("train.threads", t.threads)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,71 @@
+//! OGM-GE gradient modulation (Peng et al., CVPR 2022), applied between backward and the
+//! optimiser update; the coefficients themselves are pure maths in [`crate::mixup::ogm`].
+
+use super::optim::edit_grad;
+use crate::mixup::{mix, ogm};
+use crate::model::params::{Group, ParamTensor};
+use crate::model::{Backend, Model};
+use crate::recipe::file::{ModulationKind, ModulationSection};
+use crate::rng::{stream, Stream};
+use rand::Rng;
+use rand_distr::StandardNormal;
+
+/// OGM-GE: scale each modality's encoder weight gradients by k_m and add GE noise, inside
+/// the modulation window. MLP encoders: every weight matrix of the encoder is modulated
+/// (the public code modulates the 4-D convolution weights; biases are left alone in both).
+pub fn modulate<D: Backend>(
+    cfg: &ModulationSection,
+    model: &Model<D>,
+    grads: &mut dfdx::tensor::Gradients<f32, D>,
+    unimodal: &[Vec<f32>],
+    labels: &[usize],
+    (seed, step, epoch): (u64, u64, usize),
+) -> Vec<f64> {
+    let m_count = unimodal.len();
+    let active = cfg.kind == ModulationKind::OgmGe
+        && cfg
+            .epochs
+            .is_none_or(|w| (w.start..w.stop).contains(&epoch));
+    if !active {
+        return vec![1.0; m_count];
+    }
+    let k = model.classes;
+    let scores: Vec<f64> = unimodal
+        .iter()
+        .map(|u| {
+            let p = mix::softmax_rows(u, k);
+            labels.iter().enumerate().map(|(i, &y)| p[i * k + y]).sum()
+        })
+        .collect();
+    let coeff = ogm::coefficients(
+        &scores,
+        cfg.alpha.unwrap_or(0.8),
+        cfg.variant.unwrap_or_default(),
+    );
+    let noise = cfg.noise.unwrap_or(true);
+    let mut rng = stream(seed, Stream::Noise, step);
+    for p in &model.store.params {
+        let (Group::Encoder(m), ParamTensor::Matrix(_)) = (p.group, &p.tensor) else {
+            continue;
+        };
+        let km = coeff[m] as f32;
+        edit_grad(&model.store.dev, grads, &p.tensor, &mut |g| {
+            let std = if noise { std_dev(g) + 1e-8 } else { 0.0 };
+            for v in g.iter_mut() {
+                *v *= km;
+                if noise {
+                    let z: f64 = rng.sample(StandardNormal);
+                    *v += (z * std) as f32;
+                }
+            }
+        });
+    }
+    coeff
+}
+
+fn std_dev(g: &[f32]) -> f64 {
+    let n = g.len().max(1) as f64;
+    let mean = g.iter().map(|&v| v as f64).sum::<f64>() / n;
+    let var = g.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    var.sqrt()
+}
