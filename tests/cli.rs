@@ -142,6 +142,28 @@ fn run_records_everything_and_refuses_to_overwrite_a_complete_run() {
     assert!(o.status.success());
     assert!(text(&o).0.contains("already complete"), "{:?}", text(&o));
     assert_eq!(model_bytes(&dir), before);
+    // A changed recipe under the same name is refused, not mistaken for the finished run.
+    let o = balmix(
+        &[
+            "run",
+            recipe,
+            "--out",
+            out,
+            "--quiet",
+            "--set",
+            "optim.lr=0.05",
+        ],
+        root(),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o)
+            .1
+            .contains("a complete run of a different recipe is here"),
+        "{:?}",
+        text(&o)
+    );
+    assert_eq!(model_bytes(&dir), before);
     let o = balmix(
         &[
             "run",

@@ -69,6 +69,8 @@ pub enum RunError {
     Data(#[from] DataError),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    #[error("{dir}: a complete run of a different recipe is here (the resolved recipes differ; see its recipe.resolved.toml); pass --force to replace it, or choose another --out or name")]
+    DifferentRecipe { dir: String },
     #[error("{dir}: an interrupted run is here (checkpoint after epoch {epochs}); pass --resume to continue it or --force to start over")]
     Interrupted { dir: String, epochs: usize },
     #[error("{path}: {source}")]
@@ -129,10 +131,15 @@ fn run_on<D: Backend>(
     if opts.force && dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
     }
+    let hash = recipe.result_hash();
     if let Some(summary) = record::read_summary(&dir) {
+        if summary.recipe_hash != hash {
+            return Err(RunError::DifferentRecipe {
+                dir: dir.display().to_string(),
+            });
+        }
         return Ok(Outcome::AlreadyComplete(summary));
     }
-    let hash = recipe.result_hash();
     let names: Vec<String> = recipe.dataset().modalities.clone();
     let cache = data::Cache::new(opts.cache.clone());
     let quiet = opts.quiet;
