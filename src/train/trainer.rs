@@ -216,12 +216,12 @@ impl<'a, D: Backend> Trainer<'a, D> {
                 Some(p) => mix::mix_labels(&labels, k, &p.perm, &p.label),
                 None => mix::one_hot(&labels, k),
             };
-            let one_hot = self.model.store.dev.tensor_from_vec(probe_targets, (n, k));
+            let probe_targets = self.model.store.dev.tensor_from_vec(probe_targets, (n, k));
             let mut out = Vec::with_capacity(m_count);
             for (m, z) in zs.iter().enumerate() {
                 let u = self.model.probe(m, detach(z).retaped::<Tape<D>>());
                 out.push(u.as_vec());
-                let l = cross_entropy_with_logits_loss(u, one_hot.clone());
+                let l = cross_entropy_with_logits_loss(u, probe_targets.clone());
                 probe_loss = Some(match probe_loss.take() {
                     None => l,
                     Some(acc) => acc + l,
