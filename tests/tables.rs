@@ -161,3 +161,38 @@ fn changed_recipe_is_rerun_not_reused() {
     let rep = run_table(&table, &opts);
     assert_eq!(rep.runs, (4, 0), "a different recipe hash trains again");
 }
+
+/// A cell whose recipe cannot be loaded is shown as failed with its error; the other cells run.
+#[test]
+fn failed_cell_is_reported_not_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let synthetic = root.join("recipes/synthetic");
+    let text = format!(
+        "title = \"t\"\nprotocol = \"p\"\nseeds = [0]\nset = [\"train.epochs=1\"]\n\
+         [[columns]]\nkey = \"s\"\nlabel = \"synthetic\"\ndir = {:?}\n\
+         [[rows]]\nkey = \"ok\"\nlabel = \"concat\"\nrecipe = \"concat.toml\"\n\
+         [[rows]]\nkey = \"bad\"\nlabel = \"missing\"\nrecipe = \"no-such-recipe.toml\"\n",
+        synthetic.display().to_string()
+    );
+    let path = dir.path().join("t.toml");
+    std::fs::write(&path, text).unwrap();
+    let table = Table::load(&path).unwrap();
+    let opts = TableOptions {
+        out: dir.path().join("runs"),
+        jobs: 2,
+        quiet: true,
+        cache: None,
+    };
+    let rep = run_table(&table, &opts);
+    assert!(matches!(rep.cells[0][0], Cell::Done { .. }));
+    assert!(
+        matches!(&rep.cells[1][0], Cell::Failed(e) if e.contains("no-such-recipe.toml: recipe file not found"))
+    );
+    let md = markdown(&rep);
+    assert!(md.contains("| missing |") && md.contains("failed"), "{md}");
+    assert!(
+        md.contains("missing / synthetic: ") && md.contains("recipe file not found"),
+        "{md}"
+    );
+}
