@@ -6,9 +6,10 @@ use dfdx::prelude::*;
 
 /// A dfdx device balmix can train on.
 pub trait Backend: Device<f32> + dfdx::tensor::TensorFromVec<usize> {
-    /// Whether encoder input layers may record their own weight-gradient backward on the host
-    /// (see [`crate::model::layers::Linear::forward_input`]); devices whose buffers are not
-    /// host memory use the plain path instead.
+    /// Whether layers may run on the host with their own backward ops (the input layer's
+    /// weight gradient, [`crate::model::layers::Linear::forward_input`]; convolution and
+    /// pooling, [`crate::model::conv::ConvBlock`]); devices whose buffers are not host memory
+    /// use the plain dfdx paths instead.
     const HOST_INPUT_LAYER: bool;
 
     /// Copy a raw buffer to the host.
