@@ -1,6 +1,6 @@
 //! Data: manifests ([`manifest`]), the download cache ([`cache`]), sources ([`fetch`],
 //! [`synthetic`], [`local`]), readers ([`read_csv`], [`read_npy`], [`read_modality`]),
-//! assembly ([`assemble`]), in-memory datasets ([`dataset`]) and splits ([`split`]).
+//! assembly ([`assemble`]), in-memory datasets ([`dataset`]) and splits ([`mod@split`]).
 //! [`load`] turns a recipe's `[dataset]` into standardised data and its splits.
 
 pub mod assemble;

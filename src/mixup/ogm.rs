@@ -2,7 +2,7 @@
 
 use crate::recipe::file::OgmVariant;
 
-/// Coefficients k_m from per-modality scores s_m = Σ_i softmax(u_m,i)[y_i].
+/// Coefficients k_m from per-modality scores `s_m = Σ_i softmax(u_m,i)[y_i]`.
 ///
 /// ρ_m = s_m / mean_{k≠m} s_k; `published`: k_m = 1 − tanh(α ρ_m) if ρ_m > 1 else 1;
 /// `continuous`: k_m = 1 − tanh(α (ρ_m − 1)) if ρ_m > 1 else 1. Scores are floored at 1e-12

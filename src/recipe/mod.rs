@@ -1,4 +1,4 @@
-//! Recipes: the file types ([`file`]), layering with `extends`, environment and `--set`
+//! Recipes: the file types ([`mod@file`]), layering with `extends`, environment and `--set`
 //! ([`load`]), and validation into a [`Recipe`] ([`validate`]) with one [`RecipeError`]
 //! variant per rule.
 
