@@ -10,6 +10,7 @@
 //! k × k, stride 1, zero padding k/2 ("same"), followed by ReLU and 2 × 2 max-pooling.
 
 use super::backend::Backend;
+use super::host;
 use super::params::{Group, Matrix, ParamId, ParamStore};
 use dfdx::prelude::*;
 use rand::Rng;
@@ -211,31 +212,8 @@ impl<D: Backend> ConvBlock<D> {
         for r in y.chunks_exact_mut(c_out) {
             r.copy_from_slice(&bv);
         }
-        // y (rows×c_out) += cols (rows×patch) · Wᵀ (W is c_out×patch, read transposed).
-        // SAFETY: all three buffers are row-major with exactly these extents.
-        unsafe {
-            gemm::gemm(
-                rows,
-                c_out,
-                patch,
-                y.as_mut_ptr(),
-                1,
-                c_out as isize,
-                true,
-                cols.as_ptr(),
-                1,
-                patch as isize,
-                wv.as_ptr(),
-                patch as isize,
-                1,
-                1.0f32,
-                1.0f32,
-                false,
-                false,
-                false,
-                gemm::Parallelism::Rayon(rayon::current_num_threads()),
-            );
-        }
+        // y (rows×c_out) += cols (rows×patch) · Wᵀ (W is c_out×patch)
+        host::matmul((rows, c_out, patch), &mut y, true, &cols, false, &wv, true);
         let y: Matrix<D> = dev.tensor_from_vec(y, (rows, c_out));
         if T::OWNS_TAPE {
             let (y_ghost, w_ghost, b_ghost, x_ghost) =
@@ -248,63 +226,22 @@ impl<D: Backend> ConvBlock<D> {
                 let mut db = vec![0f32; c_out];
                 let mut dx = vec![0f32; b * inw];
                 dev.edit(grads.get_or_alloc_mut(&y_ghost)?, &mut |gy| {
-                    // SAFETY: dw is c_out×patch, gy rows×c_out (read transposed), cols
-                    // rows×patch, all row-major and exactly that long.
-                    unsafe {
-                        gemm::gemm(
-                            c_out,
-                            patch,
-                            rows,
-                            dw.as_mut_ptr(),
-                            1,
-                            patch as isize,
-                            false,
-                            gy.as_ptr(),
-                            c_out as isize,
-                            1,
-                            cols.as_ptr(),
-                            1,
-                            patch as isize,
-                            0.0f32,
-                            1.0f32,
-                            false,
-                            false,
-                            false,
-                            gemm::Parallelism::Rayon(rayon::current_num_threads()),
-                        );
-                    }
-                    for r in gy.chunks_exact(c_out) {
-                        for (acc, g) in db.iter_mut().zip(r) {
-                            *acc += g;
-                        }
-                    }
+                    // dW (c_out×patch) = gyᵀ (gy is rows×c_out) · cols (rows×patch)
+                    host::matmul((c_out, patch, rows), &mut dw, false, gy, true, &cols, false);
+                    host::add_column_sums(&mut db, gy);
                     let mut dcols = vec![0f32; pk];
                     for s in 0..b {
                         let gys = &gy[s * positions * c_out..(s + 1) * positions * c_out];
-                        // SAFETY: dcols is positions×patch, gys positions×c_out, wv c_out×patch.
-                        unsafe {
-                            gemm::gemm(
-                                positions,
-                                patch,
-                                c_out,
-                                dcols.as_mut_ptr(),
-                                1,
-                                patch as isize,
-                                false,
-                                gys.as_ptr(),
-                                1,
-                                c_out as isize,
-                                wv.as_ptr(),
-                                1,
-                                patch as isize,
-                                0.0f32,
-                                1.0f32,
-                                false,
-                                false,
-                                false,
-                                gemm::Parallelism::Rayon(rayon::current_num_threads()),
-                            );
-                        }
+                        // dcols (positions×patch) = gy_s (positions×c_out) · W (c_out×patch)
+                        host::matmul(
+                            (positions, patch, c_out),
+                            &mut dcols,
+                            false,
+                            gys,
+                            false,
+                            &wv,
+                            false,
+                        );
                         let g = &mut dx[s * inw..(s + 1) * inw];
                         for (&ix, &v) in im2col.iter().zip(&dcols) {
                             if ix < inw {
@@ -313,9 +250,15 @@ impl<D: Backend> ConvBlock<D> {
                         }
                     }
                 });
-                dev.edit(grads.get_or_alloc_mut(&w_ghost)?, &mut |g| add_into(g, &dw));
-                dev.edit(grads.get_or_alloc_mut(&b_ghost)?, &mut |g| add_into(g, &db));
-                dev.edit(grads.get_or_alloc_mut(&x_ghost)?, &mut |g| add_into(g, &dx));
+                dev.edit(grads.get_or_alloc_mut(&w_ghost)?, &mut |g| {
+                    host::add_into(g, &dw)
+                });
+                dev.edit(grads.get_or_alloc_mut(&b_ghost)?, &mut |g| {
+                    host::add_into(g, &db)
+                });
+                dev.edit(grads.get_or_alloc_mut(&x_ghost)?, &mut |g| {
+                    host::add_into(g, &dx)
+                });
                 Ok(())
             });
         }
@@ -398,12 +341,6 @@ impl<D: Backend> ConvBlock<D> {
             });
         }
         z.put_tape(tape)
-    }
-}
-
-fn add_into(dst: &mut [f32], src: &[f32]) {
-    for (d, s) in dst.iter_mut().zip(src) {
-        *d += s;
     }
 }
 

@@ -1,6 +1,7 @@
 //! Runtime-width layers on dfdx tensor ops: linear, activations, and row mixing.
 
 use super::backend::Backend;
+use super::host;
 use super::params::{Matrix, ParamId, ParamStore, Tape, Vector};
 use crate::recipe::file::Activation;
 use dfdx::prelude::*;
@@ -60,39 +61,11 @@ impl Linear {
         tape.add_backward_op(move |grads| {
             let gy: Vec<f32> = dev.read(grads.get_or_alloc_mut(&y_ghost)?);
             dev.edit(grads.get_or_alloc_mut(&w_ghost)?, &mut |gw| {
-                assert_eq!(gw.len(), out * inp);
-                // SAFETY: gw is out×in row-major, gy is n×out row-major (read transposed),
-                // x_rows is n×in row-major; the slices cover exactly those extents.
-                unsafe {
-                    gemm::gemm(
-                        out,
-                        inp,
-                        n,
-                        gw.as_mut_ptr(),
-                        1,
-                        inp as isize,
-                        true,
-                        gy.as_ptr(),
-                        out as isize,
-                        1,
-                        x_rows.as_ptr(),
-                        1,
-                        inp as isize,
-                        1.0f32,
-                        1.0f32,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::Rayon(rayon::current_num_threads()),
-                    );
-                }
+                // dW (out×in) += gyᵀ (gy is n×out) · x (n×in)
+                host::matmul((out, inp, n), gw, true, &gy, true, &x_rows, false);
             });
             dev.edit(grads.get_or_alloc_mut(&b_ghost)?, &mut |gb| {
-                for row in gy.chunks_exact(out) {
-                    for (acc, g) in gb.iter_mut().zip(row) {
-                        *acc += g;
-                    }
-                }
+                host::add_column_sums(gb, &gy)
             });
             Ok(())
         });

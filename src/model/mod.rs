@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod conv;
+pub mod host;
 pub mod layers;
 pub mod network;
 pub mod params;

@@ -1,0 +1,97 @@
+//! Host-side kernels shared by the layers that run on the host with their own backward ops
+//! (devices with host memory): one checked wrapper around the gemm kernel dfdx itself uses, and
+//! bias gradients. The only `unsafe` of the crate lives here.
+
+/// `dst (m×n) = [dst +] op(a) · op(b)`, all row-major. `op(a)` is `m×k`: `a` is stored `m×k`,
+/// or `k×m` when `a_t` (read transposed); `op(b)` is `k×n`: `b` is stored `k×n`, or `n×k` when
+/// `b_t`. With `accumulate` the product is added to `dst`, else `dst` is overwritten.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [f32],
+    accumulate: bool,
+    a: &[f32],
+    a_t: bool,
+    b: &[f32],
+    b_t: bool,
+) {
+    assert_eq!(dst.len(), m * n, "dst must be m×n");
+    assert_eq!(a.len(), m * k, "a must hold m×k values");
+    assert_eq!(b.len(), k * n, "b must hold k×n values");
+    // (column stride, row stride) of each operand as gemm wants them.
+    let (a_cs, a_rs) = if a_t {
+        (m as isize, 1)
+    } else {
+        (1, k as isize)
+    };
+    let (b_cs, b_rs) = if b_t {
+        (k as isize, 1)
+    } else {
+        (1, n as isize)
+    };
+    // SAFETY: the asserts above make every operand exactly as long as the extents and strides
+    // gemm reads or writes; the slices do not overlap (dst is borrowed mutably).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.as_ptr(),
+            a_cs,
+            a_rs,
+            b.as_ptr(),
+            b_cs,
+            b_rs,
+            if accumulate { 1.0f32 } else { 0.0 },
+            1.0f32,
+            false,
+            false,
+            false,
+            gemm::Parallelism::Rayon(rayon::current_num_threads()),
+        );
+    }
+}
+
+/// `acc[j] += Σ_i rows[i][j]` over the rows of a row-major matrix `acc.len()` wide (the bias
+/// gradient of a layer from its output gradient).
+pub fn add_column_sums(acc: &mut [f32], rows: &[f32]) {
+    for row in rows.chunks_exact(acc.len()) {
+        for (a, v) in acc.iter_mut().zip(row) {
+            *a += v;
+        }
+    }
+}
+
+/// `dst[i] += src[i]`.
+pub fn add_into(dst: &mut [f32], src: &[f32]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d += s;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matmul_handles_every_transpose_combination() {
+        // a = [[1, 2, 3], [4, 5, 6]] (2×3), b = [[1, 0], [0, 1], [1, 1]] (3×2): a·b = [[4, 5], [10, 11]]
+        let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let at = [1.0, 4.0, 2.0, 5.0, 3.0, 6.0];
+        let b = [1.0, 0.0, 0.0, 1.0, 1.0, 1.0];
+        let bt = [1.0, 0.0, 1.0, 0.0, 1.0, 1.0];
+        for (aa, a_t) in [(&a, false), (&at, true)] {
+            for (bb, b_t) in [(&b, false), (&bt, true)] {
+                let mut d = [1.0; 4];
+                matmul((2, 2, 3), &mut d, false, aa, a_t, bb, b_t);
+                assert_eq!(d, [4.0, 5.0, 10.0, 11.0], "a_t {a_t} b_t {b_t}");
+                matmul((2, 2, 3), &mut d, true, aa, a_t, bb, b_t);
+                assert_eq!(d, [8.0, 10.0, 20.0, 22.0]);
+            }
+        }
+    }
+}
