@@ -1,17 +1,83 @@
-//! Embeds the git commit in the binary (`BALMIX_GIT`), so run records say which code made them.
+//! Embeds what identifies the code in the binary, so run records say which code made them:
+//!
+//! * `BALMIX_GIT` — the commit (`unknown` outside a git checkout);
+//! * `BALMIX_DIRTY` — `dirty` when the working tree differs from the commit, else `clean`;
+//! * `BALMIX_CODE_FINGERPRINT` — sha256 over every file that can change a result: `src/**`,
+//!   `Cargo.lock`, `Cargo.toml`, `build.rs` and the embedded `data-manifests/**` (paths sorted,
+//!   each path and its bytes hashed), so an uncommitted edit counts. Docs, tests, recipes and
+//!   scripts are left out: they cannot change what a recipe produces.
 
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// Files and folders whose bytes make the code fingerprint.
+const RESULT_SOURCES: &[&str] = &[
+    "src",
+    "data-manifests",
+    "Cargo.lock",
+    "Cargo.toml",
+    "build.rs",
+];
+
 fn main() {
-    let commit = Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".to_string());
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let commit = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    let dirty = match git(&["status", "--porcelain", "--untracked-files=no"]) {
+        Some(s) if s.is_empty() => "clean",
+        Some(_) => "dirty",
+        None => "unknown",
+    };
+    let mut files = Vec::new();
+    for source in RESULT_SOURCES {
+        collect(Path::new(source), &mut files);
+        println!("cargo:rerun-if-changed={source}");
+    }
+    files.sort();
+    let mut h = Sha256::new();
+    for file in &files {
+        let bytes = std::fs::read(file).unwrap_or_default();
+        h.update(file.to_string_lossy().as_bytes());
+        h.update([0]);
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(&bytes);
+    }
+    let fingerprint: String = h.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     println!("cargo:rustc-env=BALMIX_GIT={commit}");
+    println!("cargo:rustc-env=BALMIX_DIRTY={dirty}");
+    println!("cargo:rustc-env=BALMIX_CODE_FINGERPRINT={fingerprint}");
     println!("cargo:rerun-if-changed=.git/HEAD");
+    println!("cargo:rerun-if-changed=.git/index");
     println!("cargo:rerun-if-changed=.git/refs/heads");
-    println!("cargo:rerun-if-changed=build.rs");
+}
+
+/// Every file below `path` (or `path` itself), skipping hidden entries.
+fn collect(path: &Path, out: &mut Vec<PathBuf>) {
+    if path.is_file() {
+        out.push(path.to_path_buf());
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let p = entry.path();
+        if p.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'))
+        {
+            continue;
+        }
+        collect(&p, out);
+    }
 }

@@ -12,27 +12,47 @@
 //! * [`model`] — runtime-width layers on dfdx tensors, encoders, fusion, head, probes;
 //! * [`mixup`] — pairing, λ, MM, B-MM, contributions, OGM-GE coefficients (pure functions);
 //! * [`train`] — optimisers, schedules, the training loop, evaluation, checkpoints, run records;
-//! * [`rng`] — the named random streams that make every run reproducible.
+//! * [`report`] — tables run over seeds, reports (Markdown, CSV, JSON) and SVG plots;
+//! * [`rng`] — the named random streams that make every run reproducible;
+//! * [`interrupt`] — SIGINT/SIGTERM/SIGHUP as a flag checked at step boundaries;
+//! * [`term`] — output that a closed pipe cannot turn into a panic.
 //!
 //! ```no_run
-//! use balmix::{recipe::Recipe, train::run::{run_seed, Outcome, RunOptions}};
+//! use balmix::{recipe::Recipe, train::run::{run_seed, RunOptions}};
 //! let recipe = Recipe::load("recipes/quickstart.toml".as_ref(), &[]).unwrap();
-//! match run_seed(&recipe, recipe.seeds()[0], &RunOptions::default()).unwrap() {
-//!     Outcome::Trained(s) | Outcome::AlreadyComplete(s) => println!("test accuracy {:.3}", s.test_accuracy),
-//!     Outcome::Stopped { epochs_done } => println!("stopped after {epochs_done} epochs"),
+//! let outcome = run_seed(&recipe, recipe.seeds()[0], &RunOptions::default()).unwrap();
+//! match outcome.summary() {
+//!     Some(s) => println!("test accuracy {:.3}", s.test_accuracy),
+//!     None => println!("stopped early; continue with resume"),
 //! }
 //! ```
 #![warn(missing_docs)]
 
 pub mod data;
+pub mod interrupt;
 pub mod mixup;
 pub mod model;
 pub mod recipe;
 pub mod report;
 pub mod rng;
+pub mod term;
 pub mod train;
 
-/// The code version recorded in runs and reports: crate version and git commit.
+/// The code version recorded in runs and reports: crate version, git commit, whether the
+/// working tree was dirty at build time, and the [`code_fingerprint`].
 pub fn code_version() -> String {
-    format!("{} ({})", env!("CARGO_PKG_VERSION"), env!("BALMIX_GIT"))
+    format!(
+        "{} (commit {}, {}, code {})",
+        env!("CARGO_PKG_VERSION"),
+        env!("BALMIX_GIT"),
+        env!("BALMIX_DIRTY"),
+        code_fingerprint()
+    )
+}
+
+/// A hash, taken at build time, of every source that can change a result (`src/`,
+/// `Cargo.lock`, `Cargo.toml`, `build.rs`, the embedded data manifests), so an uncommitted
+/// edit yields another fingerprint. Part of a run's identity.
+pub fn code_fingerprint() -> &'static str {
+    env!("BALMIX_CODE_FINGERPRINT")
 }

@@ -3,13 +3,23 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    if let Err(e) = balmix::interrupt::install() {
+        balmix::term::eprint_line(&format!("warning: cannot install signal handlers: {e}"));
+    }
     match balmix_cli::run() {
         Ok(code) => code,
         Err(err) => {
             let code = balmix_cli::exit_code(&err);
-            eprintln!("error: {err}");
+            balmix::term::eprint_line(&format!("error: {err}"));
+            // A cause whose text is already shown (an error that embeds its source) is skipped.
+            let mut shown = err.to_string();
             for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                let text = cause.to_string();
+                if shown.contains(&text) {
+                    continue;
+                }
+                balmix::term::eprint_line(&format!("  caused by: {text}"));
+                shown = text;
             }
             code
         }

@@ -3,6 +3,7 @@
 use balmix::recipe::Recipe;
 use balmix::train::run::{run_seed, Outcome, RunOptions};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 /// Path of a fixture recipe.
 pub fn fixture(name: &str) -> PathBuf {
@@ -63,4 +64,35 @@ macro_rules! snapshot {
             insta::assert_snapshot!($name, $value);
         })
     };
+}
+
+/// Run the `balmix` binary in `cwd` with a clean `BALMIX_*` environment.
+pub fn balmix(args: &[&str], cwd: &Path) -> Output {
+    balmix_env(args, cwd, &[])
+}
+
+/// Run the binary with `env` set on top of a clean `BALMIX_*` environment.
+pub fn balmix_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_balmix"));
+    cmd.args(args)
+        .current_dir(cwd)
+        .env_remove("BALMIX_THREADS")
+        .env_remove("BALMIX_DEVICE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("balmix runs")
+}
+
+/// Stdout and stderr as text.
+pub fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// The repository root.
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
 }

@@ -193,14 +193,14 @@ fn ragged_and_non_numeric_csv_report_line_and_column() {
     let m = fake_dataset(&cache, "1,2,0\n3,1\n5,6,2\n", B, None);
     assert_eq!(
         load(&m, &cache).unwrap_err().to_string(),
-        "pkg/a.csv: line 2, column 3: ragged row: 2 columns, expected 3"
+        "pkg/a.csv (in pip package fake==1.0): line 2, column 3: ragged row: 2 columns, expected 3"
     );
     let tmp = tempfile::tempdir().unwrap();
     let cache = Cache::new(Some(tmp.path().to_path_buf()));
     let m = fake_dataset(&cache, "1,2,0\n3,four,1\n5,6,2\n", B, None);
     assert_eq!(
         load(&m, &cache).unwrap_err().to_string(),
-        "pkg/a.csv: line 2, column 2: not a number: `four`"
+        "pkg/a.csv (in pip package fake==1.0): line 2, column 2: not a number: `four`"
     );
 }
 

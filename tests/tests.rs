@@ -8,3 +8,4 @@ mod mixup_properties;
 mod recipes;
 mod runs;
 mod tables;
+mod trust;

@@ -3,9 +3,22 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+/// `--version`: crate version, commit, whether the tree was dirty at build time, and the code
+/// fingerprint that run identities use.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("BALMIX_GIT"),
+    ", ",
+    env!("BALMIX_DIRTY"),
+    ", code fingerprint ",
+    env!("BALMIX_CODE_FINGERPRINT"),
+    ")"
+);
+
 /// balmix — reproduce balanced multimodal mixup (MM, B-MM) from declarative recipes.
 #[derive(Debug, Parser)]
-#[command(name = "balmix", version, about, long_about = None)]
+#[command(name = "balmix", version = VERSION, about, long_about = None)]
 pub struct Cli {
     /// The command.
     #[command(subcommand)]
@@ -48,10 +61,11 @@ pub struct BenchArgs {
     /// Device, `cpu` or `cuda` (same as --set train.device=...; cuda needs a CUDA build).
     #[arg(long, value_parser = ["cpu", "cuda"])]
     pub device: Option<String>,
-    /// Peak f32 GFLOP/s of one core (FMA), for the "% of peak" figure; 117 was measured on the
-    /// 2-core development machine.
-    #[arg(long, default_value_t = 117.0)]
-    pub peak_gflops: f64,
+    /// Peak f32 GFLOP/s of one core of this machine (FMA), to print a "% of peak" figure;
+    /// measure it for your CPU (it differs 2x and more between machines). Without it, no
+    /// percentage is printed.
+    #[arg(long)]
+    pub peak_gflops: Option<f64>,
     /// Download cache folder.
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
@@ -145,8 +159,14 @@ pub struct RecipeArgs {
     /// Recipe file (.toml, .yaml or .yml).
     pub recipe: PathBuf,
     /// Override a key: --set mixup.alpha=0.2 (value parsed as TOML, else a string). Repeatable.
+    /// Changing a kind (e.g. --set optim.kind=adam) drops the other kind's keys set by the
+    /// files (e.g. optim.momentum).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
+    /// Remove a key set by the recipe files or environment, so its default applies:
+    /// --unset optim.schedule. Repeatable; --set still applies.
+    #[arg(long = "unset", value_name = "KEY")]
+    pub unsets: Vec<String>,
 }
 
 /// `balmix run`.

@@ -21,16 +21,19 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
 fn load(args: &RecipeArgs, extra: &[String]) -> Result<Recipe> {
     let mut sets = args.sets.clone();
     sets.extend_from_slice(extra);
-    Ok(Recipe::load(&args.recipe, &sets)?)
+    Ok(Recipe::load_with_unset(&args.recipe, &sets, &args.unsets)?)
 }
 
 fn check(args: RecipeArgs) -> Result<ExitCode> {
     let recipe = load(&args, &[])?;
-    print!("{}", recipe.to_toml());
+    balmix::term::print_text(&recipe.to_toml());
     Ok(ExitCode::SUCCESS)
 }
 
 fn run(args: RunArgs) -> Result<ExitCode> {
+    if let Some(t) = args.threads {
+        check_threads("--threads", t)?;
+    }
     let mut extra: Vec<String> = args
         .threads
         .map(|t| format!("train.threads={t}"))
@@ -42,6 +45,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             .map(|d| format!("train.device=\"{d}\"")),
     );
     let recipe = load(&args.recipe, &extra)?;
+    check_threads("train.threads", recipe.train().threads)?;
     let seeds = recipe.seeds().to_vec();
     for &seed in &seeds {
         let trace = args
@@ -54,26 +58,43 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             force: args.force,
             quiet: args.quiet,
             trace_mixup: trace,
-            stop_after_epochs: None,
             cache: args.cache_dir.clone(),
+            ..RunOptions::default()
         };
         let dir = opts.out.join(recipe.name()).join(format!("seed-{seed}"));
         let outcome = run_seed(&recipe, seed, &opts)
             .with_context(|| format!("run {} seed {seed}", recipe.name()))?;
-        match outcome {
-            Outcome::Trained(s) => println!("{}", describe(&s, &dir)),
-            Outcome::AlreadyComplete(s) => {
-                println!(
-                    "{} (already complete; pass --force to train again)",
-                    describe(&s, &dir)
-                )
+        let line = match outcome {
+            Outcome::Trained(s) => describe(&s, &dir),
+            Outcome::Retrained { summary, because } => {
+                format!("{} (trained again: {because})", describe(&summary, &dir))
             }
+            Outcome::AlreadyComplete(s) => format!(
+                "{} (already complete with this recipe, code and data; pass --force to train again)",
+                describe(&s, &dir)
+            ),
             Outcome::Stopped { epochs_done } => {
-                println!("{}: stopped after {epochs_done} epochs", dir.display())
+                format!("{}: stopped after {epochs_done} epochs", dir.display())
             }
-        }
+        };
+        balmix::term::print_line(&line);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Threads beyond the machine's parallelism only slow a run down (and thousands never start).
+pub(super) fn check_threads(flag: &'static str, threads: usize) -> Result<()> {
+    let available = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads == 0 || threads > available {
+        return Err(super::BadFlag {
+            flag,
+            problem: format!(
+                "{threads} threads requested; this machine runs 1 to {available} at once — choose a value in that range"
+            ),
+        }
+        .into());
+    }
+    Ok(())
 }
 
 fn describe(s: &balmix::train::record::Summary, dir: &std::path::Path) -> String {
@@ -114,6 +135,21 @@ fn bench(args: super::args::BenchArgs) -> Result<ExitCode> {
         .map(|d| format!("train.device=\"{d}\""))
         .collect();
     let recipe = load(&args.recipe, &device)?;
+    check_threads("--threads", args.threads)?;
+    if args.steps == 0 {
+        return Err(super::BadFlag {
+            flag: "--steps",
+            problem: "must be at least 1 (timed steps)".into(),
+        }
+        .into());
+    }
+    if let Some(p) = args.peak_gflops.filter(|p| !(p.is_finite() && *p > 0.0)) {
+        return Err(super::BadFlag {
+            flag: "--peak-gflops",
+            problem: format!("must be a positive number of GFLOP/s (got {p})"),
+        }
+        .into());
+    }
     let opts = BenchOptions {
         steps: args.steps,
         warmup: args.warmup,
@@ -124,30 +160,34 @@ fn bench(args: super::args::BenchArgs) -> Result<ExitCode> {
     };
     let r = bench(&recipe, &opts)?;
     let windows: Vec<String> = r.windows.iter().map(|w| format!("{w:.1}")).collect();
-    println!("recipe            {}", recipe.name());
-    println!("device            {:?}", recipe.train().device);
-    println!("threads           {}", args.threads);
-    println!("batch             {}", r.batch);
-    println!(
+    balmix::term::print_line(&format!("recipe            {}", recipe.name()));
+    balmix::term::print_line(&format!("device            {:?}", recipe.train().device));
+    balmix::term::print_line(&format!("threads           {}", args.threads));
+    balmix::term::print_line(&format!("batch             {}", r.batch));
+    balmix::term::print_line(&format!(
         "steps/s           {:.1} (median of 5 windows: {})",
         r.steps_per_second,
         windows.join(", ")
-    );
-    println!("samples/s         {:.0}", r.samples_per_second);
-    println!(
+    ));
+    balmix::term::print_line(&format!("samples/s         {:.0}", r.samples_per_second));
+    balmix::term::print_line(&format!(
         "MFLOP/step        {:.1} (forward {:.1}, x3 for training)",
         r.step_flops / 1e6,
         r.forward_flops / 1e6
-    );
-    println!("GFLOP/s           {:.1}", r.gflops);
-    println!(
-        "% of peak         {:.1}% of {} x {:.0} GFLOP/s",
-        100.0 * r.peak_fraction,
-        args.threads,
-        args.peak_gflops
-    );
+    ));
+    balmix::term::print_line(&format!("GFLOP/s           {:.1}", r.gflops));
+    if let (Some(fraction), Some(peak)) = (r.peak_fraction, args.peak_gflops) {
+        balmix::term::print_line(&format!(
+            "% of peak         {:.1}% of {} x {peak:.0} GFLOP/s",
+            100.0 * fraction,
+            args.threads,
+        ));
+    }
     if let Some(m) = r.peak_memory_bytes {
-        println!("peak memory       {:.1} MiB", m as f64 / 1048576.0);
+        balmix::term::print_line(&format!(
+            "peak memory       {:.1} MiB",
+            m as f64 / 1048576.0
+        ));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -53,10 +53,10 @@ fn source_kinds(m: &Manifest) -> String {
 fn list(c: &CacheArgs) -> Result<ExitCode> {
     let cat = catalog(c);
     let cache = Cache::new(c.cache_dir.clone());
-    println!(
+    balmix::term::print_line(&format!(
         "{:<22} {:<44} {:<14} {:>9}  modalities",
         "name", "source", "status", "size"
-    );
+    ));
     for name in cat.names() {
         let m = cat.get(&name)?;
         let (status, size) = if m.synthetic.is_some() {
@@ -77,16 +77,16 @@ fn list(c: &CacheArgs) -> Result<ExitCode> {
             (status, format!("{:.1} MB", bytes as f64 / 1e6))
         };
         let mods: Vec<&str> = m.modalities.iter().map(|x| x.name.as_str()).collect();
-        println!(
+        balmix::term::print_line(&format!(
             "{:<22} {:<44} {:<14} {:>9}  {}",
             name,
             source_kinds(&m),
             status,
             size,
             mods.join(", ")
-        );
+        ));
     }
-    println!("cache: {}", cache.root().display());
+    balmix::term::print_line(&format!("cache: {}", cache.root().display()));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -110,100 +110,159 @@ fn fetch(name: Option<&str>, all: bool, c: &CacheArgs) -> Result<ExitCode> {
     for name in names {
         let m = cat.get(&name)?;
         if m.synthetic.is_some() {
-            println!("{name}: generated from a seed, nothing to fetch");
+            balmix::term::print_line(&format!("{name}: generated from a seed, nothing to fetch"));
             continue;
         }
         if m.sources.iter().all(|s| matches!(s, Source::Local { .. })) {
             data::local::check(&m, &cache).with_context(|| format!("{name} is a local dataset"))?;
-            println!("{name}: local files present and consistent");
+            balmix::term::print_line(&format!("{name}: local files present and consistent"));
             continue;
         }
         let members = m.members();
         for (i, member) in members.iter().enumerate() {
-            eprintln!("[{}/{}] {name}: {}", i + 1, members.len(), member.path);
-            member_bytes(&m, member, &cache, &|line| eprintln!("  {line}"))
-                .with_context(|| format!("fetching {name}"))?;
+            balmix::term::eprint_line(&format!(
+                "[{}/{}] {name}: {}",
+                i + 1,
+                members.len(),
+                member.path
+            ));
+            member_bytes(&m, member, &cache, &|line| {
+                balmix::term::eprint_line(&format!("  {line}"))
+            })
+            .with_context(|| format!("fetching {name}"))?;
         }
-        println!(
+        balmix::term::print_line(&format!(
             "{name}: {} files verified in {}",
             members.len(),
             cache.root().display()
-        );
+        ));
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn verify(name: &str, c: &CacheArgs) -> Result<ExitCode> {
+    use balmix::data::fingerprint::{local_sha256, member_sha256};
     let m = catalog(c).get(name)?;
     let cache = Cache::new(c.cache_dir.clone());
     if m.synthetic.is_some() {
-        println!("{name}: generated from a seed, nothing to verify");
+        balmix::term::print_line(&format!("{name}: generated from a seed, nothing to verify"));
         return Ok(ExitCode::SUCCESS);
     }
     if m.fixed_splits.is_some() {
         data::local::check(&m, &cache)?;
     }
-    let mut bad = 0;
+    let (mut bad, mut missing, mut recorded) = (0, 0, 0);
     for member in m.members() {
+        let local = matches!(m.source(&member.source), Some(Source::Local { .. }));
+        if !local
+            && !cache
+                .member_path(member.sha256.as_deref().unwrap_or(""))
+                .is_file()
+        {
+            missing += 1;
+            balmix::term::print_line(&format!("not fetched yet       {}", member.path));
+            continue;
+        }
         match member_status(&m, member, &cache) {
-            Ok(size) => println!("ok       {:>10} bytes  {}", size, member.path),
+            Ok(size) if local && member.sha256.is_none() => {
+                let env = match m.source(&member.source) {
+                    Some(Source::Local { env, .. }) => env.as_str(),
+                    _ => "",
+                };
+                let path = data::fetch::local_dir(&m, env, &cache).join(&member.path);
+                let (sha, _) = local_sha256(&path, &cache)?;
+                recorded += 1;
+                balmix::term::print_line(&format!(
+                    "recorded {size:>10} bytes  {}  sha256 {sha} (no checksum declared; recorded to detect changes)",
+                    member.path
+                ));
+            }
+            Ok(size) => {
+                let sha = member_sha256(&m, member, &cache)?;
+                balmix::term::print_line(&format!(
+                    "ok       {size:>10} bytes  {}  sha256 {sha}",
+                    member.path
+                ));
+            }
             Err(e) => {
                 bad += 1;
-                println!("FAILED   {}: {e}", member.path);
+                balmix::term::print_line(&format!("FAILED   {}: {e}", member.path));
             }
         }
     }
     if bad > 0 {
         bail!("{name}: {bad} file(s) missing or corrupt; `balmix data fetch {name}` repairs downloaded files");
     }
-    println!("{name}: every file matches its sha256");
+    let checked = m.members().len() - missing - recorded;
+    let mut parts = Vec::new();
+    if checked > 0 {
+        parts.push(format!("{checked} file(s) match their declared sha256"));
+    }
+    if recorded > 0 {
+        parts.push(format!(
+            "{recorded} local file(s) have no declared sha256: their sha256 was recorded (a later change retrains runs that read them)"
+        ));
+    }
+    if missing > 0 {
+        parts.push(format!(
+            "{missing} not fetched yet (`balmix data fetch {name}` downloads them)"
+        ));
+    }
+    balmix::term::print_line(&format!("{name}: {}", parts.join("; ")));
     Ok(ExitCode::SUCCESS)
 }
 
 fn info(name: &str, test: f64, val: f64, seed: u64, c: &CacheArgs) -> Result<ExitCode> {
     let m = catalog(c).get(name)?;
     let cache = Cache::new(c.cache_dir.clone());
-    println!(
+    balmix::term::print_line(&format!(
         "{} — {}\nlicense: {}\ncitation: {}\nsource: {}",
         m.name,
         m.description,
         m.license,
         m.citation,
         source_kinds(&m)
-    );
-    let d = data::load_manifest(&m, &[], &cache, &|line| eprintln!("{line}"))?;
+    ));
+    let d = data::load_manifest(&m, &[], &cache, &|line| balmix::term::eprint_line(line))?;
     let s = data::split(&m, &d, test, val, seed)?;
-    println!("samples: {}", d.len());
-    println!("modalities:");
+    balmix::term::print_line(&format!("samples: {}", d.len()));
+    balmix::term::print_line("modalities:");
     for (md, spec) in d.modalities.iter().zip(&m.modalities) {
         let shape = spec
             .shape
             .map(|s| format!(" (shape {}×{}×{})", s[0], s[1], s[2]))
             .unwrap_or_default();
-        println!("  {:<14} width {}{shape}", md.name, md.width);
+        balmix::term::print_line(&format!("  {:<14} width {}{shape}", md.name, md.width));
     }
     let split_name = if m.fixed_splits.is_some() {
         format!("fixed lists (val {val} of train, seed {seed})")
     } else {
         format!("stratified (test {test}, val {val}, seed {seed})")
     };
-    println!("split: {split_name}");
-    println!(
+    balmix::term::print_line(&format!("split: {split_name}"));
+    balmix::term::print_line(&format!(
         "{:<10} {:>7} {:>7} {:>7} {:>7}",
         "class", "train", "val", "test", "total"
-    );
+    ));
     let count = |idx: &[usize], c: usize| idx.iter().filter(|&&i| d.labels[i] == c).count();
     for (c, class) in d.classes.iter().enumerate() {
         let (a, b, t) = (count(&s.train, c), count(&s.val, c), count(&s.test, c));
-        println!("{:<10} {:>7} {:>7} {:>7} {:>7}", class, a, b, t, a + b + t);
+        balmix::term::print_line(&format!(
+            "{:<10} {:>7} {:>7} {:>7} {:>7}",
+            class,
+            a,
+            b,
+            t,
+            a + b + t
+        ));
     }
-    println!(
+    balmix::term::print_line(&format!(
         "{:<10} {:>7} {:>7} {:>7} {:>7}",
         "all",
         s.train.len(),
         s.val.len(),
         s.test.len(),
         d.len()
-    );
+    ));
     Ok(ExitCode::SUCCESS)
 }

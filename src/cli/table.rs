@@ -28,8 +28,24 @@ pub fn table(args: TableArgs) -> Result<ExitCode> {
         &dir.join("report.json"),
         serde_json::to_string_pretty(&report)?.as_bytes(),
     )?;
-    print!("{md}");
-    eprintln!("report: {}/report.{{md,csv,json}}", dir.display());
+    balmix::term::print_text(&md);
+    balmix::term::eprint_line(&format!("report: {}/report.{{md,csv,json}}", dir.display()));
+    if let Some(signal) = balmix::interrupt::signal() {
+        balmix::term::eprint_line("interrupted — run the same command again to continue (complete runs are reused, interrupted ones resume)");
+        return Ok(ExitCode::from(balmix::interrupt::exit_status(signal)));
+    }
+    let problems = report
+        .cells
+        .iter()
+        .flatten()
+        .filter(|c| c.is_problem())
+        .count();
+    if problems > 0 {
+        balmix::term::eprint_line(&format!(
+            "{problems} cell(s) failed or diverged; see \"Not run or not reported\" in the report"
+        ));
+        return Ok(ExitCode::from(1));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -39,11 +55,18 @@ fn write(path: &Path, bytes: &[u8]) -> Result<()> {
 
 pub fn plot(args: PlotArgs) -> Result<ExitCode> {
     let target = &args.target;
+    // A table's output folder (`runs/<table>`) holds its report.json.
+    let table_report = target.join("report.json");
+    let target = if target.is_dir() && table_report.is_file() {
+        &table_report
+    } else {
+        target
+    };
     if target.is_dir() {
         for (name, svg) in run_plots(target).map_err(anyhow::Error::msg)? {
             let path = target.join(name);
             write(&path, svg.as_bytes())?;
-            println!("{}", path.display());
+            balmix::term::print_line(&path.display().to_string());
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -68,6 +91,6 @@ pub fn plot(args: PlotArgs) -> Result<ExitCode> {
         .with_context(|| format!("reading {}", report_path.display()))?;
     let path = report_path.with_file_name("report.svg");
     write(&path, table_chart(&report).as_bytes())?;
-    println!("{}", path.display());
+    balmix::term::print_line(&path.display().to_string());
     Ok(ExitCode::SUCCESS)
 }

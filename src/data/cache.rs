@@ -15,6 +15,8 @@ pub const CACHE_ENV: &str = "BALMIX_CACHE";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cache {
     root: PathBuf,
+    /// How the folder was chosen, for messages.
+    origin: &'static str,
 }
 
 /// Holds the cache lock until dropped.
@@ -26,12 +28,27 @@ impl Cache {
     /// `dir` if given, else `$BALMIX_CACHE`, else `$XDG_CACHE_HOME/balmix`, else
     /// `~/.cache/balmix`.
     pub fn new(dir: Option<PathBuf>) -> Cache {
-        let root = dir
-            .or_else(|| std::env::var_os(CACHE_ENV).map(PathBuf::from))
-            .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("balmix")))
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/balmix")))
-            .unwrap_or_else(|| PathBuf::from(".balmix-cache"));
-        Cache { root }
+        let env = |var: &str| std::env::var_os(var).filter(|v| !v.is_empty());
+        let (root, origin) = if let Some(d) = dir {
+            (d, "--cache-dir")
+        } else if let Some(d) = env(CACHE_ENV) {
+            (PathBuf::from(d), "$BALMIX_CACHE")
+        } else if let Some(d) = env("XDG_CACHE_HOME") {
+            (PathBuf::from(d).join("balmix"), "$XDG_CACHE_HOME/balmix")
+        } else if let Some(h) = env("HOME") {
+            (PathBuf::from(h).join(".cache/balmix"), "~/.cache/balmix")
+        } else {
+            (
+                PathBuf::from(".balmix-cache"),
+                "no $HOME: .balmix-cache in the working folder",
+            )
+        };
+        Cache { root, origin }
+    }
+
+    /// The folder and how it was chosen, e.g. `/data/cache (from $BALMIX_CACHE)`.
+    pub fn describe(&self) -> String {
+        format!("{} (from {})", self.root.display(), self.origin)
     }
 
     /// The cache folder.
@@ -56,15 +73,19 @@ impl Cache {
 
     /// Take the exclusive cache lock (blocks while another process holds it).
     pub fn lock(&self) -> Result<CacheLock, DataError> {
-        std::fs::create_dir_all(&self.root).map_err(|e| DataError::io(&self.root, e))?;
+        let unusable = |e: std::io::Error| DataError::CacheUnusable {
+            cache: self.describe(),
+            reason: e.to_string(),
+        };
+        std::fs::create_dir_all(&self.root).map_err(unusable)?;
         let path = self.root.join(".lock");
         let file = File::options()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(|e| DataError::io(&path, e))?;
-        file.lock().map_err(|e| DataError::io(&path, e))?;
+            .map_err(unusable)?;
+        file.lock().map_err(unusable)?;
         Ok(CacheLock { _file: file })
     }
 

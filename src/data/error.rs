@@ -18,6 +18,8 @@ pub enum DataError {
         split: &'static str,
         detail: String,
     },
+    #[error("cannot use the download cache folder {cache}: {reason}; choose a writable folder with --cache-dir DIR or BALMIX_CACHE=DIR")]
+    CacheUnusable { cache: String, reason: String },
     #[error("`{tool}` is not available ({reason}); {hint}")]
     ToolMissing {
         tool: String,

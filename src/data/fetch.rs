@@ -54,6 +54,24 @@ pub fn member_bytes(
     Ok(bytes)
 }
 
+/// How to name `member` in messages: a local file's full path, or the member path and the
+/// package it comes from.
+pub fn member_display(manifest: &Manifest, member: &Member, cache: &Cache) -> String {
+    match manifest.source(&member.source) {
+        Some(Source::Local { env, .. }) => local_dir(manifest, env, cache)
+            .join(&member.path)
+            .display()
+            .to_string(),
+        Some(Source::Pip {
+            package, version, ..
+        }) => format!("{} (in pip package {package}=={version})", member.path),
+        Some(Source::Npm {
+            package, version, ..
+        }) => format!("{} (in npm package {package}@{version})", member.path),
+        None => member.path.clone(),
+    }
+}
+
 /// Whether `member` is cached and intact (no fetching).
 pub fn member_status(
     manifest: &Manifest,
@@ -200,14 +218,18 @@ fn download(source: &Source, dir: &Path) -> Result<PathBuf, DataError> {
         }
         Source::Local { .. } => unreachable!(),
     };
-    let out = cmd
+    let child = cmd
         .current_dir(dir)
-        .output()
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .map_err(|e| DataError::ToolMissing {
             tool: tool.to_string(),
             reason: e.to_string(),
             hint: hint.to_string(),
         })?;
+    let out = wait_or_interrupt(child, tool)?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         if tool.contains("pip") && stderr.contains("No module named pip") {
@@ -243,6 +265,61 @@ fn download(source: &Source, dir: &Path) -> Result<PathBuf, DataError> {
             detail: format!("expected one file, found {n}"),
         }),
     }
+}
+
+/// Wait for `child`, killing it if an interrupt arrives (so no pip or npm outlives us).
+fn wait_or_interrupt(
+    mut child: std::process::Child,
+    tool: &str,
+) -> Result<std::process::Output, DataError> {
+    use std::io::Read;
+    // Drain the pipes on threads so a chatty child never blocks on a full pipe.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let status = loop {
+        if crate::interrupt::interrupted() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(DataError::FetchFailed {
+                what: tool.to_string(),
+                detail: "interrupted; it was stopped, and nothing was added to the cache".into(),
+            });
+        }
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(50)),
+            Err(e) => {
+                return Err(DataError::FetchFailed {
+                    what: tool.to_string(),
+                    detail: e.to_string(),
+                })
+            }
+        }
+    };
+    Ok(std::process::Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
 }
 
 /// One member of a zip (wheel) or gzipped tar (npm) archive.

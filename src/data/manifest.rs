@@ -266,10 +266,11 @@ pub struct FixedSplits {
 #[derive(Debug, Error)]
 #[allow(missing_docs)]
 pub enum ManifestError {
-    #[error("unknown manifest `{name}`{}", if suggestions.is_empty() { String::new() } else { format!(" (did you mean: {}?)", suggestions.join(", ")) })]
+    #[error("unknown manifest `{name}`{}; known manifests: {}", if suggestions.is_empty() { String::new() } else { format!(" (did you mean: {}?)", suggestions.join(", ")) }, known.join(", "))]
     Unknown {
         name: String,
         suggestions: Vec<String>,
+        known: Vec<String>,
     },
     #[error("{path}: invalid manifest: {reason}")]
     Invalid { path: String, reason: String },
@@ -283,21 +284,52 @@ impl Manifest {
 
     /// Every member file the modalities and splits read, in manifest order.
     pub fn members(&self) -> Vec<&Member> {
-        let mut out = Vec::new();
-        for m in &self.modalities {
-            match &m.reader {
-                Some(Reader::Csv { file, .. })
-                | Some(Reader::NpzSequences { file, .. })
-                | Some(Reader::Npy { file }) => out.push(file),
-                Some(Reader::JsonImages { files }) => out.extend(files),
-                None => {}
-            }
-        }
+        let mut out: Vec<&Member> = self
+            .modalities
+            .iter()
+            .flat_map(ModalitySpec::files)
+            .collect();
         if let Some(s) = &self.fixed_splits {
             out.push(&s.train);
             out.push(&s.test);
         }
         out
+    }
+}
+
+impl Manifest {
+    /// The number of samples of each class, when the manifest fixes it without reading data
+    /// (generated data, or declared balanced counts).
+    pub fn class_sizes(&self) -> Option<Vec<usize>> {
+        let k = self.classes.len().max(1);
+        if let Some(s) = &self.synthetic {
+            // Labels are i mod K.
+            return Some(
+                (0..k)
+                    .map(|c| s.samples / k + usize::from(c < s.samples % k))
+                    .collect(),
+            );
+        }
+        match &self.expected {
+            Some(Expected {
+                per_class: Some(per),
+                ..
+            }) if self.fixed_splits.is_none() => Some(vec![*per; k]),
+            _ => None,
+        }
+    }
+}
+
+impl ModalitySpec {
+    /// The files this modality's reader reads.
+    pub fn files(&self) -> Vec<&Member> {
+        match &self.reader {
+            Some(Reader::Csv { file, .. })
+            | Some(Reader::NpzSequences { file, .. })
+            | Some(Reader::Npy { file }) => vec![file],
+            Some(Reader::JsonImages { files }) => files.iter().collect(),
+            None => Vec::new(),
+        }
     }
 }
 
@@ -361,6 +393,7 @@ impl Catalog {
             None => Err(ManifestError::Unknown {
                 name: name.to_string(),
                 suggestions: suggest(name, &self.names()),
+                known: self.names(),
             }),
         }
     }
@@ -522,12 +555,16 @@ mod tests {
     }
 
     #[test]
-    fn unknown_manifest_suggests_close_names() {
+    fn unknown_manifest_suggests_close_names_and_lists_the_known_ones() {
         let err = Catalog::embedded().get("synthetic-imbalanse").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "unknown manifest `synthetic-imbalanse` (did you mean: synthetic-imbalance?)"
+        let text = err.to_string();
+        assert!(
+            text.starts_with("unknown manifest `synthetic-imbalanse` (did you mean: synthetic-imbalance?); known manifests: "),
+            "{text}"
         );
+        for name in Catalog::embedded().names() {
+            assert!(text.contains(&name), "{text}");
+        }
     }
 
     #[test]

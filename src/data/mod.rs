@@ -8,6 +8,7 @@ pub mod cache;
 pub mod dataset;
 pub mod error;
 pub mod fetch;
+pub mod fingerprint;
 pub mod local;
 pub mod manifest;
 pub mod read_csv;

@@ -2,7 +2,7 @@
 
 use super::cache::Cache;
 use super::error::DataError;
-use super::fetch::member_bytes;
+use super::fetch::{member_bytes, member_display};
 use super::manifest::{Manifest, ModalitySpec, Reader, SequenceRepresentation};
 use super::read_csv;
 use super::read_npy::{read_npy, read_npz};
@@ -36,10 +36,11 @@ pub fn read(
     let rows = match reader {
         Reader::Csv { file, header } => {
             let bytes = member_bytes(manifest, file, cache, log)?;
-            let t = read_csv::read(&bytes, &file.path, *header)?;
+            let shown = member_display(manifest, file, cache);
+            let t = read_csv::read(&bytes, &shown, *header)?;
             if t.width != spec.width {
                 return Err(DataError::Format {
-                    file: file.path.clone(),
+                    file: shown,
                     reason: format!(
                         "{} feature columns, manifest says width {}",
                         t.width, spec.width

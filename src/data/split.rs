@@ -16,6 +16,15 @@ pub struct Splits {
     pub test: Vec<usize>,
 }
 
+/// How a stratified split divides a class of `n` samples: `(test, val, train)` with
+/// `test = round(n · test)`, `val = round(n · val)` (capped by what is left) and the rest for
+/// training.
+pub fn class_counts(n: usize, test: f64, val: f64) -> (usize, usize, usize) {
+    let n_test = ((n as f64 * test).round() as usize).min(n);
+    let n_val = ((n as f64 * val).round() as usize).min(n - n_test);
+    (n_test, n_val, n - n_test - n_val)
+}
+
 /// Stratified split: within each class, shuffle with the `split` stream of `seed`, then take
 /// `round(n_c · test)` for test, `round(n_c · val)` for val and the rest for training.
 pub fn stratified(data: &Dataset, test: f64, val: f64, seed: u64) -> Result<Splits, DataError> {
@@ -30,9 +39,7 @@ pub fn stratified(data: &Dataset, test: f64, val: f64, seed: u64) -> Result<Spli
             .filter(|&i| data.labels[i] == class)
             .collect();
         members.shuffle(&mut rng);
-        let n = members.len() as f64;
-        let n_test = (n * test).round() as usize;
-        let n_val = ((n * val).round() as usize).min(members.len() - n_test.min(members.len()));
+        let (n_test, n_val, _) = class_counts(members.len(), test, val);
         splits.test.extend(&members[..n_test.min(members.len())]);
         splits
             .val

@@ -12,6 +12,11 @@ pub enum RecipeError {
         path: String,
         referenced_by: Option<String>,
     },
+    #[error("{path} is a folder, not a recipe file{}; a recipe (and `extends`) names a .toml or .yaml file", referenced_by.as_ref().map(|r| format!(" (extended by {r})")).unwrap_or_default())]
+    NotAFile {
+        path: String,
+        referenced_by: Option<String>,
+    },
     #[error("{path}: cannot read recipe: {reason}")]
     Unreadable { path: String, reason: String },
     #[error("{path}: unsupported recipe format (expected a .toml, .yaml or .yml file)")]
@@ -69,11 +74,12 @@ pub enum RecipeError {
         key: String,
         seed: u64,
     },
-    #[error("{origin}: dataset.manifest: unknown manifest `{got}`{}", if suggestions.is_empty() { String::new() } else { format!(" (did you mean: {}?)", suggestions.join(", ")) })]
+    #[error("{origin}: dataset.manifest: unknown manifest `{got}`{}; known manifests: {}", if suggestions.is_empty() { String::new() } else { format!(" (did you mean: {}?)", suggestions.join(", ")) }, known.join(", "))]
     UnknownManifest {
         origin: String,
         got: String,
         suggestions: Vec<String>,
+        known: Vec<String>,
     },
     #[error("{origin}: {key}: unknown modality `{got}` (manifest `{manifest}` has: {known})")]
     UnknownModality {
@@ -89,6 +95,26 @@ pub enum RecipeError {
     MissingEncoder { origin: String, modality: String },
     #[error("{origin}: dataset.split: test + val must be < 1 so training keeps samples (got {test} + {val})")]
     SplitTooLarge { origin: String, test: f64, val: f64 },
+    #[error("{origin}: dataset.split: test = {test}, val = {val} leaves the {which} set without a sample of a class of {class_size} samples; choose fractions that keep at least one sample of each class in every split")]
+    SplitEmptiesClass {
+        origin: String,
+        test: f64,
+        val: f64,
+        class_size: usize,
+        which: &'static str,
+    },
+    #[error("{origin}: train.batch_size = {batch} is larger than the training set ({train} samples), so every step would see the whole set; choose at most {train}")]
+    BatchLargerThanTrainingSet {
+        origin: String,
+        batch: usize,
+        train: usize,
+    },
+    #[error("{origin}: name: `{got}` {problem}; a recipe name is a relative path of plain parts (letters, digits, `-`, `_`, `.`) below --out, at most 120 characters")]
+    BadName {
+        origin: String,
+        got: String,
+        problem: &'static str,
+    },
     #[error("{origin}: train.eval.select = \"best-val\" needs a validation split (dataset.split.val > 0)")]
     BestValWithoutVal { origin: String },
     #[error("{origin}: model.unimodal_logits = \"decompose\" needs concat or sum fusion (got {fusion}); use \"probe\"")]

@@ -551,6 +551,11 @@ pub struct TrainSection {
     /// Device. Default `"cpu"`. Overridable by `BALMIX_DEVICE`.
     #[serde(default)]
     pub device: DeviceKind,
+    /// Clip the global gradient norm (all parameters together) to this value before each
+    /// update, as PyTorch's `clip_grad_norm_` does: gradients are scaled by
+    /// `clip / (norm + 1e-6)` when that is below 1. Default: no clipping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grad_clip: Option<f64>,
 }
 
 fn default_epochs() -> usize {
@@ -571,6 +576,7 @@ impl Default for TrainSection {
             eval: EvalSection::default(),
             threads: default_threads(),
             device: DeviceKind::default(),
+            grad_clip: None,
         }
     }
 }

@@ -43,15 +43,30 @@ impl Layered {
     }
 }
 
-/// Read `path` and every file it `extends`, then the environment and `--set` arguments.
+/// Read `path` and every file it `extends`, then the environment, `--unset` and `--set`.
+///
+/// A layer that changes a kind (`optim.kind`, `optim.schedule.kind`, `model.fusion.kind`,
+/// `model.encoders.*.kind`, `mixup.method`, `modulation.kind`) drops the earlier layers' keys
+/// that the new kind does not take (see [`KIND_RULES`]), so `--set optim.kind=adam` on a recipe
+/// whose base sets `optim.momentum` works. `--unset KEY` removes `KEY` from the files and the
+/// environment (a `--set` of the same key still applies).
 pub fn load(path: &Path, sets: &[String]) -> Result<Layered, RecipeError> {
+    load_with_unset(path, sets, &[])
+}
+
+/// [`load`] with `--unset` keys.
+pub fn load_with_unset(
+    path: &Path,
+    sets: &[String],
+    unsets: &[String],
+) -> Result<Layered, RecipeError> {
     let files = extends_chain(path)?;
-    let mut figment = Figment::new();
+    let mut layers: Vec<Box<dyn Provider>> = Vec::new();
     for file in &files {
-        figment = match format_of(file)? {
-            FileFormat::Toml => figment.merge(Toml::file_exact(file)),
-            FileFormat::Yaml => figment.merge(Yaml::file_exact(file)),
-        };
+        layers.push(match format_of(file)? {
+            FileFormat::Toml => Box::new(Toml::file_exact(file)),
+            FileFormat::Yaml => Box::new(Yaml::file_exact(file)),
+        });
     }
     let env = Env::raw().filter_map(|k| {
         ENV_WHITELIST
@@ -59,9 +74,26 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Layered, RecipeError> {
             .find(|(var, _)| k.as_str().eq_ignore_ascii_case(var))
             .map(|(_, key)| (*key).into())
     });
-    figment = figment.merge(env);
+    layers.push(Box::new(env));
+    let before_sets = layers.len();
     for arg in sets {
-        figment = figment.merge(SetArgument::parse(arg)?);
+        layers.push(Box::new(SetArgument::parse(arg)?));
+    }
+    let mut drops = kind_drops(&layers);
+    for key in unsets {
+        let key = key.trim();
+        if key.is_empty() {
+            return Err(RecipeError::BadSetArgument {
+                arg: "--unset (empty key)".into(),
+            });
+        }
+        for d in drops.iter_mut().take(before_sets) {
+            d.push(key.to_string());
+        }
+    }
+    let mut figment = Figment::new();
+    for (layer, drop) in layers.into_iter().zip(drops) {
+        figment = figment.merge(Filtered { inner: layer, drop });
     }
     let top = files.last().cloned().unwrap_or_else(|| path.to_path_buf());
     Ok(Layered {
@@ -69,6 +101,170 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Layered, RecipeError> {
         top,
         files,
     })
+}
+
+/// A kind field and the keys of its section that only some kinds take.
+pub struct KindRule {
+    /// The section (`*` matches any one key, e.g. an encoder's modality).
+    pub section: &'static str,
+    /// The field naming the kind.
+    pub field: &'static str,
+    /// Keys of the section and the kinds that take them.
+    pub keys: &'static [(&'static str, &'static [&'static str])],
+}
+
+/// Kind fields whose change drops the earlier layers' keys of other kinds.
+pub const KIND_RULES: &[KindRule] = &[
+    KindRule {
+        section: "optim",
+        field: "kind",
+        keys: &[
+            ("momentum", &["sgd"]),
+            ("betas", &["adam", "adamw"]),
+            ("eps", &["adam", "adamw"]),
+        ],
+    },
+    KindRule {
+        section: "optim.schedule",
+        field: "kind",
+        keys: &[
+            ("every", &["step"]),
+            ("gamma", &["step"]),
+            ("min_lr", &["cosine"]),
+        ],
+    },
+    KindRule {
+        section: "model.fusion",
+        field: "kind",
+        keys: &[
+            ("condition", &["film"]),
+            ("gate", &["gated"]),
+            ("dim", &["gated"]),
+        ],
+    },
+    KindRule {
+        section: "model.encoders.*",
+        field: "kind",
+        keys: &[("channels", &["conv"]), ("kernel", &["conv"])],
+    },
+    KindRule {
+        section: "mixup",
+        field: "method",
+        keys: &[("balance", &["bmm"])],
+    },
+    KindRule {
+        section: "modulation",
+        field: "kind",
+        keys: &[
+            ("alpha", &["ogm-ge"]),
+            ("noise", &["ogm-ge"]),
+            ("epochs", &["ogm-ge"]),
+            ("variant", &["ogm-ge"]),
+        ],
+    },
+];
+
+/// For each layer, the dotted keys to drop from it because a later layer changed a kind.
+fn kind_drops(layers: &[Box<dyn Provider>]) -> Vec<Vec<String>> {
+    let dicts: Vec<Dict> = layers
+        .iter()
+        .map(|l| {
+            l.data()
+                .ok()
+                .and_then(|mut m| m.remove(&Profile::Default))
+                .unwrap_or_default()
+        })
+        .collect();
+    let mut drops = vec![Vec::new(); layers.len()];
+    for rule in KIND_RULES {
+        for section in expand(rule.section, &dicts) {
+            let kind_key = format!("{section}.{}", rule.field);
+            let mut current: Option<String> = None;
+            for (j, dict) in dicts.iter().enumerate() {
+                let Some(new) = find_str(dict, &kind_key) else {
+                    continue;
+                };
+                if current.as_deref() != Some(new.as_str()) {
+                    for (key, kinds) in rule.keys {
+                        if !kinds.contains(&new.as_str()) {
+                            for d in drops.iter_mut().take(j) {
+                                d.push(format!("{section}.{key}"));
+                            }
+                        }
+                    }
+                }
+                current = Some(new);
+            }
+        }
+    }
+    drops
+}
+
+/// The concrete sections a rule's section names (`*` expanded over every layer's keys).
+fn expand(section: &str, dicts: &[Dict]) -> Vec<String> {
+    let Some((prefix, _)) = section.split_once(".*") else {
+        return vec![section.to_string()];
+    };
+    let mut names: Vec<String> = dicts
+        .iter()
+        .filter_map(|d| find(d, prefix))
+        .filter_map(|v| v.as_dict().map(|d| d.keys().cloned().collect::<Vec<_>>()))
+        .flatten()
+        .collect();
+    names.sort();
+    names.dedup();
+    names.into_iter().map(|n| format!("{prefix}.{n}")).collect()
+}
+
+fn find<'a>(dict: &'a Dict, path: &str) -> Option<&'a figment::value::Value> {
+    let (first, rest) = match path.split_once('.') {
+        Some((a, b)) => (a, Some(b)),
+        None => (path, None),
+    };
+    let v = dict.get(first)?;
+    match rest {
+        None => Some(v),
+        Some(rest) => find(v.as_dict()?, rest),
+    }
+}
+
+fn find_str(dict: &Dict, path: &str) -> Option<String> {
+    find(dict, path).and_then(|v| v.as_str().map(str::to_string))
+}
+
+fn remove(dict: &mut Dict, path: &str) {
+    match path.split_once('.') {
+        None => {
+            dict.remove(path);
+        }
+        Some((first, rest)) => {
+            if let Some(figment::value::Value::Dict(_, inner)) = dict.get_mut(first) {
+                remove(inner, rest);
+            }
+        }
+    }
+}
+
+/// A layer with some keys removed; keeps the layer's metadata, so errors still name it.
+struct Filtered {
+    inner: Box<dyn Provider>,
+    drop: Vec<String>,
+}
+
+impl Provider for Filtered {
+    fn metadata(&self) -> Metadata {
+        self.inner.metadata()
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut data = self.inner.data()?;
+        for dict in data.values_mut() {
+            for key in &self.drop {
+                remove(dict, key);
+            }
+        }
+        Ok(data)
+    }
 }
 
 enum FileFormat {
@@ -101,6 +297,12 @@ fn extends_chain(path: &Path) -> Result<Vec<PathBuf>, RecipeError> {
             return Err(RecipeError::ExtendsCycle {
                 origin: display_path(chain.last().unwrap_or(&abs)),
                 chain: names.join(" -> "),
+            });
+        }
+        if abs.is_dir() {
+            return Err(RecipeError::NotAFile {
+                path: display_path(&abs),
+                referenced_by: referenced_by.as_deref().map(display_path),
             });
         }
         let parent = extends_of(&abs)?;
@@ -193,7 +395,10 @@ pub fn display_path(path: &Path) -> String {
         .as_deref()
         .and_then(|c| path.strip_prefix(c).ok())
         .unwrap_or(path);
-    shown.display().to_string()
+    match shown.display().to_string() {
+        s if s.is_empty() => ".".to_string(),
+        s => s,
+    }
 }
 
 fn map_figment_error(err: figment::Error, top: &Path) -> RecipeError {

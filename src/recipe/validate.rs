@@ -20,7 +20,16 @@ pub struct Recipe {
 impl Recipe {
     /// Load `path` with its `extends` chain, the whitelisted environment and `sets`, validate.
     pub fn load(path: &Path, sets: &[String]) -> Result<Recipe, RecipeError> {
-        let layers = load::load(path, sets)?;
+        Self::load_with_unset(path, sets, &[])
+    }
+
+    /// [`Recipe::load`] with `--unset` keys removed from the files and environment first.
+    pub fn load_with_unset(
+        path: &Path,
+        sets: &[String],
+        unsets: &[String],
+    ) -> Result<Recipe, RecipeError> {
+        let layers = load::load_with_unset(path, sets, unsets)?;
         let dir = layers.top.parent().unwrap_or(Path::new(".")).to_path_buf();
         Self::from_layers(&layers, &Catalog::discover(&dir))
     }
@@ -30,10 +39,15 @@ impl Recipe {
         let file = layers.extract()?;
         let origin = |key: &str| layers.origin(key);
         let manifest = catalog.get(&file.dataset.manifest).map_err(|e| match e {
-            ManifestError::Unknown { name, suggestions } => RecipeError::UnknownManifest {
+            ManifestError::Unknown {
+                name,
+                suggestions,
+                known,
+            } => RecipeError::UnknownManifest {
                 origin: origin("dataset.manifest"),
                 got: name,
                 suggestions,
+                known,
             },
             ManifestError::Invalid { path, reason } => RecipeError::Malformed {
                 origin: origin("dataset.manifest"),
@@ -228,6 +242,13 @@ impl Checker<'_> {
                 key: "name".into(),
             });
         }
+        if let Some(problem) = name_problem(&f.name) {
+            return Err(RecipeError::BadName {
+                origin: self.o("name"),
+                got: f.name.chars().take(60).collect(),
+                problem,
+            });
+        }
         if f.seeds.is_empty() {
             return Err(RecipeError::Empty {
                 origin: self.o("seeds"),
@@ -255,6 +276,34 @@ impl Checker<'_> {
         self.check_optim(&mut f.optim, f.train.epochs)?;
         Ok(f)
     }
+}
+
+/// Longest recipe name: run directories stay well inside file-system path limits.
+const MAX_NAME: usize = 120;
+
+/// Why `name` cannot name a run directory below `--out`, if it cannot.
+fn name_problem(name: &str) -> Option<&'static str> {
+    if name.chars().count() > MAX_NAME {
+        return Some("is too long");
+    }
+    if name.starts_with('/') || name.starts_with('\\') {
+        return Some("is an absolute path");
+    }
+    for part in name.split('/') {
+        if part.is_empty() {
+            return Some("has an empty path part");
+        }
+        if part == "." || part == ".." {
+            return Some("has a `.` or `..` part, which would leave --out");
+        }
+        if !part
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Some("has characters other than letters, digits, `-`, `_`, `.` and `/`");
+        }
+    }
+    None
 }
 
 /// The kebab-case name serde uses for a unit enum value.

@@ -28,8 +28,13 @@ impl Stat {
         Stat { mean, std, n }
     }
 
+    /// `mean ± std`, or `mean (n = 1)` for one seed, whose spread is unknown, not zero.
     fn show(&self) -> String {
-        format!("{:.1} ± {:.1}", self.mean, self.std)
+        if self.n == 1 {
+            format!("{:.1} (n = 1)", self.mean)
+        } else {
+            format!("{:.1} ± {:.1}", self.mean, self.std)
+        }
     }
 }
 
@@ -52,6 +57,24 @@ pub enum Cell {
     DataMissing(String),
     /// A run failed (recipe error, run error).
     Failed(String),
+    /// Training diverged (a non-finite loss or gradient) for these `(seed, epoch)`s; the
+    /// cell is never averaged.
+    Diverged(Vec<(u64, usize)>),
+}
+
+impl Cell {
+    /// Whether the cell failed or diverged (a table with such a cell exits 1).
+    pub fn is_problem(&self) -> bool {
+        matches!(self, Cell::Failed(_) | Cell::Diverged(_))
+    }
+
+    fn diverged_text(runs: &[(u64, usize)]) -> String {
+        let each: Vec<String> = runs
+            .iter()
+            .map(|(seed, epoch)| format!("seed {seed}, epoch {epoch}"))
+            .collect();
+        format!("diverged ({})", each.join("; "))
+    }
 }
 
 /// A dataset column.
@@ -162,6 +185,7 @@ pub fn markdown(rep: &Report) -> String {
                     line.push(match other {
                         Cell::Skipped => "–".to_string(),
                         Cell::DataMissing(_) => "data not present".to_string(),
+                        Cell::Diverged(runs) => Cell::diverged_text(runs),
                         _ => "failed".to_string(),
                     });
                     line.extend(col.modalities.iter().map(|_| String::new()));
@@ -170,6 +194,10 @@ pub fn markdown(rep: &Report) -> String {
                         Cell::DataMissing(why) => {
                             push_once(&mut notes, format!("{}: {}", col.label, first_line(why)))
                         }
+                        Cell::Diverged(runs) => push_once(
+                            &mut notes,
+                            format!("{label} / {}: {} — not averaged; lower optim.lr or set train.grad_clip", col.label, Cell::diverged_text(runs)),
+                        ),
                         Cell::Failed(why) => push_once(
                             &mut notes,
                             format!("{label} / {}: {}", col.label, first_line(why)),
@@ -192,7 +220,7 @@ pub fn markdown(rep: &Report) -> String {
     }
     let mut out = format!("# {}\n\n", rep.title);
     out.push_str(&table(&head, &lines));
-    out.push_str("\nCells: test accuracy in %, mean ± std over seeds; \"own\" is a modality's own (unimodal) accuracy inside the model; bold marks the best fused accuracy per dataset.\n");
+    out.push_str("\nCells: test accuracy in %, mean ± std over seeds (n = 1: one seed, spread unknown); \"own\" is a modality's own (unimodal) accuracy inside the model; bold marks the best fused accuracy per dataset.\n");
     let mut sources: Vec<&str> = rep
         .references
         .iter()
@@ -208,7 +236,7 @@ pub fn markdown(rep: &Report) -> String {
         ));
     }
     if !notes.is_empty() {
-        out.push_str("\nNot run:\n");
+        out.push_str("\nNot run or not reported:\n");
         for n in &notes {
             out.push_str(&format!("- {n}\n"));
         }
@@ -321,7 +349,12 @@ pub fn csv(rep: &Report) -> String {
                         .map(|s| {
                             (
                                 format!("{:.2}", s.mean),
-                                format!("{:.2}", s.std),
+                                // One seed has no spread to report.
+                                if s.n > 1 {
+                                    format!("{:.2}", s.std)
+                                } else {
+                                    String::new()
+                                },
                                 s.n.to_string(),
                             )
                         })
@@ -375,6 +408,13 @@ pub fn csv(rep: &Report) -> String {
                     None,
                     "failed",
                     why.lines().next().unwrap_or(""),
+                    true,
+                ),
+                Cell::Diverged(runs) => put(
+                    "accuracy".into(),
+                    None,
+                    "diverged",
+                    &Cell::diverged_text(runs),
                     true,
                 ),
             }

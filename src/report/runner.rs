@@ -6,7 +6,7 @@ use super::render::{Cell, ColumnInfo, RefValue, Report, Stat};
 use super::table_file::Table;
 use crate::data::DataError;
 use crate::recipe::Recipe;
-use crate::train::record::{self, Summary};
+use crate::train::record::Summary;
 use crate::train::run::{run_seed, Outcome, RunError, RunOptions};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
@@ -30,8 +30,22 @@ pub struct TableOptions {
 
 enum RunResult {
     Done { summary: Box<Summary>, reused: bool },
+    Diverged { seed: u64, epoch: usize },
     DataMissing(String),
     Failed(String),
+}
+
+impl RunResult {
+    /// The word the table's log line uses.
+    fn word(&self) -> &'static str {
+        match self {
+            RunResult::Done { reused: true, .. } => "reused",
+            RunResult::Done { .. } => "trained",
+            RunResult::Diverged { .. } => "DIVERGED",
+            RunResult::DataMissing(_) => "data not present",
+            RunResult::Failed(_) => "FAILED",
+        }
+    }
 }
 
 /// Run (or reuse) every cell and seed of `table` and build its report.
@@ -54,6 +68,7 @@ pub fn run_table(table: &Table, opts: &TableOptions) -> Report {
     let results: Mutex<Vec<Option<RunResult>>> =
         Mutex::new((0..jobs.len()).map(|_| None).collect());
     let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
     let bar = progress(opts.quiet, jobs.len() as u64);
     std::thread::scope(|scope| {
         for _ in 0..opts.jobs.max(1) {
@@ -65,18 +80,32 @@ pub fn run_table(table: &Table, opts: &TableOptions) -> Report {
                 let recipe = recipes[cell]
                     .as_ref()
                     .expect("only valid recipes are queued");
+                if crate::interrupt::interrupted() {
+                    let why = "not run: interrupted".to_string();
+                    results.lock().expect("results lock")[j] = Some(RunResult::Failed(why));
+                    continue;
+                }
+                let started = Instant::now();
                 let result = run_one(recipe, seed, opts);
+                let mut line = format!(
+                    "[{}/{}] {} seed {seed}: {} ({:.1}s)",
+                    done.fetch_add(1, Ordering::SeqCst) + 1,
+                    jobs.len(),
+                    recipe.name(),
+                    result.word(),
+                    started.elapsed().as_secs_f64()
+                );
+                if let RunResult::Failed(why) | RunResult::DataMissing(why) = &result {
+                    line.push_str(&format!(": {}", why.lines().next().unwrap_or("")));
+                }
+                if let RunResult::Diverged { epoch, .. } = &result {
+                    line.push_str(&format!(" in epoch {epoch}"));
+                }
                 if let Some(bar) = &bar {
-                    let what = match &result {
-                        RunResult::Done { reused: true, .. } => "reused",
-                        RunResult::Done { .. } => "done",
-                        RunResult::DataMissing(_) => "data not present",
-                        RunResult::Failed(_) => "FAILED",
-                    };
-                    bar.println(format!("{} seed {seed}: {what}", recipe.name()));
+                    bar.println(line);
                     bar.inc(1);
                 } else if !opts.quiet {
-                    eprintln!("[{}/{}] {} seed {seed}", j + 1, jobs.len(), recipe.name());
+                    crate::term::eprint_line(&line);
                 }
                 results.lock().expect("results lock")[j] = Some(result);
             });
@@ -115,36 +144,32 @@ fn progress(quiet: bool, total: u64) -> Option<ProgressBar> {
 }
 
 fn run_one(recipe: &Recipe, seed: u64, opts: &TableOptions) -> RunResult {
-    let dir = record::run_dir(&opts.out, recipe.name(), seed);
-    let existing = record::read_summary(&dir);
-    let reusable = existing.as_ref().is_some_and(|s| {
-        s.recipe_hash == recipe.for_seed(seed).result_hash()
-            && s.code_version == crate::code_version()
-    });
-    if reusable {
-        return RunResult::Done {
-            summary: Box::new(existing.expect("checked")),
-            reused: true,
-        };
-    }
     let run_opts = RunOptions {
         out: opts.out.clone(),
-        force: existing.is_some(),
         resume: true,
         quiet: true,
         cache: opts.cache.clone(),
+        wait_for_lock: true,
+        replace_different: true,
         ..RunOptions::default()
     };
     match run_seed(recipe, seed, &run_opts) {
-        Ok(Outcome::Trained(summary)) | Ok(Outcome::AlreadyComplete(summary)) => RunResult::Done {
+        Ok(Outcome::AlreadyComplete(summary)) => RunResult::Done {
             summary: Box::new(summary),
-            reused: false,
+            reused: true,
         },
+        Ok(Outcome::Trained(summary)) | Ok(Outcome::Retrained { summary, .. }) => {
+            RunResult::Done {
+                summary: Box::new(summary),
+                reused: false,
+            }
+        }
         Ok(Outcome::Stopped { .. }) => RunResult::Failed("stopped early".into()),
-        Err(RunError::Data(e @ DataError::LocalMissing { .. })) => {
-            let DataError::LocalMissing { dataset, .. } = &e else {
-                unreachable!()
-            };
+        Err(RunError::Diverged { divergence, .. }) => RunResult::Diverged {
+            seed,
+            epoch: divergence.epoch,
+        },
+        Err(RunError::Data(DataError::LocalMissing { dataset, .. })) => {
             RunResult::DataMissing(format!("`{dataset}` must be prepared locally; `balmix data verify {dataset}` lists what is missing and how to prepare it"))
         }
         Err(e) => RunResult::Failed(e.to_string()),
@@ -187,6 +212,7 @@ fn build_report(
         };
         let mut summaries = Vec::new();
         let mut problem = None;
+        let mut diverged: Vec<(u64, usize)> = Vec::new();
         for (j, _) in jobs.iter().enumerate().filter(|(_, (cell, _))| *cell == i) {
             match &results[j] {
                 RunResult::Done {
@@ -204,6 +230,9 @@ fn build_report(
                     train_seconds += summary.seconds;
                     summaries.push((**summary).clone());
                 }
+                RunResult::Diverged { seed, epoch } => {
+                    diverged.push((*seed, *epoch));
+                }
                 RunResult::DataMissing(why) => problem = Some(Cell::DataMissing(why.clone())),
                 RunResult::Failed(why) => problem = problem.or(Some(Cell::Failed(why.clone()))),
             }
@@ -215,6 +244,10 @@ fn build_report(
             if !modalities[spec.column].contains(m) {
                 modalities[spec.column].push(m.clone());
             }
+        }
+        if problem.is_none() && !diverged.is_empty() {
+            // A diverged seed is never averaged: the cell reports the divergence.
+            problem = Some(Cell::Diverged(diverged));
         }
         *slot = Some(match problem {
             Some(p) => Measured::Problem(p),

@@ -2,7 +2,7 @@
 //! context (FLOP count, share of the machine's peak, peak memory).
 
 use super::run::RunError;
-use super::trainer::Trainer;
+use super::trainer::{StepError, Trainer};
 use crate::data::{self, Cache, Dataset, Splits};
 use crate::model::{Backend, Model};
 use crate::recipe::file::DeviceKind;
@@ -20,8 +20,8 @@ pub struct BenchOptions {
     pub threads: usize,
     /// Timing windows.
     pub repeats: usize,
-    /// Peak f32 FLOP/s of one core, for the "% of peak" figure.
-    pub peak_gflops_per_core: f64,
+    /// Peak f32 GFLOP/s of one core, for the "% of peak" figure (none: no such figure).
+    pub peak_gflops_per_core: Option<f64>,
     /// Download cache.
     pub cache: Option<std::path::PathBuf>,
 }
@@ -41,8 +41,8 @@ pub struct BenchResult {
     pub step_flops: f64,
     /// Achieved GFLOP/s at the median.
     pub gflops: f64,
-    /// Share of `threads × peak`.
-    pub peak_fraction: f64,
+    /// Share of `threads × peak`, when a peak was given.
+    pub peak_fraction: Option<f64>,
     /// Peak resident memory of the process, bytes.
     pub peak_memory_bytes: Option<u64>,
     /// Batch size.
@@ -61,24 +61,18 @@ pub fn forward_flops<D: Backend>(model: &Model<D>, b: usize) -> f64 {
 /// Time training steps of `recipe` (seed 0) on the recipe's `train.device`.
 pub fn bench(recipe: &Recipe, opts: &BenchOptions) -> Result<BenchResult, RunError> {
     let cache = Cache::new(opts.cache.clone());
-    let (data, splits) = data::load(recipe, &cache, &|line| eprintln!("{line}"))?;
+    let (data, splits) = data::load(recipe, &cache, &|line| crate::term::eprint_line(line))?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads.max(1))
         .build()
         .expect("thread pool");
     // Devices are created inside the pool: a CUDA device may not cross threads.
     pool.install(|| match recipe.train().device {
-        DeviceKind::Cpu => Ok(time_steps(
-            recipe,
-            opts,
-            &data,
-            &splits,
-            dfdx::tensor::Cpu::default(),
-        )),
+        DeviceKind::Cpu => time_steps(recipe, opts, &data, &splits, dfdx::tensor::Cpu::default()),
         #[cfg(feature = "cuda")]
         DeviceKind::Cuda => {
             let dev = crate::model::backend::cuda_device().map_err(RunError::CudaUnavailable)?;
-            Ok(time_steps(recipe, opts, &data, &splits, dev))
+            time_steps(recipe, opts, &data, &splits, dev)
         }
         #[cfg(not(feature = "cuda"))]
         DeviceKind::Cuda => Err(RunError::CudaNotBuilt),
@@ -91,7 +85,7 @@ fn time_steps<D: Backend>(
     data: &Dataset,
     splits: &Splits,
     dev: D,
-) -> BenchResult {
+) -> Result<BenchResult, RunError> {
     let b = recipe.train().batch_size;
     let lr = recipe.optim().lr;
     {
@@ -103,19 +97,41 @@ fn time_steps<D: Backend>(
             .map(<[usize]>::to_vec)
             .collect();
         let mut k = 0;
-        let mut step = |trainer: &mut Trainer<D>| {
-            trainer.train_step(&batches[k % batches.len()], 0, lr);
+        let mut step = |trainer: &mut Trainer<D>| -> Result<(), RunError> {
+            match trainer.train_step(&batches[k % batches.len()], 0, lr) {
+                Ok(_) => {}
+                Err(StepError::Diverged(divergence)) => {
+                    return Err(RunError::Diverged {
+                        dir: "balmix bench".into(),
+                        divergence,
+                    })
+                }
+                Err(StepError::Interrupted) => {
+                    return Err(RunError::Stopped {
+                        dir: "balmix bench".into(),
+                        epoch: 1,
+                        signal: crate::interrupt::signal().unwrap_or(2),
+                    })
+                }
+                Err(StepError::Trace(e)) => {
+                    return Err(RunError::Io {
+                        path: "trace".into(),
+                        source: e,
+                    })
+                }
+            }
             k += 1;
+            Ok(())
         };
         for _ in 0..opts.warmup {
-            step(&mut trainer);
+            step(&mut trainer)?;
         }
         let per = (opts.steps / opts.repeats.max(1)).max(1);
         let mut windows = Vec::new();
         for _ in 0..opts.repeats.max(1) {
             let t = Instant::now();
             for _ in 0..per {
-                step(&mut trainer);
+                step(&mut trainer)?;
             }
             windows.push(per as f64 / t.elapsed().as_secs_f64());
         }
@@ -124,16 +140,18 @@ fn time_steps<D: Backend>(
         let median = sorted[sorted.len() / 2];
         let fwd = forward_flops(&trainer.model, b);
         let gflops = 3.0 * fwd * median / 1e9;
-        BenchResult {
+        Ok(BenchResult {
             windows,
             steps_per_second: median,
             samples_per_second: median * b as f64,
             forward_flops: fwd,
             step_flops: 3.0 * fwd,
             gflops,
-            peak_fraction: gflops / (opts.peak_gflops_per_core * opts.threads.max(1) as f64),
+            peak_fraction: opts
+                .peak_gflops_per_core
+                .map(|p| gflops / (p * opts.threads.max(1) as f64)),
             peak_memory_bytes: super::record::peak_memory_bytes(),
             batch: b,
-        }
+        })
     }
 }

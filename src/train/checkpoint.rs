@@ -4,10 +4,13 @@
 //! Tensors: `param/<name>` (weights), `optim.first/<name>`, `optim.second/<name>` (optimiser
 //! buffers), `best/<name>` (weights of the best validation epoch, when selecting by val).
 //! Metadata key `balmix` holds [`CheckpointState`] as JSON: epochs done, global step, stream
-//! positions, contribution EMA, best epoch and every metrics row so far.
+//! positions, contribution EMA, best epoch and every metrics row so far. Metadata key
+//! `balmix.sha256` is a checksum over the state and every tensor (names and bytes, in name
+//! order), so a damaged file is refused on resume instead of silently continuing; a file
+//! holding NaN or infinite values is refused too.
 
 use super::metrics::EpochMetrics;
-use super::record::{safetensors_bytes, write_atomic};
+use super::record::{safetensors_bytes, write_atomic, Identity};
 use crate::mixup::contribution::ContributionEma;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -21,6 +24,12 @@ pub struct CheckpointState {
     pub format: u32,
     /// Hash of the resolved recipe; resuming under another recipe is refused.
     pub recipe_hash: String,
+    /// Code fingerprint of the binary that wrote it; resuming with other code is refused.
+    #[serde(default)]
+    pub code_fingerprint: String,
+    /// Data fingerprint of the run; resuming on other data is refused.
+    #[serde(default)]
+    pub data_fingerprint: String,
     /// Epochs completed.
     pub epochs_done: usize,
     /// Global steps completed (= optimiser steps).
@@ -55,15 +64,15 @@ pub struct CheckpointTensors {
 #[derive(Debug, Error)]
 #[allow(missing_docs)]
 pub enum CheckpointError {
-    #[error("{path}: cannot read checkpoint: {reason}")]
+    #[error("{path}: the checkpoint cannot be read ({reason}); it is damaged or not a balmix checkpoint — pass --force to start this run over")]
     Unreadable { path: String, reason: String },
-    #[error("{path}: checkpoint was written for another recipe (hash {found}, this recipe {expected}); use --force to start over")]
-    RecipeMismatch {
-        path: String,
-        found: String,
-        expected: String,
-    },
-    #[error("{path}: checkpoint lacks tensor `{name}` of this model")]
+    #[error("{path}: the checkpoint is damaged (its checksum does not match its contents) — pass --force to start this run over")]
+    Checksum { path: String },
+    #[error("{path}: the checkpoint holds non-finite values (tensor `{name}`); resuming would carry them into the model — pass --force to start this run over")]
+    NonFinite { path: String, name: String },
+    #[error("{path}: the checkpoint belongs to another run: {changes}; resuming would mix the two — pass --force to start over")]
+    IdentityMismatch { path: String, changes: String },
+    #[error("{path}: the checkpoint lacks tensor `{name}` of this model — pass --force to start this run over")]
     MissingTensor { path: String, name: String },
 }
 
@@ -86,19 +95,43 @@ pub fn save(path: &Path, state: &CheckpointState, t: &CheckpointTensors) -> std:
             all.push((format!("best/{name}"), shape.clone(), best[i].clone()));
         }
     }
-    let meta = HashMap::from([(
-        "balmix".to_string(),
-        serde_json::to_string(state).expect("state serialises"),
-    )]);
+    let json = serde_json::to_string(state).map_err(std::io::Error::other)?;
+    let mut named: Vec<(&str, Vec<u8>)> = all
+        .iter()
+        .map(|(n, _, v)| (n.as_str(), v.iter().flat_map(|x| x.to_le_bytes()).collect()))
+        .collect();
+    named.sort_by(|a, b| a.0.cmp(b.0));
+    let digest = checksum(&json, named.iter().map(|(n, b)| (*n, b.as_slice())));
+    let meta = HashMap::from([
+        ("balmix".to_string(), json),
+        (CHECKSUM_KEY.to_string(), digest),
+    ]);
     write_atomic(path, &safetensors_bytes(&all, Some(meta)))
 }
 
-/// Read a checkpoint for a model whose parameters are `names`, refusing one written for a
-/// different recipe hash.
+const CHECKSUM_KEY: &str = "balmix.sha256";
+
+/// sha256 over the state JSON and each `(name, bytes)` (given in name order).
+fn checksum<'a>(json: &str, tensors: impl Iterator<Item = (&'a str, &'a [u8])>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update((json.len() as u64).to_le_bytes());
+    h.update(json.as_bytes());
+    for (name, bytes) in tensors {
+        h.update((name.len() as u64).to_le_bytes());
+        h.update(name.as_bytes());
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Read a checkpoint for a model whose parameters are `names`, refusing a damaged one, one
+/// with non-finite values, and one written for another run identity.
 pub fn load(
     path: &Path,
     names: &[String],
-    recipe_hash: &str,
+    identity: &Identity,
 ) -> Result<(CheckpointState, CheckpointTensors), CheckpointError> {
     let shown = path.display().to_string();
     let unreadable = |reason: String| CheckpointError::Unreadable {
@@ -106,24 +139,39 @@ pub fn load(
         reason,
     };
     let bytes = std::fs::read(path).map_err(|e| unreadable(e.to_string()))?;
-    let (_, meta) =
-        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| unreadable(e.to_string()))?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| unreadable(format!("{e:?}")))?;
+    let meta = meta.metadata().clone().unwrap_or_default();
     let json = meta
-        .metadata()
-        .as_ref()
-        .and_then(|m| m.get("balmix"))
+        .get("balmix")
         .ok_or_else(|| unreadable("no balmix metadata".into()))?;
+    let st =
+        safetensors::SafeTensors::deserialize(&bytes).map_err(|e| unreadable(format!("{e:?}")))?;
+    let mut tensor_names: Vec<String> = st.names().into_iter().cloned().collect();
+    tensor_names.sort();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = tensor_names
+        .iter()
+        .map(|n| st.tensor(n).map(|v| (n.clone(), v)))
+        .collect::<Result<_, _>>()
+        .map_err(|e| unreadable(format!("{e:?}")))?;
+    let digest = checksum(json, views.iter().map(|(n, v)| (n.as_str(), v.data())));
+    if meta.get(CHECKSUM_KEY) != Some(&digest) {
+        return Err(CheckpointError::Checksum { path: shown });
+    }
     let state: CheckpointState =
         serde_json::from_str(json).map_err(|e| unreadable(e.to_string()))?;
-    if state.recipe_hash != recipe_hash {
-        return Err(CheckpointError::RecipeMismatch {
+    let found = Identity {
+        recipe_hash: state.recipe_hash.clone(),
+        code_fingerprint: state.code_fingerprint.clone(),
+        data_fingerprint: state.data_fingerprint.clone(),
+    };
+    let changes = identity.changes_from(&found);
+    if !changes.is_empty() {
+        return Err(CheckpointError::IdentityMismatch {
             path: shown,
-            found: state.recipe_hash,
-            expected: recipe_hash.to_string(),
+            changes: changes.join("; "),
         });
     }
-    let st =
-        safetensors::SafeTensors::deserialize(&bytes).map_err(|e| unreadable(e.to_string()))?;
     let get = |name: &str| -> Result<(Vec<usize>, Vec<f32>), CheckpointError> {
         let view = st
             .tensor(name)
@@ -131,11 +179,17 @@ pub fn load(
                 path: shown.clone(),
                 name: name.to_string(),
             })?;
-        let values = view
+        let values: Vec<f32> = view
             .data()
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(CheckpointError::NonFinite {
+                path: shown.clone(),
+                name: name.to_string(),
+            });
+        }
         Ok((view.shape().to_vec(), values))
     };
     let mut t = CheckpointTensors::default();

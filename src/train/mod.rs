@@ -1,11 +1,16 @@
-//! Training: optimisers ([`optim`]), learning-rate schedules ([`lr`]), the one training loop
-//! ([`trainer`]), evaluation ([`eval`]), metrics ([`metrics`]), checkpoints ([`checkpoint`]),
-//! run records ([`record`]), the mix-plan trace ([`trace`]) and the per-seed driver ([`run`]).
+//! Training: optimisers ([`optim`]), learning-rate schedules ([`lr`]), gradient norm and
+//! clipping ([`grad`]), the one training loop ([`trainer`]) and its batches ([`batch`]),
+//! gradient modulation ([`modulation`]), evaluation ([`eval`]), metrics ([`metrics`]),
+//! checkpoints ([`checkpoint`]), run records ([`record`]), the run-directory lock ([`lock`]),
+//! the mix-plan trace ([`trace`]), progress output ([`progress`]), the per-seed driver
+//! ([`run`]) and the step benchmark ([`bench`]).
 
 pub mod batch;
 pub mod bench;
 pub mod checkpoint;
 pub mod eval;
+pub mod grad;
+pub mod lock;
 pub mod lr;
 pub mod metrics;
 pub mod modulation;

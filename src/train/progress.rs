@@ -71,7 +71,7 @@ impl Progress {
             bar.set_message(text);
         } else if self.lines && (epoch == epochs || epoch.is_multiple_of((epochs / 10).max(1))) {
             // Logs get about ten lines per run, not one per epoch.
-            eprintln!("{} epoch {text} ({secs:.2}s)", self.label);
+            crate::term::eprint_line(&format!("{} epoch {text} ({secs:.2}s)", self.label));
         }
     }
 
@@ -81,7 +81,7 @@ impl Progress {
             bar.finish_and_clear();
         }
         if self.bar.is_some() || self.lines {
-            eprintln!("{} {text}", self.label);
+            crate::term::eprint_line(&format!("{} {text}", self.label));
         }
     }
 }

@@ -18,6 +18,8 @@ pub const SUMMARY: &str = "summary.json";
 pub const MODEL: &str = "model.safetensors";
 /// Resumable state, rewritten after every epoch.
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
+/// Written instead of a summary when training diverged (a non-finite loss or gradient).
+pub const DIVERGED: &str = "diverged.json";
 
 /// `<out>/<recipe name>/seed-<seed>`.
 pub fn run_dir(out: &Path, name: &str, seed: u64) -> PathBuf {
@@ -114,6 +116,12 @@ pub struct Summary {
     pub seed: u64,
     /// [`crate::recipe::Recipe::result_hash`].
     pub recipe_hash: String,
+    /// [`crate::code_fingerprint`] of the binary that trained the run.
+    #[serde(default)]
+    pub code_fingerprint: String,
+    /// [`crate::data::fingerprint::fingerprint`] of the data the run read.
+    #[serde(default)]
+    pub data_fingerprint: String,
     /// balmix version that produced the run.
     pub code_version: String,
     /// Epochs trained.
@@ -142,6 +150,65 @@ pub struct Summary {
     pub peak_memory_bytes: Option<u64>,
 }
 
+impl Summary {
+    /// The identity of the run this summary completes.
+    pub fn identity(&self) -> Identity {
+        Identity {
+            recipe_hash: self.recipe_hash.clone(),
+            code_fingerprint: self.code_fingerprint.clone(),
+            data_fingerprint: self.data_fingerprint.clone(),
+        }
+    }
+}
+
+/// What makes two runs the same experiment: equal identity ⇒ a complete run is reused;
+/// anything else ⇒ it is trained again.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Identity {
+    /// Hash of the resolved recipe (without runtime-only keys).
+    pub recipe_hash: String,
+    /// Hash of the sources that can change a result, taken at build time.
+    pub code_fingerprint: String,
+    /// Hash of the data files read.
+    pub data_fingerprint: String,
+}
+
+impl Identity {
+    /// What differs from `older`, in words (empty when nothing does).
+    pub fn changes_from(&self, older: &Identity) -> Vec<String> {
+        let mut out = Vec::new();
+        let short = |s: &str| {
+            if s.is_empty() {
+                "none recorded".to_string()
+            } else {
+                s.chars().take(12).collect()
+            }
+        };
+        if self.recipe_hash != older.recipe_hash {
+            out.push(format!(
+                "the resolved recipe changed ({} -> {})",
+                short(&older.recipe_hash),
+                short(&self.recipe_hash)
+            ));
+        }
+        if self.code_fingerprint != older.code_fingerprint {
+            out.push(format!(
+                "the code changed (fingerprint {} -> {})",
+                short(&older.code_fingerprint),
+                short(&self.code_fingerprint)
+            ));
+        }
+        if self.data_fingerprint != older.data_fingerprint {
+            out.push(format!(
+                "the data changed (fingerprint {} -> {})",
+                short(&older.data_fingerprint),
+                short(&self.data_fingerprint)
+            ));
+        }
+        out
+    }
+}
+
 /// Peak resident set size of this process (Linux `VmHWM`), in bytes.
 pub fn peak_memory_bytes() -> Option<u64> {
     proc_status_kb("VmHWM:").map(|kb| kb * 1024)
@@ -156,6 +223,60 @@ fn proc_status_kb(key: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with(key))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// `diverged.json`: the identity of a run that diverged, and where.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DivergedRecord {
+    /// The run's identity.
+    pub identity: Identity,
+    /// Where and how.
+    pub divergence: super::trainer::Divergence,
+}
+
+/// Read a run's divergence record, if it diverged.
+pub fn read_diverged(dir: &Path) -> Option<DivergedRecord> {
+    let text = std::fs::read_to_string(dir.join(DIVERGED)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Remove what an earlier process left half-done: temporary files of atomic writes (named
+/// `.<file>.tmp-<pid>`), and the checkpoint of a run whose summary exists (a kill between the
+/// summary and the checkpoint's removal). Call only while holding the run's lock.
+pub fn clean_leftovers(dir: &Path) -> std::io::Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') && name.contains(".tmp-") {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    if dir.join(SUMMARY).is_file() && dir.join(CHECKPOINT).is_file() {
+        std::fs::remove_file(dir.join(CHECKPOINT))?;
+    }
+    Ok(())
+}
+
+/// Remove everything in a run directory but its lock file (for `--force` and retraining).
+pub fn clear_run_dir(dir: &Path) -> std::io::Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        if entry.file_name() == super::lock::LOCK_FILE {
+            continue;
+        }
+        let path = entry.path();
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path)?;
+        } else {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
 }
 
 /// Read a run's summary, if the run completed.

@@ -1,11 +1,15 @@
-//! One run of one seed, end to end: run directory, resolved recipe first, training with
-//! per-epoch metrics and checkpoints, then weights and summary written atomically.
+//! One run of one seed, end to end: the run directory's lock, its identity (recipe, code,
+//! data) against what is there, the resolved recipe first, training with per-epoch metrics and
+//! checkpoints, then weights and summary written atomically — or a divergence record, or a
+//! clean stop on an interrupt.
 
 use super::checkpoint::{self, CheckpointError};
+use super::lock::{LockError, RunLock};
 use super::progress::Progress;
+use super::record::Identity;
 use super::record::{self, Summary};
 use super::trace::MixTrace;
-use super::trainer::Trainer;
+use super::trainer::{Divergence, StepError, Trainer};
 use crate::data::{self, DataError};
 use crate::model::Backend;
 use crate::recipe::file::{DeviceKind, EvalSelect};
@@ -25,12 +29,18 @@ pub struct RunOptions {
     pub force: bool,
     /// No progress output.
     pub quiet: bool,
-    /// Write the mix-plan trace here.
+    /// Write the mix-plan trace here (appended to on resume).
     pub trace_mixup: Option<PathBuf>,
     /// Stop (resumably) after this many epochs in this invocation — for chunked runs and tests.
     pub stop_after_epochs: Option<usize>,
     /// Download cache folder (default: `$BALMIX_CACHE`, else `~/.cache/balmix`).
     pub cache: Option<PathBuf>,
+    /// Wait for another process's lock on the run directory instead of failing at once
+    /// (tables: a run another table is training is waited for, then reused).
+    pub wait_for_lock: bool,
+    /// Replace a complete or diverged run of a different recipe under the same name instead
+    /// of refusing (tables, whose cells own their names).
+    pub replace_different: bool,
 }
 
 impl Default for RunOptions {
@@ -43,6 +53,8 @@ impl Default for RunOptions {
             trace_mixup: None,
             stop_after_epochs: None,
             cache: None,
+            wait_for_lock: false,
+            replace_different: false,
         }
     }
 }
@@ -52,13 +64,32 @@ impl Default for RunOptions {
 pub enum Outcome {
     /// Trained to the end; the summary was written.
     Trained(Summary),
-    /// The run was already complete and was left untouched.
+    /// A complete run of the same recipe was there, but the code or data differ: trained
+    /// again; `because` says what changed.
+    Retrained {
+        /// The new summary.
+        summary: Summary,
+        /// What changed, in words.
+        because: String,
+    },
+    /// The run was already complete (same recipe, code and data) and was left untouched.
     AlreadyComplete(Summary),
     /// Stopped early by `stop_after_epochs`; resumable.
     Stopped {
         /// Epochs done so far.
         epochs_done: usize,
     },
+}
+
+impl Outcome {
+    /// The summary of a finished run.
+    pub fn summary(&self) -> Option<&Summary> {
+        match self {
+            Outcome::Trained(s) | Outcome::AlreadyComplete(s) => Some(s),
+            Outcome::Retrained { summary, .. } => Some(summary),
+            Outcome::Stopped { .. } => None,
+        }
+    }
 }
 
 /// Why a run failed.
@@ -69,15 +100,27 @@ pub enum RunError {
     Data(#[from] DataError),
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
-    #[error("{dir}: a complete run of a different recipe is here (the resolved recipes differ; see its recipe.resolved.toml); pass --force to replace it, or choose another --out or name")]
+    #[error("{dir}: a run of a different recipe is here (the resolved recipes differ; see its recipe.resolved.toml); pass --force to replace it, or choose another --out or name")]
     DifferentRecipe { dir: String },
     #[error("{dir}: an interrupted run is here (checkpoint after epoch {epochs}); pass --resume to continue it or --force to start over")]
     Interrupted { dir: String, epochs: usize },
+    #[error("{dir}: another balmix process{} is writing this run; wait for it to finish, or stop it first", .pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    Locked { dir: String, pid: Option<u32> },
+    #[error("{dir}: training diverged in epoch {} at step {}: the {}. Usual causes: a learning rate too high (optim.lr), too much weight decay (optim.weight_decay), or exploding gradients (set train.grad_clip). The run is recorded as diverged in {}; change the recipe and run again, or pass --force", .divergence.epoch, .divergence.step, .divergence.what, record::DIVERGED)]
+    Diverged { dir: String, divergence: Divergence },
+    #[error("interrupted at epoch {epoch} — continue with --resume ({dir})")]
+    Stopped {
+        dir: String,
+        epoch: usize,
+        signal: i32,
+    },
     #[error("{path}: {source}")]
     Io {
         path: String,
         source: std::io::Error,
     },
+    #[error("train.batch_size = {batch} is larger than the training set ({train} samples), so every step would see the whole set; choose at most {train}")]
+    BatchTooLarge { batch: usize, train: usize },
     #[error("cannot start {threads} worker threads: {reason}")]
     Threads { threads: usize, reason: String },
     #[error("train.device = \"cuda\": this binary was built without CUDA support; rebuild with `cargo build --release --features cuda` (or scripts/build-cuda.sh without a local CUDA toolkit), or set train.device = \"cpu\" / BALMIX_DEVICE=cpu")]
@@ -119,6 +162,41 @@ pub fn run_seed(recipe: &Recipe, seed: u64, opts: &RunOptions) -> Result<Outcome
     }
 }
 
+/// What is in a run directory before this invocation trains, once its lock is held.
+enum Existing {
+    Nothing,
+    Complete(Box<Summary>),
+    /// A complete or diverged run of the same recipe whose code or data differ.
+    Stale(String),
+}
+
+/// Inspect (and, where the rules say so, clear) the run directory `dir`.
+fn existing(dir: &Path, identity: &Identity, opts: &RunOptions) -> Result<Existing, RunError> {
+    let shown = || dir.display().to_string();
+    let recorded = record::read_summary(dir)
+        .map(|s| (s.identity(), Some(s), None))
+        .or_else(|| record::read_diverged(dir).map(|d| (d.identity, None, Some(d.divergence))));
+    let Some((found, summary, divergence)) = recorded else {
+        return Ok(Existing::Nothing);
+    };
+    if found.recipe_hash != identity.recipe_hash && !opts.replace_different {
+        return Err(RunError::DifferentRecipe { dir: shown() });
+    }
+    let changes = identity.changes_from(&found);
+    if changes.is_empty() {
+        return match (summary, divergence) {
+            (Some(s), _) => Ok(Existing::Complete(Box::new(s))),
+            (None, Some(divergence)) => Err(RunError::Diverged {
+                dir: shown(),
+                divergence,
+            }),
+            (None, None) => Ok(Existing::Nothing),
+        };
+    }
+    record::clear_run_dir(dir).map_err(io(dir))?;
+    Ok(Existing::Stale(changes.join("; ")))
+}
+
 /// One run on device `dev`: the same code for every device.
 fn run_on<D: Backend>(
     recipe: &Recipe,
@@ -128,26 +206,46 @@ fn run_on<D: Backend>(
 ) -> Result<Outcome, RunError> {
     let dir = record::run_dir(&opts.out, recipe.name(), seed);
     let checkpoint_path = dir.join(record::CHECKPOINT);
-    if opts.force && dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
-    }
-    let hash = recipe.result_hash();
-    if let Some(summary) = record::read_summary(&dir) {
-        if summary.recipe_hash != hash {
-            return Err(RunError::DifferentRecipe {
-                dir: dir.display().to_string(),
-            });
-        }
-        return Ok(Outcome::AlreadyComplete(summary));
+    let _lock = RunLock::acquire(&dir, opts.wait_for_lock).map_err(|e| match e {
+        LockError::Held(pid) => RunError::Locked {
+            dir: dir.display().to_string(),
+            pid,
+        },
+        LockError::Io(e) => io(&dir)(e),
+    })?;
+    record::clean_leftovers(&dir).map_err(io(&dir))?;
+    if opts.force {
+        record::clear_run_dir(&dir).map_err(io(&dir))?;
     }
     let names: Vec<String> = recipe.dataset().modalities.clone();
     let cache = data::Cache::new(opts.cache.clone());
+    let identity = Identity {
+        recipe_hash: recipe.result_hash(),
+        code_fingerprint: crate::code_fingerprint().to_string(),
+        data_fingerprint: data::fingerprint::fingerprint(recipe.manifest(), &names, &cache)?,
+    };
+    let because = match existing(&dir, &identity, opts)? {
+        Existing::Complete(summary) => return Ok(Outcome::AlreadyComplete(*summary)),
+        Existing::Stale(why) => Some(why),
+        Existing::Nothing => None,
+    };
     let quiet = opts.quiet;
-    let (data, splits) = data::load(recipe, &cache, &|line: &str| {
+    let log = |line: &str| {
         if !quiet {
-            eprintln!("{line}");
+            crate::term::eprint_line(line);
         }
-    })?;
+    };
+    if let Some(why) = &because {
+        log(&format!("{}: training again: {why}", dir.display()));
+    }
+    let (data, splits) = data::load(recipe, &cache, &log)?;
+    let batch = recipe.train().batch_size;
+    if batch > splits.train.len() {
+        return Err(RunError::BatchTooLarge {
+            batch,
+            train: splits.train.len(),
+        });
+    }
     let mut trainer = Trainer::new(recipe, seed, &data, &splits, dev);
     let param_names: Vec<String> = trainer
         .model
@@ -157,23 +255,38 @@ fn run_on<D: Backend>(
         .map(|p| p.name.clone())
         .collect();
 
-    if checkpoint_path.exists() {
-        let (state, tensors) = checkpoint::load(&checkpoint_path, &param_names, &hash)?;
+    if opts.replace_different && checkpoint_path.exists() {
+        // A table's cell owns its run: a checkpoint of another recipe, code or data is stale.
+        if let Err(CheckpointError::IdentityMismatch { changes, .. }) =
+            checkpoint::load(&checkpoint_path, &param_names, &identity)
+        {
+            log(&format!("{}: starting over: {changes}", dir.display()));
+            record::clear_run_dir(&dir).map_err(io(&dir))?;
+        }
+    }
+    let resumed = checkpoint_path.exists();
+    if resumed {
         if !opts.resume {
+            let epochs = checkpoint::load(&checkpoint_path, &param_names, &identity)
+                .map(|(state, _)| state.epochs_done)?;
             return Err(RunError::Interrupted {
                 dir: dir.display().to_string(),
-                epochs: state.epochs_done,
+                epochs,
             });
         }
+        let (state, tensors) = checkpoint::load(&checkpoint_path, &param_names, &identity)?;
         trainer.restore(state, tensors);
-    } else {
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     }
     let resolved = dir.join(record::RESOLVED_RECIPE);
     record::write_atomic(&resolved, recipe.to_toml().as_bytes()).map_err(io(&resolved))?;
     record::write_metrics(&dir, &names, &trainer.metrics).map_err(io(&dir))?;
     if let Some(path) = &opts.trace_mixup {
-        trainer.trace = Some(MixTrace::create(path, &names).map_err(io(path))?);
+        let trace = if resumed {
+            MixTrace::resume(path, &names, trainer.step)
+        } else {
+            MixTrace::create(path, &names)
+        };
+        trainer.trace = Some(trace.map_err(io(path))?);
     }
 
     let epochs = recipe.train().epochs;
@@ -194,9 +307,39 @@ fn run_on<D: Backend>(
             });
         }
         let epoch = trainer.epochs_done;
-        let row = trainer.run_epoch(&mut |loss| progress.step(epoch, epochs, loss));
+        let row = match trainer.run_epoch(&mut |loss| progress.step(epoch, epochs, loss)) {
+            Ok(row) => row,
+            Err(StepError::Diverged(divergence)) => {
+                progress.finish("diverged");
+                let rec = record::DivergedRecord {
+                    identity: identity.clone(),
+                    divergence: divergence.clone(),
+                };
+                let path = dir.join(record::DIVERGED);
+                let json = serde_json::to_string_pretty(&rec).map_err(|e| io(&path)(e.into()))?;
+                record::write_atomic(&path, json.as_bytes()).map_err(io(&path))?;
+                return Err(RunError::Diverged {
+                    dir: dir.display().to_string(),
+                    divergence,
+                });
+            }
+            Err(StepError::Interrupted) => {
+                progress.finish("interrupted");
+                return Err(RunError::Stopped {
+                    dir: dir.display().to_string(),
+                    epoch: epoch + 1,
+                    signal: crate::interrupt::signal().unwrap_or(2),
+                });
+            }
+            Err(StepError::Trace(e)) => {
+                let path = opts.trace_mixup.clone().unwrap_or_default();
+                return Err(io(&path)(e));
+            }
+        };
         record::append_metrics(&dir, &row).map_err(io(&dir))?;
-        let (state, tensors) = trainer.checkpoint(&hash);
+        // The trace is flushed before the checkpoint that covers its rows.
+        flush_trace(&mut trainer, opts)?;
+        let (state, tensors) = trainer.checkpoint(&identity);
         checkpoint::save(&checkpoint_path, &state, &tensors).map_err(io(&checkpoint_path))?;
         progress.epoch(
             row.epoch,
@@ -221,7 +364,9 @@ fn run_on<D: Backend>(
     let summary = Summary {
         name: recipe.name().to_string(),
         seed,
-        recipe_hash: hash,
+        recipe_hash: identity.recipe_hash.clone(),
+        code_fingerprint: identity.code_fingerprint.clone(),
+        data_fingerprint: identity.data_fingerprint.clone(),
         code_version: crate::code_version(),
         epochs,
         select: match recipe.train().eval.select {
@@ -244,14 +389,17 @@ fn run_on<D: Backend>(
         peak_memory_bytes: record::peak_memory_bytes(),
     };
     let summary_path = dir.join(record::SUMMARY);
-    let json = serde_json::to_string_pretty(&summary).expect("summary serialises");
+    let json = serde_json::to_string_pretty(&summary).map_err(|e| io(&summary_path)(e.into()))?;
     record::write_atomic(&summary_path, json.as_bytes()).map_err(io(&summary_path))?;
     std::fs::remove_file(&checkpoint_path).map_err(io(&checkpoint_path))?;
     progress.finish(&format!(
         "done: test accuracy {:.4} (epoch {}), {:.1}s",
         summary.test_accuracy, summary.selected_epoch, summary.seconds
     ));
-    Ok(Outcome::Trained(summary))
+    Ok(match because {
+        Some(because) => Outcome::Retrained { summary, because },
+        None => Outcome::Trained(summary),
+    })
 }
 
 fn flush_trace<D: Backend>(trainer: &mut Trainer<D>, opts: &RunOptions) -> Result<(), RunError> {

@@ -25,17 +25,43 @@ impl MixTrace {
     /// Create (truncate) the trace at `path` for these modalities.
     pub fn create(path: &Path, modalities: &[String]) -> std::io::Result<Self> {
         let mut writer = csv::Writer::from_writer(File::create(path)?);
-        let mut header: Vec<String> =
-            ["kind", "epoch", "step", "sample", "partner", "lambda_label"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-        for prefix in ["lambda", "c", "ema"] {
-            header.extend(modalities.iter().map(|m| format!("{prefix}_{m}")));
-        }
-        writer.write_record(&header)?;
+        writer.write_record(header(modalities))?;
         Ok(Self {
             writer,
+            modalities: modalities.len(),
+        })
+    }
+
+    /// Continue the trace of a resumed run that has done `steps_done` steps: rows of later
+    /// steps (written after the last checkpoint, before a kill or interrupt) and any cut-off
+    /// last line are dropped, and new rows are appended, so the trace of a resumed run equals
+    /// the uninterrupted one byte for byte. A missing trace is created (and then covers only
+    /// the steps from here on).
+    pub fn resume(path: &Path, modalities: &[String], steps_done: u64) -> std::io::Result<Self> {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return Self::create(path, modalities);
+        };
+        let expected = header(modalities).join(",");
+        let mut lines = text.split_inclusive('\n');
+        if lines.next().map(str::trim_end) != Some(expected.as_str()) {
+            return Err(std::io::Error::other(format!(
+                "{}: not a mix-plan trace of this recipe (its header differs); remove it or choose another --trace-mixup file",
+                path.display()
+            )));
+        }
+        let fields = expected.split(',').count();
+        let mut keep = format!("{expected}\n");
+        for line in lines {
+            let complete = line.ends_with('\n') && line.trim_end().split(',').count() == fields;
+            let step = line.split(',').nth(2).and_then(|s| s.parse::<u64>().ok());
+            if complete && step.is_some_and(|s| s < steps_done) {
+                keep.push_str(line);
+            }
+        }
+        super::record::write_atomic(path, keep.as_bytes())?;
+        let file = std::fs::OpenOptions::new().append(true).open(path)?;
+        Ok(Self {
+            writer: csv::Writer::from_writer(file),
             modalities: modalities.len(),
         })
     }
@@ -95,4 +121,16 @@ impl MixTrace {
     pub fn flush(&mut self) -> std::io::Result<()> {
         self.writer.flush()
     }
+}
+
+/// The header row.
+fn header(modalities: &[String]) -> Vec<String> {
+    let mut header: Vec<String> = ["kind", "epoch", "step", "sample", "partner", "lambda_label"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for prefix in ["lambda", "c", "ema"] {
+        header.extend(modalities.iter().map(|m| format!("{prefix}_{m}")));
+    }
+    header
 }

@@ -5,10 +5,12 @@
 use super::batch;
 use super::checkpoint::{CheckpointState, CheckpointTensors};
 use super::eval::evaluate;
+use super::grad;
 use super::lr::learning_rate;
 use super::metrics::EpochMetrics;
 use super::modulation;
 use super::optim::Optimizer;
+use super::record::Identity;
 use super::trace::MixTrace;
 use crate::data::{Dataset, Splits};
 use crate::mixup::contribution::{self, ContributionEma};
@@ -23,6 +25,30 @@ use dfdx::prelude::*;
 use rand::seq::SliceRandom;
 use std::collections::BTreeMap;
 use std::time::Instant;
+
+use crate::interrupt::interrupted;
+
+/// Why training stopped before the end of an epoch.
+#[derive(Debug)]
+pub enum StepError {
+    /// A non-finite loss or gradient: the run cannot go on.
+    Diverged(Divergence),
+    /// An interrupt (SIGINT, SIGTERM, SIGHUP) arrived; stopped at a step boundary.
+    Interrupted,
+    /// The mix-plan trace could not be written.
+    Trace(std::io::Error),
+}
+
+/// Where and how a run diverged.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Divergence {
+    /// The epoch (1-based) in which it happened.
+    pub epoch: usize,
+    /// The global step (0-based) whose loss or gradient was not finite.
+    pub step: u64,
+    /// What was not finite, e.g. `loss is NaN`.
+    pub what: String,
+}
 
 /// What one step measured.
 #[derive(Debug, Clone)]
@@ -104,8 +130,9 @@ impl<'a, D: Backend> Trainer<'a, D> {
     }
 
     /// Train one epoch, evaluate, and return its metrics (also kept in `self.metrics`).
-    /// `on_step` is called after every step with the step's loss.
-    pub fn run_epoch(&mut self, on_step: &mut dyn FnMut(f64)) -> EpochMetrics {
+    /// `on_step` is called after every step with the step's loss. An error leaves the
+    /// trainer mid-epoch: only the last checkpoint is a valid state to continue from.
+    pub fn run_epoch(&mut self, on_step: &mut dyn FnMut(f64)) -> Result<EpochMetrics, StepError> {
         let start = Instant::now();
         let epoch = self.epochs_done;
         let epochs = self.recipe.train().epochs;
@@ -119,7 +146,10 @@ impl<'a, D: Backend> Trainer<'a, D> {
         let mut k_sum = vec![0.0; m_count];
         let mut steps = 0usize;
         for idx in order.chunks(self.recipe.train().batch_size) {
-            let s = self.train_step(idx, epoch, lr);
+            if interrupted() {
+                return Err(StepError::Interrupted);
+            }
+            let s = self.train_step(idx, epoch, lr)?;
             let n = idx.len() as f64;
             loss_sum += s.loss * n;
             label_sum += s.label_sum;
@@ -177,11 +207,17 @@ impl<'a, D: Backend> Trainer<'a, D> {
         self.seconds += seconds;
         self.epochs_done += 1;
         self.metrics.push(row.clone());
-        row
+        Ok(row)
     }
 
-    /// One optimiser step on training samples `idx`.
-    pub fn train_step(&mut self, idx: &[usize], epoch: usize, lr: f64) -> StepStats {
+    /// One optimiser step on training samples `idx`. A non-finite loss or gradient stops
+    /// before the update, so the weights never take a NaN.
+    pub fn train_step(
+        &mut self,
+        idx: &[usize],
+        epoch: usize,
+        lr: f64,
+    ) -> Result<StepStats, StepError> {
         let n = idx.len();
         let k = self.model.classes;
         let m_count = self.data.modalities.len();
@@ -287,6 +323,16 @@ impl<'a, D: Backend> Trainer<'a, D> {
             Some(p) => loss + p,
             None => loss,
         };
+        let diverged = |what: String| {
+            StepError::Diverged(Divergence {
+                epoch: epoch + 1,
+                step: self.step,
+                what,
+            })
+        };
+        if !loss_value.is_finite() {
+            return Err(diverged(format!("loss is {loss_value}")));
+        }
         let mut grads = total.backward();
 
         let ogm_k = modulation::modulate(
@@ -297,6 +343,16 @@ impl<'a, D: Backend> Trainer<'a, D> {
             &labels,
             (self.seed, self.step, epoch),
         );
+        let norm = grad::global_norm(&self.model.store, &mut grads);
+        if !norm.is_finite() {
+            return Err(diverged(format!("gradient norm is {norm}")));
+        }
+        if let Some(clip) = self.recipe.train().grad_clip {
+            let factor = grad::clip_factor(norm, clip);
+            if factor < 1.0 {
+                grad::scale(&self.model.store, &mut grads, factor);
+            }
+        }
         self.optimizer.step(&mut self.model.store, &mut grads, lr);
 
         if let Some(trace) = self.trace.as_mut() {
@@ -309,7 +365,7 @@ impl<'a, D: Backend> Trainer<'a, D> {
                     &contribution,
                     self.ema.as_ref().and_then(|e| e.value()),
                 )
-                .expect("writing the mix-plan trace");
+                .map_err(StepError::Trace)?;
         }
         self.step += 1;
         let (lambda_sum, label_sum) = match &mix_plan {
@@ -322,17 +378,17 @@ impl<'a, D: Backend> Trainer<'a, D> {
             ),
             None => (vec![n as f64; m_count], n as f64),
         };
-        StepStats {
+        Ok(StepStats {
             loss: loss_value,
             contribution,
             lambda_sum,
             label_sum,
             ogm_k,
-        }
+        })
     }
 
     /// Scalar state and tensors for a checkpoint after the current epoch.
-    pub fn checkpoint(&mut self, recipe_hash: &str) -> (CheckpointState, CheckpointTensors) {
+    pub fn checkpoint(&mut self, identity: &Identity) -> (CheckpointState, CheckpointTensors) {
         let exported = self.optimizer.export(&self.model.store);
         let mut streams = BTreeMap::new();
         streams.insert("shuffle".to_string(), self.epochs_done as u64);
@@ -340,7 +396,9 @@ impl<'a, D: Backend> Trainer<'a, D> {
         streams.insert("noise".to_string(), self.step);
         let state = CheckpointState {
             format: 1,
-            recipe_hash: recipe_hash.to_string(),
+            recipe_hash: identity.recipe_hash.clone(),
+            code_fingerprint: identity.code_fingerprint.clone(),
+            data_fingerprint: identity.data_fingerprint.clone(),
             epochs_done: self.epochs_done,
             step: self.step,
             streams,

@@ -1,6 +1,7 @@
 //! Rules of `[dataset]`: modalities known to the manifest and unique, split fractions, and
 //! best-val selection needing a validation split.
 
+use crate::data::split;
 use crate::recipe::error::RecipeError;
 use crate::recipe::file::*;
 use crate::recipe::validate::Checker;
@@ -54,9 +55,53 @@ impl Checker<'_> {
                 val: s.val,
             });
         }
+        if let Some(sizes) = self.manifest.class_sizes() {
+            self.check_split_sizes(&sizes, s.test, s.val, t.batch_size)?;
+        }
         if t.eval.select == EvalSelect::BestVal && s.val <= 0.0 {
             return Err(RecipeError::BestValWithoutVal {
                 origin: self.o("train.eval.select"),
+            });
+        }
+        Ok(())
+    }
+
+    /// Every split keeps a sample of every class, and a batch fits in the training set.
+    fn check_split_sizes(
+        &self,
+        sizes: &[usize],
+        test: f64,
+        val: f64,
+        batch: usize,
+    ) -> Result<(), RecipeError> {
+        let mut train_total = 0;
+        for &n in sizes {
+            let (n_test, n_val, n_train) = split::class_counts(n, test, val);
+            let which = if n_test == 0 {
+                Some("test")
+            } else if val > 0.0 && n_val == 0 {
+                Some("validation")
+            } else if n_train == 0 {
+                Some("training")
+            } else {
+                None
+            };
+            if let Some(which) = which {
+                return Err(RecipeError::SplitEmptiesClass {
+                    origin: self.o("dataset.split"),
+                    test,
+                    val,
+                    class_size: n,
+                    which,
+                });
+            }
+            train_total += n_train;
+        }
+        if batch > train_total {
+            return Err(RecipeError::BatchLargerThanTrainingSet {
+                origin: self.o("train.batch_size"),
+                batch,
+                train: train_total,
             });
         }
         Ok(())

@@ -95,6 +95,9 @@ impl Checker<'_> {
         self.positive_int("train.epochs", t.epochs)?;
         self.positive_int("train.batch_size", t.batch_size)?;
         self.positive_int("train.threads", t.threads)?;
+        if let Some(clip) = t.grad_clip {
+            self.positive("train.grad_clip", clip)?;
+        }
         Ok(())
     }
 }

@@ -1,0 +1,145 @@
+//! The data fingerprint: a hash of the bytes a run reads, part of its identity (with the
+//! resolved recipe and the code fingerprint). Downloaded files are pinned by their declared
+//! sha256 (verified whenever they are read); local files without a declared sha256 are hashed,
+//! and the hash is remembered under `<cache>/file-hashes/` keyed by the file's canonical path,
+//! size and modification time, so an unchanged file is not read again.
+
+use super::cache::{sha256_file, sha256_hex, write_atomic, Cache};
+use super::error::DataError;
+use super::fetch::local_dir;
+use super::manifest::{Alignment, Manifest, Member, Source};
+use std::path::{Path, PathBuf};
+
+/// Fingerprint of what loading `names` of `manifest` reads (every modality when empty): for
+/// a synthetic manifest its generator settings, else every member file's sha256.
+pub fn fingerprint(
+    manifest: &Manifest,
+    names: &[String],
+    cache: &Cache,
+) -> Result<String, DataError> {
+    let mut text = String::new();
+    if manifest.synthetic.is_some() {
+        text.push_str("synthetic\n");
+        text.push_str(&toml::to_string(manifest).unwrap_or_default());
+    } else {
+        for member in members_read(manifest, names) {
+            let sha = member_sha256(manifest, member, cache)?;
+            text.push_str(&format!("{}\t{}\t{sha}\n", member.source, member.path));
+        }
+    }
+    Ok(sha256_hex(text.as_bytes())[..16].to_string())
+}
+
+/// The member files that loading `names` reads: the wanted modalities (plus the anchor of a
+/// by-label alignment) and the fixed split lists.
+pub fn members_read<'m>(manifest: &'m Manifest, names: &[String]) -> Vec<&'m Member> {
+    let mut wanted: Vec<&str> = names.iter().map(String::as_str).collect();
+    if let Alignment::ByLabel { anchor, .. } = &manifest.alignment {
+        if !wanted.is_empty() && !wanted.contains(&anchor.as_str()) {
+            wanted.push(anchor);
+        }
+    }
+    let mut out: Vec<&Member> = manifest
+        .modalities
+        .iter()
+        .filter(|m| wanted.is_empty() || wanted.contains(&m.name.as_str()))
+        .flat_map(|m| m.files())
+        .collect();
+    if let Some(s) = &manifest.fixed_splits {
+        out.push(&s.train);
+        out.push(&s.test);
+    }
+    out.dedup_by(|a, b| a.path == b.path && a.source == b.source);
+    out
+}
+
+/// The sha256 of one member: the declared one when there is one, else the local file's,
+/// computed or remembered.
+pub fn member_sha256(
+    manifest: &Manifest,
+    member: &Member,
+    cache: &Cache,
+) -> Result<String, DataError> {
+    if let Some(sha) = &member.sha256 {
+        return Ok(sha.clone());
+    }
+    let path = match manifest.source(&member.source) {
+        Some(Source::Local { env, .. }) => local_dir(manifest, env, cache).join(&member.path),
+        _ => {
+            return Err(DataError::Io {
+                path: member.path.clone(),
+                reason: "a downloaded member must declare its sha256 in the manifest".into(),
+            })
+        }
+    };
+    local_sha256(&path, cache).map(|(sha, _)| sha)
+}
+
+/// The sha256 of a local file and whether it was remembered (`true`) or computed now.
+pub fn local_sha256(path: &Path, cache: &Cache) -> Result<(String, bool), DataError> {
+    let canonical = std::fs::canonicalize(path).map_err(|e| DataError::io(path, e))?;
+    let meta = std::fs::metadata(&canonical).map_err(|e| DataError::io(path, e))?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    let key = sha256_hex(format!("{}\n{}\n{mtime}", canonical.display(), meta.len()).as_bytes());
+    let memo = memo_path(cache, &key);
+    if let Ok(text) = std::fs::read_to_string(&memo) {
+        let text = text.trim();
+        if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok((text.to_string(), true));
+        }
+    }
+    let sha = sha256_file(&canonical)?;
+    // A file modified in the last seconds could change again within the clock's granularity
+    // without a new size or time, so only settled files are remembered (git's "racily clean"
+    // rule). The memo only saves time: failing to write it is not an error.
+    let settled = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age.as_secs() >= 2);
+    if settled {
+        let _ = write_atomic(&memo, sha.as_bytes());
+    }
+    Ok((sha, false))
+}
+
+fn memo_path(cache: &Cache, key: &str) -> PathBuf {
+    cache.root().join("file-hashes").join(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_changed_local_file_changes_its_hash_and_an_unchanged_one_is_remembered() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(Some(dir.path().join("cache")));
+        let file = dir.path().join("x.csv");
+        let write = |text: &str, age_secs: u64| {
+            std::fs::write(&file, text).unwrap();
+            let then = std::time::SystemTime::now() - std::time::Duration::from_secs(age_secs);
+            std::fs::File::options()
+                .write(true)
+                .open(&file)
+                .unwrap()
+                .set_modified(then)
+                .unwrap();
+        };
+        write("1,2\n", 0);
+        // Just written: hashed but not remembered (it could change within the clock's tick).
+        assert!(!local_sha256(&file, &cache).unwrap().1);
+        write("1,2\n", 60);
+        let (a, remembered) = local_sha256(&file, &cache).unwrap();
+        assert!(!remembered);
+        assert_eq!(a, sha256_hex(b"1,2\n"));
+        assert_eq!(local_sha256(&file, &cache).unwrap(), (a.clone(), true));
+        write("1,3\n", 60);
+        let (b, _) = local_sha256(&file, &cache).unwrap();
+        assert_eq!(b, sha256_hex(b"1,3\n"));
+    }
+}
