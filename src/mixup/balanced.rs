@@ -1,5 +1,5 @@
 //! B-MM: per-modality mixing ratios and the label ratio from relative contributions
-//! (DESIGN §5 steps 4–7). Pure functions of a folded λ′ and r.
+//! (docs/methods.md §1, B-MM steps 4–7). Pure functions of a folded λ′ and r.
 
 use crate::recipe::file::{Direction, LabelWeight};
 

@@ -1,4 +1,4 @@
-//! OGM-GE gradient-modulation coefficients (Peng et al., CVPR 2022; DESIGN §5).
+//! OGM-GE gradient-modulation coefficients (Peng et al., CVPR 2022; docs/methods.md §3).
 
 use crate::recipe::file::OgmVariant;
 

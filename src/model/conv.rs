@@ -1,4 +1,4 @@
-//! Convolution without dfdx's `nightly` conv (DESIGN §3). Two paths with the same result
+//! Convolution without dfdx's `nightly` conv (dfdx 0.13 has no stable conv2d: its `nightly` feature no longer builds). Two paths with the same result
 //! (tested against each other and against a direct convolution): on any device, im2col by
 //! `gather` + `matmul` and max-pooling by `gather` + `max` over a window axis; on devices with
 //! host memory (the CPU), im2col, the matrix products and the pooling run on the host with

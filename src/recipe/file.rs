@@ -192,7 +192,7 @@ pub struct FusionSpec {
     pub dim: Option<usize>,
 }
 
-/// Fusion families (DESIGN §5; the OGM-GE paper's baselines).
+/// Fusion families (docs/methods.md §1–2; the OGM-GE paper's baselines).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum FusionKind {
@@ -272,7 +272,7 @@ impl Default for MixupSection {
     }
 }
 
-/// Mixup methods (DESIGN §5).
+/// Mixup methods (docs/methods.md §1).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum MixupMethod {
@@ -319,7 +319,7 @@ pub struct EpochWindow {
     pub stop: usize,
 }
 
-/// `mixup.balance` (B-MM, DESIGN §5 steps 1–7).
+/// `mixup.balance` (B-MM, docs/methods.md §1, B-MM steps 1–7).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct BalanceSection {
@@ -336,7 +336,7 @@ pub struct BalanceSection {
     #[serde(default)]
     pub direction: Direction,
     /// How the label ratio λ_y follows the per-modality ratios. Default
-    /// `"inverse-contribution"` (DESIGN §5 explains why: `contribution` starved the weak
+    /// `"inverse-contribution"` (docs/methods.md §1 explains why: `contribution` starved the weak
     /// modality on real data).
     #[serde(default)]
     pub label_weight: LabelWeight,
