@@ -11,6 +11,7 @@
 //! * [`data`] — manifests and sources, splits, standardisation;
 //! * [`model`] — runtime-width layers on dfdx tensors, encoders, fusion, head, probes;
 //! * [`mixup`] — pairing, λ, MM, B-MM, contributions, OGM-GE coefficients (pure functions);
+//! * [`method`] — training methods behind one seam (mixers, gradient editors, loss terms);
 //! * [`train`] — optimisers, schedules, the training loop, evaluation, checkpoints, run records;
 //! * [`report`] — tables run over seeds, reports (Markdown, CSV, JSON) and SVG plots;
 //! * [`rng`] — the named random streams that make every run reproducible;
@@ -30,6 +31,7 @@
 
 pub mod data;
 pub mod interrupt;
+pub mod method;
 pub mod mixup;
 pub mod model;
 pub mod recipe;

@@ -1,4 +1,4 @@
-//! Named, seeded random streams (docs/methods.md §5).
+//! Named, seeded random streams (docs/methods.md §6).
 //!
 //! Every random decision of a run draws from a ChaCha8 generator that is a pure function of
 //! `(master seed, purpose, index)`: the 256-bit key is `SHA-256("balmix/rng/v1" ‖ seed ‖ purpose)`

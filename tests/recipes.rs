@@ -330,3 +330,39 @@ bad_recipe!(
     &["model.encoders.visual.channels=[2, 2, 2, 2, 2, 2]"],
     RecipeError::ConvGeometry { .. }
 );
+bad_recipe!(
+    split_that_empties_a_class_is_rejected,
+    "tiny.toml",
+    &["dataset.split.test=0.8995"],
+    RecipeError::SplitEmptiesClass { .. }
+);
+bad_recipe!(
+    batch_larger_than_the_training_set_is_rejected,
+    "tiny.toml",
+    &["train.batch_size=100000"],
+    RecipeError::BatchLargerThanTrainingSet { .. }
+);
+bad_recipe!(
+    name_leaving_out_is_rejected,
+    "tiny.toml",
+    &["name=\"../x\""],
+    RecipeError::BadName { .. }
+);
+bad_recipe!(
+    extends_of_a_folder_is_rejected,
+    "extends-folder.toml",
+    &[],
+    RecipeError::NotAFile { .. }
+);
+bad_recipe!(
+    unimodal_loss_with_film_is_rejected,
+    "tiny.toml",
+    &["model.fusion.kind=\"film\"", "losses.unimodal=1.0"],
+    RecipeError::UnimodalLossNeedsDecomposableHead { .. }
+);
+bad_recipe!(
+    negative_unimodal_loss_is_rejected,
+    "tiny.toml",
+    &["losses.unimodal=-1.0"],
+    RecipeError::OutOfRange { .. }
+);

@@ -1,5 +1,5 @@
 //! The `synthetic` source: Gaussian classes per modality, generated from the `synthetic`
-//! stream (docs/methods.md §6). Labels are balanced (sample i has class i mod K before a shuffle).
+//! stream (docs/methods.md §7). Labels are balanced (sample i has class i mod K before a shuffle).
 
 use super::dataset::{Dataset, Modality};
 use super::manifest::{Manifest, SyntheticModality};

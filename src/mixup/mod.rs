@@ -1,4 +1,4 @@
-//! Mixup, pure and small (DESIGN §5): pairing ([`pairing`]), λ draws ([`lambda`]), the mixing
+//! Mixup, pure and small (docs/methods.md §1): pairing ([`pairing`]), λ draws ([`lambda`]), the mixing
 //! of rows and labels ([`mix`]), contributions and their EMA ([`contribution`]), B-MM ratios
 //! ([`balanced`]), OGM-GE coefficients ([`ogm`]) and the per-step plan ([`plan`]).
 //!

@@ -33,6 +33,28 @@ impl Linear {
         let shape = *y.shape();
         y + b.broadcast_like::<(usize, usize), Axis<0>>(&shape)
     }
+
+    /// y = x Wᵀ + s·b on a taped batch, with the gradient reaching b (scaled by s): the
+    /// decomposed head's unimodal logits u_m = z_m W_mᵀ + b/M as a trainable output.
+    pub fn forward_scaled_bias<D: Backend>(
+        &self,
+        x: Matrix<D, Tape<D>>,
+        store: &ParamStore<D>,
+        scale: f32,
+    ) -> Matrix<D, Tape<D>> {
+        let w = store.matrix(self.weight).clone();
+        let b = store.vector(self.bias).clone();
+        let y = x.matmul(w.permute::<(usize, usize), Axes2<1, 0>>());
+        let shape = *y.shape();
+        // The bias's ops go on the same tape, so its gradient flows back to the parameter.
+        let (y, tape) = y.split_tape();
+        let bias = b
+            .put_tape(tape)
+            .broadcast_like::<(usize, usize), Axis<0>>(&shape)
+            * scale;
+        let (bias, tape) = bias.split_tape();
+        y.put_tape(tape) + bias
+    }
 }
 
 impl Linear {

@@ -1,8 +1,10 @@
-//! The model: runtime-width layers on dfdx tensors ([`layers`]), the named parameter store
-//! ([`params`]) and the multimodal network ([`network`]).
+//! The model: runtime-width layers on dfdx tensors ([`layers`], [`conv`], [`host`]), the
+//! named parameter store ([`params`]) and its gradients ([`grads`]), devices ([`backend`]) and
+//! the multimodal network ([`network`]).
 
 pub mod backend;
 pub mod conv;
+pub mod grads;
 pub mod host;
 pub mod layers;
 pub mod network;

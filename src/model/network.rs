@@ -342,6 +342,53 @@ impl<D: Backend> Model<D> {
         !self.probes.is_empty()
     }
 
+    /// Each modality's unimodal logits on clean features `zs` (no gradient): probe logits in
+    /// probe mode, else the decomposed head ([`Model::decompose`]).
+    pub fn unimodal<T: dfdx::tensor::Tape<f32, D>>(&self, zs: &[Matrix<D, T>]) -> Vec<Vec<f32>> {
+        if self.uses_probes() {
+            zs.iter()
+                .enumerate()
+                .map(|(m, z)| self.probe(m, super::layers::detach(z)).as_vec())
+                .collect()
+        } else {
+            let n = zs.first().map_or(0, |z| z.shape().0);
+            let host: Vec<Vec<f32>> = zs.iter().map(|z| z.as_vec()).collect();
+            self.decompose(&host, n)
+        }
+    }
+
+    /// Modality `m`'s decomposed unimodal logits u_m = z_m W_mᵀ + b/M as a trainable output
+    /// (gradients reach the encoder and the head): concat fusion pads z_m with zeros at the
+    /// other modalities' columns, sum fusion uses z_m as is. `None` for fusions without a
+    /// decomposable head (film, gated).
+    pub fn unimodal_taped(
+        &self,
+        m: usize,
+        z: Matrix<D, Tape<D>>,
+        modalities: usize,
+    ) -> Option<Matrix<D, Tape<D>>> {
+        let scale = 1.0 / modalities as f32;
+        match self.fusion {
+            Fusion::Sum => Some(self.head.forward_scaled_bias(z, &self.store, scale)),
+            Fusion::Concat => {
+                let n = z.shape().0;
+                let dev = &self.store.dev;
+                let zeros = |d: usize| -> Matrix<D, Tape<D>> { dev.zeros_like(&(n, d)).retaped() };
+                let before: usize = self.encoders[..m].iter().map(|e| e.out).sum();
+                let after: usize = self.encoders[m + 1..].iter().map(|e| e.out).sum();
+                let mut padded = z;
+                if before > 0 {
+                    padded = (zeros(before), padded).concat_along(Axis::<1>);
+                }
+                if after > 0 {
+                    padded = (padded, zeros(after)).concat_along(Axis::<1>);
+                }
+                Some(self.head.forward_scaled_bias(padded, &self.store, scale))
+            }
+            Fusion::Film { .. } | Fusion::Gated { .. } => None,
+        }
+    }
+
     /// Unimodal logits by decomposing the linear head (concat/sum): u_m = z_m W_mᵀ + b/M, from
     /// host copies of the clean features `zs` (each `n × d_m`). Σ_m u_m equals the fused
     /// logits for concat, and for sum.

@@ -115,6 +115,8 @@ pub enum RecipeError {
         got: String,
         problem: &'static str,
     },
+    #[error("{origin}: losses.unimodal needs concat or sum fusion, whose head splits into per-modality logits (got {fusion}); use model.fusion.kind = \"concat\" or \"sum\"")]
+    UnimodalLossNeedsDecomposableHead { origin: String, fusion: String },
     #[error("{origin}: train.eval.select = \"best-val\" needs a validation split (dataset.split.val > 0)")]
     BestValWithoutVal { origin: String },
     #[error("{origin}: model.unimodal_logits = \"decompose\" needs concat or sum fusion (got {fusion}); use \"probe\"")]

@@ -30,12 +30,33 @@ pub struct RecipeFile {
     /// Gradient-modulation baseline. Default: none.
     #[serde(default)]
     pub modulation: ModulationSection,
+    /// Extra loss terms (the multitask control). Default: none; written out only when set.
+    #[serde(default, skip_serializing_if = "LossesSection::is_default")]
+    pub losses: LossesSection,
     /// Optimiser and learning-rate schedule.
     #[serde(default)]
     pub optim: OptimSection,
     /// Epochs, batch size, evaluation, threads, device.
     #[serde(default)]
     pub train: TrainSection,
+}
+
+/// `[losses]`: extra loss terms added to the fused loss.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LossesSection {
+    /// Weight of each modality's own cross-entropy on its decomposed unimodal logits
+    /// u_m = z_m W_mᵀ + b/M, added to the fused loss (the multitask control; needs concat or
+    /// sum fusion). Default `0` (off).
+    #[serde(default)]
+    pub unimodal: f64,
+}
+
+impl LossesSection {
+    /// Whether every key has its default.
+    pub fn is_default(&self) -> bool {
+        *self == LossesSection::default()
+    }
 }
 
 fn default_seeds() -> Vec<u64> {

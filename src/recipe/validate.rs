@@ -94,6 +94,10 @@ impl Recipe {
     pub fn modulation(&self) -> &ModulationSection {
         &self.resolved.modulation
     }
+    /// `[losses]`
+    pub fn losses(&self) -> &LossesSection {
+        &self.resolved.losses
+    }
     /// `[optim]` (per-kind fields filled in).
     pub fn optim(&self) -> &OptimSection {
         &self.resolved.optim
@@ -274,6 +278,7 @@ impl Checker<'_> {
             f.train.epochs,
         )?;
         self.check_optim(&mut f.optim, f.train.epochs)?;
+        self.check_losses(&f.losses, &f.model)?;
         Ok(f)
     }
 }

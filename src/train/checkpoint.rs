@@ -4,14 +4,13 @@
 //! Tensors: `param/<name>` (weights), `optim.first/<name>`, `optim.second/<name>` (optimiser
 //! buffers), `best/<name>` (weights of the best validation epoch, when selecting by val).
 //! Metadata key `balmix` holds [`CheckpointState`] as JSON: epochs done, global step, stream
-//! positions, contribution EMA, best epoch and every metrics row so far. Metadata key
+//! positions, the method's state, best epoch and every metrics row so far. Metadata key
 //! `balmix.sha256` is a checksum over the state and every tensor (names and bytes, in name
 //! order), so a damaged file is refused on resume instead of silently continuing; a file
 //! holding NaN or infinite values is refused too.
 
 use super::metrics::EpochMetrics;
 use super::record::{safetensors_bytes, write_atomic, Identity};
-use crate::mixup::contribution::ContributionEma;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -37,8 +36,10 @@ pub struct CheckpointState {
     /// Index of every random stream's next use. Streams are re-derived from (seed, purpose,
     /// index), so these indices are their complete positions (see [`crate::rng`]).
     pub streams: BTreeMap<String, u64>,
-    /// B-MM contribution EMA.
-    pub ema: Option<ContributionEma>,
+    /// The training method's state ([`crate::method::Method::state`]), e.g. B-MM's
+    /// contribution average.
+    #[serde(default)]
+    pub method: serde_json::Value,
     /// Best validation epoch so far (1-based) and its metrics, when selecting by val.
     pub best: Option<EpochMetrics>,
     /// Metrics of every completed epoch.

@@ -1,8 +1,10 @@
-//! Evaluation of the fused model and of each modality's own logits on a set of samples.
+//! Evaluation of the fused model (through the method's `predict`) and of each modality's own
+//! logits on a set of samples.
 
 use super::batch;
 use super::metrics::macro_f1;
 use crate::data::Dataset;
+use crate::method::Method;
 use crate::mixup::contribution::argmax;
 use crate::model::{Backend, Model};
 
@@ -18,7 +20,12 @@ pub struct Evaluation {
 }
 
 /// Evaluate on samples `idx` in chunks of 1024 (no tape, no randomness).
-pub fn evaluate<D: Backend>(model: &Model<D>, data: &Dataset, idx: &[usize]) -> Evaluation {
+pub fn evaluate<D: Backend>(
+    model: &Model<D>,
+    method: &dyn Method<D>,
+    data: &Dataset,
+    idx: &[usize],
+) -> Evaluation {
     let k = model.classes;
     let m_count = data.modalities.len();
     let mut pred = Vec::with_capacity(idx.len());
@@ -32,16 +39,8 @@ pub fn evaluate<D: Backend>(model: &Model<D>, data: &Dataset, idx: &[usize]) -> 
             .enumerate()
             .map(|(m, x)| model.encode(m, x))
             .collect();
-        let unimodal: Vec<Vec<f32>> = if model.uses_probes() {
-            zs.iter()
-                .enumerate()
-                .map(|(m, z)| model.probe(m, z.clone()).as_vec())
-                .collect()
-        } else {
-            let host: Vec<Vec<f32>> = zs.iter().map(|z| z.as_vec()).collect();
-            model.decompose(&host, n)
-        };
-        let logits = model.head(model.fuse(zs)).as_vec();
+        let unimodal = model.unimodal(&zs);
+        let logits = method.predict(model, zs);
         let y = &labels[c * 1024..c * 1024 + n];
         for i in 0..n {
             pred.push(argmax(&logits[i * k..(i + 1) * k]));

@@ -27,8 +27,9 @@ pub struct EpochMetrics {
     pub lambda_modality: Vec<f64>,
     /// Mean label ratio λ_y over training samples.
     pub lambda_label: f64,
-    /// Mean OGM-GE coefficient k_m over steps (1 when not modulating).
-    pub ogm_k: Vec<f64>,
+    /// Mean gradient coefficient k_m of each modality over steps, as the method's gradient
+    /// editors report it (OGM-GE's k_m; 1 when nothing scales the gradients).
+    pub grad_k: Vec<f64>,
     /// Wall-clock seconds of the epoch (training and evaluation). Not a result: excluded from
     /// determinism comparisons.
     pub seconds: f64,
@@ -57,7 +58,7 @@ pub fn header(modalities: &[String]) -> Vec<String> {
         h.extend(modalities.iter().map(|m| format!("{prefix}_{m}")));
     }
     h.push("lambda_label".into());
-    h.extend(modalities.iter().map(|m| format!("ogm_k_{m}")));
+    h.extend(modalities.iter().map(|m| format!("grad_k_{m}")));
     h.push("seconds".into());
     h.push("steps_per_second".into());
     h.push("memory_mib".into());
@@ -83,7 +84,7 @@ impl EpochMetrics {
         }
         c.extend(self.lambda_modality.iter().map(f64::to_string));
         c.push(self.lambda_label.to_string());
-        c.extend(self.ogm_k.iter().map(f64::to_string));
+        c.extend(self.grad_k.iter().map(f64::to_string));
         c.push(format!("{:.3}", self.seconds));
         c.push(format!("{:.1}", self.steps_per_second));
         c.push(format!("{:.1}", self.memory_mib));

@@ -1,5 +1,4 @@
-//! Training: optimisers ([`optim`]), learning-rate schedules ([`lr`]), gradient norm and
-//! clipping ([`grad`]), the one training loop ([`trainer`]) and its batches ([`batch`]),
+//! Training: optimisers ([`optim`]), learning-rate schedules ([`lr`]), the one training loop ([`trainer`]) and its batches ([`batch`]),
 //! gradient modulation ([`modulation`]), evaluation ([`eval`]), metrics ([`metrics`]),
 //! checkpoints ([`checkpoint`]), run records ([`record`]), the run-directory lock ([`lock`]),
 //! the mix-plan trace ([`trace`]), progress output ([`progress`]), the per-seed driver
@@ -9,7 +8,6 @@ pub mod batch;
 pub mod bench;
 pub mod checkpoint;
 pub mod eval;
-pub mod grad;
 pub mod lock;
 pub mod lr;
 pub mod metrics;

@@ -2,7 +2,7 @@
 //! (SGD with classic momentum, Adam, AdamW) with state kept in per-parameter host-visible
 //! buffers so it can be checkpointed.
 
-use crate::model::params::{ParamStore, ParamTensor};
+use crate::model::params::{Group, ParamStore, ParamTensor};
 use crate::model::Backend;
 use crate::recipe::file::{OptimKind, OptimSection};
 use dfdx::prelude::*;
@@ -38,10 +38,23 @@ impl<D: Backend> Optimizer<D> {
         }
     }
 
-    /// Apply one update with learning rate `lr` from `grads`.
+    /// Apply one update with learning rate `lr` from `grads` to every parameter.
     pub fn step(&mut self, store: &mut ParamStore<D>, grads: &mut Gradients<f32, D>, lr: f64) {
+        self.step_groups(store, grads, lr, &|_| true);
+    }
+
+    /// Apply one update to the parameters whose group `include` accepts. The others are not
+    /// touched at all — no momentum, no weight decay — so a group a method leaves out has no
+    /// gradient rather than a zero one.
+    pub fn step_groups(
+        &mut self,
+        store: &mut ParamStore<D>,
+        grads: &mut Gradients<f32, D>,
+        lr: f64,
+        include: &dyn Fn(Group) -> bool,
+    ) {
         self.steps += 1;
-        for p in &mut store.params {
+        for p in store.params.iter_mut().filter(|p| include(p.group)) {
             match &mut p.tensor {
                 ParamTensor::Matrix(t) => self.update(t, grads, lr),
                 ParamTensor::Vector(t) => self.update(t, grads, lr),
@@ -152,20 +165,16 @@ fn write<D: Backend, S: Shape>(
     );
 }
 
-/// Edit the gradient of a parameter on the host (gradient modulation changes it in place
-/// before the update).
-pub fn edit_grad<D: Backend>(
-    dev: &D,
-    grads: &mut Gradients<f32, D>,
-    p: &ParamTensor<D>,
-    f: &mut dyn FnMut(&mut [f32]),
-) {
-    match p {
-        ParamTensor::Matrix(t) => {
-            dev.edit(grads.get_or_alloc_mut(t).expect("gradient allocation"), f)
-        }
-        ParamTensor::Vector(t) => {
-            dev.edit(grads.get_or_alloc_mut(t).expect("gradient allocation"), f)
-        }
+impl<D: Backend> crate::method::Updater<D> for Optimizer<D> {
+    fn update(
+        &mut self,
+        store: &mut ParamStore<D>,
+        grads: &mut Gradients<f32, D>,
+        lr: f64,
+        include: &dyn Fn(Group) -> bool,
+    ) {
+        self.step_groups(store, grads, lr, include);
     }
 }
+
+pub use crate::model::grads::edit_grad;

@@ -275,7 +275,7 @@ fn run_on<D: Backend>(
             });
         }
         let (state, tensors) = checkpoint::load(&checkpoint_path, &param_names, &identity)?;
-        trainer.restore(state, tensors);
+        trainer.restore(state, tensors)?;
     }
     let resolved = dir.join(record::RESOLVED_RECIPE);
     record::write_atomic(&resolved, recipe.to_toml().as_bytes()).map_err(io(&resolved))?;

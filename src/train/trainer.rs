@@ -1,69 +1,26 @@
-//! The one training loop. Every method — plain fusion, input mixup, MM, B-MM, OGM-GE — runs
-//! through [`Trainer::train_step`]; the methods differ only in the mix plan it asks
-//! [`crate::mixup`] for and in the gradient modulation applied before the update.
+//! The one training loop: shuffle, batch, ask the recipe's [`Method`] to run each step, then
+//! evaluate, record and checkpoint. No method is named here — what a step computes is behind
+//! the [`crate::method`] seam.
 
-use super::batch;
-use super::checkpoint::{CheckpointState, CheckpointTensors};
+use super::checkpoint::{CheckpointError, CheckpointState, CheckpointTensors};
 use super::eval::evaluate;
-use super::grad;
 use super::lr::learning_rate;
 use super::metrics::EpochMetrics;
-use super::modulation;
 use super::optim::Optimizer;
 use super::record::Identity;
 use super::trace::MixTrace;
 use crate::data::{Dataset, Splits};
-use crate::mixup::contribution::{self, ContributionEma};
-use crate::mixup::{mix, plan, MixPlan};
-use crate::model::layers::{detach, mix_rows};
-use crate::model::params::{Matrix, Tape};
+use crate::interrupt::interrupted;
+use crate::method::{self, EpochContext, Method, StepContext};
 use crate::model::{Backend, Model};
-use crate::recipe::file::{Contribution, EvalSelect, MixPoint, MixupMethod};
+use crate::recipe::file::EvalSelect;
 use crate::recipe::Recipe;
 use crate::rng::{stream, Stream};
-use dfdx::prelude::*;
 use rand::seq::SliceRandom;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use crate::interrupt::interrupted;
-
-/// Why training stopped before the end of an epoch.
-#[derive(Debug)]
-pub enum StepError {
-    /// A non-finite loss or gradient: the run cannot go on.
-    Diverged(Divergence),
-    /// An interrupt (SIGINT, SIGTERM, SIGHUP) arrived; stopped at a step boundary.
-    Interrupted,
-    /// The mix-plan trace could not be written.
-    Trace(std::io::Error),
-}
-
-/// Where and how a run diverged.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Divergence {
-    /// The epoch (1-based) in which it happened.
-    pub epoch: usize,
-    /// The global step (0-based) whose loss or gradient was not finite.
-    pub step: u64,
-    /// What was not finite, e.g. `loss is NaN`.
-    pub what: String,
-}
-
-/// What one step measured.
-#[derive(Debug, Clone)]
-pub struct StepStats {
-    /// Fused mixed soft-label CE.
-    pub loss: f64,
-    /// Contribution c_m on the clean batch.
-    pub contribution: Vec<f64>,
-    /// Σ_i λ_m,i over the batch (n when unmixed).
-    pub lambda_sum: Vec<f64>,
-    /// Σ_i λ_y,i over the batch.
-    pub label_sum: f64,
-    /// OGM-GE coefficients (1 when not modulating).
-    pub ogm_k: Vec<f64>,
-}
+pub use crate::method::{Divergence, StepError, StepStats};
 
 /// Training state of one run (one seed).
 pub struct Trainer<'a, D: Backend> {
@@ -78,7 +35,7 @@ pub struct Trainer<'a, D: Backend> {
     pub step: u64,
     /// Epochs done.
     pub epochs_done: usize,
-    ema: Option<ContributionEma>,
+    method: Box<dyn Method<D>>,
     /// Metrics of completed epochs.
     pub metrics: Vec<EpochMetrics>,
     best: Option<(EpochMetrics, Vec<Vec<f32>>)>,
@@ -99,11 +56,6 @@ impl<'a, D: Backend> Trainer<'a, D> {
     ) -> Self {
         let widths: Vec<usize> = data.modalities.iter().map(|m| m.width).collect();
         let model = Model::build(recipe, &widths, data.num_classes(), seed, dev);
-        let ema = recipe
-            .mixup()
-            .balance
-            .as_ref()
-            .map(|b| ContributionEma::new(b.ema));
         Self {
             recipe,
             seed,
@@ -113,7 +65,7 @@ impl<'a, D: Backend> Trainer<'a, D> {
             optimizer: Optimizer::new(recipe.optim()),
             step: 0,
             epochs_done: 0,
-            ema,
+            method: method::build(recipe),
             metrics: Vec::new(),
             best: None,
             seconds: 0.0,
@@ -145,6 +97,14 @@ impl<'a, D: Backend> Trainer<'a, D> {
         let mut lambda_sum = vec![0.0; m_count];
         let mut k_sum = vec![0.0; m_count];
         let mut steps = 0usize;
+        let mut average: Option<Vec<f64>> = None;
+        self.method.epoch_start(&mut EpochContext {
+            model: &mut self.model,
+            data: self.data,
+            train: &self.splits.train,
+            seed: self.seed,
+            epoch,
+        })?;
         for idx in order.chunks(self.recipe.train().batch_size) {
             if interrupted() {
                 return Err(StepError::Interrupted);
@@ -152,20 +112,31 @@ impl<'a, D: Backend> Trainer<'a, D> {
             let s = self.train_step(idx, epoch, lr)?;
             let n = idx.len() as f64;
             loss_sum += s.loss * n;
-            label_sum += s.label_sum;
+            let (lambdas, label) = s.lambda_sums(idx.len(), m_count);
+            label_sum += label;
             for m in 0..m_count {
                 contrib_sum[m] += s.contribution[m] * n;
-                lambda_sum[m] += s.lambda_sum[m];
-                k_sum[m] += s.ogm_k[m];
+                lambda_sum[m] += lambdas[m];
+                k_sum[m] += s.coefficients[m];
+            }
+            if s.contribution_ema.is_some() {
+                average = s.contribution_ema;
             }
             steps += 1;
             on_step(s.loss);
         }
+        self.method.epoch_end(&mut EpochContext {
+            model: &mut self.model,
+            data: self.data,
+            train: &self.splits.train,
+            seed: self.seed,
+            epoch,
+        });
         let train_seconds = start.elapsed().as_secs_f64();
         let n = order.len() as f64;
         let val = (!self.splits.val.is_empty())
-            .then(|| evaluate(&self.model, self.data, &self.splits.val));
-        let test = evaluate(&self.model, self.data, &self.splits.test);
+            .then(|| evaluate(&self.model, &*self.method, self.data, &self.splits.val));
+        let test = evaluate(&self.model, &*self.method, self.data, &self.splits.test);
         let seconds = start.elapsed().as_secs_f64();
         let row = EpochMetrics {
             epoch: epoch + 1,
@@ -176,13 +147,11 @@ impl<'a, D: Backend> Trainer<'a, D> {
             test_macro_f1: test.macro_f1,
             modality_accuracy: test.modality_accuracy,
             contribution: contrib_sum.iter().map(|c| c / n).collect(),
-            contribution_ema: self
-                .ema
-                .as_ref()
-                .and_then(|e| e.value().map(<[f64]>::to_vec)),
+            contribution_ema: average
+                .or_else(|| self.metrics.last().and_then(|m| m.contribution_ema.clone())),
             lambda_modality: lambda_sum.iter().map(|l| l / n).collect(),
             lambda_label: label_sum / n,
-            ogm_k: k_sum.iter().map(|k| k / steps.max(1) as f64).collect(),
+            grad_k: k_sum.iter().map(|k| k / steps.max(1) as f64).collect(),
             seconds,
             steps_per_second: steps as f64 / train_seconds.max(1e-9),
             memory_mib: super::record::resident_memory_bytes()
@@ -210,181 +179,40 @@ impl<'a, D: Backend> Trainer<'a, D> {
         Ok(row)
     }
 
-    /// One optimiser step on training samples `idx`. A non-finite loss or gradient stops
-    /// before the update, so the weights never take a NaN.
+    /// One step of the recipe's method on training samples `idx`. A non-finite loss or
+    /// gradient stops before the update, so the weights never take a NaN.
     pub fn train_step(
         &mut self,
         idx: &[usize],
         epoch: usize,
         lr: f64,
     ) -> Result<StepStats, StepError> {
-        let n = idx.len();
-        let k = self.model.classes;
-        let m_count = self.data.modalities.len();
-        let mix_cfg = self.recipe.mixup();
-        let labels = batch::labels(self.data, idx);
-        let draws = plan::draw(self.seed, self.step, epoch, n, mix_cfg);
-        let mut host = batch::gather_host(self.data, idx);
-
-        // Input mixup mixes raw inputs with one λ per sample, before encoding.
-        let mut mix_plan: Option<MixPlan> = None;
-        if mix_cfg.method == MixupMethod::Input {
-            if let Some(d) = draws.clone() {
-                let p = plan::plan(d, m_count, mix_cfg, None);
-                for (m, rows) in host.iter_mut().enumerate() {
-                    *rows =
-                        mix::mix_rows(rows, self.data.modalities[m].width, &p.perm, &p.modality[m]);
-                }
-                mix_plan = Some(p);
-            }
-        }
-        let zs: Vec<Matrix<D, Tape<D>>> = host
-            .into_iter()
-            .enumerate()
-            .map(|(m, rows)| self.model.encode_input(m, rows, n))
-            .collect();
-
-        // Unimodal logits on the clean features (probe heads keep a tape for their own loss).
-        let mut probe_loss: Option<Tensor<(), f32, D, Tape<D>>> = None;
-        let unimodal: Vec<Vec<f32>> = if self.model.uses_probes() {
-            // Probes see the encoder's input batch: mixed targets under input mixup, else clean.
-            let probe_targets = match &mix_plan {
-                Some(p) => mix::mix_labels(&labels, k, &p.perm, &p.label),
-                None => mix::one_hot(&labels, k),
-            };
-            let probe_targets = self.model.store.dev.tensor_from_vec(probe_targets, (n, k));
-            let mut out = Vec::with_capacity(m_count);
-            for (m, z) in zs.iter().enumerate() {
-                let u = self.model.probe(m, detach(z).retaped::<Tape<D>>());
-                out.push(u.as_vec());
-                let l = cross_entropy_with_logits_loss(u, probe_targets.clone());
-                probe_loss = Some(match probe_loss.take() {
-                    None => l,
-                    Some(acc) => acc + l,
-                });
-            }
-            out
-        } else {
-            let host: Vec<Vec<f32>> = zs.iter().map(|z| z.as_vec()).collect();
-            self.model.decompose(&host, n)
+        let mut cx = StepContext {
+            recipe: self.recipe,
+            model: &mut self.model,
+            updater: &mut self.optimizer,
+            data: self.data,
+            idx,
+            seed: self.seed,
+            step: self.step,
+            epoch,
+            lr,
         };
-
-        // Contributions (B-MM's estimator, else confidence) and their EMA.
-        let kind = mix_cfg
-            .balance
-            .as_ref()
-            .map_or(Contribution::Confidence, |b| b.contribution);
-        let clean_fused: Vec<f32> = if kind == Contribution::Kl {
-            let detached: Vec<Matrix<D>> = zs.iter().map(detach).collect();
-            self.model.head(self.model.fuse(detached)).as_vec()
-        } else {
-            Vec::new()
-        };
-        let contribution: Vec<f64> = unimodal
-            .iter()
-            .map(|u| contribution::estimate(kind, u, &clean_fused, &labels, k))
-            .collect();
-        let relative = self
-            .ema
-            .as_mut()
-            .map(|e| contribution::relative(e.update(&contribution)));
-
-        // Feature-level mixing (MM, B-MM).
-        if matches!(mix_cfg.method, MixupMethod::Mm | MixupMethod::Bmm) {
-            mix_plan = draws.map(|d| plan::plan(d, m_count, mix_cfg, relative.as_deref()));
-        }
-        let dev = self.model.store.dev.clone();
-        let to_perm = |p: &MixPlan| dev.tensor_from_vec(p.perm.clone(), (n,));
-        let to_t =
-            |l: &[f32]| dev.tensor_from_vec(l.iter().map(|v| 1.0 - v).collect::<Vec<f32>>(), (n,));
-        let at_encoder = mix_cfg.method == MixupMethod::Bmm || mix_cfg.point == MixPoint::Encoder;
-        let feature_mix = matches!(mix_cfg.method, MixupMethod::Mm | MixupMethod::Bmm);
-        let h = match (&mix_plan, feature_mix) {
-            (Some(p), true) if at_encoder => {
-                let perm = to_perm(p);
-                let mixed = zs
-                    .into_iter()
-                    .enumerate()
-                    .map(|(m, z)| mix_rows(z, &perm, &to_t(&p.modality[m])))
-                    .collect();
-                self.model.fuse(mixed)
-            }
-            (Some(p), true) => mix_rows(self.model.fuse(zs), &to_perm(p), &to_t(&p.modality[0])),
-            _ => self.model.fuse(zs),
-        };
-        let logits = self.model.head(h);
-        let targets = match &mix_plan {
-            Some(p) => mix::mix_labels(&labels, k, &p.perm, &p.label),
-            None => mix::one_hot(&labels, k),
-        };
-        let loss = cross_entropy_with_logits_loss(logits, dev.tensor_from_vec(targets, (n, k)));
-        let loss_value = loss.as_vec()[0] as f64;
-        let total = match probe_loss {
-            Some(p) => loss + p,
-            None => loss,
-        };
-        let diverged = |what: String| {
-            StepError::Diverged(Divergence {
-                epoch: epoch + 1,
-                step: self.step,
-                what,
-            })
-        };
-        if !loss_value.is_finite() {
-            return Err(diverged(format!("loss is {loss_value}")));
-        }
-        let mut grads = total.backward();
-
-        let ogm_k = modulation::modulate(
-            self.recipe.modulation(),
-            &self.model,
-            &mut grads,
-            &unimodal,
-            &labels,
-            (self.seed, self.step, epoch),
-        );
-        let norm = grad::global_norm(&self.model.store, &mut grads);
-        if !norm.is_finite() {
-            return Err(diverged(format!("gradient norm is {norm}")));
-        }
-        if let Some(clip) = self.recipe.train().grad_clip {
-            let factor = grad::clip_factor(norm, clip);
-            if factor < 1.0 {
-                grad::scale(&self.model.store, &mut grads, factor);
-            }
-        }
-        self.optimizer.step(&mut self.model.store, &mut grads, lr);
-
+        let stats = self.method.step(&mut cx)?;
         if let Some(trace) = self.trace.as_mut() {
             trace
                 .record(
                     epoch,
                     self.step,
-                    n,
-                    mix_plan.as_ref(),
-                    &contribution,
-                    self.ema.as_ref().and_then(|e| e.value()),
+                    idx.len(),
+                    stats.plan.as_ref(),
+                    &stats.contribution,
+                    stats.contribution_ema.as_deref(),
                 )
                 .map_err(StepError::Trace)?;
         }
         self.step += 1;
-        let (lambda_sum, label_sum) = match &mix_plan {
-            Some(p) => (
-                p.modality
-                    .iter()
-                    .map(|l| l.iter().map(|&v| v as f64).sum())
-                    .collect(),
-                p.label.iter().map(|&v| v as f64).sum(),
-            ),
-            None => (vec![n as f64; m_count], n as f64),
-        };
-        Ok(StepStats {
-            loss: loss_value,
-            contribution,
-            lambda_sum,
-            label_sum,
-            ogm_k,
-        })
+        Ok(stats)
     }
 
     /// Scalar state and tensors for a checkpoint after the current epoch.
@@ -402,7 +230,7 @@ impl<'a, D: Backend> Trainer<'a, D> {
             epochs_done: self.epochs_done,
             step: self.step,
             streams,
-            ema: self.ema.clone(),
+            method: self.method.state(),
             best: self.best.as_ref().map(|(m, _)| m.clone()),
             metrics: self.metrics.clone(),
             seconds: self.seconds,
@@ -417,7 +245,11 @@ impl<'a, D: Backend> Trainer<'a, D> {
     }
 
     /// Continue from a checkpoint made by [`Trainer::checkpoint`].
-    pub fn restore(&mut self, state: CheckpointState, tensors: CheckpointTensors) {
+    pub fn restore(
+        &mut self,
+        state: CheckpointState,
+        tensors: CheckpointTensors,
+    ) -> Result<(), CheckpointError> {
         for (id, (_, _, values)) in tensors.params.into_iter().enumerate() {
             self.model.store.set_values(id, values);
         }
@@ -427,10 +259,16 @@ impl<'a, D: Backend> Trainer<'a, D> {
             .import(&self.model.store, &buffers, state.step);
         self.step = state.step;
         self.epochs_done = state.epochs_done;
-        self.ema = state.ema;
+        self.method
+            .restore(&state.method)
+            .map_err(|reason| CheckpointError::Unreadable {
+                path: "checkpoint".into(),
+                reason: format!("method state: {reason}"),
+            })?;
         self.metrics = state.metrics;
         self.seconds = state.seconds;
         self.best = state.best.zip(tensors.best);
+        Ok(())
     }
 
     /// The metrics row and weights of the model that the recipe's `eval.select` reports.

@@ -203,4 +203,19 @@ impl Checker<'_> {
         }
         Ok(())
     }
+
+    pub(in crate::recipe) fn check_losses(
+        &self,
+        l: &LossesSection,
+        m: &ModelSection,
+    ) -> Result<(), RecipeError> {
+        self.in_range("losses.unimodal", l.unimodal, "[0, ∞)", |v| v >= 0.0)?;
+        if l.unimodal > 0.0 && !matches!(m.fusion.kind, FusionKind::Concat | FusionKind::Sum) {
+            return Err(RecipeError::UnimodalLossNeedsDecomposableHead {
+                origin: self.o("losses.unimodal"),
+                fusion: kind_name(&m.fusion.kind),
+            });
+        }
+        Ok(())
+    }
 }

@@ -1,0 +1,56 @@
+//! B-MM's mixer (docs/methods.md §1): measures each modality's contribution on the clean batch
+//! with the recipe's estimator, keeps their moving average (checkpointed), and splits the folded
+//! λ into per-modality ratios λ_m and a label ratio λ_y from the relative contributions. The
+//! ratios themselves are the pure functions of [`crate::mixup::balanced`].
+
+use super::mixer::{MixAt, Mixer};
+use crate::mixup::contribution::{self, ContributionEma};
+use crate::mixup::{plan, Draws, MixPlan};
+use crate::recipe::file::{BalanceSection, Contribution, MixupSection};
+
+/// B-MM with its contribution average.
+pub struct Bmm {
+    cfg: MixupSection,
+    balance: BalanceSection,
+    ema: ContributionEma,
+}
+
+impl Bmm {
+    /// From a validated `[mixup]` with `method = "bmm"` (its balance section filled in).
+    pub fn new(cfg: &MixupSection) -> Bmm {
+        let balance = cfg.balance.clone().unwrap_or_default();
+        Bmm {
+            cfg: cfg.clone(),
+            ema: ContributionEma::new(balance.ema),
+            balance,
+        }
+    }
+}
+
+impl Mixer for Bmm {
+    fn at(&self) -> Option<MixAt> {
+        Some(MixAt::Encoder)
+    }
+
+    fn contribution(&self) -> Contribution {
+        self.balance.contribution
+    }
+
+    fn observe(&mut self, c: &[f64]) -> (Option<Vec<f64>>, Option<Vec<f64>>) {
+        let average = self.ema.update(c).to_vec();
+        (Some(contribution::relative(&average)), Some(average))
+    }
+
+    fn plan(&self, draws: Draws, modalities: usize, relative: Option<&[f64]>) -> MixPlan {
+        plan::plan(draws, modalities, &self.cfg, relative)
+    }
+
+    fn state(&self) -> serde_json::Value {
+        serde_json::to_value(&self.ema).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn restore(&mut self, state: &serde_json::Value) -> Result<(), String> {
+        self.ema = serde_json::from_value(state.clone()).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}

@@ -1,0 +1,197 @@
+//! What a method's step can use: the batch, encoding, backward with the divergence check,
+//! clipping and updates of chosen parameter groups — the engine half of the seam.
+//!
+//! Every `backward` returns fresh gradients, so gradients of two losses captured one after the
+//! other never mix (the explicit zero between captures is built in). An update touches only
+//! the groups it is given: a group left out has *no* gradient, which is not the same as a zero
+//! gradient — momentum and weight decay do not move it.
+
+use crate::data::Dataset;
+use crate::mixup::MixPlan;
+use crate::model::grads;
+use crate::model::params::{Group, Matrix, Tape};
+use crate::model::{Backend, Model, ParamStore};
+use crate::recipe::Recipe;
+use dfdx::prelude::*;
+use dfdx::tensor::Gradients;
+
+/// Why training stopped before the end of an epoch.
+#[derive(Debug)]
+pub enum StepError {
+    /// A non-finite loss or gradient: the run cannot go on.
+    Diverged(Divergence),
+    /// An interrupt (SIGINT, SIGTERM, SIGHUP) arrived; stopped at a step boundary.
+    Interrupted,
+    /// The mix-plan trace could not be written.
+    Trace(std::io::Error),
+}
+
+/// Where and how a run diverged.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Divergence {
+    /// The epoch (1-based) in which it happened.
+    pub epoch: usize,
+    /// The global step (0-based) whose loss or gradient was not finite.
+    pub step: u64,
+    /// What was not finite, e.g. `loss is NaN`.
+    pub what: String,
+}
+
+/// What one step measured, for metrics and the mix-plan trace.
+#[derive(Debug, Clone, Default)]
+pub struct StepStats {
+    /// The fused (mixed, soft-label) cross-entropy.
+    pub loss: f64,
+    /// Each modality's contribution on the clean batch (the method's estimator; confidence
+    /// when it has none).
+    pub contribution: Vec<f64>,
+    /// The method's running average of the contributions, when it keeps one.
+    pub contribution_ema: Option<Vec<f64>>,
+    /// The mix plan applied, if the batch was mixed.
+    pub plan: Option<MixPlan>,
+    /// Per-modality gradient coefficients (1 when not modulating).
+    pub coefficients: Vec<f64>,
+}
+
+impl StepStats {
+    /// Σ_i λ_m,i for each of `modalities` modalities and Σ_i λ_y,i over a batch of `n` (n each
+    /// when the batch was not mixed).
+    pub fn lambda_sums(&self, n: usize, modalities: usize) -> (Vec<f64>, f64) {
+        match &self.plan {
+            Some(p) => (
+                p.modality
+                    .iter()
+                    .map(|l| l.iter().map(|&v| v as f64).sum())
+                    .collect(),
+                p.label.iter().map(|&v| v as f64).sum(),
+            ),
+            None => (vec![n as f64; modalities], n as f64),
+        }
+    }
+}
+
+/// The optimiser as a method sees it.
+pub trait Updater<D: Backend> {
+    /// One update, with learning rate `lr`, of the parameters whose group `include` accepts;
+    /// the others are not touched at all.
+    fn update(
+        &mut self,
+        store: &mut ParamStore<D>,
+        grads: &mut Gradients<f32, D>,
+        lr: f64,
+        include: &dyn Fn(Group) -> bool,
+    );
+}
+
+/// Every parameter group.
+pub fn all_groups(_: Group) -> bool {
+    true
+}
+
+/// One step's inputs and the engine's operations.
+pub struct StepContext<'a, D: Backend> {
+    /// The resolved recipe.
+    pub recipe: &'a Recipe,
+    /// The model being trained.
+    pub model: &'a mut Model<D>,
+    /// The optimiser.
+    pub updater: &'a mut dyn Updater<D>,
+    /// The (standardised) dataset.
+    pub data: &'a Dataset,
+    /// The batch's sample indices.
+    pub idx: &'a [usize],
+    /// Master seed of the run.
+    pub seed: u64,
+    /// Global step (0-based).
+    pub step: u64,
+    /// Epoch (0-based).
+    pub epoch: usize,
+    /// Learning rate of this epoch.
+    pub lr: f64,
+}
+
+impl<D: Backend> StepContext<'_, D> {
+    /// Batch size.
+    pub fn n(&self) -> usize {
+        self.idx.len()
+    }
+
+    /// Number of modalities.
+    pub fn modalities(&self) -> usize {
+        self.data.modalities.len()
+    }
+
+    /// The batch's labels.
+    pub fn labels(&self) -> Vec<usize> {
+        self.idx.iter().map(|&i| self.data.labels[i]).collect()
+    }
+
+    /// The batch's rows of every modality, on the host.
+    pub fn host_batch(&self) -> Vec<Vec<f32>> {
+        self.data
+            .modalities
+            .iter()
+            .map(|m| {
+                let mut v = Vec::with_capacity(self.idx.len() * m.width);
+                for &i in self.idx {
+                    v.extend_from_slice(m.row(i));
+                }
+                v
+            })
+            .collect()
+    }
+
+    /// Encode host rows of every modality, with a tape.
+    pub fn encode(&self, host: Vec<Vec<f32>>) -> Vec<Matrix<D, Tape<D>>> {
+        let n = self.n();
+        host.into_iter()
+            .enumerate()
+            .map(|(m, rows)| self.model.encode_input(m, rows, n))
+            .collect()
+    }
+
+    /// The error for a non-finite value at this step.
+    pub fn diverged(&self, what: String) -> StepError {
+        StepError::Diverged(Divergence {
+            epoch: self.epoch + 1,
+            step: self.step,
+            what,
+        })
+    }
+
+    /// Gradients of `loss` (fresh: nothing of an earlier backward is in them). A non-finite
+    /// loss stops here, before any gradient exists.
+    pub fn backward(
+        &self,
+        loss: Tensor<(), f32, D, Tape<D>>,
+    ) -> Result<Gradients<f32, D>, StepError> {
+        let value = loss.as_vec()[0];
+        if !value.is_finite() {
+            return Err(self.diverged(format!("loss is {value}")));
+        }
+        Ok(loss.backward())
+    }
+
+    /// Check the gradients of the groups `include` accepts (a non-finite norm stops before
+    /// any weight moves), clip them as `train.grad_clip` says, and update those groups.
+    /// Returns the gradient norm before clipping.
+    pub fn update(
+        &mut self,
+        grads: &mut Gradients<f32, D>,
+        include: &dyn Fn(Group) -> bool,
+    ) -> Result<f64, StepError> {
+        let norm = grads::global_norm(&self.model.store, grads, include);
+        if !norm.is_finite() {
+            return Err(self.diverged(format!("gradient norm is {norm}")));
+        }
+        if let Some(clip) = self.recipe.train().grad_clip {
+            let factor = grads::clip_factor(norm, clip);
+            if factor < 1.0 {
+                grads::scale(&self.model.store, grads, factor, include);
+            }
+        }
+        self.updater
+            .update(&mut self.model.store, grads, self.lr, include);
+        Ok(norm)
+    }
+}

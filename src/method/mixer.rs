@@ -1,0 +1,87 @@
+//! Where and how a batch is mixed: the mixer part of the [`super::standard`] method. A mixer
+//! turns the step's random draws ([`crate::mixup::plan::draw`]) into a [`MixPlan`] and says
+//! where it applies — to the inputs, the fused feature, or each encoder's output — so the step
+//! never asks which mixup method it runs. This file holds the mixers without state: none,
+//! input mixup and MM; B-MM, which tracks contributions, is [`super::bmm`].
+
+use super::bmm::Bmm;
+use crate::mixup::{plan, Draws, MixPlan};
+use crate::recipe::file::{Contribution, MixPoint, MixupMethod, MixupSection};
+
+/// Where a plan is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MixAt {
+    /// The raw inputs of every modality, before encoding (one λ for all modalities).
+    Input,
+    /// The fused feature.
+    Fused,
+    /// Each modality's encoder output, with its own λ_m.
+    Encoder,
+}
+
+/// A mixing strategy.
+pub trait Mixer {
+    /// Where this mixer mixes; `None` when it never does.
+    fn at(&self) -> Option<MixAt>;
+
+    /// The contribution estimator measured on the clean batch (and reported in the metrics).
+    /// Default: confidence, OGM-GE's score.
+    fn contribution(&self) -> Contribution {
+        Contribution::Confidence
+    }
+
+    /// Fold this step's clean contributions into the mixer's state. Returns the relative
+    /// contributions its plan uses and the running average to record (both `None` for a
+    /// mixer without state).
+    fn observe(&mut self, _contribution: &[f64]) -> (Option<Vec<f64>>, Option<Vec<f64>>) {
+        (None, None)
+    }
+
+    /// The plan for this step's draws.
+    fn plan(&self, draws: Draws, modalities: usize, relative: Option<&[f64]>) -> MixPlan;
+
+    /// State for checkpoints.
+    fn state(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+
+    /// Restore [`Mixer::state`].
+    fn restore(&mut self, _state: &serde_json::Value) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// No mixing, input mixup and MM: one λ per sample for every modality and the label.
+pub struct Uniform {
+    at: Option<MixAt>,
+    cfg: MixupSection,
+}
+
+impl Mixer for Uniform {
+    fn at(&self) -> Option<MixAt> {
+        self.at
+    }
+
+    fn plan(&self, draws: Draws, modalities: usize, _relative: Option<&[f64]>) -> MixPlan {
+        plan::plan(draws, modalities, &self.cfg, None)
+    }
+}
+
+/// The recipe's mixer.
+pub fn build(cfg: &MixupSection) -> Box<dyn Mixer> {
+    let uniform = |at| {
+        Box::new(Uniform {
+            at,
+            cfg: cfg.clone(),
+        })
+    };
+    match cfg.method {
+        MixupMethod::None => uniform(None),
+        MixupMethod::Input => uniform(Some(MixAt::Input)),
+        MixupMethod::Mm => uniform(Some(match cfg.point {
+            MixPoint::Fused => MixAt::Fused,
+            MixPoint::Encoder => MixAt::Encoder,
+        })),
+        MixupMethod::Bmm => Box::new(Bmm::new(cfg)),
+    }
+}

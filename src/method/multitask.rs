@@ -1,0 +1,63 @@
+//! The multitask control as a loss term of the [`super::standard`] method: the fused loss plus
+//! `weight` × each modality's own cross-entropy on its decomposed unimodal logits
+//! u_m = z_m W_mᵀ + b/M (gradients reach the encoder and the head). It is the row that shows
+//! what a balancing method gains beyond "just" adding unimodal losses. The unimodal terms use
+//! the clean features and labels, before any mixing.
+
+use super::engine::StepContext;
+use crate::model::params::{Matrix, Tape};
+use crate::model::Backend;
+use crate::recipe::Recipe;
+use dfdx::prelude::*;
+
+/// An extra loss of the step.
+pub trait LossTerm<D: Backend> {
+    /// The term on the clean encoder features `zs` (with their tape) and labels.
+    fn loss(
+        &self,
+        cx: &StepContext<'_, D>,
+        zs: &[Matrix<D, Tape<D>>],
+        labels: &[usize],
+    ) -> Option<Tensor<(), f32, D, Tape<D>>>;
+}
+
+/// Σ_m weight · CE(u_m, y).
+pub struct Multitask {
+    weight: f64,
+}
+
+impl<D: Backend> LossTerm<D> for Multitask {
+    fn loss(
+        &self,
+        cx: &StepContext<'_, D>,
+        zs: &[Matrix<D, Tape<D>>],
+        labels: &[usize],
+    ) -> Option<Tensor<(), f32, D, Tape<D>>> {
+        let k = cx.model.classes;
+        let n = labels.len();
+        let mut one_hot = vec![0f32; n * k];
+        for (i, &y) in labels.iter().enumerate() {
+            one_hot[i * k + y] = 1.0;
+        }
+        let targets: Matrix<D> = cx.model.store.dev.tensor_from_vec(one_hot, (n, k));
+        let mut total: Option<Tensor<(), f32, D, Tape<D>>> = None;
+        for (m, z) in zs.iter().enumerate() {
+            // `retaped` keeps z's identity, so this term's gradient flows into the encoder.
+            let u = cx
+                .model
+                .unimodal_taped(m, z.retaped::<Tape<D>>(), zs.len())?;
+            let term = cross_entropy_with_logits_loss(u, targets.clone()) * self.weight as f32;
+            total = Some(match total {
+                None => term,
+                Some(acc) => acc + term,
+            });
+        }
+        total
+    }
+}
+
+/// The recipe's multitask term, if `losses.unimodal > 0`.
+pub fn from_recipe<D: Backend>(recipe: &Recipe) -> Option<Box<dyn LossTerm<D>>> {
+    let weight = recipe.losses().unimodal;
+    (weight > 0.0).then(|| Box::new(Multitask { weight }) as Box<dyn LossTerm<D>>)
+}

@@ -1,0 +1,54 @@
+//! OGM-GE as a gradient editor of the [`super::standard`] method (docs/methods.md §3): between
+//! backward and the update, within its epoch window, each modality's encoder weight gradients
+//! are scaled by k_m and get generalisation-enhancement noise. The coefficients are the pure
+//! maths of [`crate::mixup::ogm`]; the edit itself is [`crate::train::modulation::modulate`].
+
+use super::engine::StepContext;
+use crate::model::Backend;
+use crate::recipe::file::{ModulationKind, ModulationSection};
+use crate::recipe::Recipe;
+use dfdx::tensor::Gradients;
+
+/// A gradient edit between backward and the update.
+pub trait GradientEditor<D: Backend> {
+    /// Edit `grads` of the step in `cx`, given each modality's clean unimodal logits and the
+    /// labels; returns a per-modality coefficient for the records.
+    fn edit(
+        &mut self,
+        cx: &StepContext<'_, D>,
+        grads: &mut Gradients<f32, D>,
+        unimodal: &[Vec<f32>],
+        labels: &[usize],
+    ) -> Vec<f64>;
+}
+
+/// OGM-GE with the recipe's `[modulation]`.
+pub struct OgmGe {
+    cfg: ModulationSection,
+}
+
+impl<D: Backend> GradientEditor<D> for OgmGe {
+    fn edit(
+        &mut self,
+        cx: &StepContext<'_, D>,
+        grads: &mut Gradients<f32, D>,
+        unimodal: &[Vec<f32>],
+        labels: &[usize],
+    ) -> Vec<f64> {
+        crate::train::modulation::modulate(
+            &self.cfg,
+            cx.model,
+            grads,
+            unimodal,
+            labels,
+            (cx.seed, cx.step, cx.epoch),
+        )
+    }
+}
+
+/// The recipe's OGM-GE editor, if `[modulation]` asks for it.
+pub fn from_recipe<D: Backend>(recipe: &Recipe) -> Option<Box<dyn GradientEditor<D>>> {
+    let cfg = recipe.modulation();
+    (cfg.kind == ModulationKind::OgmGe)
+        .then(|| Box::new(OgmGe { cfg: cfg.clone() }) as Box<dyn GradientEditor<D>>)
+}

@@ -1,0 +1,75 @@
+//! Gradients of a parameter store between backward and the update: host edits of one
+//! parameter's gradient, the global norm (which also detects a non-finite gradient) and
+//! global-norm clipping, as PyTorch's `clip_grad_norm_`.
+
+use super::params::{Group, ParamStore, ParamTensor};
+use super::Backend;
+use dfdx::tensor::Gradients;
+
+/// Edit the gradient of a parameter on the host (gradient modulation changes it in place
+/// before the update). A parameter without a gradient gets a zero one first.
+pub fn edit_grad<D: Backend>(
+    dev: &D,
+    grads: &mut Gradients<f32, D>,
+    p: &ParamTensor<D>,
+    f: &mut dyn FnMut(&mut [f32]),
+) {
+    match p {
+        ParamTensor::Matrix(t) => {
+            dev.edit(grads.get_or_alloc_mut(t).expect("gradient allocation"), f)
+        }
+        ParamTensor::Vector(t) => {
+            dev.edit(grads.get_or_alloc_mut(t).expect("gradient allocation"), f)
+        }
+    }
+}
+
+/// The 2-norm of the gradients of the parameters whose group `include` accepts, taken
+/// together (accumulated in f64). NaN or infinite when any of those gradient values is.
+pub fn global_norm<D: Backend>(
+    store: &ParamStore<D>,
+    grads: &mut Gradients<f32, D>,
+    include: &dyn Fn(Group) -> bool,
+) -> f64 {
+    let mut sum = 0.0f64;
+    for p in store.params.iter().filter(|p| include(p.group)) {
+        edit_grad(&store.dev, grads, &p.tensor, &mut |g| {
+            sum += g.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>();
+        });
+    }
+    sum.sqrt()
+}
+
+/// The factor `clip_grad_norm_` multiplies gradients by: `max_norm / (norm + 1e-6)`, capped
+/// at 1.
+pub fn clip_factor(norm: f64, max_norm: f64) -> f64 {
+    (max_norm / (norm + 1e-6)).min(1.0)
+}
+
+/// Multiply the gradients of the groups `include` accepts by `factor`.
+pub fn scale<D: Backend>(
+    store: &ParamStore<D>,
+    grads: &mut Gradients<f32, D>,
+    factor: f64,
+    include: &dyn Fn(Group) -> bool,
+) {
+    let f = factor as f32;
+    for p in store.params.iter().filter(|p| include(p.group)) {
+        edit_grad(&store.dev, grads, &p.tensor, &mut |g| {
+            g.iter_mut().for_each(|v| *v *= f);
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_factor_caps_at_one_and_scales_a_large_norm_down_to_the_limit() {
+        assert_eq!(clip_factor(0.5, 1.0), 1.0);
+        // norm 10, limit 1: factor 1/(10 + 1e-6), so the clipped norm is just under 1.
+        let f = clip_factor(10.0, 1.0);
+        assert!((f * 10.0 - 1.0).abs() < 1e-6 && f * 10.0 < 1.0);
+    }
+}
