@@ -6,6 +6,7 @@
 //!
 //! The data flows one way, one module per stage:
 //!
+//! * [`manifest`] — what a dataset is: classes, modalities, sources, checksums, splits;
 //! * [`recipe`] — recipe files (TOML/YAML, `extends`, `--set`, `BALMIX_*`), validated into a
 //!   [`recipe::Recipe`];
 //! * [`data`] — manifests and sources, splits, standardisation;
@@ -13,7 +14,9 @@
 //! * [`mixup`] — pairing, λ, MM, B-MM, contributions, OGM-GE coefficients (pure functions);
 //! * [`method`] — training methods behind one seam (mixers, gradient editors, loss terms);
 //! * [`train`] — optimisers, schedules, the training loop, evaluation, checkpoints, run records;
-//! * [`report`] — tables run over seeds, reports (Markdown, CSV, JSON) and SVG plots;
+//! * [`record`] — run records: the run directory, metrics, summaries, run identity;
+//! * [`table`] — table files run (or reused) over seeds with parallel jobs;
+//! * [`report`] — the report of a table (Markdown, CSV, JSON) and SVG plots;
 //! * [`rng`] — the named random streams that make every run reproducible;
 //! * [`interrupt`] — SIGINT/SIGTERM/SIGHUP as a flag checked at step boundaries;
 //! * [`term`] — output that a closed pipe cannot turn into a panic.
@@ -31,12 +34,15 @@
 
 pub mod data;
 pub mod interrupt;
+pub mod manifest;
 pub mod method;
 pub mod mixup;
 pub mod model;
 pub mod recipe;
+pub mod record;
 pub mod report;
 pub mod rng;
+pub mod table;
 pub mod term;
 pub mod train;
 

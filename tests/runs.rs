@@ -2,7 +2,7 @@
 
 use crate::common::{metrics_without_timing, recipe, train};
 use crate::snapshot;
-use balmix::train::record::read_summary;
+use balmix::record::read_summary;
 
 /// Per-epoch metrics of a 4-epoch B-MM run on the synthetic data (tests/fixtures/recipes/
 /// tiny-bmm.toml, seed 0), rounded to 3 decimals: the tolerance this snapshot allows across

@@ -3,8 +3,8 @@
 
 use crate::snapshot;
 use balmix::report::render::{csv, markdown, Cell, ColumnInfo, RefValue, Report, Stat};
-use balmix::report::runner::{run_table, TableOptions};
-use balmix::report::table_file::Table;
+use balmix::table::file::Table;
+use balmix::table::runner::{run_table, TableOptions};
 use std::path::Path;
 
 fn stat(mean: f64, std: f64) -> Stat {

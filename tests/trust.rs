@@ -478,7 +478,7 @@ fn a_checkpoint_holding_nan_is_refused_on_resume() {
     let out = tmp.path().join("runs");
     let ckpt = stopped_run(&out);
     let recipe = crate::common::recipe("tiny.toml", &[]).for_seed(0);
-    let identity = balmix::train::record::Identity {
+    let identity = balmix::record::Identity {
         recipe_hash: recipe.result_hash(),
         code_fingerprint: balmix::code_fingerprint().into(),
         data_fingerprint: balmix::data::fingerprint::fingerprint(

@@ -97,7 +97,7 @@ pub(super) fn check_threads(flag: &'static str, threads: usize) -> Result<()> {
     Ok(())
 }
 
-fn describe(s: &balmix::train::record::Summary, dir: &std::path::Path) -> String {
+fn describe(s: &balmix::record::Summary, dir: &std::path::Path) -> String {
     let per_mod: Vec<String> = s
         .modality_accuracy
         .iter()

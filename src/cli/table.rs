@@ -2,11 +2,11 @@
 
 use super::args::{PlotArgs, TableArgs};
 use anyhow::{bail, Context, Result};
+use balmix::record::write_atomic;
 use balmix::report::plot::{run_plots, table_chart};
 use balmix::report::render::{csv, markdown, Report};
-use balmix::report::runner::{run_table, TableOptions};
-use balmix::report::table_file::Table;
-use balmix::train::record::write_atomic;
+use balmix::table::file::Table;
+use balmix::table::runner::{run_table, TableOptions};
 use std::path::Path;
 use std::process::ExitCode;
 

@@ -5,8 +5,8 @@ use super::cache::Cache;
 use super::dataset::{Dataset, Modality};
 use super::error::DataError;
 use super::local;
-use super::manifest::{Alignment, Manifest};
 use super::read_modality::{self, ModalityRows};
+use crate::manifest::{Alignment, Manifest};
 use crate::rng::{stream, Stream};
 use rand::seq::SliceRandom;
 

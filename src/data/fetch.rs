@@ -3,7 +3,7 @@
 
 use super::cache::{sha256_file, sha256_hex, Cache};
 use super::error::DataError;
-use super::manifest::{Manifest, Member, Source};
+use crate::manifest::{Manifest, Member, Source};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -7,7 +7,7 @@
 use super::cache::{sha256_file, sha256_hex, write_atomic, Cache};
 use super::error::DataError;
 use super::fetch::local_dir;
-use super::manifest::{Alignment, Manifest, Member, Source};
+use crate::manifest::{Alignment, Manifest, Member, Source};
 use std::path::{Path, PathBuf};
 
 /// Fingerprint of what loading `names` of `manifest` reads (every modality when empty): for

@@ -7,7 +7,7 @@
 use super::cache::Cache;
 use super::error::DataError;
 use super::fetch::local_dir;
-use super::manifest::{Manifest, Member, Source};
+use crate::manifest::{Manifest, Member, Source};
 use std::path::PathBuf;
 
 /// Labels of the train and test lists.

@@ -1,4 +1,4 @@
-//! Data: manifests ([`manifest`]), the download cache ([`cache`]), sources ([`fetch`],
+//! Data: manifests (the top-level [`crate::manifest`], re-exported here), the download cache ([`cache`]), sources ([`fetch`],
 //! [`synthetic`], [`local`]), readers ([`read_csv`], [`read_npy`], [`read_modality`]),
 //! assembly ([`assemble`]), in-memory datasets ([`dataset`]) and splits ([`mod@split`]).
 //! [`load`] turns a recipe's `[dataset]` into standardised data and its splits.
@@ -10,20 +10,20 @@ pub mod error;
 pub mod fetch;
 pub mod fingerprint;
 pub mod local;
-pub mod manifest;
 pub mod read_csv;
 pub mod read_modality;
 pub mod read_npy;
 pub mod split;
 pub mod synthetic;
 
+pub use crate::manifest;
 pub use cache::Cache;
 pub use dataset::{Dataset, Modality};
 pub use error::DataError;
 pub use split::Splits;
 
+use crate::manifest::Manifest;
 use crate::recipe::Recipe;
-use manifest::Manifest;
 
 /// The whole dataset a manifest describes (only `names` when not empty), fetching as needed.
 ///

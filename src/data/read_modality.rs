@@ -3,9 +3,9 @@
 use super::cache::Cache;
 use super::error::DataError;
 use super::fetch::{member_bytes, member_display};
-use super::manifest::{Manifest, ModalitySpec, Reader, SequenceRepresentation};
 use super::read_csv;
 use super::read_npy::{read_npy, read_npz};
+use crate::manifest::{Manifest, ModalitySpec, Reader, SequenceRepresentation};
 
 /// Rows of one modality before alignment.
 pub struct ModalityRows {

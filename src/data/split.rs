@@ -16,14 +16,7 @@ pub struct Splits {
     pub test: Vec<usize>,
 }
 
-/// How a stratified split divides a class of `n` samples: `(test, val, train)` with
-/// `test = round(n · test)`, `val = round(n · val)` (capped by what is left) and the rest for
-/// training.
-pub fn class_counts(n: usize, test: f64, val: f64) -> (usize, usize, usize) {
-    let n_test = ((n as f64 * test).round() as usize).min(n);
-    let n_val = ((n as f64 * val).round() as usize).min(n - n_test);
-    (n_test, n_val, n - n_test - n_val)
-}
+pub use crate::manifest::class_counts;
 
 /// Stratified split: within each class, shuffle with the `split` stream of `seed`, then take
 /// `round(n_c · test)` for test, `round(n_c · val)` for val and the rest for training.

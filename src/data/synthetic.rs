@@ -2,7 +2,7 @@
 //! stream (docs/methods.md §7). Labels are balanced (sample i has class i mod K before a shuffle).
 
 use super::dataset::{Dataset, Modality};
-use super::manifest::{Manifest, SyntheticModality};
+use crate::manifest::{Manifest, SyntheticModality};
 use crate::rng::{stream, Stream};
 use rand::seq::SliceRandom;
 use rand::Rng;
@@ -70,7 +70,7 @@ fn class_means(rng: &mut impl Rng, k: usize, width: usize, p: &SyntheticModality
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::manifest::Catalog;
+    use crate::manifest::Catalog;
 
     #[test]
     fn generation_is_deterministic_and_shared_classes_share_means() {

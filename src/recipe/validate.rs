@@ -5,7 +5,7 @@
 use super::error::RecipeError;
 use super::file::*;
 use super::load::{self, Layered};
-use crate::data::manifest::{Catalog, Manifest, ManifestError};
+use crate::manifest::{Catalog, Manifest, ManifestError};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 

@@ -1,8 +1,5 @@
-//! Reports: table files ([`table_file`]), running them with reuse and parallel jobs
-//! ([`runner`]), the report data and its Markdown/CSV renderers ([`render`]) and SVG plots
-//! ([`plot`]).
+//! Reports: the report data and its Markdown/CSV renderers ([`render`]) and SVG plots
+//! ([`plot`]). Reports read run records; they never train (tables do: [`crate::table`]).
 
 pub mod plot;
 pub mod render;
-pub mod runner;
-pub mod table_file;

@@ -150,7 +150,7 @@ fn time_steps<D: Backend>(
             peak_fraction: opts
                 .peak_gflops_per_core
                 .map(|p| gflops / (p * opts.threads.max(1) as f64)),
-            peak_memory_bytes: super::record::peak_memory_bytes(),
+            peak_memory_bytes: crate::record::peak_memory_bytes(),
             batch: b,
         })
     }

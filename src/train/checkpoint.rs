@@ -9,8 +9,8 @@
 //! order), so a damaged file is refused on resume instead of silently continuing; a file
 //! holding NaN or infinite values is refused too.
 
-use super::metrics::EpochMetrics;
-use super::record::{safetensors_bytes, write_atomic, Identity};
+use crate::record::metrics::EpochMetrics;
+use crate::record::{safetensors_bytes, write_atomic, Identity};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;

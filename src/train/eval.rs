@@ -2,7 +2,6 @@
 //! logits on a set of samples.
 
 use super::batch;
-use super::metrics::macro_f1;
 use crate::data::Dataset;
 use crate::method::Method;
 use crate::mixup::contribution::argmax;
@@ -57,5 +56,43 @@ pub fn evaluate<D: Backend>(
         accuracy: correct as f64 / n,
         macro_f1: macro_f1(&pred, &labels, k),
         modality_accuracy: hits.iter().map(|&h| h as f64 / n).collect(),
+    }
+}
+
+/// Macro-averaged F1 over `classes` from predictions and labels.
+pub fn macro_f1(pred: &[usize], labels: &[usize], classes: usize) -> f64 {
+    let mut tp = vec![0usize; classes];
+    let mut fp = vec![0usize; classes];
+    let mut fneg = vec![0usize; classes];
+    for (&p, &y) in pred.iter().zip(labels) {
+        if p == y {
+            tp[y] += 1;
+        } else {
+            fp[p] += 1;
+            fneg[y] += 1;
+        }
+    }
+    let f1: f64 = (0..classes)
+        .map(|c| {
+            let denom = 2 * tp[c] + fp[c] + fneg[c];
+            if denom == 0 {
+                0.0
+            } else {
+                2.0 * tp[c] as f64 / denom as f64
+            }
+        })
+        .sum();
+    f1 / classes as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macro_f1_of_known_confusion() {
+        // class 0: tp 1, fn 1 → F1 2/3; class 1: tp 1, fp 1 → F1 2/3.
+        assert!((macro_f1(&[0, 1, 1], &[0, 0, 1], 2) - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(macro_f1(&[0, 1], &[0, 1], 2), 1.0);
     }
 }

@@ -1,8 +1,9 @@
-//! Training: optimisers ([`optim`]), learning-rate schedules ([`lr`]), the one training loop ([`trainer`]) and its batches ([`batch`]),
-//! gradient modulation ([`modulation`]), evaluation ([`eval`]), metrics ([`metrics`]),
-//! checkpoints ([`checkpoint`]), run records ([`record`]), the run-directory lock ([`lock`]),
-//! the mix-plan trace ([`trace`]), progress output ([`progress`]), the per-seed driver
-//! ([`run`]) and the step benchmark ([`bench`]).
+//! Training: optimisers ([`optim`]), learning-rate schedules ([`lr`]), the one training loop
+//! ([`trainer`]) and its batches ([`batch`]), OGM-GE's gradient edit ([`modulation`]),
+//! evaluation ([`eval`]), checkpoints ([`checkpoint`]), the run-directory lock ([`lock`]), the
+//! mix-plan trace ([`trace`]), progress output ([`progress`]), the per-seed driver ([`run`])
+//! and the step benchmark ([`bench`]). What a step computes is behind [`crate::method`]; what a
+//! run leaves behind is [`crate::record`].
 
 pub mod batch;
 pub mod bench;
@@ -10,11 +11,9 @@ pub mod checkpoint;
 pub mod eval;
 pub mod lock;
 pub mod lr;
-pub mod metrics;
 pub mod modulation;
 pub mod optim;
 pub mod progress;
-pub mod record;
 pub mod run;
 pub mod trace;
 pub mod trainer;

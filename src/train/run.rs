@@ -6,14 +6,14 @@
 use super::checkpoint::{self, CheckpointError};
 use super::lock::{LockError, RunLock};
 use super::progress::Progress;
-use super::record::Identity;
-use super::record::{self, Summary};
 use super::trace::MixTrace;
 use super::trainer::{Divergence, StepError, Trainer};
 use crate::data::{self, DataError};
 use crate::model::Backend;
 use crate::recipe::file::{DeviceKind, EvalSelect};
 use crate::recipe::Recipe;
+use crate::record::Identity;
+use crate::record::{self, Summary};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use thiserror::Error;

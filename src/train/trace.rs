@@ -58,7 +58,7 @@ impl MixTrace {
                 keep.push_str(line);
             }
         }
-        super::record::write_atomic(path, keep.as_bytes())?;
+        crate::record::write_atomic(path, keep.as_bytes())?;
         let file = std::fs::OpenOptions::new().append(true).open(path)?;
         Ok(Self {
             writer: csv::Writer::from_writer(file),

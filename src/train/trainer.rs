@@ -5,9 +5,7 @@
 use super::checkpoint::{CheckpointError, CheckpointState, CheckpointTensors};
 use super::eval::evaluate;
 use super::lr::learning_rate;
-use super::metrics::EpochMetrics;
 use super::optim::Optimizer;
-use super::record::Identity;
 use super::trace::MixTrace;
 use crate::data::{Dataset, Splits};
 use crate::interrupt::interrupted;
@@ -15,6 +13,8 @@ use crate::method::{self, EpochContext, Method, StepContext};
 use crate::model::{Backend, Model};
 use crate::recipe::file::EvalSelect;
 use crate::recipe::Recipe;
+use crate::record::metrics::EpochMetrics;
+use crate::record::Identity;
 use crate::rng::{stream, Stream};
 use rand::seq::SliceRandom;
 use std::collections::BTreeMap;
@@ -154,7 +154,7 @@ impl<'a, D: Backend> Trainer<'a, D> {
             grad_k: k_sum.iter().map(|k| k / steps.max(1) as f64).collect(),
             seconds,
             steps_per_second: steps as f64 / train_seconds.max(1e-9),
-            memory_mib: super::record::resident_memory_bytes()
+            memory_mib: crate::record::resident_memory_bytes()
                 .map_or(0.0, |b| b as f64 / 1048576.0),
         };
         if self.recipe.train().eval.select == EvalSelect::BestVal {
@@ -236,7 +236,7 @@ impl<'a, D: Backend> Trainer<'a, D> {
             seconds: self.seconds,
         };
         let tensors = CheckpointTensors {
-            params: crate::train::record::store_tensors(&self.model.store),
+            params: crate::record::store_tensors(&self.model.store),
             first: exported.iter().map(|(_, a, _)| a.clone()).collect(),
             second: exported.iter().map(|(_, _, b)| b.clone()).collect(),
             best: self.best.as_ref().map(|(_, w)| w.clone()),

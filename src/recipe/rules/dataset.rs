@@ -1,7 +1,7 @@
 //! Rules of `[dataset]`: modalities known to the manifest and unique, split fractions, and
 //! best-val selection needing a validation split.
 
-use crate::data::split;
+use crate::manifest::class_counts;
 use crate::recipe::error::RecipeError;
 use crate::recipe::file::*;
 use crate::recipe::validate::Checker;
@@ -76,7 +76,7 @@ impl Checker<'_> {
     ) -> Result<(), RecipeError> {
         let mut train_total = 0;
         for &n in sizes {
-            let (n_test, n_val, n_train) = split::class_counts(n, test, val);
+            let (n_test, n_val, n_train) = class_counts(n, test, val);
             let which = if n_test == 0 {
                 Some("test")
             } else if val > 0.0 && n_val == 0 {

@@ -2,11 +2,11 @@
 //! code version match, run the rest on `jobs` worker threads (each run single-threaded, so
 //! results do not depend on `jobs`), and aggregate into a [`Report`].
 
-use super::render::{Cell, ColumnInfo, RefValue, Report, Stat};
-use super::table_file::Table;
+use super::file::Table;
 use crate::data::DataError;
 use crate::recipe::Recipe;
-use crate::train::record::Summary;
+use crate::record::Summary;
+use crate::report::render::{Cell, ColumnInfo, RefValue, Report, Stat};
 use crate::train::run::{run_seed, Outcome, RunError, RunOptions};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
@@ -188,7 +188,7 @@ enum Measured {
 
 fn build_report(
     table: &Table,
-    cells: &[super::table_file::CellSpec],
+    cells: &[super::file::CellSpec],
     recipes: &[Result<Recipe, String>],
     jobs: &[(usize, u64)],
     results: Vec<RunResult>,

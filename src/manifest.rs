@@ -11,20 +11,20 @@ use thiserror::Error;
 const EMBEDDED: &[(&str, &str)] = &[
     (
         "synthetic-imbalance",
-        include_str!("../../data-manifests/synthetic-imbalance.toml"),
+        include_str!("../data-manifests/synthetic-imbalance.toml"),
     ),
     (
         "uci-mfeat",
-        include_str!("../../data-manifests/uci-mfeat.toml"),
+        include_str!("../data-manifests/uci-mfeat.toml"),
     ),
     (
         "av-digits",
-        include_str!("../../data-manifests/av-digits.toml"),
+        include_str!("../data-manifests/av-digits.toml"),
     ),
-    ("crema-d", include_str!("../../data-manifests/crema-d.toml")),
+    ("crema-d", include_str!("../data-manifests/crema-d.toml")),
     (
         "kinetics-sounds",
-        include_str!("../../data-manifests/kinetics-sounds.toml"),
+        include_str!("../data-manifests/kinetics-sounds.toml"),
     ),
 ];
 
@@ -260,6 +260,15 @@ pub struct FixedSplits {
     pub train_count: usize,
     /// Expected test clips.
     pub test_count: usize,
+}
+
+/// How a stratified split divides a class of `n` samples: `(test, val, train)` with
+/// `test = round(n · test)`, `val = round(n · val)` (capped by what is left) and the rest for
+/// training.
+pub fn class_counts(n: usize, test: f64, val: f64) -> (usize, usize, usize) {
+    let n_test = ((n as f64 * test).round() as usize).min(n);
+    let n_val = ((n as f64 * val).round() as usize).min(n - n_test);
+    (n_test, n_val, n - n_test - n_val)
 }
 
 /// Why a manifest could not be found or read.

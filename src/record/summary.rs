@@ -1,0 +1,147 @@
+//! What a finished run records: `summary.json`, its identity (recipe, code, data), the record
+//! of a diverged run, and the process's memory figures.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::files::{DIVERGED, SUMMARY};
+
+/// `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Recipe name.
+    pub name: String,
+    /// Master seed.
+    pub seed: u64,
+    /// [`crate::recipe::Recipe::result_hash`].
+    pub recipe_hash: String,
+    /// [`crate::code_fingerprint`] of the binary that trained the run.
+    #[serde(default)]
+    pub code_fingerprint: String,
+    /// [`crate::data::fingerprint::fingerprint`] of the data the run read.
+    #[serde(default)]
+    pub data_fingerprint: String,
+    /// balmix version that produced the run.
+    pub code_version: String,
+    /// Epochs trained.
+    pub epochs: usize,
+    /// `last` or `best-val`.
+    pub select: String,
+    /// The epoch whose model is reported (1-based).
+    pub selected_epoch: usize,
+    /// Test accuracy of the selected model.
+    pub test_accuracy: f64,
+    /// Test macro-F1 of the selected model.
+    pub test_macro_f1: f64,
+    /// Validation accuracy of the selected model.
+    pub val_accuracy: Option<f64>,
+    /// Test accuracy of each modality's own logits.
+    pub modality_accuracy: BTreeMap<String, f64>,
+    /// Training loss of the last epoch.
+    pub final_train_loss: f64,
+    /// Optimiser steps taken.
+    pub steps: u64,
+    /// Trainable scalars.
+    pub parameters: usize,
+    /// Wall-clock seconds of training and evaluation (all invocations). Not a result.
+    pub seconds: f64,
+    /// Peak resident memory of the process in bytes (Linux `VmHWM`), when known. Not a result.
+    pub peak_memory_bytes: Option<u64>,
+}
+
+impl Summary {
+    /// The identity of the run this summary completes.
+    pub fn identity(&self) -> Identity {
+        Identity {
+            recipe_hash: self.recipe_hash.clone(),
+            code_fingerprint: self.code_fingerprint.clone(),
+            data_fingerprint: self.data_fingerprint.clone(),
+        }
+    }
+}
+
+/// What makes two runs the same experiment: equal identity ⇒ a complete run is reused;
+/// anything else ⇒ it is trained again.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Identity {
+    /// Hash of the resolved recipe (without runtime-only keys).
+    pub recipe_hash: String,
+    /// Hash of the sources that can change a result, taken at build time.
+    pub code_fingerprint: String,
+    /// Hash of the data files read.
+    pub data_fingerprint: String,
+}
+
+impl Identity {
+    /// What differs from `older`, in words (empty when nothing does).
+    pub fn changes_from(&self, older: &Identity) -> Vec<String> {
+        let mut out = Vec::new();
+        let short = |s: &str| {
+            if s.is_empty() {
+                "none recorded".to_string()
+            } else {
+                s.chars().take(12).collect()
+            }
+        };
+        if self.recipe_hash != older.recipe_hash {
+            out.push(format!(
+                "the resolved recipe changed ({} -> {})",
+                short(&older.recipe_hash),
+                short(&self.recipe_hash)
+            ));
+        }
+        if self.code_fingerprint != older.code_fingerprint {
+            out.push(format!(
+                "the code changed (fingerprint {} -> {})",
+                short(&older.code_fingerprint),
+                short(&self.code_fingerprint)
+            ));
+        }
+        if self.data_fingerprint != older.data_fingerprint {
+            out.push(format!(
+                "the data changed (fingerprint {} -> {})",
+                short(&older.data_fingerprint),
+                short(&self.data_fingerprint)
+            ));
+        }
+        out
+    }
+}
+
+/// Peak resident set size of this process (Linux `VmHWM`), in bytes.
+pub fn peak_memory_bytes() -> Option<u64> {
+    proc_status_kb("VmHWM:").map(|kb| kb * 1024)
+}
+
+/// Current resident set size of this process (Linux `VmRSS`), in bytes.
+pub fn resident_memory_bytes() -> Option<u64> {
+    proc_status_kb("VmRSS:").map(|kb| kb * 1024)
+}
+
+fn proc_status_kb(key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// `diverged.json`: the identity of a run that diverged, and where.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DivergedRecord {
+    /// The run's identity.
+    pub identity: Identity,
+    /// Where and how.
+    pub divergence: crate::method::Divergence,
+}
+
+/// Read a run's divergence record, if it diverged.
+pub fn read_diverged(dir: &Path) -> Option<DivergedRecord> {
+    let text = std::fs::read_to_string(dir.join(DIVERGED)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Read a run's summary, if the run completed.
+pub fn read_summary(dir: &Path) -> Option<Summary> {
+    let text = std::fs::read_to_string(dir.join(SUMMARY)).ok()?;
+    serde_json::from_str(&text).ok()
+}
