@@ -7,6 +7,7 @@ mod determinism;
 mod methods;
 mod mixup_properties;
 mod recipes;
+mod reference_values;
 mod runs;
 mod tables;
 mod trust;

@@ -69,3 +69,33 @@ fn std_dev(g: &[f32]) -> f64 {
     let var = g.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
     var.sqrt()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reference: `ogm.ge_noise` of tests/reference/reference.json (numpy's Bessel-corrected
+    /// std of the unscaled gradient, as torch's `grad.std()` in the public OGM-GE code).
+    #[test]
+    fn gradient_std_matches_the_reference() {
+        let reference: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/reference/reference.json"))
+                .expect("reference JSON");
+        let ge = &reference["ogm"]["ge_noise"];
+        let g: Vec<f32> = ge["gradient"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        let want = ge["std_original"].as_f64().unwrap();
+        assert!(
+            (std_dev(&g) - want).abs() <= 1e-12 * want,
+            "{} vs {want}",
+            std_dev(&g)
+        );
+        // The scaled gradient's std is a different number: the test can tell them apart.
+        let scaled = ge["std_scaled"].as_f64().unwrap();
+        assert!((want - scaled).abs() > 0.1 * want);
+    }
+}

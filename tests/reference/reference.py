@@ -1,0 +1,450 @@
+#!/usr/bin/env python3
+"""Independent reference values for balmix's mixing maths (docs/methods.md sections 1-3).
+
+Everything here is computed in float64 with numpy, from the formulas of docs/methods.md sections 1-3 —
+not from the Rust code. The inputs are written literally below; those that the crate receives
+as f32 are rounded to f32 first (``f32``), so both sides start from the same numbers.
+
+Run from the repository root:
+
+    python3 -m pip install -r tests/reference/requirements.txt
+    python3 tests/reference/reference.py > tests/reference/reference.json
+
+``tests/reference_values.rs`` compares the crate against the JSON.
+"""
+
+import json
+import sys
+
+import numpy as np
+
+# Conventions of the harness that the formulas leave open, stated once (docs/methods.md sections 1-3):
+EPSILON = 1e-6  # floor of contributions; the `kl` estimator is 1 / (EPSILON + mean KL)
+GE_STD_OFFSET = 1e-8  # OGM-GE adds N(0, std(g) + 1e-8), std with Bessel's correction
+
+
+def f32(values):
+    """Round to float32 and back to float64: what an f32 input holds."""
+    return np.asarray(values, dtype=np.float32).astype(np.float64)
+
+
+def softmax(z):
+    z = np.asarray(z, dtype=np.float64)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def log_softmax(z):
+    z = np.asarray(z, dtype=np.float64)
+    m = z.max(axis=1, keepdims=True)
+    return z - m - np.log(np.exp(z - m).sum(axis=1, keepdims=True))
+
+
+def one_hot(labels, classes):
+    y = np.zeros((len(labels), classes))
+    y[np.arange(len(labels)), labels] = 1.0
+    return y
+
+
+# ---------------------------------------------------------------------------------------------
+# B-MM step 1: contribution estimators on a clean batch.
+
+
+def confidence(u, labels):
+    """c = mean_i softmax(u_i)[y_i] (OGM-GE's score)."""
+    return float(softmax(u)[np.arange(len(labels)), labels].mean())
+
+
+def accuracy(u, labels, classes):
+    """c = fraction of i with argmax u_i = y_i, plus 1/K so that it stays > 0."""
+    return float((np.argmax(u, axis=1) == np.asarray(labels)).mean() + 1.0 / classes)
+
+
+def kl_contribution(u, fused):
+    """c = 1 / (EPSILON + mean_i KL(p_i || softmax(u_i))), p = softmax of the fused logits."""
+    p = softmax(fused)
+    kl = (p * (np.log(p) - log_softmax(u))).sum(axis=1).mean()
+    return float(1.0 / (EPSILON + kl))
+
+
+def contribution_section():
+    classes = 3
+    labels = [0, 1, 2, 1, 0]
+    fused = f32([[2.0, 0.5, -1.0], [0.25, 1.5, 0.0], [-0.5, 0.0, 2.5], [1.0, 1.25, -0.75],
+                 [0.5, -0.25, 0.125]])
+    unimodal = [
+        # a confident modality: right on 4 of 5 samples
+        f32([[1.5, 0.25, -0.5], [0.0, 1.0, 0.5], [-1.0, 0.5, 1.75], [0.75, 0.5, 0.0],
+             [0.625, 0.0, -0.25]]),
+        # a weak one: right on 2 of 5, flatter logits
+        f32([[0.25, 0.5, -0.125], [0.125, 0.375, 0.0], [0.5, 0.0, 0.25], [0.0, 0.25, -0.5],
+             [-0.25, 0.125, 0.0]]),
+        # one close to the fused prediction (small KL, large `kl` contribution)
+        f32([[1.875, 0.5, -1.0], [0.25, 1.375, 0.0], [-0.5, 0.125, 2.25], [1.0, 1.125, -0.5],
+             [0.5, -0.125, 0.125]]),
+    ]
+    return {
+        "source": "reference.py: docs/methods.md sections 1-3, B-MM step 1",
+        "classes": classes,
+        "labels": labels,
+        "fused": fused.ravel().tolist(),
+        "modalities": [
+            {
+                "u": u.ravel().tolist(),
+                "confidence": confidence(u, labels),
+                "accuracy": accuracy(u, labels, classes),
+                "kl": kl_contribution(u, fused),
+                "mean_kl": float((softmax(fused) * (np.log(softmax(fused)) - log_softmax(u)))
+                                 .sum(axis=1).mean()),
+            }
+            for u in unimodal
+        ],
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# B-MM steps 2-3: moving average and relative contributions.
+
+
+def relative(c):
+    c = np.asarray(c, dtype=np.float64)
+    return c / c.mean()
+
+
+def ema_section():
+    beta = 0.9
+    batches = [[0.6, 0.3, 0.45], [0.7, 0.2, 0.5], [0.5, 0.35, 0.4], [0.9, 0.1, 0.3],
+               [0.65, 0.25, 0.55]]
+    average, values, ratios = None, [], []
+    for c in batches:
+        c = np.asarray(c, dtype=np.float64)
+        # Starts from the first batch's value: c_hat <- beta c_hat + (1 - beta) c afterwards.
+        average = c.copy() if average is None else beta * average + (1.0 - beta) * c
+        values.append(average.tolist())
+        ratios.append(relative(average).tolist())
+    return {
+        "source": "reference.py: docs/methods.md sections 1-3, B-MM steps 2-3",
+        "beta": beta,
+        "batches": batches,
+        "ema": values,
+        "relative": ratios,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# B-MM steps 4-7: per-modality lambdas and the label lambda.
+
+
+def modality_lambdas(lam_folded, r, gamma, direction):
+    delta = 1.0 - lam_folded
+    sign = 1.0 if direction == "dominant-more" else -1.0
+    return [1.0 - min(delta * rm ** (sign * gamma), 0.5) for rm in r]
+
+
+def label_weights(r, rule):
+    r = np.asarray(r, dtype=np.float64)
+    if rule == "inverse-contribution":
+        w = 1.0 / r
+    elif rule == "contribution":
+        w = r.copy()
+    else:
+        w = np.ones_like(r)
+    return (w / w.sum()).tolist()
+
+
+def balance_section():
+    cases = []
+    for c in ([0.4, 0.8], [0.2, 0.5, 0.8], [0.9, 0.3, 0.3, 0.6]):
+        r = relative(c).tolist()
+        for lam in (0.5, 0.6, 0.875, 0.97, 1.0):
+            lam = float(f32(lam))
+            for gamma in (0.0, 0.5, 1.0, 2.0):
+                for direction in ("dominant-more", "weak-more"):
+                    lm = modality_lambdas(lam, r, gamma, direction)
+                    for rule in ("inverse-contribution", "contribution", "mean"):
+                        w = label_weights(r, rule)
+                        cases.append({
+                            "contribution": c,
+                            "r": r,
+                            "lambda_folded": lam,
+                            "gamma": gamma,
+                            "direction": direction,
+                            "label_weight": rule,
+                            "lambda_m": lm,
+                            "weights": w,
+                            "lambda_y": float(np.dot(w, lm)),
+                        })
+    return {"source": "reference.py: docs/methods.md sections 1-3, B-MM steps 3-7", "cases": cases}
+
+
+# ---------------------------------------------------------------------------------------------
+# OGM-GE coefficients and the GE noise scale.
+
+
+def ogm_k(scores, alpha, variant):
+    s = np.asarray(scores, dtype=np.float64)
+    rho, k = [], []
+    for m in range(len(s)):
+        others = np.delete(s, m).mean()  # mean over k != m (the other one, for M = 2)
+        rho_m = s[m] / others
+        rho.append(float(rho_m))
+        if rho_m > 1.0:
+            x = alpha * rho_m if variant == "published" else alpha * (rho_m - 1.0)
+            k.append(float(1.0 - np.tanh(x)))
+        else:
+            k.append(1.0)
+    return rho, k
+
+
+def ogm_section():
+    score_sets = [
+        [3.0, 2.0],  # rho 1.5 / 0.67
+        [1.0, 4.0],  # the second modality dominates
+        [2.5, 2.5],  # rho exactly 1: no modulation in either variant
+        [2.02, 2.0],  # just above 1: published jumps to 1 - tanh(alpha), continuous stays ~1
+        [3.0, 2.0, 1.0],  # rho 2, exactly 1, 0.4
+        [1.0, 2.0, 3.5],  # the third modality dominates
+        [4.0, 1.0, 2.0, 2.5],
+        [0.5, 6.0, 0.5, 1.0],
+    ]
+    cases = []
+    for s in score_sets:
+        for alpha in (0.8, 0.1):
+            for variant in ("published", "continuous"):
+                rho, k = ogm_k(s, alpha, variant)
+                cases.append({"scores": s, "alpha": alpha, "variant": variant, "rho": rho,
+                              "k": k})
+    # Scores from logits: s_m = sum_i softmax(u_m,i)[y_i].
+    labels = [0, 1, 1, 2]
+    u = [f32([[2.0, 0.0, -1.0], [0.0, 1.5, 0.25], [0.5, 1.0, 0.0], [-1.0, 0.0, 2.0]]),
+         f32([[0.25, 0.0, 0.0], [0.0, 0.5, 0.25], [0.5, 0.25, 0.0], [0.0, 0.5, 0.25]])]
+    scores = [float(softmax(um)[np.arange(4), labels].sum()) for um in u]
+    rho, k = ogm_k(scores, 0.8, "published")
+    from_logits = {"labels": labels, "classes": 3, "u": [um.ravel().tolist() for um in u],
+                   "scores": scores, "alpha": 0.8, "variant": "published", "rho": rho, "k": k}
+
+    g = f32([0.12, -0.5, 0.031, 0.8, -0.27, 0.0, 0.44, -0.09, 0.25, -0.61, 0.07, 0.33])
+    k_ge = 0.3
+    noise = {
+        "gradient": g.tolist(),
+        "k": k_ge,
+        # The public OGM-GE code adds N(0, grad.std() + 1e-8) with grad the ORIGINAL gradient
+        # (torch's std: Bessel-corrected), after scaling it by k.
+        "std_original": float(np.std(g, ddof=1)),
+        "std_scaled": float(np.std(k_ge * g, ddof=1)),
+        "noise_std": float(np.std(g, ddof=1) + GE_STD_OFFSET),
+    }
+    return {"source": "reference.py: docs/methods.md sections 1-3, OGM-GE", "cases": cases,
+            "from_logits": from_logits, "ge_noise": noise}
+
+
+# ---------------------------------------------------------------------------------------------
+# Decomposed unimodal logits and the soft-label cross-entropy.
+
+
+def decompose(zs, weight, bias, fusion):
+    """u_m = z_m W_m^T + b / M: W_m the columns of modality m (concat) or all of W (sum)."""
+    m_count = len(zs)
+    out, col = [], 0
+    for z in zs:
+        d = z.shape[1]
+        w_m = weight[:, col:col + d] if fusion == "concat" else weight
+        if fusion == "concat":
+            col += d
+        out.append(z @ w_m.T + bias / m_count)
+    return out
+
+
+def decompose_section():
+    z_a = f32([[0.5, -1.0, 0.25], [1.5, 0.0, -0.5], [-0.75, 0.5, 1.0]])
+    z_v = f32([[0.25, 2.0], [-1.0, 0.5], [0.0, -0.25]])
+    w_concat = f32([[0.1, -0.2, 0.3, 0.05, -0.4], [0.6, 0.15, -0.35, 0.2, 0.1],
+                    [-0.25, 0.45, 0.05, -0.3, 0.5]])
+    bias = f32([0.3, -0.6, 0.9])
+    concat_u = decompose([z_a, z_v], w_concat, bias, "concat")
+    z_s = [f32([[0.5, -1.0], [1.5, 0.0], [-0.75, 0.5]]), f32([[0.25, 2.0], [-1.0, 0.5],
+                                                               [0.0, -0.25]])]
+    w_sum = f32([[0.1, -0.2], [0.6, 0.15], [-0.25, 0.45]])
+    sum_u = decompose(z_s, w_sum, bias, "sum")
+    return {
+        "source": "reference.py: docs/methods.md sections 1-3, unimodal logits u_m = z_m W_m^T + b/M",
+        "cases": [
+            {"fusion": "concat", "n": 3, "classes": 3, "widths": [3, 2],
+             "z": [z_a.ravel().tolist(), z_v.ravel().tolist()],
+             "weight": w_concat.ravel().tolist(), "bias": bias.tolist(),
+             "u": [u.ravel().tolist() for u in concat_u],
+             "fused": (np.hstack([z_a, z_v]) @ w_concat.T + bias).ravel().tolist()},
+            {"fusion": "sum", "n": 3, "classes": 3, "widths": [2, 2],
+             "z": [z.ravel().tolist() for z in z_s],
+             "weight": w_sum.ravel().tolist(), "bias": bias.tolist(),
+             "u": [u.ravel().tolist() for u in sum_u],
+             "fused": ((z_s[0] + z_s[1]) @ w_sum.T + bias).ravel().tolist()},
+        ],
+    }
+
+
+def soft_ce_section():
+    classes = 4
+    logits = f32([[1.0, -0.5, 0.25, 2.0], [0.0, 0.0, 0.0, 0.0], [-3.0, 1.5, 0.5, -0.25],
+                  [0.75, 0.5, -1.25, 0.0], [4.0, -2.0, 1.0, 0.5]])
+    labels = [3, 0, 1, 1, 2]
+    perm = [2, 0, 1, 4, 3]
+    lam = f32([0.7, 0.5, 1.0, 0.9375, 0.55])
+    y = one_hot(labels, classes)
+    targets = lam[:, None] * y + (1.0 - lam[:, None]) * y[perm]
+    ce = -(targets * log_softmax(logits)).sum(axis=1)
+    return {
+        "source": "reference.py: docs/methods.md sections 1-3, soft-label CE of mixed targets",
+        "classes": classes, "logits": logits.ravel().tolist(), "labels": labels,
+        "perm": perm, "lambda": lam.tolist(), "targets": targets.ravel().tolist(),
+        "per_row": ce.tolist(), "mean": float(ce.mean()),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# One full B-MM step on a tiny network, with its gradients by hand-written backprop.
+
+
+def bmm_step(case):
+    """Forward and backward of one B-MM step (docs/methods.md sections 1-3), concat fusion, one tanh layer
+    per encoder, linear head, mean soft-label CE. Contributions and lambdas carry no gradient."""
+    xs = [f32(x) for x in case["inputs"]]
+    labels = np.asarray(case["labels"])
+    classes, n = case["classes"], len(case["labels"])
+    params = {k: f32(v).reshape(case["shapes"][k]) for k, v in case["params"].items()}
+    names = case["modalities"]
+    perm = np.asarray(case["perm"])
+    lam = f32(case["lambda"])  # drawn (and folded) by the harness's mixup stream
+    w_head, b_head = params["head.weight"], params["head.bias"]
+
+    zs = []
+    for name, x in zip(names, xs):
+        w, b = params[f"encoder.{name}.layers.0.weight"], params[f"encoder.{name}.layers.0.bias"]
+        zs.append(np.tanh(x @ w.T + b))
+    widths = [z.shape[1] for z in zs]
+    m_count = len(zs)
+
+    # Step 1: contribution on the clean batch (first batch: the EMA equals it).
+    us = decompose(zs, w_head, b_head, "concat")
+    fused_clean = np.hstack(zs) @ w_head.T + b_head
+    if case["contribution"] == "confidence":
+        c = [confidence(u, labels) for u in us]
+    elif case["contribution"] == "accuracy":
+        c = [accuracy(u, labels, classes) for u in us]
+    else:
+        c = [kl_contribution(u, fused_clean) for u in us]
+    r = relative(c)
+
+    # Steps 4-7, per sample.
+    lam_m = np.zeros((m_count, n))
+    lam_y = np.zeros(n)
+    w_label = label_weights(r, case["label_weight"])
+    for i in range(n):
+        lm = modality_lambdas(lam[i], r, case["gamma"], case["direction"])
+        lam_m[:, i] = lm
+        lam_y[i] = np.dot(w_label, lm)
+
+    mixed = [lam_m[m][:, None] * zs[m] + (1.0 - lam_m[m][:, None]) * zs[m][perm]
+             for m in range(m_count)]
+    h = np.hstack(mixed)
+    logits = h @ w_head.T + b_head
+    y = one_hot(labels, classes)
+    targets = lam_y[:, None] * y + (1.0 - lam_y[:, None]) * y[perm]
+    loss = float(-(targets * log_softmax(logits)).sum(axis=1).mean())
+
+    # Backward.
+    d_logits = (softmax(logits) - targets) / n
+    grads = {"head.weight": d_logits.T @ h, "head.bias": d_logits.sum(axis=0)}
+    d_h = d_logits @ w_head
+    col = 0
+    for m, (name, x) in enumerate(zip(names, xs)):
+        d_mixed = d_h[:, col:col + widths[m]]
+        col += widths[m]
+        d_z = lam_m[m][:, None] * d_mixed
+        np.add.at(d_z, perm, (1.0 - lam_m[m])[:, None] * d_mixed)  # row i's partner is perm[i]
+        d_pre = d_z * (1.0 - zs[m] ** 2)
+        grads[f"encoder.{name}.layers.0.weight"] = d_pre.T @ x
+        grads[f"encoder.{name}.layers.0.bias"] = d_pre.sum(axis=0)
+    out = dict(case)
+    out.update({
+        "contributions": c,
+        "relative": r.tolist(),
+        "unimodal": [u.ravel().tolist() for u in us],
+        "lambda_m": lam_m.tolist(),
+        "lambda_y": lam_y.tolist(),
+        "loss": loss,
+        "grads": {k: np.asarray(v).ravel().tolist() for k, v in grads.items()},
+    })
+    return out
+
+
+def bmm_step_section():
+    base = {
+        "modalities": ["audio", "visual"],
+        "classes": 3,
+        "labels": [0, 1, 2, 1],
+        "inputs": [
+            [[0.5, -1.0, 0.25], [1.0, 0.75, -0.5], [-0.25, 0.5, 1.5], [0.0, -0.75, 1.0]],
+            [[1.0, 0.5], [-0.5, 1.25], [0.25, -1.0], [-1.0, 0.75]],
+        ],
+        "params": {
+            "encoder.audio.layers.0.weight": [-0.72, 0.94, 0.75, 0.75, -0.05, -0.93],
+            "encoder.audio.layers.0.bias": [0.49, 0.58],
+            "encoder.visual.layers.0.weight": [0.93, -0.93, 0.63, -0.33],
+            "encoder.visual.layers.0.bias": [0.33, 0.8],
+            "head.weight": [-0.5, 0.99, -0.92, -0.77, -0.04, 0.44, 0.85, 0.69, 0.94, -0.12,
+                            -0.19, 0.18],
+            "head.bias": [0.38, 0.81, 0.18],
+        },
+        "shapes": {
+            "encoder.audio.layers.0.weight": [2, 3],
+            "encoder.audio.layers.0.bias": [2],
+            "encoder.visual.layers.0.weight": [2, 2],
+            "encoder.visual.layers.0.bias": [2],
+            "head.weight": [3, 4],
+            "head.bias": [3],
+        },
+        # The draws of the harness's mixup stream for seed 25, step 0, batch 4, alpha 0.4,
+        # per-sample, folded (tests/reference_values.rs checks that it still draws them).
+        "seed": 25,
+        "alpha": 0.4,
+        "perm": [2, 0, 3, 1],
+        "lambda": [0.9007615, 0.7985555, 0.5826047, 0.7729895],
+    }
+    variants = [
+        {"contribution": "confidence", "gamma": 1.0, "direction": "dominant-more",
+         "label_weight": "inverse-contribution"},
+        {"contribution": "kl", "gamma": 2.0, "direction": "weak-more",
+         "label_weight": "contribution"},
+        {"contribution": "accuracy", "gamma": 1.5, "direction": "dominant-more",
+         "label_weight": "mean"},
+    ]
+    cases = []
+    for v in variants:
+        case = dict(base)
+        case.update(v)
+        cases.append(bmm_step(case))
+    return {"source": "reference.py: docs/methods.md sections 1-3, one B-MM step, hand-written backprop",
+            "cases": cases}
+
+
+def main():
+    out = {
+        "generator": "tests/reference/reference.py",
+        "numpy": np.__version__,
+        "python": sys.version.split()[0],
+        "epsilon": EPSILON,
+        "contribution": contribution_section(),
+        "ema": ema_section(),
+        "balance": balance_section(),
+        "ogm": ogm_section(),
+        "decompose": decompose_section(),
+        "soft_ce": soft_ce_section(),
+        "bmm_step": bmm_step_section(),
+    }
+    json.dump(out, sys.stdout, indent=1)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()
