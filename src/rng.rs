@@ -32,6 +32,9 @@ pub enum Stream {
     Synthetic,
     /// Pairing samples of different sources by label when a dataset is assembled.
     Pairing,
+    /// The sample order of a method's extra pass over the training data (PMR's prototypes),
+    /// indexed by epoch.
+    Prototype,
 }
 
 impl Stream {
@@ -47,6 +50,7 @@ impl Stream {
             Stream::Dropout => "dropout",
             Stream::Synthetic => "synthetic",
             Stream::Pairing => "pairing",
+            Stream::Prototype => "prototype",
         }
     }
 }

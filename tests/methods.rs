@@ -166,3 +166,103 @@ fn multitask_raises_the_weak_modalitys_own_accuracy() {
         "audio's own accuracy: concat {concat:.3}, multitask {multitask:.3}"
     );
 }
+
+/// PMR with α = 0 (and no entropy term) adds nothing: the model is bit-identical to plain
+/// concat training (spec invariant: α = 0 reproduces the baseline).
+#[test]
+fn pmr_with_alpha_zero_is_plain_training_bit_for_bit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = train(&recipe("tiny.toml", &[]), 0, &tmp.path().join("plain"));
+    let pmr = train(
+        &recipe("tiny.toml", &["losses.pmr.alpha=0.0"]),
+        0,
+        &tmp.path().join("pmr"),
+    );
+    assert_eq!(
+        crate::common::model_bytes(&plain),
+        crate::common::model_bytes(&pmr)
+    );
+    let on = train(
+        &recipe("tiny.toml", &["losses.pmr.alpha=1.0"]),
+        0,
+        &tmp.path().join("on"),
+    );
+    assert_ne!(
+        crate::common::model_bytes(&plain),
+        crate::common::model_bytes(&on)
+    );
+}
+
+/// With μ = 0 and the whole training set sampled, the prototypes are exactly the per-class
+/// means of the clean training features (recomputed here independently, in f64), and every
+/// prototype logit −‖z − c‖ is ≤ 0.
+#[test]
+fn pmr_prototypes_are_the_class_means_of_the_sampled_features() {
+    use balmix::method::parts::LossTerm;
+    let r = recipe(
+        "tiny.toml",
+        &["losses.pmr.momentum=0.0", "losses.pmr.sample_fraction=1.0"],
+    );
+    let (data, splits) = balmix::data::load(&r, &balmix::data::Cache::new(None), &|_| {}).unwrap();
+    let mut model = Model::build(&r, &[128, 32], 6, 0, Dev::default());
+    let mut term: Box<dyn LossTerm<Dev>> = balmix::method::pmr::from_recipe(&r).unwrap();
+    let mut cx = balmix::method::EpochContext {
+        model: &mut model,
+        data: &data,
+        train: &splits.train,
+        seed: 0,
+        epoch: 0,
+    };
+    term.epoch_start(&mut cx);
+    let protos: balmix::method::pmr::Prototypes = serde_json::from_value(term.state()).unwrap();
+    let features = cx.features(&splits.train);
+    for (m, f) in features.iter().enumerate() {
+        let d = cx.model.encoders[m].out;
+        for class in 0..6 {
+            let rows: Vec<usize> = (0..splits.train.len())
+                .filter(|&i| data.labels[splits.train[i]] == class)
+                .collect();
+            for j in 0..d {
+                let mean =
+                    rows.iter().map(|&i| f[i * d + j] as f64).sum::<f64>() / rows.len() as f64;
+                let got = protos.centres[m][class * d + j] as f64;
+                assert!(
+                    (got - mean).abs() <= 1e-5 * (1.0 + mean.abs()),
+                    "m {m} class {class}: {got} vs {mean}"
+                );
+            }
+        }
+    }
+}
+
+/// PMR's prototypes are method state: a run stopped after each epoch and resumed ends with the
+/// same bytes as an uninterrupted one.
+#[test]
+fn pmr_resume_after_any_epoch_is_bit_identical() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = recipe(
+        "tiny.toml",
+        &["losses.pmr.alpha=1.0", "losses.pmr.entropy=0.1"],
+    );
+    let whole = train(&r, 0, &tmp.path().join("whole"));
+    for cut in 1..r.train().epochs {
+        let out = tmp.path().join(format!("cut-{cut}"));
+        let stop = balmix::train::run::RunOptions {
+            out: out.clone(),
+            stop_after_epochs: Some(cut),
+            ..Default::default()
+        };
+        balmix::train::run::run_seed(&r, 0, &stop).unwrap();
+        let resume = balmix::train::run::RunOptions {
+            out: out.clone(),
+            resume: true,
+            ..Default::default()
+        };
+        balmix::train::run::run_seed(&r, 0, &resume).unwrap();
+        assert_eq!(
+            crate::common::model_bytes(&whole),
+            crate::common::model_bytes(&out.join("tiny/seed-0")),
+            "cut after epoch {cut}"
+        );
+    }
+}

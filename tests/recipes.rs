@@ -366,3 +366,15 @@ bad_recipe!(
     &["losses.unimodal=-1.0"],
     RecipeError::OutOfRange { .. }
 );
+bad_recipe!(
+    pmr_with_one_modality_is_rejected,
+    "tiny.toml",
+    &["dataset.modalities=[\"audio\"]", "losses.pmr.alpha=1.0",],
+    RecipeError::PmrNeedsTwoModalities { .. }
+);
+bad_recipe!(
+    pmr_momentum_of_one_is_rejected,
+    "tiny.toml",
+    &["losses.pmr.momentum=1.0"],
+    RecipeError::OutOfRange { .. }
+);

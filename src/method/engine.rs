@@ -126,6 +126,16 @@ impl<D: Backend> StepContext<'_, D> {
         self.idx.iter().map(|&i| self.data.labels[i]).collect()
     }
 
+    /// One-hot targets of `labels` (`n × classes`), for cross-entropies of clean labels.
+    pub fn one_hot(&self, labels: &[usize]) -> Matrix<D> {
+        let k = self.model.classes;
+        let values = crate::mixup::mix::one_hot(labels, k);
+        self.model
+            .store
+            .dev
+            .tensor_from_vec(values, (labels.len(), k))
+    }
+
     /// The batch's rows of every modality, on the host.
     pub fn host_batch(&self) -> Vec<Vec<f32>> {
         self.data

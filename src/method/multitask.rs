@@ -5,21 +5,11 @@
 //! the clean features and labels, before any mixing.
 
 use super::engine::StepContext;
+use super::parts::LossTerm;
 use crate::model::params::{Matrix, Tape};
 use crate::model::Backend;
 use crate::recipe::Recipe;
 use dfdx::prelude::*;
-
-/// An extra loss of the step.
-pub trait LossTerm<D: Backend> {
-    /// The term on the clean encoder features `zs` (with their tape) and labels.
-    fn loss(
-        &self,
-        cx: &StepContext<'_, D>,
-        zs: &[Matrix<D, Tape<D>>],
-        labels: &[usize],
-    ) -> Option<Tensor<(), f32, D, Tape<D>>>;
-}
 
 /// Σ_m weight · CE(u_m, y).
 pub struct Multitask {
@@ -28,18 +18,12 @@ pub struct Multitask {
 
 impl<D: Backend> LossTerm<D> for Multitask {
     fn loss(
-        &self,
+        &mut self,
         cx: &StepContext<'_, D>,
         zs: &[Matrix<D, Tape<D>>],
         labels: &[usize],
     ) -> Option<Tensor<(), f32, D, Tape<D>>> {
-        let k = cx.model.classes;
-        let n = labels.len();
-        let mut one_hot = vec![0f32; n * k];
-        for (i, &y) in labels.iter().enumerate() {
-            one_hot[i * k + y] = 1.0;
-        }
-        let targets: Matrix<D> = cx.model.store.dev.tensor_from_vec(one_hot, (n, k));
+        let targets = cx.one_hot(labels);
         let mut total: Option<Tensor<(), f32, D, Tape<D>>> = None;
         for (m, z) in zs.iter().enumerate() {
             // `retaped` keeps z's identity, so this term's gradient flows into the encoder.

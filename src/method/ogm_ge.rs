@@ -4,23 +4,11 @@
 //! maths of [`crate::mixup::ogm`]; the edit itself is [`crate::train::modulation::modulate`].
 
 use super::engine::StepContext;
+use super::parts::GradientEditor;
 use crate::model::Backend;
 use crate::recipe::file::{ModulationKind, ModulationSection};
 use crate::recipe::Recipe;
 use dfdx::tensor::Gradients;
-
-/// A gradient edit between backward and the update.
-pub trait GradientEditor<D: Backend> {
-    /// Edit `grads` of the step in `cx`, given each modality's clean unimodal logits and the
-    /// labels; returns a per-modality coefficient for the records.
-    fn edit(
-        &mut self,
-        cx: &StepContext<'_, D>,
-        grads: &mut Gradients<f32, D>,
-        unimodal: &[Vec<f32>],
-        labels: &[usize],
-    ) -> Vec<f64>;
-}
 
 /// OGM-GE with the recipe's `[modulation]`.
 pub struct OgmGe {

@@ -6,9 +6,8 @@
 
 use super::engine::{all_groups, StepContext, StepError, StepStats};
 use super::mixer::{MixAt, Mixer};
-use super::multitask::LossTerm;
-use super::ogm_ge::GradientEditor;
-use super::Method;
+use super::parts::{GradientEditor, LossTerm};
+use super::{EpochContext, Method};
 use crate::mixup::contribution;
 use crate::mixup::{mix, plan, MixPlan};
 use crate::model::layers::{detach, mix_rows};
@@ -111,7 +110,7 @@ impl<D: Backend> Method<D> for Standard<D> {
 
         // Extra loss terms on the clean features, before they are mixed.
         let mut extra: Option<Tensor<(), f32, D, Tape<D>>> = None;
-        for term in &self.losses {
+        for term in &mut self.losses {
             if let Some(l) = term.loss(cx, &zs, &labels) {
                 extra = Some(add(extra.take(), l));
             }
@@ -176,14 +175,34 @@ impl<D: Backend> Method<D> for Standard<D> {
         })
     }
 
+    fn epoch_start(&mut self, cx: &mut EpochContext<'_, D>) -> Result<(), StepError> {
+        for term in &mut self.losses {
+            term.epoch_start(cx);
+        }
+        Ok(())
+    }
+
     fn state(&self) -> serde_json::Value {
-        serde_json::json!({ "mixer": self.mixer.state() })
+        let losses: Vec<serde_json::Value> = self.losses.iter().map(|l| l.state()).collect();
+        serde_json::json!({ "mixer": self.mixer.state(), "losses": losses })
     }
 
     fn restore(&mut self, state: &serde_json::Value) -> Result<(), String> {
-        match state.get("mixer") {
-            Some(m) => self.mixer.restore(m),
-            None => Ok(()),
+        if let Some(m) = state.get("mixer") {
+            self.mixer.restore(m)?;
         }
+        if let Some(serde_json::Value::Array(losses)) = state.get("losses") {
+            if losses.len() != self.losses.len() {
+                return Err(format!(
+                    "{} loss-term states for {} loss terms",
+                    losses.len(),
+                    self.losses.len()
+                ));
+            }
+            for (term, s) in self.losses.iter_mut().zip(losses) {
+                term.restore(s)?;
+            }
+        }
+        Ok(())
     }
 }

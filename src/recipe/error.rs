@@ -117,6 +117,8 @@ pub enum RecipeError {
     },
     #[error("{origin}: losses.unimodal needs concat or sum fusion, whose head splits into per-modality logits (got {fusion}); use model.fusion.kind = \"concat\" or \"sum\"")]
     UnimodalLossNeedsDecomposableHead { origin: String, fusion: String },
+    #[error("{origin}: losses.pmr needs exactly 2 modalities (got {got}); the prototype coefficients compare two modalities' scores")]
+    PmrNeedsTwoModalities { origin: String, got: usize },
     #[error("{origin}: train.eval.select = \"best-val\" needs a validation split (dataset.split.val > 0)")]
     BestValWithoutVal { origin: String },
     #[error("{origin}: model.unimodal_logits = \"decompose\" needs concat or sum fusion (got {fusion}); use \"probe\"")]

@@ -50,6 +50,63 @@ pub struct LossesSection {
     /// sum fusion). Default `0` (off).
     #[serde(default)]
     pub unimodal: f64,
+    /// PMR, prototypical modal rebalance (Fan et al., CVPR 2023). Default: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pmr: Option<PmrSection>,
+}
+
+/// `[losses.pmr]`: prototype cross-entropy for the lagging modality (docs/methods.md §3).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PmrSection {
+    /// α, the weight of the lagging modality's prototype cross-entropy. Default `1.0` (the
+    /// released code's default).
+    #[serde(default = "one")]
+    pub alpha: f64,
+    /// μ, the prototypes' moving-average momentum: c ← (1 − μ) c̃ + μ c. Default `0.2` (the
+    /// released code's default).
+    #[serde(default = "default_pmr_momentum")]
+    pub momentum: f64,
+    /// How the coefficients follow the prototype-score ratio ρ. Default `"binary"`.
+    #[serde(default)]
+    pub coefficient: PmrCoefficient,
+    /// Epochs `[start, stop)` in which the prototype terms are added. Default: every epoch.
+    /// (The released code's window `starts ≤ epoch ≤ ends` is `{ start = starts, stop = ends + 1 }`.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<EpochWindow>,
+    /// Weight of the prototypical entropy regulariser (PER) on the dominant modality, which the
+    /// paper describes and the released code lacks. Default `0` (off, as released).
+    #[serde(default)]
+    pub entropy: f64,
+    /// PER is active in the first `entropy_epochs` epochs of the window. Default `10`.
+    #[serde(default = "default_entropy_epochs")]
+    pub entropy_epochs: usize,
+    /// Share of each epoch's training batches used to compute the prototypes. Default `0.1`
+    /// (hard-coded in the released code).
+    #[serde(default = "default_sample_fraction")]
+    pub sample_fraction: f64,
+}
+
+/// PMR's coefficient rule.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum PmrCoefficient {
+    /// The released code: the lagging modality gets α, the leading one 0 (both 0 at ρ = 1).
+    #[default]
+    Binary,
+    /// BalanceBenchmark's variant: the lagging modality gets α · clip(ρ′ − 1, 0, 1), ρ′ ≥ 1
+    /// being the leader's score over the lagger's.
+    RatioClipped,
+}
+
+fn default_pmr_momentum() -> f64 {
+    0.2
+}
+fn default_entropy_epochs() -> usize {
+    10
+}
+fn default_sample_fraction() -> f64 {
+    0.1
 }
 
 impl LossesSection {

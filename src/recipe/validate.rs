@@ -279,6 +279,9 @@ impl Checker<'_> {
         )?;
         self.check_optim(&mut f.optim, f.train.epochs)?;
         self.check_losses(&f.losses, &f.model)?;
+        if let Some(p) = f.losses.pmr.as_mut() {
+            self.check_pmr(p, f.dataset.modalities.len(), f.train.epochs)?;
+        }
         Ok(f)
     }
 }

@@ -218,4 +218,36 @@ impl Checker<'_> {
         }
         Ok(())
     }
+
+    pub(in crate::recipe) fn check_pmr(
+        &self,
+        p: &mut PmrSection,
+        modalities: usize,
+        epochs: usize,
+    ) -> Result<(), RecipeError> {
+        if modalities != 2 {
+            return Err(RecipeError::PmrNeedsTwoModalities {
+                origin: self.o("losses.pmr"),
+                got: modalities,
+            });
+        }
+        self.in_range("losses.pmr.alpha", p.alpha, "[0, ∞)", |v| v >= 0.0)?;
+        self.in_range("losses.pmr.momentum", p.momentum, "[0, 1)", |v| {
+            (0.0..1.0).contains(&v)
+        })?;
+        self.in_range("losses.pmr.entropy", p.entropy, "[0, ∞)", |v| v >= 0.0)?;
+        self.in_range(
+            "losses.pmr.sample_fraction",
+            p.sample_fraction,
+            "(0, 1]",
+            |v| v > 0.0 && v <= 1.0,
+        )?;
+        let window = p.epochs.unwrap_or(EpochWindow {
+            start: 0,
+            stop: epochs,
+        });
+        self.window("losses.pmr.epochs", &window, epochs)?;
+        p.epochs = Some(window);
+        Ok(())
+    }
 }

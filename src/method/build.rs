@@ -1,0 +1,21 @@
+//! Which method a recipe asks for.
+
+use super::{mixer, multitask, ogm_ge, pmr, standard, Method};
+use crate::model::Backend;
+use crate::recipe::Recipe;
+
+/// The recipe's method: the [`standard::Standard`] step with the recipe's mixer (`[mixup]`),
+/// gradient editors (`[modulation]`) and loss terms (`[losses]`). Each part's file decides
+/// from the recipe whether it applies.
+pub fn build<D: Backend>(recipe: &Recipe) -> Box<dyn Method<D>> {
+    let editors = ogm_ge::from_recipe(recipe).into_iter().collect();
+    let losses = multitask::from_recipe(recipe)
+        .into_iter()
+        .chain(pmr::from_recipe(recipe))
+        .collect();
+    Box::new(standard::Standard::new(
+        mixer::build(recipe.mixup()),
+        editors,
+        losses,
+    ))
+}

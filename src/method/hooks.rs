@@ -1,0 +1,72 @@
+//! The seam: the hooks a training method implements ([`Method`]) and what its epoch hooks see
+//! ([`EpochContext`]).
+
+use super::engine::{StepContext, StepError, StepStats};
+use crate::data::Dataset;
+use crate::model::params::Matrix;
+use crate::model::{Backend, Model};
+
+/// What an epoch hook may read and change.
+pub struct EpochContext<'a, D: Backend> {
+    /// The model.
+    pub model: &'a mut Model<D>,
+    /// The (standardised) dataset.
+    pub data: &'a Dataset,
+    /// Training sample indices.
+    pub train: &'a [usize],
+    /// Master seed of the run.
+    pub seed: u64,
+    /// The epoch (0-based).
+    pub epoch: usize,
+}
+
+impl<D: Backend> EpochContext<'_, D> {
+    /// Clean encoder features (no gradient) of samples `idx`, per modality on the host
+    /// (`idx.len() × d_m` each), computed in chunks of 1024.
+    pub fn features(&self, idx: &[usize]) -> Vec<Vec<f32>> {
+        let dev = self.model.store.dev.clone();
+        let mut out: Vec<Vec<f32>> = vec![Vec::new(); self.data.modalities.len()];
+        for chunk in idx.chunks(1024) {
+            for (m, modality) in self.data.modalities.iter().enumerate() {
+                let mut rows = Vec::with_capacity(chunk.len() * modality.width);
+                for &i in chunk {
+                    rows.extend_from_slice(modality.row(i));
+                }
+                let x: Matrix<D> = dev.tensor_from_vec(rows, (chunk.len(), modality.width));
+                out[m].extend(self.model.encode(m, x).as_vec());
+            }
+        }
+        out
+    }
+}
+
+/// A training method.
+pub trait Method<D: Backend> {
+    /// Before the epoch's first step (extra passes over the training data). Default: nothing.
+    fn epoch_start(&mut self, _cx: &mut EpochContext<'_, D>) -> Result<(), StepError> {
+        Ok(())
+    }
+
+    /// One training step on the batch in `cx`.
+    fn step(&mut self, cx: &mut StepContext<'_, D>) -> Result<StepStats, StepError>;
+
+    /// After the epoch's last step. Default: nothing.
+    fn epoch_end(&mut self, _cx: &mut EpochContext<'_, D>) {}
+
+    /// Fused logits (`n × classes`, row-major) for evaluation from clean features. Default:
+    /// the model's head on the fused features.
+    fn predict(&self, model: &Model<D>, zs: Vec<Matrix<D>>) -> Vec<f32> {
+        model.head(model.fuse(zs)).as_vec()
+    }
+
+    /// State that must survive a checkpoint (running averages, prototypes, counters), as
+    /// JSON. Default: none.
+    fn state(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+
+    /// Restore [`Method::state`].
+    fn restore(&mut self, _state: &serde_json::Value) -> Result<(), String> {
+        Ok(())
+    }
+}
