@@ -378,3 +378,21 @@ bad_recipe!(
     &["losses.pmr.momentum=1.0"],
     RecipeError::OutOfRange { .. }
 );
+bad_recipe!(
+    mmpareto_with_mixup_is_rejected,
+    "tiny.toml",
+    &["method.kind=\"mmpareto\"", "mixup.method=\"mm\""],
+    RecipeError::MethodWithStandardParts { .. }
+);
+bad_recipe!(
+    mmpareto_with_film_is_rejected,
+    "tiny.toml",
+    &["method.kind=\"mmpareto\"", "model.fusion.kind=\"film\""],
+    RecipeError::MethodNeedsDecomposableHead { .. }
+);
+bad_recipe!(
+    gamma_without_mmpareto_is_rejected,
+    "tiny.toml",
+    &["method.gamma=2.0"],
+    RecipeError::KeyNotForKind { .. }
+);

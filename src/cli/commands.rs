@@ -158,7 +158,21 @@ fn bench(args: super::args::BenchArgs) -> Result<ExitCode> {
         peak_gflops_per_core: args.peak_gflops,
         cache: args.cache_dir.clone(),
     };
+    // The method's cost relative to plain training of the same model: the same recipe with
+    // `[mixup]`, `[modulation]` and `[losses]` removed, timed before and after it.
+    let plain = if args.no_plain {
+        None
+    } else {
+        let mut unsets = args.recipe.unsets.clone();
+        unsets.extend(["mixup", "modulation", "losses"].map(String::from));
+        let mut sets = args.recipe.sets.clone();
+        sets.extend_from_slice(&device);
+        let plain = Recipe::load_with_unset(&args.recipe.recipe, &sets, &unsets)?;
+        (plain.result_hash() != recipe.result_hash()).then_some(plain)
+    };
+    let before = plain.as_ref().map(|p| bench(p, &opts)).transpose()?;
     let r = bench(&recipe, &opts)?;
+    let after = plain.as_ref().map(|p| bench(p, &opts)).transpose()?;
     let windows: Vec<String> = r.windows.iter().map(|w| format!("{w:.1}")).collect();
     balmix::term::print_line(&format!("recipe            {}", recipe.name()));
     balmix::term::print_line(&format!("device            {:?}", recipe.train().device));
@@ -181,6 +195,16 @@ fn bench(args: super::args::BenchArgs) -> Result<ExitCode> {
             "% of peak         {:.1}% of {} x {peak:.0} GFLOP/s",
             100.0 * fraction,
             args.threads,
+        ));
+    }
+    if let (Some(b), Some(a)) = (&before, &after) {
+        let plain_steps = (b.steps_per_second + a.steps_per_second) / 2.0;
+        balmix::term::print_line(&format!(
+            "vs plain          {:.2}x the time per step of the same model without the method ({:.1} steps/s, timed before and after: {:.1}, {:.1})",
+            plain_steps / r.steps_per_second,
+            plain_steps,
+            b.steps_per_second,
+            a.steps_per_second
         ));
     }
     if let Some(m) = r.peak_memory_bytes {

@@ -1,13 +1,18 @@
 //! Which method a recipe asks for.
 
-use super::{mixer, multitask, ogm_ge, pmr, standard, Method};
+use super::{mixer, mmpareto, multitask, ogm_ge, pmr, standard, Method};
 use crate::model::Backend;
+use crate::recipe::file::MethodKind;
 use crate::recipe::Recipe;
 
-/// The recipe's method: the [`standard::Standard`] step with the recipe's mixer (`[mixup]`),
+/// The recipe's method: a method with its own step (`[method]`), else the
+/// [`standard::Standard`] step with the recipe's mixer (`[mixup]`),
 /// gradient editors (`[modulation]`) and loss terms (`[losses]`). Each part's file decides
 /// from the recipe whether it applies.
 pub fn build<D: Backend>(recipe: &Recipe) -> Box<dyn Method<D>> {
+    if recipe.method().kind == MethodKind::Mmpareto {
+        return Box::new(mmpareto::from_recipe(recipe));
+    }
     let editors = ogm_ge::from_recipe(recipe).into_iter().collect();
     let losses = multitask::from_recipe(recipe)
         .into_iter()

@@ -12,6 +12,8 @@
 //!   MM, [`bmm`] for B-MM), gradient editors ([`ogm_ge`]) and extra loss terms ([`multitask`],
 //!   [`pmr`]); the part traits are in [`parts`].
 //!
+//! [`mmpareto`] is a method with its own step (several backwards, per-loss gradients).
+//!
 //! A new method is one file: either a new part (a mixer, an editor, a loss term) or a whole
 //! [`Method`] for methods that need their own step (several backwards, masked forwards,
 //! alternating updates).
@@ -21,6 +23,7 @@ mod build;
 pub mod engine;
 pub mod hooks;
 pub mod mixer;
+pub mod mmpareto;
 pub mod multitask;
 pub mod ogm_ge;
 pub mod parts;

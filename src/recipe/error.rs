@@ -119,6 +119,18 @@ pub enum RecipeError {
     UnimodalLossNeedsDecomposableHead { origin: String, fusion: String },
     #[error("{origin}: losses.pmr needs exactly 2 modalities (got {got}); the prototype coefficients compare two modalities' scores")]
     PmrNeedsTwoModalities { origin: String, got: usize },
+    #[error("{origin}: method.kind = \"{method}\" needs concat or sum fusion, whose head splits into per-modality logits (got {fusion})")]
+    MethodNeedsDecomposableHead {
+        origin: String,
+        method: String,
+        fusion: String,
+    },
+    #[error("{origin}: method.kind = \"{method}\" has its own training step, so {key} cannot be set with it; remove {key} (or --unset it)")]
+    MethodWithStandardParts {
+        origin: String,
+        method: String,
+        key: &'static str,
+    },
     #[error("{origin}: train.eval.select = \"best-val\" needs a validation split (dataset.split.val > 0)")]
     BestValWithoutVal { origin: String },
     #[error("{origin}: model.unimodal_logits = \"decompose\" needs concat or sum fusion (got {fusion}); use \"probe\"")]

@@ -30,6 +30,10 @@ pub struct RecipeFile {
     /// Gradient-modulation baseline. Default: none.
     #[serde(default)]
     pub modulation: ModulationSection,
+    /// A method with its own training step (instead of the standard step's mixer, modulation
+    /// and loss terms). Default: the standard step; written out only when set.
+    #[serde(default, skip_serializing_if = "MethodSection::is_standard")]
+    pub method: MethodSection,
     /// Extra loss terms (the multitask control). Default: none; written out only when set.
     #[serde(default, skip_serializing_if = "LossesSection::is_default")]
     pub losses: LossesSection,
@@ -39,6 +43,41 @@ pub struct RecipeFile {
     /// Epochs, batch size, evaluation, threads, device.
     #[serde(default)]
     pub train: TrainSection,
+}
+
+/// `[method]`: methods that need their own step.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MethodSection {
+    /// `"standard"` (one forward and backward, with the recipe's `[mixup]`, `[modulation]` and
+    /// `[losses]`) or `"mmpareto"`. Default `"standard"`.
+    #[serde(default)]
+    pub kind: MethodKind,
+    /// mmpareto: γ, the factor on every encoder gradient. Default [`MMPARETO_GAMMA`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gamma: Option<f64>,
+}
+
+impl MethodSection {
+    /// Whether this is the standard step with no settings.
+    pub fn is_standard(&self) -> bool {
+        *self == MethodSection::default()
+    }
+}
+
+/// MMPareto's γ in the released code (hard-coded there).
+pub const MMPARETO_GAMMA: f64 = 1.5;
+
+/// Methods with their own step.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum MethodKind {
+    /// The standard one-forward step.
+    #[default]
+    Standard,
+    /// MMPareto (Wei & Hu, ICML 2024): per-loss encoder gradients combined by the two-vector
+    /// Pareto (min-norm) rule and rescaled.
+    Mmpareto,
 }
 
 /// `[losses]`: extra loss terms added to the fused loss.

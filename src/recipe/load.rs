@@ -148,6 +148,11 @@ pub const KIND_RULES: &[KindRule] = &[
         keys: &[("channels", &["conv"]), ("kernel", &["conv"])],
     },
     KindRule {
+        section: "method",
+        field: "kind",
+        keys: &[("gamma", &["mmpareto"])],
+    },
+    KindRule {
         section: "mixup",
         field: "method",
         keys: &[("balance", &["bmm"])],

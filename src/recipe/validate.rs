@@ -94,6 +94,10 @@ impl Recipe {
     pub fn modulation(&self) -> &ModulationSection {
         &self.resolved.modulation
     }
+    /// `[method]`
+    pub fn method(&self) -> &MethodSection {
+        &self.resolved.method
+    }
     /// `[losses]`
     pub fn losses(&self) -> &LossesSection {
         &self.resolved.losses
@@ -279,6 +283,7 @@ impl Checker<'_> {
         )?;
         self.check_optim(&mut f.optim, f.train.epochs)?;
         self.check_losses(&f.losses, &f.model)?;
+        self.check_method(&mut f)?;
         if let Some(p) = f.losses.pmr.as_mut() {
             self.check_pmr(p, f.dataset.modalities.len(), f.train.epochs)?;
         }

@@ -250,4 +250,41 @@ impl Checker<'_> {
         p.epochs = Some(window);
         Ok(())
     }
+
+    pub(in crate::recipe) fn check_method(&self, f: &mut RecipeFile) -> Result<(), RecipeError> {
+        let kind = kind_name(&f.method.kind);
+        match f.method.kind {
+            MethodKind::Standard => self.not_for_kind(
+                "method.gamma",
+                &f.method.gamma,
+                "mmpareto",
+                "method.kind",
+                &kind,
+            ),
+            MethodKind::Mmpareto => {
+                let gamma = *f.method.gamma.get_or_insert(MMPARETO_GAMMA);
+                self.positive("method.gamma", gamma)?;
+                if !matches!(f.model.fusion.kind, FusionKind::Concat | FusionKind::Sum) {
+                    return Err(RecipeError::MethodNeedsDecomposableHead {
+                        origin: self.o("method.kind"),
+                        method: kind,
+                        fusion: kind_name(&f.model.fusion.kind),
+                    });
+                }
+                let others = [
+                    ("mixup.method", f.mixup.method != MixupMethod::None),
+                    ("modulation.kind", f.modulation.kind != ModulationKind::None),
+                    ("losses", !f.losses.is_default()),
+                ];
+                match others.iter().find(|(_, set)| *set) {
+                    Some((key, _)) => Err(RecipeError::MethodWithStandardParts {
+                        origin: self.o(key),
+                        method: kind,
+                        key,
+                    }),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
 }
