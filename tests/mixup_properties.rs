@@ -266,7 +266,7 @@ proptest! {
         for (m, rho) in rho_of(&s).into_iter().enumerate() {
             prop_assert!(k[m] > 0.0 && k[m] <= 1.0, "k {:?}", k);
             let x = match v { OgmVariant::Published => alpha * rho, OgmVariant::Continuous => alpha * (rho - 1.0) };
-            if s.len() == 1 || rho <= 1.0 {
+            if s.len() == 1 || (rho <= 1.0 && !(v == OgmVariant::Published && published_tie(&s, m))) {
                 prop_assert_eq!(k[m], 1.0, "ρ_{} = {}", m, rho);
             } else if x > 1e-6 {
                 prop_assert!(k[m] < 1.0, "ρ_{} = {} > 1 but k = 1", m, rho);
@@ -275,7 +275,8 @@ proptest! {
     }
 
     /// Every modality index, 2–5 modalities, ρ on both sides of 1: `published` is
-    /// 1 − tanh(α ρ) and `continuous` is 1 − tanh(α (ρ − 1)) above 1, both 1 at or below.
+    /// 1 − tanh(α ρ) and `continuous` is 1 − tanh(α (ρ − 1)) above 1, both 1 at or below —
+    /// except the released code's tie rule (see `published_tie`).
     #[test]
     fn ogm_k_is_the_published_or_continuous_formula_of_rho_for_every_modality(
         s in prop::collection::vec(1e-3f64..64.0, 2..6), alpha in 0.0f64..3.0
@@ -283,7 +284,8 @@ proptest! {
         let published = ogm::coefficients(&s, alpha, OgmVariant::Published);
         let continuous = ogm::coefficients(&s, alpha, OgmVariant::Continuous);
         for (m, rho) in rho_of(&s).into_iter().enumerate() {
-            let (p, c) = if rho > 1.0 { (1.0 - (alpha * rho).tanh(), 1.0 - (alpha * (rho - 1.0)).tanh()) } else { (1.0, 1.0) };
+            let p = if rho > 1.0 || published_tie(&s, m) { 1.0 - (alpha * rho).tanh() } else { 1.0 };
+            let c = if rho > 1.0 { 1.0 - (alpha * (rho - 1.0)).tanh() } else { 1.0 };
             prop_assert!((published[m] - p).abs() <= 1e-12 + 1e-9 * p, "published k_{} = {} vs {} (ρ {})", m, published[m], p, rho);
             prop_assert!((continuous[m] - c).abs() <= 1e-12 + 1e-9 * c, "continuous k_{} = {} vs {} (ρ {})", m, continuous[m], c, rho);
         }
@@ -303,6 +305,8 @@ proptest! {
             } else if rho > 1.0 {
                 // Both at the floor (the smallest positive f64): α (ρ − 1) > ~350.
                 prop_assert!(published[i] <= continuous[i], "ρ_{} = {}: {} vs {}", i, rho, published[i], continuous[i]);
+            } else if published_tie(&s, i) {
+                prop_assert!(published[i] <= continuous[i]);
             } else {
                 prop_assert_eq!(published[i], continuous[i]);
             }
@@ -336,6 +340,32 @@ fn variant() -> impl Strategy<Value = OgmVariant> {
 }
 
 /// ρ_m = s_m / mean_{k≠m} s_k, computed here independently of the crate.
+/// The released OGM-GE code's tie rule: with two modalities of exactly equal scores, the first
+/// (audio in the released code) is still modulated under `published`.
+fn published_tie(s: &[f64], m: usize) -> bool {
+    s.len() == 2 && s[0] == s[1] && m == 0
+}
+
+#[test]
+fn ogm_published_modulates_the_first_modality_at_an_exact_tie_as_the_released_code_does() {
+    let alpha = 0.8;
+    let published = ogm::coefficients(&[2.5, 2.5], alpha, OgmVariant::Published);
+    assert!(
+        (published[0] - (1.0 - f64::tanh(alpha))).abs() < 1e-15,
+        "{published:?}"
+    );
+    assert_eq!(published[1], 1.0);
+    assert_eq!(
+        ogm::coefficients(&[2.5, 2.5], alpha, OgmVariant::Continuous),
+        vec![1.0, 1.0]
+    );
+    // Three modalities have no released rule: equal scores modulate none.
+    assert_eq!(
+        ogm::coefficients(&[1.0, 1.0, 1.0], alpha, OgmVariant::Published),
+        vec![1.0; 3]
+    );
+}
+
 fn rho_of(s: &[f64]) -> Vec<f64> {
     (0..s.len())
         .map(|m| {

@@ -4,16 +4,19 @@ use crate::recipe::file::OgmVariant;
 
 /// Coefficients k_m from per-modality scores `s_m = Σ_i softmax(u_m,i)[y_i]`.
 ///
-/// ρ_m = s_m / mean_{k≠m} s_k; `published`: k_m = 1 − tanh(α ρ_m) if ρ_m > 1 else 1;
-/// `continuous`: k_m = 1 − tanh(α (ρ_m − 1)) if ρ_m > 1 else 1. Scores are floored at 1e-12
-/// (no division by zero) and 1 − tanh(x) is evaluated as 2/(1 + e^{2x}), floored at the
-/// smallest positive f64, so k_m ∈ (0, 1] holds in floating point too.
+/// ρ_m = s_m / mean_{k≠m} s_k; `published`: k_m = 1 − tanh(α ρ_m) if ρ_m > 1 else 1 — and, with
+/// two modalities, at an exact tie (ρ = 1 for both) the first modality still gets
+/// 1 − tanh(α), as the released code's `else` branch modulates audio whenever visual is not
+/// strictly ahead; `continuous`: k_m = 1 − tanh(α (ρ_m − 1)) if ρ_m > 1 else 1. Scores are
+/// floored at 1e-12 (no division by zero) and 1 − tanh(x) is evaluated as 2/(1 + e^{2x}),
+/// floored at the smallest positive f64, so k_m ∈ (0, 1] holds in floating point too.
 pub fn coefficients(scores: &[f64], alpha: f64, variant: OgmVariant) -> Vec<f64> {
     let s: Vec<f64> = scores
         .iter()
         .map(|&v| if v.is_finite() && v > 1e-12 { v } else { 1e-12 })
         .collect();
     let m = s.len();
+    let tie = m == 2 && s[0] == s[1];
     (0..m)
         .map(|i| {
             if m < 2 {
@@ -21,14 +24,12 @@ pub fn coefficients(scores: &[f64], alpha: f64, variant: OgmVariant) -> Vec<f64>
             }
             let others = (s.iter().sum::<f64>() - s[i]) / (m - 1) as f64;
             let rho = s[i] / others.max(1e-12);
-            if rho > 1.0 {
-                let x = match variant {
-                    OgmVariant::Published => alpha * rho,
-                    OgmVariant::Continuous => alpha * (rho - 1.0),
-                };
-                one_minus_tanh(x)
-            } else {
-                1.0
+            match variant {
+                OgmVariant::Published if rho > 1.0 || (tie && i == 0) => {
+                    one_minus_tanh(alpha * rho)
+                }
+                OgmVariant::Continuous if rho > 1.0 => one_minus_tanh(alpha * (rho - 1.0)),
+                _ => 1.0,
             }
         })
         .collect()

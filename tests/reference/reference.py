@@ -184,11 +184,16 @@ def balance_section():
 def ogm_k(scores, alpha, variant):
     s = np.asarray(scores, dtype=np.float64)
     rho, k = [], []
+    # The released code (two modalities) modulates audio in its `else` branch, i.e. also at an
+    # exact tie: under "published" the first modality gets 1 - tanh(alpha * 1) when s_0 == s_1.
+    tie = len(s) == 2 and s[0] == s[1]
     for m in range(len(s)):
         others = np.delete(s, m).mean()  # mean over k != m (the other one, for M = 2)
         rho_m = s[m] / others
         rho.append(float(rho_m))
-        if rho_m > 1.0:
+        if variant == "published" and tie and m == 0:
+            k.append(float(1.0 - np.tanh(alpha * rho_m)))
+        elif rho_m > 1.0:
             x = alpha * rho_m if variant == "published" else alpha * (rho_m - 1.0)
             k.append(float(1.0 - np.tanh(x)))
         else:
@@ -200,7 +205,7 @@ def ogm_section():
     score_sets = [
         [3.0, 2.0],  # rho 1.5 / 0.67
         [1.0, 4.0],  # the second modality dominates
-        [2.5, 2.5],  # rho exactly 1: no modulation in either variant
+        [2.5, 2.5],  # rho exactly 1: published modulates the first modality (released code), continuous neither
         [2.02, 2.0],  # just above 1: published jumps to 1 - tanh(alpha), continuous stays ~1
         [3.0, 2.0, 1.0],  # rho 2, exactly 1, 0.4
         [1.0, 2.0, 3.5],  # the third modality dominates
