@@ -399,3 +399,58 @@ fn mmpareto_trains_and_raises_the_weak_modalitys_own_accuracy() {
         "audio's own accuracy: concat {concat:.3}, mmpareto {pareto:.3}"
     );
 }
+
+/// AGM with α = 0 (κ ≡ 1) and its clipping rule switched off trains bit-identically to plain
+/// concat: the masked passes then carry zero gradient and the scaled output has the value of
+/// the full pass (spec invariant). With its defaults it trains differently.
+#[test]
+fn agm_with_alpha_zero_and_no_clipping_is_plain_training_bit_for_bit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bytes = |name: &str, sets: &[&str]| {
+        crate::common::model_bytes(&train(
+            &recipe("tiny.toml", sets),
+            0,
+            &tmp.path().join(name),
+        ))
+    };
+    let plain = bytes("plain", &[]);
+    let agm0 = bytes(
+        "agm0",
+        &[
+            "method.kind=\"agm\"",
+            "method.alpha=0.0",
+            "method.clip_trigger=1e30",
+        ],
+    );
+    assert_eq!(plain, agm0);
+    assert_ne!(plain, bytes("agm", &["method.kind=\"agm\""]));
+}
+
+/// AGM's running score means are method state: stopped after each epoch and resumed, a run ends
+/// with the bytes of an uninterrupted one.
+#[test]
+fn agm_resume_after_any_epoch_is_bit_identical() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = recipe("tiny.toml", &["method.kind=\"agm\"", "method.alpha=1.5"]);
+    let whole = train(&r, 0, &tmp.path().join("whole"));
+    for cut in 1..r.train().epochs {
+        let out = tmp.path().join(format!("cut-{cut}"));
+        let stop = balmix::train::run::RunOptions {
+            out: out.clone(),
+            stop_after_epochs: Some(cut),
+            ..Default::default()
+        };
+        balmix::train::run::run_seed(&r, 0, &stop).unwrap();
+        let resume = balmix::train::run::RunOptions {
+            out: out.clone(),
+            resume: true,
+            ..Default::default()
+        };
+        balmix::train::run::run_seed(&r, 0, &resume).unwrap();
+        assert_eq!(
+            crate::common::model_bytes(&whole),
+            crate::common::model_bytes(&out.join("tiny/seed-0")),
+            "cut after epoch {cut}"
+        );
+    }
+}

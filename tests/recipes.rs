@@ -396,3 +396,15 @@ bad_recipe!(
     &["method.gamma=2.0"],
     RecipeError::KeyNotForKind { .. }
 );
+bad_recipe!(
+    agm_with_one_modality_is_rejected,
+    "tiny.toml",
+    &["method.kind=\"agm\"", "dataset.modalities=[\"audio\"]"],
+    RecipeError::MethodNeedsTwoModalities { .. }
+);
+bad_recipe!(
+    agm_alpha_without_agm_is_rejected,
+    "tiny.toml",
+    &["method.alpha=1.5"],
+    RecipeError::KeyNotForKind { .. }
+);

@@ -1,6 +1,6 @@
 //! Which method a recipe asks for.
 
-use super::{mixer, mmpareto, multitask, ogm_ge, pmr, standard, Method};
+use super::{agm, mixer, mmpareto, multitask, ogm_ge, pmr, standard, Method};
 use crate::model::Backend;
 use crate::recipe::file::MethodKind;
 use crate::recipe::Recipe;
@@ -10,8 +10,10 @@ use crate::recipe::Recipe;
 /// gradient editors (`[modulation]`) and loss terms (`[losses]`). Each part's file decides
 /// from the recipe whether it applies.
 pub fn build<D: Backend>(recipe: &Recipe) -> Box<dyn Method<D>> {
-    if recipe.method().kind == MethodKind::Mmpareto {
-        return Box::new(mmpareto::from_recipe(recipe));
+    match recipe.method().kind {
+        MethodKind::Mmpareto => return Box::new(mmpareto::from_recipe(recipe)),
+        MethodKind::Agm => return Box::new(agm::from_recipe(recipe)),
+        MethodKind::Standard => {}
     }
     let editors = ogm_ge::from_recipe(recipe).into_iter().collect();
     let losses = multitask::from_recipe(recipe)

@@ -12,12 +12,14 @@
 //!   MM, [`bmm`] for B-MM), gradient editors ([`ogm_ge`]) and extra loss terms ([`multitask`],
 //!   [`pmr`]); the part traits are in [`parts`].
 //!
-//! [`mmpareto`] is a method with its own step (several backwards, per-loss gradients).
+//! [`mmpareto`] (several backwards, per-loss gradients) and [`agm`] (masked forwards, a
+//! gradient-scaling point on mono-modal logits) are methods with their own step.
 //!
 //! A new method is one file: either a new part (a mixer, an editor, a loss term) or a whole
 //! [`Method`] for methods that need their own step (several backwards, masked forwards,
 //! alternating updates).
 
+pub mod agm;
 pub mod bmm;
 mod build;
 pub mod engine;

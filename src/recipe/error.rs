@@ -125,6 +125,12 @@ pub enum RecipeError {
         method: String,
         fusion: String,
     },
+    #[error("{origin}: method.kind = \"{method}\" needs exactly 2 modalities (got {got}); its released form compares two")]
+    MethodNeedsTwoModalities {
+        origin: String,
+        method: String,
+        got: usize,
+    },
     #[error("{origin}: method.kind = \"{method}\" has its own training step, so {key} cannot be set with it; remove {key} (or --unset it)")]
     MethodWithStandardParts {
         origin: String,

@@ -50,12 +50,26 @@ pub struct RecipeFile {
 #[serde(deny_unknown_fields)]
 pub struct MethodSection {
     /// `"standard"` (one forward and backward, with the recipe's `[mixup]`, `[modulation]` and
-    /// `[losses]`) or `"mmpareto"`. Default `"standard"`.
+    /// `[losses]`), `"mmpareto"` or `"agm"`. Default `"standard"`.
     #[serde(default)]
     pub kind: MethodKind,
     /// mmpareto: γ, the factor on every encoder gradient. Default [`MMPARETO_GAMMA`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gamma: Option<f64>,
+    /// agm: α of κ_m = exp(α · min(r*_m − r_m, 10)). Default `1.0` (the released config; the
+    /// author recommends 1.5 for CREMA-D).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f64>,
+    /// agm: epochs `[start, stop)` in which the gradient is modulated. Default: every epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<EpochWindow>,
+    /// agm: when any entry of the fusion head's weight gradient exceeds this in absolute
+    /// value, the global gradient norm is clipped to `clip_norm`. Default `1.0` (released).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_trigger: Option<f64>,
+    /// agm: the norm clipped to. Default `1.0` (released).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_norm: Option<f64>,
 }
 
 impl MethodSection {
@@ -78,6 +92,9 @@ pub enum MethodKind {
     /// MMPareto (Wei & Hu, ICML 2024): per-loss encoder gradients combined by the two-vector
     /// Pareto (min-norm) rule and rescaled.
     Mmpareto,
+    /// AGM (Li et al., ICCV 2023), the released code's mechanism: masked forwards, Shapley-style
+    /// mono-modal logits, their gradients scaled by κ_m.
+    Agm,
 }
 
 /// `[losses]`: extra loss terms added to the fused loss.

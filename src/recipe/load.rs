@@ -150,7 +150,13 @@ pub const KIND_RULES: &[KindRule] = &[
     KindRule {
         section: "method",
         field: "kind",
-        keys: &[("gamma", &["mmpareto"])],
+        keys: &[
+            ("gamma", &["mmpareto"]),
+            ("alpha", &["agm"]),
+            ("epochs", &["agm"]),
+            ("clip_trigger", &["agm"]),
+            ("clip_norm", &["agm"]),
+        ],
     },
     KindRule {
         section: "mixup",

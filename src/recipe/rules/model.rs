@@ -253,38 +253,66 @@ impl Checker<'_> {
 
     pub(in crate::recipe) fn check_method(&self, f: &mut RecipeFile) -> Result<(), RecipeError> {
         let kind = kind_name(&f.method.kind);
-        match f.method.kind {
-            MethodKind::Standard => self.not_for_kind(
-                "method.gamma",
-                &f.method.gamma,
-                "mmpareto",
-                "method.kind",
-                &kind,
-            ),
+        let m = &mut f.method;
+        let not = |key: &str, set: bool, applies: &'static str| -> Result<(), RecipeError> {
+            self.not_for_kind(key, &set.then_some(()), applies, "method.kind", &kind)
+        };
+        if m.kind != MethodKind::Mmpareto {
+            not("method.gamma", m.gamma.is_some(), "mmpareto")?;
+        }
+        if m.kind != MethodKind::Agm {
+            not("method.alpha", m.alpha.is_some(), "agm")?;
+            not("method.epochs", m.epochs.is_some(), "agm")?;
+            not("method.clip_trigger", m.clip_trigger.is_some(), "agm")?;
+            not("method.clip_norm", m.clip_norm.is_some(), "agm")?;
+        }
+        match m.kind {
+            MethodKind::Standard => return Ok(()),
             MethodKind::Mmpareto => {
-                let gamma = *f.method.gamma.get_or_insert(MMPARETO_GAMMA);
+                let gamma = *m.gamma.get_or_insert(MMPARETO_GAMMA);
                 self.positive("method.gamma", gamma)?;
-                if !matches!(f.model.fusion.kind, FusionKind::Concat | FusionKind::Sum) {
-                    return Err(RecipeError::MethodNeedsDecomposableHead {
+            }
+            MethodKind::Agm => {
+                let alpha = *m.alpha.get_or_insert(1.0);
+                self.in_range("method.alpha", alpha, "[0, ∞)", |v| v >= 0.0)?;
+                let trigger = *m.clip_trigger.get_or_insert(1.0);
+                self.positive("method.clip_trigger", trigger)?;
+                let norm = *m.clip_norm.get_or_insert(1.0);
+                self.positive("method.clip_norm", norm)?;
+                let window = m.epochs.unwrap_or(EpochWindow {
+                    start: 0,
+                    stop: f.train.epochs,
+                });
+                self.window("method.epochs", &window, f.train.epochs)?;
+                m.epochs = Some(window);
+                if f.dataset.modalities.len() != 2 {
+                    return Err(RecipeError::MethodNeedsTwoModalities {
                         origin: self.o("method.kind"),
                         method: kind,
-                        fusion: kind_name(&f.model.fusion.kind),
+                        got: f.dataset.modalities.len(),
                     });
                 }
-                let others = [
-                    ("mixup.method", f.mixup.method != MixupMethod::None),
-                    ("modulation.kind", f.modulation.kind != ModulationKind::None),
-                    ("losses", !f.losses.is_default()),
-                ];
-                match others.iter().find(|(_, set)| *set) {
-                    Some((key, _)) => Err(RecipeError::MethodWithStandardParts {
-                        origin: self.o(key),
-                        method: kind,
-                        key,
-                    }),
-                    None => Ok(()),
-                }
             }
+        }
+        if !matches!(f.model.fusion.kind, FusionKind::Concat | FusionKind::Sum) {
+            return Err(RecipeError::MethodNeedsDecomposableHead {
+                origin: self.o("method.kind"),
+                method: kind,
+                fusion: kind_name(&f.model.fusion.kind),
+            });
+        }
+        let others = [
+            ("mixup.method", f.mixup.method != MixupMethod::None),
+            ("modulation.kind", f.modulation.kind != ModulationKind::None),
+            ("losses", !f.losses.is_default()),
+        ];
+        match others.iter().find(|(_, set)| *set) {
+            Some((key, _)) => Err(RecipeError::MethodWithStandardParts {
+                origin: self.o(key),
+                method: kind,
+                key,
+            }),
+            None => Ok(()),
         }
     }
 }

@@ -1,0 +1,214 @@
+//! AGM, adaptive gradient modulation (Li et al., ICCV 2023; docs/methods.md §3), the released
+//! code's mechanism, as a method with its own step (two modalities).
+//!
+//! Three forwards with gradient: the full batch (`total` = f({a, v})) and two masked ones
+//! whose other modality's input is zeroed and still encoded (`pad_v` = f({a}), `pad_a` =
+//! f({v})). Mono-modal logits m_a = ½(total − pad_a + pad_v), m_v = ½(total − pad_v + pad_a)
+//! give scores s_m = mean_i −log max(softmax(m_m)_i,y_i, 1e-8); with running means T_m of past
+//! scores, r_a = exp(s_v − s_a), r*_a = exp(T_v − T_a) (and symmetrically),
+//! κ_m = exp(α · min(r*_m − r_m, 10)). Inside the window the loss is CE of
+//! κ_a m_a + κ_v m_v + stopgrad((1 − κ_a) m_a + (1 − κ_v) m_v) — the value of `total`, with the
+//! gradient of each mono-modal logit scaled by κ_m (the released code's backward hooks, by the
+//! stop-gradient trick); outside it, CE(total). T_m ← T_m (t − 1)/t + s_m/t every step. When any
+//! entry of the fusion head's weight gradient exceeds `clip_trigger` in absolute value, the global
+//! gradient norm is clipped to `clip_norm`. One update. BalanceBenchmark's variant (no-gradient
+//! Shapley terms, the opposite sign, per-encoder scaling) is not implemented.
+
+use super::engine::{all_groups, StepContext, StepError, StepStats};
+use super::Method;
+use crate::mixup::mix;
+use crate::model::grads;
+use crate::model::params::{Matrix, Tape};
+use crate::model::Backend;
+use crate::recipe::file::EpochWindow;
+use crate::recipe::Recipe;
+use dfdx::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// The clamp of r* − r in κ (the released code's value).
+const SCORE_CLAMP: f64 = 10.0;
+
+/// AGM's settings and running means.
+pub struct Agm {
+    alpha: f64,
+    window: Option<EpochWindow>,
+    clip_trigger: f64,
+    clip_norm: f64,
+    state: RunningScores,
+}
+
+/// The checkpointed state: the running mean T_m of each modality's score over every step so
+/// far, and the number of steps it averages.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunningScores {
+    /// T_m (0 before the first step).
+    pub mean: [f64; 2],
+    /// Steps averaged.
+    pub count: u64,
+}
+
+impl RunningScores {
+    /// Fold in one step's scores: T ← T (t − 1)/t + s/t with t the new count.
+    pub fn update(&mut self, s: [f64; 2]) {
+        self.count += 1;
+        let t = self.count as f64;
+        for (m, v) in s.iter().enumerate() {
+            self.mean[m] = self.mean[m] * (t - 1.0) / t + v / t;
+        }
+    }
+}
+
+/// κ for scores `s` and running means `t`: κ_m = exp(α · min(r*_m − r_m, 10)) with
+/// r_a = exp(s_v − s_a), r*_a = exp(T_v − T_a), and symmetrically for v.
+pub fn kappa(s: [f64; 2], t: [f64; 2], alpha: f64) -> [f64; 2] {
+    let r = [(s[1] - s[0]).exp(), (s[0] - s[1]).exp()];
+    let r_star = [(t[1] - t[0]).exp(), (t[0] - t[1]).exp()];
+    [0, 1].map(|m| (alpha * (r_star[m] - r[m]).min(SCORE_CLAMP)).exp())
+}
+
+/// mean_i −log max(softmax(m)_i,y_i, 1e-8) of host logits `m` (`n × k`).
+fn score(m: &[f32], labels: &[usize], k: usize) -> f64 {
+    let p = mix::softmax_rows(m, k);
+    let n = labels.len().max(1) as f64;
+    labels
+        .iter()
+        .enumerate()
+        .map(|(i, &y)| -p[i * k + y].max(1e-8).ln())
+        .sum::<f64>()
+        / n
+}
+
+/// Fused logits of the batch with the modalities outside `keep` zeroed (still encoded).
+fn forward<D: Backend>(cx: &StepContext<'_, D>, keep: &[bool]) -> Matrix<D, Tape<D>> {
+    let host: Vec<Vec<f32>> = cx
+        .host_batch()
+        .into_iter()
+        .zip(keep)
+        .map(|(rows, &k)| if k { rows } else { vec![0.0; rows.len()] })
+        .collect();
+    let zs = cx.encode(host);
+    cx.model.head(cx.model.fuse(zs))
+}
+
+impl<D: Backend> Method<D> for Agm {
+    fn step(&mut self, cx: &mut StepContext<'_, D>) -> Result<StepStats, StepError> {
+        let labels = cx.labels();
+        let (n, k) = (labels.len(), cx.model.classes);
+        let targets = cx.one_hot(&labels);
+        let total = forward(cx, &[true, true]);
+        let pad_v = forward(cx, &[true, false]);
+        let pad_a = forward(cx, &[false, true]);
+        let (t, pv, pa) = (total.as_vec(), pad_v.as_vec(), pad_a.as_vec());
+        let m_a: Vec<f32> = (0..n * k).map(|i| 0.5 * (t[i] - pa[i] + pv[i])).collect();
+        let m_v: Vec<f32> = (0..n * k).map(|i| 0.5 * (t[i] - pv[i] + pa[i])).collect();
+        let s = [score(&m_a, &labels, k), score(&m_v, &labels, k)];
+        let kappa = kappa(s, self.state.mean, self.alpha);
+        self.state.update(s);
+        let active = self
+            .window
+            .is_none_or(|w| (w.start..w.stop).contains(&cx.epoch));
+        let fused_loss = |logits| cross_entropy_with_logits_loss(logits, targets.clone());
+        let (loss, loss_value) = if active {
+            // κ_a m_a + κ_v m_v = c_t·total + c_v·pad_v + c_a·pad_a; the detached rest restores
+            // the value of `total`.
+            let (ka, kv) = (kappa[0] as f32, kappa[1] as f32);
+            let (c_t, c_v, c_a) = (0.5 * (ka + kv), 0.5 * (ka - kv), 0.5 * (kv - ka));
+            let rest: Vec<f32> = (0..n * k)
+                .map(|i| t[i] - (c_t * t[i] + c_v * pv[i] + c_a * pa[i]))
+                .collect();
+            let rest: Matrix<D> = cx.model.store.dev.tensor_from_vec(rest, (n, k));
+            let output = total * c_t + pad_v * c_v + pad_a * c_a + rest;
+            let value = cross_entropy_with_logits_loss(
+                cx.model.store.dev.tensor_from_vec(t.clone(), (n, k)),
+                targets.clone(),
+            )
+            .as_vec()[0] as f64;
+            (fused_loss(output), value)
+        } else {
+            // The masked passes' tapes are dropped unused.
+            let loss = fused_loss(total);
+            let value = loss.as_vec()[0] as f64;
+            (loss, value)
+        };
+        let mut g = cx.backward(loss)?;
+        // The released clipping rule: triggered by the fusion head's weight gradient.
+        let head = cx.model.head.weight;
+        let mut largest = 0f32;
+        grads::edit_grad(
+            &cx.model.store.dev,
+            &mut g,
+            &cx.model.store.params[head].tensor,
+            &mut |v| largest = v.iter().fold(0f32, |a, &x| a.max(x.abs())),
+        );
+        if f64::from(largest) > self.clip_trigger {
+            let norm = grads::global_norm(&cx.model.store, &mut g, &all_groups);
+            let factor = grads::clip_factor(norm, self.clip_norm);
+            if factor < 1.0 {
+                grads::scale(&cx.model.store, &mut g, factor, &all_groups);
+            }
+        }
+        cx.update(&mut g, &all_groups)?;
+        Ok(StepStats {
+            loss: loss_value,
+            // The scores are losses (lower is better); the contribution columns get exp(−s_m),
+            // the geometric-mean probability of the label under the mono-modal logits.
+            contribution: s.iter().map(|v| (-v).exp()).collect(),
+            contribution_ema: Some(self.state.mean.iter().map(|v| (-v).exp()).collect()),
+            plan: None,
+            coefficients: if active {
+                kappa.to_vec()
+            } else {
+                vec![1.0, 1.0]
+            },
+        })
+    }
+
+    fn state(&self) -> serde_json::Value {
+        serde_json::to_value(&self.state).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn restore(&mut self, state: &serde_json::Value) -> Result<(), String> {
+        self.state = serde_json::from_value(state.clone()).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+/// AGM from a validated `[method]` with `kind = "agm"` (its fields filled in by validation).
+pub fn from_recipe(recipe: &Recipe) -> Agm {
+    let m = recipe.method();
+    Agm {
+        alpha: m.alpha.unwrap_or_default(),
+        window: m.epochs,
+        clip_trigger: m.clip_trigger.unwrap_or(f64::INFINITY),
+        clip_norm: m.clip_norm.unwrap_or(f64::INFINITY),
+        state: RunningScores::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_scores_are_the_arithmetic_mean_of_every_past_score() {
+        let mut r = RunningScores::default();
+        let s = [[1.0, 4.0], [2.0, 0.5], [6.0, 1.0], [0.25, 2.0]];
+        for (i, x) in s.iter().enumerate() {
+            r.update(*x);
+            for m in 0..2 {
+                let mean = s[..=i].iter().map(|v| v[m]).sum::<f64>() / (i + 1) as f64;
+                assert!((r.mean[m] - mean).abs() < 1e-12);
+            }
+        }
+    }
+
+    #[test]
+    fn kappa_is_one_when_r_equals_r_star_or_alpha_is_zero_and_bounded_by_the_clamp() {
+        assert_eq!(kappa([0.7, 1.3], [0.7, 1.3], 1.5), [1.0, 1.0]);
+        assert_eq!(kappa([0.1, 3.0], [2.0, 0.2], 0.0), [1.0, 1.0]);
+        // r*_v − r_v = e³ − e⁻³ ≈ 20: clamped at 10; κ_a = exp(0.5 (e⁻³ − e³)) stays above 0.
+        let k = kappa([0.0, 3.0], [3.0, 0.0], 0.5);
+        assert!((k[1] - (0.5f64 * 10.0).exp()).abs() < 1e-9, "{k:?}");
+        assert!(k[0] > 0.0 && k[0] < 1.0);
+    }
+}
