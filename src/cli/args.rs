@@ -69,8 +69,8 @@ pub struct BenchArgs {
     /// Download cache folder.
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// Skip timing the same recipe without its method (no mixing, modulation or extra
-    /// losses), which is otherwise timed before and after it for the relative cost.
+    /// Skip timing the same recipe without its method (no mixing, modulation, extra losses or
+    /// own step), which is otherwise timed before and after it for the relative cost.
     #[arg(long)]
     pub no_plain: bool,
 }

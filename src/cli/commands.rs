@@ -159,12 +159,12 @@ fn bench(args: super::args::BenchArgs) -> Result<ExitCode> {
         cache: args.cache_dir.clone(),
     };
     // The method's cost relative to plain training of the same model: the same recipe with
-    // `[mixup]`, `[modulation]` and `[losses]` removed, timed before and after it.
+    // `[mixup]`, `[modulation]`, `[losses]` and `[method]` removed, timed before and after it.
     let plain = if args.no_plain {
         None
     } else {
         let mut unsets = args.recipe.unsets.clone();
-        unsets.extend(["mixup", "modulation", "losses"].map(String::from));
+        unsets.extend(["mixup", "modulation", "losses", "method"].map(String::from));
         let mut sets = args.recipe.sets.clone();
         sets.extend_from_slice(&device);
         let plain = Recipe::load_with_unset(&args.recipe.recipe, &sets, &unsets)?;

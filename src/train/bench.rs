@@ -123,6 +123,13 @@ fn time_steps<D: Backend>(
             k += 1;
             Ok(())
         };
+        // The method's epoch hook once (e.g. PMR's prototypes), so its steps do their real work;
+        // the hook's own per-epoch cost is not part of the per-step time.
+        trainer.start_epoch(0).map_err(|_| RunError::Stopped {
+            dir: "balmix bench".into(),
+            epoch: 1,
+            signal: crate::interrupt::signal().unwrap_or(2),
+        })?;
         for _ in 0..opts.warmup {
             step(&mut trainer)?;
         }

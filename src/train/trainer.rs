@@ -73,6 +73,17 @@ impl<'a, D: Backend> Trainer<'a, D> {
         }
     }
 
+    /// The method's epoch-start hook for `epoch` (extra passes over the training data).
+    pub fn start_epoch(&mut self, epoch: usize) -> Result<(), StepError> {
+        self.method.epoch_start(&mut EpochContext {
+            model: &mut self.model,
+            data: self.data,
+            train: &self.splits.train,
+            seed: self.seed,
+            epoch,
+        })
+    }
+
     /// Number of optimiser steps per epoch.
     pub fn steps_per_epoch(&self) -> usize {
         self.splits
@@ -98,13 +109,7 @@ impl<'a, D: Backend> Trainer<'a, D> {
         let mut k_sum = vec![0.0; m_count];
         let mut steps = 0usize;
         let mut average: Option<Vec<f64>> = None;
-        self.method.epoch_start(&mut EpochContext {
-            model: &mut self.model,
-            data: self.data,
-            train: &self.splits.train,
-            seed: self.seed,
-            epoch,
-        })?;
+        self.start_epoch(epoch)?;
         for idx in order.chunks(self.recipe.train().batch_size) {
             if interrupted() {
                 return Err(StepError::Interrupted);
