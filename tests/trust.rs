@@ -154,6 +154,25 @@ recipe = "no-such-recipe.toml"
         "{:?}",
         text(&o)
     );
+    // A run made by other code is trained again, and the log line says why.
+    let summary = out.join("mixed/synthetic/concat/seed-0/summary.json");
+    let json = std::fs::read_to_string(&summary).unwrap();
+    std::fs::write(
+        &summary,
+        json.replace(balmix::code_fingerprint(), "0000000000000000"),
+    )
+    .unwrap();
+    let o = balmix(&["table", s(&table), "--out", s(&out)], root());
+    let (_, err) = text(&o);
+    assert!(
+        err.contains("concat seed 0: trained again (")
+            && err.contains("the code changed (fingerprint 000000000000 -> "),
+        "{err}"
+    );
+    // `balmix plot runs/<table>` draws the table's report.
+    let o = balmix(&["plot", s(&out.join("mixed"))], root());
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert!(out.join("mixed/report.svg").is_file());
 }
 
 // ---- 2. run identity ------------------------------------------------------------------------

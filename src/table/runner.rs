@@ -29,8 +29,16 @@ pub struct TableOptions {
 }
 
 enum RunResult {
-    Done { summary: Box<Summary>, reused: bool },
-    Diverged { seed: u64, epoch: usize },
+    Done {
+        summary: Box<Summary>,
+        reused: bool,
+        /// Why a complete run was trained again (other code or data), if it was.
+        because: Option<String>,
+    },
+    Diverged {
+        seed: u64,
+        epoch: usize,
+    },
     DataMissing(String),
     Failed(String),
 }
@@ -40,6 +48,9 @@ impl RunResult {
     fn word(&self) -> &'static str {
         match self {
             RunResult::Done { reused: true, .. } => "reused",
+            RunResult::Done {
+                because: Some(_), ..
+            } => "trained again",
             RunResult::Done { .. } => "trained",
             RunResult::Diverged { .. } => "DIVERGED",
             RunResult::DataMissing(_) => "data not present",
@@ -101,6 +112,12 @@ pub fn run_table(table: &Table, opts: &TableOptions) -> Report {
                 if let RunResult::Diverged { epoch, .. } = &result {
                     line.push_str(&format!(" in epoch {epoch}"));
                 }
+                if let RunResult::Done {
+                    because: Some(why), ..
+                } = &result
+                {
+                    line.push_str(&format!(": {why}"));
+                }
                 if let Some(bar) = &bar {
                     bar.println(line);
                     bar.inc(1);
@@ -157,13 +174,18 @@ fn run_one(recipe: &Recipe, seed: u64, opts: &TableOptions) -> RunResult {
         Ok(Outcome::AlreadyComplete(summary)) => RunResult::Done {
             summary: Box::new(summary),
             reused: true,
+            because: None,
         },
-        Ok(Outcome::Trained(summary)) | Ok(Outcome::Retrained { summary, .. }) => {
-            RunResult::Done {
-                summary: Box::new(summary),
-                reused: false,
-            }
-        }
+        Ok(Outcome::Trained(summary)) => RunResult::Done {
+            summary: Box::new(summary),
+            reused: false,
+            because: None,
+        },
+        Ok(Outcome::Retrained { summary, because }) => RunResult::Done {
+            summary: Box::new(summary),
+            reused: false,
+            because: Some(because),
+        },
         Ok(Outcome::Stopped { .. }) => RunResult::Failed("stopped early".into()),
         Err(RunError::Diverged { divergence, .. }) => RunResult::Diverged {
             seed,
@@ -218,6 +240,7 @@ fn build_report(
                 RunResult::Done {
                     summary,
                     reused: true,
+                    ..
                 } => {
                     reused += 1;
                     summaries.push((**summary).clone());
@@ -225,6 +248,7 @@ fn build_report(
                 RunResult::Done {
                     summary,
                     reused: false,
+                    ..
                 } => {
                     trained += 1;
                     train_seconds += summary.seconds;
