@@ -102,11 +102,6 @@ impl ContributionEma {
         };
         self.value.insert(next)
     }
-
-    /// The current average, if any batch was seen.
-    pub fn value(&self) -> Option<&[f64]> {
-        self.value.as_deref()
-    }
 }
 
 /// Relative contributions r_m = ĉ_m / mean_k ĉ_k (mean 1). Inputs are guarded first; when all
@@ -118,4 +113,35 @@ pub fn relative(c: &[f64]) -> Vec<f64> {
     }
     let mean = c.iter().sum::<f64>() / c.len() as f64;
     c.iter().map(|v| v / mean).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fused probability that underflows to exactly 0 contributes 0 · log 0 = 0 to the KL
+    /// (the convention of the KL divergence), not NaN.
+    #[test]
+    fn kl_contribution_treats_a_zero_fused_probability_as_contributing_nothing() {
+        // One sample, two classes; the fused logits put all mass on class 0 (exp(−2000) = 0).
+        let fused = [0.0f32, -2000.0];
+        let u = [0.5f32, 0.25];
+        let c = estimate(Contribution::Kl, &u, &fused, &[0], 2);
+        let q0 = 1.0 / (1.0 + (-0.25f64).exp());
+        let want = 1.0 / (EPSILON + -(q0.ln()));
+        assert!(
+            c.is_finite() && (c - want).abs() < 1e-9 * want,
+            "{c} vs {want}"
+        );
+    }
+
+    #[test]
+    fn argmax_takes_the_first_of_equal_values() {
+        assert_eq!(argmax(&[1.0, 3.0, 3.0]), 1);
+        assert_eq!(argmax(&[2.0, 2.0]), 0);
+        // The accuracy contribution depends on it: a tie between the label and a later class
+        // counts as a hit.
+        let c = estimate(Contribution::Accuracy, &[1.0, 1.0], &[], &[0], 2);
+        assert_eq!(c, 1.0 + 0.5);
+    }
 }
