@@ -454,3 +454,46 @@ fn agm_resume_after_any_epoch_is_bit_identical() {
         );
     }
 }
+
+/// MLA takes exactly one update per modality per batch (its sub-step counter is checkpointed),
+/// and a run stopped after each epoch and resumed ends with the bytes of an uninterrupted one
+/// (P and the counter are method state).
+#[test]
+fn mla_updates_once_per_modality_per_batch_and_resumes_bit_identically() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = recipe(
+        "tiny.toml",
+        &[
+            "model.fusion.kind=\"sum\"",
+            "method.kind=\"mla\"",
+            "method.projection=\"replace\"",
+        ],
+    );
+    let whole = train(&r, 0, &tmp.path().join("whole"));
+    for cut in 1..r.train().epochs {
+        let out = tmp.path().join(format!("cut-{cut}"));
+        let stop = balmix::train::run::RunOptions {
+            out: out.clone(),
+            stop_after_epochs: Some(cut),
+            ..Default::default()
+        };
+        balmix::train::run::run_seed(&r, 0, &stop).unwrap();
+        let bytes = std::fs::read(out.join("tiny/seed-0/checkpoint.safetensors")).unwrap();
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+        let state: serde_json::Value =
+            serde_json::from_str(&meta.metadata().as_ref().unwrap()["balmix"]).unwrap();
+        // 2100 training samples, batch 64: 33 batches per epoch, 2 modalities.
+        assert_eq!(state["method"]["substeps"], serde_json::json!(2 * 33 * cut));
+        let resume = balmix::train::run::RunOptions {
+            out: out.clone(),
+            resume: true,
+            ..Default::default()
+        };
+        balmix::train::run::run_seed(&r, 0, &resume).unwrap();
+        assert_eq!(
+            crate::common::model_bytes(&whole),
+            crate::common::model_bytes(&out.join("tiny/seed-0")),
+            "cut after epoch {cut}"
+        );
+    }
+}

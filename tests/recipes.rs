@@ -408,3 +408,15 @@ bad_recipe!(
     &["method.alpha=1.5"],
     RecipeError::KeyNotForKind { .. }
 );
+bad_recipe!(
+    mla_without_a_shared_head_is_rejected,
+    "tiny.toml",
+    &["method.kind=\"mla\""],
+    RecipeError::MlaNeedsSharedHead { .. }
+);
+bad_recipe!(
+    projection_without_mla_is_rejected,
+    "tiny.toml",
+    &["method.projection=\"add\""],
+    RecipeError::KeyNotForKind { .. }
+);

@@ -1,18 +1,20 @@
 //! Which method a recipe asks for.
 
-use super::{agm, mixer, mmpareto, multitask, ogm_ge, pmr, standard, Method};
+use super::{agm, mixer, mla, mmpareto, multitask, ogm_ge, pmr, standard, Method};
 use crate::model::Backend;
 use crate::recipe::file::MethodKind;
 use crate::recipe::Recipe;
 
 /// The recipe's method: a method with its own step (`[method]`), else the
 /// [`standard::Standard`] step with the recipe's mixer (`[mixup]`),
-/// gradient editors (`[modulation]`) and loss terms (`[losses]`). Each part's file decides
+/// gradient editors (`[modulation]`) and loss terms (`[losses]`). `batches_per_epoch` is the
+/// run's number of steps per epoch (MLA's projection schedule uses it). Each part's file decides
 /// from the recipe whether it applies.
-pub fn build<D: Backend>(recipe: &Recipe) -> Box<dyn Method<D>> {
+pub fn build<D: Backend>(recipe: &Recipe, batches_per_epoch: usize) -> Box<dyn Method<D>> {
     match recipe.method().kind {
         MethodKind::Mmpareto => return Box::new(mmpareto::from_recipe(recipe)),
         MethodKind::Agm => return Box::new(agm::from_recipe(recipe)),
+        MethodKind::Mla => return Box::new(mla::from_recipe(recipe, batches_per_epoch)),
         MethodKind::Standard => {}
     }
     let editors = ogm_ge::from_recipe(recipe).into_iter().collect();

@@ -12,8 +12,9 @@
 //!   MM, [`bmm`] for B-MM), gradient editors ([`ogm_ge`]) and extra loss terms ([`multitask`],
 //!   [`pmr`]); the part traits are in [`parts`].
 //!
-//! [`mmpareto`] (several backwards, per-loss gradients) and [`agm`] (masked forwards, a
-//! gradient-scaling point on mono-modal logits) are methods with their own step.
+//! [`mmpareto`] (several backwards, per-loss gradients), [`agm`] (masked forwards, a
+//! gradient-scaling point on mono-modal logits) and [`mla`] (one update per modality per batch,
+//! a method-specific `predict`) are methods with their own step.
 //!
 //! A new method is one file: either a new part (a mixer, an editor, a loss term) or a whole
 //! [`Method`] for methods that need their own step (several backwards, masked forwards,
@@ -25,6 +26,7 @@ mod build;
 pub mod engine;
 pub mod hooks;
 pub mod mixer;
+pub mod mla;
 pub mod mmpareto;
 pub mod multitask;
 pub mod ogm_ge;

@@ -50,7 +50,7 @@ pub struct RecipeFile {
 #[serde(deny_unknown_fields)]
 pub struct MethodSection {
     /// `"standard"` (one forward and backward, with the recipe's `[mixup]`, `[modulation]` and
-    /// `[losses]`), `"mmpareto"` or `"agm"`. Default `"standard"`.
+    /// `[losses]`), `"mmpareto"`, `"agm"` or `"mla"`. Default `"standard"`.
     #[serde(default)]
     pub kind: MethodKind,
     /// mmpareto: γ, the factor on every encoder gradient. Default [`MMPARETO_GAMMA`].
@@ -70,6 +70,22 @@ pub struct MethodSection {
     /// agm: the norm clipped to. Default `1.0` (released).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clip_norm: Option<f64>,
+    /// mla: the head-gradient projection. Default `"off"` (the released code never runs it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projection: Option<MlaProjection>,
+}
+
+/// MLA's gradient projection of the shared head's weight gradient G.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum MlaProjection {
+    /// No projection: the released code's behaviour (its hook matches no parameter name).
+    #[default]
+    Off,
+    /// G ← G Pᵀ, the original intent.
+    Replace,
+    /// G ← G + G Pᵀ, BalanceBenchmark's version.
+    Add,
 }
 
 impl MethodSection {
@@ -95,6 +111,9 @@ pub enum MethodKind {
     /// AGM (Li et al., ICCV 2023), the released code's mechanism: masked forwards, Shapley-style
     /// mono-modal logits, their gradients scaled by κ_m.
     Agm,
+    /// MLA (Zhang et al., CVPR 2024): alternating unimodal steps through the shared head (sum
+    /// fusion), one optimiser update per modality per batch.
+    Mla,
 }
 
 /// `[losses]`: extra loss terms added to the fused loss.

@@ -156,6 +156,7 @@ pub const KIND_RULES: &[KindRule] = &[
             ("epochs", &["agm"]),
             ("clip_trigger", &["agm"]),
             ("clip_norm", &["agm"]),
+            ("projection", &["mla"]),
         ],
     },
     KindRule {

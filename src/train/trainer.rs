@@ -65,7 +65,10 @@ impl<'a, D: Backend> Trainer<'a, D> {
             optimizer: Optimizer::new(recipe.optim()),
             step: 0,
             epochs_done: 0,
-            method: method::build(recipe),
+            method: method::build(
+                recipe,
+                splits.train.len().div_ceil(recipe.train().batch_size),
+            ),
             metrics: Vec::new(),
             best: None,
             seconds: 0.0,

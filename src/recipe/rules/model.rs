@@ -266,8 +266,20 @@ impl Checker<'_> {
             not("method.clip_trigger", m.clip_trigger.is_some(), "agm")?;
             not("method.clip_norm", m.clip_norm.is_some(), "agm")?;
         }
+        if m.kind != MethodKind::Mla {
+            not("method.projection", m.projection.is_some(), "mla")?;
+        }
         match m.kind {
             MethodKind::Standard => return Ok(()),
+            MethodKind::Mla => {
+                m.projection.get_or_insert_default();
+                if f.model.fusion.kind != FusionKind::Sum {
+                    return Err(RecipeError::MlaNeedsSharedHead {
+                        origin: self.o("method.kind"),
+                        fusion: kind_name(&f.model.fusion.kind),
+                    });
+                }
+            }
             MethodKind::Mmpareto => {
                 let gamma = *m.gamma.get_or_insert(MMPARETO_GAMMA);
                 self.positive("method.gamma", gamma)?;

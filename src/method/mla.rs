@@ -1,0 +1,252 @@
+//! MLA, multimodal learning with alternating unimodal adaptation (Zhang et al., CVPR 2024;
+//! docs/methods.md §3), as a method with its own step: per batch, for each modality in recipe
+//! order, encode that modality alone, take CE(H(z_m), y) through the shared head H (the head of
+//! sum fusion), optionally project the head's weight gradient, and update that encoder and the
+//! head only — one optimiser update per modality, the other encoders untouched (no gradient, so
+//! neither momentum nor weight decay moves them).
+//!
+//! The projection (`method.projection`; off in the released code, whose hook matches no
+//! parameter name): with t the batch index in the epoch and T the batches per epoch,
+//! a = 0.1^(t/T + 1), r = the batch mean of z_m, k = P rᵀ, P ← P − k kᵀ / (a + r k),
+//! P ← P / ‖P‖_F, then G ← G Pᵀ (`replace`, the original intent) or G ← G + G Pᵀ (`add`,
+//! BalanceBenchmark), from the second sub-step of training on. P starts as the identity and is
+//! checkpointed with the sub-step counter.
+//!
+//! Prediction is the paper's dynamic fusion: per sample, w_m = softmax over modalities of
+//! −entropy(softmax(H(z_m))), output Σ_m w_m H(z_m).
+
+use super::engine::{StepContext, StepError, StepStats};
+use super::Method;
+use crate::mixup::{contribution, mix};
+use crate::model::grads::edit_grad;
+use crate::model::params::{Group, Matrix};
+use crate::model::{Backend, Model};
+use crate::recipe::file::{Contribution, MlaProjection};
+use crate::recipe::Recipe;
+use dfdx::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// MLA with its projection state.
+pub struct Mla {
+    projection: MlaProjection,
+    batches_per_epoch: usize,
+    state: Projector,
+}
+
+/// The checkpointed state: P (`d × d`, row-major; empty until first used) and the number of
+/// sub-steps taken.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Projector {
+    /// The projection matrix.
+    pub p: Vec<f64>,
+    /// Sub-steps (optimiser updates) taken so far.
+    pub substeps: u64,
+}
+
+impl Projector {
+    /// One update of P with the batch-mean feature `r` (length d) and schedule value `a`.
+    pub fn update(&mut self, r: &[f64], a: f64) {
+        let d = r.len();
+        if self.p.len() != d * d {
+            self.p = (0..d * d)
+                .map(|i| if i / d == i % d { 1.0 } else { 0.0 })
+                .collect();
+        }
+        let k: Vec<f64> = (0..d)
+            .map(|i| (0..d).map(|j| self.p[i * d + j] * r[j]).sum())
+            .collect();
+        let rk: f64 = r.iter().zip(&k).map(|(a, b)| a * b).sum();
+        let denom = a + rk;
+        for i in 0..d {
+            for j in 0..d {
+                self.p[i * d + j] -= k[i] * k[j] / denom;
+            }
+        }
+        let norm = self.p.iter().map(|v| v * v).sum::<f64>().sqrt();
+        if norm > 0.0 && norm.is_finite() {
+            self.p.iter_mut().for_each(|v| *v /= norm);
+        }
+    }
+
+    /// G Pᵀ for a gradient G (`rows × d`).
+    pub fn project(&self, g: &[f32], d: usize) -> Vec<f32> {
+        let rows = g.len() / d.max(1);
+        let mut out = vec![0f32; g.len()];
+        for row in 0..rows {
+            for i in 0..d {
+                // (G Pᵀ)[row, i] = Σ_j G[row, j] P[i, j]
+                let v: f64 = (0..d)
+                    .map(|j| g[row * d + j] as f64 * self.p[i * d + j])
+                    .sum();
+                out[row * d + i] = v as f32;
+            }
+        }
+        out
+    }
+}
+
+/// Per-sample dynamic fusion weights of M modalities' logits (`n × k` each): softmax over
+/// modalities of −entropy(softmax(u_m,i)).
+pub fn dynamic_weights(logits: &[Vec<f32>], k: usize) -> Vec<Vec<f64>> {
+    let n = logits.first().map_or(0, |u| u.len() / k.max(1));
+    let entropies: Vec<Vec<f64>> = logits
+        .iter()
+        .map(|u| {
+            let p = mix::softmax_rows(u, k);
+            (0..n)
+                .map(|i| {
+                    -(0..k)
+                        .map(|c| p[i * k + c])
+                        .filter(|&x| x > 0.0)
+                        .map(|x| x * x.ln())
+                        .sum::<f64>()
+                })
+                .collect()
+        })
+        .collect();
+    (0..n)
+        .map(|i| {
+            let neg: Vec<f64> = entropies.iter().map(|h| -h[i]).collect();
+            let max = neg.iter().cloned().fold(f64::MIN, f64::max);
+            let e: Vec<f64> = neg.iter().map(|v| (v - max).exp()).collect();
+            let sum: f64 = e.iter().sum();
+            e.iter().map(|v| v / sum).collect()
+        })
+        .collect()
+}
+
+impl<D: Backend> Method<D> for Mla {
+    fn step(&mut self, cx: &mut StepContext<'_, D>) -> Result<StepStats, StepError> {
+        let labels = cx.labels();
+        let (n, k) = (labels.len(), cx.model.classes);
+        let targets = cx.one_hot(&labels);
+        let host = cx.host_batch();
+        let batch_in_epoch = (cx.step as usize) % self.batches_per_epoch.max(1);
+        let a = 0.1f64.powf(batch_in_epoch as f64 / self.batches_per_epoch.max(1) as f64 + 1.0);
+        let (mut losses, mut contribution) = (Vec::new(), Vec::new());
+        for (m, rows) in host.into_iter().enumerate() {
+            let z = cx.model.encode_input(m, rows, n);
+            let z_host = z.as_vec();
+            let u = cx.model.head(z);
+            contribution.push(contribution::estimate(
+                Contribution::Confidence,
+                &u.as_vec(),
+                &[],
+                &labels,
+                k,
+            ));
+            let loss = cross_entropy_with_logits_loss(u, targets.clone());
+            losses.push(loss.as_vec()[0] as f64);
+            let mut g = cx.backward(loss)?;
+            if self.projection != MlaProjection::Off {
+                let d = z_host.len() / n.max(1);
+                if self.state.substeps > 0 {
+                    let r: Vec<f64> = (0..d)
+                        .map(|j| (0..n).map(|i| z_host[i * d + j] as f64).sum::<f64>() / n as f64)
+                        .collect();
+                    self.state.update(&r, a);
+                    let head = &cx.model.store.params[cx.model.head.weight].tensor;
+                    let (projector, mode) = (&self.state, self.projection);
+                    edit_grad(&cx.model.store.dev, &mut g, head, &mut |grad| {
+                        let projected = projector.project(grad, d);
+                        for (v, p) in grad.iter_mut().zip(projected) {
+                            *v = match mode {
+                                MlaProjection::Add => *v + p,
+                                _ => p,
+                            };
+                        }
+                    });
+                }
+            }
+            cx.update(&mut g, &|group| {
+                group == Group::Encoder(m) || group == Group::Fusion
+            })?;
+            self.state.substeps += 1;
+        }
+        Ok(StepStats {
+            loss: losses.iter().sum::<f64>() / losses.len().max(1) as f64,
+            contribution,
+            contribution_ema: None,
+            plan: None,
+            coefficients: vec![1.0; losses.len()],
+        })
+    }
+
+    fn predict(&self, model: &Model<D>, zs: Vec<Matrix<D>>) -> Vec<f32> {
+        let k = model.classes;
+        let logits: Vec<Vec<f32>> = zs.into_iter().map(|z| model.head(z).as_vec()).collect();
+        let weights = dynamic_weights(&logits, k);
+        let n = weights.len();
+        let mut out = vec![0f32; n * k];
+        for (i, w) in weights.iter().enumerate() {
+            for (m, u) in logits.iter().enumerate() {
+                for c in 0..k {
+                    out[i * k + c] += (w[m] * u[i * k + c] as f64) as f32;
+                }
+            }
+        }
+        out
+    }
+
+    fn state(&self) -> serde_json::Value {
+        serde_json::to_value(&self.state).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn restore(&mut self, state: &serde_json::Value) -> Result<(), String> {
+        self.state = serde_json::from_value(state.clone()).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+/// MLA from a validated `[method]` with `kind = "mla"` and the run's batches per epoch.
+pub fn from_recipe(recipe: &Recipe, batches_per_epoch: usize) -> Mla {
+    Mla {
+        projection: recipe.method().projection.unwrap_or_default(),
+        batches_per_epoch,
+        state: Projector::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_projection_stays_symmetric_finite_and_of_unit_frobenius_norm() {
+        let mut p = Projector::default();
+        for (t, r) in [[1.0, 0.5, -0.25], [0.2, -1.0, 0.7], [3.0, 0.0, 1.0]]
+            .iter()
+            .enumerate()
+        {
+            p.update(r, 0.1f64.powf(t as f64 / 3.0 + 1.0));
+            let norm = p.p.iter().map(|v| v * v).sum::<f64>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-12);
+            for i in 0..3 {
+                for j in 0..3 {
+                    assert!((p.p[i * 3 + j] - p.p[j * 3 + i]).abs() < 1e-12);
+                    assert!(p.p[i * 3 + j].is_finite());
+                }
+            }
+        }
+        // G Pᵀ with P = I/√d scales G by 1/√d.
+        let q = Projector {
+            p: vec![0.5, 0.0, 0.0, 0.5],
+            substeps: 0,
+        };
+        assert_eq!(
+            q.project(&[2.0, 4.0, 6.0, 8.0], 2),
+            vec![1.0, 2.0, 3.0, 4.0]
+        );
+    }
+
+    #[test]
+    fn dynamic_weights_favour_the_confident_modality_and_sum_to_one() {
+        // Sample 0: modality 0 confident, modality 1 uniform; sample 1: both uniform.
+        let u0 = vec![5.0, 0.0, 0.0, 0.0];
+        let u1 = vec![0.0, 0.0, 0.0, 0.0];
+        let w = dynamic_weights(&[u0, u1], 2);
+        assert!(w[0][0] > w[0][1] && w[0].iter().all(|&x| x > 0.0));
+        assert!((w[0].iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        assert_eq!(w[1], vec![0.5, 0.5]);
+    }
+}
