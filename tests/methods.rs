@@ -497,3 +497,73 @@ fn mla_updates_once_per_modality_per_batch_and_resumes_bit_identically() {
         );
     }
 }
+
+/// `modulation.params = "conv-weights"` (the released OGM-GE) scales only parameters tagged as
+/// convolution weights; `"weights"` scales every encoder weight matrix; biases never.
+#[test]
+fn ogm_ge_conv_weights_modulates_only_convolution_weights() {
+    use balmix::model::grads::edit_grad;
+    use balmix::recipe::file::{ModulationKind, ModulationSection, OgmParams, OgmVariant};
+    let r = recipe("tiny.toml", &[]);
+    let mut model = Model::build(&r, &[128, 32], 6, 0, Dev::default());
+    // Tag the first encoder weight as a convolution's, as ConvBlock does.
+    let tagged = model
+        .store
+        .params
+        .iter()
+        .position(|p| p.group == Group::Encoder(0) && matches!(p.tensor, ParamTensor::Matrix(_)))
+        .unwrap();
+    model.store.params[tagged].conv = true;
+    let dev = model.store.dev.clone();
+    // Unimodal logits that make modality 0 dominant (ρ_0 > 1), so k_0 < 1.
+    let labels = vec![0usize, 1, 2, 3];
+    let u0: Vec<f32> = (0..4)
+        .flat_map(|i| (0..6).map(move |c| if c == i { 4.0 } else { 0.0 }))
+        .collect();
+    let u1 = vec![0.0f32; 24];
+    for (params, scaled) in [
+        (OgmParams::ConvWeights, vec![tagged]),
+        (OgmParams::Weights, vec![]),
+    ] {
+        let mut grads = dfdx::tensor::Gradients::leaky();
+        for p in &model.store.params {
+            edit_grad(&dev, &mut grads, &p.tensor, &mut |g| {
+                g.iter_mut().for_each(|v| *v = 1.0)
+            });
+        }
+        let cfg = ModulationSection {
+            kind: ModulationKind::OgmGe,
+            alpha: Some(0.8),
+            noise: Some(false),
+            epochs: None,
+            variant: Some(OgmVariant::Published),
+            params: Some(params),
+        };
+        let k = balmix::train::modulation::modulate(
+            &cfg,
+            &model,
+            &mut grads,
+            &[u0.clone(), u1.clone()],
+            &labels,
+            (0, 0, 0),
+        );
+        assert!(k[0] < 1.0, "{k:?}");
+        for (i, p) in model.store.params.iter().enumerate() {
+            let mut g = Vec::new();
+            edit_grad(&dev, &mut grads, &p.tensor, &mut |v| g = v.to_vec());
+            let weight_of_0 =
+                p.group == Group::Encoder(0) && matches!(p.tensor, ParamTensor::Matrix(_));
+            let expect_scaled = match params {
+                OgmParams::ConvWeights => scaled.contains(&i),
+                OgmParams::Weights => weight_of_0,
+            };
+            let want = if expect_scaled { k[0] as f32 } else { 1.0 };
+            assert!(
+                g.iter().all(|&v| v == want),
+                "{params:?} {}: {} vs {want}",
+                p.name,
+                g[0]
+            );
+        }
+    }
+}

@@ -420,3 +420,12 @@ bad_recipe!(
     &["method.projection=\"add\""],
     RecipeError::KeyNotForKind { .. }
 );
+bad_recipe!(
+    conv_weights_without_a_conv_encoder_is_rejected,
+    "tiny.toml",
+    &[
+        "modulation.kind=\"ogm-ge\"",
+        "modulation.params=\"conv-weights\""
+    ],
+    RecipeError::ConvWeightsWithoutConv { .. }
+);

@@ -576,6 +576,7 @@ fn ogm_section(noise: bool, v: OgmVariant, epochs: Option<EpochWindow>) -> Modul
         noise: Some(noise),
         epochs,
         variant: Some(v),
+        params: None,
     }
 }
 

@@ -52,6 +52,7 @@ impl<D: Backend> ConvBlock<D> {
         rng: &mut impl Rng,
     ) -> ConvBlock<D> {
         let (weight, bias) = store.add_linear(name, c * k * k, c_out, group, rng);
+        store.params[weight].conv = true;
         let pad = k / 2;
         let in_width = c * h * w;
         let at = |y: usize, x: usize, ch: usize| {

@@ -62,6 +62,8 @@ pub struct Param<D: Backend = Dev> {
     pub group: Group,
     /// The tensor.
     pub tensor: ParamTensor<D>,
+    /// Whether this is a convolution's filter bank (tagged explicitly, never matched by name).
+    pub conv: bool,
 }
 
 /// Index of a parameter in its store.
@@ -109,11 +111,13 @@ impl<D: Backend> ParamStore<D> {
             name: format!("{prefix}.weight"),
             group,
             tensor: ParamTensor::Matrix(wt),
+            conv: false,
         });
         self.params.push(Param {
             name: format!("{prefix}.bias"),
             group,
             tensor: ParamTensor::Vector(bt),
+            conv: false,
         });
         (self.params.len() - 2, self.params.len() - 1)
     }

@@ -139,6 +139,8 @@ pub enum RecipeError {
         method: String,
         key: &'static str,
     },
+    #[error("{origin}: modulation.params = \"conv-weights\" modulates convolution weights, but no encoder of this recipe is a conv encoder; use \"weights\" or a conv encoder")]
+    ConvWeightsWithoutConv { origin: String },
     #[error("{origin}: train.eval.select = \"best-val\" needs a validation split (dataset.split.val > 0)")]
     BestValWithoutVal { origin: String },
     #[error("{origin}: model.unimodal_logits = \"decompose\" needs concat or sum fusion (got {fusion}); use \"probe\"")]

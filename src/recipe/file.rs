@@ -568,6 +568,21 @@ pub struct ModulationSection {
     /// `"published"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<OgmVariant>,
+    /// ogm-ge: which encoder gradients are modulated. Default `"weights"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<OgmParams>,
+}
+
+/// Which encoder parameters OGM-GE modulates (biases never).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum OgmParams {
+    /// Every weight matrix of the encoder (linear and convolution): the choice for MLP encoders.
+    #[default]
+    Weights,
+    /// Only the convolution weights, as the released code does (its 4-D tensors); needs a
+    /// conv encoder.
+    ConvWeights,
 }
 
 /// Gradient-modulation baselines.

@@ -172,6 +172,7 @@ pub const KIND_RULES: &[KindRule] = &[
             ("noise", &["ogm-ge"]),
             ("epochs", &["ogm-ge"]),
             ("variant", &["ogm-ge"]),
+            ("params", &["ogm-ge"]),
         ],
     },
 ];

@@ -282,6 +282,17 @@ impl Checker<'_> {
             f.train.epochs,
         )?;
         self.check_optim(&mut f.optim, f.train.epochs)?;
+        if f.modulation.params == Some(OgmParams::ConvWeights)
+            && !f
+                .model
+                .encoders
+                .values()
+                .any(|e| e.kind == EncoderKind::Conv)
+        {
+            return Err(RecipeError::ConvWeightsWithoutConv {
+                origin: self.o("modulation.params"),
+            });
+        }
         self.check_losses(&f.losses, &f.model)?;
         self.check_method(&mut f)?;
         if let Some(p) = f.losses.pmr.as_mut() {

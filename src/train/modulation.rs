@@ -5,7 +5,7 @@ use super::optim::edit_grad;
 use crate::mixup::{mix, ogm};
 use crate::model::params::{Group, ParamTensor};
 use crate::model::{Backend, Model};
-use crate::recipe::file::{ModulationKind, ModulationSection};
+use crate::recipe::file::{ModulationKind, ModulationSection, OgmParams};
 use crate::rng::{stream, Stream};
 use rand::Rng;
 use rand_distr::StandardNormal;
@@ -43,11 +43,15 @@ pub fn modulate<D: Backend>(
         cfg.variant.unwrap_or_default(),
     );
     let noise = cfg.noise.unwrap_or(true);
+    let only_conv = cfg.params.unwrap_or_default() == OgmParams::ConvWeights;
     let mut rng = stream(seed, Stream::Noise, step);
     for p in &model.store.params {
         let (Group::Encoder(m), ParamTensor::Matrix(_)) = (p.group, &p.tensor) else {
             continue;
         };
+        if only_conv && !p.conv {
+            continue;
+        }
         let km = coeff[m] as f32;
         edit_grad(&model.store.dev, grads, &p.tensor, &mut |g| {
             let std = if noise { std_dev(g) + 1e-8 } else { 0.0 };

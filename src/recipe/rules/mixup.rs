@@ -89,6 +89,13 @@ impl Checker<'_> {
                     "modulation.kind",
                     &kind,
                 )?;
+                self.not_for_kind(
+                    "modulation.params",
+                    &m.params,
+                    "ogm-ge",
+                    "modulation.kind",
+                    &kind,
+                )?;
             }
             ModulationKind::OgmGe => {
                 if modalities < 2 {
@@ -101,6 +108,7 @@ impl Checker<'_> {
                 self.in_range("modulation.alpha", alpha, "[0, ∞)", |v| v >= 0.0)?;
                 m.noise.get_or_insert(true);
                 m.variant.get_or_insert(OgmVariant::Published);
+                m.params.get_or_insert_default();
                 let window = m.epochs.unwrap_or(EpochWindow {
                     start: 0,
                     stop: epochs,
