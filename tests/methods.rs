@@ -239,32 +239,11 @@ fn pmr_prototypes_are_the_class_means_of_the_sampled_features() {
 /// same bytes as an uninterrupted one.
 #[test]
 fn pmr_resume_after_any_epoch_is_bit_identical() {
-    let tmp = tempfile::tempdir().unwrap();
     let r = recipe(
         "tiny.toml",
         &["losses.pmr.alpha=1.0", "losses.pmr.entropy=0.1"],
     );
-    let whole = train(&r, 0, &tmp.path().join("whole"));
-    for cut in 1..r.train().epochs {
-        let out = tmp.path().join(format!("cut-{cut}"));
-        let stop = balmix::train::run::RunOptions {
-            out: out.clone(),
-            stop_after_epochs: Some(cut),
-            ..Default::default()
-        };
-        balmix::train::run::run_seed(&r, 0, &stop).unwrap();
-        let resume = balmix::train::run::RunOptions {
-            out: out.clone(),
-            resume: true,
-            ..Default::default()
-        };
-        balmix::train::run::run_seed(&r, 0, &resume).unwrap();
-        assert_eq!(
-            crate::common::model_bytes(&whole),
-            crate::common::model_bytes(&out.join("tiny/seed-0")),
-            "cut after epoch {cut}"
-        );
-    }
+    assert_resume_after_every_epoch_is_bit_identical(&r, |_, _| {});
 }
 
 /// `balmix bench` on a recipe with a method also times the same model without it and prints the
@@ -430,29 +409,8 @@ fn agm_with_alpha_zero_and_no_clipping_is_plain_training_bit_for_bit() {
 /// with the bytes of an uninterrupted one.
 #[test]
 fn agm_resume_after_any_epoch_is_bit_identical() {
-    let tmp = tempfile::tempdir().unwrap();
     let r = recipe("tiny.toml", &["method.kind=\"agm\"", "method.alpha=1.5"]);
-    let whole = train(&r, 0, &tmp.path().join("whole"));
-    for cut in 1..r.train().epochs {
-        let out = tmp.path().join(format!("cut-{cut}"));
-        let stop = balmix::train::run::RunOptions {
-            out: out.clone(),
-            stop_after_epochs: Some(cut),
-            ..Default::default()
-        };
-        balmix::train::run::run_seed(&r, 0, &stop).unwrap();
-        let resume = balmix::train::run::RunOptions {
-            out: out.clone(),
-            resume: true,
-            ..Default::default()
-        };
-        balmix::train::run::run_seed(&r, 0, &resume).unwrap();
-        assert_eq!(
-            crate::common::model_bytes(&whole),
-            crate::common::model_bytes(&out.join("tiny/seed-0")),
-            "cut after epoch {cut}"
-        );
-    }
+    assert_resume_after_every_epoch_is_bit_identical(&r, |_, _| {});
 }
 
 /// MLA takes exactly one update per modality per batch (its sub-step counter is checkpointed),
@@ -460,7 +418,6 @@ fn agm_resume_after_any_epoch_is_bit_identical() {
 /// (P and the counter are method state).
 #[test]
 fn mla_updates_once_per_modality_per_batch_and_resumes_bit_identically() {
-    let tmp = tempfile::tempdir().unwrap();
     let r = recipe(
         "tiny.toml",
         &[
@@ -469,33 +426,14 @@ fn mla_updates_once_per_modality_per_batch_and_resumes_bit_identically() {
             "method.projection=\"replace\"",
         ],
     );
-    let whole = train(&r, 0, &tmp.path().join("whole"));
-    for cut in 1..r.train().epochs {
-        let out = tmp.path().join(format!("cut-{cut}"));
-        let stop = balmix::train::run::RunOptions {
-            out: out.clone(),
-            stop_after_epochs: Some(cut),
-            ..Default::default()
-        };
-        balmix::train::run::run_seed(&r, 0, &stop).unwrap();
-        let bytes = std::fs::read(out.join("tiny/seed-0/checkpoint.safetensors")).unwrap();
+    assert_resume_after_every_epoch_is_bit_identical(&r, |dir, cut| {
+        let bytes = std::fs::read(dir.join("checkpoint.safetensors")).unwrap();
         let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
         let state: serde_json::Value =
             serde_json::from_str(&meta.metadata().as_ref().unwrap()["balmix"]).unwrap();
         // 2100 training samples, batch 64: 33 batches per epoch, 2 modalities.
         assert_eq!(state["method"]["substeps"], serde_json::json!(2 * 33 * cut));
-        let resume = balmix::train::run::RunOptions {
-            out: out.clone(),
-            resume: true,
-            ..Default::default()
-        };
-        balmix::train::run::run_seed(&r, 0, &resume).unwrap();
-        assert_eq!(
-            crate::common::model_bytes(&whole),
-            crate::common::model_bytes(&out.join("tiny/seed-0")),
-            "cut after epoch {cut}"
-        );
-    }
+    });
 }
 
 /// `modulation.params = "conv-weights"` (the released OGM-GE) scales only parameters tagged as
@@ -565,5 +503,37 @@ fn ogm_ge_conv_weights_modulates_only_convolution_weights() {
                 g[0]
             );
         }
+    }
+}
+
+/// Stop `r` after every epoch k (each in its own folder), check `at_cut(dir, k)` on the stopped
+/// run, resume it, and compare the final model bytes with an uninterrupted run.
+fn assert_resume_after_every_epoch_is_bit_identical(
+    r: &balmix::recipe::Recipe,
+    at_cut: impl Fn(&std::path::Path, usize),
+) {
+    let tmp = tempfile::tempdir().unwrap();
+    let whole = train(r, 0, &tmp.path().join("whole"));
+    for cut in 1..r.train().epochs {
+        let out = tmp.path().join(format!("cut-{cut}"));
+        let stop = balmix::train::run::RunOptions {
+            out: out.clone(),
+            stop_after_epochs: Some(cut),
+            ..Default::default()
+        };
+        balmix::train::run::run_seed(r, 0, &stop).unwrap();
+        let dir = out.join(r.name()).join("seed-0");
+        at_cut(&dir, cut);
+        let resume = balmix::train::run::RunOptions {
+            out: out.clone(),
+            resume: true,
+            ..Default::default()
+        };
+        balmix::train::run::run_seed(r, 0, &resume).unwrap();
+        assert_eq!(
+            crate::common::model_bytes(&whole),
+            crate::common::model_bytes(&dir),
+            "cut after epoch {cut}"
+        );
     }
 }
