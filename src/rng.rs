@@ -35,6 +35,8 @@ pub enum Stream {
     /// The sample order of a method's extra pass over the training data (PMR's prototypes),
     /// indexed by epoch.
     Prototype,
+    /// The sample order of the model copies G-Blending trains to estimate its weights.
+    Blending,
 }
 
 impl Stream {
@@ -51,6 +53,7 @@ impl Stream {
             Stream::Synthetic => "synthetic",
             Stream::Pairing => "pairing",
             Stream::Prototype => "prototype",
+            Stream::Blending => "blending",
         }
     }
 }

@@ -206,10 +206,16 @@ fn pmr_prototypes_are_the_class_means_of_the_sampled_features() {
     let (data, splits) = balmix::data::load(&r, &balmix::data::Cache::new(None), &|_| {}).unwrap();
     let mut model = Model::build(&r, &[128, 32], 6, 0, Dev::default());
     let mut term: Box<dyn LossTerm<Dev>> = balmix::method::pmr::from_recipe(&r).unwrap();
+    let optim = r.optim();
+    let new_updater =
+        || Box::new(Optimizer::<Dev>::new(optim)) as Box<dyn balmix::method::Updater<Dev>>;
     let mut cx = balmix::method::EpochContext {
         model: &mut model,
         data: &data,
         train: &splits.train,
+        val: &splits.val,
+        new_updater: &new_updater,
+        lr: 0.01,
         seed: 0,
         epoch: 0,
     };
@@ -536,4 +542,23 @@ fn assert_resume_after_every_epoch_is_bit_identical(
             "cut after epoch {cut}"
         );
     }
+}
+
+/// G-Blending's weights (estimated every `super_epoch` epochs from model copies) are method
+/// state: stopped after each epoch and resumed, a run ends with the bytes of an uninterrupted
+/// one; and it trains differently from plain concat.
+#[test]
+fn gblending_resumes_bit_identically_and_changes_training() {
+    let r = recipe(
+        "tiny.toml",
+        &["method.kind=\"gblending\"", "method.super_epoch=2"],
+    );
+    assert_resume_after_every_epoch_is_bit_identical(&r, |_, _| {});
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = train(&recipe("tiny.toml", &[]), 0, &tmp.path().join("plain"));
+    let blended = train(&r, 0, &tmp.path().join("blended"));
+    assert_ne!(
+        crate::common::model_bytes(&plain),
+        crate::common::model_bytes(&blended)
+    );
 }

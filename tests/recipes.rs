@@ -429,3 +429,15 @@ bad_recipe!(
     ],
     RecipeError::ConvWeightsWithoutConv { .. }
 );
+bad_recipe!(
+    gblending_without_a_validation_split_is_rejected,
+    "tiny.toml",
+    &["method.kind=\"gblending\"", "dataset.split.val=0.0"],
+    RecipeError::MethodNeedsValidation { .. }
+);
+bad_recipe!(
+    super_epoch_without_gblending_is_rejected,
+    "tiny.toml",
+    &["method.super_epoch=5"],
+    RecipeError::KeyNotForKind { .. }
+);

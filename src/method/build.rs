@@ -1,6 +1,6 @@
 //! Which method a recipe asks for.
 
-use super::{agm, mixer, mla, mmpareto, multitask, ogm_ge, pmr, standard, Method};
+use super::{agm, gblending, mixer, mla, mmpareto, multitask, ogm_ge, pmr, standard, Method};
 use crate::model::Backend;
 use crate::recipe::file::MethodKind;
 use crate::recipe::Recipe;
@@ -15,6 +15,7 @@ pub fn build<D: Backend>(recipe: &Recipe, batches_per_epoch: usize) -> Box<dyn M
         MethodKind::Mmpareto => return Box::new(mmpareto::from_recipe(recipe)),
         MethodKind::Agm => return Box::new(agm::from_recipe(recipe)),
         MethodKind::Mla => return Box::new(mla::from_recipe(recipe, batches_per_epoch)),
+        MethodKind::Gblending => return Box::new(gblending::from_recipe(recipe)),
         MethodKind::Standard => {}
     }
     let editors = ogm_ge::from_recipe(recipe).into_iter().collect();

@@ -1,7 +1,7 @@
 //! The seam: the hooks a training method implements ([`Method`]) and what its epoch hooks see
 //! ([`EpochContext`]).
 
-use super::engine::{StepContext, StepError, StepStats};
+use super::engine::{StepContext, StepError, StepStats, Updater};
 use crate::data::Dataset;
 use crate::model::params::Matrix;
 use crate::model::{Backend, Model};
@@ -14,6 +14,13 @@ pub struct EpochContext<'a, D: Backend> {
     pub data: &'a Dataset,
     /// Training sample indices.
     pub train: &'a [usize],
+    /// Validation sample indices (carved from the training data; empty without a validation
+    /// split). Never the test set.
+    pub val: &'a [usize],
+    /// A fresh optimiser of the recipe's kind, for methods that train copies of the model.
+    pub new_updater: &'a dyn Fn() -> Box<dyn Updater<D>>,
+    /// This epoch's learning rate.
+    pub lr: f64,
     /// Master seed of the run.
     pub seed: u64,
     /// The epoch (0-based).

@@ -13,8 +13,9 @@
 //!   [`pmr`]); the part traits are in [`parts`].
 //!
 //! [`mmpareto`] (several backwards, per-loss gradients), [`agm`] (masked forwards, a
-//! gradient-scaling point on mono-modal logits) and [`mla`] (one update per modality per batch,
-//! a method-specific `predict`) are methods with their own step.
+//! gradient-scaling point on mono-modal logits) [`mla`] (one update per modality per batch, a
+//! method-specific `predict`) and [`gblending`] (model copies trained in the epoch hook) are
+//! methods with their own step.
 //!
 //! A new method is one file: either a new part (a mixer, an editor, a loss term) or a whole
 //! [`Method`] for methods that need their own step (several backwards, masked forwards,
@@ -24,6 +25,7 @@ pub mod agm;
 pub mod bmm;
 mod build;
 pub mod engine;
+pub mod gblending;
 pub mod hooks;
 pub mod mixer;
 pub mod mla;

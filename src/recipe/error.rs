@@ -125,6 +125,8 @@ pub enum RecipeError {
         method: String,
         fusion: String,
     },
+    #[error("{origin}: method.kind = \"{method}\" measures generalisation on a validation split carved from the training data (never the test set); set dataset.split.val > 0")]
+    MethodNeedsValidation { origin: String, method: String },
     #[error("{origin}: method.kind = \"mla\" trains every modality through one shared head, which is the head of sum fusion (got {fusion}); set model.fusion.kind = \"sum\" (equal encoder widths)")]
     MlaNeedsSharedHead { origin: String, fusion: String },
     #[error("{origin}: method.kind = \"{method}\" needs exactly 2 modalities (got {got}); its released form compares two")]

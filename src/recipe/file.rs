@@ -50,7 +50,7 @@ pub struct RecipeFile {
 #[serde(deny_unknown_fields)]
 pub struct MethodSection {
     /// `"standard"` (one forward and backward, with the recipe's `[mixup]`, `[modulation]` and
-    /// `[losses]`), `"mmpareto"`, `"agm"` or `"mla"`. Default `"standard"`.
+    /// `[losses]`), `"mmpareto"`, `"agm"`, `"mla"` or `"gblending"`. Default `"standard"`.
     #[serde(default)]
     pub kind: MethodKind,
     /// mmpareto: γ, the factor on every encoder gradient. Default [`MMPARETO_GAMMA`].
@@ -73,6 +73,10 @@ pub struct MethodSection {
     /// mla: the head-gradient projection. Default `"off"` (the released code never runs it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub projection: Option<MlaProjection>,
+    /// gblending: epochs between weight estimates, and the epochs each model copy trains for
+    /// an estimate. Default [`GBLENDING_SUPER_EPOCH`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub super_epoch: Option<usize>,
 }
 
 /// MLA's gradient projection of the shared head's weight gradient G.
@@ -95,6 +99,9 @@ impl MethodSection {
     }
 }
 
+/// G-Blending's super-epoch in BalanceBenchmark's online mode.
+pub const GBLENDING_SUPER_EPOCH: usize = 10;
+
 /// MMPareto's γ in the released code (hard-coded there).
 pub const MMPARETO_GAMMA: f64 = 1.5;
 
@@ -114,6 +121,9 @@ pub enum MethodKind {
     /// MLA (Zhang et al., CVPR 2024): alternating unimodal steps through the shared head (sum
     /// fusion), one optimiser update per modality per batch.
     Mla,
+    /// G-Blending (Wang et al., CVPR 2020), online: loss weights of the fused and each unimodal
+    /// output from their overfitting-to-generalisation ratio on the validation split.
+    Gblending,
 }
 
 /// `[losses]`: extra loss terms added to the fused loss.

@@ -157,6 +157,7 @@ pub const KIND_RULES: &[KindRule] = &[
             ("clip_trigger", &["agm"]),
             ("clip_norm", &["agm"]),
             ("projection", &["mla"]),
+            ("super_epoch", &["gblending"]),
         ],
     },
     KindRule {

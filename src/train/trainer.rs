@@ -9,7 +9,7 @@ use super::optim::Optimizer;
 use super::trace::MixTrace;
 use crate::data::{Dataset, Splits};
 use crate::interrupt::interrupted;
-use crate::method::{self, EpochContext, Method, StepContext};
+use crate::method::{self, EpochContext, Method, StepContext, Updater};
 use crate::model::{Backend, Model};
 use crate::recipe::file::EvalSelect;
 use crate::recipe::Recipe;
@@ -78,10 +78,15 @@ impl<'a, D: Backend> Trainer<'a, D> {
 
     /// The method's epoch-start hook for `epoch` (extra passes over the training data).
     pub fn start_epoch(&mut self, epoch: usize) -> Result<(), StepError> {
+        let optim = self.recipe.optim();
+        let new_updater = || Box::new(Optimizer::<D>::new(optim)) as Box<dyn Updater<D>>;
         self.method.epoch_start(&mut EpochContext {
             model: &mut self.model,
             data: self.data,
             train: &self.splits.train,
+            val: &self.splits.val,
+            new_updater: &new_updater,
+            lr: learning_rate(optim, epoch, self.recipe.train().epochs),
             seed: self.seed,
             epoch,
         })
@@ -133,10 +138,15 @@ impl<'a, D: Backend> Trainer<'a, D> {
             steps += 1;
             on_step(s.loss);
         }
+        let optim = self.recipe.optim();
+        let new_updater = || Box::new(Optimizer::<D>::new(optim)) as Box<dyn Updater<D>>;
         self.method.epoch_end(&mut EpochContext {
             model: &mut self.model,
             data: self.data,
             train: &self.splits.train,
+            val: &self.splits.val,
+            new_updater: &new_updater,
+            lr,
             seed: self.seed,
             epoch,
         });

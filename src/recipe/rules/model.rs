@@ -269,8 +269,21 @@ impl Checker<'_> {
         if m.kind != MethodKind::Mla {
             not("method.projection", m.projection.is_some(), "mla")?;
         }
+        if m.kind != MethodKind::Gblending {
+            not("method.super_epoch", m.super_epoch.is_some(), "gblending")?;
+        }
         match m.kind {
             MethodKind::Standard => return Ok(()),
+            MethodKind::Gblending => {
+                let every = *m.super_epoch.get_or_insert(GBLENDING_SUPER_EPOCH);
+                self.positive_int("method.super_epoch", every)?;
+                if f.dataset.split.val <= 0.0 {
+                    return Err(RecipeError::MethodNeedsValidation {
+                        origin: self.o("dataset.split.val"),
+                        method: kind,
+                    });
+                }
+            }
             MethodKind::Mla => {
                 m.projection.get_or_insert_default();
                 if f.model.fusion.kind != FusionKind::Sum {

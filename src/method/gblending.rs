@@ -1,0 +1,277 @@
+//! G-Blending, gradient blending (Wang et al., CVPR 2020; docs/methods.md §3), online, as a
+//! method with its own step and an epoch hook.
+//!
+//! Every `super_epoch` epochs (from epoch 0), for each output k — each modality alone (the other
+//! inputs zeroed and still encoded) and the fused one — a copy of the current model with a fresh
+//! optimiser trains `super_epoch` epochs on the cross-entropy of that (masked) fused output. The
+//! mean training loss T and mean validation loss V (on the validation split carved from the
+//! training data — never the test set, unlike BalanceBenchmark's port) are measured after its
+//! first and its last epoch; with G = V and O = V − T, w_k = |ΔG / ΔO²|, normalised to sum 1
+//! (uniform when every w_k is 0 or not finite, e.g. ΔO = 0). Means, not BalanceBenchmark's
+//! sums over batches, so O does not mix the two sets' sizes. The step's loss is
+//! Σ_m w_m CE(u_m) + w_fused CE(f) with the decomposed unimodal logits u_m. The weights are
+//! checkpointed. Cost: (M + 1) × `super_epoch` extra epochs every `super_epoch` epochs.
+
+use super::engine::{all_groups, StepContext, StepError, StepStats};
+use super::{EpochContext, Method};
+use crate::mixup::{contribution, mix};
+use crate::model::params::{Matrix, Tape};
+use crate::model::{Backend, Model};
+use crate::recipe::file::{Contribution, GBLENDING_SUPER_EPOCH};
+use crate::recipe::Recipe;
+use crate::rng::{stream, Stream};
+use dfdx::prelude::*;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+/// Mean (training, validation) losses of one output's model copy.
+type Losses = (f64, f64);
+
+/// G-Blending's settings and weights.
+pub struct GBlending {
+    super_epoch: usize,
+    batch_size: usize,
+    state: BlendWeights,
+}
+
+/// The checkpointed state: one weight per modality, then the fused output's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BlendWeights {
+    /// w_0 … w_{M−1}, w_fused; empty before the first estimate.
+    pub weights: Vec<f64>,
+}
+
+/// Weights |ΔG/ΔO²| from each output's (train, val) losses after the first and the last epoch
+/// of its copy's training, normalised to sum 1 (uniform when none is usable).
+pub fn blend_weights(first: &[Losses], last: &[Losses]) -> Vec<f64> {
+    let raw: Vec<f64> = first
+        .iter()
+        .zip(last)
+        .map(|(&(t0, v0), &(t1, v1))| {
+            let (o0, o1) = (v0 - t0, v1 - t1);
+            let w = ((v1 - v0) / (o1 - o0).powi(2)).abs();
+            if w.is_finite() {
+                w
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let sum: f64 = raw.iter().sum();
+    if sum > 0.0 && sum.is_finite() {
+        raw.iter().map(|w| w / sum).collect()
+    } else {
+        vec![1.0 / raw.len().max(1) as f64; raw.len()]
+    }
+}
+
+/// Host rows of samples `idx` of every modality, with the modalities outside `keep` zeroed.
+fn masked_rows(data: &crate::data::Dataset, idx: &[usize], keep: &[bool]) -> Vec<Vec<f32>> {
+    data.modalities
+        .iter()
+        .zip(keep)
+        .map(|(m, &k)| {
+            let mut v = Vec::with_capacity(idx.len() * m.width);
+            for &i in idx {
+                if k {
+                    v.extend_from_slice(m.row(i));
+                } else {
+                    v.extend(std::iter::repeat_n(0.0, m.width));
+                }
+            }
+            v
+        })
+        .collect()
+}
+
+/// Mean CE of the masked fused output over `idx` (no gradient).
+fn mean_loss<D: Backend>(
+    model: &Model<D>,
+    data: &crate::data::Dataset,
+    idx: &[usize],
+    keep: &[bool],
+) -> f64 {
+    let k = model.classes;
+    let mut total = 0.0;
+    for chunk in idx.chunks(1024) {
+        let rows = masked_rows(data, chunk, keep);
+        let zs: Vec<Matrix<D>> = rows
+            .into_iter()
+            .enumerate()
+            .map(|(m, r)| {
+                let x: Matrix<D> = model
+                    .store
+                    .dev
+                    .tensor_from_vec(r, (chunk.len(), data.modalities[m].width));
+                model.encode(m, x)
+            })
+            .collect();
+        let logits = model.head(model.fuse(zs)).as_vec();
+        let p = mix::softmax_rows(&logits, k);
+        total += chunk
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| -p[i * k + data.labels[s]].max(1e-30).ln())
+            .sum::<f64>();
+    }
+    total / idx.len().max(1) as f64
+}
+
+impl GBlending {
+    /// Train a copy of `cx.model` on output `keep` for `super_epoch` epochs; (train, val) mean
+    /// losses after the first and the last epoch.
+    fn probe<D: Backend>(
+        &self,
+        cx: &EpochContext<'_, D>,
+        keep: &[bool],
+        which: usize,
+    ) -> Result<(Losses, Losses), StepError> {
+        let mut copy = cx.model.clone();
+        let mut updater = (cx.new_updater)();
+        let k = copy.classes;
+        let (mut first, mut last) = ((0.0, 0.0), (0.0, 0.0));
+        for e in 0..self.super_epoch {
+            let mut order = cx.train.to_vec();
+            let index = ((cx.epoch * (keep.len() + 1) + which) * self.super_epoch + e) as u64;
+            order.shuffle(&mut stream(cx.seed, Stream::Blending, index));
+            for idx in order.chunks(self.batch_size.max(1)) {
+                if crate::interrupt::interrupted() {
+                    return Err(StepError::Interrupted);
+                }
+                let rows = masked_rows(cx.data, idx, keep);
+                let n = idx.len();
+                let zs: Vec<Matrix<D, Tape<D>>> = rows
+                    .into_iter()
+                    .enumerate()
+                    .map(|(m, r)| copy.encode_input(m, r, n))
+                    .collect();
+                let labels: Vec<usize> = idx.iter().map(|&i| cx.data.labels[i]).collect();
+                let targets: Matrix<D> = copy
+                    .store
+                    .dev
+                    .tensor_from_vec(mix::one_hot(&labels, k), (n, k));
+                let loss = cross_entropy_with_logits_loss(copy.head(copy.fuse(zs)), targets);
+                if !loss.as_vec()[0].is_finite() {
+                    break;
+                }
+                let mut g = loss.backward();
+                updater.update(&mut copy.store, &mut g, cx.lr, &all_groups);
+            }
+            if e == 0 || e + 1 == self.super_epoch {
+                let m = (
+                    mean_loss(&copy, cx.data, cx.train, keep),
+                    mean_loss(&copy, cx.data, cx.val, keep),
+                );
+                if e == 0 {
+                    first = m;
+                }
+                last = m;
+            }
+        }
+        Ok((first, last))
+    }
+}
+
+impl<D: Backend> Method<D> for GBlending {
+    fn epoch_start(&mut self, cx: &mut EpochContext<'_, D>) -> Result<(), StepError> {
+        if !cx.epoch.is_multiple_of(self.super_epoch.max(1)) {
+            return Ok(());
+        }
+        let m = cx.data.modalities.len();
+        let mut first = Vec::with_capacity(m + 1);
+        let mut last = Vec::with_capacity(m + 1);
+        for which in 0..=m {
+            // Outputs 0..M: modality `which` alone; output M: every modality.
+            let keep: Vec<bool> = (0..m).map(|j| which == m || j == which).collect();
+            let (a, b) = self.probe(cx, &keep, which)?;
+            first.push(a);
+            last.push(b);
+        }
+        self.state.weights = blend_weights(&first, &last);
+        Ok(())
+    }
+
+    fn step(&mut self, cx: &mut StepContext<'_, D>) -> Result<StepStats, StepError> {
+        let m_count = cx.modalities();
+        let labels = cx.labels();
+        let k = cx.model.classes;
+        let targets = cx.one_hot(&labels);
+        if self.state.weights.len() != m_count + 1 {
+            self.state.weights = vec![1.0 / (m_count + 1) as f64; m_count + 1];
+        }
+        let zs = cx.encode(cx.host_batch());
+        let unimodal = cx.model.unimodal(&zs);
+        let fused = cross_entropy_with_logits_loss(
+            cx.model.head(
+                cx.model
+                    .fuse(zs.iter().map(|z| z.retaped::<Tape<D>>()).collect()),
+            ),
+            targets.clone(),
+        );
+        let loss_value = fused.as_vec()[0] as f64;
+        let mut total = fused * self.state.weights[m_count] as f32;
+        for (m, z) in zs.into_iter().enumerate() {
+            let u = cx
+                .model
+                .unimodal_taped(m, z, m_count)
+                .expect("validated: concat or sum fusion");
+            total = total
+                + cross_entropy_with_logits_loss(u, targets.clone()) * self.state.weights[m] as f32;
+        }
+        let mut g = cx.backward(total)?;
+        cx.update(&mut g, &all_groups)?;
+        Ok(StepStats {
+            loss: loss_value,
+            contribution: unimodal
+                .iter()
+                .map(|u| contribution::estimate(Contribution::Confidence, u, &[], &labels, k))
+                .collect(),
+            contribution_ema: None,
+            plan: None,
+            coefficients: self.state.weights[..m_count].to_vec(),
+        })
+    }
+
+    fn state(&self) -> serde_json::Value {
+        serde_json::to_value(&self.state).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn restore(&mut self, state: &serde_json::Value) -> Result<(), String> {
+        self.state = serde_json::from_value(state.clone()).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+/// G-Blending from a validated `[method]` with `kind = "gblending"`.
+pub fn from_recipe(recipe: &Recipe) -> GBlending {
+    GBlending {
+        super_epoch: recipe.method().super_epoch.unwrap_or(GBLENDING_SUPER_EPOCH),
+        batch_size: recipe.train().batch_size,
+        state: BlendWeights::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blend_weights_are_nonnegative_sum_to_one_and_fall_back_to_uniform() {
+        // Output 0 overfits (O grows), output 1 generalises (G falls, O stable-ish).
+        let first = [(1.0, 1.2), (1.0, 1.1), (0.9, 1.0)];
+        let last = [(0.2, 1.4), (0.6, 0.8), (0.5, 0.7)];
+        let w = blend_weights(&first, &last);
+        assert!(w.iter().all(|&x| x >= 0.0));
+        assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        // O goes 0.2 → 1.2, 0.1 → 0.2, 0.1 → 0.2 and G moves +0.2, −0.3, −0.3:
+        // |ΔG/ΔO²| = 0.2/1², 0.3/0.1², 0.3/0.1² = 0.2, 30, 30, normalised.
+        let raw = [0.2, 0.3 / 0.01, 0.3 / 0.01];
+        let sum: f64 = raw.iter().sum();
+        for (a, b) in w.iter().zip(raw) {
+            assert!((a - b / sum).abs() < 1e-9, "{w:?}");
+        }
+        // ΔO = 0 everywhere: no usable ratio, uniform weights.
+        let same = [(1.0, 1.0), (1.0, 1.0)];
+        assert_eq!(blend_weights(&same, &same), vec![0.5, 0.5]);
+    }
+}
