@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Mutation testing of the mixing maths with cargo-mutants (issue 11). Not part of CI.
 #
-#   scripts/mutants.sh            # full pass: ~1.5 hours on 2 cores (see below)
+#   scripts/mutants.sh            # full pass: ~10 hours on 2 cores (see below)
 #   scripts/mutants.sh --list     # the mutants in scope, without building anything
 #   scripts/mutants.sh --shard 0/2   # half of them (then 1/2); any cargo-mutants option passes through
 #
@@ -22,12 +22,13 @@ fi
 # The snapshots must not be rewritten by a mutant.
 export CI=true
 
-# Measured on 2 cores: ~10 s of incremental dev build and ~1 s of tests per mutant, after a
-# ~5 minute baseline build of the dependencies in cargo-mutants' scratch copy. At commit
-# 8e51879 the scope holds 452 mutants (288 of them in src/mixup/, modulation and the unimodal
-# logits, 164 in src/method/): about 1.5 hours, or two sittings of `--shard 0/2` and
-# `--shard 1/2`. One mutant at a time (a build already uses both cores); a build over 15 minutes
-# (the baseline included) is abandoned; test timeouts are set in .cargo/mutants.toml.
+# Measured on 2 cores (2026-11-30): a ~6.5 minute baseline build in cargo-mutants' scratch copy,
+# then about 1 minute per mutant — the integration test binary links dfdx every time — so the
+# 590 mutants of the whole scope take about 10 hours, and `--exclude 'src/method/*'` (305) about
+# 5. Run it in shards (`--shard k/n`) or per file (`-f src/mixup/contribution.rs`) on a spare
+# machine. One mutant at a time (a build already uses both cores); a build over 15 minutes (the
+# baseline included) is abandoned; test timeouts are set in .cargo/mutants.toml. Survivors that
+# cannot change a result are listed in tests/mutants-equivalent.txt.
 exec cargo mutants \
     --jobs 1 \
     --build-timeout 900 \

@@ -63,3 +63,19 @@ pub fn softmax_rows(logits: &[f32], classes: usize) -> Vec<f64> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Subtracting the row maximum keeps large logits finite (exp(1000) overflows f64), and
+    /// the result is still the softmax.
+    #[test]
+    fn softmax_of_large_logits_is_finite_and_exact() {
+        let p = softmax_rows(&[1000.0, 999.0, -1000.0], 3);
+        let e = (-1.0f64).exp();
+        assert!((p[0] - 1.0 / (1.0 + e)).abs() < 1e-15, "{p:?}");
+        assert!((p[1] - e / (1.0 + e)).abs() < 1e-15, "{p:?}");
+        assert_eq!(p[2], 0.0);
+    }
+}
