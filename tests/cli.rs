@@ -221,23 +221,74 @@ fn trace_mixup_writes_every_step_and_does_not_change_the_run() {
 #[cfg(unix)]
 #[test]
 fn sigkill_then_resume_gives_bit_identical_weights() {
+    sigkill_then_resume(&[]);
+}
+
+/// The same for methods with state in the checkpoint (prototypes, running scores, the MLA
+/// projection and sub-step counter, G-Blending's weights): a kill anywhere, mid-epoch included,
+/// resumes from the last checkpoint to the same bytes.
+#[cfg(unix)]
+#[test]
+fn sigkill_mid_epoch_then_resume_is_bit_identical_for_stateful_methods() {
+    // long.toml is B-MM: the methods with their own step drop its mixing.
+    let own_step = ["--unset", "mixup"];
+    for extra in [
+        vec!["--set", "losses.pmr.alpha=1.0"],
+        [&own_step[..], &["--set", "method.kind=\"agm\""]].concat(),
+        [
+            &own_step[..],
+            &[
+                "--set",
+                "model.fusion.kind=\"sum\"",
+                "--set",
+                "method.kind=\"mla\"",
+            ],
+        ]
+        .concat(),
+        [
+            &own_step[..],
+            &[
+                "--set",
+                "method.kind=\"gblending\"",
+                "--set",
+                "method.super_epoch=2",
+            ],
+        ]
+        .concat(),
+    ] {
+        sigkill_then_resume(&extra);
+    }
+}
+
+#[cfg(unix)]
+fn sigkill_then_resume(extra_args: &[&str]) {
+    let sets = extra_args;
     use std::time::{Duration, Instant};
     let tmp = tempfile::tempdir().unwrap();
     let recipe = fixture("long.toml");
     let recipe = recipe.to_str().unwrap();
+    let mut base = vec!["run", recipe, "--quiet"];
+    base.extend_from_slice(extra_args);
+    let args = |out: &std::path::Path, extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = base.iter().map(|s| s.to_string()).collect();
+        a.extend(["--out".to_string(), out.to_str().unwrap().to_string()]);
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
     let full = tmp.path().join("full");
-    let o = balmix(
-        &["run", recipe, "--quiet", "--out", full.to_str().unwrap()],
-        root(),
-    );
-    assert!(o.status.success(), "{:?}", text(&o));
+    let run = |a: Vec<String>| {
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        balmix(&a, root())
+    };
+    let o = run(args(&full, &[]));
+    assert!(o.status.success(), "{sets:?}: {:?}", text(&o));
     let expected = model_bytes(&full.join("long/seed-0"));
     let mut killed = 0;
     for (i, delay_ms) in [0u64, 23, 71].into_iter().enumerate() {
         let out = tmp.path().join(format!("killed-{i}"));
         let dir = out.join("long/seed-0");
         let mut child = Command::new(env!("CARGO_BIN_EXE_balmix"))
-            .args(["run", recipe, "--quiet", "--out", out.to_str().unwrap()])
+            .args(args(&out, &[]))
             .current_dir(root())
             .spawn()
             .unwrap();
@@ -253,27 +304,17 @@ fn sigkill_then_resume_gives_bit_identical_weights() {
         if !status.success() {
             killed += 1;
         }
-        let o = balmix(
-            &[
-                "run",
-                recipe,
-                "--quiet",
-                "--resume",
-                "--out",
-                out.to_str().unwrap(),
-            ],
-            root(),
-        );
-        assert!(o.status.success(), "{:?}", text(&o));
+        let o = run(args(&out, &["--resume"]));
+        assert!(o.status.success(), "{sets:?}: {:?}", text(&o));
         assert_eq!(
             model_bytes(&dir),
             expected,
-            "kill {i} (+{delay_ms} ms after first checkpoint)"
+            "{sets:?}: kill {i} (+{delay_ms} ms after first checkpoint)"
         );
     }
     assert!(
         killed >= 2,
-        "the run finished before it could be killed; make long.toml longer"
+        "{sets:?}: the run finished before it could be killed; make long.toml longer"
     );
 }
 
