@@ -686,3 +686,114 @@ fn ge_noise_std_is_the_std_of_the_unscaled_gradient() {
     }
     assert!(checked >= 2, "checked {checked} weight matrices");
 }
+
+// ---- the balancing baselines' rules (reference.py `methods_section`, docs/methods.md §3) ----
+
+fn methods_reference() -> &'static Value {
+    &reference()["methods"]
+}
+
+#[test]
+fn pmr_coefficients_match_the_reference() {
+    use balmix::recipe::file::PmrCoefficient;
+    for case in methods_reference()["pmr_coefficients"].as_array().unwrap() {
+        let s = f64s(&case["scores"]);
+        let rule = match case["rule"].as_str().unwrap() {
+            "binary" => PmrCoefficient::Binary,
+            _ => PmrCoefficient::RatioClipped,
+        };
+        let got = balmix::method::pmr::coefficients([s[0], s[1]], num(&case["alpha"]), rule);
+        assert_all_close(
+            &got,
+            &f64s(&case["beta"]),
+            0.0,
+            F64_REL,
+            &format!("PMR β {case}"),
+        );
+    }
+}
+
+#[test]
+fn mmpareto_weights_and_combined_gradients_match_the_reference() {
+    use balmix::method::mmpareto::{combine, pareto_weights};
+    for case in methods_reference()["mmpareto"].as_array().unwrap() {
+        let (g_mm, g_u, g_sum) = (
+            f32s(&case["g_mm"]),
+            f32s(&case["g_u"]),
+            f32s(&case["g_sum"]),
+        );
+        let k = pareto_weights(&g_mm, &g_u);
+        // The gradients reach the crate as f32 (the reference reads them as exact decimals), so
+        // the weights agree to f32 input rounding.
+        assert_all_close(
+            &[k.0, k.1],
+            &f64s(&case["k"]),
+            F32_RATIO_ABS,
+            0.0,
+            &format!("weights {case}"),
+        );
+        let got: Vec<f64> = combine(&g_mm, &g_u, &g_sum, k, num(&case["gamma"]))
+            .iter()
+            .map(|&v| v as f64)
+            .collect();
+        assert_all_close(
+            &got,
+            &f64s(&case["combined"]),
+            F32_ABS,
+            F32_REL,
+            &format!("combined {case}"),
+        );
+    }
+}
+
+#[test]
+fn agm_kappa_matches_the_reference() {
+    for case in methods_reference()["agm_kappa"].as_array().unwrap() {
+        let (s, t) = (f64s(&case["s"]), f64s(&case["t"]));
+        let got = balmix::method::agm::kappa([s[0], s[1]], [t[0], t[1]], num(&case["alpha"]));
+        assert_all_close(
+            &got,
+            &f64s(&case["kappa"]),
+            0.0,
+            F64_REL,
+            &format!("κ {case}"),
+        );
+    }
+}
+
+#[test]
+fn gblending_weights_match_the_reference() {
+    let g = &methods_reference()["gblending"];
+    let pairs = |v: &Value| -> Vec<(f64, f64)> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (num(&p[0]), num(&p[1])))
+            .collect()
+    };
+    let got = balmix::method::gblending::blend_weights(&pairs(&g["first"]), &pairs(&g["last"]));
+    assert_all_close(
+        &got,
+        &f64s(&g["weights"]),
+        0.0,
+        F64_REL,
+        "G-Blending weights",
+    );
+}
+
+#[test]
+fn mla_projection_and_dynamic_weights_match_the_reference() {
+    let p = &methods_reference()["mla_projection"];
+    let mut projector = balmix::method::mla::Projector::default();
+    for (r, a) in p["r"].as_array().unwrap().iter().zip(f64s(&p["a"])) {
+        projector.update(&f64s(r), a);
+    }
+    assert_all_close(&projector.p, &f64s(&p["p"]), 1e-12, F64_REL, "MLA P");
+    let d = &methods_reference()["mla_dynamic"];
+    let logits: Vec<Vec<f32>> = d["logits"].as_array().unwrap().iter().map(f32s).collect();
+    let got =
+        balmix::method::mla::dynamic_weights(&logits, d["classes"].as_u64().unwrap() as usize);
+    for (row, want) in got.iter().zip(d["weights"].as_array().unwrap()) {
+        assert_all_close(row, &f64s(want), 1e-12, F64_REL, "MLA dynamic weights");
+    }
+}

@@ -433,6 +433,126 @@ def bmm_step_section():
             "cases": cases}
 
 
+
+# ---------------------------------------------------------------------------------------------
+# The balancing baselines' pure rules (docs/methods.md section 3), written from the formulas there.
+
+
+def pmr_coefficients(scores, alpha, rule):
+    a, b = scores
+    if a == b:
+        return [0.0, 0.0]
+    lag, lead = (0, 1) if a < b else (1, 0)
+    if rule == "binary":
+        w = alpha
+    else:  # ratio-clipped: alpha * clip(lead/lag - 1, 0, 1)
+        w = alpha * min(max(scores[lead] / scores[lag] - 1.0, 0.0), 1.0)
+    out = [0.0, 0.0]
+    out[lag] = w
+    return out
+
+
+def mmpareto_weights(g_mm, g_u):
+    g_mm, g_u = np.asarray(g_mm, np.float64), np.asarray(g_u, np.float64)
+    mm, uu, mu = g_mm @ g_mm, g_u @ g_u, g_mm @ g_u
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos = mu / np.sqrt(mm * uu)  # NaN for a zero gradient: not > 0
+    if cos > 0:
+        return [0.5, 0.5]
+    if mu >= mm:
+        k0 = 0.999
+    elif mu >= uu:
+        k0 = 0.001
+    else:
+        # the minimum-norm point of the segment between g_mm and g_u
+        k0 = float(g_u @ (g_u - g_mm) / ((g_mm - g_u) @ (g_mm - g_u)))
+    return [k0, 1.0 - k0]
+
+
+def mmpareto_tensor(g_mm, g_u, g_sum, k, gamma):
+    new = 2.0 * (k[0] * np.asarray(g_mm, np.float64) + k[1] * np.asarray(g_u, np.float64))
+    g_sum = np.asarray(g_sum, np.float64)
+    n_new, n_sum = np.linalg.norm(new), np.linalg.norm(g_sum)
+    if n_new < 1e-12:
+        return (gamma * g_sum).tolist()
+    scale = n_sum / n_new if n_sum > n_new else 1.0
+    return (gamma * scale * new).tolist()
+
+
+def agm_kappa(s, t, alpha):
+    r = [np.exp(s[1] - s[0]), np.exp(s[0] - s[1])]
+    r_star = [np.exp(t[1] - t[0]), np.exp(t[0] - t[1])]
+    return [float(np.exp(alpha * min(r_star[m] - r[m], 10.0))) for m in range(2)]
+
+
+def gblending_weights(first, last):
+    raw = []
+    for (t0, v0), (t1, v1) in zip(first, last):
+        d_o = (v1 - t1) - (v0 - t0)
+        w = abs((v1 - v0) / d_o ** 2) if d_o != 0 else 0.0
+        raw.append(w if np.isfinite(w) else 0.0)
+    total = sum(raw)
+    return [w / total for w in raw] if total > 0 else [1.0 / len(raw)] * len(raw)
+
+
+def mla_projection(rs, a_values):
+    d = len(rs[0])
+    p = np.eye(d)
+    for r, a in zip(rs, a_values):
+        r = np.asarray(r, np.float64)
+        k = p @ r
+        p = p - np.outer(k, k) / (a + r @ k)
+        p = p / np.linalg.norm(p)
+    return p
+
+
+def mla_dynamic_weights(logits, k):
+    ent = []
+    for u in logits:
+        q = softmax(f32(u).reshape(-1, k))
+        ent.append(-(q * np.log(np.where(q > 0, q, 1.0))).sum(axis=1))
+    neg = -np.stack(ent, axis=1)
+    e = np.exp(neg - neg.max(axis=1, keepdims=True))
+    return (e / e.sum(axis=1, keepdims=True)).tolist()
+
+
+def methods_section():
+    pmr = [{"scores": sc, "alpha": al, "rule": rule, "beta": pmr_coefficients(sc, al, rule)}
+           for sc in ([3.0, 5.0], [5.0, 3.0], [4.0, 4.0], [4.0, 5.0], [9.0, 1.0], [2.0, 2.5])
+           for al in (1.0, 0.6) for rule in ("binary", "ratio-clipped")]
+    pairs = [([1.0, 2.0, 0.5], [0.5, 1.0, 2.0]),      # no conflict
+             ([1.0, 0.0, 0.0], [-3.0, 0.5, 0.0]),     # conflict, interior minimum
+             ([2.0, 0.0], [0.0, 1.0]),                # orthogonal: a conflict (cos = 0)
+             ([1.0, 0.0], [-0.1, 0.0]),               # conflict, minimum near the small g_u
+             ([0.0, 0.0], [1.0, 2.0])]                # a zero g_mm: <g_mm, g_u> >= |g_mm|^2, so 0.999
+    mmpareto = []
+    for g_mm, g_u in pairs:
+        k = mmpareto_weights(g_mm, g_u)
+        g_sum = [2.0 * a + b for a, b in zip(g_mm, g_u)]
+        mmpareto.append({"g_mm": g_mm, "g_u": g_u, "g_sum": g_sum, "gamma": 1.5, "k": k,
+                         "combined": mmpareto_tensor(g_mm, g_u, g_sum, k, 1.5)})
+    agm = [{"s": s_, "t": t_, "alpha": al, "kappa": agm_kappa(s_, t_, al)}
+           for s_, t_ in (([0.7, 1.3], [0.7, 1.3]), ([1.2, 0.4], [0.9, 0.8]), ([0.0, 3.0], [3.0, 0.0]),
+                          ([2.0, 0.5], [0.0, 0.0]))
+           for al in (0.0, 1.0, 1.5)]
+    gb_first = [(1.0, 1.2), (1.0, 1.1), (0.9, 1.0)]
+    gb_last = [(0.2, 1.4), (0.6, 0.8), (0.5, 0.7)]
+    rs = [[1.0, 0.5, -0.25], [0.2, -1.0, 0.7], [3.0, 0.0, 1.0]]
+    a_values = [0.1 ** (t / 3.0 + 1.0) for t in range(3)]
+    logits = [[5.0, 0.0, 1.0, 1.0, 0.2, 0.1], [0.0, 0.0, 2.0, -1.0, 0.3, 0.3]]
+    return {
+        "source": "reference.py: docs/methods.md section 3, the baselines' rules",
+        "pmr_coefficients": pmr,
+        "mmpareto": mmpareto,
+        "agm_kappa": agm,
+        "gblending": {"first": gb_first, "last": gb_last,
+                      "weights": gblending_weights(gb_first, gb_last)},
+        "mla_projection": {"r": rs, "a": a_values,
+                           "p": mla_projection(rs, a_values).ravel().tolist()},
+        "mla_dynamic": {"classes": 2, "logits": logits,
+                        "weights": mla_dynamic_weights(logits, 2)},
+    }
+
 def main():
     out = {
         "generator": "tests/reference/reference.py",
@@ -446,6 +566,7 @@ def main():
         "decompose": decompose_section(),
         "soft_ce": soft_ce_section(),
         "bmm_step": bmm_step_section(),
+        "methods": methods_section(),
     }
     json.dump(out, sys.stdout, indent=1)
     sys.stdout.write("\n")
