@@ -38,3 +38,20 @@ pub fn coefficients(scores: &[f64], alpha: f64, variant: OgmVariant) -> Vec<f64>
 fn one_minus_tanh(x: f64) -> f64 {
     (2.0 / (1.0 + (2.0 * x).exp())).clamp(f64::MIN_POSITIVE, 1.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A score that is not finite (from NaN or infinite logits upstream) counts as the floor,
+    /// like a zero score: it never makes its modality dominant.
+    #[test]
+    fn a_non_finite_score_counts_as_the_floor() {
+        for bad in [f64::INFINITY, f64::NAN] {
+            let k = coefficients(&[bad, 1.0], 0.8, OgmVariant::Continuous);
+            assert_eq!(k[0], 1.0, "{bad}: {k:?}");
+            assert!(k[1] < 1.0, "{bad}: {k:?}");
+            assert_eq!(k, coefficients(&[0.0, 1.0], 0.8, OgmVariant::Continuous));
+        }
+    }
+}
