@@ -150,17 +150,8 @@ fn a_group_left_out_of_an_update_does_not_move_under_momentum_or_weight_decay() 
 /// margin of 0.1).
 #[test]
 fn multitask_raises_the_weak_modalitys_own_accuracy() {
-    let tmp = tempfile::tempdir().unwrap();
-    let own_audio = |sets: &[&str]| {
-        let r = recipe("tiny.toml", &[&["train.epochs=20"], sets].concat());
-        let dir = train(&r, 0, &tmp.path().join(sets.join("-")));
-        let s: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap())
-                .unwrap();
-        s["modality_accuracy"]["audio"].as_f64().unwrap()
-    };
-    let concat = own_audio(&[]);
-    let multitask = own_audio(&["losses.unimodal=1.0"]);
+    let (concat, _) = audio_own_and_fused_after_20_epochs(&[]);
+    let (multitask, _) = audio_own_and_fused_after_20_epochs(&["losses.unimodal=1.0"]);
     assert!(
         multitask > concat + 0.1,
         "audio's own accuracy: concat {concat:.3}, multitask {multitask:.3}"
@@ -364,20 +355,8 @@ fn captured_loss_gradients_are_separate_and_add_up_to_the_gradient_of_the_sum() 
 /// `recipes/synthetic/mmpareto.toml`).
 #[test]
 fn mmpareto_trains_and_raises_the_weak_modalitys_own_accuracy() {
-    let tmp = tempfile::tempdir().unwrap();
-    let own_audio = |sets: &[&str]| {
-        let r = recipe("tiny.toml", &[&["train.epochs=20"], sets].concat());
-        let dir = train(&r, 0, &tmp.path().join(sets.join("-")));
-        let s: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap())
-                .unwrap();
-        (
-            s["modality_accuracy"]["audio"].as_f64().unwrap(),
-            s["test_accuracy"].as_f64().unwrap(),
-        )
-    };
-    let (concat, _) = own_audio(&[]);
-    let (pareto, fused) = own_audio(&["method.kind=\"mmpareto\""]);
+    let (concat, _) = audio_own_and_fused_after_20_epochs(&[]);
+    let (pareto, fused) = audio_own_and_fused_after_20_epochs(&["method.kind=\"mmpareto\""]);
     assert!(fused > 0.8, "fused accuracy {fused}");
     assert!(
         pareto > concat + 0.1,
@@ -561,4 +540,18 @@ fn gblending_resumes_bit_identically_and_changes_training() {
         crate::common::model_bytes(&plain),
         crate::common::model_bytes(&blended)
     );
+}
+
+/// Audio's own and the fused test accuracy of the tiny synthetic recipe trained 20 epochs with
+/// `sets`.
+fn audio_own_and_fused_after_20_epochs(sets: &[&str]) -> (f64, f64) {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = recipe("tiny.toml", &[&["train.epochs=20"], sets].concat());
+    let dir = train(&r, 0, tmp.path());
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    (
+        s["modality_accuracy"]["audio"].as_f64().unwrap(),
+        s["test_accuracy"].as_f64().unwrap(),
+    )
 }

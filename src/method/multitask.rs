@@ -5,7 +5,7 @@
 //! the clean features and labels, before any mixing.
 
 use super::engine::StepContext;
-use super::parts::LossTerm;
+use super::parts::{add_loss, LossTerm};
 use crate::model::params::{Matrix, Tape};
 use crate::model::Backend;
 use crate::recipe::Recipe;
@@ -31,10 +31,7 @@ impl<D: Backend> LossTerm<D> for Multitask {
                 .model
                 .unimodal_taped(m, z.retaped::<Tape<D>>(), zs.len())?;
             let term = cross_entropy_with_logits_loss(u, targets.clone()) * self.weight as f32;
-            total = Some(match total {
-                None => term,
-                Some(acc) => acc + term,
-            });
+            total = Some(add_loss(total, term));
         }
         total
     }

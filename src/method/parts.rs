@@ -45,3 +45,14 @@ pub trait LossTerm<D: Backend> {
         Ok(())
     }
 }
+
+/// `acc + term`, where an absent sum is the term alone.
+pub fn add_loss<D: Backend>(
+    acc: Option<Tensor<(), f32, D, Tape<D>>>,
+    term: Tensor<(), f32, D, Tape<D>>,
+) -> Tensor<(), f32, D, Tape<D>> {
+    match acc {
+        None => term,
+        Some(acc) => acc + term,
+    }
+}

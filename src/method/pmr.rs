@@ -18,7 +18,7 @@
 //! sqrt(‖z − c‖² + 1e-12) so their gradient exists when z equals a prototype.
 
 use super::engine::StepContext;
-use super::parts::LossTerm;
+use super::parts::{add_loss, LossTerm};
 use super::EpochContext;
 use crate::model::params::{Matrix, Tape};
 use crate::model::Backend;
@@ -206,12 +206,7 @@ impl<D: Backend> LossTerm<D> for Pmr {
         let dominant = if scores[0] >= scores[1] { 0 } else { 1 };
         let targets = cx.one_hot(labels);
         let mut total: Option<Tensor<(), f32, D, Tape<D>>> = None;
-        let mut push = |t: Tensor<(), f32, D, Tape<D>>| {
-            total = Some(match total.take() {
-                None => t,
-                Some(acc) => acc + t,
-            });
-        };
+        let mut push = |t: Tensor<(), f32, D, Tape<D>>| total = Some(add_loss(total.take(), t));
         for (m, q) in qs.into_iter().enumerate() {
             let ce = (beta[m] > 0.0).then_some(beta[m]);
             let entropy = (per && m == dominant).then_some(self.cfg.entropy);

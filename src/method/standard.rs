@@ -6,7 +6,7 @@
 
 use super::engine::{all_groups, StepContext, StepError, StepStats};
 use super::mixer::{MixAt, Mixer};
-use super::parts::{GradientEditor, LossTerm};
+use super::parts::{add_loss, GradientEditor, LossTerm};
 use super::{EpochContext, Method};
 use crate::mixup::contribution;
 use crate::mixup::{mix, plan, MixPlan};
@@ -35,17 +35,6 @@ impl<D: Backend> Standard<D> {
             editors,
             losses,
         }
-    }
-}
-
-/// `a + b` for optional taped scalars.
-fn add<D: Backend>(
-    a: Option<Tensor<(), f32, D, Tape<D>>>,
-    b: Tensor<(), f32, D, Tape<D>>,
-) -> Tensor<(), f32, D, Tape<D>> {
-    match a {
-        None => b,
-        Some(a) => a + b,
     }
 }
 
@@ -87,7 +76,7 @@ impl<D: Backend> Method<D> for Standard<D> {
                 let u = cx.model.probe(m, detach(z).retaped::<Tape<D>>());
                 out.push(u.as_vec());
                 let l = cross_entropy_with_logits_loss(u, probe_targets.clone());
-                probe_loss = Some(add(probe_loss.take(), l));
+                probe_loss = Some(add_loss(probe_loss.take(), l));
             }
             out
         } else {
@@ -112,7 +101,7 @@ impl<D: Backend> Method<D> for Standard<D> {
         let mut extra: Option<Tensor<(), f32, D, Tape<D>>> = None;
         for term in &mut self.losses {
             if let Some(l) = term.loss(cx, &zs, &labels) {
-                extra = Some(add(extra.take(), l));
+                extra = Some(add_loss(extra.take(), l));
             }
         }
 
