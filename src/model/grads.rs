@@ -65,6 +65,32 @@ pub fn scale<D: Backend>(
 mod tests {
     use super::*;
 
+    /// The global norm is the 2-norm of every included gradient taken together, and scaling
+    /// touches only the included groups: grads 3 and 4 (two 1-element biases) give norm 5.
+    #[test]
+    fn global_norm_is_the_two_norm_over_the_included_groups() {
+        use crate::model::params::Group;
+        let dev = dfdx::tensor::Cpu::default();
+        let mut store = ParamStore::new(dev.clone());
+        let mut rng = rand::rngs::mock::StepRng::new(0, 1);
+        store.add_linear("a", 1, 1, Group::Encoder(0), &mut rng);
+        store.add_linear("b", 1, 1, Group::Fusion, &mut rng);
+        let mut grads = Gradients::leaky();
+        for (p, v) in store.params.iter().zip([0.0f32, 3.0, 0.0, 4.0]) {
+            edit_grad(&dev, &mut grads, &p.tensor, &mut |g| g.fill(v));
+        }
+        assert_eq!(global_norm(&store, &mut grads, &|_| true), 5.0);
+        assert_eq!(
+            global_norm(&store, &mut grads, &|g| g == Group::Fusion),
+            4.0
+        );
+        scale(&store, &mut grads, 0.5, &|g| g == Group::Fusion);
+        assert_eq!(
+            global_norm(&store, &mut grads, &|_| true),
+            (9.0f64 + 4.0).sqrt()
+        );
+    }
+
     #[test]
     fn clip_factor_caps_at_one_and_scales_a_large_norm_down_to_the_limit() {
         assert_eq!(clip_factor(0.5, 1.0), 1.0);
