@@ -108,7 +108,7 @@ fn a_group_left_out_of_an_update_does_not_move_under_momentum_or_weight_decay() 
             &[&format!("optim.kind=\"{kind}\""), "optim.weight_decay=0.01"],
         );
         let mut model = Model::build(&r, &[128, 32], 6, 0, Dev::default());
-        let mut opt = Optimizer::new(r.optim());
+        let mut opt = Optimizer::new(r.optimizer());
         let dev = model.store.dev.clone();
         let fill = |model: &mut Model<Dev>, value: f32| {
             let mut grads = dfdx::tensor::Gradients::leaky();
@@ -197,7 +197,7 @@ fn pmr_prototypes_are_the_class_means_of_the_sampled_features() {
     let (data, splits) = balmix::data::load(&r, &balmix::data::Cache::new(None), &|_| {}).unwrap();
     let mut model = Model::build(&r, &[128, 32], 6, 0, Dev::default());
     let mut term: Box<dyn LossTerm<Dev>> = balmix::method::pmr::from_recipe(&r).unwrap();
-    let optim = r.optim();
+    let optim = r.optimizer();
     let new_updater =
         || Box::new(Optimizer::<Dev>::new(optim)) as Box<dyn balmix::method::Updater<Dev>>;
     let mut cx = balmix::method::EpochContext {
@@ -291,7 +291,7 @@ fn captured_loss_gradients_are_separate_and_add_up_to_the_gradient_of_the_sum() 
     let r = recipe("tiny.toml", &[]);
     let (data, splits) = balmix::data::load(&r, &balmix::data::Cache::new(None), &|_| {}).unwrap();
     let mut model = Model::build(&r, &[128, 32], 6, 0, Dev::default());
-    let mut opt = Optimizer::new(r.optim());
+    let mut opt = Optimizer::new(r.optimizer());
     let idx: Vec<usize> = splits.train[..32].to_vec();
     let cx = StepContext {
         recipe: &r,
@@ -426,7 +426,7 @@ fn mla_updates_once_per_modality_per_batch_and_resumes_bit_identically() {
 #[test]
 fn ogm_ge_conv_weights_modulates_only_convolution_weights() {
     use balmix::model::grads::edit_grad;
-    use balmix::recipe::file::{ModulationKind, ModulationSection, OgmParams, OgmVariant};
+    use balmix::recipe::file::{EpochWindow, OgmParams, OgmVariant};
     let r = recipe("tiny.toml", &[]);
     let mut model = Model::build(&r, &[128, 32], 6, 0, Dev::default());
     // Tag the first encoder weight as a convolution's, as ConvBlock does.
@@ -454,13 +454,12 @@ fn ogm_ge_conv_weights_modulates_only_convolution_weights() {
                 g.iter_mut().for_each(|v| *v = 1.0)
             });
         }
-        let cfg = ModulationSection {
-            kind: ModulationKind::OgmGe,
-            alpha: Some(0.8),
-            noise: Some(false),
-            epochs: None,
-            variant: Some(OgmVariant::Published),
-            params: Some(params),
+        let cfg = balmix::recipe::typed::OgmGe {
+            alpha: 0.8,
+            noise: false,
+            window: EpochWindow { start: 0, stop: 1 },
+            variant: OgmVariant::Published,
+            params,
         };
         let k = balmix::train::modulation::modulate(
             &cfg,

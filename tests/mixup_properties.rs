@@ -420,14 +420,10 @@ fn other_stream_users(seed: u64, step: u64) {
         });
     }
     let u = vec![vec![2.0f32, 0.0, 0.0, 0.0, 2.0, 0.0], vec![0.0f32; 6]];
-    balmix::train::modulation::modulate(
-        recipe.modulation(),
-        &model,
-        &mut grads,
-        &u,
-        &[0, 1],
-        (seed, step, 0),
-    );
+    let balmix::recipe::typed::Modulation::OgmGe(cfg) = recipe.modulation() else {
+        panic!("tiny-ogm-film.toml sets OGM-GE");
+    };
+    balmix::train::modulation::modulate(cfg, &model, &mut grads, &u, &[0, 1], (seed, step, 0));
 }
 
 /// Mixed batches as the plan draws them: with probability p, a batch of 4000 steps is mixed

@@ -89,9 +89,10 @@ fn unused_encoders_are_dropped_from_the_resolved_recipe() {
     )
     .unwrap();
     assert_eq!(
-        r.model().encoders.keys().collect::<Vec<_>>(),
+        r.resolved().model.encoders.keys().collect::<Vec<_>>(),
         vec!["visual"]
     );
+    assert_eq!(r.model().encoders.len(), 1);
 }
 
 #[test]
@@ -441,3 +442,155 @@ bad_recipe!(
     &["method.super_epoch=5"],
     RecipeError::KeyNotForKind { .. }
 );
+
+/// The typed choices the engine reads (`balmix::recipe::typed`) are exactly what the resolved
+/// recipe records: every kind-specific key of the chosen kind is written out with the value the
+/// engine uses, so a run's `recipe.resolved.toml` says what it ran. Checked on every shipped
+/// recipe and on one recipe per optimiser, schedule, fusion, mixer, modulation and method kind.
+#[test]
+fn typed_choices_agree_with_the_recorded_recipe() {
+    use balmix::recipe::file::{FusionKind, MethodKind, MixupMethod, ModulationKind, OptimKind};
+    use balmix::recipe::typed::{Fusion, Method, Mixer, Modulation, ScheduleShape, UpdateRule};
+    let variants: &[&[&str]] = &[
+        &[],
+        &["optim.kind=adam"],
+        &[
+            "optim.kind=adamw",
+            "optim.eps=1e-6",
+            "optim.betas=[0.5, 0.9]",
+        ],
+        &["optim.schedule.kind=step", "optim.schedule.every=2"],
+        &["optim.schedule.kind=cosine", "optim.schedule.warmup=1"],
+        &["model.fusion.kind=sum"],
+        &["model.fusion.kind=film", "model.fusion.condition=visual"],
+        &["model.fusion.kind=gated", "model.fusion.gate=visual"],
+        &["mixup.method=input"],
+        &["mixup.method=mm", "mixup.point=encoder"],
+        &["mixup.method=bmm", "mixup.fold=true"],
+        &[
+            "modulation.kind=ogm-ge",
+            "modulation.epochs={start=1, stop=3}",
+        ],
+        &["method.kind=mmpareto"],
+        &["method.kind=agm", "method.alpha=1.5"],
+        &["method.kind=mla", "model.fusion.kind=sum"],
+        &["method.kind=gblending", "dataset.split.val=0.2"],
+    ];
+    let mut recipes: Vec<Recipe> = shipped_recipes()
+        .iter()
+        .map(|p| Recipe::load(p, &[]).unwrap())
+        .collect();
+    for sets in variants {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        recipes.push(
+            Recipe::load(&fixture("tiny.toml"), &sets).unwrap_or_else(|e| panic!("{sets:?}: {e}")),
+        );
+    }
+    for r in &recipes {
+        let f = r.resolved();
+        let what = format!("{} ({})", r.name(), r.to_toml());
+        let o = r.optimizer();
+        assert_eq!((o.lr, o.weight_decay), (f.optim.lr, f.optim.weight_decay));
+        let rule = match f.optim.kind {
+            OptimKind::Sgd => UpdateRule::Sgd {
+                momentum: f.optim.momentum.expect(&what),
+            },
+            OptimKind::Adam => UpdateRule::Adam {
+                betas: f.optim.betas.expect(&what),
+                eps: f.optim.eps.expect(&what),
+            },
+            OptimKind::Adamw => UpdateRule::AdamW {
+                betas: f.optim.betas.expect(&what),
+                eps: f.optim.eps.expect(&what),
+            },
+        };
+        assert_eq!(o.rule, rule, "{what}");
+        let s = &f.optim.schedule;
+        assert_eq!(o.schedule.warmup, s.warmup);
+        let shape = match s.kind {
+            balmix::recipe::file::LrScheduleKind::Constant => ScheduleShape::Constant,
+            balmix::recipe::file::LrScheduleKind::Step => ScheduleShape::Step {
+                every: s.every.expect(&what),
+                gamma: s.gamma.expect(&what),
+            },
+            balmix::recipe::file::LrScheduleKind::Cosine => ScheduleShape::Cosine {
+                min_lr: s.min_lr.expect(&what),
+            },
+        };
+        assert_eq!(o.schedule.shape, shape, "{what}");
+
+        let mods = &f.dataset.modalities;
+        let model = r.model();
+        assert_eq!(model.encoders.len(), mods.len());
+        for (enc, name) in model.encoders.iter().zip(mods) {
+            let spec = &f.model.encoders[name];
+            assert_eq!((enc.out, &enc.hidden), (spec.out, &spec.hidden), "{what}");
+            match &enc.body {
+                balmix::recipe::typed::EncoderBody::Mlp => assert!(spec.channels.is_empty()),
+                balmix::recipe::typed::EncoderBody::Conv {
+                    channels, kernel, ..
+                } => {
+                    assert_eq!((channels, Some(*kernel)), (&spec.channels, spec.kernel));
+                }
+            }
+        }
+        let index = |n: &Option<String>| mods.iter().position(|m| Some(m) == n.as_ref());
+        let fusion = match f.model.fusion.kind {
+            FusionKind::Concat => Fusion::Concat,
+            FusionKind::Sum => Fusion::Sum,
+            FusionKind::Film => Fusion::Film {
+                condition: index(&f.model.fusion.condition).expect(&what),
+            },
+            FusionKind::Gated => Fusion::Gated {
+                gate: index(&f.model.fusion.gate).expect(&what),
+                dim: f.model.fusion.dim.expect(&what),
+            },
+        };
+        assert_eq!(model.fusion, fusion, "{what}");
+        assert_eq!(Some(model.unimodal_logits), f.model.unimodal_logits);
+
+        let x = &f.mixup;
+        let mixer = match x.method {
+            MixupMethod::None => Mixer::None,
+            MixupMethod::Input => Mixer::Input,
+            MixupMethod::Mm => Mixer::Mm(x.point),
+            MixupMethod::Bmm => Mixer::Bmm(x.balance.clone().expect(&what)),
+        };
+        assert_eq!(*r.mixer(), mixer, "{what}");
+        assert!(x.epochs.is_some(), "{what}");
+
+        let m = &f.modulation;
+        let modulation = match m.kind {
+            ModulationKind::None => Modulation::None,
+            ModulationKind::OgmGe => Modulation::OgmGe(balmix::recipe::typed::OgmGe {
+                alpha: m.alpha.expect(&what),
+                noise: m.noise.expect(&what),
+                window: m.epochs.expect(&what),
+                variant: m.variant.expect(&what),
+                params: m.params.expect(&what),
+            }),
+        };
+        assert_eq!(*r.modulation(), modulation, "{what}");
+
+        let k = &f.method;
+        let method = match k.kind {
+            MethodKind::Standard => Method::Standard,
+            MethodKind::Mmpareto => Method::Mmpareto {
+                gamma: k.gamma.expect(&what),
+            },
+            MethodKind::Agm => Method::Agm(balmix::recipe::typed::Agm {
+                alpha: k.alpha.expect(&what),
+                window: k.epochs.expect(&what),
+                clip_trigger: k.clip_trigger.expect(&what),
+                clip_norm: k.clip_norm.expect(&what),
+            }),
+            MethodKind::Mla => Method::Mla {
+                projection: k.projection.expect(&what),
+            },
+            MethodKind::Gblending => Method::Gblending {
+                super_epoch: k.super_epoch.expect(&what),
+            },
+        };
+        assert_eq!(*r.method(), method, "{what}");
+    }
+}

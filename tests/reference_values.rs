@@ -15,9 +15,9 @@ use balmix::mixup::contribution::{self, ContributionEma};
 use balmix::mixup::{balanced, mix, ogm, plan};
 use balmix::model::Model;
 use balmix::recipe::file::{
-    Contribution, Direction, EpochWindow, LabelWeight, ModulationKind, ModulationSection,
-    OgmVariant,
+    Contribution, Direction, EpochWindow, LabelWeight, OgmParams, OgmVariant,
 };
+use balmix::recipe::typed::OgmGe;
 use balmix::recipe::Recipe;
 use balmix::train::trainer::Trainer;
 use dfdx::prelude::*;
@@ -569,14 +569,14 @@ fn unimodal_with_rho_two(n: usize) -> (Vec<Vec<f32>>, Vec<usize>) {
     (vec![u0, u1], labels)
 }
 
-fn ogm_section(noise: bool, v: OgmVariant, epochs: Option<EpochWindow>) -> ModulationSection {
-    ModulationSection {
-        kind: ModulationKind::OgmGe,
-        alpha: Some(0.8),
-        noise: Some(noise),
-        epochs,
-        variant: Some(v),
-        params: None,
+/// OGM-GE with α = 0.8 on every encoder weight, active in `window` (default: epoch 0 on).
+fn ogm_section(noise: bool, v: OgmVariant, window: Option<EpochWindow>) -> OgmGe {
+    OgmGe {
+        alpha: 0.8,
+        noise,
+        window: window.unwrap_or(EpochWindow { start: 0, stop: 1 }),
+        variant: v,
+        params: OgmParams::Weights,
     }
 }
 

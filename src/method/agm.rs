@@ -20,8 +20,7 @@ use crate::mixup::mix;
 use crate::model::grads;
 use crate::model::params::{Matrix, Tape};
 use crate::model::Backend;
-use crate::recipe::file::EpochWindow;
-use crate::recipe::Recipe;
+use crate::recipe::typed;
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -30,10 +29,7 @@ const SCORE_CLAMP: f64 = 10.0;
 
 /// AGM's settings and running means.
 pub struct Agm {
-    alpha: f64,
-    window: Option<EpochWindow>,
-    clip_trigger: f64,
-    clip_norm: f64,
+    cfg: typed::Agm,
     state: RunningScores,
 }
 
@@ -102,11 +98,9 @@ impl<D: Backend> Method<D> for Agm {
         let m_a: Vec<f32> = (0..n * k).map(|i| 0.5 * (t[i] - pa[i] + pv[i])).collect();
         let m_v: Vec<f32> = (0..n * k).map(|i| 0.5 * (t[i] - pv[i] + pa[i])).collect();
         let s = [score(&m_a, &labels, k), score(&m_v, &labels, k)];
-        let kappa = kappa(s, self.state.mean, self.alpha);
+        let kappa = kappa(s, self.state.mean, self.cfg.alpha);
         self.state.update(s);
-        let active = self
-            .window
-            .is_none_or(|w| (w.start..w.stop).contains(&cx.epoch));
+        let active = self.cfg.window.contains(cx.epoch);
         let fused_loss = |logits| cross_entropy_with_logits_loss(logits, targets.clone());
         let (loss, loss_value) = if active {
             // κ_a m_a + κ_v m_v = c_t·total + c_v·pad_v + c_a·pad_a; the detached rest restores
@@ -140,9 +134,9 @@ impl<D: Backend> Method<D> for Agm {
             &cx.model.store.params[head].tensor,
             &mut |v| largest = v.iter().fold(0f32, |a, &x| a.max(x.abs())),
         );
-        if f64::from(largest) > self.clip_trigger {
+        if f64::from(largest) > self.cfg.clip_trigger {
             let norm = grads::global_norm(&cx.model.store, &mut g, &all_groups);
-            let factor = grads::clip_factor(norm, self.clip_norm);
+            let factor = grads::clip_factor(norm, self.cfg.clip_norm);
             if factor < 1.0 {
                 grads::scale(&cx.model.store, &mut g, factor, &all_groups);
             }
@@ -173,15 +167,13 @@ impl<D: Backend> Method<D> for Agm {
     }
 }
 
-/// AGM from a validated `[method]` with `kind = "agm"` (its fields filled in by validation).
-pub fn from_recipe(recipe: &Recipe) -> Agm {
-    let m = recipe.method();
-    Agm {
-        alpha: m.alpha.unwrap_or_default(),
-        window: m.epochs,
-        clip_trigger: m.clip_trigger.unwrap_or(f64::INFINITY),
-        clip_norm: m.clip_norm.unwrap_or(f64::INFINITY),
-        state: RunningScores::default(),
+impl Agm {
+    /// AGM with its settings, before any step.
+    pub fn new(cfg: typed::Agm) -> Agm {
+        Agm {
+            cfg,
+            state: RunningScores::default(),
+        }
     }
 }
 

@@ -16,9 +16,8 @@ pub struct Bmm {
 }
 
 impl Bmm {
-    /// From a validated `[mixup]` with `method = "bmm"` (its balance section filled in).
-    pub fn new(cfg: &MixupSection) -> Bmm {
-        let balance = cfg.balance.clone().unwrap_or_default();
+    /// From a validated `[mixup]` with `method = "bmm"` and its balance settings.
+    pub fn new(cfg: &MixupSection, balance: BalanceSection) -> Bmm {
         Bmm {
             cfg: cfg.clone(),
             ema: ContributionEma::new(balance.ema),

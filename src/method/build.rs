@@ -2,7 +2,7 @@
 
 use super::{agm, gblending, mixer, mla, mmpareto, multitask, ogm_ge, pmr, standard, Method};
 use crate::model::Backend;
-use crate::recipe::file::MethodKind;
+use crate::recipe::typed::Method as Kind;
 use crate::recipe::Recipe;
 
 /// The recipe's method: a method with its own step (`[method]`), else the
@@ -11,12 +11,15 @@ use crate::recipe::Recipe;
 /// run's number of steps per epoch (MLA's projection schedule uses it). Each part's file decides
 /// from the recipe whether it applies.
 pub fn build<D: Backend>(recipe: &Recipe, batches_per_epoch: usize) -> Box<dyn Method<D>> {
-    match recipe.method().kind {
-        MethodKind::Mmpareto => return Box::new(mmpareto::from_recipe(recipe)),
-        MethodKind::Agm => return Box::new(agm::from_recipe(recipe)),
-        MethodKind::Mla => return Box::new(mla::from_recipe(recipe, batches_per_epoch)),
-        MethodKind::Gblending => return Box::new(gblending::from_recipe(recipe)),
-        MethodKind::Standard => {}
+    match *recipe.method() {
+        Kind::Mmpareto { gamma } => return Box::new(mmpareto::MmPareto::new(gamma)),
+        Kind::Agm(cfg) => return Box::new(agm::Agm::new(cfg)),
+        Kind::Mla { projection } => return Box::new(mla::Mla::new(projection, batches_per_epoch)),
+        Kind::Gblending { super_epoch } => {
+            let batch_size = recipe.train().batch_size;
+            return Box::new(gblending::GBlending::new(super_epoch, batch_size));
+        }
+        Kind::Standard => {}
     }
     let editors = ogm_ge::from_recipe(recipe).into_iter().collect();
     let losses = multitask::from_recipe(recipe)
@@ -24,7 +27,7 @@ pub fn build<D: Backend>(recipe: &Recipe, batches_per_epoch: usize) -> Box<dyn M
         .chain(pmr::from_recipe(recipe))
         .collect();
     Box::new(standard::Standard::new(
-        mixer::build(recipe.mixup()),
+        mixer::build(recipe.mixer(), recipe.mixup()),
         editors,
         losses,
     ))

@@ -24,7 +24,15 @@ pub enum StepError {
     Interrupted,
     /// The mix-plan trace could not be written.
     Trace(std::io::Error),
+    /// The method needs something this model does not have (e.g. a head that decomposes into
+    /// unimodal logits); recipe validation rules such pairs out, so only a method paired with
+    /// a model by hand meets this.
+    Unsupported(&'static str),
 }
+
+/// Why [`StepError::Unsupported`] for a method that needs unimodal logits from the fused head.
+pub const NEEDS_DECOMPOSABLE_HEAD: &str =
+    "it needs a head that decomposes into unimodal logits (concat or sum fusion)";
 
 /// Where and how a run diverged.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

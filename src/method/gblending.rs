@@ -12,13 +12,12 @@
 //! Σ_m w_m CE(u_m) + w_fused CE(f) with the decomposed unimodal logits u_m. The weights are
 //! checkpointed. Cost: (M + 1) × `super_epoch` extra epochs every `super_epoch` epochs.
 
-use super::engine::{all_groups, StepContext, StepError, StepStats};
+use super::engine::{all_groups, StepContext, StepError, StepStats, NEEDS_DECOMPOSABLE_HEAD};
 use super::{EpochContext, Method};
 use crate::mixup::{contribution, mix};
 use crate::model::params::{Matrix, Tape};
 use crate::model::{Backend, Model};
-use crate::recipe::file::{Contribution, GBLENDING_SUPER_EPOCH};
-use crate::recipe::Recipe;
+use crate::recipe::file::Contribution;
 use crate::rng::{stream, Stream};
 use dfdx::prelude::*;
 use rand::seq::SliceRandom;
@@ -214,7 +213,7 @@ impl<D: Backend> Method<D> for GBlending {
             let u = cx
                 .model
                 .unimodal_taped(m, z, m_count)
-                .expect("validated: concat or sum fusion");
+                .ok_or(StepError::Unsupported(NEEDS_DECOMPOSABLE_HEAD))?;
             total = total
                 + cross_entropy_with_logits_loss(u, targets.clone()) * self.state.weights[m] as f32;
         }
@@ -242,12 +241,14 @@ impl<D: Backend> Method<D> for GBlending {
     }
 }
 
-/// G-Blending from a validated `[method]` with `kind = "gblending"`.
-pub fn from_recipe(recipe: &Recipe) -> GBlending {
-    GBlending {
-        super_epoch: recipe.method().super_epoch.unwrap_or(GBLENDING_SUPER_EPOCH),
-        batch_size: recipe.train().batch_size,
-        state: BlendWeights::default(),
+impl GBlending {
+    /// G-Blending with its super-epoch and the run's batch size, before any step.
+    pub fn new(super_epoch: usize, batch_size: usize) -> GBlending {
+        GBlending {
+            super_epoch,
+            batch_size,
+            state: BlendWeights::default(),
+        }
     }
 }
 

@@ -6,7 +6,8 @@
 
 use super::bmm::Bmm;
 use crate::mixup::{plan, Draws, MixPlan};
-use crate::recipe::file::{Contribution, MixPoint, MixupMethod, MixupSection};
+use crate::recipe::file::{Contribution, MixPoint, MixupSection};
+use crate::recipe::typed;
 
 /// Where a plan is applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,20 +69,20 @@ impl Mixer for Uniform {
 }
 
 /// The recipe's mixer.
-pub fn build(cfg: &MixupSection) -> Box<dyn Mixer> {
+pub fn build(kind: &typed::Mixer, cfg: &MixupSection) -> Box<dyn Mixer> {
     let uniform = |at| {
         Box::new(Uniform {
             at,
             cfg: cfg.clone(),
         })
     };
-    match cfg.method {
-        MixupMethod::None => uniform(None),
-        MixupMethod::Input => uniform(Some(MixAt::Input)),
-        MixupMethod::Mm => uniform(Some(match cfg.point {
+    match kind {
+        typed::Mixer::None => uniform(None),
+        typed::Mixer::Input => uniform(Some(MixAt::Input)),
+        typed::Mixer::Mm(point) => uniform(Some(match point {
             MixPoint::Fused => MixAt::Fused,
             MixPoint::Encoder => MixAt::Encoder,
         })),
-        MixupMethod::Bmm => Box::new(Bmm::new(cfg)),
+        typed::Mixer::Bmm(balance) => Box::new(Bmm::new(cfg, balance.clone())),
     }
 }

@@ -22,7 +22,6 @@ use crate::model::grads::edit_grad;
 use crate::model::params::{Group, Matrix};
 use crate::model::{Backend, Model};
 use crate::recipe::file::{Contribution, MlaProjection};
-use crate::recipe::Recipe;
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -198,12 +197,14 @@ impl<D: Backend> Method<D> for Mla {
     }
 }
 
-/// MLA from a validated `[method]` with `kind = "mla"` and the run's batches per epoch.
-pub fn from_recipe(recipe: &Recipe, batches_per_epoch: usize) -> Mla {
-    Mla {
-        projection: recipe.method().projection.unwrap_or_default(),
-        batches_per_epoch,
-        state: Projector::default(),
+impl Mla {
+    /// MLA with its projection and the run's batches per epoch, before any step.
+    pub fn new(projection: MlaProjection, batches_per_epoch: usize) -> Mla {
+        Mla {
+            projection,
+            batches_per_epoch,
+            state: Projector::default(),
+        }
     }
 }
 

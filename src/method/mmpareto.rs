@@ -12,14 +12,13 @@
 //! new = 2(k₀ g_mm[p] + k₁ g_u[p]) (γ · g_sum[p] when ‖new‖ ≈ 0: the NaN guard the released code
 //! lacks). Heads keep g_sum. One update. Cost: M + 2 forwards and backwards per step.
 
-use super::engine::{all_groups, StepContext, StepError, StepStats};
+use super::engine::{all_groups, StepContext, StepError, StepStats, NEEDS_DECOMPOSABLE_HEAD};
 use super::Method;
 use crate::mixup::contribution;
 use crate::model::grads::edit_grad;
 use crate::model::params::{Group, Tape};
 use crate::model::Backend;
-use crate::recipe::file::{Contribution, MMPARETO_GAMMA};
-use crate::recipe::Recipe;
+use crate::recipe::file::Contribution;
 use dfdx::prelude::*;
 use dfdx::tensor::Gradients;
 
@@ -127,7 +126,7 @@ impl<D: Backend> Method<D> for MmPareto {
             let u = cx
                 .model
                 .unimodal_taped(m, z, m_count)
-                .expect("validated: concat or sum fusion");
+                .ok_or(StepError::Unsupported(NEEDS_DECOMPOSABLE_HEAD))?;
             let mut g = cx.backward(cross_entropy_with_logits_loss(u, targets.clone()))?;
             g_u.push(encoder_grads(cx, &mut g, m));
         }
@@ -144,7 +143,7 @@ impl<D: Backend> Method<D> for MmPareto {
             let u = cx
                 .model
                 .unimodal_taped(m, z, m_count)
-                .expect("validated: concat or sum fusion");
+                .ok_or(StepError::Unsupported(NEEDS_DECOMPOSABLE_HEAD))?;
             total = total + cross_entropy_with_logits_loss(u, targets.clone());
         }
         let mut g_sum = cx.backward(total)?;
@@ -184,10 +183,10 @@ impl<D: Backend> Method<D> for MmPareto {
     }
 }
 
-/// MMPareto from a validated `[method]` with `kind = "mmpareto"`.
-pub fn from_recipe(recipe: &Recipe) -> MmPareto {
-    MmPareto {
-        gamma: recipe.method().gamma.unwrap_or(MMPARETO_GAMMA),
+impl MmPareto {
+    /// MMPareto with its γ.
+    pub fn new(gamma: f64) -> MmPareto {
+        MmPareto { gamma }
     }
 }
 

@@ -6,13 +6,13 @@
 use super::engine::StepContext;
 use super::parts::GradientEditor;
 use crate::model::Backend;
-use crate::recipe::file::{ModulationKind, ModulationSection};
+use crate::recipe::typed::{self, Modulation};
 use crate::recipe::Recipe;
 use dfdx::tensor::Gradients;
 
 /// OGM-GE with the recipe's `[modulation]`.
 pub struct OgmGe {
-    cfg: ModulationSection,
+    cfg: typed::OgmGe,
 }
 
 impl<D: Backend> GradientEditor<D> for OgmGe {
@@ -36,7 +36,8 @@ impl<D: Backend> GradientEditor<D> for OgmGe {
 
 /// The recipe's OGM-GE editor, if `[modulation]` asks for it.
 pub fn from_recipe<D: Backend>(recipe: &Recipe) -> Option<Box<dyn GradientEditor<D>>> {
-    let cfg = recipe.modulation();
-    (cfg.kind == ModulationKind::OgmGe)
-        .then(|| Box::new(OgmGe { cfg: cfg.clone() }) as Box<dyn GradientEditor<D>>)
+    match *recipe.modulation() {
+        Modulation::OgmGe(cfg) => Some(Box::new(OgmGe { cfg })),
+        Modulation::None => None,
+    }
 }

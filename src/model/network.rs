@@ -7,7 +7,8 @@ use super::conv::ConvBlock;
 use super::layers::{activate, Linear};
 use super::params::{Dev, Group, Matrix, ParamStore, Tape};
 use crate::mixup::mix;
-use crate::recipe::file::{Activation, EncoderKind, FusionKind, UnimodalLogits};
+use crate::recipe::file::{Activation, UnimodalLogits};
+use crate::recipe::typed::{EncoderBody, Fusion as FusionSpec};
 use crate::recipe::Recipe;
 use crate::rng::{stream, Stream};
 use dfdx::prelude::*;
@@ -79,27 +80,24 @@ impl<D: Backend> Model<D> {
         let names = &recipe.dataset().modalities;
         let spec = recipe.model();
         let mut encoders = Vec::new();
-        for (m, name) in names.iter().enumerate() {
-            let enc = &spec.encoders[name];
+        for (m, (name, enc)) in names.iter().zip(&spec.encoders).enumerate() {
             let mut inp = widths[m];
             let mut convs = Vec::new();
-            if enc.kind == EncoderKind::Conv {
-                let shape = recipe
-                    .manifest()
-                    .modalities
-                    .iter()
-                    .find(|s| &s.name == name)
-                    .and_then(|s| s.shape);
-                let [c, h, w] = shape.expect("validated: conv encoders have shaped modalities");
-                let mut dims = (c, h, w);
-                for (i, &c_out) in enc.channels.iter().enumerate() {
+            if let EncoderBody::Conv {
+                shape: [c, h, w],
+                channels,
+                kernel,
+            } = &enc.body
+            {
+                let mut dims = (*c, *h, *w);
+                for (i, &c_out) in channels.iter().enumerate() {
                     let block = ConvBlock::new(
                         &mut store,
                         &format!("encoder.{name}.conv.{i}"),
                         dims,
                         i == 0,
                         c_out,
-                        enc.kernel.unwrap_or(3),
+                        *kernel,
                         Group::Encoder(m),
                         &mut rng,
                     );
@@ -138,12 +136,6 @@ impl<D: Backend> Model<D> {
                 out: enc.out,
             });
         }
-        let index = |n: &Option<String>| {
-            names
-                .iter()
-                .position(|x| Some(x) == n.as_ref())
-                .expect("validated")
-        };
         let mut linear =
             |store: &mut ParamStore<D>, name: &str, inp: usize, out: usize, group: Group| {
                 let (w, b) = store.add_linear(name, inp, out, group, &mut rng);
@@ -154,11 +146,10 @@ impl<D: Backend> Model<D> {
                     out,
                 }
             };
-        let (fusion, fused_width) = match spec.fusion.kind {
-            FusionKind::Concat => (Fusion::Concat, encoders.iter().map(|e| e.out).sum()),
-            FusionKind::Sum => (Fusion::Sum, encoders[0].out),
-            FusionKind::Film => {
-                let cond = index(&spec.fusion.condition);
+        let (fusion, fused_width) = match spec.fusion {
+            FusionSpec::Concat => (Fusion::Concat, encoders.iter().map(|e| e.out).sum()),
+            FusionSpec::Sum => (Fusion::Sum, encoders[0].out),
+            FusionSpec::Film { condition: cond } => {
                 let other = 1 - cond;
                 let (dc, d) = (encoders[cond].out, encoders[other].out);
                 let gamma = linear(&mut store, "fusion.film.gamma", dc, d, Group::Fusion);
@@ -173,10 +164,8 @@ impl<D: Backend> Model<D> {
                     d,
                 )
             }
-            FusionKind::Gated => {
-                let g = index(&spec.fusion.gate);
+            FusionSpec::Gated { gate: g, dim } => {
                 let other = 1 - g;
-                let dim = spec.fusion.dim.expect("validated");
                 let gate = linear(
                     &mut store,
                     "fusion.gated.gate",
@@ -203,7 +192,7 @@ impl<D: Backend> Model<D> {
             }
         };
         let head = linear(&mut store, "head", fused_width, classes, Group::Fusion);
-        let probes = match recipe.unimodal_logits() {
+        let probes = match spec.unimodal_logits {
             UnimodalLogits::Decompose => Vec::new(),
             UnimodalLogits::Probe => names
                 .iter()

@@ -6,6 +6,7 @@ pub mod error;
 pub mod file;
 pub mod load;
 mod rules;
+pub mod typed;
 pub mod validate;
 
 pub use error::RecipeError;

@@ -5,6 +5,7 @@
 use super::error::RecipeError;
 use super::file::*;
 use super::load::{self, Layered};
+use super::typed::{self, Method, Mixer, Modulation, Optimizer};
 use crate::manifest::{Catalog, Manifest, ManifestError};
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -14,7 +15,18 @@ use std::path::Path;
 #[derive(Debug, Clone)]
 pub struct Recipe {
     resolved: RecipeFile,
+    typed: Typed,
     manifest: Manifest,
+}
+
+/// The typed choices of a recipe ([`typed`]), built by validation.
+#[derive(Debug, Clone)]
+struct Typed {
+    model: typed::Model,
+    mixer: Mixer,
+    modulation: Modulation,
+    method: Method,
+    optimizer: Optimizer,
 }
 
 impl Recipe {
@@ -55,12 +67,16 @@ impl Recipe {
                 detail: format!("{path}: {reason}"),
             },
         })?;
-        let resolved = Checker {
+        let (resolved, typed) = Checker {
             origin: &origin,
             manifest: &manifest,
         }
         .check(file)?;
-        Ok(Recipe { resolved, manifest })
+        Ok(Recipe {
+            resolved,
+            typed,
+            manifest,
+        })
     }
 
     /// The experiment name.
@@ -75,36 +91,33 @@ impl Recipe {
     pub fn dataset(&self) -> &DatasetSection {
         &self.resolved.dataset
     }
-    /// `[model]` (only the selected modalities' encoders; `unimodal_logits` filled in).
-    pub fn model(&self) -> &ModelSection {
-        &self.resolved.model
+    /// `[model]`: encoders in modality order, fusion, unimodal-logits mode.
+    pub fn model(&self) -> &typed::Model {
+        &self.typed.model
     }
-    /// The unimodal-logits mode after defaults.
-    pub fn unimodal_logits(&self) -> UnimodalLogits {
-        self.resolved
-            .model
-            .unimodal_logits
-            .expect("filled in by validation")
-    }
-    /// `[mixup]` (window and balance filled in where they apply).
+    /// `[mixup]` (the window filled in): when and how much to mix.
     pub fn mixup(&self) -> &MixupSection {
         &self.resolved.mixup
     }
-    /// `[modulation]` (OGM-GE fields filled in where they apply).
-    pub fn modulation(&self) -> &ModulationSection {
-        &self.resolved.modulation
+    /// The standard step's mixer (`mixup.method` with its settings).
+    pub fn mixer(&self) -> &Mixer {
+        &self.typed.mixer
+    }
+    /// `[modulation]`
+    pub fn modulation(&self) -> &Modulation {
+        &self.typed.modulation
     }
     /// `[method]`
-    pub fn method(&self) -> &MethodSection {
-        &self.resolved.method
+    pub fn method(&self) -> &Method {
+        &self.typed.method
     }
-    /// `[losses]`
+    /// `[losses]` (the PMR window filled in).
     pub fn losses(&self) -> &LossesSection {
         &self.resolved.losses
     }
-    /// `[optim]` (per-kind fields filled in).
-    pub fn optim(&self) -> &OptimSection {
-        &self.resolved.optim
+    /// `[optim]`
+    pub fn optimizer(&self) -> &Optimizer {
+        &self.typed.optimizer
     }
     /// `[train]`
     pub fn train(&self) -> &TrainSection {
@@ -242,7 +255,7 @@ impl Checker<'_> {
         }
     }
 
-    fn check(&self, mut f: RecipeFile) -> Result<RecipeFile, RecipeError> {
+    fn check(&self, mut f: RecipeFile) -> Result<(RecipeFile, Typed), RecipeError> {
         f.extends = None;
         if f.name.trim().is_empty() {
             return Err(RecipeError::Empty {
@@ -273,32 +286,39 @@ impl Checker<'_> {
             }
         }
         self.check_dataset(&f.dataset, &f.train)?;
-        self.check_model(&mut f.model, &f.dataset.modalities)?;
+        let model = self.check_model(&mut f.model, &f.dataset.modalities)?;
         self.check_train(&f.train)?;
-        self.check_mixup(&mut f.mixup, f.dataset.modalities.len(), f.train.epochs)?;
-        self.check_modulation(
+        let mixer = self.check_mixup(&mut f.mixup, f.dataset.modalities.len(), f.train.epochs)?;
+        let modulation = self.check_modulation(
             &mut f.modulation,
             f.dataset.modalities.len(),
             f.train.epochs,
         )?;
-        self.check_optim(&mut f.optim, f.train.epochs)?;
-        if f.modulation.params == Some(OgmParams::ConvWeights)
-            && !f
-                .model
+        let optimizer = self.check_optim(&mut f.optim, f.train.epochs)?;
+        if let Modulation::OgmGe(o) = modulation {
+            let has_conv = model
                 .encoders
-                .values()
-                .any(|e| e.kind == EncoderKind::Conv)
-        {
-            return Err(RecipeError::ConvWeightsWithoutConv {
-                origin: self.o("modulation.params"),
-            });
+                .iter()
+                .any(|e| matches!(e.body, typed::EncoderBody::Conv { .. }));
+            if o.params == OgmParams::ConvWeights && !has_conv {
+                return Err(RecipeError::ConvWeightsWithoutConv {
+                    origin: self.o("modulation.params"),
+                });
+            }
         }
-        self.check_losses(&f.losses, &f.model)?;
-        self.check_method(&mut f)?;
+        self.check_losses(&f.losses, &model)?;
+        let method = self.check_method(&mut f, &model)?;
         if let Some(p) = f.losses.pmr.as_mut() {
             self.check_pmr(p, f.dataset.modalities.len(), f.train.epochs)?;
         }
-        Ok(f)
+        let typed = Typed {
+            model,
+            mixer,
+            modulation,
+            method,
+            optimizer,
+        };
+        Ok((f, typed))
     }
 }
 

@@ -87,7 +87,7 @@ fn time_steps<D: Backend>(
     dev: D,
 ) -> Result<BenchResult, RunError> {
     let b = recipe.train().batch_size;
-    let lr = recipe.optim().lr;
+    let lr = recipe.optimizer().lr;
     {
         let mut trainer = Trainer::new(recipe, 0, data, splits, dev);
         let batches: Vec<Vec<usize>> = splits
@@ -119,6 +119,7 @@ fn time_steps<D: Backend>(
                         source: e,
                     })
                 }
+                Err(StepError::Unsupported(what)) => return Err(RunError::Unsupported(what)),
             }
             k += 1;
             Ok(())

@@ -5,7 +5,8 @@ use super::optim::edit_grad;
 use crate::mixup::{mix, ogm};
 use crate::model::params::{Group, ParamTensor};
 use crate::model::{Backend, Model};
-use crate::recipe::file::{ModulationKind, ModulationSection, OgmParams};
+use crate::recipe::file::OgmParams;
+use crate::recipe::typed::OgmGe;
 use crate::rng::{stream, Stream};
 use rand::Rng;
 use rand_distr::StandardNormal;
@@ -14,7 +15,7 @@ use rand_distr::StandardNormal;
 /// the modulation window. MLP encoders: every weight matrix of the encoder is modulated
 /// (the public code modulates the 4-D convolution weights; biases are left alone in both).
 pub fn modulate<D: Backend>(
-    cfg: &ModulationSection,
+    cfg: &OgmGe,
     model: &Model<D>,
     grads: &mut dfdx::tensor::Gradients<f32, D>,
     unimodal: &[Vec<f32>],
@@ -22,11 +23,7 @@ pub fn modulate<D: Backend>(
     (seed, step, epoch): (u64, u64, usize),
 ) -> Vec<f64> {
     let m_count = unimodal.len();
-    let active = cfg.kind == ModulationKind::OgmGe
-        && cfg
-            .epochs
-            .is_none_or(|w| (w.start..w.stop).contains(&epoch));
-    if !active {
+    if !cfg.window.contains(epoch) {
         return vec![1.0; m_count];
     }
     let k = model.classes;
@@ -37,13 +34,9 @@ pub fn modulate<D: Backend>(
             labels.iter().enumerate().map(|(i, &y)| p[i * k + y]).sum()
         })
         .collect();
-    let coeff = ogm::coefficients(
-        &scores,
-        cfg.alpha.unwrap_or(0.8),
-        cfg.variant.unwrap_or_default(),
-    );
-    let noise = cfg.noise.unwrap_or(true);
-    let only_conv = cfg.params.unwrap_or_default() == OgmParams::ConvWeights;
+    let coeff = ogm::coefficients(&scores, cfg.alpha, cfg.variant);
+    let noise = cfg.noise;
+    let only_conv = cfg.params == OgmParams::ConvWeights;
     let mut rng = stream(seed, Stream::Noise, step);
     for p in &model.store.params {
         let (Group::Encoder(m), ParamTensor::Matrix(_)) = (p.group, &p.tensor) else {

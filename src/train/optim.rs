@@ -4,17 +4,14 @@
 
 use crate::model::params::{Group, ParamStore, ParamTensor};
 use crate::model::Backend;
-use crate::recipe::file::{OptimKind, OptimSection};
+use crate::recipe::typed::{self, UpdateRule};
 use dfdx::prelude::*;
 use dfdx::tensor::Gradients;
 
 /// An optimiser and its state.
 pub struct Optimizer<D: Backend> {
-    kind: OptimKind,
-    momentum: f64,
+    rule: UpdateRule,
     weight_decay: f64,
-    betas: [f64; 2],
-    eps: f64,
     /// Steps taken (Adam's t).
     pub steps: u64,
     /// First moment / velocity, per parameter, keyed by the parameter tensor.
@@ -25,13 +22,10 @@ pub struct Optimizer<D: Backend> {
 
 impl<D: Backend> Optimizer<D> {
     /// A fresh optimiser for the recipe's `[optim]`.
-    pub fn new(cfg: &OptimSection) -> Self {
+    pub fn new(cfg: &typed::Optimizer) -> Self {
         Self {
-            kind: cfg.kind,
-            momentum: cfg.momentum.unwrap_or(0.0),
+            rule: cfg.rule,
             weight_decay: cfg.weight_decay,
-            betas: cfg.betas.unwrap_or([0.9, 0.999]),
-            eps: cfg.eps.unwrap_or(1e-8),
             steps: 0,
             first: Gradients::leaky(),
             second: Gradients::leaky(),
@@ -71,25 +65,25 @@ impl<D: Backend> Optimizer<D> {
         let grad = grads.get_or_alloc_mut(t).expect("gradient allocation");
         let first = self.first.get_or_alloc_mut(t).expect("gradient allocation");
         let decay = (self.weight_decay > 0.0).then_some(self.weight_decay);
-        match self.kind {
-            OptimKind::Sgd => {
+        match self.rule {
+            UpdateRule::Sgd { momentum } => {
                 let cfg = SgdConfig {
                     lr,
-                    momentum: (self.momentum > 0.0).then_some(Momentum::Classic(self.momentum)),
+                    momentum: (momentum > 0.0).then_some(Momentum::Classic(momentum)),
                     weight_decay: decay.map(WeightDecay::L2),
                 };
                 cfg.try_update(t, first, grad).expect("sgd kernel");
             }
-            OptimKind::Adam | OptimKind::Adamw => {
+            UpdateRule::Adam { betas, eps } | UpdateRule::AdamW { betas, eps } => {
                 let second = self
                     .second
                     .get_or_alloc_mut(t)
                     .expect("gradient allocation");
                 let cfg = AdamConfig {
                     lr,
-                    betas: self.betas,
-                    eps: self.eps,
-                    weight_decay: decay.map(if self.kind == OptimKind::Adam {
+                    betas,
+                    eps,
+                    weight_decay: decay.map(if matches!(self.rule, UpdateRule::Adam { .. }) {
                         WeightDecay::L2
                     } else {
                         WeightDecay::Decoupled

@@ -127,6 +127,8 @@ pub enum RunError {
     CudaNotBuilt,
     #[error("train.device = \"cuda\": {0}")]
     CudaUnavailable(String),
+    #[error("the method cannot train this model: {0}")]
+    Unsupported(&'static str),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
@@ -335,6 +337,7 @@ fn run_on<D: Backend>(
                 let path = opts.trace_mixup.clone().unwrap_or_default();
                 return Err(io(&path)(e));
             }
+            Err(StepError::Unsupported(what)) => return Err(RunError::Unsupported(what)),
         };
         record::append_metrics(&dir, &row).map_err(io(&dir))?;
         // The trace is flushed before the checkpoint that covers its rows.

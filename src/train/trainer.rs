@@ -62,7 +62,7 @@ impl<'a, D: Backend> Trainer<'a, D> {
             data,
             splits,
             model,
-            optimizer: Optimizer::new(recipe.optim()),
+            optimizer: Optimizer::new(recipe.optimizer()),
             step: 0,
             epochs_done: 0,
             method: method::build(
@@ -78,7 +78,7 @@ impl<'a, D: Backend> Trainer<'a, D> {
 
     /// The method's epoch-start hook for `epoch` (extra passes over the training data).
     pub fn start_epoch(&mut self, epoch: usize) -> Result<(), StepError> {
-        let optim = self.recipe.optim();
+        let optim = self.recipe.optimizer();
         let new_updater = || Box::new(Optimizer::<D>::new(optim)) as Box<dyn Updater<D>>;
         self.method.epoch_start(&mut EpochContext {
             model: &mut self.model,
@@ -107,7 +107,7 @@ impl<'a, D: Backend> Trainer<'a, D> {
         let start = Instant::now();
         let epoch = self.epochs_done;
         let epochs = self.recipe.train().epochs;
-        let lr = learning_rate(self.recipe.optim(), epoch, epochs);
+        let lr = learning_rate(self.recipe.optimizer(), epoch, epochs);
         let mut order = self.splits.train.clone();
         order.shuffle(&mut stream(self.seed, Stream::Shuffle, epoch as u64));
         let m_count = self.data.modalities.len();
@@ -138,7 +138,7 @@ impl<'a, D: Backend> Trainer<'a, D> {
             steps += 1;
             on_step(s.loss);
         }
-        let optim = self.recipe.optim();
+        let optim = self.recipe.optimizer();
         let new_updater = || Box::new(Optimizer::<D>::new(optim)) as Box<dyn Updater<D>>;
         self.method.epoch_end(&mut EpochContext {
             model: &mut self.model,

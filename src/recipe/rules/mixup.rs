@@ -3,6 +3,7 @@
 
 use crate::recipe::error::RecipeError;
 use crate::recipe::file::*;
+use crate::recipe::typed::{self, Mixer, Modulation, OgmGe};
 use crate::recipe::validate::{kind_name, Checker};
 
 impl Checker<'_> {
@@ -11,7 +12,7 @@ impl Checker<'_> {
         x: &mut MixupSection,
         modalities: usize,
         epochs: usize,
-    ) -> Result<(), RecipeError> {
+    ) -> Result<Mixer, RecipeError> {
         self.positive("mixup.alpha", x.alpha)?;
         self.in_range("mixup.probability", x.probability, "[0, 1]", |v| {
             (0.0..=1.0).contains(&v)
@@ -31,7 +32,11 @@ impl Checker<'_> {
                 "mixup.method",
                 &method,
             )?;
-            return Ok(());
+            return Ok(match x.method {
+                MixupMethod::Input => Mixer::Input,
+                MixupMethod::Mm => Mixer::Mm(x.point),
+                _ => Mixer::None,
+            });
         }
         if !x.fold {
             return Err(RecipeError::BmmWithoutFold {
@@ -49,7 +54,7 @@ impl Checker<'_> {
             (0.0..1.0).contains(&v)
         })?;
         self.in_range("mixup.balance.gamma", b.gamma, "[0, ∞)", |v| v >= 0.0)?;
-        Ok(())
+        Ok(Mixer::Bmm(b.clone()))
     }
 
     pub(in crate::recipe) fn check_modulation(
@@ -57,7 +62,7 @@ impl Checker<'_> {
         m: &mut ModulationSection,
         modalities: usize,
         epochs: usize,
-    ) -> Result<(), RecipeError> {
+    ) -> Result<Modulation, RecipeError> {
         let kind = kind_name(&m.kind);
         match m.kind {
             ModulationKind::None => {
@@ -96,6 +101,7 @@ impl Checker<'_> {
                     "modulation.kind",
                     &kind,
                 )?;
+                Ok(Modulation::None)
             }
             ModulationKind::OgmGe => {
                 if modalities < 2 {
@@ -104,19 +110,22 @@ impl Checker<'_> {
                         got: modalities,
                     });
                 }
-                let alpha = *m.alpha.get_or_insert(0.8);
+                let alpha = *m.alpha.get_or_insert(typed::OGM_ALPHA);
                 self.in_range("modulation.alpha", alpha, "[0, ∞)", |v| v >= 0.0)?;
-                m.noise.get_or_insert(true);
-                m.variant.get_or_insert(OgmVariant::Published);
-                m.params.get_or_insert_default();
                 let window = m.epochs.unwrap_or(EpochWindow {
                     start: 0,
                     stop: epochs,
                 });
                 self.window("modulation.epochs", &window, epochs)?;
                 m.epochs = Some(window);
+                Ok(Modulation::OgmGe(OgmGe {
+                    alpha,
+                    noise: *m.noise.get_or_insert(typed::OGM_NOISE),
+                    window,
+                    variant: *m.variant.get_or_insert_default(),
+                    params: *m.params.get_or_insert_default(),
+                }))
             }
         }
-        Ok(())
     }
 }

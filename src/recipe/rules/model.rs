@@ -3,6 +3,7 @@
 
 use crate::recipe::error::RecipeError;
 use crate::recipe::file::*;
+use crate::recipe::typed::{self, EncoderBody, Fusion, Method};
 use crate::recipe::validate::{kind_name, Checker};
 
 impl Checker<'_> {
@@ -10,9 +11,10 @@ impl Checker<'_> {
         &self,
         m: &mut ModelSection,
         modalities: &[String],
-    ) -> Result<(), RecipeError> {
+    ) -> Result<typed::Model, RecipeError> {
+        let mut encoders = Vec::with_capacity(modalities.len());
         for name in modalities {
-            let Some(enc) = m.encoders.get(name) else {
+            let Some(enc) = m.encoders.get_mut(name) else {
                 return Err(RecipeError::MissingEncoder {
                     origin: self.o("model.encoders"),
                     modality: name.clone(),
@@ -20,19 +22,18 @@ impl Checker<'_> {
             };
             let key = format!("model.encoders.{name}");
             self.positive_int(&format!("{key}.out"), enc.out)?;
-            self.check_conv(&key, name, enc)?;
+            let body = self.check_conv(&key, name, enc)?;
             for (i, h) in enc.hidden.iter().enumerate() {
                 self.positive_int(&format!("{key}.hidden[{i}]"), *h)?;
             }
+            encoders.push(typed::Encoder {
+                body,
+                hidden: enc.hidden.clone(),
+                out: enc.out,
+                activation: enc.activation,
+            });
         }
         m.encoders.retain(|k, _| modalities.contains(k));
-        for enc in m
-            .encoders
-            .values_mut()
-            .filter(|e| e.kind == EncoderKind::Conv)
-        {
-            enc.kernel.get_or_insert(3);
-        }
         let fusion = &mut m.fusion;
         let kind_name = kind_name(&fusion.kind);
         let arity = |needs: usize| -> Result<(), RecipeError> {
@@ -47,22 +48,21 @@ impl Checker<'_> {
                 })
             }
         };
-        let pick = |key: &str, value: &Option<String>| -> Result<String, RecipeError> {
+        let pick = |key: &str, value: &Option<String>| -> Result<usize, RecipeError> {
             let chosen = value.clone().unwrap_or_else(|| modalities[0].clone());
-            if modalities.contains(&chosen) {
-                Ok(chosen)
-            } else {
-                Err(RecipeError::UnknownModality {
+            match modalities.iter().position(|n| *n == chosen) {
+                Some(index) => Ok(index),
+                None => Err(RecipeError::UnknownModality {
                     origin: self.o(key),
                     key: key.into(),
                     got: chosen,
                     manifest: self.manifest.name.clone(),
                     known: modalities.join(", "),
-                })
+                }),
             }
         };
         self.fusion_keys_apply(fusion, &kind_name)?;
-        match fusion.kind {
+        let (typed_fusion, unimodal_logits) = match fusion.kind {
             FusionKind::Concat | FusionKind::Sum => {
                 if fusion.kind == FusionKind::Sum {
                     let widths: Vec<usize> = modalities.iter().map(|n| m.encoders[n].out).collect();
@@ -78,38 +78,47 @@ impl Checker<'_> {
                         });
                     }
                 }
-                m.unimodal_logits.get_or_insert(UnimodalLogits::Decompose);
+                let typed_fusion = if fusion.kind == FusionKind::Sum {
+                    Fusion::Sum
+                } else {
+                    Fusion::Concat
+                };
+                let unimodal = m.unimodal_logits.unwrap_or(UnimodalLogits::Decompose);
+                (typed_fusion, unimodal)
             }
             FusionKind::Film => {
                 arity(2)?;
-                fusion.condition = Some(pick("model.fusion.condition", &fusion.condition)?);
+                let condition = pick("model.fusion.condition", &fusion.condition)?;
+                fusion.condition = Some(modalities[condition].clone());
                 self.no_decompose(m.unimodal_logits, &kind_name)?;
-                m.unimodal_logits = Some(UnimodalLogits::Probe);
+                (Fusion::Film { condition }, UnimodalLogits::Probe)
             }
             FusionKind::Gated => {
                 arity(2)?;
                 let gate = pick("model.fusion.gate", &fusion.gate)?;
-                let other = modalities
-                    .iter()
-                    .find(|n| **n != gate)
-                    .expect("two modalities");
-                let dim = fusion.dim.unwrap_or(m.encoders[other].out);
+                // The gated projection defaults to the other modality's feature width.
+                let dim = fusion.dim.unwrap_or(encoders[1 - gate].out);
                 self.positive_int("model.fusion.dim", dim)?;
-                fusion.gate = Some(gate);
+                fusion.gate = Some(modalities[gate].clone());
                 fusion.dim = Some(dim);
                 self.no_decompose(m.unimodal_logits, &kind_name)?;
-                m.unimodal_logits = Some(UnimodalLogits::Probe);
+                (Fusion::Gated { gate, dim }, UnimodalLogits::Probe)
             }
-        }
-        Ok(())
+        };
+        m.unimodal_logits = Some(unimodal_logits);
+        Ok(typed::Model {
+            encoders,
+            fusion: typed_fusion,
+            unimodal_logits,
+        })
     }
 
     pub(in crate::recipe) fn check_conv(
         &self,
         key: &str,
         name: &str,
-        enc: &EncoderSpec,
-    ) -> Result<(), RecipeError> {
+        enc: &mut EncoderSpec,
+    ) -> Result<EncoderBody, RecipeError> {
         if enc.kind == EncoderKind::Mlp {
             let channels = (!enc.channels.is_empty()).then_some(());
             self.not_for_kind(
@@ -119,21 +128,22 @@ impl Checker<'_> {
                 "model.encoders.*.kind",
                 "mlp",
             )?;
-            return self.not_for_kind(
+            self.not_for_kind(
                 &format!("{key}.kernel"),
                 &enc.kernel,
                 "conv",
                 "model.encoders.*.kind",
                 "mlp",
-            );
+            )?;
+            return Ok(EncoderBody::Mlp);
         }
-        let spec = self
+        let shape = self
             .manifest
             .modalities
             .iter()
             .find(|m| m.name == name)
-            .expect("modality checked");
-        let Some([_, mut h, mut w]) = spec.shape else {
+            .and_then(|m| m.shape);
+        let Some(shape @ [_, mut h, mut w]) = shape else {
             return Err(RecipeError::ConvNeedsShape {
                 origin: self.o(&format!("{key}.kind")),
                 key: format!("{key}.kind"),
@@ -155,7 +165,7 @@ impl Checker<'_> {
                 "must list at least one conv block".into(),
             ));
         }
-        let k = enc.kernel.unwrap_or(3);
+        let k = *enc.kernel.get_or_insert(typed::CONV_KERNEL);
         if k.is_multiple_of(2) || k == 0 {
             return Err(geometry("kernel", format!("must be odd (got {k})")));
         }
@@ -170,7 +180,11 @@ impl Checker<'_> {
             h /= 2;
             w /= 2;
         }
-        Ok(())
+        Ok(EncoderBody::Conv {
+            shape,
+            channels: enc.channels.clone(),
+            kernel: k,
+        })
     }
 
     /// `condition` belongs to film, `gate` and `dim` to gated.
@@ -207,13 +221,13 @@ impl Checker<'_> {
     pub(in crate::recipe) fn check_losses(
         &self,
         l: &LossesSection,
-        m: &ModelSection,
+        m: &typed::Model,
     ) -> Result<(), RecipeError> {
         self.in_range("losses.unimodal", l.unimodal, "[0, ∞)", |v| v >= 0.0)?;
-        if l.unimodal > 0.0 && !matches!(m.fusion.kind, FusionKind::Concat | FusionKind::Sum) {
+        if l.unimodal > 0.0 && !m.fusion.decomposes() {
             return Err(RecipeError::UnimodalLossNeedsDecomposableHead {
                 origin: self.o("losses.unimodal"),
-                fusion: kind_name(&m.fusion.kind),
+                fusion: fusion_name(&m.fusion),
             });
         }
         Ok(())
@@ -251,7 +265,11 @@ impl Checker<'_> {
         Ok(())
     }
 
-    pub(in crate::recipe) fn check_method(&self, f: &mut RecipeFile) -> Result<(), RecipeError> {
+    pub(in crate::recipe) fn check_method(
+        &self,
+        f: &mut RecipeFile,
+        model: &typed::Model,
+    ) -> Result<Method, RecipeError> {
         let kind = kind_name(&f.method.kind);
         let m = &mut f.method;
         let not = |key: &str, set: bool, applies: &'static str| -> Result<(), RecipeError> {
@@ -272,38 +290,41 @@ impl Checker<'_> {
         if m.kind != MethodKind::Gblending {
             not("method.super_epoch", m.super_epoch.is_some(), "gblending")?;
         }
-        match m.kind {
-            MethodKind::Standard => return Ok(()),
+        let method = match m.kind {
+            MethodKind::Standard => return Ok(Method::Standard),
             MethodKind::Gblending => {
-                let every = *m.super_epoch.get_or_insert(GBLENDING_SUPER_EPOCH);
-                self.positive_int("method.super_epoch", every)?;
+                let super_epoch = *m.super_epoch.get_or_insert(typed::GBLENDING_SUPER_EPOCH);
+                self.positive_int("method.super_epoch", super_epoch)?;
                 if f.dataset.split.val <= 0.0 {
                     return Err(RecipeError::MethodNeedsValidation {
                         origin: self.o("dataset.split.val"),
                         method: kind,
                     });
                 }
+                Method::Gblending { super_epoch }
             }
             MethodKind::Mla => {
-                m.projection.get_or_insert_default();
-                if f.model.fusion.kind != FusionKind::Sum {
+                let projection = *m.projection.get_or_insert_default();
+                if model.fusion != Fusion::Sum {
                     return Err(RecipeError::MlaNeedsSharedHead {
                         origin: self.o("method.kind"),
-                        fusion: kind_name(&f.model.fusion.kind),
+                        fusion: fusion_name(&model.fusion),
                     });
                 }
+                Method::Mla { projection }
             }
             MethodKind::Mmpareto => {
-                let gamma = *m.gamma.get_or_insert(MMPARETO_GAMMA);
+                let gamma = *m.gamma.get_or_insert(typed::MMPARETO_GAMMA);
                 self.positive("method.gamma", gamma)?;
+                Method::Mmpareto { gamma }
             }
             MethodKind::Agm => {
-                let alpha = *m.alpha.get_or_insert(1.0);
+                let alpha = *m.alpha.get_or_insert(typed::AGM_ALPHA);
                 self.in_range("method.alpha", alpha, "[0, ∞)", |v| v >= 0.0)?;
-                let trigger = *m.clip_trigger.get_or_insert(1.0);
-                self.positive("method.clip_trigger", trigger)?;
-                let norm = *m.clip_norm.get_or_insert(1.0);
-                self.positive("method.clip_norm", norm)?;
+                let clip_trigger = *m.clip_trigger.get_or_insert(typed::AGM_CLIP_TRIGGER);
+                self.positive("method.clip_trigger", clip_trigger)?;
+                let clip_norm = *m.clip_norm.get_or_insert(typed::AGM_CLIP_NORM);
+                self.positive("method.clip_norm", clip_norm)?;
                 let window = m.epochs.unwrap_or(EpochWindow {
                     start: 0,
                     stop: f.train.epochs,
@@ -317,13 +338,19 @@ impl Checker<'_> {
                         got: f.dataset.modalities.len(),
                     });
                 }
+                Method::Agm(typed::Agm {
+                    alpha,
+                    window,
+                    clip_trigger,
+                    clip_norm,
+                })
             }
-        }
-        if !matches!(f.model.fusion.kind, FusionKind::Concat | FusionKind::Sum) {
+        };
+        if !model.fusion.decomposes() {
             return Err(RecipeError::MethodNeedsDecomposableHead {
                 origin: self.o("method.kind"),
                 method: kind,
-                fusion: kind_name(&f.model.fusion.kind),
+                fusion: fusion_name(&model.fusion),
             });
         }
         let others = [
@@ -337,7 +364,18 @@ impl Checker<'_> {
                 method: kind,
                 key,
             }),
-            None => Ok(()),
+            None => Ok(method),
         }
     }
+}
+
+/// The recipe name of a fusion, for messages.
+fn fusion_name(f: &Fusion) -> String {
+    match f {
+        Fusion::Concat => "concat",
+        Fusion::Sum => "sum",
+        Fusion::Film { .. } => "film",
+        Fusion::Gated { .. } => "gated",
+    }
+    .into()
 }

@@ -3,6 +3,7 @@
 
 use crate::recipe::error::RecipeError;
 use crate::recipe::file::*;
+use crate::recipe::typed::{self, Optimizer, Schedule, ScheduleShape, UpdateRule};
 use crate::recipe::validate::{kind_name, Checker};
 
 impl Checker<'_> {
@@ -10,13 +11,13 @@ impl Checker<'_> {
         &self,
         o: &mut OptimSection,
         epochs: usize,
-    ) -> Result<(), RecipeError> {
+    ) -> Result<Optimizer, RecipeError> {
         self.positive("optim.lr", o.lr)?;
         self.in_range("optim.weight_decay", o.weight_decay, "[0, ∞)", |v| {
             v >= 0.0
         })?;
         let kind = kind_name(&o.kind);
-        match o.kind {
+        let rule = match o.kind {
             OptimKind::Sgd => {
                 self.not_for_kind(
                     "optim.betas",
@@ -26,18 +27,27 @@ impl Checker<'_> {
                     &kind,
                 )?;
                 self.not_for_kind("optim.eps", &o.eps, "adam and adamw", "optim.kind", &kind)?;
-                let m = *o.momentum.get_or_insert(0.9);
-                self.in_range("optim.momentum", m, "[0, 1)", |v| (0.0..1.0).contains(&v))?;
+                let momentum = *o.momentum.get_or_insert(typed::SGD_MOMENTUM);
+                self.in_range("optim.momentum", momentum, "[0, 1)", |v| {
+                    (0.0..1.0).contains(&v)
+                })?;
+                UpdateRule::Sgd { momentum }
             }
             OptimKind::Adam | OptimKind::Adamw => {
                 self.not_for_kind("optim.momentum", &o.momentum, "sgd", "optim.kind", &kind)?;
-                let [b1, b2] = *o.betas.get_or_insert([0.9, 0.999]);
+                let betas = *o.betas.get_or_insert(typed::ADAM_BETAS);
+                let [b1, b2] = betas;
                 self.in_range("optim.betas[0]", b1, "[0, 1)", |v| (0.0..1.0).contains(&v))?;
                 self.in_range("optim.betas[1]", b2, "[0, 1)", |v| (0.0..1.0).contains(&v))?;
-                let eps = *o.eps.get_or_insert(1e-8);
+                let eps = *o.eps.get_or_insert(typed::ADAM_EPS);
                 self.positive("optim.eps", eps)?;
+                if o.kind == OptimKind::Adam {
+                    UpdateRule::Adam { betas, eps }
+                } else {
+                    UpdateRule::AdamW { betas, eps }
+                }
             }
-        }
+        };
         let s = &mut o.schedule;
         let skind = kind_name(&s.kind);
         if s.warmup >= epochs {
@@ -49,8 +59,8 @@ impl Checker<'_> {
             });
         }
         self.schedule_keys_apply(s, &skind)?;
-        match s.kind {
-            LrScheduleKind::Constant => {}
+        let shape = match s.kind {
+            LrScheduleKind::Constant => ScheduleShape::Constant,
             LrScheduleKind::Step => {
                 let Some(every) = s.every else {
                     return Err(RecipeError::KeyRequiredForKind {
@@ -61,17 +71,29 @@ impl Checker<'_> {
                     });
                 };
                 self.positive_int("optim.schedule.every", every)?;
-                let g = *s.gamma.get_or_insert(0.1);
-                self.in_range("optim.schedule.gamma", g, "(0, 1]", |v| v > 0.0 && v <= 1.0)?;
+                let gamma = *s.gamma.get_or_insert(typed::STEP_GAMMA);
+                self.in_range("optim.schedule.gamma", gamma, "(0, 1]", |v| {
+                    v > 0.0 && v <= 1.0
+                })?;
+                ScheduleShape::Step { every, gamma }
             }
             LrScheduleKind::Cosine => {
-                let min = *s.min_lr.get_or_insert(0.0);
-                self.in_range("optim.schedule.min_lr", min, "[0, optim.lr]", |v| {
+                let min_lr = *s.min_lr.get_or_insert(typed::COSINE_MIN_LR);
+                self.in_range("optim.schedule.min_lr", min_lr, "[0, optim.lr]", |v| {
                     v >= 0.0 && v <= o.lr
                 })?;
+                ScheduleShape::Cosine { min_lr }
             }
-        }
-        Ok(())
+        };
+        Ok(Optimizer {
+            lr: o.lr,
+            weight_decay: o.weight_decay,
+            rule,
+            schedule: Schedule {
+                warmup: s.warmup,
+                shape,
+            },
+        })
     }
 
     /// `every` and `gamma` belong to the step schedule, `min_lr` to cosine.
