@@ -30,6 +30,6 @@ export CI=true
 # baseline included) is abandoned; test timeouts are set in .cargo/mutants.toml. Survivors that
 # cannot change a result are listed in tests/mutants-equivalent.txt.
 exec cargo mutants \
-    --jobs 1 \
+    --jobs "${MUTANTS_JOBS:-1}" \
     --build-timeout 900 \
     "$@"

@@ -26,6 +26,18 @@ mod tests {
     use crate::rng::{stream, Stream};
     use statrs::function::gamma::gamma_ur;
 
+    /// The bijection check itself: it accepts permutations and rejects a repeated index, an
+    /// index out of range and a permutation of the wrong length's range.
+    #[test]
+    fn is_bijection_accepts_permutations_only() {
+        assert!(is_bijection(&[]));
+        assert!(is_bijection(&[2, 0, 1]));
+        assert!(!is_bijection(&[0, 0]));
+        assert!(!is_bijection(&[1, 1, 0]));
+        assert!(!is_bijection(&[0, 2]));
+        assert!(!is_bijection(&[3, 0, 1]));
+    }
+
     /// Upper tail P(χ²_df > x).
     fn chi_square_tail(x: f64, df: f64) -> f64 {
         gamma_ur(df / 2.0, x / 2.0)

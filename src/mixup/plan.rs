@@ -52,10 +52,11 @@ pub fn draw(seed: u64, step: u64, epoch: usize, batch: usize, cfg: &MixupSection
 }
 
 /// The plan for `modalities` modalities. MM and input mixup use λ for every modality and the
-/// label; B-MM (`cfg.balance` set) derives λ_m and λ_y from the relative contributions `r`.
+/// label; B-MM (`cfg.balance` set, which validation allows for `bmm` only, and its relative
+/// contributions `r` given) derives λ_m and λ_y from `r`.
 pub fn plan(draws: Draws, modalities: usize, cfg: &MixupSection, r: Option<&[f64]>) -> MixPlan {
     match (&cfg.balance, r) {
-        (Some(b), Some(r)) if cfg.method == MixupMethod::Bmm => {
+        (Some(b), Some(r)) => {
             let weights = balanced::label_weights(r, b.label_weight);
             let mut per_mod = vec![Vec::with_capacity(draws.lambda.len()); modalities];
             let mut label = Vec::with_capacity(draws.lambda.len());
