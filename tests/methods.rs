@@ -73,7 +73,7 @@ fn trainable_unimodal_logits_equal_the_decomposed_head_and_carry_a_bias_gradient
             });
         }
         let grads = total.unwrap().backward();
-        let bias = model.store.vector(model.head.bias);
+        let bias = model.store.vector(model.heads[0].bias);
         let got = grads.get(bias).as_vec();
         for c in 0..k {
             assert!(
@@ -82,6 +82,131 @@ fn trainable_unimodal_logits_equal_the_decomposed_head_and_carry_a_bias_gradient
                 got[c],
                 analytic[c]
             );
+        }
+    }
+}
+
+/// OGM-GE's sum fusion (`sum-heads`): one head per modality, named `head.<modality>`, each on
+/// its own modality's features with its own bias. Checked against a host computation from the
+/// stored parameters alone: fused logits = Σ_m (z_m W_mᵀ + b_m); each modality's unimodal
+/// logits (decomposed and trainable) are its head's output with the full bias (OGM-GE's
+/// training diagnostics); and every head's bias receives the whole fused-loss bias gradient
+/// mean_i (softmax_i − y_i), so the summed bias moves at M times one shared bias's rate.
+#[test]
+fn sum_heads_fusion_is_one_head_per_modality_with_logits_summed() {
+    let (_, model) = model("sum-heads");
+    let (n, k) = (5, 6);
+    let host = features(&model, n, 3);
+    let labels = [0usize, 3, 5, 1, 2];
+    let dev = model.store.dev.clone();
+    let names: Vec<&str> = model.store.params.iter().map(|p| p.name.as_str()).collect();
+    let param = |name: &str| -> Vec<f32> {
+        let p = model.store.params.iter().find(|p| p.name == name);
+        match &p.unwrap_or_else(|| panic!("no {name} in {names:?}")).tensor {
+            ParamTensor::Matrix(t) => t.as_vec(),
+            ParamTensor::Vector(t) => t.as_vec(),
+        }
+    };
+    assert!(!names.contains(&"head.weight"), "{names:?}");
+    let mut fused_host = vec![0f64; n * k];
+    let mut unimodal_host = Vec::new();
+    for (m, modality) in ["audio", "visual"].iter().enumerate() {
+        let (w, b) = (
+            param(&format!("head.{modality}.weight")),
+            param(&format!("head.{modality}.bias")),
+        );
+        let d = model.encoders[m].out;
+        assert_eq!(
+            w.len(),
+            k * d,
+            "head.{modality} reads only its modality's features"
+        );
+        let mut u = vec![0f64; n * k];
+        for i in 0..n {
+            for c in 0..k {
+                let dot: f64 = (0..d)
+                    .map(|j| host[m][i * d + j] as f64 * w[c * d + j] as f64)
+                    .sum();
+                u[i * k + c] = dot + b[c] as f64;
+                fused_host[i * k + c] += u[i * k + c];
+            }
+        }
+        unimodal_host.push(u);
+    }
+    let close = |a: f32, b: f64, what: &str| {
+        assert!(
+            (a as f64 - b).abs() <= 1e-5 * (1.0 + b.abs()),
+            "{what}: {a} vs {b}"
+        )
+    };
+    let decomposed = model.decompose(&host, n);
+    for m in 0..2 {
+        let z: Matrix<Dev> = dev.tensor_from_vec(host[m].clone(), (n, model.encoders[m].out));
+        let taped = model
+            .unimodal_taped(m, z.leaky_traced(), 2)
+            .unwrap()
+            .as_vec();
+        for j in 0..n * k {
+            close(
+                decomposed[m][j],
+                unimodal_host[m][j],
+                &format!("decomposed u_{m}"),
+            );
+            close(taped[j], unimodal_host[m][j], &format!("trainable u_{m}"));
+        }
+    }
+    let leaves: Vec<Matrix<Dev>> = host
+        .iter()
+        .enumerate()
+        .map(|(m, z)| dev.tensor_from_vec(z.clone(), (n, model.encoders[m].out)))
+        .collect();
+    let zs: Vec<Matrix<Dev, OwnedTape<f32, Dev>>> =
+        leaves.iter().map(|z| z.clone().leaky_traced()).collect();
+    let logits = model.head(model.fuse(zs));
+    let values = logits.as_vec();
+    for j in 0..n * k {
+        close(values[j], fused_host[j], "fused logits");
+    }
+    let mut one_hot = vec![0f32; n * k];
+    let mut bias_grad = vec![0f64; k];
+    // ∂L/∂logits: (softmax − y)/n per row.
+    let mut dlogits = vec![0f64; n * k];
+    for (i, &y) in labels.iter().enumerate() {
+        one_hot[i * k + y] = 1.0;
+        let row = &fused_host[i * k..(i + 1) * k];
+        let max = row.iter().cloned().fold(f64::MIN, f64::max);
+        let e: Vec<f64> = row.iter().map(|v| (v - max).exp()).collect();
+        let sum: f64 = e.iter().sum();
+        for c in 0..k {
+            dlogits[i * k + c] = (e[c] / sum - one_hot[i * k + c] as f64) / n as f64;
+            bias_grad[c] += dlogits[i * k + c];
+        }
+    }
+    let targets: Matrix<Dev> = dev.tensor_from_vec(one_hot, (n, k));
+    let grads = cross_entropy_with_logits_loss(logits, targets).backward();
+    for head in &model.heads {
+        let got = grads.get(model.store.vector(head.bias)).as_vec();
+        for c in 0..k {
+            assert!((got[c] as f64 - bias_grad[c]).abs() < 1e-6, "∂/∂b_{c}");
+        }
+    }
+    // The gradient reaches each modality's features through its own head only:
+    // ∂L/∂z_m = (∂L/∂logits) W_m.
+    for (m, modality) in ["audio", "visual"].iter().enumerate() {
+        let w = param(&format!("head.{modality}.weight"));
+        let d = model.encoders[m].out;
+        let got = grads.get(&leaves[m]).as_vec();
+        for i in 0..n {
+            for j in 0..d {
+                let want: f64 = (0..k)
+                    .map(|c| dlogits[i * k + c] * w[c * d + j] as f64)
+                    .sum();
+                let g = got[i * d + j] as f64;
+                assert!(
+                    (g - want).abs() < 1e-6,
+                    "∂L/∂z_{m}[{i},{j}] = {g} vs {want}"
+                );
+            }
         }
     }
 }

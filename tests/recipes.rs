@@ -462,6 +462,7 @@ fn typed_choices_agree_with_the_recorded_recipe() {
         &["optim.schedule.kind=step", "optim.schedule.every=2"],
         &["optim.schedule.kind=cosine", "optim.schedule.warmup=1"],
         &["model.fusion.kind=sum"],
+        &["model.fusion.kind=sum-heads"],
         &["model.fusion.kind=film", "model.fusion.condition=visual"],
         &["model.fusion.kind=gated", "model.fusion.gate=visual"],
         &["mixup.method=input"],
@@ -538,6 +539,7 @@ fn typed_choices_agree_with_the_recorded_recipe() {
         let fusion = match f.model.fusion.kind {
             FusionKind::Concat => Fusion::Concat,
             FusionKind::Sum => Fusion::Sum,
+            FusionKind::SumHeads => Fusion::SumHeads,
             FusionKind::Film => Fusion::Film {
                 condition: index(&f.model.fusion.condition).expect(&what),
             },

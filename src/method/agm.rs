@@ -125,15 +125,17 @@ impl<D: Backend> Method<D> for Agm {
             (loss, value)
         };
         let mut g = cx.backward(loss)?;
-        // The released clipping rule: triggered by the fusion head's weight gradient.
-        let head = cx.model.head.weight;
+        // The released clipping rule: triggered by the fusion head's weight gradient (every
+        // head's, with one per modality).
         let mut largest = 0f32;
-        grads::edit_grad(
-            &cx.model.store.dev,
-            &mut g,
-            &cx.model.store.params[head].tensor,
-            &mut |v| largest = v.iter().fold(0f32, |a, &x| a.max(x.abs())),
-        );
+        for head in &cx.model.heads {
+            grads::edit_grad(
+                &cx.model.store.dev,
+                &mut g,
+                &cx.model.store.params[head.weight].tensor,
+                &mut |v| largest = v.iter().fold(largest, |a, &x| a.max(x.abs())),
+            );
+        }
         if f64::from(largest) > self.cfg.clip_trigger {
             let norm = grads::global_norm(&cx.model.store, &mut g, &all_groups);
             let factor = grads::clip_factor(norm, self.cfg.clip_norm);

@@ -144,7 +144,7 @@ impl<D: Backend> Method<D> for Mla {
                         .map(|j| (0..n).map(|i| z_host[i * d + j] as f64).sum::<f64>() / n as f64)
                         .collect();
                     self.state.update(&r, a);
-                    let head = &cx.model.store.params[cx.model.head.weight].tensor;
+                    let head = &cx.model.store.params[cx.model.heads[0].weight].tensor;
                     let (projector, mode) = (&self.state, self.projection);
                     edit_grad(&cx.model.store.dev, &mut g, head, &mut |grad| {
                         let projected = projector.project(grad, d);

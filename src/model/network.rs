@@ -30,6 +30,10 @@ pub enum Fusion {
     Concat,
     /// Sum features.
     Sum,
+    /// OGM-GE's `SumFusion`: one linear head per modality, logits summed. The fused feature is
+    /// the concatenation (so mixing it mixes every z_m), and [`Model::heads`] holds one head
+    /// per modality.
+    SumHeads,
     /// h = γ(z_c) ⊙ z_o + β(z_c).
     Film {
         /// γ projection.
@@ -63,8 +67,9 @@ pub struct Model<D: Backend = Dev> {
     pub encoders: Vec<Encoder<D>>,
     /// Fusion.
     pub fusion: Fusion,
-    /// Linear head on the fused feature.
-    pub head: Linear,
+    /// Linear head on the fused feature: one for every fusion except
+    /// [`Fusion::SumHeads`], which has one per modality (each on its modality's columns).
+    pub heads: Vec<Linear>,
     /// Probes (film/gated), one per modality.
     pub probes: Vec<Linear>,
     /// Number of classes.
@@ -148,6 +153,7 @@ impl<D: Backend> Model<D> {
             };
         let (fusion, fused_width) = match spec.fusion {
             FusionSpec::Concat => (Fusion::Concat, encoders.iter().map(|e| e.out).sum()),
+            FusionSpec::SumHeads => (Fusion::SumHeads, encoders.iter().map(|e| e.out).sum()),
             FusionSpec::Sum => (Fusion::Sum, encoders[0].out),
             FusionSpec::Film { condition: cond } => {
                 let other = 1 - cond;
@@ -191,7 +197,28 @@ impl<D: Backend> Model<D> {
                 )
             }
         };
-        let head = linear(&mut store, "head", fused_width, classes, Group::Fusion);
+        let heads = match fusion {
+            Fusion::SumHeads => names
+                .iter()
+                .zip(&encoders)
+                .map(|(n, e)| {
+                    linear(
+                        &mut store,
+                        &format!("head.{n}"),
+                        e.out,
+                        classes,
+                        Group::Fusion,
+                    )
+                })
+                .collect(),
+            _ => vec![linear(
+                &mut store,
+                "head",
+                fused_width,
+                classes,
+                Group::Fusion,
+            )],
+        };
         let probes = match spec.unimodal_logits {
             UnimodalLogits::Decompose => Vec::new(),
             UnimodalLogits::Probe => names
@@ -212,7 +239,7 @@ impl<D: Backend> Model<D> {
             store,
             encoders,
             fusion,
-            head,
+            heads,
             probes,
             classes,
         }
@@ -256,7 +283,7 @@ impl<D: Backend> Model<D> {
     /// Fuse encoder features (modality order).
     pub fn fuse<T: dfdx::tensor::Tape<f32, D>>(&self, zs: Vec<Matrix<D, T>>) -> Matrix<D, T> {
         match &self.fusion {
-            Fusion::Concat => {
+            Fusion::Concat | Fusion::SumHeads => {
                 let mut it = zs.into_iter();
                 let first = it.next().expect("at least one modality");
                 it.fold(first, |acc, z| (acc, z).concat_along(Axis::<1>))
@@ -294,9 +321,31 @@ impl<D: Backend> Model<D> {
         }
     }
 
-    /// The head's logits.
+    /// The head's logits. With one head per modality ([`Fusion::SumHeads`]) each head reads its
+    /// modality's columns of the concatenated feature and the logits are summed.
     pub fn head<T: dfdx::tensor::Tape<f32, D>>(&self, h: Matrix<D, T>) -> Matrix<D, T> {
-        self.head.forward(h, &self.store)
+        let [head] = self.heads.as_slice() else {
+            let (h, tape) = h.split_tape();
+            let mut tape = Some(tape);
+            let mut offset = 0;
+            let mut total: Option<Matrix<D, T>> = None;
+            for (head, enc) in self.heads.iter().zip(&self.encoders) {
+                // The slice is taken on the taped feature, so its backward reaches the encoders.
+                let taped = match tape.take() {
+                    Some(t) => h.clone().put_tape(t),
+                    None => h.clone().retaped::<T>(),
+                };
+                let part = taped.slice((.., offset..offset + enc.out));
+                offset += enc.out;
+                let logits = head.forward(part, &self.store);
+                total = Some(match total {
+                    None => logits,
+                    Some(acc) => acc + logits,
+                });
+            }
+            return total.expect("one head per modality");
+        };
+        head.forward(h, &self.store)
     }
 
     /// Probe logits of modality `m` (probe mode only).
@@ -319,9 +368,9 @@ impl<D: Backend> Model<D> {
             Fusion::Gated { gate, value, .. } => {
                 out.extend([(1, gate.inp, gate.out), (1, value.inp, value.out)])
             }
-            Fusion::Concat | Fusion::Sum => {}
+            Fusion::Concat | Fusion::Sum | Fusion::SumHeads => {}
         }
-        out.push((1, self.head.inp, self.head.out));
+        out.extend(self.heads.iter().map(|h| (1, h.inp, h.out)));
         out.extend(self.probes.iter().map(|p| (1, p.inp, p.out)));
         out
     }
@@ -348,8 +397,9 @@ impl<D: Backend> Model<D> {
 
     /// Modality `m`'s decomposed unimodal logits u_m = z_m W_mᵀ + b/M as a trainable output
     /// (gradients reach the encoder and the head): concat fusion pads z_m with zeros at the
-    /// other modalities' columns, sum fusion uses z_m as is. `None` for fusions without a
-    /// decomposable head (film, gated).
+    /// other modalities' columns, sum fusion uses z_m as is; with one head per modality u_m is
+    /// that head's output with its full bias. `None` for fusions without a decomposable head
+    /// (film, gated).
     pub fn unimodal_taped(
         &self,
         m: usize,
@@ -357,8 +407,10 @@ impl<D: Backend> Model<D> {
         modalities: usize,
     ) -> Option<Matrix<D, Tape<D>>> {
         let scale = 1.0 / modalities as f32;
+        let head = &self.heads[0];
         match self.fusion {
-            Fusion::Sum => Some(self.head.forward_scaled_bias(z, &self.store, scale)),
+            Fusion::SumHeads => Some(self.heads[m].forward(z, &self.store)),
+            Fusion::Sum => Some(head.forward_scaled_bias(z, &self.store, scale)),
             Fusion::Concat => {
                 let n = z.shape().0;
                 let dev = &self.store.dev;
@@ -372,39 +424,40 @@ impl<D: Backend> Model<D> {
                 if after > 0 {
                     padded = (padded, zeros(after)).concat_along(Axis::<1>);
                 }
-                Some(self.head.forward_scaled_bias(padded, &self.store, scale))
+                Some(head.forward_scaled_bias(padded, &self.store, scale))
             }
             Fusion::Film { .. } | Fusion::Gated { .. } => None,
         }
     }
 
     /// Unimodal logits by decomposing the linear head (concat/sum): u_m = z_m W_mᵀ + b/M, from
-    /// host copies of the clean features `zs` (each `n × d_m`). Σ_m u_m equals the fused
-    /// logits for concat, and for sum.
+    /// host copies of the clean features `zs` (each `n × d_m`); with one head per modality
+    /// (sum-heads) u_m = z_m W_mᵀ + b_m, that head's output. Σ_m u_m equals the fused logits.
     pub fn decompose(&self, zs: &[Vec<f32>], n: usize) -> Vec<Vec<f32>> {
-        let w = self.store.matrix(self.head.weight).as_vec();
-        let b = self.store.vector(self.head.bias).as_vec();
         let k = self.classes;
-        let width = self.head.inp;
         let m_count = zs.len() as f32;
         let mut offset = 0;
         zs.iter()
             .enumerate()
             .map(|(m, z)| {
                 let d = self.encoders[m].out;
-                let col = if matches!(self.fusion, Fusion::Concat) {
-                    offset
-                } else {
-                    0
+                // Which head, at which column, with which share of its bias.
+                let (head, col, share) = match self.fusion {
+                    Fusion::SumHeads => (&self.heads[m], 0, 1.0),
+                    Fusion::Concat => (&self.heads[0], offset, m_count),
+                    _ => (&self.heads[0], 0, m_count),
                 };
                 offset += d;
+                let w = self.store.matrix(head.weight).as_vec();
+                let b = self.store.vector(head.bias).as_vec();
+                let width = head.inp;
                 let mut u = vec![0f32; n * k];
                 for i in 0..n {
                     let zi = &z[i * d..(i + 1) * d];
                     for c in 0..k {
                         let wr = &w[c * width + col..c * width + col + d];
                         let dot: f32 = zi.iter().zip(wr).map(|(a, b)| a * b).sum();
-                        u[i * k + c] = dot + b[c] / m_count;
+                        u[i * k + c] = dot + b[c] / share;
                     }
                 }
                 u

@@ -364,6 +364,10 @@ pub enum FusionKind {
     Concat,
     /// h = Σ z_m (equal widths); head Linear(d → K).
     Sum,
+    /// OGM-GE's `SumFusion`: one head Linear(d_m → K) per modality, each with its own bias, and
+    /// the logits summed (any widths). Same function class as concat, different parameters:
+    /// M biases, and each head initialised on its own fan-in.
+    SumHeads,
     /// Two modalities: h = γ(z_c) ⊙ z_o + β(z_c), γ and β linear in the conditioning modality.
     Film,
     /// Two modalities: h = σ(G z_g) ⊙ (V z_o); G, V linear to `dim`.

@@ -137,6 +137,8 @@ pub enum Fusion {
     Concat,
     /// h = Σ z_m.
     Sum,
+    /// One head per modality, logits summed.
+    SumHeads,
     /// h = γ(z_c) ⊙ z_o + β(z_c).
     Film {
         /// The conditioning modality c.
@@ -155,7 +157,7 @@ impl Fusion {
     /// Whether the head is linear in each modality's features (concat, sum), so that it
     /// decomposes into unimodal logits.
     pub fn decomposes(&self) -> bool {
-        matches!(self, Fusion::Concat | Fusion::Sum)
+        matches!(self, Fusion::Concat | Fusion::Sum | Fusion::SumHeads)
     }
 }
 

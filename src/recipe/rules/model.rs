@@ -63,7 +63,7 @@ impl Checker<'_> {
         };
         self.fusion_keys_apply(fusion, &kind_name)?;
         let (typed_fusion, unimodal_logits) = match fusion.kind {
-            FusionKind::Concat | FusionKind::Sum => {
+            FusionKind::Concat | FusionKind::Sum | FusionKind::SumHeads => {
                 if fusion.kind == FusionKind::Sum {
                     let widths: Vec<usize> = modalities.iter().map(|n| m.encoders[n].out).collect();
                     if widths.windows(2).any(|w| w[0] != w[1]) {
@@ -78,10 +78,10 @@ impl Checker<'_> {
                         });
                     }
                 }
-                let typed_fusion = if fusion.kind == FusionKind::Sum {
-                    Fusion::Sum
-                } else {
-                    Fusion::Concat
+                let typed_fusion = match fusion.kind {
+                    FusionKind::Sum => Fusion::Sum,
+                    FusionKind::SumHeads => Fusion::SumHeads,
+                    _ => Fusion::Concat,
                 };
                 let unimodal = m.unimodal_logits.unwrap_or(UnimodalLogits::Decompose);
                 (typed_fusion, unimodal)
@@ -374,6 +374,7 @@ fn fusion_name(f: &Fusion) -> String {
     match f {
         Fusion::Concat => "concat",
         Fusion::Sum => "sum",
+        Fusion::SumHeads => "sum-heads",
         Fusion::Film { .. } => "film",
         Fusion::Gated { .. } => "gated",
     }
