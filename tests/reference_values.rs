@@ -797,3 +797,251 @@ fn mla_projection_and_dynamic_weights_match_the_reference() {
         assert_all_close(row, &f64s(want), 1e-12, F64_REL, "MLA dynamic weights");
     }
 }
+
+/// The tiny network of the `method_steps` section as a recipe: two tanh encoders with no hidden
+/// layer and 2 features, SGD without momentum or decay, plus `extra` (the method's keys).
+fn tiny_step_recipe(extra: &[String]) -> Recipe {
+    let mut sets = vec![
+        "optim.momentum=0".to_string(),
+        "optim.weight_decay=0".to_string(),
+    ];
+    for name in ["audio", "visual"] {
+        sets.push(format!("model.encoders.{name}.hidden=[]"));
+        sets.push(format!("model.encoders.{name}.out=2"));
+        sets.push(format!("model.encoders.{name}.activation=tanh"));
+    }
+    sets.extend(extra.iter().cloned());
+    let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+    fixture_recipe("tiny.toml", &sets)
+}
+
+/// One step of `recipe` on the reference batch from `params`: (the step's statistics, every
+/// parameter after it). The epoch-start hook runs first (PMR's prototypes).
+fn tiny_method_step(
+    recipe: &Recipe,
+    params: &serde_json::Map<String, Value>,
+    lr: f64,
+) -> (balmix::method::StepStats, Vec<(String, Vec<f32>)>) {
+    let net = &reference()["method_steps"]["network"];
+    let labels = usizes(&net["labels"]);
+    let inputs: Vec<Vec<Vec<f32>>> = net["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_array().unwrap().iter().map(f32s).collect())
+        .collect();
+    let classes = net["classes"].as_u64().unwrap() as usize;
+    let data = literal_dataset(&["audio", "visual"], &inputs, &labels, classes);
+    let splits = train_all(labels.len());
+    let mut trainer = Trainer::new(recipe, 0, &data, &splits, Cpu::default());
+    for (name, values) in params {
+        set_param(&mut trainer.model, name, f32s(values));
+    }
+    trainer.start_epoch(0).expect("epoch start");
+    let idx: Vec<usize> = (0..labels.len()).collect();
+    let stats = trainer.train_step(&idx, 0, lr).expect("a finite step");
+    let after = params
+        .keys()
+        .map(|name| (name.clone(), param(&trainer.model, name)))
+        .collect();
+    (stats, after)
+}
+
+/// θ − θ′ of an SGD step with lr 1 against the reference gradients.
+#[track_caller]
+fn assert_gradients(
+    params: &serde_json::Map<String, Value>,
+    after: &[(String, Vec<f32>)],
+    want: &Value,
+    what: &str,
+) {
+    for (name, now) in after {
+        let grad: Vec<f64> = f32s(&params[name])
+            .iter()
+            .zip(now)
+            .map(|(&b, &a)| b as f64 - a as f64)
+            .collect();
+        assert_all_close(
+            &grad,
+            &f64s(&want[name.as_str()]),
+            F32_ABS,
+            F32_REL,
+            &format!("{what}: ∇ {name}"),
+        );
+    }
+}
+
+/// Reference: `method_steps.agm` — AGM's first step (running means 0): masked forwards,
+/// mono-modal scores, κ, the output whose gradient per forward is c_t, c_v, c_a times that of
+/// CE, and the released clipping (off, and triggered with the norm clipped to 0.05).
+#[test]
+fn one_agm_step_matches_the_reference_gradients() {
+    for case in reference()["method_steps"]["agm"].as_array().unwrap() {
+        let what = format!("agm α {} trigger {}", case["alpha"], case["clip_trigger"]);
+        let recipe = tiny_step_recipe(&[
+            "method.kind=agm".into(),
+            format!("method.alpha={}", case["alpha"]),
+            format!("method.clip_trigger={}", case["clip_trigger"]),
+            format!("method.clip_norm={}", case["clip_norm"]),
+        ]);
+        let net = &reference()["method_steps"]["network"];
+        let params = net["params"].as_object().unwrap();
+        let (stats, after) = tiny_method_step(&recipe, params, 1.0);
+        assert_close(stats.loss, num(&case["loss"]), F32_ABS, F32_REL, &what);
+        assert_gradients(params, &after, &case["grads"], &what);
+    }
+}
+
+/// Reference: `method_steps.pmr` — a standard step with PMR's term at epoch 0 (prototypes the
+/// class means of the whole training set): fused CE + β_m CE(q_m) − w · mean entropy of the
+/// dominant modality's prototype softmax, q = −sqrt(‖z − c‖² + 1e-12); binary and
+/// ratio-clipped coefficients, with and without the entropy term.
+#[test]
+fn one_pmr_step_matches_the_reference_gradients() {
+    for case in reference()["method_steps"]["pmr"].as_array().unwrap() {
+        let what = format!(
+            "pmr α {} {} entropy {}",
+            case["alpha"], case["coefficient"], case["entropy"]
+        );
+        let recipe = tiny_step_recipe(&[
+            format!("losses.pmr.alpha={}", case["alpha"]),
+            format!("losses.pmr.coefficient={}", case["coefficient"]),
+            format!("losses.pmr.entropy={}", case["entropy"]),
+            "losses.pmr.sample_fraction=1.0".into(),
+        ]);
+        let net = &reference()["method_steps"]["network"];
+        let params = net["params"].as_object().unwrap();
+        let (_, after) = tiny_method_step(&recipe, params, 1.0);
+        assert_gradients(params, &after, &case["grads"], &what);
+    }
+}
+
+/// Reference: `method_steps.mmpareto` — per-modality Pareto weights from the encoder gradients
+/// of L_mm and L_m, each encoder tensor γ · new · max(1, ‖g_sum‖/‖new‖), heads g_sum; one case
+/// without conflict and one where the visual encoder's gradients conflict (k₀ ≈ 0.356).
+#[test]
+fn one_mmpareto_step_matches_the_reference_gradients() {
+    for case in reference()["method_steps"]["mmpareto"].as_array().unwrap() {
+        let what = format!("mmpareto γ {} weights {}", case["gamma"], case["weights"]);
+        let recipe = tiny_step_recipe(&[
+            "method.kind=mmpareto".into(),
+            format!("method.gamma={}", case["gamma"]),
+        ]);
+        let params = case["params"].as_object().unwrap();
+        let (stats, after) = tiny_method_step(&recipe, params, 1.0);
+        assert_close(stats.loss, num(&case["loss"]), F32_ABS, F32_REL, &what);
+        assert_all_close(
+            &stats.coefficients,
+            &f64s(&case["weights"]),
+            1e-6,
+            0.0,
+            &format!("{what}: weights"),
+        );
+        assert_gradients(params, &after, &case["grads"], &what);
+    }
+}
+
+/// Reference: `method_steps.mla` — with the shared head of sum fusion, audio's CE then an update
+/// of the audio encoder and the head, then visual's CE through the updated head and an update of
+/// the visual encoder and the head (lr 0.5, no momentum): every parameter after the step.
+#[test]
+fn one_mla_step_matches_the_reference_parameters() {
+    for case in reference()["method_steps"]["mla"].as_array().unwrap() {
+        let recipe = tiny_step_recipe(&["method.kind=mla".into(), "model.fusion.kind=sum".into()]);
+        let params = case["params"].as_object().unwrap();
+        let lr = num(&case["lr"]);
+        let (stats, after) = tiny_method_step(&recipe, params, lr);
+        let losses = f64s(&case["losses"]);
+        let mean = losses.iter().sum::<f64>() / losses.len() as f64;
+        assert_close(stats.loss, mean, F32_ABS, F32_REL, "mla: mean loss");
+        for (name, now) in &after {
+            let now: Vec<f64> = now.iter().map(|&v| v as f64).collect();
+            assert_all_close(
+                &now,
+                &f64s(&case["after"][name.as_str()]),
+                F32_ABS,
+                F32_REL,
+                &format!("mla: {name} after the step"),
+            );
+        }
+    }
+}
+
+/// Reference: `method_steps.gblending` — at epoch 0 a copy per output (audio alone, visual
+/// alone, fused) trains `super_epoch` epochs of full-batch SGD (lr 0.5) on that output; mean
+/// train and validation CE after its first and last epoch give the weights; then one step of
+/// Σ_m w_m CE(u_m) + w_fused CE(f). Two validation samples follow the four training ones.
+#[test]
+fn one_gblending_step_matches_the_reference_weights_and_gradients() {
+    let net = &reference()["method_steps"]["network"];
+    for case in reference()["method_steps"]["gblending"].as_array().unwrap() {
+        let what = format!("gblending S {}", case["super_epoch"]);
+        let recipe = tiny_step_recipe(&[
+            "method.kind=gblending".into(),
+            format!("method.super_epoch={}", case["super_epoch"]),
+            "dataset.split.val=0.2".into(),
+            format!("optim.lr={}", case["lr"]),
+        ]);
+        let mut labels = usizes(&net["labels"]);
+        let train = labels.len();
+        labels.extend(usizes(&case["val"]["labels"]));
+        let inputs: Vec<Vec<Vec<f32>>> = (0..2)
+            .map(|m| {
+                net["inputs"][m]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .chain(case["val"]["inputs"][m].as_array().unwrap())
+                    .map(f32s)
+                    .collect()
+            })
+            .collect();
+        let data = literal_dataset(&["audio", "visual"], &inputs, &labels, 3);
+        let splits = Splits {
+            train: (0..train).collect(),
+            val: (train..labels.len()).collect(),
+            test: vec![0],
+        };
+        let mut trainer = Trainer::new(&recipe, 0, &data, &splits, Cpu::default());
+        let params = net["params"].as_object().unwrap();
+        for (name, values) in params {
+            set_param(&mut trainer.model, name, f32s(values));
+        }
+        trainer.start_epoch(0).expect("epoch start");
+        let idx: Vec<usize> = (0..train).collect();
+        let stats = trainer.train_step(&idx, 0, 1.0).expect("a finite step");
+        let weights = f64s(&case["weights"]);
+        assert_all_close(
+            &stats.coefficients,
+            &weights[..2],
+            F32_ABS,
+            F32_REL,
+            &format!("{what}: unimodal weights"),
+        );
+        assert_close(
+            stats.loss,
+            num(&case["fused_loss"]),
+            F32_ABS,
+            F32_REL,
+            &format!("{what}: fused loss"),
+        );
+        let after: Vec<(String, Vec<f32>)> = params
+            .keys()
+            .map(|name| (name.clone(), param(&trainer.model, name)))
+            .collect();
+        for (name, now) in &after {
+            let grad: Vec<f64> = f32s(&params[name])
+                .iter()
+                .zip(now)
+                .map(|(&b, &a)| b as f64 - a as f64)
+                .collect();
+            assert_all_close(
+                &grad,
+                &f64s(&case["grads"][name.as_str()]),
+                F32_ABS,
+                F32_REL,
+                &format!("{what}: ∇ {name}"),
+            );
+        }
+    }
+}

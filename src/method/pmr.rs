@@ -33,7 +33,6 @@ use serde::{Deserialize, Serialize};
 pub struct Pmr {
     cfg: PmrSection,
     batch_size: usize,
-    classes: usize,
     state: Prototypes,
 }
 
@@ -107,7 +106,7 @@ impl Pmr {
         z: Matrix<D, Tape<D>>,
     ) -> Matrix<D, Tape<D>> {
         let (n, d) = *z.shape();
-        let k = self.classes;
+        let k = cx.model.classes;
         let centres: Matrix<D> = cx
             .model
             .store
@@ -138,7 +137,7 @@ impl<D: Backend> LossTerm<D> for Pmr {
         if first {
             // The first prototypes need every class: read on, batch by batch, until all are
             // seen (or the training set ends).
-            let mut seen = vec![false; self.classes];
+            let mut seen = vec![false; cx.model.classes];
             for &i in &order[..n] {
                 seen[cx.data.labels[i]] = true;
             }
@@ -157,8 +156,8 @@ impl<D: Backend> LossTerm<D> for Pmr {
         let mut centres = Vec::with_capacity(features.len());
         for (m, f) in features.iter().enumerate() {
             let d = cx.model.encoders[m].out;
-            let means = class_means(f, &labels, d, self.classes);
-            let mut c = vec![0f32; self.classes * d];
+            let means = class_means(f, &labels, d, cx.model.classes);
+            let mut c = vec![0f32; cx.model.classes * d];
             for (class, mean) in means.into_iter().enumerate() {
                 let row = &mut c[class * d..(class + 1) * d];
                 match (mean, first) {
@@ -191,7 +190,7 @@ impl<D: Backend> LossTerm<D> for Pmr {
         if !self.active(cx.epoch) || self.state.centres.len() != 2 || zs.len() != 2 {
             return None;
         }
-        let k = self.classes;
+        let k = cx.model.classes;
         let n = labels.len();
         // `retaped` keeps each z's identity, so the terms' gradients reach the encoders.
         let qs: Vec<Matrix<D, Tape<D>>> = zs
@@ -258,7 +257,6 @@ pub fn from_recipe<D: Backend>(recipe: &Recipe) -> Option<Box<dyn LossTerm<D>>> 
     Some(Box::new(Pmr {
         cfg,
         batch_size: recipe.train().batch_size,
-        classes: recipe.manifest().classes.len(),
         state: Prototypes::default(),
     }) as Box<dyn LossTerm<D>>)
 }

@@ -553,6 +553,337 @@ def methods_section():
                         "weights": mla_dynamic_weights(logits, 2)},
     }
 
+# ---------------------------------------------------------------------------------------------
+# One training step of each method with its own step (and PMR's loss term) on the tiny network
+# of `bmm_step`, by hand-written backprop, written from docs/methods.md section 3.
+
+
+TINY = {
+    "modalities": ["audio", "visual"],
+    "classes": 3,
+    "labels": [0, 1, 2, 1],
+    "inputs": [
+        [[0.5, -1.0, 0.25], [1.0, 0.75, -0.5], [-0.25, 0.5, 1.5], [0.0, -0.75, 1.0]],
+        [[1.0, 0.5], [-0.5, 1.25], [0.25, -1.0], [-1.0, 0.75]],
+    ],
+    "params": {
+        "encoder.audio.layers.0.weight": [-0.72, 0.94, 0.75, 0.75, -0.05, -0.93],
+        "encoder.audio.layers.0.bias": [0.49, 0.58],
+        "encoder.visual.layers.0.weight": [0.93, -0.93, 0.63, -0.33],
+        "encoder.visual.layers.0.bias": [0.33, 0.8],
+        "head.weight": [-0.5, 0.99, -0.92, -0.77, -0.04, 0.44, 0.85, 0.69, 0.94, -0.12,
+                        -0.19, 0.18],
+        "head.bias": [0.38, 0.81, 0.18],
+    },
+    "shapes": {
+        "encoder.audio.layers.0.weight": [2, 3],
+        "encoder.audio.layers.0.bias": [2],
+        "encoder.visual.layers.0.weight": [2, 2],
+        "encoder.visual.layers.0.bias": [2],
+        "head.weight": [3, 4],
+        "head.bias": [3],
+    },
+}
+
+# The same network with sum fusion (MLA's shared head): the head reads 2 features.
+TINY_SUM_HEAD = {"head.weight": [-0.5, 0.99, -0.92, -0.77, 0.85, 0.69],
+                 "head.bias": [0.38, 0.81, 0.18]}
+
+
+class Tiny:
+    """Two tanh encoders z_m = tanh(x_m W_m^T + b_m), concat or sum fusion, a linear head."""
+
+    def __init__(self, params, shapes, fusion):
+        self.p = {k: f32(v).reshape(shapes[k]) for k, v in params.items()}
+        self.fusion = fusion
+        self.names = TINY["modalities"]
+
+    def encode(self, m, x):
+        w = self.p[f"encoder.{self.names[m]}.layers.0.weight"]
+        b = self.p[f"encoder.{self.names[m]}.layers.0.bias"]
+        return np.tanh(x @ w.T + b)
+
+    def fuse(self, zs):
+        return np.hstack(zs) if self.fusion == "concat" else sum(zs)
+
+    def forward(self, xs):
+        zs = [self.encode(m, x) for m, x in enumerate(xs)]
+        h = self.fuse(zs)
+        return zs, h, h @ self.p["head.weight"].T + self.p["head.bias"]
+
+    def backward(self, xs, zs, h, d_logits, bias_share=1.0):
+        """Gradients of every parameter from d(loss)/d(logits) of a forward on xs (a head
+        applied to h; `bias_share` scales the bias's part, 1/M for decomposed logits)."""
+        w = self.p["head.weight"]
+        g = {"head.weight": d_logits.T @ h, "head.bias": bias_share * d_logits.sum(axis=0)}
+        d_h = d_logits @ w
+        col = 0
+        for m, (x, z) in enumerate(zip(xs, zs)):
+            d = z.shape[1]
+            d_z = d_h[:, col:col + d] if self.fusion == "concat" else d_h
+            if self.fusion == "concat":
+                col += d
+            d_pre = d_z * (1.0 - z ** 2)
+            name = self.names[m]
+            g[f"encoder.{name}.layers.0.weight"] = d_pre.T @ x
+            g[f"encoder.{name}.layers.0.bias"] = d_pre.sum(axis=0)
+        return g
+
+    def unimodal(self, m, z):
+        """Decomposed logits u_m = z_m W_m^T + b/M and the columns W_m reads."""
+        w, b = self.p["head.weight"], self.p["head.bias"]
+        if self.fusion == "concat":
+            col = sum(self.p[f"encoder.{n}.layers.0.bias"].shape[0] for n in self.names[:m])
+            wm = w[:, col:col + z.shape[1]]
+        else:
+            col, wm = 0, w
+        return z @ wm.T + b / len(self.names), col
+
+
+def add(g, h, scale=1.0):
+    out = {k: np.array(v, dtype=np.float64) for k, v in g.items()}
+    for k, v in h.items():
+        out[k] = out.get(k, 0.0) + scale * np.asarray(v)
+    return out
+
+
+def ce_grad(logits, y):
+    """Mean CE of one-hot targets and its gradient w.r.t. the logits."""
+    n = logits.shape[0]
+    return float(-(y * log_softmax(logits)).sum(axis=1).mean()), (softmax(logits) - y) / n
+
+
+def unimodal_backward(net, m, xs, zs, d_u):
+    """Gradients of a loss on u_m = z_m W_m^T + b/M (only encoder m and the head)."""
+    u, col = net.unimodal(m, zs[m])
+    d = zs[m].shape[1]
+    w = net.p["head.weight"]
+    g = {k: np.zeros_like(v) for k, v in net.p.items()}
+    g["head.weight"][:, col:col + d] = d_u.T @ zs[m]
+    g["head.bias"] = d_u.sum(axis=0) / len(net.names)
+    d_pre = (d_u @ w[:, col:col + d]) * (1.0 - zs[m] ** 2)
+    name = net.names[m]
+    g[f"encoder.{name}.layers.0.weight"] = d_pre.T @ xs[m]
+    g[f"encoder.{name}.layers.0.bias"] = d_pre.sum(axis=0)
+    return g
+
+
+def tiny_inputs():
+    xs = [f32(x) for x in TINY["inputs"]]
+    labels = np.asarray(TINY["labels"])
+    return xs, labels, one_hot(labels, TINY["classes"])
+
+
+def agm_step(alpha, clip_trigger, clip_norm):
+    """AGM's first step (running means T = 0): masked forwards, mono-modal logits, kappa, the
+    output whose gradient per forward is c times d(CE)/d(output), then the released clipping."""
+    net = Tiny(TINY["params"], TINY["shapes"], "concat")
+    xs, labels, y = tiny_inputs()
+    zero = [np.zeros_like(x) for x in xs]
+    passes = {"total": xs, "pad_v": [xs[0], zero[1]], "pad_a": [zero[0], xs[1]]}
+    out = {k: net.forward(v) for k, v in passes.items()}
+    t, pv, pa = out["total"][2], out["pad_v"][2], out["pad_a"][2]
+    m_a, m_v = 0.5 * (t - pa + pv), 0.5 * (t - pv + pa)
+
+    def score(mono):
+        q = softmax(mono)[np.arange(len(labels)), labels]
+        return float(np.mean(-np.log(np.maximum(q, 1e-8))))
+
+    s = [score(m_a), score(m_v)]
+    kappa = agm_kappa(s, [0.0, 0.0], alpha)
+    c = {"total": 0.5 * (kappa[0] + kappa[1]), "pad_v": 0.5 * (kappa[0] - kappa[1]),
+         "pad_a": 0.5 * (kappa[1] - kappa[0])}
+    loss, d_out = ce_grad(t, y)  # the output's value is `total`
+    grads = {}
+    for k, (zs, h, _) in out.items():
+        grads = add(grads, net.backward(passes[k], zs, h, c[k] * d_out))
+    largest = np.abs(grads["head.weight"]).max()
+    norm = np.sqrt(sum((v ** 2).sum() for v in grads.values()))
+    factor = min(1.0, clip_norm / (norm + 1e-6)) if largest > clip_trigger else 1.0
+    grads = {k: v * factor for k, v in grads.items()}
+    return {"alpha": alpha, "clip_trigger": clip_trigger, "clip_norm": clip_norm,
+            "scores": s, "kappa": kappa, "clip_factor": factor, "loss": loss,
+            "grads": {k: np.asarray(v).ravel().tolist() for k, v in grads.items()}}
+
+
+def pmr_step(alpha, coefficient, entropy):
+    """A standard step with PMR's term, epoch 0, prototypes from the whole training set (the
+    first pass, sample fraction 1): fused CE + beta_m CE(q_m) - w * mean entropy of the
+    dominant modality's prototype softmax, q_ik = -sqrt(|z_i - c_k|^2 + 1e-12)."""
+    net = Tiny(TINY["params"], TINY["shapes"], "concat")
+    xs, labels, y = tiny_inputs()
+    zs, h, logits = net.forward(xs)
+    loss, d_logits = ce_grad(logits, y)
+    k, n = TINY["classes"], len(labels)
+    qs, dists, centres = [], [], []
+    for z in zs:
+        c = np.stack([z[labels == cl].mean(axis=0) for cl in range(k)])
+        diff = z[:, None, :] - c[None, :, :]
+        dist = np.sqrt((diff ** 2).sum(axis=2) + 1e-12)
+        qs.append(-dist)
+        dists.append((diff, dist))
+        centres.append(c)
+    scores = [float(softmax(q)[np.arange(n), labels].sum()) for q in qs]
+    beta = pmr_coefficients(scores, alpha, coefficient)
+    dominant = 0 if scores[0] >= scores[1] else 1
+    d_zs = [np.zeros_like(z) for z in zs]
+    for m, q in enumerate(qs):
+        d_q = np.zeros_like(q)
+        if beta[m] > 0:
+            l_m, g_m = ce_grad(q, y)
+            loss += beta[m] * l_m
+            d_q += beta[m] * g_m
+        if entropy > 0 and m == dominant:
+            p = softmax(q)
+            logp = log_softmax(q)
+            neg_h = (p * logp).sum(axis=1)  # -H_i
+            loss += entropy * float(neg_h.mean())
+            d_q += entropy / n * p * (logp - neg_h[:, None])
+        diff, dist = dists[m]
+        # dq_ik/dz_i = -(z_i - c_k) / dist_ik, prototypes constant
+        d_zs[m] = -(d_q[:, :, None] * diff / dist[:, :, None]).sum(axis=1)
+    grads = net.backward(xs, zs, h, d_logits)
+    for m, name in enumerate(net.names):
+        d_pre = d_zs[m] * (1.0 - zs[m] ** 2)
+        grads[f"encoder.{name}.layers.0.weight"] += d_pre.T @ xs[m]
+        grads[f"encoder.{name}.layers.0.bias"] += d_pre.sum(axis=0)
+    return {"alpha": alpha, "coefficient": coefficient, "entropy": entropy,
+            "prototypes": [c.ravel().tolist() for c in centres], "scores": scores,
+            "beta": beta, "loss": loss,
+            "grads": {k: np.asarray(v).ravel().tolist() for k, v in grads.items()}}
+
+
+# Weights under which the visual encoder's two gradients conflict (found by a seeded search).
+CONFLICT_PARAMS = {
+    "encoder.audio.layers.0.weight": [0.21, -0.72, -0.76, 0.46, 1.0, 0.18],
+    "encoder.audio.layers.0.bias": [0.49, 0.58],
+    "encoder.visual.layers.0.weight": [0.45, -0.16, 0.39, 1.4],
+    "encoder.visual.layers.0.bias": [0.33, 0.8],
+    "head.weight": [-0.95, -1.32, 0.14, 0.86, -1.19, 1.01, -1.02, -1.31, 0.2, 0.73, -1.5, -0.55],
+    "head.bias": [-1.1, 0.13, 0.83],
+}
+
+
+def mmpareto_step(gamma, params):
+    """MMPareto: per-modality Pareto weights from the encoder gradients of L_mm and L_m, then
+    each encoder tensor from the gradient of the uniform sum, heads keep that sum."""
+    net = Tiny(params, TINY["shapes"], "concat")
+    xs, labels, y = tiny_inputs()
+    zs, h, logits = net.forward(xs)
+    loss, d_logits = ce_grad(logits, y)
+    g_mm = net.backward(xs, zs, h, d_logits)
+    g_u = []
+    for m in range(2):
+        u, _ = net.unimodal(m, zs[m])
+        _, d_u = ce_grad(u, y)
+        g_u.append(unimodal_backward(net, m, xs, zs, d_u))
+    g_sum = add(g_mm, add(g_u[0], g_u[1]))
+    out = dict(g_sum)
+    weights = []
+    for m, name in enumerate(net.names):
+        keys = [f"encoder.{name}.layers.0.weight", f"encoder.{name}.layers.0.bias"]
+        flat = lambda g: np.concatenate([np.asarray(g[k]).ravel() for k in keys])
+        k = mmpareto_weights(flat(g_mm), flat(g_u[m]))
+        weights.append(k[0])
+        for key in keys:
+            shape = g_sum[key].shape
+            out[key] = np.asarray(mmpareto_tensor(g_mm[key].ravel(), g_u[m][key].ravel(),
+                                                  g_sum[key].ravel(), k, gamma)).reshape(shape)
+    return {"gamma": gamma, "params": params, "weights": weights, "loss": loss,
+            "grads": {k: np.asarray(v).ravel().tolist() for k, v in out.items()}}
+
+
+def mla_step(lr):
+    """MLA (projection off): per modality in order, CE of the shared head on that modality's
+    features alone, then an SGD update of that encoder and the head (lr, no momentum)."""
+    params = dict(TINY["params"])
+    params.update(TINY_SUM_HEAD)
+    shapes = dict(TINY["shapes"])
+    shapes["head.weight"] = [3, 2]
+    net = Tiny(params, shapes, "sum")
+    xs, labels, y = tiny_inputs()
+    losses = []
+    for m, name in enumerate(net.names):
+        z = net.encode(m, xs[m])
+        logits = z @ net.p["head.weight"].T + net.p["head.bias"]
+        l_m, d_u = ce_grad(logits, y)
+        losses.append(l_m)
+        w = net.p["head.weight"]
+        d_pre = (d_u @ w) * (1.0 - z ** 2)
+        g = {"head.weight": d_u.T @ z, "head.bias": d_u.sum(axis=0),
+             f"encoder.{name}.layers.0.weight": d_pre.T @ xs[m],
+             f"encoder.{name}.layers.0.bias": d_pre.sum(axis=0)}
+        for k, v in g.items():
+            net.p[k] = net.p[k] - lr * v
+    return {"lr": lr, "params": params, "shapes": shapes, "losses": losses,
+            "after": {k: v.ravel().tolist() for k, v in net.p.items()}}
+
+
+def gblending_step(super_epoch, lr):
+    """G-Blending at epoch 0: for each output (audio alone, visual alone — the other input
+    zeroed and still encoded — and fused) a copy trains `super_epoch` epochs of full-batch SGD
+    (lr, the 4 training samples are one batch) on that output's CE; mean train and validation
+    CE after its first and last epoch give w_k = |dG / dO^2|, normalised. Then one step of
+    sum_m w_m CE(u_m) + w_fused CE(f) with the decomposed u_m."""
+    net = Tiny(TINY["params"], TINY["shapes"], "concat")
+    xs, labels, y = tiny_inputs()
+    vx = [f32(x) for x in GBLENDING_VAL["inputs"]]
+    vy = one_hot(GBLENDING_VAL["labels"], TINY["classes"])
+    outputs = [[True, False], [False, True], [True, True]]
+
+    def masked(inputs, keep):
+        return [x if k else np.zeros_like(x) for x, k in zip(inputs, keep)]
+
+    first, last = [], []
+    for keep in outputs:
+        copy = Tiny(TINY["params"], TINY["shapes"], "concat")
+        for e in range(super_epoch):
+            xin = masked(xs, keep)
+            zs, h, logits = copy.forward(xin)
+            _, d = ce_grad(logits, y)
+            g = copy.backward(xin, zs, h, d)
+            for k, v in g.items():
+                copy.p[k] = copy.p[k] - lr * v
+            if e == 0 or e + 1 == super_epoch:
+                t = ce_grad(copy.forward(masked(xs, keep))[2], y)[0]
+                v = ce_grad(copy.forward(masked(vx, keep))[2], vy)[0]
+                if e == 0:
+                    first.append((t, v))
+                if e + 1 == super_epoch:
+                    last.append((t, v))
+    weights = gblending_weights(first, last)
+    zs, h, logits = net.forward(xs)
+    loss, d_f = ce_grad(logits, y)
+    grads = net.backward(xs, zs, h, weights[2] * d_f)
+    for m in range(2):
+        u, _ = net.unimodal(m, zs[m])
+        _, d_u = ce_grad(u, y)
+        grads = add(grads, unimodal_backward(net, m, xs, zs, weights[m] * d_u))
+    return {"super_epoch": super_epoch, "lr": lr, "val": GBLENDING_VAL,
+            "first": first, "last": last, "weights": weights, "fused_loss": loss,
+            "grads": {k: np.asarray(v).ravel().tolist() for k, v in grads.items()}}
+
+
+# G-Blending's validation samples (its weights need a validation split).
+GBLENDING_VAL = {"inputs": [[[0.75, 0.25, -1.0], [-0.5, -0.5, 0.5]], [[0.5, -0.25], [1.0, 1.0]]],
+                 "labels": [2, 0]}
+
+
+def method_steps_section():
+    return {
+        "source": "reference.py: docs/methods.md section 3, one step per method on the tiny "
+                  "network of bmm_step, hand-written backprop",
+        "network": TINY,
+        "agm": [agm_step(a, ct, cn) for a, ct, cn in
+                ((1.0, 100.0, 1.0), (1.5, 100.0, 1.0), (1.0, 0.01, 0.05))],
+        "pmr": [pmr_step(a, c, e) for a, c, e in
+                ((1.0, "binary", 0.0), (0.6, "ratio-clipped", 0.3), (1.0, "binary", 0.5))],
+        "mmpareto": [mmpareto_step(1.5, TINY["params"]), mmpareto_step(1.0, CONFLICT_PARAMS)],
+        "mla": [mla_step(lr) for lr in (0.5,)],
+        "gblending": [gblending_step(2, 0.5), gblending_step(3, 0.5)],
+    }
+
+
 def main():
     out = {
         "generator": "tests/reference/reference.py",
@@ -567,6 +898,7 @@ def main():
         "soft_ce": soft_ce_section(),
         "bmm_step": bmm_step_section(),
         "methods": methods_section(),
+        "method_steps": method_steps_section(),
     }
     json.dump(out, sys.stdout, indent=1)
     sys.stdout.write("\n")
