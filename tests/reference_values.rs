@@ -502,22 +502,8 @@ fn one_bmm_training_step_matches_the_reference_loss_and_gradients() {
             F32_REL,
             &format!("{what}: loss"),
         );
-        for (name, values) in params {
-            let before = f32s(values);
-            let after = param(&trainer.model, name);
-            let grad: Vec<f64> = before
-                .iter()
-                .zip(&after)
-                .map(|(&b, &a)| b as f64 - a as f64)
-                .collect();
-            assert_all_close(
-                &grad,
-                &f64s(&case["grads"][name.as_str()]),
-                F32_ABS,
-                F32_REL,
-                &format!("{what}: ∇ {name}"),
-            );
-        }
+        let after = params_of(&trainer.model, params);
+        assert_gradients(params, &after, &case["grads"], &what);
     }
 }
 
@@ -840,11 +826,18 @@ fn tiny_method_step(
     trainer.start_epoch(0).expect("epoch start");
     let idx: Vec<usize> = (0..labels.len()).collect();
     let stats = trainer.train_step(&idx, 0, lr).expect("a finite step");
-    let after = params
+    (stats, params_of(&trainer.model, params))
+}
+
+/// The current values of the parameters named in `params`.
+fn params_of(
+    model: &Model<Cpu>,
+    params: &serde_json::Map<String, Value>,
+) -> Vec<(String, Vec<f32>)> {
+    params
         .keys()
-        .map(|name| (name.clone(), param(&trainer.model, name)))
-        .collect();
-    (stats, after)
+        .map(|name| (name.clone(), param(model, name)))
+        .collect()
 }
 
 /// θ − θ′ of an SGD step with lr 1 against the reference gradients.
@@ -1025,23 +1018,7 @@ fn one_gblending_step_matches_the_reference_weights_and_gradients() {
             F32_REL,
             &format!("{what}: fused loss"),
         );
-        let after: Vec<(String, Vec<f32>)> = params
-            .keys()
-            .map(|name| (name.clone(), param(&trainer.model, name)))
-            .collect();
-        for (name, now) in &after {
-            let grad: Vec<f64> = f32s(&params[name])
-                .iter()
-                .zip(now)
-                .map(|(&b, &a)| b as f64 - a as f64)
-                .collect();
-            assert_all_close(
-                &grad,
-                &f64s(&case["grads"][name.as_str()]),
-                F32_ABS,
-                F32_REL,
-                &format!("{what}: ∇ {name}"),
-            );
-        }
+        let after = params_of(&trainer.model, params);
+        assert_gradients(params, &after, &case["grads"], &what);
     }
 }

@@ -384,38 +384,15 @@ def bmm_step(case):
 
 
 def bmm_step_section():
-    base = {
-        "modalities": ["audio", "visual"],
-        "classes": 3,
-        "labels": [0, 1, 2, 1],
-        "inputs": [
-            [[0.5, -1.0, 0.25], [1.0, 0.75, -0.5], [-0.25, 0.5, 1.5], [0.0, -0.75, 1.0]],
-            [[1.0, 0.5], [-0.5, 1.25], [0.25, -1.0], [-1.0, 0.75]],
-        ],
-        "params": {
-            "encoder.audio.layers.0.weight": [-0.72, 0.94, 0.75, 0.75, -0.05, -0.93],
-            "encoder.audio.layers.0.bias": [0.49, 0.58],
-            "encoder.visual.layers.0.weight": [0.93, -0.93, 0.63, -0.33],
-            "encoder.visual.layers.0.bias": [0.33, 0.8],
-            "head.weight": [-0.5, 0.99, -0.92, -0.77, -0.04, 0.44, 0.85, 0.69, 0.94, -0.12,
-                            -0.19, 0.18],
-            "head.bias": [0.38, 0.81, 0.18],
-        },
-        "shapes": {
-            "encoder.audio.layers.0.weight": [2, 3],
-            "encoder.audio.layers.0.bias": [2],
-            "encoder.visual.layers.0.weight": [2, 2],
-            "encoder.visual.layers.0.bias": [2],
-            "head.weight": [3, 4],
-            "head.bias": [3],
-        },
+    base = dict(TINY)
+    base.update({
         # The draws of the harness's mixup stream for seed 25, step 0, batch 4, alpha 0.4,
         # per-sample, folded (tests/reference_values.rs checks that it still draws them).
         "seed": 25,
         "alpha": 0.4,
         "perm": [2, 0, 3, 1],
         "lambda": [0.9007615, 0.7985555, 0.5826047, 0.7729895],
-    }
+    })
     variants = [
         {"contribution": "confidence", "gamma": 1.0, "direction": "dominant-more",
          "label_weight": "inverse-contribution"},
