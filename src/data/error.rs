@@ -38,6 +38,8 @@ pub enum DataError {
     MemberMissing { archive: String, member: String },
     #[error("{path}: {reason}")]
     Io { path: String, reason: String },
+    #[error("manifest `{manifest}`: {reason}")]
+    Manifest { manifest: String, reason: String },
     #[error("{file}: line {line}, column {column}: {reason}")]
     Csv {
         file: String,

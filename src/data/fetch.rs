@@ -16,9 +16,7 @@ pub fn member_bytes(
     cache: &Cache,
     log: &dyn Fn(&str),
 ) -> Result<Vec<u8>, DataError> {
-    let source = manifest
-        .source(&member.source)
-        .expect("validated: members name known sources");
+    let source = source_of(manifest, member)?;
     if let Source::Local { env, .. } = source {
         let path = local_dir(manifest, env, cache).join(&member.path);
         let bytes = std::fs::read(&path).map_err(|e| DataError::io(&path, e))?;
@@ -27,10 +25,7 @@ pub fn member_bytes(
         }
         return Ok(bytes);
     }
-    let expected = member
-        .sha256
-        .as_deref()
-        .expect("validated: downloaded members have a sha256");
+    let expected = sha256_of(manifest, member)?;
     if let Some(bytes) = cache.read_member(expected) {
         return Ok(bytes);
     }
@@ -72,16 +67,36 @@ pub fn member_display(manifest: &Manifest, member: &Member, cache: &Cache) -> St
     }
 }
 
+/// The source `member` names.
+fn source_of<'a>(manifest: &'a Manifest, member: &Member) -> Result<&'a Source, DataError> {
+    manifest
+        .source(&member.source)
+        .ok_or_else(|| DataError::Manifest {
+            manifest: manifest.name.clone(),
+            reason: format!(
+                "member `{}` names source `{}`, which the manifest does not declare",
+                member.path, member.source
+            ),
+        })
+}
+
+/// The declared sha256 of a downloaded member.
+fn sha256_of<'a>(manifest: &Manifest, member: &'a Member) -> Result<&'a str, DataError> {
+    member.sha256.as_deref().ok_or_else(|| DataError::Manifest {
+        manifest: manifest.name.clone(),
+        reason: format!("downloaded member `{}` has no sha256", member.path),
+    })
+}
+
 /// Whether `member` is cached and intact (no fetching).
 pub fn member_status(
     manifest: &Manifest,
     member: &Member,
     cache: &Cache,
 ) -> Result<u64, DataError> {
-    let source = manifest.source(&member.source).expect("validated");
-    let path = match source {
+    let path = match source_of(manifest, member)? {
         Source::Local { env, .. } => local_dir(manifest, env, cache).join(&member.path),
-        _ => cache.member_path(member.sha256.as_deref().expect("validated")),
+        _ => cache.member_path(sha256_of(manifest, member)?),
     };
     let meta = std::fs::metadata(&path).map_err(|_| DataError::Io {
         path: path.display().to_string(),

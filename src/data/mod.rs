@@ -41,7 +41,7 @@ pub fn load_manifest(
     type Memo = Mutex<HashMap<String, Arc<Dataset>>>;
     static MEMO: OnceLock<Memo> = OnceLock::new();
     if let Some(s) = &manifest.synthetic {
-        return Ok(synthetic::generate(manifest, s.samples, s.seed));
+        return synthetic::generate(manifest, s.samples, s.seed);
     }
     let key = format!(
         "{}\n{:?}\n{}",

@@ -29,10 +29,10 @@ pub fn read(
     cache: &Cache,
     log: &dyn Fn(&str),
 ) -> Result<ModalityRows, DataError> {
-    let reader = spec
-        .reader
-        .as_ref()
-        .expect("validated: file datasets have readers");
+    let reader = spec.reader.as_ref().ok_or_else(|| DataError::Manifest {
+        manifest: manifest.name.clone(),
+        reason: format!("modality `{}` has no reader", spec.name),
+    })?;
     let rows = match reader {
         Reader::Csv { file, header } => {
             let bytes = member_bytes(manifest, file, cache, log)?;

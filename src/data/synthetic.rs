@@ -2,6 +2,7 @@
 //! stream (docs/methods.md §7). Labels are balanced (sample i has class i mod K before a shuffle).
 
 use super::dataset::{Dataset, Modality};
+use super::error::DataError;
 use crate::manifest::{Manifest, SyntheticModality};
 use crate::rng::{stream, Stream};
 use rand::seq::SliceRandom;
@@ -10,7 +11,7 @@ use rand_distr::StandardNormal;
 
 /// Generate the dataset a synthetic manifest describes. Stream index 0 draws the labels,
 /// index 1 + m the means and noise of modality m, so each modality is independent of the others.
-pub fn generate(manifest: &Manifest, samples: usize, seed: u64) -> Dataset {
+pub fn generate(manifest: &Manifest, samples: usize, seed: u64) -> Result<Dataset, DataError> {
     let k = manifest.classes.len();
     let mut labels: Vec<usize> = (0..samples).map(|i| i % k).collect();
     labels.shuffle(&mut stream(seed, Stream::Synthetic, 0));
@@ -19,10 +20,10 @@ pub fn generate(manifest: &Manifest, samples: usize, seed: u64) -> Dataset {
         .iter()
         .enumerate()
         .map(|(m, spec)| {
-            let params = spec
-                .synthetic
-                .as_ref()
-                .expect("validated: synthetic modalities have parameters");
+            let params = spec.synthetic.as_ref().ok_or_else(|| DataError::Manifest {
+                manifest: manifest.name.clone(),
+                reason: format!("synthetic modality `{}` has no parameters", spec.name),
+            })?;
             let mut rng = stream(seed, Stream::Synthetic, 1 + m as u64);
             let means = class_means(&mut rng, k, spec.width, params);
             let mut values = Vec::with_capacity(samples * spec.width);
@@ -32,19 +33,19 @@ pub fn generate(manifest: &Manifest, samples: usize, seed: u64) -> Dataset {
                     values.push((mean + params.noise * noise) as f32);
                 }
             }
-            Modality {
+            Ok(Modality {
                 name: spec.name.clone(),
                 width: spec.width,
                 values,
-            }
+            })
         })
-        .collect();
-    Dataset {
+        .collect::<Result<_, DataError>>()?;
+    Ok(Dataset {
         name: manifest.name.clone(),
         classes: manifest.classes.clone(),
         modalities,
         labels,
-    }
+    })
 }
 
 /// Random directions scaled to `mean_norm`; classes in a `shared` group take the group's first
@@ -77,9 +78,9 @@ mod tests {
         let m = Catalog::discover(std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
             .get("synthetic-imbalance")
             .unwrap();
-        let a = generate(&m, 600, 0);
-        assert_eq!(a, generate(&m, 600, 0));
-        assert_ne!(a, generate(&m, 600, 1));
+        let a = generate(&m, 600, 0).unwrap();
+        assert_eq!(a, generate(&m, 600, 0).unwrap());
+        assert_ne!(a, generate(&m, 600, 1).unwrap());
         // visual: classes 0 and 1 have the same mean, so their class averages nearly agree,
         // while class 2 sits far away (norm-4 means).
         let visual = &a.modalities[1];
