@@ -37,6 +37,8 @@ pub enum Stream {
     Prototype,
     /// The sample order of the model copies G-Blending trains to estimate its weights.
     Blending,
+    /// Test-time corruptions, indexed by sample, kind and modality.
+    Corruption,
 }
 
 impl Stream {
@@ -54,6 +56,7 @@ impl Stream {
             Stream::Pairing => "pairing",
             Stream::Prototype => "prototype",
             Stream::Blending => "blending",
+            Stream::Corruption => "corruption",
         }
     }
 }

@@ -428,6 +428,7 @@ fn captured_loss_gradients_are_separate_and_add_up_to_the_gradient_of_the_sum() 
         step: 0,
         epoch: 0,
         lr: 0.1,
+        augment: None,
     };
     let targets = cx.one_hot(&cx.labels());
     let fused = |cx: &StepContext<'_, Dev>| {

@@ -596,3 +596,60 @@ fn typed_choices_agree_with_the_recorded_recipe() {
         assert_eq!(*r.method(), method, "{what}");
     }
 }
+bad_recipe!(
+    negative_corruption_severity_is_rejected,
+    "tiny.toml",
+    &[
+        "train.eval.robustness.corruptions=[\"gaussian\"]",
+        "train.eval.robustness.severities.gaussian=[0.0, -0.5]"
+    ],
+    RecipeError::OutOfRange { .. }
+);
+bad_recipe!(
+    missing_probability_above_one_is_rejected,
+    "tiny.toml",
+    &[
+        "train.eval.robustness.corruptions=[\"missing-zero\"]",
+        "train.eval.robustness.severities.missing-zero=[0.5, 1.5]"
+    ],
+    RecipeError::OutOfRange { .. }
+);
+bad_recipe!(
+    corruption_of_an_unknown_modality_is_rejected,
+    "tiny.toml",
+    &[
+        "train.eval.robustness.corruptions=[\"gaussian\"]",
+        "train.eval.robustness.modalities=[\"video\"]"
+    ],
+    RecipeError::UnknownModality { .. }
+);
+bad_recipe!(
+    image_corruption_of_a_flat_modality_is_rejected,
+    "tiny.toml",
+    &["train.eval.robustness.corruptions=[\"occlusion\"]"],
+    RecipeError::CorruptionNeedsImage { .. }
+);
+bad_recipe!(
+    a_corruption_listed_twice_is_rejected,
+    "tiny.toml",
+    &["train.eval.robustness.corruptions=[\"gaussian\", \"gaussian\"]"],
+    RecipeError::DuplicateCorruption { .. }
+);
+bad_recipe!(
+    no_corruptions_is_rejected,
+    "tiny.toml",
+    &["train.eval.robustness.corruptions=[]"],
+    RecipeError::Empty { .. }
+);
+bad_recipe!(
+    modality_dropout_of_one_is_rejected,
+    "tiny.toml",
+    &["train.modality_dropout=1.0"],
+    RecipeError::OutOfRange { .. }
+);
+bad_recipe!(
+    negative_input_noise_is_rejected,
+    "tiny.toml",
+    &["train.input_noise=-0.1"],
+    RecipeError::OutOfRange { .. }
+);

@@ -79,6 +79,7 @@ fn fixed_report() -> Report {
         code_version: "0.0.0 (fixed)".into(),
         runs: (12, 3),
         seconds: (12.5, 20.25),
+        robustness: None,
     }
 }
 

@@ -8,6 +8,7 @@ mod methods;
 mod mixup_properties;
 mod recipes;
 mod reference_values;
+mod robustness;
 mod runs;
 mod tables;
 mod trust;

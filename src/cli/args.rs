@@ -41,6 +41,36 @@ pub enum Command {
     Plot(PlotArgs),
     /// Time training steps of a recipe's model: steps/s, samples/s, GFLOP/s, % of peak, memory.
     Bench(BenchArgs),
+    /// Evaluate a finished run again: clean test scores (checked against its summary) and, with
+    /// --corrupt or the recipe's train.eval.robustness, scores under test-time corruptions.
+    Eval(EvalArgs),
+}
+
+/// `balmix eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// A finished run directory (OUT/<name>/seed-<n>).
+    pub run: PathBuf,
+    /// A corruption kind: missing-zero, missing-mean, gaussian, occlusion (images), blur
+    /// (images). Repeat for several. Without it, the run's own train.eval.robustness is used.
+    #[arg(long, value_name = "KIND")]
+    pub corrupt: Vec<String>,
+    /// Corrupt only this modality (repeat for several; default: every modality).
+    #[arg(long, value_name = "MODALITY")]
+    pub modality: Vec<String>,
+    /// Severities of one kind, e.g. `gaussian=0,0.5,1` (default: the kind's defaults).
+    #[arg(long, value_name = "KIND=S,S,…")]
+    pub severities: Vec<String>,
+    /// Seed of the corruption stream (default 0; the same for every method and run seed).
+    #[arg(long)]
+    pub corruption_seed: Option<u64>,
+    /// Where to write the scores (default: RUN/eval-robustness.csv; the run's own
+    /// robustness.csv from training is never overwritten).
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Download cache folder.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// `balmix bench`.

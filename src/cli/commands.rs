@@ -15,6 +15,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Table(args) => super::table::table(args),
         Command::Plot(args) => super::table::plot(args),
         Command::Bench(args) => bench(args),
+        Command::Eval(args) => super::eval::eval(args),
     }
 }
 

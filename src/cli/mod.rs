@@ -1,8 +1,9 @@
-//! Commands: `run`, `check`, `data`, `table`, `plot`, `bench`. anyhow lives here only.
+//! Commands: `run`, `check`, `data`, `table`, `plot`, `bench`, `eval`. anyhow lives here only.
 
 mod args;
 mod commands;
 mod data;
+mod eval;
 mod table;
 
 use anyhow::Result;

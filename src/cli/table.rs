@@ -21,7 +21,14 @@ pub fn table(args: TableArgs) -> Result<ExitCode> {
     let report = run_table(&table, &opts);
     let dir = args.out.join(&table.name);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let md = markdown(&report);
+    let mut md = markdown(&report);
+    if let Some(rob) = &report.robustness {
+        md.push('\n');
+        md.push_str(&balmix::report::robustness::markdown(rob));
+        for (name, svg) in balmix::report::robustness::charts(rob) {
+            write(&dir.join(name), svg.as_bytes())?;
+        }
+    }
     write(&dir.join("report.md"), md.as_bytes())?;
     write(&dir.join("report.csv"), csv(&report).as_bytes())?;
     write(

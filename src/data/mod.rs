@@ -4,7 +4,9 @@
 //! [`load`] turns a recipe's `[dataset]` into standardised data and its splits.
 
 pub mod assemble;
+pub mod augment;
 pub mod cache;
+pub mod corrupt;
 pub mod dataset;
 pub mod error;
 pub mod fetch;

@@ -116,6 +116,8 @@ pub struct StepContext<'a, D: Backend> {
     pub epoch: usize,
     /// Learning rate of this epoch.
     pub lr: f64,
+    /// Training-time input augmentation (modality dropout, input noise), if any.
+    pub augment: Option<&'a crate::data::augment::Augment>,
 }
 
 impl<D: Backend> StepContext<'_, D> {
@@ -144,9 +146,11 @@ impl<D: Backend> StepContext<'_, D> {
             .tensor_from_vec(values, (labels.len(), k))
     }
 
-    /// The batch's rows of every modality, on the host.
+    /// The batch's rows of every modality, on the host, after the recipe's training-time
+    /// augmentation (the same draws however often a step asks).
     pub fn host_batch(&self) -> Vec<Vec<f32>> {
-        self.data
+        let mut rows = self
+            .data
             .modalities
             .iter()
             .map(|m| {
@@ -156,7 +160,11 @@ impl<D: Backend> StepContext<'_, D> {
                 }
                 v
             })
-            .collect()
+            .collect::<Vec<_>>();
+        if let Some(a) = self.augment {
+            a.apply(&mut rows, self.idx.len(), self.seed, self.step);
+        }
+        rows
     }
 
     /// Encode host rows of every modality, with a tape.

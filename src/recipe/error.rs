@@ -202,4 +202,13 @@ pub enum RecipeError {
     },
     #[error("{origin}: modulation.kind = \"ogm-ge\" needs at least 2 modalities (got {got})")]
     OgmNeedsModalities { origin: String, got: usize },
+    #[error("{origin}: train.eval.robustness: `{kind}` corrupts images, but `{modality}` in manifest `{manifest}` has no image shape; corrupt only image modalities with it (train.eval.robustness.modalities)")]
+    CorruptionNeedsImage {
+        origin: String,
+        kind: String,
+        modality: String,
+        manifest: String,
+    },
+    #[error("{origin}: train.eval.robustness.corruptions: `{kind}` is listed twice")]
+    DuplicateCorruption { origin: String, kind: String },
 }

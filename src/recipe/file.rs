@@ -738,6 +738,19 @@ pub struct TrainSection {
     /// `clip / (norm + 1e-6)` when that is below 1. Default: no clipping.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grad_clip: Option<f64>,
+    /// Modality dropout: the probability, in [0, 1), that a training sample's modality is
+    /// replaced by zero input; never every modality of a sample (one, drawn uniformly, stays).
+    /// Default `0` (off).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub modality_dropout: f64,
+    /// Input-noise augmentation: σ ≥ 0 of Gaussian noise added to every training input, in
+    /// units of each feature's training std. Default `0` (off).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub input_noise: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 fn default_epochs() -> usize {
@@ -759,6 +772,8 @@ impl Default for TrainSection {
             threads: default_threads(),
             device: DeviceKind::default(),
             grad_clip: None,
+            modality_dropout: 0.0,
+            input_noise: 0.0,
         }
     }
 }
@@ -770,6 +785,67 @@ pub struct EvalSection {
     /// Which epoch's model is reported. Default `"last"`.
     #[serde(default)]
     pub select: EvalSelect,
+    /// Test-time corruptions the reported model is also evaluated under (`robustness.csv`).
+    /// Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub robustness: Option<RobustnessSection>,
+}
+
+/// `train.eval.robustness`: test-time corruptions (docs/methods.md, "Robustness").
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RobustnessSection {
+    /// Corruption kinds, each evaluated on every modality of `modalities` at every severity.
+    pub corruptions: Vec<CorruptionKind>,
+    /// Severities per kind. Default: each kind's defaults (written out in the resolved recipe).
+    #[serde(default)]
+    pub severities: Severities,
+    /// Modalities to corrupt, one at a time. Default: every modality of the recipe.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modalities: Vec<String>,
+    /// Seed of the `corruption` stream. The draws depend on it and on each sample's index in
+    /// the dataset only — never on the run's seed, the method or the evaluation order — so every
+    /// method and seed sees the same corruption of a sample. Default `0`.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+/// Severities per corruption kind.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Severities {
+    /// Probabilities in [0, 1] that a sample's modality is missing (zero input).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing_zero: Option<Vec<f64>>,
+    /// Probabilities in [0, 1] that a sample's modality is missing (training-mean input).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing_mean: Option<Vec<f64>>,
+    /// σ ≥ 0 of additive Gaussian noise, in units of each feature's training std.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gaussian: Option<Vec<f64>>,
+    /// Side of a zeroed square, as a fraction in [0, 1] of the image's shorter side (image
+    /// modalities).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occlusion: Option<Vec<f64>>,
+    /// σ ≥ 0 in pixels of a Gaussian blur (image modalities).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blur: Option<Vec<f64>>,
+}
+
+/// Test-time corruptions of one modality.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum CorruptionKind {
+    /// The modality is missing: zero input (as the field's masked evaluations do).
+    MissingZero,
+    /// The modality is missing: each feature's training mean is imputed.
+    MissingMean,
+    /// Additive Gaussian noise, σ relative to each feature's training std.
+    Gaussian,
+    /// A zeroed square at a random position of the image.
+    Occlusion,
+    /// Gaussian blur of the image.
+    Blur,
 }
 
 /// Model selection.

@@ -29,6 +29,8 @@ impl Layered {
     /// Human-readable origin of `key`'s value: the file, `--set …` or variable that set it, or
     /// the top recipe file when the value is a default.
     pub fn origin(&self, key: &str) -> String {
+        // An element `key[i]` comes from wherever its list was set.
+        let key = key.split('[').next().unwrap_or(key);
         match self.figment.find_metadata(key) {
             Some(meta) => describe(meta),
             None => display_path(&self.top),

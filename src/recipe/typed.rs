@@ -5,8 +5,8 @@
 //! is a constant here, and validation is the one place that applies it.
 
 use super::file::{
-    Activation, BalanceSection, EpochWindow, MixPoint, MlaProjection, OgmParams, OgmVariant,
-    UnimodalLogits,
+    Activation, BalanceSection, CorruptionKind, EpochWindow, MixPoint, MlaProjection, OgmParams,
+    OgmVariant, UnimodalLogits,
 };
 
 /// sgd: classic momentum when `optim.momentum` is not given.
@@ -250,5 +250,47 @@ impl EpochWindow {
     /// Whether `epoch` lies in `[start, stop)`.
     pub fn contains(&self, epoch: usize) -> bool {
         (self.start..self.stop).contains(&epoch)
+    }
+}
+
+/// `train.eval.robustness`: which corruptions, at which severities, of which modalities.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Robustness {
+    /// Each kind with its severities, in recipe order.
+    pub corruptions: Vec<(CorruptionKind, Vec<f64>)>,
+    /// Modalities corrupted (one at a time), as indices in `dataset.modalities`.
+    pub modalities: Vec<usize>,
+    /// Seed of the `corruption` stream.
+    pub seed: u64,
+}
+
+impl CorruptionKind {
+    /// Severities evaluated when the recipe gives none: missing — the probability that a
+    /// sample's modality is missing; gaussian — σ in training stds; occlusion — the square's
+    /// side as a fraction of the shorter image side; blur — σ in pixels.
+    pub fn default_severities(self) -> Vec<f64> {
+        match self {
+            CorruptionKind::MissingZero | CorruptionKind::MissingMean => {
+                vec![0.0, 0.25, 0.5, 0.75, 1.0]
+            }
+            CorruptionKind::Gaussian => vec![0.0, 0.5, 1.0, 2.0, 4.0],
+            CorruptionKind::Occlusion => vec![0.0, 0.25, 0.5, 0.75],
+            CorruptionKind::Blur => vec![0.0, 0.5, 1.0, 2.0],
+        }
+    }
+
+    /// Whether the kind needs an image-shaped modality.
+    pub fn needs_image(self) -> bool {
+        matches!(self, CorruptionKind::Occlusion | CorruptionKind::Blur)
+    }
+
+    /// The largest severity that makes sense: 1 for probabilities and fractions.
+    pub fn max_severity(self) -> Option<f64> {
+        match self {
+            CorruptionKind::MissingZero
+            | CorruptionKind::MissingMean
+            | CorruptionKind::Occlusion => Some(1.0),
+            CorruptionKind::Gaussian | CorruptionKind::Blur => None,
+        }
     }
 }

@@ -27,6 +27,7 @@ struct Typed {
     modulation: Modulation,
     method: Method,
     optimizer: Optimizer,
+    robustness: Option<typed::Robustness>,
 }
 
 impl Recipe {
@@ -118,6 +119,10 @@ impl Recipe {
     /// `[optim]`
     pub fn optimizer(&self) -> &Optimizer {
         &self.typed.optimizer
+    }
+    /// `train.eval.robustness`, if the recipe asks for test-time corruptions.
+    pub fn robustness(&self) -> Option<&typed::Robustness> {
+        self.typed.robustness.as_ref()
     }
     /// `[train]`
     pub fn train(&self) -> &TrainSection {
@@ -311,12 +316,17 @@ impl Checker<'_> {
         if let Some(p) = f.losses.pmr.as_mut() {
             self.check_pmr(p, f.dataset.modalities.len(), f.train.epochs)?;
         }
+        let robustness = match f.train.eval.robustness.as_mut() {
+            Some(r) => Some(self.check_robustness(r, &f.dataset.modalities)?),
+            None => None,
+        };
         let typed = Typed {
             model,
             mixer,
             modulation,
             method,
             optimizer,
+            robustness,
         };
         Ok((f, typed))
     }
@@ -351,7 +361,7 @@ fn name_problem(name: &str) -> Option<&'static str> {
 }
 
 /// The kebab-case name serde uses for a unit enum value.
-pub(super) fn kind_name<T: serde::Serialize>(v: &T) -> String {
+pub fn kind_name<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_value(v)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))

@@ -1,9 +1,11 @@
 //! Run records, written by training and read by tables and reports: the run directory and its
-//! files ([`files`]), the per-epoch rows of `metrics.csv` ([`metrics`]) and what a finished or diverged run records ([`summary`]).
+//! files ([`files`]), the per-epoch rows of `metrics.csv` ([`metrics`]) what a finished or diverged run records ([`summary`]) and its scores under test-time corruptions ([`robustness`]).
 
 pub mod files;
 pub mod metrics;
+pub mod robustness;
 pub mod summary;
 
 pub use files::*;
+pub use robustness::*;
 pub use summary::*;

@@ -48,6 +48,10 @@ pub struct Summary {
     pub seconds: f64,
     /// Peak resident memory of the process in bytes (Linux `VmHWM`), when known. Not a result.
     pub peak_memory_bytes: Option<u64>,
+    /// Test scores under the recipe's corruptions (`train.eval.robustness`), as in
+    /// `robustness.csv`; empty without that section.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub robustness: Vec<super::robustness::RobustnessRow>,
 }
 
 impl Summary {

@@ -29,7 +29,7 @@ impl Stat {
     }
 
     /// `mean ± std`, or `mean (n = 1)` for one seed, whose spread is unknown, not zero.
-    fn show(&self) -> String {
+    pub(crate) fn show(&self) -> String {
         if self.n == 1 {
             format!("{:.1} (n = 1)", self.mean)
         } else {
@@ -120,6 +120,9 @@ pub struct Report {
     pub runs: (usize, usize),
     /// Wall-clock seconds of this invocation and summed run seconds (not results).
     pub seconds: (f64, f64),
+    /// Scores under test-time corruptions, when the cells' recipes ask for them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub robustness: Option<super::robustness::RobustnessReport>,
 }
 
 impl Report {

@@ -26,6 +26,9 @@ pub struct TableFile {
     /// Published numbers to compare with.
     #[serde(default)]
     pub references: Vec<Reference>,
+    /// Row key the robustness report's paired differences are taken against (e.g. `concat`).
+    #[serde(default)]
+    pub robustness_baseline: Option<String>,
 }
 
 /// A dataset column.
@@ -174,6 +177,11 @@ impl Table {
                     "reference for unknown cell {}/{}",
                     reference.row, reference.column
                 )));
+            }
+        }
+        if let Some(k) = &file.robustness_baseline {
+            if !file.rows.iter().any(|r| &r.key == k) {
+                return Err(invalid(format!("robustness_baseline: unknown row `{k}`")));
             }
         }
         let name = path

@@ -221,6 +221,7 @@ fn build_report(
     let mut measured: Vec<Vec<Option<Measured>>> =
         (0..nr).map(|_| (0..nc).map(|_| None).collect()).collect();
     let mut modalities: Vec<Vec<String>> = vec![Vec::new(); nc];
+    let mut finished: Vec<Vec<Vec<Summary>>> = vec![vec![Vec::new(); nc]; nr];
     let mut epochs: Vec<Vec<usize>> = vec![Vec::new(); nc];
     let (mut trained, mut reused, mut train_seconds) = (0, 0, 0.0);
     for (i, spec) in cells.iter().enumerate() {
@@ -272,6 +273,9 @@ fn build_report(
         if problem.is_none() && !diverged.is_empty() {
             // A diverged seed is never averaged: the cell reports the divergence.
             problem = Some(Cell::Diverged(diverged));
+        }
+        if problem.is_none() {
+            finished[spec.row][spec.column] = summaries.clone();
         }
         *slot = Some(match problem {
             Some(p) => Measured::Problem(p),
@@ -380,5 +384,16 @@ fn build_report(
         code_version: crate::code_version(),
         runs: (trained, reused),
         seconds: (wall, train_seconds),
+        robustness: crate::report::robustness::build(
+            &f.rows.iter().map(|r| r.label.clone()).collect::<Vec<_>>(),
+            &f.columns
+                .iter()
+                .map(|c| c.label.clone())
+                .collect::<Vec<_>>(),
+            f.robustness_baseline
+                .as_ref()
+                .and_then(|k| f.rows.iter().position(|r| &r.key == k)),
+            &finished,
+        ),
     }
 }

@@ -25,6 +25,23 @@ pub fn evaluate<D: Backend>(
     data: &Dataset,
     idx: &[usize],
 ) -> Evaluation {
+    evaluate_inputs(model, method, data, idx, &|_, _| {})
+}
+
+/// A change of a chunk's host rows (one `n × width` vector per modality) given the chunk's
+/// sample indices.
+pub type InputTransform<'a> = dyn Fn(&mut [Vec<f32>], &[usize]) + 'a;
+
+/// [`evaluate`] with the host rows of each chunk (one `n × width` vector per modality) passed
+/// through `transform` with the chunk's sample indices before the model sees them (test-time
+/// corruptions).
+pub fn evaluate_inputs<D: Backend>(
+    model: &Model<D>,
+    method: &dyn Method<D>,
+    data: &Dataset,
+    idx: &[usize],
+    transform: &InputTransform,
+) -> Evaluation {
     let k = model.classes;
     let m_count = data.modalities.len();
     let mut pred = Vec::with_capacity(idx.len());
@@ -32,7 +49,9 @@ pub fn evaluate<D: Backend>(
     let labels = batch::labels(data, idx);
     for (c, chunk) in idx.chunks(1024).enumerate() {
         let n = chunk.len();
-        let xs = batch::upload(&model.store.dev, batch::gather_host(data, chunk), data, n);
+        let mut rows = batch::gather_host(data, chunk);
+        transform(&mut rows, chunk);
+        let xs = batch::upload(&model.store.dev, rows, data, n);
         let zs: Vec<_> = xs
             .into_iter()
             .enumerate()

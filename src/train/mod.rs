@@ -14,6 +14,8 @@ pub mod lr;
 pub mod modulation;
 pub mod optim;
 pub mod progress;
+pub mod robustness;
 pub mod run;
+pub mod saved;
 pub mod trace;
 pub mod trainer;

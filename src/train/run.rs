@@ -364,6 +364,11 @@ fn run_on<D: Backend>(
     let model_path = dir.join(record::MODEL);
     record::write_atomic(&model_path, &record::safetensors_bytes(&tensors, None))
         .map_err(io(&model_path))?;
+    let robustness = trainer.robustness();
+    if !robustness.is_empty() {
+        let path = dir.join(record::ROBUSTNESS);
+        record::write_robustness(&path, &names, &robustness).map_err(io(&path))?;
+    }
     let summary = Summary {
         name: recipe.name().to_string(),
         seed,
@@ -390,6 +395,7 @@ fn run_on<D: Backend>(
         parameters: trainer.model.store.count(),
         seconds: trainer.seconds,
         peak_memory_bytes: record::peak_memory_bytes(),
+        robustness,
     };
     let summary_path = dir.join(record::SUMMARY);
     let json = serde_json::to_string_pretty(&summary).map_err(|e| io(&summary_path)(e.into()))?;

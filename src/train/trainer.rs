@@ -7,6 +7,8 @@ use super::eval::evaluate;
 use super::lr::learning_rate;
 use super::optim::Optimizer;
 use super::trace::MixTrace;
+use crate::data::augment::Augment;
+use crate::data::corrupt::TrainStats;
 use crate::data::{Dataset, Splits};
 use crate::interrupt::interrupted;
 use crate::method::{self, EpochContext, Method, StepContext, Updater};
@@ -43,6 +45,8 @@ pub struct Trainer<'a, D: Backend> {
     pub seconds: f64,
     /// Optional mix-plan trace (never changes results).
     pub trace: Option<MixTrace>,
+    /// Training-time input augmentation (`train.modality_dropout`, `train.input_noise`).
+    augment: Option<Augment>,
 }
 
 impl<'a, D: Backend> Trainer<'a, D> {
@@ -56,6 +60,12 @@ impl<'a, D: Backend> Trainer<'a, D> {
     ) -> Self {
         let widths: Vec<usize> = data.modalities.iter().map(|m| m.width).collect();
         let model = Model::build(recipe, &widths, data.num_classes(), seed, dev);
+        let t = recipe.train();
+        let augment = (t.modality_dropout > 0.0 || t.input_noise > 0.0).then(|| Augment {
+            dropout: t.modality_dropout,
+            noise: t.input_noise,
+            std: TrainStats::of(data, &splits.train).std,
+        });
         Self {
             recipe,
             seed,
@@ -73,6 +83,7 @@ impl<'a, D: Backend> Trainer<'a, D> {
             best: None,
             seconds: 0.0,
             trace: None,
+            augment,
         }
     }
 
@@ -215,6 +226,7 @@ impl<'a, D: Backend> Trainer<'a, D> {
             step: self.step,
             epoch,
             lr,
+            augment: self.augment.as_ref().filter(|a| a.is_active()),
         };
         let stats = self.method.step(&mut cx)?;
         if let Some(trace) = self.trace.as_mut() {
@@ -287,6 +299,37 @@ impl<'a, D: Backend> Trainer<'a, D> {
         self.seconds = state.seconds;
         self.best = state.best.zip(tensors.best);
         Ok(())
+    }
+
+    /// The reported model's test scores under the recipe's corruptions (empty without
+    /// `train.eval.robustness`).
+    pub fn robustness(&self) -> Vec<crate::record::RobustnessRow> {
+        let Some(spec) = self.recipe.robustness() else {
+            return Vec::new();
+        };
+        let mut model = self.model.clone();
+        for (id, w) in self.selected().1.into_iter().enumerate() {
+            model.store.set_values(id, w);
+        }
+        let shapes: Vec<Option<[usize; 3]>> = self
+            .data
+            .modalities
+            .iter()
+            .map(|m| {
+                let spec = self.recipe.manifest().modalities.iter();
+                spec.clone()
+                    .find(|s| s.name == m.name)
+                    .and_then(|s| s.shape)
+            })
+            .collect();
+        super::robustness::evaluate_robustness(
+            &model,
+            &*self.method,
+            self.data,
+            self.splits,
+            &shapes,
+            spec,
+        )
     }
 
     /// The metrics row and weights of the model that the recipe's `eval.select` reports.

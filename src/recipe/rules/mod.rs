@@ -5,3 +5,4 @@ mod dataset;
 mod mixup;
 mod model;
 mod optim;
+mod robustness;

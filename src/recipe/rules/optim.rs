@@ -120,6 +120,13 @@ impl Checker<'_> {
         if let Some(clip) = t.grad_clip {
             self.positive("train.grad_clip", clip)?;
         }
+        self.in_range(
+            "train.modality_dropout",
+            t.modality_dropout,
+            "[0, 1)",
+            |v| (0.0..1.0).contains(&v),
+        )?;
+        self.in_range("train.input_noise", t.input_noise, "[0, ∞)", |v| v >= 0.0)?;
         Ok(())
     }
 }

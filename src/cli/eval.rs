@@ -1,0 +1,135 @@
+//! `balmix eval`: a finished run evaluated again, clean and under test-time corruptions.
+
+use super::args::EvalArgs;
+use super::BadFlag;
+use anyhow::{Context, Result};
+use balmix::data::Cache;
+use balmix::record::{write_robustness, RobustnessRow};
+use balmix::train::eval::evaluate;
+use balmix::train::robustness::evaluate_robustness;
+use balmix::train::saved;
+use std::process::ExitCode;
+
+pub fn eval(args: EvalArgs) -> Result<ExitCode> {
+    let sets = corruption_sets(&args)?;
+    let log = |line: &str| balmix::term::eprint_line(line);
+    let cache = Cache::new(args.cache_dir.clone());
+    let context = || format!("evaluating {}", args.run.display());
+    let run = match saved::load(&args.run, &sets, &cache, &log) {
+        Ok(run) => run,
+        // A bad corruption flag is bad input (exit status 2), like a bad recipe.
+        Err(saved::SavedRunError::Recipe(e)) => {
+            return Err(anyhow::Error::from(e).context(context()))
+        }
+        Err(e) => return Err(anyhow::Error::from(e).context(context())),
+    };
+    let clean = evaluate(&run.model, &*run.method, &run.data, &run.splits.test);
+    let recorded = run.summary.test_accuracy;
+    balmix::term::print_line(&format!(
+        "{} seed {}: clean test accuracy {:.4}, macro-F1 {:.4} (summary.json: {:.4})",
+        run.summary.name, run.summary.seed, clean.accuracy, clean.macro_f1, recorded
+    ));
+    if clean.accuracy != recorded {
+        balmix::term::eprint_line(&format!(
+            "warning: the clean accuracy differs from the run's summary ({} vs {recorded}): the data or the binary changed since training",
+            clean.accuracy
+        ));
+    }
+    let Some(spec) = run.recipe.robustness() else {
+        balmix::term::eprint_line(
+            "no corruptions: pass --corrupt KIND (or train with train.eval.robustness)",
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    let shapes: Vec<Option<[usize; 3]>> = run
+        .data
+        .modalities
+        .iter()
+        .map(|m| {
+            let manifest = run.recipe.manifest();
+            manifest
+                .modalities
+                .iter()
+                .find(|s| s.name == m.name)
+                .and_then(|s| s.shape)
+        })
+        .collect();
+    let rows = evaluate_robustness(
+        &run.model,
+        &*run.method,
+        &run.data,
+        &run.splits,
+        &shapes,
+        spec,
+    );
+    balmix::term::print_text(&table(&rows));
+    let names: Vec<String> = run.data.modalities.iter().map(|m| m.name.clone()).collect();
+    let path = args
+        .csv
+        .clone()
+        .unwrap_or_else(|| args.run.join("eval-robustness.csv"));
+    write_robustness(&path, &names, &rows)
+        .with_context(|| format!("writing {}", path.display()))?;
+    balmix::term::eprint_line(&format!("scores: {}", path.display()));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The recipe overrides that set `train.eval.robustness` from the flags (none without
+/// --corrupt: the run's own section, if any, is used).
+fn corruption_sets(args: &EvalArgs) -> Result<Vec<String>> {
+    if args.corrupt.is_empty() {
+        if !args.modality.is_empty() || !args.severities.is_empty() {
+            return Err(BadFlag {
+                flag: "--modality/--severities",
+                problem: "need at least one --corrupt KIND".into(),
+            }
+            .into());
+        }
+        return Ok(Vec::new());
+    }
+    let key = "train.eval.robustness";
+    let quoted = |v: &[String]| {
+        v.iter()
+            .map(|s| format!("\"{s}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut sets = vec![
+        format!("{key}.corruptions=[{}]", quoted(&args.corrupt)),
+        format!("{key}.modalities=[{}]", quoted(&args.modality)),
+        format!("{key}.seed={}", args.corruption_seed.unwrap_or(0)),
+    ];
+    for s in &args.severities {
+        let Some((kind, values)) = s.split_once('=') else {
+            return Err(BadFlag {
+                flag: "--severities",
+                problem: format!("`{s}`: expected KIND=S,S,… (e.g. gaussian=0,0.5,1)"),
+            }
+            .into());
+        };
+        sets.push(format!("{key}.severities.{kind}=[{values}]"));
+    }
+    Ok(sets)
+}
+
+/// The scores as an aligned text table.
+fn table(rows: &[RobustnessRow]) -> String {
+    let mut out =
+        String::from("corruption      modality      severity  accuracy  own accuracies\n");
+    for r in rows {
+        let own: Vec<String> = r
+            .modality_accuracy
+            .iter()
+            .map(|(m, a)| format!("{m} {a:.4}"))
+            .collect();
+        out.push_str(&format!(
+            "{:<15} {:<13} {:>8}  {:>8.4}  {}\n",
+            r.corruption,
+            r.modality,
+            r.severity,
+            r.accuracy,
+            own.join(", ")
+        ));
+    }
+    out
+}
