@@ -124,6 +124,8 @@ pub fn line_chart(
     let (pw, ph) = (W - L - R, H - T - B);
     for (i, ser) in series.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
+        // Past the palette, colours repeat: dashes keep every line distinct.
+        let dashed = ser.dashed || i >= PALETTE.len();
         let pts: Vec<String> = ser
             .points
             .iter()
@@ -136,7 +138,7 @@ pub fn line_chart(
                 )
             })
             .collect();
-        let dash = if ser.dashed {
+        let dash = if dashed {
             " stroke-dasharray=\"6 4\""
         } else {
             ""
@@ -158,7 +160,32 @@ pub fn line_chart(
         );
     }
     s.push_str("</svg>\n");
-    s
+    widen_for_legend(s, series)
+}
+
+/// The chart with its canvas widened to the right so the longest legend name fits (about 7
+/// px per character at 12 px type).
+fn widen_for_legend(s: String, series: &[Series]) -> String {
+    let longest = series
+        .iter()
+        .map(|x| x.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let needed = 40.0 + 7.0 * longest as f64 + 10.0;
+    if needed <= R {
+        return s;
+    }
+    let w = W - R + needed;
+    s.replacen(
+        &format!("width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\""),
+        &format!("width=\"{w}\" height=\"{H}\" viewBox=\"0 0 {w} {H}\""),
+        1,
+    )
+    .replacen(
+        &format!("<rect width=\"{W}\""),
+        &format!("<rect width=\"{w}\""),
+        1,
+    )
 }
 
 /// Plots of one run directory: `accuracy.svg` (fused and per-modality test accuracy per epoch)

@@ -229,9 +229,16 @@ pub fn charts(rep: &RobustnessReport) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Panels (each a complete SVG) stacked vertically in one SVG.
+/// Panels (each a complete SVG, 420 high) stacked vertically in one SVG as wide as the widest.
 fn stack(panels: &[String]) -> String {
-    let (w, h) = (720.0, 420.0);
+    let h = 420.0;
+    let w = panels
+        .iter()
+        .filter_map(|p| {
+            let rest = p.split("width=\"").nth(1)?;
+            rest.split('"').next()?.parse::<f64>().ok()
+        })
+        .fold(720.0, f64::max);
     let mut out = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{}\" viewBox=\"0 0 {w} {}\">\n",
         h * panels.len() as f64,
