@@ -882,6 +882,13 @@ fn one_agm_step_matches_the_reference_gradients() {
         let (stats, after) = tiny_method_step(&recipe, params, 1.0);
         assert_close(stats.loss, num(&case["loss"]), F32_ABS, F32_REL, &what);
         assert_gradients(params, &after, &case["grads"], &what);
+        // Reported: exp(−s_m) of this step's scores and of the running means, which after
+        // the first step are those scores.
+        let reported: Vec<f64> = f64s(&case["scores"]).iter().map(|v| (-v).exp()).collect();
+        let what = format!("{what}: exp(−score)");
+        assert_all_close(&stats.contribution, &reported, F32_ABS, F32_REL, &what);
+        let average = stats.contribution_ema.as_deref().unwrap_or_default();
+        assert_all_close(average, &reported, F32_ABS, F32_REL, &what);
     }
 }
 
@@ -1021,4 +1028,48 @@ fn one_gblending_step_matches_the_reference_weights_and_gradients() {
         let after = params_of(&trainer.model, params);
         assert_gradients(params, &after, &case["grads"], &what);
     }
+}
+
+/// `train.grad_clip`: the step a method takes is the unclipped gradient scaled by
+/// clip / (‖g‖ + 1e-6) when that is below 1 — so with SGD at lr 1 the parameters move by a
+/// vector of norm ≈ clip in the unclipped gradient's direction — and untouched when the clip
+/// is loose.
+#[test]
+fn gradient_clipping_scales_the_whole_step_to_the_clip_norm() {
+    let net = &reference()["method_steps"]["network"];
+    let params = net["params"].as_object().unwrap();
+    let step = |extra: &[String]| {
+        let (_, after) = tiny_method_step(&tiny_step_recipe(extra), params, 1.0);
+        after
+            .iter()
+            .flat_map(|(name, now)| {
+                let before = f32s(&params[name]);
+                before
+                    .iter()
+                    .zip(now)
+                    .map(|(&b, &a)| b as f64 - a as f64)
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<f64>>()
+    };
+    let free = step(&[]);
+    let norm = free.iter().map(|g| g * g).sum::<f64>().sqrt();
+    assert!(
+        norm > 0.1,
+        "the reference batch has a sizeable gradient: {norm}"
+    );
+    let clip = 0.05;
+    let clipped = step(&[format!("train.grad_clip={clip}")]);
+    let factor = clip / (norm + 1e-6);
+    for (c, f) in clipped.iter().zip(&free) {
+        assert_close(
+            *c,
+            f * factor,
+            1e-7,
+            1e-4,
+            "clipped step = factor × free step",
+        );
+    }
+    let loose = step(&[format!("train.grad_clip={}", norm * 2.0)]);
+    assert_eq!(loose, free, "a loose clip changes nothing");
 }

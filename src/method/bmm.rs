@@ -53,3 +53,29 @@ impl Mixer for Bmm {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recipe::file::MixupMethod;
+
+    /// The contribution average survives a checkpoint: a restored mixer continues exactly as
+    /// the original, and a state of the wrong shape is refused.
+    #[test]
+    fn restored_state_continues_the_average_exactly() {
+        let cfg = MixupSection {
+            method: MixupMethod::Bmm,
+            fold: true,
+            ..MixupSection::default()
+        };
+        let balance = BalanceSection::default();
+        let mut a = Bmm::new(&cfg, balance.clone());
+        a.observe(&[0.9, 0.3]);
+        a.observe(&[0.7, 0.5]);
+        let mut b = Bmm::new(&cfg, balance);
+        b.restore(&a.state()).unwrap();
+        assert_eq!(b.state(), a.state());
+        assert_eq!(a.observe(&[0.2, 0.6]), b.observe(&[0.2, 0.6]));
+        assert!(b.restore(&serde_json::json!("not a state")).is_err());
+    }
+}

@@ -64,6 +64,13 @@ pub fn blend_weights(first: &[Losses], last: &[Losses]) -> Vec<f64> {
     }
 }
 
+/// The `blending` stream index of the sample order of output `which` (of `outputs`) in epoch
+/// `e` of its copy's training, for the estimate made at epoch `epoch`: distinct for every
+/// (estimate, output, copy epoch), so no two copies share an order.
+fn blending_index(epoch: usize, outputs: usize, which: usize, super_epoch: usize, e: usize) -> u64 {
+    ((epoch * outputs + which) * super_epoch + e) as u64
+}
+
 /// Host rows of samples `idx` of every modality, with the modalities outside `keep` zeroed.
 fn masked_rows(data: &crate::data::Dataset, idx: &[usize], keep: &[bool]) -> Vec<Vec<f32>> {
     data.modalities
@@ -131,7 +138,7 @@ impl GBlending {
         let (mut first, mut last) = ((0.0, 0.0), (0.0, 0.0));
         for e in 0..self.super_epoch {
             let mut order = cx.train.to_vec();
-            let index = ((cx.epoch * (keep.len() + 1) + which) * self.super_epoch + e) as u64;
+            let index = blending_index(cx.epoch, keep.len() + 1, which, self.super_epoch, e);
             order.shuffle(&mut stream(cx.seed, Stream::Blending, index));
             for idx in order.chunks(self.batch_size.max(1)) {
                 if crate::interrupt::interrupted() {
@@ -255,6 +262,21 @@ impl GBlending {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_copy_epoch_of_every_estimate_and_output_has_its_own_stream_index() {
+        let (outputs, super_epoch) = (3, 4);
+        let mut seen = std::collections::BTreeSet::new();
+        for estimate in 0..5 {
+            let epoch = estimate * super_epoch;
+            for which in 0..outputs {
+                for e in 0..super_epoch {
+                    let i = blending_index(epoch, outputs, which, super_epoch, e);
+                    assert!(seen.insert(i), "index {i} used twice");
+                }
+            }
+        }
+    }
 
     #[test]
     fn blend_weights_are_nonnegative_sum_to_one_and_fall_back_to_uniform() {
