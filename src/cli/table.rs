@@ -99,5 +99,12 @@ pub fn plot(args: PlotArgs) -> Result<ExitCode> {
     let path = report_path.with_file_name("report.svg");
     write(&path, table_chart(&report).as_bytes())?;
     balmix::term::print_line(&path.display().to_string());
+    if let Some(rob) = &report.robustness {
+        for (name, svg) in balmix::report::robustness::charts(rob) {
+            let path = report_path.with_file_name(name);
+            write(&path, svg.as_bytes())?;
+            balmix::term::print_line(&path.display().to_string());
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

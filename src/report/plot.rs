@@ -47,9 +47,10 @@ fn frame(
         esc(title)
     );
     let (pw, ph) = (W - L - R, H - T - B);
-    for i in 0..=5 {
-        let v = y0 + (y1 - y0) * i as f64 / 5.0;
-        let y = T + ph - ph * i as f64 / 5.0;
+    let intervals = nice_intervals(y0, y1);
+    for i in 0..=intervals {
+        let v = y0 + (y1 - y0) * i as f64 / intervals as f64;
+        let y = T + ph - ph * i as f64 / intervals as f64;
         let _ = writeln!(s, "<line x1=\"{L}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>", L + pw, L - 6.0, y + 4.0, trim(v));
     }
     if x_ticks {
@@ -82,6 +83,40 @@ fn frame(
         esc(y_label)
     );
     s
+}
+
+/// A "nice" tick step (1, 2 or 5 × 10^k) giving 4 to 10 intervals over `[y0, y1]`.
+fn nice_step(y0: f64, y1: f64) -> f64 {
+    let span = (y1 - y0).abs().max(1e-12);
+    let raw = span / 5.0;
+    let mag = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|step| span / step <= 10.0 && span / step >= 2.5)
+        .unwrap_or(mag)
+}
+
+/// `[y0, y1]` widened outwards to multiples of its nice step.
+fn nice_range(y0: f64, y1: f64) -> (f64, f64) {
+    let step = nice_step(y0, y1);
+    // The small slack keeps values already on the grid (0.3 / 0.1 = 2.9999…) where they are.
+    (
+        (y0 / step + 1e-9).floor() * step,
+        (y1 / step - 1e-9).ceil() * step,
+    )
+}
+
+/// The number of tick intervals of a range made by [`nice_range`] (5 for any other range).
+fn nice_intervals(y0: f64, y1: f64) -> usize {
+    let step = nice_step(y0, y1);
+    let n = ((y1 - y0) / step).round();
+    let on_grid = |v: f64| ((v / step) - (v / step).round()).abs() < 1e-6;
+    if on_grid(y0) && on_grid(y1) && (1.0..=12.0).contains(&n) {
+        n as usize
+    } else {
+        5
+    }
 }
 
 fn trim(v: f64) -> String {
@@ -120,6 +155,7 @@ pub fn line_chart(
     } else {
         (x0 - 1.0, x0 + 1.0)
     };
+    let (y0, y1) = nice_range(y0, y1);
     let mut s = frame(title, x_label, y_label, (x0, x1), (y0, y1), true);
     let (pw, ph) = (W - L - R, H - T - B);
     for (i, ser) in series.iter().enumerate() {
@@ -319,4 +355,23 @@ pub fn table_chart(rep: &Report) -> String {
     }
     s.push_str("</svg>\n");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axes_get_round_ticks() {
+        assert_eq!(nice_range(47.5, 99.667), (40.0, 100.0));
+        assert_eq!(nice_intervals(40.0, 100.0), 6);
+        let (lo, hi) = nice_range(0.3, 0.87);
+        assert!(
+            (lo - 0.3).abs() < 1e-12 && (hi - 0.9).abs() < 1e-12,
+            "{lo} {hi}"
+        );
+        assert_eq!(nice_intervals(0.3, 0.9), 6);
+        // A range off the grid keeps five intervals.
+        assert_eq!(nice_intervals(1.0, 2.3), 5);
+    }
 }
