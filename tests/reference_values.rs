@@ -943,11 +943,17 @@ fn one_mmpareto_step_matches_the_reference_gradients() {
 
 /// Reference: `method_steps.mla` — with the shared head of sum fusion, audio's CE then an update
 /// of the audio encoder and the head, then visual's CE through the updated head and an update of
-/// the visual encoder and the head (lr 0.5, no momentum): every parameter after the step.
+/// the visual encoder and the head (lr 0.5, no momentum): every parameter after the step; with
+/// the projection off (released), `replace` and `add` (P updated from the visual batch mean at
+/// the second sub-step, a = 0.1).
 #[test]
 fn one_mla_step_matches_the_reference_parameters() {
     for case in reference()["method_steps"]["mla"].as_array().unwrap() {
-        let recipe = tiny_step_recipe(&["method.kind=mla".into(), "model.fusion.kind=sum".into()]);
+        let recipe = tiny_step_recipe(&[
+            "method.kind=mla".into(),
+            "model.fusion.kind=sum".into(),
+            format!("method.projection={}", case["projection"]),
+        ]);
         let params = case["params"].as_object().unwrap();
         let lr = num(&case["lr"]);
         let (stats, after) = tiny_method_step(&recipe, params, lr);
@@ -961,7 +967,7 @@ fn one_mla_step_matches_the_reference_parameters() {
                 &f64s(&case["after"][name.as_str()]),
                 F32_ABS,
                 F32_REL,
-                &format!("mla: {name} after the step"),
+                &format!("mla {}: {name} after the step", case["projection"]),
             );
         }
     }

@@ -84,6 +84,14 @@ impl Projector {
     }
 }
 
+/// The projection's regulariser a = 0.1^(t/T + 1) at global step `step`, with t the batch's
+/// index in its epoch and T the batches per epoch.
+pub fn schedule(step: u64, batches_per_epoch: usize) -> f64 {
+    let per = batches_per_epoch.max(1);
+    let t = (step as usize) % per;
+    0.1f64.powf(t as f64 / per as f64 + 1.0)
+}
+
 /// Per-sample dynamic fusion weights of M modalities' logits (`n × k` each): softmax over
 /// modalities of −entropy(softmax(u_m,i)).
 pub fn dynamic_weights(logits: &[Vec<f32>], k: usize) -> Vec<Vec<f64>> {
@@ -120,8 +128,7 @@ impl<D: Backend> Method<D> for Mla {
         let (n, k) = (labels.len(), cx.model.classes);
         let targets = cx.one_hot(&labels);
         let host = cx.host_batch();
-        let batch_in_epoch = (cx.step as usize) % self.batches_per_epoch.max(1);
-        let a = 0.1f64.powf(batch_in_epoch as f64 / self.batches_per_epoch.max(1) as f64 + 1.0);
+        let a = schedule(cx.step, self.batches_per_epoch);
         let (mut losses, mut contribution) = (Vec::new(), Vec::new());
         for (m, rows) in host.into_iter().enumerate() {
             let z = cx.model.encode_input(m, rows, n);
@@ -211,6 +218,22 @@ impl Mla {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_projection_schedule_is_a_tenth_to_the_power_of_one_plus_the_epoch_fraction() {
+        // T = 4 batches per epoch: t = 0, 1, 2, 3, then the next epoch starts again at t = 0.
+        let want = [
+            0.1,
+            0.1f64.powf(1.25),
+            0.1f64.powf(1.5),
+            0.1f64.powf(1.75),
+            0.1,
+        ];
+        for (step, w) in want.iter().enumerate() {
+            assert!((schedule(step as u64, 4) - w).abs() < 1e-15, "step {step}");
+        }
+        assert_eq!(schedule(7, 1), 0.1);
+    }
 
     #[test]
     fn the_projection_stays_symmetric_finite_and_of_unit_frobenius_norm() {

@@ -770,9 +770,12 @@ def mmpareto_step(gamma, params):
             "grads": {k: np.asarray(v).ravel().tolist() for k, v in out.items()}}
 
 
-def mla_step(lr):
-    """MLA (projection off): per modality in order, CE of the shared head on that modality's
-    features alone, then an SGD update of that encoder and the head (lr, no momentum)."""
+def mla_step(lr, projection="off"):
+    """MLA: per modality in order, CE of the shared head on that modality's features alone, then
+    an SGD update of that encoder and the head (lr, no momentum). With the projection on, from
+    the second sub-step on, P (identity at first) is updated with the batch-mean feature r and
+    a = 0.1^(t/T + 1) (t = 0, T = 1 here: a = 0.1), k = P r, P <- P - k k^T / (a + r k),
+    P <- P / |P|_F, and the head's weight gradient G becomes G P^T (replace) or G + G P^T (add)."""
     params = dict(TINY["params"])
     params.update(TINY_SUM_HEAD)
     shapes = dict(TINY["shapes"])
@@ -780,6 +783,7 @@ def mla_step(lr):
     net = Tiny(params, shapes, "sum")
     xs, labels, y = tiny_inputs()
     losses = []
+    p = None
     for m, name in enumerate(net.names):
         z = net.encode(m, xs[m])
         logits = z @ net.p["head.weight"].T + net.p["head.bias"]
@@ -790,9 +794,20 @@ def mla_step(lr):
         g = {"head.weight": d_u.T @ z, "head.bias": d_u.sum(axis=0),
              f"encoder.{name}.layers.0.weight": d_pre.T @ xs[m],
              f"encoder.{name}.layers.0.bias": d_pre.sum(axis=0)}
+        if projection != "off" and m > 0:
+            r = z.mean(axis=0)
+            d = len(r)
+            p = np.eye(d) if p is None else p
+            a = 0.1 ** (0 / 1 + 1.0)
+            kv = p @ r
+            p = p - np.outer(kv, kv) / (a + r @ kv)
+            p = p / np.linalg.norm(p)
+            projected = g["head.weight"] @ p.T
+            g["head.weight"] = projected if projection == "replace" else g["head.weight"] + projected
         for k, v in g.items():
             net.p[k] = net.p[k] - lr * v
-    return {"lr": lr, "params": params, "shapes": shapes, "losses": losses,
+    return {"lr": lr, "projection": projection, "params": params, "shapes": shapes,
+            "losses": losses,
             "after": {k: v.ravel().tolist() for k, v in net.p.items()}}
 
 
@@ -856,7 +871,7 @@ def method_steps_section():
         "pmr": [pmr_step(a, c, e) for a, c, e in
                 ((1.0, "binary", 0.0), (0.6, "ratio-clipped", 0.3), (1.0, "binary", 0.5))],
         "mmpareto": [mmpareto_step(1.5, TINY["params"]), mmpareto_step(1.0, CONFLICT_PARAMS)],
-        "mla": [mla_step(lr) for lr in (0.5,)],
+        "mla": [mla_step(0.5), mla_step(0.5, "replace"), mla_step(0.5, "add")],
         "gblending": [gblending_step(2, 0.5), gblending_step(3, 0.5)],
     }
 
