@@ -85,16 +85,16 @@ fn frame(
     s
 }
 
-/// A "nice" tick step (1, 2 or 5 × 10^k) giving 4 to 10 intervals over `[y0, y1]`.
+/// The largest "nice" tick step (1, 2 or 5 × 10^k) giving at least 4 intervals over
+/// `[y0, y1]` (so a range widened to its multiples keeps the same step).
 fn nice_step(y0: f64, y1: f64) -> f64 {
     let span = (y1 - y0).abs().max(1e-12);
-    let raw = span / 5.0;
-    let mag = 10f64.powf(raw.log10().floor());
-    [1.0, 2.0, 5.0, 10.0]
+    let mag = 10f64.powf((span / 4.0).log10().floor());
+    [10.0, 5.0, 2.0, 1.0]
         .iter()
         .map(|m| m * mag)
-        .find(|step| span / step <= 10.0 && span / step >= 2.5)
-        .unwrap_or(mag)
+        .find(|step| span / step >= 4.0 - 1e-9)
+        .unwrap_or(mag / 2.0)
 }
 
 /// `[y0, y1]` widened outwards to multiples of its nice step.
@@ -107,16 +107,21 @@ fn nice_range(y0: f64, y1: f64) -> (f64, f64) {
     )
 }
 
-/// The number of tick intervals of a range made by [`nice_range`] (5 for any other range).
+/// The number of tick intervals of a range made by [`nice_range`]: the largest nice step that
+/// divides it into 4 to 12 intervals with both ends on the grid (5 for any other range).
 fn nice_intervals(y0: f64, y1: f64) -> usize {
-    let step = nice_step(y0, y1);
-    let n = ((y1 - y0) / step).round();
-    let on_grid = |v: f64| ((v / step) - (v / step).round()).abs() < 1e-6;
-    if on_grid(y0) && on_grid(y1) && (1.0..=12.0).contains(&n) {
-        n as usize
-    } else {
-        5
-    }
+    let span = y1 - y0;
+    let mag = 10f64.powf((span.abs().max(1e-12) / 4.0).log10().floor());
+    let on_grid = |v: f64, step: f64| ((v / step) - (v / step).round()).abs() < 1e-6;
+    [10.0, 5.0, 2.0, 1.0, 0.5]
+        .iter()
+        .map(|m| m * mag)
+        .find_map(|step| {
+            let n = (span / step).round();
+            let fits = (4.0..=12.0).contains(&n) && on_grid(y0, step) && on_grid(y1, step);
+            fits.then_some(n as usize)
+        })
+        .unwrap_or(5)
 }
 
 fn trim(v: f64) -> String {
@@ -365,13 +370,17 @@ mod tests {
     fn axes_get_round_ticks() {
         assert_eq!(nice_range(47.5, 99.667), (40.0, 100.0));
         assert_eq!(nice_intervals(40.0, 100.0), 6);
+        assert_eq!(nice_range(49.7, 99.667), (40.0, 100.0));
         let (lo, hi) = nice_range(0.3, 0.87);
         assert!(
             (lo - 0.3).abs() < 1e-12 && (hi - 0.9).abs() < 1e-12,
             "{lo} {hi}"
         );
         assert_eq!(nice_intervals(0.3, 0.9), 6);
-        // A range off the grid keeps five intervals.
-        assert_eq!(nice_intervals(1.0, 2.3), 5);
+        // Widening to step 2 gives (76, 96), which has no 5-grid: ten steps of 2.
+        assert_eq!(nice_range(76.1, 94.2), (76.0, 96.0));
+        assert_eq!(nice_intervals(76.0, 96.0), 10);
+        // A range off every grid keeps five intervals.
+        assert_eq!(nice_intervals(1.03, 2.31), 5);
     }
 }
