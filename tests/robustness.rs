@@ -185,3 +185,53 @@ fn modality_dropout_changes_training_and_is_deterministic() {
     assert_ne!(bytes(&plain), bytes(&d1));
     assert_eq!(bytes(&d1), bytes(&d2));
 }
+
+/// `balmix eval --corrupt`: the flags choose kinds, modalities and severities (one row per
+/// severity into the chosen file); a bad severity is a recipe error (exit status 2) naming the
+/// flag's key, and --modality without --corrupt is refused.
+#[test]
+fn eval_flags_choose_the_corruptions_and_bad_ones_are_input_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = train(&recipe("tiny.toml", &[]), 0, tmp.path());
+    let run = dir.to_str().unwrap();
+    let csv = tmp.path().join("scores.csv");
+    let args = [
+        "eval",
+        run,
+        "--corrupt",
+        "gaussian",
+        "--modality",
+        "visual",
+        "--severities",
+        "gaussian=0,1",
+        "--csv",
+        csv.to_str().unwrap(),
+    ];
+    let out = crate::common::balmix(&args, tmp.path());
+    assert!(out.status.success(), "{}", crate::common::text(&out).1);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(rows[0].starts_with("gaussian,visual,0,") && rows[1].starts_with("gaussian,visual,1,"));
+    assert!(
+        !dir.join("robustness.csv").exists(),
+        "training wrote none: no section"
+    );
+    let bad = crate::common::balmix(
+        &[
+            "eval",
+            run,
+            "--corrupt",
+            "gaussian",
+            "--severities",
+            "gaussian=-1",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(crate::common::text(&bad)
+        .1
+        .contains("severities.gaussian[0]"));
+    let alone = crate::common::balmix(&["eval", run, "--modality", "audio"], tmp.path());
+    assert_eq!(alone.status.code(), Some(2));
+}
