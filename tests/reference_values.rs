@@ -1079,3 +1079,68 @@ fn gradient_clipping_scales_the_whole_step_to_the_clip_norm() {
     let loose = step(&[format!("train.grad_clip={}", norm * 2.0)]);
     assert_eq!(loose, free, "a loose clip changes nothing");
 }
+
+/// The θ − θ′ of one SGD step (lr 1) of `extra` on the reference batch, flattened in the
+/// parameter order of the reference network.
+fn tiny_step_delta(extra: &[String]) -> (balmix::method::StepStats, Vec<(String, Vec<f64>)>) {
+    let net = &reference()["method_steps"]["network"];
+    let params = net["params"].as_object().unwrap();
+    let (stats, after) = tiny_method_step(&tiny_step_recipe(extra), params, 1.0);
+    let delta = after
+        .into_iter()
+        .map(|(name, now)| {
+            let d = f32s(&params[&name])
+                .iter()
+                .zip(&now)
+                .map(|(&b, &a)| b as f64 - a as f64)
+                .collect();
+            (name, d)
+        })
+        .collect();
+    (stats, delta)
+}
+
+/// The multitask control's gradient is linear in its weight: g(w) = g(0) + w · (g(1) − g(0))
+/// for w = 0.5 (a weight added instead of multiplied, or applied twice, breaks it).
+#[test]
+fn the_multitask_gradient_is_the_fused_one_plus_the_weighted_unimodal_ones() {
+    let (_, plain) = tiny_step_delta(&[]);
+    let (_, one) = tiny_step_delta(&["losses.unimodal=1.0".into()]);
+    let (_, half) = tiny_step_delta(&["losses.unimodal=0.5".into()]);
+    for ((name, p), ((_, o), (_, h))) in plain.iter().zip(one.iter().zip(&half)) {
+        let want: Vec<f64> = p.iter().zip(o).map(|(p, o)| p + 0.5 * (o - p)).collect();
+        assert_all_close(
+            h,
+            &want,
+            2e-6,
+            1e-4,
+            &format!("multitask w = 0.5: ∇ {name}"),
+        );
+    }
+}
+
+/// OGM-GE through the standard step (noise off): each encoder weight matrix's step is k_m times
+/// the plain step, every other parameter's is the plain one; k_m is what the step reports.
+#[test]
+fn an_ogm_ge_step_scales_only_the_encoder_weight_steps_by_k() {
+    let (_, plain) = tiny_step_delta(&[]);
+    let (stats, ogm) = tiny_step_delta(&[
+        "modulation.kind=ogm-ge".into(),
+        "modulation.noise=false".into(),
+    ]);
+    let k = &stats.coefficients;
+    assert_eq!(k.len(), 2);
+    assert!(
+        k.iter().any(|&v| v < 1.0),
+        "one modality is modulated: {k:?}"
+    );
+    for ((name, p), (_, o)) in plain.iter().zip(&ogm) {
+        let factor = match name.as_str() {
+            "encoder.audio.layers.0.weight" => k[0],
+            "encoder.visual.layers.0.weight" => k[1],
+            _ => 1.0,
+        };
+        let want: Vec<f64> = p.iter().map(|v| v * factor).collect();
+        assert_all_close(o, &want, 2e-6, 1e-4, &format!("OGM-GE: ∇ {name}"));
+    }
+}

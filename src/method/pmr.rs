@@ -266,6 +266,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_non_finite_score_gives_no_prototype_term() {
+        use PmrCoefficient::*;
+        for rule in [Binary, RatioClipped] {
+            assert_eq!(coefficients([f64::NAN, 1.0], 1.0, rule), [0.0, 0.0]);
+            assert_eq!(coefficients([2.0, f64::INFINITY], 1.0, rule), [0.0, 0.0]);
+        }
+    }
+
+    #[test]
     fn the_lagging_modality_alone_gets_the_prototype_weight() {
         use PmrCoefficient::*;
         assert_eq!(coefficients([3.0, 5.0], 2.0, Binary), [2.0, 0.0]);
