@@ -680,3 +680,119 @@ fn audio_own_and_fused_after_20_epochs(sets: &[&str]) -> (f64, f64) {
         s["test_accuracy"].as_f64().unwrap(),
     )
 }
+
+/// PMR's prototype pass, recomputed here from its rule: each epoch samples the first
+/// ⌊batches · sample_fraction⌋ batches of the training set in the `prototype` stream's order for
+/// that epoch; the first time the prototypes are those class means, later (1 − μ)·mean + μ·old.
+#[test]
+fn pmr_prototypes_follow_the_sampling_rule_and_the_momentum() {
+    use balmix::method::parts::LossTerm;
+    use balmix::rng::{stream, Stream};
+    use rand::seq::SliceRandom;
+    let r = recipe(
+        "tiny.toml",
+        &["losses.pmr.momentum=0.5", "losses.pmr.sample_fraction=0.1"],
+    );
+    let (data, splits) = balmix::data::load(&r, &balmix::data::Cache::new(None), &|_| {}).unwrap();
+    let mut model = Model::build(&r, &[128, 32], 6, 0, Dev::default());
+    let mut term: Box<dyn LossTerm<Dev>> = balmix::method::pmr::from_recipe(&r).unwrap();
+    let optim = r.optimizer();
+    let new_updater =
+        || Box::new(Optimizer::<Dev>::new(optim)) as Box<dyn balmix::method::Updater<Dev>>;
+    let batch = r.train().batch_size;
+    let take = ((splits.train.len().div_ceil(batch) as f64 * 0.1).floor() as usize).max(1);
+    let mut expected: Option<Vec<Vec<f64>>> = None;
+    for epoch in 0..2 {
+        let mut cx = balmix::method::EpochContext {
+            model: &mut model,
+            data: &data,
+            train: &splits.train,
+            val: &splits.val,
+            new_updater: &new_updater,
+            lr: 0.01,
+            seed: 0,
+            epoch,
+        };
+        term.epoch_start(&mut cx);
+        let mut order = splits.train.clone();
+        order.shuffle(&mut stream(0, Stream::Prototype, epoch as u64));
+        let sample = &order[..take * batch];
+        let features = cx.features(sample);
+        let mut now = Vec::new();
+        for (m, f) in features.iter().enumerate() {
+            let d = cx.model.encoders[m].out;
+            let mut c = vec![0f64; 6 * d];
+            for class in 0..6 {
+                let rows: Vec<usize> = (0..sample.len())
+                    .filter(|&i| data.labels[sample[i]] == class)
+                    .collect();
+                assert!(!rows.is_empty(), "class {class} is in the sample");
+                for j in 0..d {
+                    let mean =
+                        rows.iter().map(|&i| f[i * d + j] as f64).sum::<f64>() / rows.len() as f64;
+                    c[class * d + j] = match &expected {
+                        None => mean,
+                        Some(old) => 0.5 * mean + 0.5 * old[m][class * d + j],
+                    };
+                }
+            }
+            now.push(c);
+        }
+        let protos: balmix::method::pmr::Prototypes = serde_json::from_value(term.state()).unwrap();
+        for (m, c) in now.iter().enumerate() {
+            for (j, want) in c.iter().enumerate() {
+                let got = protos.centres[m][j] as f64;
+                assert!(
+                    (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                    "epoch {epoch}, modality {m}, entry {j}: {got} vs {want}"
+                );
+            }
+        }
+        expected = Some(now);
+    }
+}
+
+/// PMR's windows: with `epochs = { start = 1, … }` the first epoch is plain training (same
+/// metrics as α = 0), the second is not; the entropy term applies in the window's first
+/// `entropy_epochs` epochs only (1 here: the first epoch matches the run with it everywhere,
+/// the second differs).
+#[test]
+fn pmr_terms_apply_only_inside_their_windows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rows = |sets: &[&str], name: &str| {
+        let dir = train(&recipe("tiny.toml", sets), 0, &tmp.path().join(name));
+        crate::common::metrics_without_timing(&dir)
+    };
+    let plain = rows(&["losses.pmr.alpha=0.0"], "plain");
+    let late = rows(
+        &[
+            "losses.pmr.alpha=1.0",
+            "losses.pmr.epochs={start=1, stop=4}",
+        ],
+        "late",
+    );
+    assert_eq!(plain[1], late[1], "epoch 1 is outside the window");
+    assert_ne!(plain[2], late[2], "epoch 2 is inside");
+    let entropy_once = rows(
+        &[
+            "losses.pmr.alpha=0.0",
+            "losses.pmr.entropy=0.5",
+            "losses.pmr.entropy_epochs=1",
+        ],
+        "once",
+    );
+    let entropy_always = rows(
+        &[
+            "losses.pmr.alpha=0.0",
+            "losses.pmr.entropy=0.5",
+            "losses.pmr.entropy_epochs=4",
+        ],
+        "always",
+    );
+    assert_eq!(entropy_once[1], entropy_always[1]);
+    assert_ne!(
+        entropy_once[1], plain[1],
+        "the entropy term acts in epoch 1"
+    );
+    assert_ne!(entropy_once[2], entropy_always[2], "and stops after it");
+}

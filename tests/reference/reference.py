@@ -869,7 +869,8 @@ def method_steps_section():
         "agm": [agm_step(a, ct, cn) for a, ct, cn in
                 ((1.0, 100.0, 1.0), (1.5, 100.0, 1.0), (1.0, 0.01, 0.05))],
         "pmr": [pmr_step(a, c, e) for a, c, e in
-                ((1.0, "binary", 0.0), (0.6, "ratio-clipped", 0.3), (1.0, "binary", 0.5))],
+                ((1.0, "binary", 0.0), (0.6, "ratio-clipped", 0.3), (1.0, "binary", 0.5),
+                 (0.6, "ratio-clipped", 0.0))],
         "mmpareto": [mmpareto_step(1.5, TINY["params"]), mmpareto_step(1.0, CONFLICT_PARAMS)],
         "mla": [mla_step(0.5), mla_step(0.5, "replace"), mla_step(0.5, "add")],
         "gblending": [gblending_step(2, 0.5), gblending_step(3, 0.5)],
