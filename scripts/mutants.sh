@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Mutation testing of the mixing maths with cargo-mutants (issue 11). Not part of CI.
 #
-#   scripts/mutants.sh            # full pass: ~10 hours on 2 cores (see below)
+#   scripts/mutants.sh            # full pass (978 mutants): hours on 2 cores (see below)
 #   scripts/mutants.sh --list     # the mutants in scope, without building anything
-#   scripts/mutants.sh --shard 0/2   # half of them (then 1/2); any cargo-mutants option passes through
+#   MUTANTS_JOBS=2 scripts/mutants.sh --shard 0/2   # half, two jobs (then 1/2); other options pass through
 #
 # Scope and test selection are in .cargo/mutants.toml. Results go to mutants.out/
 # (caught.txt, missed.txt, timeout.txt, unviable.txt). Every missed mutant must be killed by a
@@ -22,13 +22,14 @@ fi
 # The snapshots must not be rewritten by a mutant.
 export CI=true
 
-# Measured on 2 cores (2026-11-30): a ~6.5 minute baseline build in cargo-mutants' scratch copy,
-# then about 1 minute per mutant — the integration test binary links dfdx every time — so the
-# 590 mutants of the whole scope take about 10 hours, and `--exclude 'src/method/*'` (305) about
-# 5. Run it in shards (`--shard k/n`) or per file (`-f src/mixup/contribution.rs`) on a spare
-# machine. One mutant at a time (a build already uses both cores); a build over 15 minutes (the
-# baseline included) is abandoned; test timeouts are set in .cargo/mutants.toml. Survivors that
-# cannot change a result are listed in tests/mutants-equivalent.txt.
+# Measured on 2 cores (2026-11-30): builds run in the `mutants` profile (Cargo.toml: no debug
+# info), ~4 minutes for the baseline in each job's scratch copy, then from a few seconds per
+# mutant on a quiet machine to a minute while other builds compete. The 738 mutants outside
+# src/mixup/ took about 2 h 20 min with MUTANTS_JOBS=2 on a busy machine (most of them
+# unviable: each still costs a build). Run it in shards (`--shard k/n`) or per file
+# (`--exclude`; `-f` does not narrow the configured globs) on a spare machine. A build over 15
+# minutes (the baseline included) is abandoned; test timeouts are set in .cargo/mutants.toml.
+# Survivors that cannot change a result are listed in tests/mutants-equivalent.txt.
 exec cargo mutants \
     --jobs "${MUTANTS_JOBS:-1}" \
     --build-timeout 900 \
