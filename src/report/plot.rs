@@ -9,6 +9,8 @@ const PALETTE: [&str; 10] = [
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
     "#bcbd22", "#17becf",
 ];
+/// The SVG namespace every chart declares.
+pub(crate) const SVG_NS: &str = "http://www.w3.org/2000/svg";
 const W: f64 = 720.0;
 const H: f64 = 420.0;
 // Margins: left, right (legend), top, bottom.
@@ -42,7 +44,7 @@ fn frame(
     x_ticks: bool,
 ) -> String {
     let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"{W}\" height=\"{H}\" fill=\"white\"/>\n<text x=\"{}\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">{}</text>\n",
+        "<svg xmlns=\"{SVG_NS}\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"{W}\" height=\"{H}\" fill=\"white\"/>\n<text x=\"{}\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">{}</text>\n",
         (L + W - R) / 2.0,
         esc(title)
     );

@@ -240,7 +240,8 @@ fn stack(panels: &[String]) -> String {
         })
         .fold(720.0, f64::max);
     let mut out = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{}\" viewBox=\"0 0 {w} {}\">\n",
+        "<svg xmlns=\"{}\" width=\"{w}\" height=\"{}\" viewBox=\"0 0 {w} {}\">\n",
+        super::plot::SVG_NS,
         h * panels.len() as f64,
         h * panels.len() as f64
     );
