@@ -683,9 +683,10 @@ fn audio_own_and_fused_after_20_epochs(sets: &[&str]) -> (f64, f64) {
 
 /// PMR's prototype pass, recomputed here from its rule: each epoch samples the first
 /// ⌊batches · sample_fraction⌋ batches of the training set in the `prototype` stream's order for
-/// that epoch; the first time the prototypes are those class means, later (1 − μ)·mean + μ·old.
-#[test]
-fn pmr_prototypes_follow_the_sampling_rule_and_the_momentum() {
+/// that epoch; the first time, it reads on batch by batch until every class is seen, and the
+/// prototypes are those class means; later (1 − μ)·mean + μ·old, and a class absent from the
+/// sample keeps its old prototype.
+fn check_prototype_pass(train: &[usize], epochs: usize) -> Vec<String> {
     use balmix::method::parts::LossTerm;
     use balmix::rng::{stream, Stream};
     use rand::seq::SliceRandom;
@@ -700,13 +701,14 @@ fn pmr_prototypes_follow_the_sampling_rule_and_the_momentum() {
     let new_updater =
         || Box::new(Optimizer::<Dev>::new(optim)) as Box<dyn balmix::method::Updater<Dev>>;
     let batch = r.train().batch_size;
-    let take = ((splits.train.len().div_ceil(batch) as f64 * 0.1).floor() as usize).max(1);
+    let take = ((train.len().div_ceil(batch) as f64 * 0.1).floor() as usize).max(1);
     let mut expected: Option<Vec<Vec<f64>>> = None;
-    for epoch in 0..2 {
+    let mut events = Vec::new();
+    for epoch in 0..epochs {
         let mut cx = balmix::method::EpochContext {
             model: &mut model,
             data: &data,
-            train: &splits.train,
+            train,
             val: &splits.val,
             new_updater: &new_updater,
             lr: 0.01,
@@ -714,9 +716,17 @@ fn pmr_prototypes_follow_the_sampling_rule_and_the_momentum() {
             epoch,
         };
         term.epoch_start(&mut cx);
-        let mut order = splits.train.clone();
+        let mut order = train.to_vec();
         order.shuffle(&mut stream(0, Stream::Prototype, epoch as u64));
-        let sample = &order[..take * batch];
+        let mut n = (take * batch).min(order.len());
+        let has_all = |n: usize| (0..6).all(|c| order[..n].iter().any(|&i| data.labels[i] == c));
+        if expected.is_none() {
+            while n < order.len() && !has_all(n) {
+                n = (n + batch).min(order.len());
+                events.push(format!("epoch {epoch}: read on to {n} of {}", order.len()));
+            }
+        }
+        let sample = &order[..n];
         let features = cx.features(sample);
         let mut now = Vec::new();
         for (m, f) in features.iter().enumerate() {
@@ -726,13 +736,18 @@ fn pmr_prototypes_follow_the_sampling_rule_and_the_momentum() {
                 let rows: Vec<usize> = (0..sample.len())
                     .filter(|&i| data.labels[sample[i]] == class)
                     .collect();
-                assert!(!rows.is_empty(), "class {class} is in the sample");
+                if rows.is_empty() && m == 0 {
+                    events.push(format!("epoch {epoch}: class {class} absent"));
+                }
                 for j in 0..d {
-                    let mean =
-                        rows.iter().map(|&i| f[i * d + j] as f64).sum::<f64>() / rows.len() as f64;
-                    c[class * d + j] = match &expected {
-                        None => mean,
-                        Some(old) => 0.5 * mean + 0.5 * old[m][class * d + j],
+                    let old = expected.as_ref().map(|old| old[m][class * d + j]);
+                    c[class * d + j] = match (rows.is_empty(), old) {
+                        (true, old) => old.unwrap_or(0.0),
+                        (false, old) => {
+                            let mean = rows.iter().map(|&i| f[i * d + j] as f64).sum::<f64>()
+                                / rows.len() as f64;
+                            old.map_or(mean, |old| 0.5 * mean + 0.5 * old)
+                        }
                     };
                 }
             }
@@ -750,6 +765,61 @@ fn pmr_prototypes_follow_the_sampling_rule_and_the_momentum() {
         }
         expected = Some(now);
     }
+    events
+}
+
+#[test]
+fn pmr_prototypes_follow_the_sampling_rule_and_the_momentum() {
+    let r = recipe("tiny.toml", &[]);
+    let (_, splits) = balmix::data::load(&r, &balmix::data::Cache::new(None), &|_| {}).unwrap();
+    let events = check_prototype_pass(&splits.train, 2);
+    assert!(events.is_empty(), "every class in every sample: {events:?}");
+}
+
+/// A training set with a single sample of class 5, placed so that the prototype stream's order
+/// puts it after the first batch in epoch 0 (the first pass must read on to find it, and stop
+/// there) and outside epoch 1's sample (its prototype must be kept from epoch 0).
+#[test]
+fn pmr_first_prototypes_read_on_until_every_class_and_an_absent_class_keeps_its_prototype() {
+    use balmix::rng::{stream, Stream};
+    use rand::seq::SliceRandom;
+    let r = recipe("tiny.toml", &[]);
+    let (data, splits) = balmix::data::load(&r, &balmix::data::Cache::new(None), &|_| {}).unwrap();
+    let batch = r.train().batch_size;
+    let mut rest: Vec<usize> = splits
+        .train
+        .iter()
+        .copied()
+        .filter(|&i| data.labels[i] != 5)
+        .collect();
+    let lone = *splits.train.iter().find(|&&i| data.labels[i] == 5).unwrap();
+    rest.truncate(10 * batch - 1);
+    let len = rest.len() + 1;
+    // The position of the lone sample in each epoch's order, for each place it could take in
+    // the training list.
+    let position = |j: usize, epoch: u64| {
+        let mut order: Vec<usize> = (0..len).collect();
+        order.shuffle(&mut stream(0, Stream::Prototype, epoch));
+        order.iter().position(|&k| k == j).unwrap()
+    };
+    let j = (0..len)
+        .find(|&j| {
+            let (p0, p1) = (position(j, 0), position(j, 1));
+            (2 * batch..len - batch).contains(&p0) && p1 >= batch
+        })
+        .expect("a placement that exercises both rules");
+    let mut train = rest;
+    train.insert(j, lone);
+    let events = check_prototype_pass(&train, 2);
+    let read_on = events.iter().filter(|e| e.contains("read on")).count();
+    assert!(
+        read_on >= 2,
+        "the first pass read on batch by batch: {events:?}"
+    );
+    assert!(
+        events.contains(&"epoch 1: class 5 absent".to_string()),
+        "class 5 is absent from epoch 1's sample: {events:?}"
+    );
 }
 
 /// PMR's windows: with `epochs = { start = 1, … }` the first epoch is plain training (same
