@@ -235,3 +235,231 @@ fn eval_flags_choose_the_corruptions_and_bad_ones_are_input_errors() {
     let alone = crate::common::balmix(&["eval", run, "--modality", "audio"], tmp.path());
     assert_eq!(alone.status.code(), Some(2));
 }
+
+/// A step context over 32 training rows with modality dropout 0.5, at a step where both
+/// modalities are dropped in some rows and kept in others, and the dropped-row mask.
+struct DropoutBatch {
+    recipe: balmix::recipe::Recipe,
+    data: balmix::data::Dataset,
+    idx: Vec<usize>,
+    augment: balmix::data::augment::Augment,
+    step: u64,
+    dropped: Vec<Vec<bool>>,
+}
+
+fn dropout_batch(sets: &[&str]) -> DropoutBatch {
+    let recipe = recipe("tiny.toml", sets);
+    let (data, splits) = balmix::data::load(&recipe, &Cache::new(None), &|_| {}).unwrap();
+    let idx: Vec<usize> = splits.train[..32].to_vec();
+    let augment = balmix::data::augment::Augment {
+        dropout: 0.5,
+        noise: 0.0,
+        std: vec![],
+    };
+    let step = (0..)
+        .find(|&s| {
+            let d = augment.dropped(32, 2, 0, s);
+            (0..2).all(|m| d.iter().any(|r| r[m]) && d.iter().any(|r| !r[m]))
+        })
+        .unwrap();
+    let dropped = augment.dropped(32, 2, 0, step);
+    DropoutBatch {
+        recipe,
+        data,
+        idx,
+        augment,
+        step,
+        dropped,
+    }
+}
+
+impl DropoutBatch {
+    /// The step context of this batch (seed 0, epoch 0).
+    fn context<'a>(
+        &'a self,
+        model: &'a mut Model<Dev>,
+        opt: &'a mut balmix::train::optim::Optimizer<Dev>,
+    ) -> balmix::method::StepContext<'a, Dev> {
+        balmix::method::StepContext {
+            recipe: &self.recipe,
+            model,
+            updater: opt,
+            data: &self.data,
+            idx: &self.idx,
+            seed: 0,
+            step: self.step,
+            epoch: 0,
+            lr: 0.1,
+            augment: Some(&self.augment),
+        }
+    }
+
+    fn present(&self, m: usize) -> Vec<usize> {
+        (0..self.idx.len())
+            .filter(|&i| !self.dropped[i][m])
+            .collect()
+    }
+}
+
+/// softmax(u_i)_y in f64, computed here (not with the crate's softmax).
+fn p_label(u: &[f32], k: usize, i: usize, y: usize) -> f64 {
+    let row: Vec<f64> = u[i * k..(i + 1) * k].iter().map(|&v| v as f64).collect();
+    let max = row.iter().cloned().fold(f64::MIN, f64::max);
+    let z: f64 = row.iter().map(|v| (v - max).exp()).sum();
+    (row[y] - max).exp() / z
+}
+
+/// Under modality dropout every unimodal quantity is taken over the rows where the modality is
+/// present, each checked against a computation here: the present rows are the augmentation's
+/// dropped mask (and those rows are zero in the batch); the cross-entropy with the unimodal
+/// targets is the mean over the present rows; the confidence and accuracy contributions are
+/// means over them; the OGM-GE/PMR score is their sum scaled by n/n_m.
+#[test]
+fn under_modality_dropout_unimodal_quantities_use_only_the_present_rows() {
+    use balmix::recipe::file::Contribution;
+    use dfdx::prelude::*;
+    let b = dropout_batch(&[]);
+    let mut model = Model::build(&b.recipe, &[128, 32], 6, 0, Dev::default());
+    let mut opt = balmix::train::optim::Optimizer::new(b.recipe.optimizer());
+    let cx = b.context(&mut model, &mut opt);
+    let (n, k) = (32usize, 6usize);
+    let labels = cx.labels();
+    let host = cx.host_batch();
+    let zs = cx.encode(host.clone());
+    let unimodal = cx.model.unimodal(&zs);
+    for m in 0..2 {
+        let rows = b.present(m);
+        assert_eq!(cx.present_rows(m), Some(rows.clone()), "modality {m}");
+        let width = b.data.modalities[m].width;
+        for i in 0..n {
+            let zero = host[m][i * width..(i + 1) * width]
+                .iter()
+                .all(|&v| v == 0.0);
+            assert_eq!(zero, b.dropped[i][m], "row {i} of modality {m}");
+        }
+        let u = &unimodal[m];
+        let nm = rows.len() as f64;
+        // Cross-entropy with the unimodal targets (dfdx) vs the mean over present rows.
+        let taped: balmix::model::params::Matrix<Dev> =
+            Dev::default().tensor_from_vec(u.clone(), (n, k));
+        let ce = cross_entropy_with_logits_loss(taped, cx.unimodal_targets(m, &labels)).as_vec()[0]
+            as f64;
+        let want = rows
+            .iter()
+            .map(|&i| -p_label(u, k, i, labels[i]).ln())
+            .sum::<f64>()
+            / nm;
+        assert!((ce - want).abs() < 1e-5 * (1.0 + want), "CE {ce} vs {want}");
+        let conf = cx.contribution(m, Contribution::Confidence, u, &[], &labels);
+        let want = rows
+            .iter()
+            .map(|&i| p_label(u, k, i, labels[i]))
+            .sum::<f64>()
+            / nm;
+        assert!((conf - want).abs() < 1e-9, "confidence {conf} vs {want}");
+        let acc = cx.contribution(m, Contribution::Accuracy, u, &[], &labels);
+        let hits = rows
+            .iter()
+            .filter(|&&i| {
+                let row = &u[i * k..(i + 1) * k];
+                (0..k).all(|j| row[j] <= row[labels[i]])
+            })
+            .count() as f64;
+        assert!(
+            (acc - (hits / nm + 1.0 / k as f64)).abs() < 1e-12,
+            "accuracy {acc}"
+        );
+        let score = cx.label_score(m, u, &labels);
+        let want = rows
+            .iter()
+            .map(|&i| p_label(u, k, i, labels[i]))
+            .sum::<f64>()
+            * n as f64
+            / nm;
+        assert!((score - want).abs() < 1e-9, "score {score} vs {want}");
+    }
+}
+
+/// The methods use those rows: B-MM's reported (and averaged) contributions, OGM-GE's
+/// coefficients (from scores over the present rows), the multitask term's value and
+/// G-Blending's and MMPareto's contributions, each recomputed here from the clean unimodal
+/// logits before the step.
+#[test]
+fn methods_under_modality_dropout_measure_each_modality_on_its_present_rows() {
+    use balmix::method::parts::LossTerm;
+    use balmix::recipe::file::OgmVariant;
+    let (n, k) = (32usize, 6usize);
+    let cases: [(&str, &[&str]); 5] = [
+        (
+            "bmm",
+            &["mixup.method=\"bmm\"", "mixup.alpha=0.4", "mixup.fold=true"],
+        ),
+        (
+            "ogm-ge",
+            &[
+                "modulation.kind=\"ogm-ge\"",
+                "modulation.alpha=0.8",
+                "modulation.noise=false",
+                "modulation.variant=\"continuous\"",
+            ],
+        ),
+        ("multitask", &["losses.unimodal=0.7"]),
+        ("mmpareto", &["method.kind=\"mmpareto\""]),
+        ("gblending", &["method.kind=\"gblending\""]),
+    ];
+    for (name, sets) in cases {
+        let b = dropout_batch(sets);
+        let mut model = Model::build(&b.recipe, &[128, 32], 6, 0, Dev::default());
+        let mut opt = balmix::train::optim::Optimizer::new(b.recipe.optimizer());
+        let mut method = balmix::method::build::<Dev>(&b.recipe, 10);
+        let mut cx = b.context(&mut model, &mut opt);
+        let labels = cx.labels();
+        let zs = cx.encode(cx.host_batch());
+        let unimodal = cx.model.unimodal(&zs);
+        let confidence: Vec<f64> = (0..2)
+            .map(|m| {
+                let rows = b.present(m);
+                rows.iter()
+                    .map(|&i| p_label(&unimodal[m], k, i, labels[i]))
+                    .sum::<f64>()
+                    / rows.len() as f64
+            })
+            .collect();
+        if name == "multitask" {
+            let mut term: Box<dyn LossTerm<Dev>> =
+                balmix::method::multitask::from_recipe(&b.recipe).unwrap();
+            let value = term.loss(&cx, &zs, &labels).unwrap().as_vec()[0] as f64;
+            let want: f64 = (0..2)
+                .map(|m| {
+                    let rows = b.present(m);
+                    rows.iter()
+                        .map(|&i| -p_label(&unimodal[m], k, i, labels[i]).ln())
+                        .sum::<f64>()
+                        / rows.len() as f64
+                })
+                .sum::<f64>()
+                * 0.7;
+            assert!(
+                (value - want).abs() < 1e-5 * (1.0 + want),
+                "{value} vs {want}"
+            );
+            continue;
+        }
+        let stats = method.step(&mut cx).unwrap();
+        if name == "ogm-ge" {
+            let scores: Vec<f64> = confidence.iter().map(|c| c * n as f64).collect();
+            let want = balmix::mixup::ogm::coefficients(&scores, 0.8, OgmVariant::Continuous);
+            for (got, want) in stats.coefficients.iter().zip(&want) {
+                assert!((got - want).abs() < 1e-9, "{name}: {got} vs {want}");
+            }
+            assert!(
+                want.iter().any(|&c| c < 1.0),
+                "{name}: some modality is modulated"
+            );
+        } else {
+            for (got, want) in stats.contribution.iter().zip(&confidence) {
+                assert!((got - want).abs() < 1e-9, "{name}: {got} vs {want}");
+            }
+        }
+    }
+}

@@ -28,22 +28,12 @@ impl Augment {
     /// at global step `step`. Returns, per sample, which modalities were dropped.
     pub fn apply(&self, rows: &mut [Vec<f32>], n: usize, seed: u64, step: u64) -> Vec<Vec<bool>> {
         let m_count = rows.len();
-        let mut dropped = vec![vec![false; m_count]; n];
         if !self.is_active() {
-            return dropped;
+            return vec![vec![false; m_count]; n];
         }
         let mut rng = stream(seed, Stream::Dropout, step);
+        let dropped = self.draw_dropped(&mut rng, n, m_count);
         if self.dropout > 0.0 {
-            for d in dropped.iter_mut() {
-                for slot in d.iter_mut() {
-                    *slot = rng.gen::<f64>() < self.dropout;
-                }
-                if d.iter().all(|&x| x) {
-                    // Never every modality: one, drawn uniformly, stays.
-                    let keep = rng.gen_range(0..m_count);
-                    d[keep] = false;
-                }
-            }
             for (m, r) in rows.iter_mut().enumerate() {
                 let width = r.len() / n.max(1);
                 for (i, d) in dropped.iter().enumerate() {
@@ -65,6 +55,35 @@ impl Augment {
                         *v += (self.noise * s as f64 * z) as f32;
                     }
                 }
+            }
+        }
+        dropped
+    }
+
+    /// Which modalities of each of `n` samples [`Augment::apply`] drops at step `step` (the
+    /// same draws, without touching any input).
+    pub fn dropped(&self, n: usize, m_count: usize, seed: u64, step: u64) -> Vec<Vec<bool>> {
+        if !self.is_active() {
+            return vec![vec![false; m_count]; n];
+        }
+        self.draw_dropped(&mut stream(seed, Stream::Dropout, step), n, m_count)
+    }
+
+    /// The dropout draws, first in the step's `dropout` stream: per sample, per modality, then
+    /// (if all were drawn) the one that stays.
+    fn draw_dropped(&self, rng: &mut impl Rng, n: usize, m_count: usize) -> Vec<Vec<bool>> {
+        let mut dropped = vec![vec![false; m_count]; n];
+        if self.dropout <= 0.0 {
+            return dropped;
+        }
+        for d in dropped.iter_mut() {
+            for slot in d.iter_mut() {
+                *slot = rng.gen::<f64>() < self.dropout;
+            }
+            if d.iter().all(|&x| x) {
+                // Never every modality: one, drawn uniformly, stays.
+                let keep = rng.gen_range(0..m_count);
+                d[keep] = false;
             }
         }
         dropped
@@ -131,5 +150,12 @@ mod tests {
         let mut z = rows(8);
         a.apply(&mut z, 8, 4, 10);
         assert_ne!(x, z, "another step draws again");
+        for step in 0..20 {
+            assert_eq!(
+                a.dropped(8, 3, 4, step),
+                a.apply(&mut rows(8), 8, 4, step),
+                "the mask alone draws what apply drops (step {step})"
+            );
+        }
     }
 }

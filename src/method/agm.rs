@@ -14,7 +14,7 @@
 //! gradient norm is clipped to `clip_norm`. One update. BalanceBenchmark's variant (no-gradient
 //! Shapley terms, the opposite sign, per-encoder scaling) is not implemented.
 
-use super::engine::{all_groups, StepContext, StepError, StepStats};
+use super::engine::{all_groups, select_rows, StepContext, StepError, StepStats};
 use super::Method;
 use crate::mixup::mix;
 use crate::model::grads;
@@ -97,7 +97,15 @@ impl<D: Backend> Method<D> for Agm {
         let (t, pv, pa) = (total.as_vec(), pad_v.as_vec(), pad_a.as_vec());
         let m_a: Vec<f32> = (0..n * k).map(|i| 0.5 * (t[i] - pa[i] + pv[i])).collect();
         let m_v: Vec<f32> = (0..n * k).map(|i| 0.5 * (t[i] - pv[i] + pa[i])).collect();
-        let s = [score(&m_a, &labels, k), score(&m_v, &labels, k)];
+        // Each modality's score over the rows where it is present (after modality dropout).
+        let score_present = |m: usize, v: &[f32]| match cx.present_rows(m) {
+            None => score(v, &labels, k),
+            Some(rows) => {
+                let labels: Vec<usize> = rows.iter().map(|&i| labels[i]).collect();
+                score(&select_rows(v, k, &rows), &labels, k)
+            }
+        };
+        let s = [score_present(0, &m_a), score_present(1, &m_v)];
         let kappa = kappa(s, self.state.mean, self.cfg.alpha);
         self.state.update(s);
         let active = self.cfg.window.contains(cx.epoch);

@@ -146,6 +146,92 @@ impl<D: Backend> StepContext<'_, D> {
             .tensor_from_vec(values, (labels.len(), k))
     }
 
+    /// The rows of the batch in which modality `m` is present after modality dropout, when
+    /// some but not all are; `None` when every row is (no dropout) — or none is, a batch too
+    /// unlucky to measure anything on: then every row is used.
+    pub fn present_rows(&self, m: usize) -> Option<Vec<usize>> {
+        let a = self.augment.filter(|a| a.dropout > 0.0)?;
+        let n = self.n();
+        let dropped = a.dropped(n, self.modalities(), self.seed, self.step);
+        let rows: Vec<usize> = (0..n).filter(|&i| !dropped[i][m]).collect();
+        (!rows.is_empty() && rows.len() < n).then_some(rows)
+    }
+
+    /// Per-row weights of a unimodal term of modality `m`: 0 where it was dropped, n/n_m where
+    /// present, so a mean over the batch becomes the mean over the rows where m is present;
+    /// `None` when every row counts alike (see [`StepContext::present_rows`]).
+    pub fn row_weights(&self, m: usize) -> Option<Vec<f32>> {
+        let rows = self.present_rows(m)?;
+        let n = self.n();
+        let mut w = vec![0f32; n];
+        let scale = n as f32 / rows.len() as f32;
+        for i in rows {
+            w[i] = scale;
+        }
+        Some(w)
+    }
+
+    /// One-hot targets of `labels` for a unimodal cross-entropy of modality `m`: the rows are
+    /// scaled by [`StepContext::row_weights`], so the batch-mean cross-entropy with these
+    /// targets is the mean over the rows where m is present (plain one-hot without dropout).
+    pub fn unimodal_targets(&self, m: usize, labels: &[usize]) -> Matrix<D> {
+        let k = self.model.classes;
+        let mut values = crate::mixup::mix::one_hot(labels, k);
+        if let Some(w) = self.row_weights(m) {
+            scale_rows(&mut values, k, &w);
+        }
+        self.model
+            .store
+            .dev
+            .tensor_from_vec(values, (labels.len(), k))
+    }
+
+    /// Contribution of modality `m` (estimator `kind`) from its host unimodal logits `u` and
+    /// the fused logits (read by KL only), over the rows where m is present.
+    pub fn contribution(
+        &self,
+        m: usize,
+        kind: crate::recipe::file::Contribution,
+        u: &[f32],
+        fused: &[f32],
+        labels: &[usize],
+    ) -> f64 {
+        let k = self.model.classes;
+        match self.present_rows(m) {
+            None => crate::mixup::contribution::estimate(kind, u, fused, labels, k),
+            Some(rows) => {
+                let fused = if fused.is_empty() {
+                    Vec::new()
+                } else {
+                    select_rows(fused, k, &rows)
+                };
+                let labels: Vec<usize> = rows.iter().map(|&i| labels[i]).collect();
+                crate::mixup::contribution::estimate(
+                    kind,
+                    &select_rows(u, k, &rows),
+                    &fused,
+                    &labels,
+                    k,
+                )
+            }
+        }
+    }
+
+    /// Σ_i softmax(u)_i,y_i of modality `m`'s host logits `u` — the score OGM-GE and PMR
+    /// compare — summed over the rows where m is present and scaled by n/n_m, so modalities
+    /// present in different numbers of rows stay comparable.
+    pub fn label_score(&self, m: usize, u: &[f32], labels: &[usize]) -> f64 {
+        let k = self.model.classes;
+        let p = crate::mixup::mix::softmax_rows(u, k);
+        match self.present_rows(m) {
+            None => labels.iter().enumerate().map(|(i, &y)| p[i * k + y]).sum(),
+            Some(rows) => {
+                let sum: f64 = rows.iter().map(|&i| p[i * k + labels[i]]).sum();
+                sum * labels.len() as f64 / rows.len() as f64
+            }
+        }
+    }
+
     /// The batch's rows of every modality, on the host, after the recipe's training-time
     /// augmentation (the same draws however often a step asks).
     pub fn host_batch(&self) -> Vec<Vec<f32>> {
@@ -219,5 +305,23 @@ impl<D: Backend> StepContext<'_, D> {
         self.updater
             .update(&mut self.model.store, grads, self.lr, include);
         Ok(norm)
+    }
+}
+
+/// Rows `rows` of a host matrix `v` with `width` columns, in that order.
+pub fn select_rows(v: &[f32], width: usize, rows: &[usize]) -> Vec<f32> {
+    let mut out = Vec::with_capacity(rows.len() * width);
+    for &i in rows {
+        out.extend_from_slice(&v[i * width..(i + 1) * width]);
+    }
+    out
+}
+
+/// Multiply row i of a host matrix `v` with `width` columns by `w[i]`.
+pub fn scale_rows(v: &mut [f32], width: usize, w: &[f32]) {
+    for (row, &wi) in v.chunks_mut(width.max(1)).zip(w) {
+        for x in row {
+            *x *= wi;
+        }
     }
 }

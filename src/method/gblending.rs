@@ -14,7 +14,7 @@
 
 use super::engine::{all_groups, StepContext, StepError, StepStats, NEEDS_DECOMPOSABLE_HEAD};
 use super::{EpochContext, Method};
-use crate::mixup::{contribution, mix};
+use crate::mixup::mix;
 use crate::model::params::{Matrix, Tape};
 use crate::model::{Backend, Model};
 use crate::recipe::file::Contribution;
@@ -200,7 +200,6 @@ impl<D: Backend> Method<D> for GBlending {
     fn step(&mut self, cx: &mut StepContext<'_, D>) -> Result<StepStats, StepError> {
         let m_count = cx.modalities();
         let labels = cx.labels();
-        let k = cx.model.classes;
         let targets = cx.one_hot(&labels);
         if self.state.weights.len() != m_count + 1 {
             self.state.weights = vec![1.0 / (m_count + 1) as f64; m_count + 1];
@@ -222,7 +221,8 @@ impl<D: Backend> Method<D> for GBlending {
                 .unimodal_taped(m, z, m_count)
                 .ok_or(StepError::Unsupported(NEEDS_DECOMPOSABLE_HEAD))?;
             total = total
-                + cross_entropy_with_logits_loss(u, targets.clone()) * self.state.weights[m] as f32;
+                + cross_entropy_with_logits_loss(u, cx.unimodal_targets(m, &labels))
+                    * self.state.weights[m] as f32;
         }
         let mut g = cx.backward(total)?;
         cx.update(&mut g, &all_groups)?;
@@ -230,7 +230,8 @@ impl<D: Backend> Method<D> for GBlending {
             loss: loss_value,
             contribution: unimodal
                 .iter()
-                .map(|u| contribution::estimate(Contribution::Confidence, u, &[], &labels, k))
+                .enumerate()
+                .map(|(m, u)| cx.contribution(m, Contribution::Confidence, u, &[], &labels))
                 .collect(),
             contribution_ema: None,
             plan: None,

@@ -17,7 +17,7 @@
 
 use super::engine::{StepContext, StepError, StepStats};
 use super::Method;
-use crate::mixup::{contribution, mix};
+use crate::mixup::mix;
 use crate::model::grads::edit_grad;
 use crate::model::params::{Group, Matrix};
 use crate::model::{Backend, Model};
@@ -125,8 +125,7 @@ pub fn dynamic_weights(logits: &[Vec<f32>], k: usize) -> Vec<Vec<f64>> {
 impl<D: Backend> Method<D> for Mla {
     fn step(&mut self, cx: &mut StepContext<'_, D>) -> Result<StepStats, StepError> {
         let labels = cx.labels();
-        let (n, k) = (labels.len(), cx.model.classes);
-        let targets = cx.one_hot(&labels);
+        let n = labels.len();
         let host = cx.host_batch();
         let a = schedule(cx.step, self.batches_per_epoch);
         let (mut losses, mut contribution) = (Vec::new(), Vec::new());
@@ -134,14 +133,15 @@ impl<D: Backend> Method<D> for Mla {
             let z = cx.model.encode_input(m, rows, n);
             let z_host = z.as_vec();
             let u = cx.model.head(z);
-            contribution.push(contribution::estimate(
+            contribution.push(cx.contribution(
+                m,
                 Contribution::Confidence,
                 &u.as_vec(),
                 &[],
                 &labels,
-                k,
             ));
-            let loss = cross_entropy_with_logits_loss(u, targets.clone());
+            // Only the rows where m is present (after modality dropout) count.
+            let loss = cross_entropy_with_logits_loss(u, cx.unimodal_targets(m, &labels));
             losses.push(loss.as_vec()[0] as f64);
             let mut g = cx.backward(loss)?;
             if self.projection != MlaProjection::Off {

@@ -14,7 +14,6 @@
 
 use super::engine::{all_groups, StepContext, StepError, StepStats, NEEDS_DECOMPOSABLE_HEAD};
 use super::Method;
-use crate::mixup::contribution;
 use crate::model::grads::edit_grad;
 use crate::model::params::{Group, Tape};
 use crate::model::Backend;
@@ -107,7 +106,6 @@ impl<D: Backend> Method<D> for MmPareto {
     fn step(&mut self, cx: &mut StepContext<'_, D>) -> Result<StepStats, StepError> {
         let m_count = cx.modalities();
         let labels = cx.labels();
-        let k = cx.model.classes;
         let targets = cx.one_hot(&labels);
         let host = cx.host_batch();
 
@@ -127,7 +125,10 @@ impl<D: Backend> Method<D> for MmPareto {
                 .model
                 .unimodal_taped(m, z, m_count)
                 .ok_or(StepError::Unsupported(NEEDS_DECOMPOSABLE_HEAD))?;
-            let mut g = cx.backward(cross_entropy_with_logits_loss(u, targets.clone()))?;
+            let mut g = cx.backward(cross_entropy_with_logits_loss(
+                u,
+                cx.unimodal_targets(m, &labels),
+            ))?;
             g_u.push(encoder_grads(cx, &mut g, m));
         }
         // The uniform sum, which the update starts from.
@@ -144,7 +145,7 @@ impl<D: Backend> Method<D> for MmPareto {
                 .model
                 .unimodal_taped(m, z, m_count)
                 .ok_or(StepError::Unsupported(NEEDS_DECOMPOSABLE_HEAD))?;
-            total = total + cross_entropy_with_logits_loss(u, targets.clone());
+            total = total + cross_entropy_with_logits_loss(u, cx.unimodal_targets(m, &labels));
         }
         let mut g_sum = cx.backward(total)?;
 
@@ -170,7 +171,8 @@ impl<D: Backend> Method<D> for MmPareto {
         cx.update(&mut g_sum, &all_groups)?;
         let contribution = unimodal
             .iter()
-            .map(|u| contribution::estimate(Contribution::Confidence, u, &[], &labels, k))
+            .enumerate()
+            .map(|(m, u)| cx.contribution(m, Contribution::Confidence, u, &[], &labels))
             .collect();
         Ok(StepStats {
             loss: loss_value,

@@ -23,14 +23,14 @@ impl<D: Backend> LossTerm<D> for Multitask {
         zs: &[Matrix<D, Tape<D>>],
         labels: &[usize],
     ) -> Option<Tensor<(), f32, D, Tape<D>>> {
-        let targets = cx.one_hot(labels);
         let mut total: Option<Tensor<(), f32, D, Tape<D>>> = None;
         for (m, z) in zs.iter().enumerate() {
             // `retaped` keeps z's identity, so this term's gradient flows into the encoder.
             let u = cx
                 .model
                 .unimodal_taped(m, z.retaped::<Tape<D>>(), zs.len())?;
-            let term = cross_entropy_with_logits_loss(u, targets.clone()) * self.weight as f32;
+            let term = cross_entropy_with_logits_loss(u, cx.unimodal_targets(m, labels))
+                * self.weight as f32;
             total = Some(add_loss(total, term));
         }
         total

@@ -23,12 +23,17 @@ impl<D: Backend> GradientEditor<D> for OgmGe {
         unimodal: &[Vec<f32>],
         labels: &[usize],
     ) -> Vec<f64> {
-        crate::train::modulation::modulate(
+        // Each modality's score over the rows where it is present (after modality dropout).
+        let scores: Vec<f64> = unimodal
+            .iter()
+            .enumerate()
+            .map(|(m, u)| cx.label_score(m, u, labels))
+            .collect();
+        crate::train::modulation::modulate_scored(
             &self.cfg,
             cx.model,
             grads,
-            unimodal,
-            labels,
+            &scores,
             (cx.seed, cx.step, cx.epoch),
         )
     }

@@ -120,12 +120,6 @@ impl Pmr {
     }
 }
 
-/// Σ_i softmax(q)_i,y_i of host logits `q` (`n × k`).
-fn score(q: &[f32], labels: &[usize], k: usize) -> f64 {
-    let p = crate::mixup::mix::softmax_rows(q, k);
-    labels.iter().enumerate().map(|(i, &y)| p[i * k + y]).sum()
-}
-
 impl<D: Backend> LossTerm<D> for Pmr {
     fn epoch_start(&mut self, cx: &mut EpochContext<'_, D>) {
         let mut order = cx.train.to_vec();
@@ -198,15 +192,21 @@ impl<D: Backend> LossTerm<D> for Pmr {
             .enumerate()
             .map(|(m, z)| self.logits(cx, m, z.retaped::<Tape<D>>()))
             .collect();
-        let scores: Vec<f64> = qs.iter().map(|q| score(&q.as_vec(), labels, k)).collect();
+        // Scores, cross-entropies and entropies over the rows where each modality is present
+        // (after modality dropout).
+        let scores: Vec<f64> = qs
+            .iter()
+            .enumerate()
+            .map(|(m, q)| cx.label_score(m, &q.as_vec(), labels))
+            .collect();
         let beta = coefficients([scores[0], scores[1]], self.cfg.alpha, self.cfg.coefficient);
         let start = self.cfg.epochs.map_or(0, |w| w.start);
         let per = self.cfg.entropy > 0.0 && cx.epoch < start + self.cfg.entropy_epochs;
         let dominant = if scores[0] >= scores[1] { 0 } else { 1 };
-        let targets = cx.one_hot(labels);
         let mut total: Option<Tensor<(), f32, D, Tape<D>>> = None;
         let mut push = |t: Tensor<(), f32, D, Tape<D>>| total = Some(add_loss(total.take(), t));
         for (m, q) in qs.into_iter().enumerate() {
+            let targets = cx.unimodal_targets(m, labels);
             let ce = (beta[m] > 0.0).then_some(beta[m]);
             let entropy = (per && m == dominant).then_some(self.cfg.entropy);
             match (ce, entropy) {
@@ -233,7 +233,18 @@ impl<D: Backend> LossTerm<D> for Pmr {
                     let (log_p, t) = log_p.split_tape();
                     let p = log_p.clone().put_tape(t).exp();
                     // mean_i H_i = −(1/n) Σ_ik p_ik log p_ik; the term is −w · that.
-                    let neg_entropy = (p * log_p).sum::<(), _>() * (1.0 / n as f32);
+                    let plogp = match cx.row_weights(m) {
+                        None => p * log_p,
+                        Some(w) => {
+                            let mut wide = vec![0f32; n * k];
+                            for (row, &wi) in wide.chunks_mut(k).zip(&w) {
+                                row.fill(wi);
+                            }
+                            let wide: Matrix<D> = cx.model.store.dev.tensor_from_vec(wide, (n, k));
+                            p * log_p * wide
+                        }
+                    };
+                    let neg_entropy = plogp.sum::<(), _>() * (1.0 / n as f32);
                     push(neg_entropy * w as f32);
                 }
             }

@@ -4,11 +4,10 @@
 //! and update every parameter group. Most methods are this one with different parts (see
 //! [`super::build`]); none is named here.
 
-use super::engine::{all_groups, StepContext, StepError, StepStats};
+use super::engine::{all_groups, scale_rows, StepContext, StepError, StepStats};
 use super::mixer::{MixAt, Mixer};
 use super::parts::{add_loss, GradientEditor, LossTerm};
 use super::{EpochContext, Method};
-use crate::mixup::contribution;
 use crate::mixup::{mix, plan, MixPlan};
 use crate::model::layers::{detach, mix_rows};
 use crate::model::params::{Matrix, Tape};
@@ -70,12 +69,17 @@ impl<D: Backend> Method<D> for Standard<D> {
                 Some(p) => mix::mix_labels(&labels, k, &p.perm, &p.label),
                 None => mix::one_hot(&labels, k),
             };
-            let probe_targets = cx.model.store.dev.tensor_from_vec(probe_targets, (n, k));
             let mut out = Vec::with_capacity(m_count);
             for (m, z) in zs.iter().enumerate() {
                 let u = cx.model.probe(m, detach(z).retaped::<Tape<D>>());
                 out.push(u.as_vec());
-                let l = cross_entropy_with_logits_loss(u, probe_targets.clone());
+                // Only the rows where m is present (after modality dropout) count.
+                let mut t = probe_targets.clone();
+                if let Some(w) = cx.row_weights(m) {
+                    scale_rows(&mut t, k, &w);
+                }
+                let t = cx.model.store.dev.tensor_from_vec(t, (n, k));
+                let l = cross_entropy_with_logits_loss(u, t);
                 probe_loss = Some(add_loss(probe_loss.take(), l));
             }
             out
@@ -93,7 +97,8 @@ impl<D: Backend> Method<D> for Standard<D> {
         };
         let contribution: Vec<f64> = unimodal
             .iter()
-            .map(|u| contribution::estimate(kind, u, &clean_fused, &labels, k))
+            .enumerate()
+            .map(|(m, u)| cx.contribution(m, kind, u, &clean_fused, &labels))
             .collect();
         let (relative, average) = self.mixer.observe(&contribution);
 

@@ -22,10 +22,6 @@ pub fn modulate<D: Backend>(
     labels: &[usize],
     (seed, step, epoch): (u64, u64, usize),
 ) -> Vec<f64> {
-    let m_count = unimodal.len();
-    if !cfg.window.contains(epoch) {
-        return vec![1.0; m_count];
-    }
     let k = model.classes;
     let scores: Vec<f64> = unimodal
         .iter()
@@ -34,7 +30,22 @@ pub fn modulate<D: Backend>(
             labels.iter().enumerate().map(|(i, &y)| p[i * k + y]).sum()
         })
         .collect();
-    let coeff = ogm::coefficients(&scores, cfg.alpha, cfg.variant);
+    modulate_scored(cfg, model, grads, &scores, (seed, step, epoch))
+}
+
+/// [`modulate`] from each modality's score s_m = Σ_i softmax(u_m)_i,y_i, already computed
+/// (e.g. over the rows where the modality is present).
+pub fn modulate_scored<D: Backend>(
+    cfg: &OgmGe,
+    model: &Model<D>,
+    grads: &mut dfdx::tensor::Gradients<f32, D>,
+    scores: &[f64],
+    (seed, step, epoch): (u64, u64, usize),
+) -> Vec<f64> {
+    if !cfg.window.contains(epoch) {
+        return vec![1.0; scores.len()];
+    }
+    let coeff = ogm::coefficients(scores, cfg.alpha, cfg.variant);
     let noise = cfg.noise;
     let only_conv = cfg.params == OgmParams::ConvWeights;
     let mut rng = stream(seed, Stream::Noise, step);
