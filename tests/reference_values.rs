@@ -673,6 +673,58 @@ fn ge_noise_std_is_the_std_of_the_unscaled_gradient() {
     assert!(checked >= 2, "checked {checked} weight matrices");
 }
 
+/// The GE noise draws exactly: on zero gradients (std 0) every modulated weight becomes
+/// z · (0 + 1e-8), z the standard normals of the `noise` stream at (seed, step), drawn in
+/// parameter-store order, element by element; biases stay zero. Pins the stream, the order, the
+/// sign of the noise and of the 1e-8 floor (the statistical test above cannot see a sign).
+#[test]
+fn ge_noise_draws_are_the_noise_streams_normals_in_parameter_order() {
+    use balmix::model::params::{Group, ParamTensor};
+    use balmix::rng::{stream, Stream};
+    use rand::Rng;
+    let recipe = fixture_recipe("tiny.toml", &[]);
+    let model = cpu_model(&recipe, &[128, 32], 2);
+    let (u, labels) = unimodal_with_rho_two(16);
+    let mut grads = dfdx::tensor::Gradients::leaky();
+    for p in &model.store.params {
+        balmix::train::optim::edit_grad(&model.store.dev, &mut grads, &p.tensor, &mut |g| {
+            g.fill(0.0)
+        });
+    }
+    balmix::train::modulation::modulate(
+        &ogm_section(true, OgmVariant::Published, None),
+        &model,
+        &mut grads,
+        &u,
+        &labels,
+        (3, 5, 0),
+    );
+    let after = read_gradients(&model, &mut grads);
+    let mut rng = stream(3, Stream::Noise, 5);
+    let mut modulated = 0;
+    for (id, p) in model.store.params.iter().enumerate() {
+        let noisy = matches!(
+            (p.group, &p.tensor),
+            (Group::Encoder(_), ParamTensor::Matrix(_))
+        );
+        for (j, &got) in after[id].iter().enumerate() {
+            let want = if noisy {
+                let z: f64 = rng.sample(rand_distr::StandardNormal);
+                (z * 1e-8) as f32
+            } else {
+                0.0
+            };
+            assert!(
+                (got - want).abs() <= 1e-6 * want.abs(),
+                "{} [{j}]: {got:e} vs {want:e}",
+                p.name
+            );
+        }
+        modulated += usize::from(noisy);
+    }
+    assert!(modulated >= 2, "modulated {modulated} weight matrices");
+}
+
 // ---- the balancing baselines' rules (reference.py `methods_section`, docs/methods.md §3) ----
 
 fn methods_reference() -> &'static Value {
