@@ -197,3 +197,33 @@ fn failed_cell_is_reported_not_dropped() {
         "{md}"
     );
 }
+
+/// A cell on a local dataset that is not prepared (an empty folder) says "data not present"
+/// with the command that lists what is missing, not the first file that failed to open (the
+/// data fingerprint once reported an I/O error here).
+#[test]
+fn a_local_dataset_not_prepared_is_data_not_present() {
+    use crate::common::{balmix_env, root, text};
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let table = root().join("tests/fixtures/tables/slurm-failing.toml");
+    let o = balmix_env(
+        &[
+            "table",
+            table.to_str().unwrap(),
+            "--out",
+            tmp.path().join("runs").to_str().unwrap(),
+        ],
+        root(),
+        &[("BALMIX_CREMA_D", empty.to_str().unwrap())],
+    );
+    let (out, err) = text(&o);
+    // Data that is not there is not a failure of the table (the paper tables list it).
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("data not present"), "{err}");
+    assert!(
+        out.contains("`crema-d` must be prepared locally; `balmix data verify crema-d`"),
+        "{out}"
+    );
+}

@@ -23,7 +23,19 @@ pub fn fingerprint(
         text.push_str(&toml::to_string(manifest).unwrap_or_default());
     } else {
         for member in members_read(manifest, names) {
-            let sha = member_sha256(manifest, member, cache)?;
+            let sha = match member_sha256(manifest, member, cache) {
+                Ok(sha) => sha,
+                // A local dataset that is not (completely) prepared: say what is missing and
+                // how to prepare it, not just which file failed to open.
+                Err(e) => {
+                    let local = manifest.fixed_splits.is_some()
+                        && super::local::folder(manifest, cache).is_some();
+                    if local {
+                        super::local::check(manifest, cache)?;
+                    }
+                    return Err(e);
+                }
+            };
             text.push_str(&format!("{}\t{}\t{sha}\n", member.source, member.path));
         }
     }
