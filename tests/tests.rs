@@ -10,5 +10,6 @@ mod recipes;
 mod reference_values;
 mod robustness;
 mod runs;
+mod slurm;
 mod tables;
 mod trust;

@@ -122,6 +122,52 @@ pub struct TableArgs {
     /// Download cache folder (default: $BALMIX_CACHE, else ~/.cache/balmix).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Where the runs execute: `local` (this machine, --jobs at a time) or `slurm` (one job
+    /// array, a task per cell × seed that is not complete; --out must be on a filesystem
+    /// every node sees).
+    #[arg(long, value_enum, default_value_t = Executor::Local)]
+    pub executor: Executor,
+    /// Slurm partition (sbatch --partition).
+    #[arg(long, value_name = "P", help_heading = "Slurm")]
+    pub partition: Option<String>,
+    /// Time limit of each task (sbatch --time, e.g. 2:00:00).
+    #[arg(long, value_name = "T", help_heading = "Slurm")]
+    pub time: Option<String>,
+    /// CPUs per task (each run is single-threaded).
+    #[arg(long, value_name = "N", default_value_t = 1, help_heading = "Slurm")]
+    pub cpus_per_task: usize,
+    /// GPUs per task (for recipes with train.device = "cuda").
+    #[arg(long, value_name = "N", help_heading = "Slurm")]
+    pub gpus_per_task: Option<usize>,
+    /// At most K tasks of the array at once (--array=…%K).
+    #[arg(long, value_name = "K", help_heading = "Slurm")]
+    pub array_limit: Option<usize>,
+    /// A further sbatch argument, verbatim (repeat for several), e.g. --sbatch-arg=--qos=low.
+    #[arg(
+        long,
+        value_name = "ARG",
+        allow_hyphen_values = true,
+        help_heading = "Slurm"
+    )]
+    pub sbatch_arg: Vec<String>,
+    /// Submit, print the job id and return; write the report later with --collect.
+    #[arg(long, help_heading = "Slurm", conflicts_with = "collect")]
+    pub detach: bool,
+    /// Write the report from the runs on disk (after a --detach submission), training nothing.
+    #[arg(long, help_heading = "Slurm")]
+    pub collect: bool,
+    /// Internal: run one task of a submitted array (the job script passes the submission folder).
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub slurm_task: Option<PathBuf>,
+}
+
+/// Where `balmix table` runs its runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Executor {
+    /// This machine.
+    Local,
+    /// A Slurm job array.
+    Slurm,
 }
 
 /// `balmix plot`.

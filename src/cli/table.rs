@@ -1,12 +1,13 @@
 //! `balmix table` and `balmix plot`.
 
-use super::args::{PlotArgs, TableArgs};
+use super::args::{Executor, PlotArgs, TableArgs};
 use anyhow::{bail, Context, Result};
 use balmix::record::write_atomic;
 use balmix::report::plot::{run_plots, table_chart};
 use balmix::report::render::{csv, markdown, Report};
 use balmix::table::file::Table;
 use balmix::table::runner::{run_table, TableOptions};
+use balmix::table::slurm;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -18,10 +19,124 @@ pub fn table(args: TableArgs) -> Result<ExitCode> {
         quiet: args.quiet,
         cache: args.cache_dir.clone(),
     };
-    let report = run_table(&table, &opts);
+    if let Some(dir) = &args.slurm_task {
+        return match slurm::run_array_task(&table, &opts, dir) {
+            Ok(()) => Ok(ExitCode::SUCCESS),
+            Err(e) => {
+                balmix::term::eprint_line(&format!("error: {e}"));
+                Ok(ExitCode::from(match balmix::interrupt::signal() {
+                    Some(signal) => balmix::interrupt::exit_status(signal),
+                    None => 1,
+                }))
+            }
+        };
+    }
+    if args.executor == Executor::Local {
+        let slurm_only = args.detach
+            || args.collect
+            || args.partition.is_some()
+            || args.time.is_some()
+            || args.cpus_per_task != 1
+            || args.gpus_per_task.is_some()
+            || args.array_limit.is_some()
+            || !args.sbatch_arg.is_empty();
+        if slurm_only {
+            bail!("--detach, --collect, --partition, --time, --cpus-per-task, --gpus-per-task, --array-limit and --sbatch-arg belong to --executor slurm");
+        }
+        let report = run_table(&table, &opts);
+        return write_report(&table, &args, &report, &[]);
+    }
+    // Slurm: every run executes in the array; collecting runs no training.
+    let opts = TableOptions { jobs: 2, ..opts };
+    let sub = if args.collect {
+        let sub = slurm::latest(&table, &opts)?;
+        if let Some(s) = &sub {
+            let left = slurm::remaining(&s.job_id).unwrap_or_default();
+            if !left.is_empty() {
+                balmix::term::eprint_line(&format!(
+                    "Slurm job {} still has {} task(s) queued or running; the report shows the runs complete so far",
+                    s.job_id,
+                    left.len()
+                ));
+            }
+        }
+        sub
+    } else {
+        let slurm_opts = slurm::SlurmOptions {
+            partition: args.partition.clone(),
+            time: args.time.clone(),
+            cpus_per_task: args.cpus_per_task,
+            gpus_per_task: args.gpus_per_task,
+            array_limit: args.array_limit,
+            sbatch_args: args.sbatch_arg.clone(),
+        };
+        match slurm::submit(&table, &args.table, &opts, &slurm_opts)? {
+            None => {
+                balmix::term::eprint_line("every run of the table is complete: nothing to submit");
+                None
+            }
+            Some(sub) => {
+                balmix::term::eprint_line(&format!(
+                    "submitted Slurm job {} ({} task(s)); logs and exit statuses in {}",
+                    sub.job_id,
+                    sub.tasks.len(),
+                    sub.dir.display()
+                ));
+                if args.detach {
+                    balmix::term::print_line(&sub.job_id);
+                    balmix::term::eprint_line(&format!(
+                        "write the report when it has finished: balmix table {} --out {} --executor slurm --collect",
+                        args.table.display(),
+                        args.out.display()
+                    ));
+                    return Ok(ExitCode::SUCCESS);
+                }
+                if let Err(e) = slurm::wait(&sub, &args.table, args.quiet) {
+                    balmix::term::eprint_line(&format!("{e}"));
+                    return Ok(ExitCode::from(
+                        balmix::interrupt::signal().map_or(1, balmix::interrupt::exit_status),
+                    ));
+                }
+                Some(sub)
+            }
+        }
+    };
+    let failed: Vec<String> = sub
+        .as_ref()
+        .map(|s| {
+            slurm::task_ends(s)
+                .iter()
+                .filter(|t| t.exit != Some(0))
+                .map(|t| {
+                    let recipe = table
+                        .cells()
+                        .get(t.run.0)
+                        .map(|c| c.recipe.display().to_string());
+                    format!(
+                        "{} seed {}: {}",
+                        recipe.unwrap_or_default(),
+                        t.run.1,
+                        slurm::describe(t, &s.job_id)
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let report = slurm::collect(&table, &opts, sub.as_ref());
+    write_report(&table, &args, &report, &failed)
+}
+
+/// Write the report files, print it, and choose the exit status: 1 when a cell failed or
+/// diverged or a Slurm task failed (`failed` lists them).
+fn write_report(
+    table: &Table,
+    args: &TableArgs,
+    report: &Report,
+    failed: &[String],
+) -> Result<ExitCode> {
     let dir = args.out.join(&table.name);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut md = markdown(&report);
+    let mut md = markdown(report);
     if let Some(rob) = &report.robustness {
         md.push('\n');
         md.push_str(&balmix::report::robustness::markdown(rob));
@@ -30,10 +145,10 @@ pub fn table(args: TableArgs) -> Result<ExitCode> {
         }
     }
     write(&dir.join("report.md"), md.as_bytes())?;
-    write(&dir.join("report.csv"), csv(&report).as_bytes())?;
+    write(&dir.join("report.csv"), csv(report).as_bytes())?;
     write(
         &dir.join("report.json"),
-        serde_json::to_string_pretty(&report)?.as_bytes(),
+        serde_json::to_string_pretty(report)?.as_bytes(),
     )?;
     balmix::term::print_text(&md);
     balmix::term::eprint_line(&format!("report: {}/report.{{md,csv,json}}", dir.display()));
@@ -41,12 +156,21 @@ pub fn table(args: TableArgs) -> Result<ExitCode> {
         balmix::term::eprint_line("interrupted — run the same command again to continue (complete runs are reused, interrupted ones resume)");
         return Ok(ExitCode::from(balmix::interrupt::exit_status(signal)));
     }
+    if !failed.is_empty() {
+        balmix::term::eprint_line(&format!("{} Slurm task(s) failed:", failed.len()));
+        for f in failed {
+            balmix::term::eprint_line(&format!("  {f}"));
+        }
+    }
     let problems = report
         .cells
         .iter()
         .flatten()
         .filter(|c| c.is_problem())
         .count();
+    if !failed.is_empty() && problems == 0 {
+        return Ok(ExitCode::from(1));
+    }
     if problems > 0 {
         balmix::term::eprint_line(&format!(
             "{problems} cell(s) failed or diverged; see \"Not run or not reported\" in the report"

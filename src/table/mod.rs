@@ -4,3 +4,4 @@
 
 pub mod file;
 pub mod runner;
+pub mod slurm;

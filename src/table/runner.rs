@@ -7,7 +7,7 @@ use crate::data::DataError;
 use crate::recipe::Recipe;
 use crate::record::Summary;
 use crate::report::render::{Cell, ColumnInfo, RefValue, Report, Stat};
-use crate::train::run::{run_seed, Outcome, RunError, RunOptions};
+use crate::train::run::{run_seed, Outcome, RunError, RunOptions, RunState};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -59,9 +59,20 @@ impl RunResult {
     }
 }
 
-/// Run (or reuse) every cell and seed of `table` and build its report.
-pub fn run_table(table: &Table, opts: &TableOptions) -> Report {
-    let start = Instant::now();
+/// A table expanded into its runs: the cells, each cell's resolved recipe (single-threaded,
+/// as every table run is) or why it cannot be loaded, and the runs (cell index, seed) of the
+/// cells that loaded, cell by cell, seeds in the table's order.
+pub struct Expanded {
+    /// The cells.
+    pub cells: Vec<super::file::CellSpec>,
+    /// Each cell's recipe.
+    pub recipes: Vec<Result<Recipe, String>>,
+    /// The runs.
+    pub jobs: Vec<(usize, u64)>,
+}
+
+/// Expand `table` into its runs.
+pub fn expand(table: &Table) -> Expanded {
     let cells = table.cells();
     let recipes: Vec<Result<Recipe, String>> = cells
         .iter()
@@ -76,6 +87,88 @@ pub fn run_table(table: &Table, opts: &TableOptions) -> Report {
         .filter(|&i| recipes[i].is_ok())
         .flat_map(|i| seeds.iter().map(move |&s| (i, s)))
         .collect();
+    Expanded {
+        cells,
+        recipes,
+        jobs,
+    }
+}
+
+/// Run (or reuse) every cell and seed of `table` and build its report.
+pub fn run_table(table: &Table, opts: &TableOptions) -> Report {
+    execute(table, opts, &|_, recipe, seed| run_one(recipe, seed, opts))
+}
+
+/// The report of `table` from the runs already on disk, training nothing (after a Slurm
+/// array). A complete run is counted as trained when `trained_here` holds its (cell, seed),
+/// else as reused; a run that is not complete is a failed cell, with `why_missing`'s words.
+pub fn collect_table(
+    table: &Table,
+    opts: &TableOptions,
+    trained_here: &(dyn Fn(usize, u64) -> bool + Sync),
+    why_missing: &(dyn Fn(usize, u64) -> String + Sync),
+) -> Report {
+    execute(table, opts, &|cell, recipe, seed| {
+        match crate::train::run::run_state(recipe, seed, &opts.out, opts.cache.clone()) {
+            Ok(RunState::Complete(summary)) => RunResult::Done {
+                summary,
+                reused: !trained_here(cell, seed),
+                because: None,
+            },
+            Ok(RunState::Diverged(d)) => RunResult::Diverged {
+                seed,
+                epoch: d.epoch,
+            },
+            Ok(RunState::NotComplete) => RunResult::Failed(why_missing(cell, seed)),
+            Err(RunError::Data(DataError::LocalMissing { dataset, .. })) => {
+                RunResult::DataMissing(format!("`{dataset}` must be prepared locally; `balmix data verify {dataset}` lists what is missing and how to prepare it"))
+            }
+            Err(e) => RunResult::Failed(e.to_string()),
+        }
+    })
+}
+
+/// The runs of `table` that are not complete under the run-identity rules (recipe, code and
+/// data), in table order.
+pub fn incomplete(table: &Table, opts: &TableOptions) -> Vec<(usize, u64)> {
+    let expanded = expand(table);
+    expanded
+        .jobs
+        .iter()
+        .copied()
+        .filter(|&(cell, seed)| {
+            let recipe = expanded.recipes[cell]
+                .as_ref()
+                .expect("queued recipes load");
+            !matches!(
+                crate::train::run::run_state(recipe, seed, &opts.out, opts.cache.clone()),
+                Ok(RunState::Complete(_)) | Ok(RunState::Diverged(_))
+            )
+        })
+        .collect()
+}
+
+/// Run (or reuse) one run of a table, as the local runner does; `Ok(())` when it is complete
+/// (or diverged, which the report shows), else why not.
+pub fn run_task(recipe: &Recipe, seed: u64, opts: &TableOptions) -> Result<(), String> {
+    match run_one(recipe, seed, opts) {
+        RunResult::Done { .. } | RunResult::Diverged { .. } => Ok(()),
+        RunResult::DataMissing(why) | RunResult::Failed(why) => Err(why),
+    }
+}
+
+/// Every run of `table` through `one`, on `opts.jobs` worker threads, then the report.
+fn execute(
+    table: &Table,
+    opts: &TableOptions,
+    one: &(dyn Fn(usize, &Recipe, u64) -> RunResult + Sync),
+) -> Report {
+    let start = Instant::now();
+    let Expanded {
+        cells,
+        recipes,
+        jobs,
+    } = expand(table);
     let results: Mutex<Vec<Option<RunResult>>> =
         Mutex::new((0..jobs.len()).map(|_| None).collect());
     let next = AtomicUsize::new(0);
@@ -97,7 +190,7 @@ pub fn run_table(table: &Table, opts: &TableOptions) -> Report {
                     continue;
                 }
                 let started = Instant::now();
-                let result = run_one(recipe, seed, opts);
+                let result = one(cell, recipe, seed);
                 let mut line = format!(
                     "[{}/{}] {} seed {seed}: {} ({:.1}s)",
                     done.fetch_add(1, Ordering::SeqCst) + 1,

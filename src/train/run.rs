@@ -164,6 +164,50 @@ pub fn run_seed(recipe: &Recipe, seed: u64, opts: &RunOptions) -> Result<Outcome
     }
 }
 
+/// Where a run stands on disk, read without training, locking or clearing anything.
+#[derive(Debug, Clone)]
+pub enum RunState {
+    /// Complete, with the same recipe, code and data: its summary.
+    Complete(Box<Summary>),
+    /// Recorded as diverged with the same recipe, code and data.
+    Diverged(Divergence),
+    /// Anything else: absent, interrupted, being trained, or of other code, data or recipe.
+    NotComplete,
+}
+
+/// Where the run of `recipe` with seed `seed` under `out` stands (see [`RunState`]), by the
+/// same identity rules [`run_seed`] applies before it trains.
+pub fn run_state(
+    recipe: &Recipe,
+    seed: u64,
+    out: &Path,
+    cache: Option<PathBuf>,
+) -> Result<RunState, RunError> {
+    let recipe = recipe.for_seed(seed);
+    let dir = record::run_dir(out, recipe.name(), seed);
+    let recorded = record::read_summary(&dir)
+        .map(|s| (s.identity(), Some(s), None))
+        .or_else(|| record::read_diverged(&dir).map(|d| (d.identity, None, Some(d.divergence))));
+    let Some((found, summary, divergence)) = recorded else {
+        return Ok(RunState::NotComplete);
+    };
+    let names: Vec<String> = recipe.dataset().modalities.clone();
+    let cache = data::Cache::new(cache);
+    let identity = Identity {
+        recipe_hash: recipe.result_hash(),
+        code_fingerprint: crate::code_fingerprint().to_string(),
+        data_fingerprint: data::fingerprint::fingerprint(recipe.manifest(), &names, &cache)?,
+    };
+    if found.recipe_hash != identity.recipe_hash || !identity.changes_from(&found).is_empty() {
+        return Ok(RunState::NotComplete);
+    }
+    Ok(match (summary, divergence) {
+        (Some(s), _) => RunState::Complete(Box::new(s)),
+        (None, Some(d)) => RunState::Diverged(d),
+        (None, None) => RunState::NotComplete,
+    })
+}
+
 /// What is in a run directory before this invocation trains, once its lock is held.
 enum Existing {
     Nothing,
