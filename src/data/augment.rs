@@ -129,6 +129,31 @@ mod tests {
         assert!((mean - 1.971).abs() < 0.06, "mean dropped {mean}");
     }
 
+    /// Input noise σ adds N(0, (σ · std_j)²) to feature j of every kept row. For 4,000 rows the
+    /// sample std's relative standard error is ≈ 1.1 %, so 5 % is 4.5 SE.
+    #[test]
+    fn input_noise_has_std_sigma_times_the_training_std_per_feature() {
+        let n = 4000;
+        let a = Augment {
+            dropout: 0.0,
+            noise: 0.7,
+            std: vec![vec![0.5, 2.0]],
+        };
+        let mut r = vec![vec![0f32; n * 2]];
+        a.apply(&mut r, n, 5, 3);
+        for (j, s) in [0.5f64, 2.0].into_iter().enumerate() {
+            let col: Vec<f64> = r[0].chunks(2).map(|row| row[j] as f64).collect();
+            let mean = col.iter().sum::<f64>() / n as f64;
+            let std = (col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt();
+            let want = 0.7 * s;
+            assert!(
+                (std / want - 1.0).abs() < 0.05,
+                "feature {j}: std {std} vs {want}"
+            );
+            assert!(mean.abs() < 0.07 * want, "feature {j}: mean {mean}");
+        }
+    }
+
     #[test]
     fn no_augmentation_changes_nothing_and_the_draws_repeat_for_a_step() {
         let none = Augment {

@@ -241,6 +241,44 @@ mod tests {
         }
     }
 
+    /// Mean and sample std of column `j` of `n × width` rows.
+    fn column_moments(rows: &[f32], width: usize, j: usize) -> (f64, f64) {
+        let col: Vec<f64> = rows.chunks(width).map(|r| r[j] as f64).collect();
+        let n = col.len() as f64;
+        let mean = col.iter().sum::<f64>() / n;
+        let var = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        (mean, var.sqrt())
+    }
+
+    /// Gaussian noise of severity σ adds N(0, (σ · std_j)²) to feature j. Tolerances for 4,000
+    /// draws: the sample std's relative standard error is 1/√(2n) ≈ 1.1 %, so 5 % is 4.5 SE; the
+    /// mean's SE is std/√n ≈ 1.6 % of the std, so 7 % is 4.4 SE.
+    #[test]
+    fn gaussian_noise_has_std_severity_times_the_training_std_per_feature() {
+        let n = 4000;
+        let stats = TrainStats {
+            mean: vec![vec![0.0, 0.0]],
+            std: vec![vec![0.5, 2.0]],
+        };
+        let c = Corruption {
+            kind: CorruptionKind::Gaussian,
+            modality: 0,
+            severity: 1.5,
+        };
+        let mut rows = vec![0f32; n * 2];
+        let samples: Vec<usize> = (0..n).collect();
+        c.apply(&mut rows, &samples, None, &stats, 11);
+        for (j, s) in [0.5f64, 2.0].into_iter().enumerate() {
+            let (mean, std) = column_moments(&rows, 2, j);
+            let want = 1.5 * s;
+            assert!(
+                (std / want - 1.0).abs() < 0.05,
+                "feature {j}: std {std} vs {want}"
+            );
+            assert!(mean.abs() < 0.07 * want, "feature {j}: mean {mean}");
+        }
+    }
+
     #[test]
     fn draws_depend_on_the_sample_not_on_its_position_in_the_batch() {
         let d = data();

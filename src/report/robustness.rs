@@ -264,3 +264,87 @@ fn slug(s: &str) -> String {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::robustness::RobustnessRow;
+
+    fn summary(seed: u64, scores: &[(f64, f64)]) -> Summary {
+        Summary {
+            name: "r".into(),
+            seed,
+            recipe_hash: String::new(),
+            code_fingerprint: String::new(),
+            data_fingerprint: String::new(),
+            code_version: String::new(),
+            epochs: 1,
+            select: "last".into(),
+            selected_epoch: 1,
+            test_accuracy: scores[0].1,
+            test_macro_f1: 0.0,
+            val_accuracy: None,
+            modality_accuracy: Default::default(),
+            final_train_loss: 0.0,
+            steps: 1,
+            parameters: 1,
+            seconds: 0.0,
+            peak_memory_bytes: None,
+            robustness: scores
+                .iter()
+                .map(|&(severity, accuracy)| RobustnessRow {
+                    corruption: "missing-zero".into(),
+                    modality: "audio".into(),
+                    severity,
+                    accuracy,
+                    macro_f1: 0.0,
+                    modality_accuracy: Default::default(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The paired difference is the mean ± std of the per-seed differences, matched by seed
+    /// (not by position), not the difference of the means with their stds: here the method's
+    /// seeds are listed in reverse and its accuracies move with the baseline's, so the paired
+    /// std (1 point) is far below either row's own std (20 points).
+    #[test]
+    fn paired_differences_match_seeds_and_take_the_std_of_the_differences() {
+        let base: Vec<Summary> = [(0, 0.50), (1, 0.70), (2, 0.90)]
+            .iter()
+            .map(|&(s, a)| summary(s, &[(0.0, 0.95), (1.0, a)]))
+            .collect();
+        // Differences per seed at severity 1: +0.10, +0.11, +0.09.
+        let method: Vec<Summary> = [(2, 0.99), (1, 0.81), (0, 0.60)]
+            .iter()
+            .map(|&(s, a)| summary(s, &[(0.0, 0.95), (1.0, a)]))
+            .collect();
+        let rows = vec!["concat".to_string(), "mm".to_string()];
+        let rep = build(
+            &rows,
+            &["synthetic".into()],
+            Some(0),
+            &[vec![base], vec![method]],
+        )
+        .expect("robustness scores");
+        let block = &rep.blocks[0];
+        assert_eq!(block.severities, vec![0.0, 1.0]);
+        let mm = &block.rows[1];
+        let d = mm.vs_baseline[1].expect("paired");
+        // By hand, in points: differences 10, 11, 9 → mean 10, sample std 1.
+        assert!(
+            (d.mean - 10.0).abs() < 1e-9 && (d.std - 1.0).abs() < 1e-9,
+            "{d:?}"
+        );
+        assert_eq!(d.n, 3);
+        assert!((mm.accuracy[1].mean - 80.0).abs() < 1e-9);
+        assert!((mm.accuracy[1].std - 19.519221).abs() < 1e-5);
+        let zero = mm.vs_baseline[0].expect("paired at severity 0");
+        assert!(zero.mean.abs() < 1e-9 && zero.std.abs() < 1e-9);
+        assert!(
+            block.rows[0].vs_baseline.iter().all(Option::is_none),
+            "baseline vs itself"
+        );
+        assert_eq!(rep.baseline.as_deref(), Some("concat"));
+    }
+}
