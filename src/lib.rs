@@ -35,6 +35,7 @@
 pub mod data;
 pub mod interrupt;
 pub mod manifest;
+pub mod media;
 pub mod method;
 pub mod mixup;
 pub mod model;

@@ -4,6 +4,7 @@ mod cli;
 mod common;
 mod data;
 mod determinism;
+mod media;
 mod methods;
 mod mixup_properties;
 mod recipes;
