@@ -65,3 +65,61 @@ fn ogm_log_stft_matches_librosa_for_both_paddings() {
     }
     eprintln!("worst max |Δ log| over all cases: {worst:.2e}");
 }
+
+/// The frame path against Pillow 11.0.0 (`tools/av-reference/image_reference.py`): JPEG decode
+/// to RGB and the test transform's 224×224 bilinear resize. Target of issue 13 for deterministic
+/// image transforms: at most 1/255 per pixel before normalisation.
+#[test]
+fn frames_decode_and_resize_like_pillow() {
+    use balmix::media::frame::{read_frame, resize_bilinear};
+    let dir = root().join("tests/reference/image");
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("image.json")).unwrap()).unwrap();
+    let npy = |file: String| {
+        let bytes = std::fs::read(dir.join(&file)).unwrap();
+        balmix::data::read_npy::read_npy(&bytes, &file).unwrap()
+    };
+    let max_diff = |got: &[u8], want: &[f64]| {
+        assert_eq!(got.len(), want.len());
+        got.iter()
+            .zip(want)
+            .map(|(&g, &w)| (g as f64 - w).abs())
+            .fold(0f64, f64::max)
+    };
+    let cases = meta["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 5);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let frame = read_frame(&dir.join(format!("inputs/{name}.jpg"))).unwrap();
+        let decoded = npy(format!("decoded-{name}.npy"));
+        assert_eq!(
+            decoded.shape,
+            vec![frame.height as usize, frame.width as usize, 3]
+        );
+        let d_decode = max_diff(&frame.data, &decoded.values);
+        let resized = resize_bilinear(&frame, 224, 224).unwrap();
+        let d_resize = max_diff(&resized.data, &npy(format!("test-{name}.npy")).values);
+        // The resize alone, from Pillow's own decoded pixels.
+        let pillow_frame = balmix::media::frame::Rgb {
+            width: frame.width,
+            height: frame.height,
+            data: decoded.values.iter().map(|&v| v as u8).collect(),
+        };
+        let d_resize_only = max_diff(
+            &resize_bilinear(&pillow_frame, 224, 224).unwrap().data,
+            &npy(format!("test-{name}.npy")).values,
+        );
+        eprintln!(
+            "{name}: max |Δ| decode {d_decode}, resize of Pillow's pixels {d_resize_only}, both {d_resize} (of 255)"
+        );
+        assert!(d_decode <= 1.0, "{name}: decode differs by {d_decode}/255");
+        assert!(
+            d_resize_only <= 1.0,
+            "{name}: resize differs by {d_resize_only}/255"
+        );
+        assert!(
+            d_resize <= 1.0,
+            "{name}: decode + resize differs by {d_resize}/255"
+        );
+    }
+}

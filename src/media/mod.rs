@@ -1,6 +1,7 @@
 //! Raw media to tensors (issue 13; `../shared/specs/av-datasets.md`): audio decoding and the
-//! audio front-ends of the reference code bases. Each front-end is checked against the
-//! reference library on committed inputs (`tools/av-reference/`, `tests/reference/audio/`).
+//! audio front-ends of the reference code bases, JPEG frames and their test transform. Each front-end is checked against the
+//! reference library on committed inputs (`tools/av-reference/`, `tests/reference/{audio,image}/`).
 
+pub mod frame;
 pub mod spectrogram;
 pub mod wav;
