@@ -160,9 +160,12 @@ fn a_requeued_task_resumes_bit_identically() {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    while !slurm(&conf, &["squeue", "-h", "-r", "-j", &job])
-        .trim()
-        .is_empty()
+    // Done when the second attempt has recorded its exit status and the queue is empty.
+    let exit = remote.join("slurm-requeue/slurm/1/task-0.exit");
+    while std::fs::read_to_string(&exit).map_or(true, |s| s.trim() != "0")
+        || !slurm(&conf, &["squeue", "-h", "-r", "-j", &job])
+            .trim()
+            .is_empty()
     {
         assert!(
             start.elapsed() < Duration::from_secs(300),

@@ -273,6 +273,7 @@ pub fn wait(sub: &Submission, table_path: &Path, quiet: bool) -> Result<(), Slur
     });
     let mut shown = u64::MAX;
     let mut failures_in_a_row = 0;
+    let mut empty_polls = 0;
     loop {
         if crate::interrupt::interrupted() {
             if let Some(b) = &bar {
@@ -309,17 +310,20 @@ pub fn wait(sub: &Submission, table_path: &Path, quiet: bool) -> Result<(), Slur
             ));
         }
         shown = ended;
+        // A task between two states (a requeued one leaving PENDING) can be missing from one
+        // squeue listing: the array has ended when squeue lists nothing and every task has
+        // recorded its exit status, or when squeue has listed nothing three times in a row
+        // (a task killed before it could record one).
         if left.is_empty() {
-            break;
+            empty_polls += 1;
+            let recorded = task_ends(sub).iter().all(|t| t.exit.is_some());
+            if recorded || empty_polls >= 3 {
+                break;
+            }
+        } else {
+            empty_polls = 0;
         }
         std::thread::sleep(Duration::from_secs(2));
-    }
-    // The exit files of the last tasks may reach a network filesystem a moment later.
-    for _ in 0..10 {
-        if task_ends(sub).iter().all(|t| t.exit.is_some()) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(500));
     }
     if let Some(b) = bar {
         b.finish_and_clear();
@@ -426,6 +430,7 @@ fn job_script(exe: &Path, table: &Path, out: &Path, opts: &TableOptions, dir: &P
          # Written by `balmix table --executor slurm`: task i runs line i of tasks.tsv.\n\
          trap 'echo \"balmix: SIGTERM from Slurm (preemption, requeue or time limit); stopping at the next step\"' TERM\n\
          dir={}\n\
+         rm -f \"$dir/task-$SLURM_ARRAY_TASK_ID.exit\"  # a requeued attempt's status is new\n\
          {} table {} --out {}{cache} --quiet --slurm-task \"$dir\"\n\
          rc=$?\n\
          echo \"$rc\" > \"$dir/task-$SLURM_ARRAY_TASK_ID.exit.part\" \\\n\
