@@ -39,6 +39,9 @@ pub enum Stream {
     Blending,
     /// Test-time corruptions, indexed by sample, kind and modality.
     Corruption,
+    /// Random crops and flips of video frames in training, indexed by epoch, sample and frame
+    /// ([`crate::media::random_crop::draw_index`]).
+    FrameAugment,
 }
 
 impl Stream {
@@ -57,6 +60,7 @@ impl Stream {
             Stream::Prototype => "prototype",
             Stream::Blending => "blending",
             Stream::Corruption => "corruption",
+            Stream::FrameAugment => "frame-augment",
         }
     }
 }

@@ -123,3 +123,67 @@ fn frames_decode_and_resize_like_pillow() {
         );
     }
 }
+
+/// The training crop: on the same uniforms, the box rule gives the boxes of
+/// `tools/av-reference/crop_reference.py` (torchvision's rule with Python's round; 300 sequences
+/// on five sizes, the elongated ones falling back to the centred crop), and cropping, resizing and
+/// flipping a frame is within 1/255 of Pillow's `crop(box).resize((224, 224), BILINEAR)`
+/// (+ `ImageOps.mirror`).
+#[test]
+fn random_crop_boxes_and_crops_match_the_reference() {
+    use balmix::media::frame::read_frame;
+    use balmix::media::random_crop::{crop_box, resized_crop, CropBox};
+    let dir = root().join("tests/reference/image");
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("random_crop.json")).unwrap())
+            .unwrap();
+    let boxes = meta["boxes"].as_array().unwrap();
+    assert_eq!(boxes.len(), 300);
+    let fallbacks = boxes.iter().filter(|b| b["fallback"] == true).count();
+    assert!(
+        fallbacks >= 100,
+        "the elongated images exercise the fallback: {fallbacks}"
+    );
+    for case in boxes {
+        let size: Vec<u32> = serde_json::from_value(case["size"].clone()).unwrap();
+        let uniforms: Vec<f64> = serde_json::from_value(case["uniforms"].clone()).unwrap();
+        let want: Vec<u32> = serde_json::from_value(case["box"].clone()).unwrap();
+        let mut u = uniforms.into_iter();
+        let b = crop_box(size[0], size[1], &mut || u.next().unwrap());
+        assert_eq!(
+            [b.top, b.left, b.height, b.width].to_vec(),
+            want,
+            "size {size:?}"
+        );
+    }
+    for case in meta["crops"].as_array().unwrap() {
+        let frame =
+            read_frame(&dir.join(format!("inputs/{}.jpg", case["frame"].as_str().unwrap())))
+                .unwrap();
+        let b: Vec<u32> = serde_json::from_value(case["box"].clone()).unwrap();
+        let flip = case["flip"].as_bool().unwrap();
+        let got = resized_crop(
+            &frame,
+            CropBox {
+                top: b[0],
+                left: b[1],
+                height: b[2],
+                width: b[3],
+            },
+            224,
+            flip,
+        )
+        .unwrap();
+        let file = case["file"].as_str().unwrap();
+        let want = balmix::data::read_npy::read_npy(&std::fs::read(dir.join(file)).unwrap(), file)
+            .unwrap();
+        let max = got
+            .data
+            .iter()
+            .zip(&want.values)
+            .map(|(&g, &w)| (g as f64 - w).abs())
+            .fold(0f64, f64::max);
+        eprintln!("{file} (box {b:?}, flip {flip}): max |Δ| {max}/255");
+        assert!(max <= 1.0, "{file}: {max}/255");
+    }
+}

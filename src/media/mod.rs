@@ -3,5 +3,6 @@
 //! reference library on committed inputs (`tools/av-reference/`, `tests/reference/{audio,image}/`).
 
 pub mod frame;
+pub mod random_crop;
 pub mod spectrogram;
 pub mod wav;
