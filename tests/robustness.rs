@@ -463,3 +463,34 @@ fn methods_under_modality_dropout_measure_each_modality_on_its_present_rows() {
         }
     }
 }
+
+/// The two ends of `present_rows`: a modality present in every row of the batch, and one
+/// dropped from every row (possible with two samples: the other modality then stays in both),
+/// both give `None` — every row is used, the former because nothing is missing, the latter
+/// because nothing would be left to measure on.
+#[test]
+fn present_rows_is_none_when_a_modality_is_in_every_row_or_in_none() {
+    let b = dropout_batch(&[]);
+    let idx = b.idx[..2].to_vec();
+    let step = (0..)
+        .find(|&s| {
+            let d = b.augment.dropped(2, 2, 0, s);
+            d[0][0] && d[1][0]
+        })
+        .unwrap();
+    let mut model = Model::build(&b.recipe, &[128, 32], 6, 0, Dev::default());
+    let mut opt = balmix::train::optim::Optimizer::new(b.recipe.optimizer());
+    let cx = balmix::method::StepContext {
+        idx: &idx,
+        step,
+        ..b.context(&mut model, &mut opt)
+    };
+    assert_eq!(
+        cx.present_rows(0),
+        None,
+        "dropped from every row: use them all"
+    );
+    assert_eq!(cx.present_rows(1), None, "present in every row");
+    assert_eq!(cx.row_weights(0), None);
+    assert_eq!(cx.row_weights(1), None);
+}
