@@ -185,19 +185,10 @@ pub fn run_state(
 ) -> Result<RunState, RunError> {
     let recipe = recipe.for_seed(seed);
     let dir = record::run_dir(out, recipe.name(), seed);
-    let recorded = record::read_summary(&dir)
-        .map(|s| (s.identity(), Some(s), None))
-        .or_else(|| record::read_diverged(&dir).map(|d| (d.identity, None, Some(d.divergence))));
-    let Some((found, summary, divergence)) = recorded else {
+    let Some((found, summary, divergence)) = recorded(&dir) else {
         return Ok(RunState::NotComplete);
     };
-    let names: Vec<String> = recipe.dataset().modalities.clone();
-    let cache = data::Cache::new(cache);
-    let identity = Identity {
-        recipe_hash: recipe.result_hash(),
-        code_fingerprint: crate::code_fingerprint().to_string(),
-        data_fingerprint: data::fingerprint::fingerprint(recipe.manifest(), &names, &cache)?,
-    };
+    let identity = identity_of(&recipe, &data::Cache::new(cache))?;
     if found.recipe_hash != identity.recipe_hash || !identity.changes_from(&found).is_empty() {
         return Ok(RunState::NotComplete);
     }
@@ -206,6 +197,25 @@ pub fn run_state(
         (None, Some(d)) => RunState::Diverged(d),
         (None, None) => RunState::NotComplete,
     })
+}
+
+/// The identity a run of `recipe` would have now: its recipe hash, this binary's code
+/// fingerprint and the fingerprint of the data it reads.
+fn identity_of(recipe: &Recipe, cache: &data::Cache) -> Result<Identity, RunError> {
+    let names: Vec<String> = recipe.dataset().modalities.clone();
+    Ok(Identity {
+        recipe_hash: recipe.result_hash(),
+        code_fingerprint: crate::code_fingerprint().to_string(),
+        data_fingerprint: data::fingerprint::fingerprint(recipe.manifest(), &names, cache)?,
+    })
+}
+
+/// What `dir` records of a finished run: its identity and summary, or its identity and
+/// divergence; `None` when it holds neither.
+fn recorded(dir: &Path) -> Option<(Identity, Option<Summary>, Option<Divergence>)> {
+    record::read_summary(dir)
+        .map(|s| (s.identity(), Some(s), None))
+        .or_else(|| record::read_diverged(dir).map(|d| (d.identity, None, Some(d.divergence))))
 }
 
 /// What is in a run directory before this invocation trains, once its lock is held.
@@ -219,10 +229,7 @@ enum Existing {
 /// Inspect (and, where the rules say so, clear) the run directory `dir`.
 fn existing(dir: &Path, identity: &Identity, opts: &RunOptions) -> Result<Existing, RunError> {
     let shown = || dir.display().to_string();
-    let recorded = record::read_summary(dir)
-        .map(|s| (s.identity(), Some(s), None))
-        .or_else(|| record::read_diverged(dir).map(|d| (d.identity, None, Some(d.divergence))));
-    let Some((found, summary, divergence)) = recorded else {
+    let Some((found, summary, divergence)) = recorded(dir) else {
         return Ok(Existing::Nothing);
     };
     if found.recipe_hash != identity.recipe_hash && !opts.replace_different {
@@ -265,11 +272,7 @@ fn run_on<D: Backend>(
     }
     let names: Vec<String> = recipe.dataset().modalities.clone();
     let cache = data::Cache::new(opts.cache.clone());
-    let identity = Identity {
-        recipe_hash: recipe.result_hash(),
-        code_fingerprint: crate::code_fingerprint().to_string(),
-        data_fingerprint: data::fingerprint::fingerprint(recipe.manifest(), &names, &cache)?,
-    };
+    let identity = identity_of(recipe, &cache)?;
     let because = match existing(&dir, &identity, opts)? {
         Existing::Complete(summary) => return Ok(Outcome::AlreadyComplete(*summary)),
         Existing::Stale(why) => Some(why),
