@@ -126,7 +126,8 @@ impl Source {
 pub struct ModalitySpec {
     /// Modality name used by recipes.
     pub name: String,
-    /// Feature width (flattened).
+    /// Feature width (flattened). Left out for media readers (it follows from the recipe).
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub width: usize,
     /// Image-like layout `[channels, height, width]` (product = `width`), for conv encoders.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -200,6 +201,42 @@ pub enum Reader {
         /// The file.
         file: Member,
     },
+    /// The audio of a paper dataset's prepared folder (`balmix data prepare`) through an
+    /// audio front-end; width and shape follow from the recipe's `[dataset.media]`.
+    AvAudio {
+        /// Which dataset's layout.
+        layout: crate::media::layout::AvDataset,
+        /// The default front-end.
+        frontend: crate::media::options::AudioFrontend,
+    },
+    /// The video frames of a paper dataset's prepared folder; width and shape follow from the
+    /// recipe's `[dataset.media]`.
+    AvFrames {
+        /// Which dataset's layout.
+        layout: crate::media::layout::AvDataset,
+        /// RGB frames or optical flow. Default RGB.
+        #[serde(default = "rgb")]
+        stream: crate::media::options::FrameStream,
+        /// Default frames per clip.
+        num_frames: usize,
+        /// Default selection rule.
+        frame_select: crate::media::select::FrameSelect,
+        /// Whether training crops (RandomResizedCrop) before the flip. Default `true`.
+        #[serde(default = "crop_default")]
+        crop: bool,
+    },
+}
+
+fn is_zero(v: &usize) -> bool {
+    *v == 0
+}
+
+fn rgb() -> crate::media::options::FrameStream {
+    crate::media::options::FrameStream::Rgb
+}
+
+fn crop_default() -> bool {
+    true
 }
 
 /// Fixed-size representations of a (frames × coeffs) sequence.
@@ -337,7 +374,7 @@ impl ModalitySpec {
             | Some(Reader::NpzSequences { file, .. })
             | Some(Reader::Npy { file }) => vec![file],
             Some(Reader::JsonImages { files }) => files.iter().collect(),
-            None => Vec::new(),
+            Some(Reader::AvAudio { .. }) | Some(Reader::AvFrames { .. }) | None => Vec::new(),
         }
     }
 }
@@ -436,7 +473,16 @@ pub fn parse(text: &str, origin: &str) -> Result<Manifest, ManifestError> {
         if manifest.modalities[..i].iter().any(|o| o.name == m.name) {
             return Err(invalid(format!("{key}: modality listed twice")));
         }
-        if m.width == 0 {
+        let media = matches!(
+            m.reader,
+            Some(Reader::AvAudio { .. }) | Some(Reader::AvFrames { .. })
+        );
+        if media && (m.width != 0 || m.shape.is_some()) {
+            return Err(invalid(format!(
+                "{key}: a media reader's width and shape follow from the recipe's [dataset.media]; leave them out"
+            )));
+        }
+        if m.width == 0 && !media {
             return Err(invalid(format!("{key}.width must be > 0")));
         }
         if let Some(s) = m.shape {

@@ -42,6 +42,9 @@ pub enum Stream {
     /// Random crops and flips of video frames in training, indexed by epoch, sample and frame
     /// ([`crate::media::random_crop::draw_index`]).
     FrameAugment,
+    /// Which frames of a clip a training sample reads (segment-random selection), indexed by
+    /// epoch and sample ([`crate::media::select::draw_index`]).
+    FrameSelect,
 }
 
 impl Stream {
@@ -61,6 +64,7 @@ impl Stream {
             Stream::Blending => "blending",
             Stream::Corruption => "corruption",
             Stream::FrameAugment => "frame-augment",
+            Stream::FrameSelect => "frame-select",
         }
     }
 }

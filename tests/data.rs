@@ -224,8 +224,10 @@ fn local_crema_d_layout_is_checked_and_trains() {
     let root = tmp.path();
     let manifests = root.join("data-manifests");
     std::fs::create_dir_all(&manifests).unwrap();
+    // The feature layout of a local dataset (the crema-d manifest before it read the media).
     let shipped = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("data-manifests/crema-d.toml"),
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/manifests/crema-d-features.toml"),
     )
     .unwrap();
     std::fs::write(

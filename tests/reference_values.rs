@@ -379,6 +379,7 @@ pub fn literal_dataset(
                 name: name.to_string(),
                 width: rows[0].len(),
                 values: rows.concat(),
+                media: None,
             })
             .collect(),
         labels: labels.to_vec(),

@@ -32,7 +32,7 @@ pub enum Command {
     Run(RunArgs),
     /// Validate a recipe and print it fully resolved (every default written out).
     Check(RecipeArgs),
-    /// Datasets: list, fetch, verify, describe.
+    /// Datasets: list, fetch, verify, describe; fake and prepare the paper's media datasets.
     #[command(subcommand)]
     Data(DataCommand),
     /// Reproduce a table: run (or reuse) every cell × seed, then write the report.
@@ -219,6 +219,122 @@ pub enum DataCommand {
         #[command(flatten)]
         cache: CacheArgs,
     },
+    /// Write a tiny fake crema-d, kinetics-sounds or ucf-101 in the real layouts (no download)
+    ///
+    /// With ffmpeg on PATH it writes the layout the dataset is distributed in, for
+    /// `balmix data prepare`:
+    ///   crema-d          AudioWAV/<clip>.wav (16 kHz mono), VideoFlash/<clip>.flv (30 fps),
+    ///                    train.csv, test.csv (`1001_DFA_ANG_XX,ANG`, CRLF)
+    ///   kinetics-sounds  train/<id>.mp4, test/<id>.mp4 (29.97 fps, AAC 44.1 kHz stereo track),
+    ///                    my_train.txt, my_test.txt (`id,10,label`, label = alphabetical index)
+    ///   ucf-101          UCF-101/<Class>/<id>.avi (25 fps), ucfTrainTestlist/classInd.txt,
+    ///                    trainlist01.txt, testlist01.txt, and fake optical flow in
+    ///                    flow/u/<id>/frame000001.jpg, flow/v/<id>/… (prepare copies flow/;
+    ///                    it cannot compute TV-L1 flow itself)
+    /// Without ffmpeg, or with --no-video, it writes the prepared layout directly (JPEG frames,
+    /// WAV audio, prepared.toml, SHA256SUMS), ready for the readers.
+    ///
+    /// Audio is a class-dependent tone, frames are coloured stripes whose hue, angle and width
+    /// depend on the class. Clips last 2.0–3.4 s (CREMA-D), 2–4 s (Kinetics-Sounds; the real
+    /// clips are 10 s) or 6–8 s (UCF-101). Every class is in both lists. FAKE.toml marks the
+    /// folder as fake, so that prepare and the loaders take its clip counts instead of the
+    /// published ones. Same --seed, same files (videos aside: they depend on the ffmpeg build).
+    #[command(verbatim_doc_comment)]
+    Fake(FakeArgs),
+    /// Turn a downloaded crema-d, kinetics-sounds or ucf-101 into 1-fps JPEG frames and WAVs
+    ///
+    /// RAW is the dataset as distributed; what to download:
+    ///   crema-d          the CREMA-D repository of its authors (CheyneyComputerScience/CREMA-D,
+    ///                    media in git-LFS: `git lfs pull`): AudioWAV/<clip>.wav and
+    ///                    VideoFlash/<clip>.flv; plus OGM-GE's split lists data/CREMAD/train.csv
+    ///                    and test.csv (6,698 / 744 clips; pass their folder with --lists)
+    ///   kinetics-sounds  the Kinetics-400 clips of the 31 Kinetics-Sounds classes as
+    ///                    <id>.mp4 anywhere below RAW; plus OGM-GE's data/KineticSound/my_train.txt
+    ///                    and my_test.txt (14,799 / 2,597 clips)
+    ///   ucf-101          UCF-101 (UCF-101/<Class>/<id>.avi) and its ucfTrainTestlist folder
+    ///                    (classInd.txt, trainlist01.txt, testlist01.txt: 9,537 / 3,783 clips);
+    ///                    optical flow is copied from RAW/flow/u/<id>/frame000001.jpg and
+    ///                    RAW/flow/v/<id>/… when present (compute TV-L1 flow with another tool)
+    /// DIR receives the prepared layout:
+    ///   crema-d          AudioWAV/<clip>.wav (copied), Image-01-FPS/<clip>/00000.jpg, 00030.jpg, …
+    ///   kinetics-sounds  audio/<id>.wav (16 kHz, 16-bit, channels kept), frames/<id>/frame_00001.jpg, …
+    ///   ucf-101          ucf101-frames-1fps/video-set/<id>/frame_00001.jpg, …, u/<id>/, v/<id>/
+    /// plus copies of the lists, prepared.toml and SHA256SUMS (`sha256sum -c SHA256SUMS`).
+    ///
+    /// Frames follow OGM-GE's video_preprocessing.py: the first frame of every second at the
+    /// container's frame rate truncated to an integer, JPEG quality 95. The lists must be the
+    /// published ones (clip counts and checksums are checked) unless RAW holds a fake dataset
+    /// (FAKE.toml). Every listed clip must be in RAW: missing ones are listed and nothing is
+    /// written. Needs ffmpeg and ffprobe on PATH. Interrupt it any time: a rerun skips finished
+    /// clips and redoes unfinished ones.
+    #[command(verbatim_doc_comment)]
+    Prepare(PrepareArgs),
+    /// Loader throughput of a prepared media dataset: training-view clips per second through
+    /// the streaming loader (every modality, the manifest's default reader settings, batches
+    /// of --batch with the next one prefetched), one line per epoch after a warm-up epoch.
+    /// Worker threads: BALMIX_LOADER_WORKERS (default: every core). scripts/loader-bench.sh
+    /// runs it alternately with the reference PyTorch DataLoader.
+    BenchLoader {
+        /// Manifest name (a media dataset: crema-d, kinetics-sounds, ucf-101).
+        name: String,
+        /// Timed epochs (after one warm-up epoch).
+        #[arg(long, default_value_t = 2)]
+        epochs: usize,
+        /// Clips per batch.
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
+}
+
+/// The paper's media datasets, as named on the command line.
+fn av_dataset() -> impl clap::builder::TypedValueParser<Value = balmix::media::layout::AvDataset> {
+    use balmix::media::layout::AvDataset;
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(AvDataset::ALL.map(AvDataset::name))
+        .map(|s| AvDataset::parse(&s).expect("one of the possible values"))
+}
+
+/// `balmix data fake`.
+#[derive(Debug, Args)]
+pub struct FakeArgs {
+    /// The dataset to imitate.
+    #[arg(value_parser = av_dataset())]
+    pub dataset: balmix::media::layout::AvDataset,
+    /// Folder to write (must be empty or new).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Clips, train and test together (default: crema-d 24, kinetics-sounds 15, ucf-101 12;
+    /// at least two per class).
+    #[arg(long, value_name = "N")]
+    pub clips: Option<usize>,
+    /// Seed of the ids, durations, tones and frames.
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    pub seed: u64,
+    /// Write the prepared layout even when ffmpeg is available.
+    #[arg(long)]
+    pub no_video: bool,
+}
+
+/// `balmix data prepare`.
+#[derive(Debug, Args)]
+pub struct PrepareArgs {
+    /// The dataset.
+    #[arg(value_parser = av_dataset())]
+    pub dataset: balmix::media::layout::AvDataset,
+    /// The dataset as downloaded.
+    #[arg(long, value_name = "RAW")]
+    pub from: PathBuf,
+    /// Folder to write the prepared dataset into (created if needed).
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+    /// Folder of the split lists (default: RAW; for ucf-101 also RAW/ucfTrainTestlist).
+    #[arg(long, value_name = "DIR")]
+    pub lists: Option<PathBuf>,
+    /// Clips prepared at once (default: the available cores).
+    #[arg(long, short, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
 }
 
 /// Where the download cache is.

@@ -1,6 +1,6 @@
-//! `balmix data list | fetch | verify | info`.
+//! `balmix data list | fetch | verify | info | fake | prepare`.
 
-use super::args::{CacheArgs, DataCommand};
+use super::args::{CacheArgs, DataCommand, FakeArgs, PrepareArgs};
 use anyhow::{bail, Context, Result};
 use balmix::data::fetch::{member_bytes, member_status};
 use balmix::data::manifest::{Catalog, Manifest, Source};
@@ -19,7 +19,31 @@ pub fn dispatch(cmd: DataCommand) -> Result<ExitCode> {
             split_seed,
             cache,
         } => info(&name, test, val, split_seed, &cache),
+        DataCommand::Fake(a) => fake(&a),
+        DataCommand::Prepare(a) => prepare(&a),
+        DataCommand::BenchLoader {
+            name,
+            epochs,
+            batch,
+            cache,
+        } => bench_loader(&name, epochs, batch, &cache),
     }
+}
+
+fn bench_loader(name: &str, epochs: usize, batch: usize, c: &CacheArgs) -> Result<ExitCode> {
+    let m = catalog(c).get(name)?;
+    if balmix::media::dataset::layout(&m).is_none() {
+        bail!("`{name}` is not read from media; bench-loader measures the media loader");
+    }
+    let cache = Cache::new(c.cache_dir.clone());
+    let workers = balmix::media::source::workers();
+    balmix::term::print_line(&format!(
+        "{name}: loader with {workers} worker thread(s), batches of {batch}, one warm-up epoch"
+    ));
+    balmix::media::bench::loader_throughput(&m, &cache, epochs, batch, &mut |e, rate| {
+        balmix::term::print_line(&format!("epoch {e}: clips/s {rate:.2}"));
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn catalog(c: &CacheArgs) -> Catalog {
@@ -148,6 +172,11 @@ fn verify(name: &str, c: &CacheArgs) -> Result<ExitCode> {
         balmix::term::print_line(&format!("{name}: generated from a seed, nothing to verify"));
         return Ok(ExitCode::SUCCESS);
     }
+    if balmix::media::dataset::layout(&m).is_some() {
+        let line = balmix::media::dataset::verify(&m, &cache)?;
+        balmix::term::print_line(&line);
+        return Ok(ExitCode::SUCCESS);
+    }
     if m.fixed_splits.is_some() {
         data::local::check(&m, &cache)?;
     }
@@ -263,6 +292,93 @@ fn info(name: &str, test: f64, val: f64, seed: u64, c: &CacheArgs) -> Result<Exi
         s.val.len(),
         s.test.len(),
         d.len()
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn fake(a: &FakeArgs) -> Result<ExitCode> {
+    use balmix::media::fake::{encoders, write_fake, FakeLayout, FakeSpec};
+    use balmix::media::prepare::{Ffmpeg, PrepareError};
+    let spec = FakeSpec::new(a.dataset, a.clips, a.seed).map_err(|e| match e {
+        PrepareError::FakeClips { .. } => anyhow::Error::new(super::BadFlag {
+            flag: "--clips",
+            problem: e.to_string(),
+        }),
+        other => other.into(),
+    })?;
+    let name = a.dataset.name();
+    let (ffmpeg, why) = if a.no_video {
+        (None, "--no-video".to_string())
+    } else {
+        match Ffmpeg::find() {
+            Ok(f) if f.has_encoders(encoders(a.dataset)) => (Some(f), String::new()),
+            Ok(_) => (
+                None,
+                format!(
+                    "ffmpeg lacks a built-in encoder of {}",
+                    encoders(a.dataset).join(", ")
+                ),
+            ),
+            Err(tool) => (None, format!("no {tool} on PATH")),
+        }
+    };
+    let s = write_fake(&spec, &a.out, ffmpeg.as_ref(), available_cores())?;
+    let out = a.out.display();
+    let counts = format!(
+        "{} clips ({} train, {} test, seed {})",
+        spec.clips, s.train, s.test, spec.seed
+    );
+    match (s.layout, &ffmpeg) {
+        (FakeLayout::Raw, Some(f)) => {
+            balmix::term::print_line(&format!(
+                "{name}: fake dataset of {counts} written to {out} in the distribution (raw) layout; videos encoded by {}",
+                f.version
+            ));
+            balmix::term::print_line(&format!(
+                "next: balmix data prepare {name} --from {out} --to <DIR>"
+            ));
+        }
+        _ => balmix::term::print_line(&format!(
+            "{name}: fake dataset of {counts} written to {out} in the PREPARED layout ({why}: no videos; JPEG frames, WAV audio, prepared.toml, SHA256SUMS), ready for the readers"
+        )),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn prepare(a: &PrepareArgs) -> Result<ExitCode> {
+    use balmix::media::prepare::{prepare, PrepareOptions};
+    use std::io::IsTerminal;
+    let start = std::time::Instant::now();
+    let opts = PrepareOptions {
+        raw: a.from.clone(),
+        out: a.to.clone(),
+        lists: a.lists.clone(),
+        jobs: a.jobs.map_or_else(available_cores, usize::from),
+        progress: std::io::stdout().is_terminal() && std::io::stderr().is_terminal(),
+    };
+    let p = prepare(a.dataset, &opts)
+        .with_context(|| format!("preparing {} from {}", a.dataset.name(), a.from.display()))?;
+    for note in &p.notes {
+        balmix::term::eprint_line(&format!("note: {note}"));
+    }
+    let r = &p.record;
+    let total = r.train_clips + r.test_clips;
+    balmix::term::print_line(&format!(
+        "{}: {total} clips ({} train, {} test{}) prepared in {}: {} now, {} already there; {} files in SHA256SUMS; {:.1} s with {} job(s)",
+        r.dataset.name(),
+        r.train_clips,
+        r.test_clips,
+        if r.fake { ", FAKE dataset" } else { "" },
+        a.to.display(),
+        p.done_now,
+        total - p.done_now,
+        p.files,
+        start.elapsed().as_secs_f64(),
+        opts.jobs
     ));
     Ok(ExitCode::SUCCESS)
 }

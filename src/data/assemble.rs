@@ -148,6 +148,7 @@ fn by_rows(
             name,
             width,
             values: rows.values,
+            media: None,
         });
     }
     let labels = labels.map(|(_, l)| l).ok_or_else(|| DataError::Format {
@@ -179,6 +180,7 @@ fn by_label(
                 name,
                 width,
                 values: rows.values,
+                media: None,
             });
             continue;
         }
@@ -214,6 +216,7 @@ fn by_label(
             name,
             width,
             values,
+            media: None,
         });
     }
     Ok((modalities, labels))

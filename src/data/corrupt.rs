@@ -35,10 +35,13 @@ impl TrainStats {
         for m in &data.modalities {
             let mut sum = vec![0f64; m.width];
             let mut sq = vec![0f64; m.width];
-            for &i in train {
-                for (j, &v) in m.row(i).iter().enumerate() {
-                    sum[j] += v as f64;
-                    sq[j] += (v as f64) * (v as f64);
+            for chunk in train.chunks(data.chunk()) {
+                let rows = m.rows(chunk, crate::media::source::View::Eval);
+                for row in rows.chunks_exact(m.width.max(1)) {
+                    for (j, &v) in row.iter().enumerate() {
+                        sum[j] += v as f64;
+                        sq[j] += (v as f64) * (v as f64);
+                    }
                 }
             }
             let mu: Vec<f64> = sum.iter().map(|s| s / n).collect();
@@ -192,6 +195,7 @@ mod tests {
                 name: "x".into(),
                 width: 2,
                 values: vec![1.0, 10.0, 3.0, 10.0, 5.0, 40.0, 7.0, 40.0],
+                media: None,
             }],
             labels: vec![0, 1, 0, 1],
         }

@@ -1,6 +1,8 @@
 //! In-memory datasets: one row-major feature matrix per modality and a label per sample.
 
 use super::error::DataError;
+use crate::media::source::{MediaSource, View};
+use std::sync::Arc;
 
 /// One modality's features: `values.len() == n * width`, row-major.
 #[derive(Debug, Clone, PartialEq)]
@@ -9,14 +11,57 @@ pub struct Modality {
     pub name: String,
     /// Features per sample.
     pub width: usize,
-    /// Row-major `n × width` values.
+    /// Row-major `n × width` values (empty for a media modality).
     pub values: Vec<f32>,
+    /// The streaming reader of a modality decoded from media on demand (`values` is empty).
+    pub media: Option<Arc<MediaSource>>,
 }
 
 impl Modality {
-    /// The features of sample `i`.
+    /// A modality held in memory.
+    pub fn in_memory(name: String, width: usize, values: Vec<f32>) -> Modality {
+        Modality {
+            name,
+            width,
+            values,
+            media: None,
+        }
+    }
+
+    /// The features of sample `i` of an in-memory modality.
     pub fn row(&self, i: usize) -> &[f32] {
+        assert!(
+            self.media.is_none(),
+            "modality `{}` is read from media: use Modality::rows",
+            self.name
+        );
         &self.values[i * self.width..(i + 1) * self.width]
+    }
+
+    /// Rows `idx` (`idx.len() × width` values): copied from memory, or decoded from media in
+    /// `view` (in-memory rows are the same in every view). A media file that cannot be read
+    /// mid-run stops the process with its name (every file was checked present at load).
+    pub fn rows(&self, idx: &[usize], view: View) -> Vec<f32> {
+        match &self.media {
+            Some(source) => source
+                .gather(idx, view)
+                .map(|b| b.as_ref().clone())
+                .unwrap_or_else(|e| panic!("reading modality `{}`: {e}", self.name)),
+            None => {
+                let mut v = Vec::with_capacity(idx.len() * self.width);
+                for &i in idx {
+                    v.extend_from_slice(self.row(i));
+                }
+                v
+            }
+        }
+    }
+
+    /// Start decoding rows `idx` in `view` in the background (media modalities only).
+    pub fn prefetch(&self, idx: &[usize], view: View) {
+        if let Some(source) = &self.media {
+            source.prefetch(idx, view);
+        }
     }
 }
 
@@ -42,6 +87,28 @@ impl Dataset {
     /// Whether there are no samples.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
+    }
+
+    /// Whether any modality is decoded from media (rows are then read in small chunks).
+    pub fn has_media(&self) -> bool {
+        self.modalities.iter().any(|m| m.media.is_some())
+    }
+
+    /// Rows per chunk when a pass reads many samples: 1024 in memory, 32 from media (a
+    /// 224×224 frame is 600 KB).
+    pub fn chunk(&self) -> usize {
+        if self.has_media() {
+            32
+        } else {
+            1024
+        }
+    }
+
+    /// Start decoding rows `idx` of every media modality in the background.
+    pub fn prefetch(&self, idx: &[usize], view: View) {
+        for m in &self.modalities {
+            m.prefetch(idx, view);
+        }
     }
 
     /// Number of classes.
@@ -75,8 +142,9 @@ impl Dataset {
 
     /// Standardise every feature with the mean and standard deviation of the `train` rows
     /// (features with zero spread are only centred). Statistics never see val/test rows.
+    /// Media modalities are left as their front-ends normalise them.
     pub fn standardize(&mut self, train: &[usize]) {
-        for m in &mut self.modalities {
+        for m in self.modalities.iter_mut().filter(|m| m.media.is_none()) {
             let w = m.width;
             let mut mean = vec![0f64; w];
             let mut sq = vec![0f64; w];
@@ -120,6 +188,7 @@ mod tests {
                 name: "m".into(),
                 width: 1,
                 values: vec![1.0, 3.0, 100.0],
+                media: None,
             }],
             labels: vec![0, 1, 0],
         };

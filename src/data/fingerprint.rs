@@ -38,6 +38,17 @@ pub fn fingerprint(
             };
             text.push_str(&format!("{}\t{}\t{sha}\n", member.source, member.path));
         }
+        // A prepared media folder: its SHA256SUMS covers every frame and clip.
+        if crate::media::dataset::layout(manifest).is_some() {
+            if let Some((dir, _)) = super::local::folder(manifest, cache) {
+                let sums = dir.join("SHA256SUMS");
+                let sha = match std::fs::read(&sums) {
+                    Ok(bytes) => sha256_hex(&bytes),
+                    Err(_) => "no SHA256SUMS (media not covered)".into(),
+                };
+                text.push_str(&format!("media\tSHA256SUMS\t{sha}\n"));
+            }
+        }
     }
     Ok(sha256_hex(text.as_bytes())[..16].to_string())
 }

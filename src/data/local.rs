@@ -28,6 +28,13 @@ pub fn folder(manifest: &Manifest, cache: &Cache) -> Option<(PathBuf, String)> {
 
 /// Check presence and counts of every file; read the lists' labels.
 pub fn check(manifest: &Manifest, cache: &Cache) -> Result<Lists, DataError> {
+    if crate::media::dataset::layout(manifest).is_some() {
+        let c = crate::media::dataset::clips(manifest, cache)?;
+        return Ok(Lists {
+            train: c.labels[..c.train].to_vec(),
+            test: c.labels[c.train..].to_vec(),
+        });
+    }
     let splits = manifest
         .fixed_splits
         .as_ref()

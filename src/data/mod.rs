@@ -88,6 +88,12 @@ pub fn load(
 ) -> Result<(Dataset, Splits), DataError> {
     let manifest = recipe.manifest();
     let spec = recipe.dataset();
+    if crate::media::dataset::layout(manifest).is_some() {
+        let (data, train) =
+            crate::media::dataset::load(manifest, &spec.modalities, &spec.media, cache, log)?;
+        let splits = split::fixed(&data, train, spec.split.val, spec.split.seed)?;
+        return Ok((data, splits));
+    }
     let full = load_manifest(manifest, &spec.modalities, cache, log)?;
     let mut data = full.select(&spec.modalities)?;
     let splits = split(

@@ -146,6 +146,16 @@ pub fn read(
                 labels: Vec::new(),
             }
         }
+        // Media are decoded on demand by their own loader (crate::media::dataset).
+        Reader::AvAudio { .. } | Reader::AvFrames { .. } => {
+            return Err(DataError::Manifest {
+                manifest: manifest.name.clone(),
+                reason: format!(
+                    "modality `{}` is read from media, not into memory",
+                    spec.name
+                ),
+            })
+        }
     };
     Ok(rows)
 }

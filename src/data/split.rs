@@ -112,6 +112,7 @@ mod tests {
                 name: "m".into(),
                 width: 1,
                 values: vec![0.0; n],
+                media: None,
             }],
             labels: (0..n).map(|i| i % 2).collect(),
         }

@@ -37,6 +37,7 @@ pub fn generate(manifest: &Manifest, samples: usize, seed: u64) -> Result<Datase
                 name: spec.name.clone(),
                 width: spec.width,
                 values,
+                media: None,
             })
         })
         .collect::<Result<_, DataError>>()?;

@@ -2,7 +2,17 @@
 //! audio front-ends of the reference code bases, JPEG frames and their test transform. Each front-end is checked against the
 //! reference library on committed inputs (`tools/av-reference/`, `tests/reference/{audio,image}/`).
 
+pub mod bench;
+pub mod dataset;
+pub mod fake;
+pub mod fbank;
 pub mod frame;
+pub mod layout;
+pub mod options;
+pub mod prepare;
 pub mod random_crop;
+pub mod resample;
+pub mod select;
+pub mod source;
 pub mod spectrogram;
 pub mod wav;

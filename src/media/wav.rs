@@ -1,5 +1,6 @@
 //! WAV decoding as `librosa.load(path, sr=None, mono=True)` gives it: float samples in [-1, 1)
-//! (integer PCM divided by 2^(bits−1), as libsndfile does), channels averaged to mono.
+//! (integer PCM divided by 2^(bits−1), as libsndfile does), channels averaged to mono; or, as
+//! `torchaudio.load` gives it, with the channels kept apart.
 
 use std::path::Path;
 
@@ -22,8 +23,43 @@ pub struct WavError {
     pub reason: String,
 }
 
+/// A decoded clip with its channels kept apart, as `torchaudio.load(path)` returns it: (C, N)
+/// float samples, integer PCM divided by 2^(bits−1) (the Kaldi fbank, spec §3.4, reads channel 0
+/// after removing the mean of all of them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelAudio {
+    /// One vector of samples in [-1, 1] per channel, all of the same length.
+    pub channels: Vec<Vec<f32>>,
+    /// Sample rate in Hz.
+    pub rate: u32,
+}
+
 /// Decode the WAV file at `path` (integer PCM of 8–32 bits or 32-bit float, any channel count).
 pub fn read_wav(path: &Path) -> Result<Audio, WavError> {
+    let (interleaved, channels, rate) = decode(path)?;
+    let samples = if channels == 1 {
+        interleaved
+    } else {
+        interleaved
+            .chunks_exact(channels)
+            .map(|frame| frame.iter().sum::<f32>() / channels as f32)
+            .collect()
+    };
+    Ok(Audio { samples, rate })
+}
+
+/// Decode the WAV file at `path` keeping each channel (same formats as [`read_wav`]).
+pub fn read_wav_channels(path: &Path) -> Result<ChannelAudio, WavError> {
+    let (interleaved, channels, rate) = decode(path)?;
+    let frames = interleaved.len() / channels;
+    let channels = (0..channels)
+        .map(|c| (0..frames).map(|t| interleaved[t * channels + c]).collect())
+        .collect();
+    Ok(ChannelAudio { channels, rate })
+}
+
+/// The interleaved float samples, the channel count and the rate.
+fn decode(path: &Path) -> Result<(Vec<f32>, usize, u32), WavError> {
     let err = |reason: String| WavError {
         path: path.display().to_string(),
         reason,
@@ -45,18 +81,7 @@ pub fn read_wav(path: &Path) -> Result<Audio, WavError> {
             .collect::<Result<_, _>>()
             .map_err(|e| err(e.to_string()))?,
     };
-    let samples = if channels == 1 {
-        interleaved
-    } else {
-        interleaved
-            .chunks_exact(channels)
-            .map(|frame| frame.iter().sum::<f32>() / channels as f32)
-            .collect()
-    };
-    Ok(Audio {
-        samples,
-        rate: spec.sample_rate,
-    })
+    Ok((interleaved, channels, spec.sample_rate))
 }
 
 #[cfg(test)]
@@ -80,7 +105,8 @@ mod tests {
     }
 
     /// Integer PCM is divided by 2^(bits−1) (−32768 → −1, 16384 → 0.5; 24-bit likewise) and
-    /// stereo frames are averaged, as `librosa.load(sr=None, mono=True)` returns them.
+    /// stereo frames are averaged, as `librosa.load(sr=None, mono=True)` returns them; or kept
+    /// apart, as `torchaudio.load` returns them.
     #[test]
     fn pcm_is_scaled_by_two_to_the_bits_minus_one_and_channels_are_averaged() {
         let tmp = tempfile::tempdir().unwrap();
@@ -103,6 +129,9 @@ mod tests {
         );
         let b = read_wav(&stereo).unwrap();
         assert_eq!(b.samples, vec![0.25, (-1.0 + 0.5) / 2.0]);
+        let kept = read_wav_channels(&stereo).unwrap();
+        assert_eq!(kept.channels, vec![vec![0.5, -1.0], vec![0.0, 0.5]]);
+        assert_eq!(read_wav_channels(&mono).unwrap().channels, vec![a.samples]);
         let missing = read_wav(&tmp.path().join("nope.wav")).unwrap_err();
         assert!(missing.to_string().contains("nope.wav"), "{missing}");
     }

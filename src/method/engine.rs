@@ -235,17 +235,15 @@ impl<D: Backend> StepContext<'_, D> {
     /// The batch's rows of every modality, on the host, after the recipe's training-time
     /// augmentation (the same draws however often a step asks).
     pub fn host_batch(&self) -> Vec<Vec<f32>> {
+        let view = crate::media::source::View::Train {
+            seed: self.seed,
+            epoch: self.epoch,
+        };
         let mut rows = self
             .data
             .modalities
             .iter()
-            .map(|m| {
-                let mut v = Vec::with_capacity(self.idx.len() * m.width);
-                for &i in self.idx {
-                    v.extend_from_slice(m.row(i));
-                }
-                v
-            })
+            .map(|m| m.rows(self.idx, view))
             .collect::<Vec<_>>();
         if let Some(a) = self.augment {
             a.apply(&mut rows, self.idx.len(), self.seed, self.step);

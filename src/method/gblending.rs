@@ -77,15 +77,11 @@ fn masked_rows(data: &crate::data::Dataset, idx: &[usize], keep: &[bool]) -> Vec
         .iter()
         .zip(keep)
         .map(|(m, &k)| {
-            let mut v = Vec::with_capacity(idx.len() * m.width);
-            for &i in idx {
-                if k {
-                    v.extend_from_slice(m.row(i));
-                } else {
-                    v.extend(std::iter::repeat_n(0.0, m.width));
-                }
+            if k {
+                m.rows(idx, crate::media::source::View::Eval)
+            } else {
+                vec![0.0; idx.len() * m.width]
             }
-            v
         })
         .collect()
 }
@@ -99,7 +95,7 @@ fn mean_loss<D: Backend>(
 ) -> f64 {
     let k = model.classes;
     let mut total = 0.0;
-    for chunk in idx.chunks(1024) {
+    for chunk in idx.chunks(data.chunk()) {
         let rows = masked_rows(data, chunk, keep);
         let zs: Vec<Matrix<D>> = rows
             .into_iter()

@@ -29,16 +29,13 @@ pub struct EpochContext<'a, D: Backend> {
 
 impl<D: Backend> EpochContext<'_, D> {
     /// Clean encoder features (no gradient) of samples `idx`, per modality on the host
-    /// (`idx.len() × d_m` each), computed in chunks of 1024.
+    /// (`idx.len() × d_m` each), computed in chunks ([`crate::data::Dataset::chunk`]); media in the evaluation view.
     pub fn features(&self, idx: &[usize]) -> Vec<Vec<f32>> {
         let dev = self.model.store.dev.clone();
         let mut out: Vec<Vec<f32>> = vec![Vec::new(); self.data.modalities.len()];
-        for chunk in idx.chunks(1024) {
+        for chunk in idx.chunks(self.data.chunk()) {
             for (m, modality) in self.data.modalities.iter().enumerate() {
-                let mut rows = Vec::with_capacity(chunk.len() * modality.width);
-                for &i in chunk {
-                    rows.extend_from_slice(modality.row(i));
-                }
+                let rows = modality.rows(chunk, crate::media::source::View::Eval);
                 let x: Matrix<D> = dev.tensor_from_vec(rows, (chunk.len(), modality.width));
                 out[m].extend(self.model.encode(m, x).as_vec());
             }

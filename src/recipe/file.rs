@@ -219,6 +219,13 @@ pub struct DatasetSection {
     /// Standardise each feature with mean/std of the training split. Default `true`.
     #[serde(default = "yes")]
     pub standardize: bool,
+    /// Variants of the media readers (datasets read from media only): audio front-end,
+    /// resampler, STFT padding, frames per clip, frame selection, frame size, label order.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::media::options::MediaSection::is_empty"
+    )]
+    pub media: crate::media::options::MediaSection,
 }
 
 fn yes() -> bool {

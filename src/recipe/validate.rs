@@ -68,6 +68,14 @@ impl Recipe {
                 detail: format!("{path}: {reason}"),
             },
         })?;
+        let mut manifest = manifest;
+        crate::media::options::resolve(&mut manifest, &file.dataset.media).map_err(|detail| {
+            RecipeError::Malformed {
+                origin: origin("dataset.media"),
+                key: "dataset.media".into(),
+                detail,
+            }
+        })?;
         let (resolved, typed) = Checker {
             origin: &origin,
             manifest: &manifest,

@@ -4,17 +4,12 @@ use crate::data::Dataset;
 use crate::model::params::Matrix;
 use crate::model::Backend;
 
-/// Rows `idx` of every modality as host vectors (`idx.len() × width` each).
+/// Rows `idx` of every modality as host vectors (`idx.len() × width` each), media in the
+/// evaluation view.
 pub fn gather_host(data: &Dataset, idx: &[usize]) -> Vec<Vec<f32>> {
     data.modalities
         .iter()
-        .map(|m| {
-            let mut v = Vec::with_capacity(idx.len() * m.width);
-            for &i in idx {
-                v.extend_from_slice(m.row(i));
-            }
-            v
-        })
+        .map(|m| m.rows(idx, crate::media::source::View::Eval))
         .collect()
 }
 

@@ -47,7 +47,8 @@ pub fn evaluate_inputs<D: Backend>(
     let mut pred = Vec::with_capacity(idx.len());
     let mut hits = vec![0usize; m_count];
     let labels = batch::labels(data, idx);
-    for (c, chunk) in idx.chunks(1024).enumerate() {
+    let size = data.chunk();
+    for (c, chunk) in idx.chunks(size).enumerate() {
         let n = chunk.len();
         let mut rows = batch::gather_host(data, chunk);
         transform(&mut rows, chunk);
@@ -59,7 +60,7 @@ pub fn evaluate_inputs<D: Backend>(
             .collect();
         let unimodal = model.unimodal(&zs);
         let logits = method.predict(model, zs);
-        let y = &labels[c * 1024..c * 1024 + n];
+        let y = &labels[c * size..c * size + n];
         for i in 0..n {
             pred.push(argmax(&logits[i * k..(i + 1) * k]));
             for (m, u) in unimodal.iter().enumerate() {

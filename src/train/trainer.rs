@@ -129,9 +129,18 @@ impl<'a, D: Backend> Trainer<'a, D> {
         let mut steps = 0usize;
         let mut average: Option<Vec<f64>> = None;
         self.start_epoch(epoch)?;
-        for idx in order.chunks(self.recipe.train().batch_size) {
+        let batches: Vec<&[usize]> = order.chunks(self.recipe.train().batch_size).collect();
+        let view = crate::media::source::View::Train {
+            seed: self.seed,
+            epoch,
+        };
+        for (b, idx) in batches.iter().copied().enumerate() {
             if interrupted() {
                 return Err(StepError::Interrupted);
+            }
+            // Media: the next batch decodes on the loader threads while this one trains.
+            if let Some(next) = batches.get(b + 1) {
+                self.data.prefetch(next, view);
             }
             let s = self.train_step(idx, epoch, lr)?;
             let n = idx.len() as f64;
