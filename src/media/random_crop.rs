@@ -97,17 +97,22 @@ pub fn resized_crop(img: &Rgb, b: CropBox, size: u32, flip: bool) -> Result<Rgb,
     };
     let mut out = resize_bilinear(&crop, size, size)?;
     if flip {
-        let row = size as usize * 3;
-        for line in out.data.chunks_exact_mut(row) {
-            for x in 0..size as usize / 2 {
-                let y = size as usize - 1 - x;
-                for c in 0..3 {
-                    line.swap(x * 3 + c, y * 3 + c);
-                }
+        mirror(&mut out);
+    }
+    Ok(out)
+}
+
+/// Mirror `img` left to right (torchvision's horizontal flip).
+pub fn mirror(img: &mut Rgb) {
+    let w = img.width as usize;
+    for line in img.data.chunks_exact_mut(w * 3) {
+        for x in 0..w / 2 {
+            let y = w - 1 - x;
+            for c in 0..3 {
+                line.swap(x * 3 + c, y * 3 + c);
             }
         }
     }
-    Ok(out)
 }
 
 #[cfg(test)]

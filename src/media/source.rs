@@ -13,7 +13,7 @@
 use super::frame::{normalise, read_frame, resize_bilinear, Rgb};
 use super::layout::list_frames;
 use super::options::{AudioFrontend, AudioSettings, FrameSettings, FrameStream, MediaSettings};
-use super::random_crop::{draw, draw_index, resized_crop};
+use super::random_crop::{draw, draw_index, mirror, resized_crop};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -245,7 +245,7 @@ impl MediaSource {
                         if let View::Train { seed, epoch } = view {
                             let index = draw_index(epoch, sample, 2 * t + c);
                             if draw(seed, index, img.width, img.height).1 {
-                                r = mirror(&r);
+                                mirror(&mut r);
                             }
                         }
                         out.extend(r.data.chunks_exact(3).map(|px| px[0] as f32 / 255.0));
@@ -275,30 +275,16 @@ fn rgb_transform(
                 resized_crop(img, b, size, flip)
             } else {
                 let r = resize_bilinear(img, size, size);
-                r.map(|r| if flip { mirror(&r) } else { r })
+                r.map(|mut r| {
+                    if flip {
+                        mirror(&mut r);
+                    }
+                    r
+                })
             }
         }
     };
     out.map_err(|e| e.to_string())
-}
-
-/// `img` mirrored left to right.
-fn mirror(img: &Rgb) -> Rgb {
-    let row = img.width as usize * 3;
-    let mut data = img.data.clone();
-    for line in data.chunks_exact_mut(row) {
-        let px: Vec<[u8; 3]> = line
-            .chunks_exact(3)
-            .rev()
-            .map(|p| [p[0], p[1], p[2]])
-            .collect();
-        line.copy_from_slice(&px.concat());
-    }
-    Rgb {
-        width: img.width,
-        height: img.height,
-        data,
-    }
 }
 
 /// The audio front-end of one clip.
