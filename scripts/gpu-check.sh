@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# One short run on a GPU machine (issue 7): what GPU and toolkit are there, the quickstart
-# recipe on cuda and on cpu, `balmix bench` on the reference recipe on both, and whether they
-# agree (first-epoch training loss within 1e-3 relative, final test accuracy within 1 point).
+# One short run on a GPU machine (issue 7): what GPU and toolkit are there; five recipes on cuda
+# and on cpu (quickstart MM, synthetic B-MM and OGM-GE, av-digits conv encoders, a fake CREMA-D
+# through the media readers); whether they agree (first-epoch training loss within 1e-3
+# relative, final test accuracy within 1 point); a second cuda run for identical model bytes;
+# `balmix bench` on the reference recipe on both.
 #
 # Needs gpu-bundle/ from scripts/gpu-bundle.sh (run here, on the build machine) next to the
 # recipes; outputs go to $OUT (or /tmp/gpu-check). The GPU machine must provide the CUDA 13
@@ -41,29 +43,74 @@ for lib in libcublas.so.13 libcublasLt.so.13 libnvrtc.so.13; do
 done
 
 BIN="$B/balmix"
-echo "== quickstart (60 epochs) on cuda and cpu"
-for dev in cuda cpu; do
-  /usr/bin/time -f "$dev quickstart wall: %e s" "$BIN" run recipes/quickstart.toml --device "$dev" \
-    --out "$O/runs-$dev" --force --quiet || echo "$dev quickstart FAILED"
+# The av-digits files travel packed with the bundle (the GPU machine cannot download them).
+if [ -f "$B/av-digits-cache.tar.gz" ]; then
+  mkdir -p /tmp/balmix-cache && tar -xzf "$B/av-digits-cache.tar.gz" -C /tmp/balmix-cache
+  export BALMIX_CACHE=/tmp/balmix-cache
+fi
+# Each case: a name, a recipe, extra arguments. Every case runs on cuda and on cpu.
+CASES=(
+  "quickstart|recipes/quickstart.toml|"
+  "synthetic-bmm|recipes/synthetic/bmm.toml|"
+  "synthetic-ogm-ge|recipes/synthetic/ogm-ge.toml|"
+  "av-digits-conv|recipes/av-digits/conv.toml|--set train.epochs=5"
+  "crema-d-fake|recipes/paper/crema-d/concat.toml|--set train.epochs=2 --set train.batch_size=8"
+)
+echo "== fake CREMA-D in the prepared layout (balmix data fake --no-video)"
+rm -rf "$O/crema-d-fake"
+"$BIN" data fake crema-d --out "$O/crema-d-fake" --clips 48 --no-video || echo "fake crema-d FAILED"
+export BALMIX_CREMA_D="$O/crema-d-fake"
+for c in "${CASES[@]}"; do
+  IFS='|' read -r name recipe extra <<<"$c"
+  echo "== $name: $recipe $extra on cuda and cpu"
+  for dev in cuda cpu; do
+    # shellcheck disable=SC2086
+    /usr/bin/time -f "$name $dev wall: %e s" "$BIN" run "$recipe" --device "$dev" $extra \
+      --out "$O/runs-$dev/$name" --force --quiet || echo "$name $dev FAILED"
+  done
 done
-echo "== bench (reference model)"
-for dev in cuda cpu; do
-  "$BIN" bench recipes/bench/reference.toml --device "$dev" --steps 300 --warmup 30 || echo "$dev bench FAILED"
-done
+echo "== determinism on cuda: quickstart a second time, model bytes compared"
+"$BIN" run recipes/quickstart.toml --device cuda --out "$O/runs-cuda-again/quickstart" --force --quiet \
+  || echo "second cuda quickstart FAILED"
+a=$(sha256sum "$O"/runs-cuda/quickstart/*/seed-0/model.safetensors | cut -c1-64)
+b=$(sha256sum "$O"/runs-cuda-again/quickstart/*/seed-0/model.safetensors | cut -c1-64)
+echo "cuda run 1 model sha256 $a"
+echo "cuda run 2 model sha256 $b"
+if [ -z "$a" ] || [ -z "$b" ]; then echo "cuda twice: a model file is missing"
+elif [ "$a" = "$b" ]; then echo "cuda twice: identical model bytes"
+else echo "cuda twice: model bytes DIFFER"; fi
+N=$(nproc)
+echo "== bench (reference model; cpu at 1 kernel thread and at $N)"
+"$BIN" bench recipes/bench/reference.toml --device cuda --steps 300 --warmup 30 --no-plain || echo "cuda bench FAILED"
+"$BIN" bench recipes/bench/reference.toml --device cpu --steps 300 --warmup 30 --no-plain || echo "cpu bench FAILED"
+"$BIN" bench recipes/bench/reference.toml --device cpu --threads "$N" --steps 300 --warmup 30 --no-plain \
+  || echo "cpu $N-thread bench FAILED"
 echo "== agreement cuda vs cpu"
-python3 - "$O" <<'PY'
-import csv, sys
-o = sys.argv[1]
-def rows(dev):
-    with open(f"{o}/runs-{dev}/quickstart/seed-0/metrics.csv") as f:
+python3 - "$O" "${CASES[@]}" <<'PY'
+import csv, glob, sys
+o, cases = sys.argv[1], [c.split("|")[0] for c in sys.argv[2:]]
+def rows(dev, name):
+    paths = glob.glob(f"{o}/runs-{dev}/{name}/**/seed-0/metrics.csv", recursive=True)
+    if not paths:
+        raise FileNotFoundError(f"{o}/runs-{dev}/{name}/**/seed-0/metrics.csv")
+    with open(paths[0]) as f:
         return list(csv.DictReader(f))
-try:
-    g, c = rows("cuda"), rows("cpu")
-except FileNotFoundError as e:
-    sys.exit(f"missing metrics: {e}")
-l_g, l_c = float(g[0]["train_loss"]), float(c[0]["train_loss"])
-rel = abs(l_g - l_c) / abs(l_c)
-a_g, a_c = float(g[-1]["test_accuracy"]), float(c[-1]["test_accuracy"])
-print(f"first-epoch train loss: cuda {l_g:.6f} cpu {l_c:.6f} relative difference {rel:.2e} -> {'PASS' if rel <= 1e-3 else 'FAIL'} (<= 1e-3)")
-print(f"final test accuracy: cuda {a_g:.4f} cpu {a_c:.4f} difference {abs(a_g - a_c) * 100:.2f} points -> {'PASS' if abs(a_g - a_c) <= 0.01 else 'FAIL'} (<= 1 point)")
+failed = 0
+for name in cases:
+    try:
+        g, c = rows("cuda", name), rows("cpu", name)
+    except FileNotFoundError as e:
+        print(f"{name}: missing metrics: {e}")
+        failed += 1
+        continue
+    l_g, l_c = float(g[0]["train_loss"]), float(c[0]["train_loss"])
+    rel = abs(l_g - l_c) / abs(l_c)
+    a_g, a_c = float(g[-1]["test_accuracy"]), float(c[-1]["test_accuracy"])
+    ok_l, ok_a = rel <= 1e-3, abs(a_g - a_c) <= 0.01
+    failed += (not ok_l) + (not ok_a)
+    print(f"{name}: first-epoch train loss cuda {l_g:.6f} cpu {l_c:.6f} rel diff {rel:.2e} "
+          f"{'PASS' if ok_l else 'FAIL'} (<= 1e-3); final test accuracy cuda {a_g:.4f} cpu {a_c:.4f} "
+          f"diff {abs(a_g - a_c) * 100:.2f} points {'PASS' if ok_a else 'FAIL'} (<= 1); "
+          f"epochs {len(g)}/{len(c)}")
+print(f"agreement: {'all PASS' if failed == 0 else f'{failed} check(s) FAILED'}")
 PY
