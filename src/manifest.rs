@@ -26,6 +26,15 @@ const EMBEDDED: &[(&str, &str)] = &[
         "kinetics-sounds",
         include_str!("../data-manifests/kinetics-sounds.toml"),
     ),
+    ("ucf-101", include_str!("../data-manifests/ucf-101.toml")),
+    (
+        "synthetic-wide",
+        include_str!("../data-manifests/synthetic-wide.toml"),
+    ),
+    (
+        "synthetic-av-shapes",
+        include_str!("../data-manifests/synthetic-av-shapes.toml"),
+    ),
 ];
 
 /// A dataset description.
@@ -607,6 +616,23 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(&m.name, name);
         }
+    }
+
+    /// Every shipped manifest is embedded (a run directory read from elsewhere finds it), each
+    /// under its file stem.
+    #[test]
+    fn every_shipped_manifest_is_embedded() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data-manifests");
+        let mut shipped: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+            .collect();
+        shipped.sort();
+        let mut embedded: Vec<String> = EMBEDDED.iter().map(|(n, _)| n.to_string()).collect();
+        embedded.sort();
+        assert_eq!(shipped, embedded);
     }
 
     #[test]

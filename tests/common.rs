@@ -96,3 +96,35 @@ pub fn text(o: &Output) -> (String, String) {
 pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// Stop `r` after every epoch k (each in its own folder), check `at_cut(dir, k)` on the stopped
+/// run, resume it, and compare the final model bytes with an uninterrupted run.
+pub fn assert_resume_after_every_epoch_is_bit_identical(
+    r: &balmix::recipe::Recipe,
+    at_cut: impl Fn(&std::path::Path, usize),
+) {
+    let tmp = tempfile::tempdir().unwrap();
+    let whole = train(r, 0, &tmp.path().join("whole"));
+    for cut in 1..r.train().epochs {
+        let out = tmp.path().join(format!("cut-{cut}"));
+        let stop = balmix::train::run::RunOptions {
+            out: out.clone(),
+            stop_after_epochs: Some(cut),
+            ..Default::default()
+        };
+        balmix::train::run::run_seed(r, 0, &stop).unwrap();
+        let dir = out.join(r.name()).join("seed-0");
+        at_cut(&dir, cut);
+        let resume = balmix::train::run::RunOptions {
+            out: out.clone(),
+            resume: true,
+            ..Default::default()
+        };
+        balmix::train::run::run_seed(r, 0, &resume).unwrap();
+        assert_eq!(
+            crate::common::model_bytes(&whole),
+            crate::common::model_bytes(&dir),
+            "cut after epoch {cut}"
+        );
+    }
+}

@@ -1,7 +1,7 @@
 //! The paper's datasets end to end through the media readers: a fake CREMA-D and a fake
 //! Kinetics-Sounds in the distribution layout go through `balmix data prepare` (the prepared
 //! layout is written directly when ffmpeg is absent — the test says which path ran) and the
-//! shipped `recipes/paper/` recipe trains one epoch on them with narrow encoders. The loader's
+//! shipped `recipes/paper/` recipe trains one epoch on them through narrow ResNet-18s. The loader's
 //! results are the same for one and two worker threads, bit for bit.
 
 use crate::common::{balmix_env, metrics_without_timing, model_bytes, root};
@@ -95,6 +95,11 @@ fn train_one_epoch(
             "train.batch_size=8",
             "--set",
             "dataset.media.frame_size=64",
+            // Narrow ResNet-18s (the paper's width is 64).
+            "--set",
+            "model.encoders.audio.width=4",
+            "--set",
+            "model.encoders.visual.width=4",
         ],
         root(),
         &[

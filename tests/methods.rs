@@ -1,7 +1,7 @@
 //! The methods seam: trainable unimodal logits for loss terms (the multitask control), group-wise
 //! updates where a left-out group does not move, and the multitask control's effect.
 
-use crate::common::{recipe, train};
+use crate::common::{assert_resume_after_every_epoch_is_bit_identical, recipe, train};
 use balmix::model::params::{Group, Matrix, ParamTensor, Tape};
 use balmix::model::Model;
 use balmix::train::optim::Optimizer;
@@ -613,38 +613,6 @@ fn ogm_ge_conv_weights_modulates_only_convolution_weights() {
                 g[0]
             );
         }
-    }
-}
-
-/// Stop `r` after every epoch k (each in its own folder), check `at_cut(dir, k)` on the stopped
-/// run, resume it, and compare the final model bytes with an uninterrupted run.
-fn assert_resume_after_every_epoch_is_bit_identical(
-    r: &balmix::recipe::Recipe,
-    at_cut: impl Fn(&std::path::Path, usize),
-) {
-    let tmp = tempfile::tempdir().unwrap();
-    let whole = train(r, 0, &tmp.path().join("whole"));
-    for cut in 1..r.train().epochs {
-        let out = tmp.path().join(format!("cut-{cut}"));
-        let stop = balmix::train::run::RunOptions {
-            out: out.clone(),
-            stop_after_epochs: Some(cut),
-            ..Default::default()
-        };
-        balmix::train::run::run_seed(r, 0, &stop).unwrap();
-        let dir = out.join(r.name()).join("seed-0");
-        at_cut(&dir, cut);
-        let resume = balmix::train::run::RunOptions {
-            out: out.clone(),
-            resume: true,
-            ..Default::default()
-        };
-        balmix::train::run::run_seed(r, 0, &resume).unwrap();
-        assert_eq!(
-            crate::common::model_bytes(&whole),
-            crate::common::model_bytes(&dir),
-            "cut after epoch {cut}"
-        );
     }
 }
 

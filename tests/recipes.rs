@@ -525,13 +525,30 @@ fn typed_choices_agree_with_the_recorded_recipe() {
         assert_eq!(model.encoders.len(), mods.len());
         for (enc, name) in model.encoders.iter().zip(mods) {
             let spec = &f.model.encoders[name];
-            assert_eq!((enc.out, &enc.hidden), (spec.out, &spec.hidden), "{what}");
+            assert_eq!(
+                (Some(enc.out), &enc.hidden),
+                (spec.out, &spec.hidden),
+                "{what}"
+            );
             match &enc.body {
                 balmix::recipe::typed::EncoderBody::Mlp => assert!(spec.channels.is_empty()),
                 balmix::recipe::typed::EncoderBody::Conv {
                     channels, kernel, ..
                 } => {
                     assert_eq!((channels, Some(*kernel)), (&spec.channels, spec.kernel));
+                }
+                balmix::recipe::typed::EncoderBody::ResNet18 {
+                    shape,
+                    in_channels,
+                    width,
+                    frames,
+                } => {
+                    assert_eq!(
+                        (Some(*in_channels), Some(*width)),
+                        (spec.in_channels, spec.width)
+                    );
+                    assert_eq!(frames * in_channels, shape[0], "{what}");
+                    assert_eq!(enc.out, 8 * width, "{what}");
                 }
             }
         }
@@ -652,4 +669,31 @@ bad_recipe!(
     "tiny.toml",
     &["train.input_noise=-0.1"],
     RecipeError::OutOfRange { .. }
+);
+bad_recipe!(
+    resnet_frames_must_be_whole,
+    "tiny-resnet.toml",
+    &["model.encoders.visual.in_channels=2"],
+    RecipeError::ConvGeometry { .. }
+);
+bad_recipe!(
+    resnet_feature_width_is_eight_times_the_base_width,
+    "tiny-resnet.toml",
+    &["model.encoders.audio.out=100"],
+    RecipeError::ConvGeometry { .. }
+);
+bad_recipe!(
+    resnet_width_on_an_mlp_is_rejected,
+    "tiny.toml",
+    &["model.encoders.audio.width=8"],
+    RecipeError::KeyNotForKind { .. }
+);
+bad_recipe!(
+    resnet_on_a_flat_modality_is_rejected,
+    "tiny.toml",
+    &[
+        "model.encoders.audio.kind=\"resnet18\"",
+        "model.encoders.audio.hidden=[]"
+    ],
+    RecipeError::ConvNeedsShape { .. }
 );

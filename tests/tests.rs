@@ -13,6 +13,7 @@ mod methods;
 mod mixup_properties;
 mod recipes;
 mod reference_values;
+mod resnet;
 mod robustness;
 mod runs;
 mod slurm;

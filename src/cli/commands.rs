@@ -174,17 +174,20 @@ fn bench(args: super::args::BenchArgs) -> Result<ExitCode> {
     let before = plain.as_ref().map(|p| bench(p, &opts)).transpose()?;
     let r = bench(&recipe, &opts)?;
     let after = plain.as_ref().map(|p| bench(p, &opts)).transpose()?;
-    let windows: Vec<String> = r.windows.iter().map(|w| format!("{w:.1}")).collect();
+    let windows: Vec<String> = r.windows.iter().map(|&w| significant(w)).collect();
     balmix::term::print_line(&format!("recipe            {}", recipe.name()));
     balmix::term::print_line(&format!("device            {:?}", recipe.train().device));
     balmix::term::print_line(&format!("threads           {}", args.threads));
     balmix::term::print_line(&format!("batch             {}", r.batch));
     balmix::term::print_line(&format!(
-        "steps/s           {:.1} (median of 5 windows: {})",
-        r.steps_per_second,
+        "steps/s           {} (median of 5 windows: {})",
+        significant(r.steps_per_second),
         windows.join(", ")
     ));
-    balmix::term::print_line(&format!("samples/s         {:.0}", r.samples_per_second));
+    balmix::term::print_line(&format!(
+        "samples/s         {}",
+        significant(r.samples_per_second)
+    ));
     balmix::term::print_line(&format!(
         "MFLOP/step        {:.1} (forward {:.1}, x3 for training)",
         r.step_flops / 1e6,
@@ -215,4 +218,15 @@ fn bench(args: super::args::BenchArgs) -> Result<ExitCode> {
         ));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A speed with three significant digits (at least none after the point): 32586, 509,
+/// 2.41, 0.301.
+fn significant(v: f64) -> String {
+    let digits = if v > 0.0 && v.is_finite() {
+        (2 - v.log10().floor() as i32).max(0) as usize
+    } else {
+        1
+    };
+    format!("{v:.digits$}")
 }

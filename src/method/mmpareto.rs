@@ -90,7 +90,7 @@ fn encoder_grads<D: Backend>(
     m: usize,
 ) -> Vec<Vec<f32>> {
     let mut out = Vec::new();
-    for p in &cx.model.store.params {
+    for p in cx.model.store.trainable() {
         if p.group == Group::Encoder(m) {
             let mut copy = Vec::new();
             edit_grad(&cx.model.store.dev, grads, &p.tensor, &mut |g| {
@@ -156,7 +156,7 @@ impl<D: Backend> Method<D> for MmPareto {
             let w = pareto_weights(&flat(&g_mm_m), &flat(g_u_m));
             weights.push(w.0);
             let mut i = 0;
-            for p in &cx.model.store.params {
+            for p in cx.model.store.trainable() {
                 if p.group != Group::Encoder(m) {
                     continue;
                 }

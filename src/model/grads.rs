@@ -32,7 +32,7 @@ pub fn global_norm<D: Backend>(
     include: &dyn Fn(Group) -> bool,
 ) -> f64 {
     let mut sum = 0.0f64;
-    for p in store.params.iter().filter(|p| include(p.group)) {
+    for p in store.trainable().filter(|p| include(p.group)) {
         edit_grad(&store.dev, grads, &p.tensor, &mut |g| {
             sum += g.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>();
         });
@@ -54,7 +54,7 @@ pub fn scale<D: Backend>(
     include: &dyn Fn(Group) -> bool,
 ) {
     let f = factor as f32;
-    for p in store.params.iter().filter(|p| include(p.group)) {
+    for p in store.trainable().filter(|p| include(p.group)) {
         edit_grad(&store.dev, grads, &p.tensor, &mut |g| {
             g.iter_mut().for_each(|v| *v *= f);
         });

@@ -1,14 +1,18 @@
 //! The model: runtime-width layers on dfdx tensors ([`layers`], [`conv`], [`host`]), the
-//! named parameter store ([`params`]) and its gradients ([`grads`]), devices ([`backend`]) and
-//! the multimodal network ([`network`]).
+//! encoders, each kind building itself ([`encoder`]; ResNet-18 with batch norm and its
+//! train/eval [`resnet::Mode`] in [`resnet`]), the named parameter store with its buffers
+//! ([`params`]) and its gradients ([`grads`]), devices ([`backend`]) and the multimodal
+//! network ([`network`]).
 
 pub mod backend;
 pub mod conv;
+pub mod encoder;
 pub mod grads;
 pub mod host;
 pub mod layers;
 pub mod network;
 pub mod params;
+pub mod resnet;
 
 pub use backend::Backend;
 pub use network::Model;

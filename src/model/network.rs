@@ -3,25 +3,15 @@
 //! training loop can mix between them.
 
 use super::backend::Backend;
-use super::conv::ConvBlock;
-use super::layers::{activate, Linear};
+use super::encoder::Encoder;
+use super::layers::Linear;
 use super::params::{Dev, Group, Matrix, ParamStore, Tape};
 use crate::mixup::mix;
-use crate::recipe::file::{Activation, UnimodalLogits};
-use crate::recipe::typed::{EncoderBody, Fusion as FusionSpec};
+use crate::recipe::file::UnimodalLogits;
+use crate::recipe::typed::Fusion as FusionSpec;
 use crate::recipe::Recipe;
 use crate::rng::{stream, Stream};
 use dfdx::prelude::*;
-
-/// An encoder: conv blocks (conv kind only), then fully connected layers.
-#[derive(Debug, Clone)]
-pub struct Encoder<D: Backend = Dev> {
-    convs: Vec<ConvBlock<D>>,
-    layers: Vec<Linear>,
-    activation: Activation,
-    /// Output (feature) width.
-    pub out: usize,
-}
 
 /// The fusion module.
 #[derive(Debug, Clone)]
@@ -84,63 +74,12 @@ impl<D: Backend> Model<D> {
         let mut store = ParamStore::new(dev);
         let names = &recipe.dataset().modalities;
         let spec = recipe.model();
-        let mut encoders = Vec::new();
-        for (m, (name, enc)) in names.iter().zip(&spec.encoders).enumerate() {
-            let mut inp = widths[m];
-            let mut convs = Vec::new();
-            if let EncoderBody::Conv {
-                shape: [c, h, w],
-                channels,
-                kernel,
-            } = &enc.body
-            {
-                let mut dims = (*c, *h, *w);
-                for (i, &c_out) in channels.iter().enumerate() {
-                    let block = ConvBlock::new(
-                        &mut store,
-                        &format!("encoder.{name}.conv.{i}"),
-                        dims,
-                        i == 0,
-                        c_out,
-                        *kernel,
-                        Group::Encoder(m),
-                        &mut rng,
-                    );
-                    let (ph, pw, pc) = block.out_shape;
-                    dims = (pc, ph, pw);
-                    inp = ph * pw * pc;
-                    convs.push(block);
-                }
-            }
-            let mut layers = Vec::new();
-            for (l, &out) in enc
-                .hidden
-                .iter()
-                .chain(std::iter::once(&enc.out))
-                .enumerate()
-            {
-                let (w, b) = store.add_linear(
-                    &format!("encoder.{name}.layers.{l}"),
-                    inp,
-                    out,
-                    Group::Encoder(m),
-                    &mut rng,
-                );
-                layers.push(Linear {
-                    weight: w,
-                    bias: b,
-                    inp,
-                    out,
-                });
-                inp = out;
-            }
-            encoders.push(Encoder {
-                convs,
-                layers,
-                activation: enc.activation,
-                out: enc.out,
-            });
-        }
+        let encoders: Vec<Encoder<D>> = names
+            .iter()
+            .zip(&spec.encoders)
+            .enumerate()
+            .map(|(m, (name, enc))| Encoder::build(&mut store, name, m, enc, widths[m], &mut rng))
+            .collect();
         let mut linear =
             |store: &mut ParamStore<D>, name: &str, inp: usize, out: usize, group: Group| {
                 let (w, b) = store.add_linear(name, inp, out, group, &mut rng);
@@ -245,39 +184,17 @@ impl<D: Backend> Model<D> {
         }
     }
 
-    /// Encode modality `m`.
+    /// Encode modality `m`: a pass that records a tape trains (batch norms use and record
+    /// batch statistics), one that does not evaluates ([`super::resnet::Mode::of_tape`]).
     pub fn encode<T: dfdx::tensor::Tape<f32, D>>(&self, m: usize, x: Matrix<D, T>) -> Matrix<D, T> {
-        let enc = &self.encoders[m];
-        let x = enc
-            .convs
-            .iter()
-            .fold(x, |h, block| block.forward(h, &self.store));
-        enc.layers.iter().fold(x, |h, layer| {
-            activate(layer.forward(h, &self.store), enc.activation)
-        })
+        self.encoders[m].forward(x, &self.store)
     }
 
     /// Encode modality `m` in training, from host rows of data: MLP encoders start with
-    /// [`Linear::forward_input`] (no gradient for the data); conv encoders start the tape on
-    /// the input.
+    /// [`super::layers::Linear::forward_input`] (no gradient for the data); conv and ResNet
+    /// encoders start the tape on the input.
     pub fn encode_input(&self, m: usize, rows: Vec<f32>, n: usize) -> Matrix<D, Tape<D>> {
-        let enc = &self.encoders[m];
-        match (
-            D::HOST_INPUT_LAYER && enc.convs.is_empty(),
-            enc.layers.split_first(),
-        ) {
-            (true, Some((first, rest))) => {
-                let h = activate(first.forward_input(rows, n, &self.store), enc.activation);
-                rest.iter().fold(h, |h, layer| {
-                    activate(layer.forward(h, &self.store), enc.activation)
-                })
-            }
-            _ => {
-                let width = rows.len() / n.max(1);
-                let x: Matrix<D> = self.store.dev.tensor_from_vec(rows, (n, width));
-                self.encode(m, x.retaped::<Tape<D>>())
-            }
-        }
+        self.encoders[m].forward_input(rows, n, &self.store)
     }
 
     /// Fuse encoder features (modality order).
@@ -358,8 +275,7 @@ impl<D: Backend> Model<D> {
     pub fn matmul_shapes(&self) -> Vec<(usize, usize, usize)> {
         let mut out = Vec::new();
         for e in &self.encoders {
-            out.extend(e.convs.iter().map(|c| c.matmul_shape()));
-            out.extend(e.layers.iter().map(|l| (1, l.inp, l.out)));
+            out.extend(e.matmul_shapes());
         }
         match &self.fusion {
             Fusion::Film { gamma, beta, .. } => {

@@ -42,6 +42,17 @@ impl<D: Backend> ParamTensor<D> {
     }
 }
 
+/// What a tensor added by [`ParamStore::add_values`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    /// A trainable weight or bias.
+    Trainable,
+    /// A trainable convolution filter bank `(c_out, c_in·k·k)`.
+    ConvWeight,
+    /// A buffer (running statistic).
+    Buffer,
+}
+
 /// Which part of the model a parameter belongs to (gradient modulation scales encoder groups).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Group {
@@ -64,6 +75,9 @@ pub struct Param<D: Backend = Dev> {
     pub tensor: ParamTensor<D>,
     /// Whether this is a convolution's filter bank (tagged explicitly, never matched by name).
     pub conv: bool,
+    /// Whether this is a buffer (a batch norm's running mean or variance): saved and restored
+    /// with the parameters, never given a gradient, never optimised or modulated.
+    pub buffer: bool,
 }
 
 /// Index of a parameter in its store.
@@ -76,6 +90,46 @@ pub struct ParamStore<D: Backend = Dev> {
     pub params: Vec<Param<D>>,
     /// The device they live on.
     pub dev: D,
+    /// Running-statistics updates recorded by training-mode forward passes, applied in order
+    /// by [`ParamStore::apply_running_updates`] after the step.
+    pub running: RunningUpdates,
+}
+
+/// One exponential-average update of a buffer: `r ← (1 − momentum)·r + momentum·value`.
+#[derive(Debug, Clone)]
+pub struct RunningUpdate {
+    /// The buffer.
+    pub id: ParamId,
+    /// PyTorch's momentum (0.1 for batch norm).
+    pub momentum: f32,
+    /// This batch's statistic.
+    pub value: Vec<f32>,
+}
+
+/// The queue of [`RunningUpdate`]s of the step in progress. A forward pass takes `&self`, so
+/// the queue is behind a lock; a cloned store starts with an empty queue of its own.
+#[derive(Debug, Default)]
+pub struct RunningUpdates(std::sync::Mutex<Vec<RunningUpdate>>);
+
+impl Clone for RunningUpdates {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl RunningUpdates {
+    /// Record an update (applied after the step, in recording order).
+    pub fn push(&self, update: RunningUpdate) {
+        self.0
+            .lock()
+            .expect("running-statistics queue")
+            .push(update);
+    }
+
+    /// Take every recorded update.
+    pub fn take(&self) -> Vec<RunningUpdate> {
+        std::mem::take(&mut *self.0.lock().expect("running-statistics queue"))
+    }
 }
 
 impl<D: Backend> ParamStore<D> {
@@ -84,7 +138,65 @@ impl<D: Backend> ParamStore<D> {
         Self {
             params: Vec::new(),
             dev,
+            running: RunningUpdates::default(),
         }
+    }
+
+    /// Add a tensor with given values: a trainable vector or matrix (`dims` of length 1 or
+    /// 2), or a buffer.
+    pub fn add_values(
+        &mut self,
+        name: String,
+        dims: (usize, Option<usize>),
+        values: Vec<f32>,
+        group: Group,
+        kind: ValueKind,
+    ) -> ParamId {
+        let tensor = match dims {
+            (rows, Some(cols)) => {
+                ParamTensor::Matrix(self.dev.tensor_from_vec(values, (rows, cols)))
+            }
+            (len, None) => ParamTensor::Vector(self.dev.tensor_from_vec(values, (len,))),
+        };
+        self.params.push(Param {
+            name,
+            group,
+            tensor,
+            conv: kind == ValueKind::ConvWeight,
+            buffer: kind == ValueKind::Buffer,
+        });
+        self.params.len() - 1
+    }
+
+    /// The trainable parameters (every one but the buffers).
+    pub fn trainable(&self) -> impl Iterator<Item = &Param<D>> {
+        self.params.iter().filter(|p| !p.buffer)
+    }
+
+    /// Apply the running-statistics updates recorded since the last call, in order (after a
+    /// training step); returns how many were applied.
+    pub fn apply_running_updates(&mut self) -> usize {
+        let updates = self.running.take();
+        for u in &updates {
+            let mut r = self.params[u.id].tensor.to_host();
+            assert_eq!(
+                r.len(),
+                u.value.len(),
+                "running statistic of {}",
+                self.params[u.id].name
+            );
+            let keep = 1.0 - u.momentum;
+            for (r, v) in r.iter_mut().zip(&u.value) {
+                *r = keep * *r + u.momentum * v;
+            }
+            self.set_values(u.id, r);
+        }
+        updates.len()
+    }
+
+    /// Drop the recorded running-statistics updates (a step that was refused).
+    pub fn discard_running_updates(&self) {
+        self.running.take();
     }
 
     /// Add a PyTorch-default-initialised linear layer's weight `(out, in)` and bias `(out)`:
@@ -112,12 +224,14 @@ impl<D: Backend> ParamStore<D> {
             group,
             tensor: ParamTensor::Matrix(wt),
             conv: false,
+            buffer: false,
         });
         self.params.push(Param {
             name: format!("{prefix}.bias"),
             group,
             tensor: ParamTensor::Vector(bt),
             conv: false,
+            buffer: false,
         });
         (self.params.len() - 2, self.params.len() - 1)
     }
@@ -138,10 +252,9 @@ impl<D: Backend> ParamStore<D> {
         }
     }
 
-    /// Number of scalar parameters.
+    /// Number of scalar trainable parameters (buffers not counted).
     pub fn count(&self) -> usize {
-        self.params
-            .iter()
+        self.trainable()
             .map(|p| p.tensor.dims().iter().product::<usize>())
             .sum()
     }

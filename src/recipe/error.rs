@@ -187,7 +187,7 @@ pub enum RecipeError {
     BmmWithoutFold { origin: String },
     #[error("{origin}: mixup.method = \"bmm\" needs at least 2 modalities (got {got}); use \"mm\" for one")]
     BmmNeedsModalities { origin: String, got: usize },
-    #[error("{origin}: {key}: a conv encoder needs an image-shaped modality, but `{modality}` in manifest `{manifest}` has no shape")]
+    #[error("{origin}: {key}: an image encoder (conv or resnet18) needs an image-shaped modality, but `{modality}` in manifest `{manifest}` has no shape")]
     ConvNeedsShape {
         origin: String,
         key: String,

@@ -308,14 +308,26 @@ pub struct EncoderSpec {
     /// conv only: odd kernel size. Default `3`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel: Option<usize>,
+    /// resnet18 only: input channels of one frame (1 for a spectrogram, 3 for RGB, 2 for a
+    /// flow pair). The modality's channels must be a multiple: that many frames, each through
+    /// the 2-D net, features averaged over frames. Default: the modality's channels (one frame).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_channels: Option<usize>,
+    /// resnet18 only: base width, the channels of the first stage (stages have 1, 2, 4 and 8
+    /// times it; the feature is 8 × width wide). Default `64`, as published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<usize>,
     /// Hidden widths of the fully connected layers (after the conv blocks for conv). Default
-    /// `[]` (a single layer).
+    /// `[]` (a single layer). mlp and conv only.
     #[serde(default)]
     pub hidden: Vec<usize>,
-    /// Output (feature) width. Required.
-    pub out: usize,
+    /// Output (feature) width. Required for mlp and conv; for resnet18 it is 8 × width and may
+    /// be left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out: Option<usize>,
     /// Activation after every layer, the output layer included (features are post-activation,
-    /// as in the OGM-GE encoders). Default `"relu"`.
+    /// as in the OGM-GE encoders). Default `"relu"`. mlp and conv only (ResNet-18 has its own
+    /// ReLUs).
     #[serde(default)]
     pub activation: Activation,
 }
@@ -329,6 +341,10 @@ pub enum EncoderKind {
     Mlp,
     /// Convolution blocks (im2col + matmul) on an image-shaped modality, then an MLP.
     Conv,
+    /// torchvision's ResNet-18 trunk (batch norm, residual blocks) on each frame of an
+    /// image-shaped modality, global average pooling, features averaged over frames.
+    #[serde(rename = "resnet18")]
+    ResNet18,
 }
 
 /// Activation functions.

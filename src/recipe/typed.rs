@@ -21,6 +21,8 @@ pub const STEP_GAMMA: f64 = 0.1;
 pub const COSINE_MIN_LR: f64 = 0.0;
 /// conv encoders: kernel size when `kernel` is not given.
 pub const CONV_KERNEL: usize = 3;
+/// Default base width of a resnet18 encoder (torchvision's).
+pub const RESNET_WIDTH: usize = 64;
 /// OGM-GE: α (OGM-GE's CREMA-D setting).
 pub const OGM_ALPHA: f64 = 0.8;
 /// OGM-GE: generalisation-enhancement noise on.
@@ -127,6 +129,17 @@ pub enum EncoderBody {
         channels: Vec<usize>,
         /// Odd kernel size.
         kernel: usize,
+    },
+    /// ResNet-18 on every frame, features averaged over frames (no fully connected layers).
+    ResNet18 {
+        /// `[channels, height, width]` of the modality (from its manifest).
+        shape: [usize; 3],
+        /// Channels of one frame.
+        in_channels: usize,
+        /// Base width (64 as published).
+        width: usize,
+        /// Frames per sample: `shape[0] / in_channels`.
+        frames: usize,
     },
 }
 

@@ -41,14 +41,24 @@ impl RunLock {
         if wait {
             file.lock().map_err(LockError::Io)?;
         } else {
-            match file.try_lock() {
-                Ok(()) => {}
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    let mut text = String::new();
-                    let _ = file.read_to_string(&mut text);
-                    return Err(LockError::Held(text.trim().parse().ok()));
+            // A lock released a moment ago can still be held for an instant by a child process
+            // this program is starting (its copy of the descriptor lives from fork to exec), so
+            // a refusal is retried for half a second before it is reported.
+            let mut tries = 0;
+            loop {
+                match file.try_lock() {
+                    Ok(()) => break,
+                    Err(std::fs::TryLockError::WouldBlock) if tries < 10 => {
+                        tries += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                    }
+                    Err(std::fs::TryLockError::WouldBlock) => {
+                        let mut text = String::new();
+                        let _ = file.read_to_string(&mut text);
+                        return Err(LockError::Held(text.trim().parse().ok()));
+                    }
+                    Err(std::fs::TryLockError::Error(e)) => return Err(LockError::Io(e)),
                 }
-                Err(std::fs::TryLockError::Error(e)) => return Err(LockError::Io(e)),
             }
         }
         file.set_len(0).map_err(LockError::Io)?;

@@ -49,7 +49,7 @@ pub fn modulate_scored<D: Backend>(
     let noise = cfg.noise;
     let only_conv = cfg.params == OgmParams::ConvWeights;
     let mut rng = stream(seed, Stream::Noise, step);
-    for p in &model.store.params {
+    for p in model.store.trainable() {
         let (Group::Encoder(m), ParamTensor::Matrix(_)) = (p.group, &p.tensor) else {
             continue;
         };

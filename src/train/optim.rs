@@ -48,7 +48,11 @@ impl<D: Backend> Optimizer<D> {
         include: &dyn Fn(Group) -> bool,
     ) {
         self.steps += 1;
-        for p in store.params.iter_mut().filter(|p| include(p.group)) {
+        for p in store
+            .params
+            .iter_mut()
+            .filter(|p| !p.buffer && include(p.group))
+        {
             match &mut p.tensor {
                 ParamTensor::Matrix(t) => self.update(t, grads, lr),
                 ParamTensor::Vector(t) => self.update(t, grads, lr),
@@ -103,6 +107,11 @@ impl<D: Backend> Optimizer<D> {
             .params
             .iter()
             .map(|p| {
+                if p.buffer {
+                    // Never optimised: no state (and no entry in the state maps).
+                    let n = p.tensor.dims().iter().product();
+                    return (p.name.clone(), vec![0.0; n], vec![0.0; n]);
+                }
                 let (a, b) = match &p.tensor {
                     ParamTensor::Matrix(t) => (
                         read(dev, &mut self.first, t),
@@ -125,6 +134,9 @@ impl<D: Backend> Optimizer<D> {
         self.second = Gradients::leaky();
         let dev = &store.dev;
         for (p, (a, b)) in store.params.iter().zip(state) {
+            if p.buffer {
+                continue;
+            }
             match &p.tensor {
                 ParamTensor::Matrix(t) => {
                     write(dev, &mut self.first, t, a);

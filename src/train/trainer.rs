@@ -237,7 +237,15 @@ impl<'a, D: Backend> Trainer<'a, D> {
             lr,
             augment: self.augment.as_ref().filter(|a| a.is_active()),
         };
-        let stats = self.method.step(&mut cx)?;
+        let stats = match self.method.step(&mut cx) {
+            Ok(stats) => stats,
+            Err(e) => {
+                self.model.store.discard_running_updates();
+                return Err(e);
+            }
+        };
+        // Batch norms' running statistics, recorded by this step's training-mode forwards.
+        self.model.store.apply_running_updates();
         if let Some(trace) = self.trace.as_mut() {
             trace
                 .record(

@@ -21,17 +21,7 @@ impl Checker<'_> {
                 });
             };
             let key = format!("model.encoders.{name}");
-            self.positive_int(&format!("{key}.out"), enc.out)?;
-            let body = self.check_conv(&key, name, enc)?;
-            for (i, h) in enc.hidden.iter().enumerate() {
-                self.positive_int(&format!("{key}.hidden[{i}]"), *h)?;
-            }
-            encoders.push(typed::Encoder {
-                body,
-                hidden: enc.hidden.clone(),
-                out: enc.out,
-                activation: enc.activation,
-            });
+            encoders.push(self.check_encoder(&key, name, enc)?);
         }
         m.encoders.retain(|k, _| modalities.contains(k));
         let fusion = &mut m.fusion;
@@ -65,7 +55,7 @@ impl Checker<'_> {
         let (typed_fusion, unimodal_logits) = match fusion.kind {
             FusionKind::Concat | FusionKind::Sum | FusionKind::SumHeads => {
                 if fusion.kind == FusionKind::Sum {
-                    let widths: Vec<usize> = modalities.iter().map(|n| m.encoders[n].out).collect();
+                    let widths: Vec<usize> = encoders.iter().map(|e| e.out).collect();
                     if widths.windows(2).any(|w| w[0] != w[1]) {
                         return Err(RecipeError::SumWidthMismatch {
                             origin: self.o("model.fusion.kind"),
@@ -113,7 +103,132 @@ impl Checker<'_> {
         })
     }
 
-    pub(in crate::recipe) fn check_conv(
+    /// One modality's encoder: its kind's keys, its geometry, its feature width (filled in
+    /// for resnet18).
+    fn check_encoder(
+        &self,
+        key: &str,
+        name: &str,
+        enc: &mut EncoderSpec,
+    ) -> Result<typed::Encoder, RecipeError> {
+        let kind = kind_name(&enc.kind);
+        let kind_key = "model.encoders.*.kind";
+        if enc.kind != EncoderKind::ResNet18 {
+            self.not_for_kind(
+                &format!("{key}.in_channels"),
+                &enc.in_channels,
+                "resnet18",
+                kind_key,
+                &kind,
+            )?;
+            self.not_for_kind(
+                &format!("{key}.width"),
+                &enc.width,
+                "resnet18",
+                kind_key,
+                &kind,
+            )?;
+            let Some(out) = enc.out else {
+                return Err(RecipeError::KeyRequiredForKind {
+                    origin: self.o(key),
+                    key: format!("{key}.out"),
+                    kind_key,
+                    kind,
+                });
+            };
+            self.positive_int(&format!("{key}.out"), out)?;
+            let body = self.check_conv(key, name, enc)?;
+            for (i, h) in enc.hidden.iter().enumerate() {
+                self.positive_int(&format!("{key}.hidden[{i}]"), *h)?;
+            }
+            return Ok(typed::Encoder {
+                body,
+                hidden: enc.hidden.clone(),
+                out,
+                activation: enc.activation,
+            });
+        }
+        let channels = (!enc.channels.is_empty()).then_some(());
+        self.not_for_kind(
+            &format!("{key}.channels"),
+            &channels,
+            "conv",
+            kind_key,
+            &kind,
+        )?;
+        self.not_for_kind(
+            &format!("{key}.kernel"),
+            &enc.kernel,
+            "conv",
+            kind_key,
+            &kind,
+        )?;
+        let hidden = (!enc.hidden.is_empty()).then_some(());
+        self.not_for_kind(
+            &format!("{key}.hidden"),
+            &hidden,
+            "mlp and conv",
+            kind_key,
+            &kind,
+        )?;
+        let shape @ [c, _, _] = self.image_shape(key, name)?;
+        let width = *enc.width.get_or_insert(typed::RESNET_WIDTH);
+        self.positive_int(&format!("{key}.width"), width)?;
+        let in_channels = *enc.in_channels.get_or_insert(c);
+        self.positive_int(&format!("{key}.in_channels"), in_channels)?;
+        if !c.is_multiple_of(in_channels) {
+            let key = format!("{key}.in_channels");
+            return Err(RecipeError::ConvGeometry {
+                origin: self.o(&key),
+                key,
+                detail: format!(
+                    "modality `{name}` has {c} channels, not a whole number of {in_channels}-channel frames"
+                ),
+            });
+        }
+        let out = 8 * width;
+        match enc.out {
+            Some(given) if given != out => {
+                let key = format!("{key}.out");
+                return Err(RecipeError::ConvGeometry {
+                    origin: self.o(&key),
+                    key,
+                    detail: format!(
+                        "a resnet18 feature is 8 × width = {out} wide (got {given}); leave `out` out"
+                    ),
+                });
+            }
+            _ => enc.out = Some(out),
+        }
+        Ok(typed::Encoder {
+            body: EncoderBody::ResNet18 {
+                shape,
+                in_channels,
+                width,
+                frames: c / in_channels,
+            },
+            hidden: Vec::new(),
+            out,
+            activation: enc.activation,
+        })
+    }
+
+    /// The modality's `[channels, height, width]` from its manifest, which image encoders need.
+    fn image_shape(&self, key: &str, name: &str) -> Result<[usize; 3], RecipeError> {
+        self.manifest
+            .modalities
+            .iter()
+            .find(|m| m.name == name)
+            .and_then(|m| m.shape)
+            .ok_or_else(|| RecipeError::ConvNeedsShape {
+                origin: self.o(&format!("{key}.kind")),
+                key: format!("{key}.kind"),
+                modality: name.into(),
+                manifest: self.manifest.name.clone(),
+            })
+    }
+
+    fn check_conv(
         &self,
         key: &str,
         name: &str,
@@ -137,20 +252,7 @@ impl Checker<'_> {
             )?;
             return Ok(EncoderBody::Mlp);
         }
-        let shape = self
-            .manifest
-            .modalities
-            .iter()
-            .find(|m| m.name == name)
-            .and_then(|m| m.shape);
-        let Some(shape @ [_, mut h, mut w]) = shape else {
-            return Err(RecipeError::ConvNeedsShape {
-                origin: self.o(&format!("{key}.kind")),
-                key: format!("{key}.kind"),
-                modality: name.into(),
-                manifest: self.manifest.name.clone(),
-            });
-        };
+        let shape @ [_, mut h, mut w] = self.image_shape(key, name)?;
         let geometry = |field: &str, detail: String| {
             let key = format!("{key}.{field}");
             RecipeError::ConvGeometry {

@@ -1,0 +1,254 @@
+//! ResNet-18 as torchvision builds it (`torchvision.models.resnet18` without its `fc`), with a
+//! base width: a 7×7/2 stem convolution, batch norm, ReLU, 3×3/2 max pooling, four stages of
+//! two BasicBlocks (1, 2, 4 and 8 × width channels; stages 2–4 start with stride 2 and a 1×1/2
+//! convolution + batch norm shortcut), then global average pooling. A sample of `frames`
+//! frames (stacked on channels) runs as `frames` images through the 2-D net — batch norm
+//! statistics pool over batch × frames, as the reference code does — and its feature is the
+//! mean over frames and positions of the last map (`av-datasets.md` §5.1–5.2).
+//!
+//! Parameter names are torchvision's under the encoder's prefix
+//! (`encoder.audio.layer2.0.downsample.1.running_var`), so weights exported from torchvision
+//! load by name. Convolution weights are stored `(c_out, c_in·k·k)`.
+
+pub mod batch_norm;
+pub mod conv2d;
+pub mod max_pool;
+
+use super::backend::Backend;
+use super::params::{Group, Matrix, ParamStore};
+use batch_norm::BatchNorm2d;
+use conv2d::Conv2d;
+use dfdx::prelude::*;
+use max_pool::MaxPool2d;
+use rand::Rng;
+
+/// Whether layers train (batch statistics, running statistics recorded) or evaluate (running
+/// statistics), as PyTorch's `model.train()` / `model.eval()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Training.
+    Train,
+    /// Evaluation.
+    Eval,
+}
+
+impl Mode {
+    /// The mode of a forward pass that records a tape (training) or not (evaluation): the
+    /// rule [`crate::model::Model::encode`] applies.
+    pub fn of_tape<D: Backend, T: dfdx::tensor::Tape<f32, D>>() -> Mode {
+        if T::OWNS_TAPE {
+            Mode::Train
+        } else {
+            Mode::Eval
+        }
+    }
+}
+
+/// Two 3×3 convolutions with batch norms and a residual connection.
+#[derive(Debug, Clone)]
+pub struct BasicBlock {
+    conv1: Conv2d,
+    bn1: BatchNorm2d,
+    conv2: Conv2d,
+    bn2: BatchNorm2d,
+    downsample: Option<(Conv2d, BatchNorm2d)>,
+}
+
+impl BasicBlock {
+    #[allow(clippy::too_many_arguments)]
+    fn new<D: Backend>(
+        store: &mut ParamStore<D>,
+        name: &str,
+        (c_in, c_out): (usize, usize),
+        stride: usize,
+        (h, w): (usize, usize),
+        group: Group,
+        rng: &mut impl Rng,
+    ) -> BasicBlock {
+        let conv1 = Conv2d::new(
+            store,
+            &format!("{name}.conv1"),
+            (c_in, c_out),
+            (3, stride, 1),
+            (h, w),
+            true,
+            group,
+            rng,
+        );
+        let (oh, ow) = conv1.out_hw();
+        let bn1 = BatchNorm2d::new(store, &format!("{name}.bn1"), c_out, oh * ow, true, group);
+        let conv2 = Conv2d::new(
+            store,
+            &format!("{name}.conv2"),
+            (c_out, c_out),
+            (3, 1, 1),
+            (oh, ow),
+            true,
+            group,
+            rng,
+        );
+        let bn2 = BatchNorm2d::new(store, &format!("{name}.bn2"), c_out, oh * ow, false, group);
+        let downsample = (stride != 1 || c_in != c_out).then(|| {
+            let conv = Conv2d::new(
+                store,
+                &format!("{name}.downsample.0"),
+                (c_in, c_out),
+                (1, stride, 0),
+                (h, w),
+                true,
+                group,
+                rng,
+            );
+            let bn = BatchNorm2d::new(
+                store,
+                &format!("{name}.downsample.1"),
+                c_out,
+                oh * ow,
+                false,
+                group,
+            );
+            (conv, bn)
+        });
+        BasicBlock {
+            conv1,
+            bn1,
+            conv2,
+            bn2,
+            downsample,
+        }
+    }
+
+    fn out_hw(&self) -> (usize, usize) {
+        self.conv2.out_hw()
+    }
+
+    fn forward<D: Backend, T: dfdx::tensor::Tape<f32, D>>(
+        &self,
+        x: Matrix<D, T>,
+        store: &ParamStore<D>,
+        mode: Mode,
+    ) -> Matrix<D, T> {
+        let (x, tape) = x.split_tape();
+        let h = self.conv1.forward(x.clone().put_tape(tape), store);
+        let h = self.bn1.forward(h, store, mode);
+        let h = self.conv2.forward(h, store);
+        let h = self.bn2.forward(h, store, mode);
+        let shortcut = match &self.downsample {
+            Some((conv, bn)) => bn.forward(conv.forward(x.retaped::<T>(), store), store, mode),
+            None => x.retaped::<T>(),
+        };
+        (h + shortcut).relu()
+    }
+
+    fn convs(&self) -> impl Iterator<Item = &Conv2d> {
+        [&self.conv1, &self.conv2]
+            .into_iter()
+            .chain(self.downsample.as_ref().map(|(c, _)| c))
+    }
+}
+
+/// A ResNet-18 encoder.
+#[derive(Debug, Clone)]
+pub struct ResNet18 {
+    conv1: Conv2d,
+    bn1: BatchNorm2d,
+    pool: MaxPool2d,
+    blocks: Vec<BasicBlock>,
+    frames: usize,
+    in_width: usize,
+    /// Channels of the last map (8 × width): the feature width.
+    pub out: usize,
+    positions: usize,
+}
+
+impl ResNet18 {
+    /// Build under `prefix` for frames of `in_channels × h × w` (`frames` of them per sample),
+    /// base width `width`; convolutions drawn from `rng` in torchvision's module order.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new<D: Backend>(
+        store: &mut ParamStore<D>,
+        prefix: &str,
+        in_channels: usize,
+        (h, w): (usize, usize),
+        frames: usize,
+        width: usize,
+        group: Group,
+        rng: &mut impl Rng,
+    ) -> ResNet18 {
+        // The stem needs no gradient for its input: the data.
+        let conv1 = Conv2d::new(
+            store,
+            &format!("{prefix}.conv1"),
+            (in_channels, width),
+            (7, 2, 3),
+            (h, w),
+            false,
+            group,
+            rng,
+        );
+        let (sh, sw) = conv1.out_hw();
+        let bn1 = BatchNorm2d::new(store, &format!("{prefix}.bn1"), width, sh * sw, true, group);
+        let pool = MaxPool2d::new(width, (3, 2, 1), (sh, sw));
+        let mut hw = pool.out_hw();
+        let mut c_in = width;
+        let mut blocks = Vec::new();
+        for (stage, mult) in [1, 2, 4, 8].into_iter().enumerate() {
+            let c_out = width * mult;
+            for i in 0..2 {
+                let stride = if stage > 0 && i == 0 { 2 } else { 1 };
+                let block = BasicBlock::new(
+                    store,
+                    &format!("{prefix}.layer{}.{i}", stage + 1),
+                    (c_in, c_out),
+                    stride,
+                    hw,
+                    group,
+                    rng,
+                );
+                hw = block.out_hw();
+                c_in = c_out;
+                blocks.push(block);
+            }
+        }
+        ResNet18 {
+            conv1,
+            bn1,
+            pool,
+            blocks,
+            frames,
+            in_width: in_channels * h * w,
+            out: c_in,
+            positions: hw.0 * hw.1,
+        }
+    }
+
+    /// Features `(samples, out)` of `(samples, frames·in_channels·h·w)` rows.
+    pub fn forward<D: Backend, T: dfdx::tensor::Tape<f32, D>>(
+        &self,
+        x: Matrix<D, T>,
+        store: &ParamStore<D>,
+        mode: Mode,
+    ) -> Matrix<D, T> {
+        let samples = x.shape().0;
+        let images = samples * self.frames;
+        let x = x.reshape_like(&(images, self.in_width));
+        let h = self.conv1.forward(x, store);
+        let h = self.bn1.forward(h, store, mode);
+        let h = self.pool.forward(h, &store.dev);
+        let h = self.blocks.iter().fold(h, |h, b| b.forward(h, store, mode));
+        h.reshape_like(&(samples, self.frames, self.out, self.positions))
+            .mean::<(usize, usize), Axes2<1, 3>>()
+    }
+
+    /// Every convolution's matrix product per frame: (positions, patch, filters).
+    pub fn matmul_shapes(&self) -> Vec<(usize, usize, usize)> {
+        let frames = self.frames;
+        std::iter::once(&self.conv1)
+            .chain(self.blocks.iter().flat_map(|b| b.convs()))
+            .map(|c| {
+                let (n, k, m) = c.matmul_shape();
+                (n * frames, k, m)
+            })
+            .collect()
+    }
+}
