@@ -223,7 +223,7 @@ fn a_local_dataset_not_prepared_is_data_not_present() {
     assert!(o.status.success(), "{err}");
     assert!(err.contains("data not present"), "{err}");
     assert!(
-        out.contains("`crema-d` must be prepared locally; `balmix data verify crema-d`"),
+        out.contains("`crema-d` must be prepared locally: `balmix data prepare crema-d --from RAW --to DIR`, then `export BALMIX_CREMA_D=DIR`; `balmix data verify crema-d`"),
         "{out}"
     );
 }

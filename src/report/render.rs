@@ -231,7 +231,9 @@ pub fn markdown(rep: &Report) -> String {
         .flatten()
         .map(|r| r.source.as_str())
         .collect();
-    sources.dedup();
+    // Each source once, in order of first appearance.
+    let mut seen = std::collections::BTreeSet::new();
+    sources.retain(|s| seen.insert(*s));
     if !sources.is_empty() {
         out.push_str(&format!(
             "References: {}; Δ = ours − reference.\n",

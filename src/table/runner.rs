@@ -108,8 +108,15 @@ pub fn collect_table(
     trained_here: &(dyn Fn(usize, u64) -> bool + Sync),
     why_missing: &(dyn Fn(usize, u64) -> String + Sync),
 ) -> Report {
-    execute(table, opts, &|cell, recipe, seed| {
-        match crate::train::run::run_state(recipe, seed, &opts.out, opts.cache.clone()) {
+    execute(
+        table,
+        opts,
+        &|cell, recipe, seed| match crate::train::run::run_state(
+            recipe,
+            seed,
+            &opts.out,
+            opts.cache.clone(),
+        ) {
             Ok(RunState::Complete(summary)) => RunResult::Done {
                 summary,
                 reused: !trained_here(cell, seed),
@@ -121,11 +128,11 @@ pub fn collect_table(
             },
             Ok(RunState::NotComplete) => RunResult::Failed(why_missing(cell, seed)),
             Err(RunError::Data(DataError::LocalMissing { dataset, .. })) => {
-                RunResult::DataMissing(format!("`{dataset}` must be prepared locally; `balmix data verify {dataset}` lists what is missing and how to prepare it"))
+                RunResult::DataMissing(data_missing(&dataset))
             }
             Err(e) => RunResult::Failed(e.to_string()),
-        }
-    })
+        },
+    )
 }
 
 /// The runs of `table` that are not complete under the run-identity rules (recipe, code and
@@ -285,7 +292,7 @@ fn run_one(recipe: &Recipe, seed: u64, opts: &TableOptions) -> RunResult {
             epoch: divergence.epoch,
         },
         Err(RunError::Data(DataError::LocalMissing { dataset, .. })) => {
-            RunResult::DataMissing(format!("`{dataset}` must be prepared locally; `balmix data verify {dataset}` lists what is missing and how to prepare it"))
+            RunResult::DataMissing(data_missing(&dataset))
         }
         Err(e) => RunResult::Failed(e.to_string()),
     }
@@ -488,5 +495,19 @@ fn build_report(
                 .and_then(|k| f.rows.iter().position(|r| &r.key == k)),
             &finished,
         ),
+    }
+}
+
+/// What a cell whose dataset is not here says: the paper's datasets name the command that
+/// prepares them; every local dataset points at `balmix data verify`.
+fn data_missing(dataset: &str) -> String {
+    let verify =
+        format!("`balmix data verify {dataset}` lists what is missing and how to prepare it");
+    match crate::media::layout::AvDataset::parse(dataset) {
+        Some(_) => {
+            let var = format!("BALMIX_{}", dataset.to_uppercase().replace('-', "_"));
+            format!("`{dataset}` must be prepared locally: `balmix data prepare {dataset} --from RAW --to DIR`, then `export {var}=DIR`; {verify}")
+        }
+        None => format!("`{dataset}` must be prepared locally; {verify}"),
     }
 }
