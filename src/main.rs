@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    balmix::model::host::keep_freed_memory();
     if let Err(e) = balmix::interrupt::install() {
         balmix::term::eprint_line(&format!("warning: cannot install signal handlers: {e}"));
     }

@@ -92,17 +92,10 @@ impl BatchNorm2d {
             .into_par_iter()
             .map(|ch| {
                 let plane = |i: usize| &xs[(i * c + ch) * n..][..n];
-                let sum: f64 = (0..images)
-                    .map(|i| plane(i).iter().map(|&v| v as f64).sum::<f64>())
-                    .sum();
+                let sum: f64 = (0..images).map(|i| lane_fold(plane(i), f64::from)).sum();
                 let mean = sum / count;
                 let sq: f64 = (0..images)
-                    .map(|i| {
-                        plane(i)
-                            .iter()
-                            .map(|&v| (v as f64 - mean) * (v as f64 - mean))
-                            .sum::<f64>()
-                    })
+                    .map(|i| lane_fold(plane(i), |v| (v as f64 - mean) * (v as f64 - mean)))
                     .sum();
                 (mean, sq / count)
             })
@@ -199,56 +192,66 @@ impl BatchNorm2d {
                     }
                 }
             });
-        let out: Matrix<D> = dev.tensor_from_vec(y.clone(), (images, width));
+        let out: Matrix<D> = dev.tensor_from_vec(y, (images, width));
         if T::OWNS_TAPE {
             let ghosts = (out.ghost(), x.ghost(), gamma.ghost(), beta.ghost());
+            // The ReLU's mask is read from the output in backward.
+            let kept = relu.then(|| out.clone());
             tape.add_backward_op(move |grads| {
                 let (out_g, x_g, gamma_g, beta_g) = &ghosts;
                 let mut gy = dev.read(grads.get_or_alloc_mut(out_g)?);
-                if relu {
+                if let Some(out) = &kept {
                     // Branch-free mask: the gradient passes where the output is positive.
-                    for (g, &o) in gy.iter_mut().zip(&y) {
+                    for (g, &o) in gy.iter_mut().zip(&out.as_vec()) {
                         *g *= (o > 0.0) as u8 as f32;
                     }
                 }
-                // Per channel: Σ dy and Σ dy·x̂.
+                // Per channel: Σ dy, and Σ dy·x̂ = (Σ dy·x − μ·Σ dy)·invstd.
                 let sums: Vec<(f64, f64)> = (0..c)
                     .into_par_iter()
                     .map(|ch| {
-                        let (mut s, mut sx) = (0f64, 0f64);
+                        let (mut s, mut sgx) = (0f64, 0f64);
                         for i in 0..images {
-                            let g = &gy[(i * c + ch) * n..][..n];
-                            let xv = &xs[(i * c + ch) * n..][..n];
-                            for (&g, &v) in g.iter().zip(xv) {
-                                s += g as f64;
-                                sx += g as f64 * (v as f64 - mean[ch]) * invstd[ch];
-                            }
+                            let at = (i * c + ch) * n;
+                            let (a, b) = lane_sums(&gy[at..at + n], &xs[at..at + n]);
+                            s += a;
+                            sgx += b;
                         }
-                        (s, sx)
+                        (s, (sgx - mean[ch] * s) * invstd[ch])
                     })
                     .collect();
                 let count = (images * n) as f64;
+                // dx = k1·dy + k2·x + k3 per channel (training: through the batch statistics;
+                // evaluation: the fixed affine map).
+                let coeff: Vec<[f32; 3]> = (0..c)
+                    .map(|ch| {
+                        let (s, sx) = sums[ch];
+                        let (m, inv, g) = (mean[ch], invstd[ch], gv[ch] as f64);
+                        match mode {
+                            Mode::Train => {
+                                let k2 = -g * inv * inv * sx / count;
+                                [
+                                    (g * inv) as f32,
+                                    k2 as f32,
+                                    (-g * inv * s / count - k2 * m) as f32,
+                                ]
+                            }
+                            Mode::Eval => [(g * inv) as f32, 0.0, 0.0],
+                        }
+                    })
+                    .collect();
                 let mut dx = vec![0f32; xs.len()];
                 dx.par_chunks_mut(c * n)
                     .zip(gy.par_chunks(c * n).zip(xs.par_chunks(c * n)))
                     .for_each(|(d, (g, xi))| {
-                        for ch in 0..c {
-                            let (s, sx) = sums[ch];
-                            let (m, inv, gm) = (mean[ch], invstd[ch], gv[ch] as f64);
+                        for (ch, [k1, k2, k3]) in coeff.iter().enumerate() {
                             let range = ch * n..(ch + 1) * n;
                             for ((d, &g), &v) in d[range.clone()]
                                 .iter_mut()
                                 .zip(&g[range.clone()])
                                 .zip(&xi[range])
                             {
-                                *d = match mode {
-                                    Mode::Train => {
-                                        let xhat = (v as f64 - m) * inv;
-                                        (gm * inv * (g as f64 - s / count - xhat * sx / count))
-                                            as f32
-                                    }
-                                    Mode::Eval => (g as f64 * gm * inv) as f32,
-                                };
+                                *d = k1 * g + k2 * v + k3;
                             }
                         }
                     });
@@ -329,6 +332,46 @@ impl BatchNorm2d {
             y
         }
     }
+}
+
+/// Lanes of f64 accumulators (a fixed order, so results do not depend on anything but the
+/// data; wide enough for the compiler to vectorise).
+const LANES: usize = 8;
+
+/// Σ f(v) in f64 lanes.
+fn lane_fold(v: &[f32], f: impl Fn(f32) -> f64) -> f64 {
+    let mut acc = [0f64; LANES];
+    let chunks = v.chunks_exact(LANES);
+    let tail: f64 = chunks.remainder().iter().map(|&x| f(x)).sum();
+    for ch in chunks {
+        for (a, &x) in acc.iter_mut().zip(ch) {
+            *a += f(x);
+        }
+    }
+    acc.iter().sum::<f64>() + tail
+}
+
+/// (Σ g, Σ g·x) in f64 lanes.
+fn lane_sums(g: &[f32], x: &[f32]) -> (f64, f64) {
+    let (mut s, mut sx) = ([0f64; LANES], [0f64; LANES]);
+    let (gc, xc) = (g.chunks_exact(LANES), x.chunks_exact(LANES));
+    let tail: (f64, f64) = gc
+        .remainder()
+        .iter()
+        .zip(xc.remainder())
+        .fold((0.0, 0.0), |(a, b), (&g, &x)| {
+            (a + g as f64, b + g as f64 * x as f64)
+        });
+    for (gs, xs) in gc.zip(xc) {
+        for l in 0..LANES {
+            s[l] += gs[l] as f64;
+            sx[l] += gs[l] as f64 * xs[l] as f64;
+        }
+    }
+    (
+        s.iter().sum::<f64>() + tail.0,
+        sx.iter().sum::<f64>() + tail.1,
+    )
 }
 
 #[cfg(test)]

@@ -63,6 +63,13 @@ impl MaxPool2d {
         }
     }
 
+    /// The input rows (or columns) of output row (column) `o`'s window, padding left out.
+    fn taps(&self, o: usize, n: usize) -> std::ops::Range<usize> {
+        let start = (o * self.stride) as isize - self.pad as isize;
+        let end = (start + self.k as isize).min(n as isize);
+        start.max(0) as usize..end.max(0) as usize
+    }
+
     /// Input index of each window's taps, per output, `None` for padding.
     fn window(&self, oy: usize, ox: usize) -> impl Iterator<Item = Option<usize>> + '_ {
         let (y0, x0) = (
@@ -105,13 +112,17 @@ impl MaxPool2d {
                     for oy in 0..self.oh {
                         for ox in 0..self.ow {
                             let (mut best, mut at) = (f32::NEG_INFINITY, usize::MAX);
-                            for ix in self.window(oy, ox).flatten() {
-                                let v = plane[ix];
-                                if v > best || v.is_nan() || at == usize::MAX {
-                                    best = v;
-                                    at = ix;
-                                    if v.is_nan() {
-                                        break;
+                            let (ys, xs) = (self.taps(oy, self.h), self.taps(ox, self.w));
+                            'window: for iy in ys {
+                                let line = &plane[iy * self.w..(iy + 1) * self.w];
+                                for ix in xs.clone() {
+                                    let v = line[ix];
+                                    if v > best || v.is_nan() || at == usize::MAX {
+                                        best = v;
+                                        at = iy * self.w + ix;
+                                        if v.is_nan() {
+                                            break 'window;
+                                        }
                                     }
                                 }
                             }
