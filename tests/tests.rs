@@ -14,6 +14,7 @@ mod mixup_properties;
 mod recipes;
 mod reference_values;
 mod resnet;
+mod resnet_parity;
 mod robustness;
 mod runs;
 mod slurm;

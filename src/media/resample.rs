@@ -317,47 +317,112 @@ fn interpolate(x: &[f32], ratio: f64, table: &Table, design: &Design, n_out: usi
         (scale * num_table).trunc()
     };
     let dt = 1.0 / ratio;
-    let nwin = win.len();
     // Σ over taps i of weight(start + i·step)·sample(i), for as many taps as the samples and
     // resampy's count ⌊(table length − offset)/step⌋ reach (which leaves out the table's last
-    // entry when the division is not exact).
-    let wing = |start: f64, samples: &mut dyn Iterator<Item = f32>, mut acc: f32| -> f32 {
-        let (offset, eta) = (start as usize, start - start.trunc());
-        let taps = ((nwin - offset) as f64 / step) as usize;
-        for (i, s) in samples.take(taps).enumerate() {
-            let (j, eta) = if design.exact_step {
-                let pos = start + i as f64 * step;
-                (pos as usize, pos - pos.trunc())
-            } else {
-                (offset + i * step as usize, eta)
-            };
-            if j >= nwin {
-                break;
-            }
-            acc = (acc as f64 + (win[j] + eta * delta[j]) * s as f64) as f32;
-        }
-        acc
+    // entry when the division is not exact). Each output's sum keeps resampy's order and its
+    // rounding to f32 after every tap; LANES outputs are summed side by side, so the CPU runs
+    // their independent chains at once (the same values, several times faster).
+    let filter = Filter {
+        win: &win,
+        delta: &delta,
+        step,
+        exact_step: design.exact_step,
     };
     let mut register = 0.0f64;
-    (0..n_out)
-        .map(|t| {
-            let time = match design.clock {
-                Clock::Accumulated => {
-                    let now = register;
-                    register += dt;
-                    now
-                }
-                Clock::Indexed => t as f64 * dt,
-            };
-            let n = time as usize;
-            let frac = scale * (time - n as f64);
-            // Left wing x[n], x[n−1], …, x[0]; right wing x[n+1], x[n+2], …
-            let mut left = (0..=n).rev().map(|i| x.get(i).copied().unwrap_or(0.0));
-            let acc = wing(frac * num_table, &mut left, 0.0);
-            let mut right = x.iter().skip(n + 1).copied();
-            wing((scale - frac) * num_table, &mut right, acc)
+    let times: Vec<f64> = (0..n_out)
+        .map(|t| match design.clock {
+            Clock::Accumulated => {
+                let now = register;
+                register += dt;
+                now
+            }
+            Clock::Indexed => t as f64 * dt,
         })
-        .collect()
+        .collect();
+    let mut out = vec![0f32; n_out];
+    for (block, chunk) in times.chunks(LANES).zip(out.chunks_mut(LANES)) {
+        let mut n = [0usize; LANES];
+        let mut frac = [0f64; LANES];
+        for (l, &time) in block.iter().enumerate() {
+            n[l] = time as usize;
+            frac[l] = scale * (time - n[l] as f64);
+        }
+        let used = block.len();
+        let mut acc = [0f32; LANES];
+        // Left wing x[n], x[n−1], …, x[0] (zero past the end of x); lanes past the block's
+        // outputs take no taps.
+        let starts: [f64; LANES] = std::array::from_fn(|l| frac[l] * num_table);
+        let left: [usize; LANES] = std::array::from_fn(|l| if l < used { n[l] + 1 } else { 0 });
+        filter.wing(
+            &starts,
+            &left,
+            |l, i| x.get(n[l] - i).copied().unwrap_or(0.0),
+            &mut acc,
+        );
+        // Right wing x[n+1], x[n+2], … while they exist.
+        let starts: [f64; LANES] = std::array::from_fn(|l| (scale - frac[l]) * num_table);
+        let right: [usize; LANES] = std::array::from_fn(|l| {
+            if l < used {
+                x.len().saturating_sub(n[l] + 1)
+            } else {
+                0
+            }
+        });
+        filter.wing(&starts, &right, |l, i| x[n[l] + 1 + i], &mut acc);
+        chunk.copy_from_slice(&acc[..used]);
+    }
+    out
+}
+
+/// Outputs interpolated side by side.
+const LANES: usize = 8;
+
+/// The table an interpolation walks, and its step.
+struct Filter<'a> {
+    win: &'a [f64],
+    delta: &'a [f64],
+    step: f64,
+    exact_step: bool,
+}
+
+impl Filter<'_> {
+    /// One wing for LANES outputs: `acc[l] += Σ_i weight(starts[l] + i·step)·sample(l, i)` over
+    /// at most `available[l]` samples, rounded to f32 after every tap.
+    fn wing(
+        &self,
+        starts: &[f64; LANES],
+        available: &[usize; LANES],
+        sample: impl Fn(usize, usize) -> f32,
+        acc: &mut [f32; LANES],
+    ) {
+        let nwin = self.win.len();
+        let mut offset = [0usize; LANES];
+        let mut eta = [0f64; LANES];
+        let mut taps = [0usize; LANES];
+        for l in 0..LANES {
+            offset[l] = starts[l] as usize;
+            eta[l] = starts[l] - starts[l].trunc();
+            taps[l] = (((nwin - offset[l]) as f64 / self.step) as usize).min(available[l]);
+        }
+        let most = taps.iter().copied().max().unwrap_or(0);
+        for i in 0..most {
+            for l in 0..LANES {
+                if i >= taps[l] {
+                    continue;
+                }
+                let (j, e) = if self.exact_step {
+                    let pos = starts[l] + i as f64 * self.step;
+                    (pos as usize, pos - pos.trunc())
+                } else {
+                    (offset[l] + i * self.step as usize, eta[l])
+                };
+                if j < nwin {
+                    let w = self.win[j] + e * self.delta[j];
+                    acc[l] = (acc[l] as f64 + w * sample(l, i) as f64) as f32;
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
