@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# One short run on a GPU machine (issue 7): what GPU and toolkit are there; five recipes on cuda
-# and on cpu (quickstart MM, synthetic B-MM and OGM-GE, av-digits conv encoders, a fake CREMA-D
-# through the media readers); whether they agree (first-epoch training loss within 1e-3
+# One short run on a GPU machine (issues 7 and 14): what GPU and toolkit are there; six recipes
+# on cuda and on cpu (quickstart MM, synthetic B-MM and OGM-GE, av-digits conv encoders, a fake
+# CREMA-D through the media readers and narrow ResNet-18s, ResNet-18s with batch norm on
+# Gaussian data); whether they agree (first-epoch training loss within 1e-3
 # relative, final test accuracy within 1 point); a second cuda run for identical model bytes;
-# `balmix bench` on the reference recipe on both.
+# `balmix bench` on the reference recipe and on the paper's two ResNet-18s, on both.
 #
 # Needs gpu-bundle/ from scripts/gpu-bundle.sh (run here, on the build machine) next to the
 # recipes; outputs go to $OUT (or /tmp/gpu-check). The GPU machine must provide the CUDA 13
@@ -54,7 +55,8 @@ CASES=(
   "synthetic-bmm|recipes/synthetic/bmm.toml|"
   "synthetic-ogm-ge|recipes/synthetic/ogm-ge.toml|"
   "av-digits-conv|recipes/av-digits/conv.toml|--set train.epochs=5"
-  "crema-d-fake|recipes/paper/crema-d/concat.toml|--set train.epochs=2 --set train.batch_size=8"
+  "crema-d-fake|recipes/paper/crema-d/concat.toml|--set train.epochs=2 --set train.batch_size=8 --set model.encoders.audio.width=8 --set model.encoders.visual.width=8"
+  "resnet-tiny|tests/fixtures/recipes/tiny-resnet.toml|"
 )
 echo "== fake CREMA-D in the prepared layout (balmix data fake --no-video)"
 rm -rf "$O/crema-d-fake"
@@ -85,6 +87,10 @@ echo "== bench (reference model; cpu at 1 kernel thread and at $N)"
 "$BIN" bench recipes/bench/reference.toml --device cpu --steps 300 --warmup 30 --no-plain || echo "cpu bench FAILED"
 "$BIN" bench recipes/bench/reference.toml --device cpu --threads "$N" --steps 300 --warmup 30 --no-plain \
   || echo "cpu $N-thread bench FAILED"
+echo "== bench (two ResNet-18s at width 64, batch 8: the paper's model; cpu at $N threads)"
+"$BIN" bench recipes/bench/resnet-av.toml --device cuda --steps 50 --warmup 5 --no-plain || echo "cuda resnet bench FAILED"
+"$BIN" bench recipes/bench/resnet-av.toml --device cpu --threads "$N" --steps 10 --warmup 2 --no-plain \
+  || echo "cpu resnet bench FAILED"
 echo "== agreement cuda vs cpu"
 python3 - "$O" "${CASES[@]}" <<'PY'
 import csv, glob, sys
