@@ -564,3 +564,59 @@ fn cuda_device_without_a_cuda_build_is_refused_with_a_clear_error() {
     );
     assert!(!tmp.path().join("tiny").exists(), "nothing was recorded");
 }
+
+/// `balmix run` over several seeds ends with one line of mean ± sample std (in %) of the test
+/// accuracy, macro-F1 and each modality's own accuracy, computed from the seeds' summaries.
+#[test]
+fn a_run_over_several_seeds_ends_with_their_mean_and_std() {
+    let tmp = tempfile::tempdir().unwrap();
+    let recipe = crate::common::fixture("tiny.toml");
+    let o = crate::common::balmix(
+        &[
+            "run",
+            recipe.to_str().unwrap(),
+            "--set",
+            "seeds=[0, 1, 2]",
+            "--set",
+            "train.epochs=1",
+            "--out",
+            tmp.path().to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    let (stdout, stderr) = crate::common::text(&o);
+    assert!(o.status.success(), "{stderr}");
+    let runs: Vec<balmix::record::Summary> = (0..3)
+        .map(|s| {
+            balmix::record::read_summary(&tmp.path().join("tiny").join(format!("seed-{s}")))
+                .unwrap()
+        })
+        .collect();
+    let stat = |v: Vec<f64>| {
+        let s = balmix::report::render::Stat::of(&v);
+        format!("{:.2} ± {:.2}", s.mean, s.std)
+    };
+    let last = stdout.lines().last().unwrap();
+    assert!(
+        last.starts_with("tiny over 3 seeds (0, 1, 2), mean ± sample std in %: "),
+        "{last}"
+    );
+    let acc = stat(runs.iter().map(|s| s.test_accuracy).collect());
+    let f1 = stat(runs.iter().map(|s| s.test_macro_f1).collect());
+    let audio = stat(runs.iter().map(|s| s.modality_accuracy["audio"]).collect());
+    for part in [
+        format!("test accuracy {acc}"),
+        format!("macro-F1 {f1}"),
+        format!("audio own {audio}"),
+    ] {
+        assert!(last.contains(&part), "{part} in {last}");
+    }
+    // A single seed prints no such line.
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.contains("over 3 seeds"))
+            .count(),
+        1
+    );
+}

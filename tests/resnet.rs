@@ -67,3 +67,33 @@ fn saved_resnet_holds_its_running_statistics_and_evaluates_to_its_summary() {
         "{stdout}"
     );
 }
+
+/// `balmix summary` on the paper's CREMA-D recipe: two ResNet-18s with torchvision's parameter
+/// counts (11,170,240 with a 1-channel stem, 11,176,512 with 3 channels; each with 4,800 running
+/// means and 4,800 running variances — av-datasets.md §5.1, counted from torchvision) and the
+/// forward FLOPs of resnet-cpu.md (3.57 + 3.63 GFLOP per sample), without reading any data.
+#[test]
+fn summary_of_the_paper_recipe_counts_torchvisions_parameters() {
+    let o = crate::common::balmix(
+        &["summary", "recipes/paper/crema-d/concat.toml"],
+        crate::common::root(),
+    );
+    let (stdout, stderr) = crate::common::text(&o);
+    assert!(o.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("encoder audio: 11170240 parameters (+ 9600 buffer values)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("encoder visual: 11176512 parameters (+ 9600 buffer values)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("fusion and head: 6150 parameters"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("forward 7196.2 MFLOP per sample"),
+        "{stdout}"
+    );
+}

@@ -32,6 +32,9 @@ pub enum Command {
     Run(RunArgs),
     /// Validate a recipe and print it fully resolved (every default written out).
     Check(RecipeArgs),
+    /// Print a recipe's model without training it: every parameter and buffer with its shape
+    /// and size, totals per part, and the forward FLOPs per sample.
+    Summary(RecipeArgs),
     /// Datasets: list, fetch, verify, describe; fake and prepare the paper's media datasets.
     #[command(subcommand)]
     Data(DataCommand),

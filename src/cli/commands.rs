@@ -11,6 +11,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run(args),
         Command::Check(args) => check(args),
+        Command::Summary(args) => summary(args),
         Command::Data(cmd) => super::data::dispatch(cmd),
         Command::Table(args) => super::table::table(args),
         Command::Plot(args) => super::table::plot(args),
@@ -31,6 +32,84 @@ fn check(args: RecipeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The recipe's model, built as a run's seed 0 would build it (no data is read: widths and
+/// classes come from the manifest).
+fn summary(args: RecipeArgs) -> Result<ExitCode> {
+    use balmix::model::params::Group;
+    let recipe = load(&args, &[])?;
+    let manifest = recipe.manifest();
+    let names = &recipe.dataset().modalities;
+    let widths: Vec<usize> = names
+        .iter()
+        .map(|n| {
+            manifest
+                .modalities
+                .iter()
+                .find(|m| &m.name == n)
+                .map_or(0, |m| m.width)
+        })
+        .collect();
+    let model: balmix::model::Model<dfdx::tensor::Cpu> = balmix::model::Model::build(
+        &recipe,
+        &widths,
+        manifest.classes.len(),
+        0,
+        Default::default(),
+    );
+    let mut out = format!(
+        "{} ({} classes; modalities {})\n",
+        recipe.name(),
+        manifest.classes.len(),
+        names
+            .iter()
+            .zip(&widths)
+            .map(|(n, w)| format!("{n} {w} wide"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let part = |g: Group| match g {
+        Group::Encoder(m) => format!("encoder {}", names[m]),
+        Group::Fusion => "fusion and head".to_string(),
+        Group::Probe(m) => format!("probe {}", names[m]),
+    };
+    let mut totals: Vec<(String, usize, usize)> = Vec::new();
+    for p in &model.store.params {
+        let dims = p.tensor.dims();
+        let n: usize = dims.iter().product();
+        let shape = dims
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join("×");
+        let kind = if p.buffer { " (buffer)" } else { "" };
+        out.push_str(&format!("  {:<56} {:>14} {:>11}{kind}\n", p.name, shape, n));
+        let name = part(p.group);
+        match totals.iter_mut().find(|t| t.0 == name) {
+            Some(t) => *(if p.buffer { &mut t.2 } else { &mut t.1 }) += n,
+            None => totals.push((
+                name,
+                if p.buffer { 0 } else { n },
+                if p.buffer { n } else { 0 },
+            )),
+        }
+    }
+    for (name, params, buffers) in &totals {
+        let extra = if *buffers > 0 {
+            format!(" (+ {buffers} buffer values)")
+        } else {
+            String::new()
+        };
+        out.push_str(&format!("{name}: {params} parameters{extra}\n"));
+    }
+    out.push_str(&format!(
+        "total: {} trainable parameters; forward {:.1} MFLOP per sample (matrix products)\n",
+        model.store.count(),
+        balmix::train::bench::forward_flops(&model, 1) / 1e6
+    ));
+    balmix::term::print_text(&out);
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run(args: RunArgs) -> Result<ExitCode> {
     if let Some(t) = args.threads {
         check_threads("--threads", t)?;
@@ -48,6 +127,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     let recipe = load(&args.recipe, &extra)?;
     check_threads("train.threads", recipe.train().threads)?;
     let seeds = recipe.seeds().to_vec();
+    let mut finished = Vec::new();
     for &seed in &seeds {
         let trace = args
             .trace_mixup
@@ -66,21 +146,70 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         let outcome = run_seed(&recipe, seed, &opts)
             .with_context(|| format!("run {} seed {seed}", recipe.name()))?;
         let line = match outcome {
-            Outcome::Trained(s) => describe(&s, &dir),
-            Outcome::Retrained { summary, because } => {
-                format!("{} (trained again: {because})", describe(&summary, &dir))
+            Outcome::Trained(s) => {
+                let line = describe(&s, &dir);
+                finished.push(s);
+                line
             }
-            Outcome::AlreadyComplete(s) => format!(
-                "{} (already complete with this recipe, code and data; pass --force to train again)",
-                describe(&s, &dir)
-            ),
+            Outcome::Retrained { summary, because } => {
+                let line = format!("{} (trained again: {because})", describe(&summary, &dir));
+                finished.push(summary);
+                line
+            }
+            Outcome::AlreadyComplete(s) => {
+                let line = format!(
+                    "{} (already complete with this recipe, code and data; pass --force to train again)",
+                    describe(&s, &dir)
+                );
+                finished.push(s);
+                line
+            }
             Outcome::Stopped { epochs_done } => {
                 format!("{}: stopped after {epochs_done} epochs", dir.display())
             }
         };
         balmix::term::print_line(&line);
     }
+    if finished.len() > 1 {
+        balmix::term::print_line(&over_seeds(recipe.name(), &finished));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line of mean ± sample standard deviation (in %) over the seeds' summaries: test
+/// accuracy, macro-F1 and each modality's own accuracy.
+fn over_seeds(name: &str, runs: &[balmix::record::Summary]) -> String {
+    use balmix::report::render::Stat;
+    let show = |values: Vec<f64>| {
+        let s = Stat::of(&values);
+        format!("{:.2} ± {:.2}", s.mean, s.std)
+    };
+    let mut parts = vec![
+        format!(
+            "test accuracy {}",
+            show(runs.iter().map(|s| s.test_accuracy).collect())
+        ),
+        format!(
+            "macro-F1 {}",
+            show(runs.iter().map(|s| s.test_macro_f1).collect())
+        ),
+    ];
+    for m in runs[0].modality_accuracy.keys() {
+        let values: Vec<f64> = runs
+            .iter()
+            .filter_map(|s| s.modality_accuracy.get(m).copied())
+            .collect();
+        if values.len() == runs.len() {
+            parts.push(format!("{m} own {}", show(values)));
+        }
+    }
+    let seeds: Vec<String> = runs.iter().map(|s| s.seed.to_string()).collect();
+    format!(
+        "{name} over {} seeds ({}), mean ± sample std in %: {}",
+        runs.len(),
+        seeds.join(", "),
+        parts.join(", ")
+    )
 }
 
 /// Threads beyond the machine's parallelism only slow a run down (and thousands never start).

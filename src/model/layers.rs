@@ -21,6 +21,24 @@ pub struct Linear {
 }
 
 impl Linear {
+    /// A PyTorch-default-initialised layer `inp → out` named `name` (its weight and bias drawn
+    /// from `rng`, [`ParamStore::add_linear`]).
+    pub fn new<D: Backend>(
+        store: &mut ParamStore<D>,
+        name: &str,
+        (inp, out): (usize, usize),
+        group: super::params::Group,
+        rng: &mut impl rand::Rng,
+    ) -> Linear {
+        let (weight, bias) = store.add_linear(name, inp, out, group, rng);
+        Linear {
+            weight,
+            bias,
+            inp,
+            out,
+        }
+    }
+
     /// Apply to a batch `(n, inp)`.
     pub fn forward<D: Backend, T: dfdx::tensor::Tape<f32, D>>(
         &self,

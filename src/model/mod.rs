@@ -7,6 +7,7 @@
 pub mod backend;
 pub mod conv;
 pub mod encoder;
+pub mod fusion;
 pub mod grads;
 pub mod host;
 pub mod layers;

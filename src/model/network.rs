@@ -4,49 +4,14 @@
 
 use super::backend::Backend;
 use super::encoder::Encoder;
+pub use super::fusion::Fusion;
 use super::layers::Linear;
 use super::params::{Dev, Group, Matrix, ParamStore, Tape};
 use crate::mixup::mix;
 use crate::recipe::file::UnimodalLogits;
-use crate::recipe::typed::Fusion as FusionSpec;
 use crate::recipe::Recipe;
 use crate::rng::{stream, Stream};
 use dfdx::prelude::*;
-
-/// The fusion module.
-#[derive(Debug, Clone)]
-pub enum Fusion {
-    /// Concatenate features.
-    Concat,
-    /// Sum features.
-    Sum,
-    /// OGM-GE's `SumFusion`: one linear head per modality, logits summed. The fused feature is
-    /// the concatenation (so mixing it mixes every z_m), and [`Model::heads`] holds one head
-    /// per modality.
-    SumHeads,
-    /// h = γ(z_c) ⊙ z_o + β(z_c).
-    Film {
-        /// γ projection.
-        gamma: Linear,
-        /// β projection.
-        beta: Linear,
-        /// Conditioning modality index.
-        cond: usize,
-        /// Modulated modality index.
-        other: usize,
-    },
-    /// h = σ(G z_g) ⊙ (V z_o).
-    Gated {
-        /// Gate projection.
-        gate: Linear,
-        /// Value projection.
-        value: Linear,
-        /// Gating modality index.
-        g: usize,
-        /// Gated modality index.
-        other: usize,
-    },
-}
 
 /// A built model and its parameters.
 #[derive(Debug, Clone)]
@@ -80,82 +45,28 @@ impl<D: Backend> Model<D> {
             .enumerate()
             .map(|(m, (name, enc))| Encoder::build(&mut store, name, m, enc, widths[m], &mut rng))
             .collect();
-        let mut linear =
-            |store: &mut ParamStore<D>, name: &str, inp: usize, out: usize, group: Group| {
-                let (w, b) = store.add_linear(name, inp, out, group, &mut rng);
-                Linear {
-                    weight: w,
-                    bias: b,
-                    inp,
-                    out,
-                }
-            };
-        let (fusion, fused_width) = match spec.fusion {
-            FusionSpec::Concat => (Fusion::Concat, encoders.iter().map(|e| e.out).sum()),
-            FusionSpec::SumHeads => (Fusion::SumHeads, encoders.iter().map(|e| e.out).sum()),
-            FusionSpec::Sum => (Fusion::Sum, encoders[0].out),
-            FusionSpec::Film { condition: cond } => {
-                let other = 1 - cond;
-                let (dc, d) = (encoders[cond].out, encoders[other].out);
-                let gamma = linear(&mut store, "fusion.film.gamma", dc, d, Group::Fusion);
-                let beta = linear(&mut store, "fusion.film.beta", dc, d, Group::Fusion);
-                (
-                    Fusion::Film {
-                        gamma,
-                        beta,
-                        cond,
-                        other,
-                    },
-                    d,
-                )
-            }
-            FusionSpec::Gated { gate: g, dim } => {
-                let other = 1 - g;
-                let gate = linear(
-                    &mut store,
-                    "fusion.gated.gate",
-                    encoders[g].out,
-                    dim,
-                    Group::Fusion,
-                );
-                let value = linear(
-                    &mut store,
-                    "fusion.gated.value",
-                    encoders[other].out,
-                    dim,
-                    Group::Fusion,
-                );
-                (
-                    Fusion::Gated {
-                        gate,
-                        value,
-                        g,
-                        other,
-                    },
-                    dim,
-                )
-            }
-        };
+        let widths_out: Vec<usize> = encoders.iter().map(|e| e.out).collect();
+        let (fusion, fused_width) = Fusion::build(&spec.fusion, &widths_out, &mut store, &mut rng);
         let heads = match fusion {
             Fusion::SumHeads => names
                 .iter()
                 .zip(&encoders)
                 .map(|(n, e)| {
-                    linear(
+                    Linear::new(
                         &mut store,
                         &format!("head.{n}"),
-                        e.out,
-                        classes,
+                        (e.out, classes),
                         Group::Fusion,
+                        &mut rng,
                     )
                 })
                 .collect(),
-            _ => vec![linear(
+            _ => vec![Linear::new(
                 &mut store,
                 "head",
-                fused_width,
-                classes,
+                (fused_width, classes),
                 Group::Fusion,
+                &mut rng,
             )],
         };
         let probes = match spec.unimodal_logits {
@@ -164,12 +75,12 @@ impl<D: Backend> Model<D> {
                 .iter()
                 .enumerate()
                 .map(|(m, n)| {
-                    linear(
+                    Linear::new(
                         &mut store,
                         &format!("probe.{n}"),
-                        encoders[m].out,
-                        classes,
+                        (encoders[m].out, classes),
                         Group::Probe(m),
+                        &mut rng,
                     )
                 })
                 .collect(),
@@ -199,43 +110,7 @@ impl<D: Backend> Model<D> {
 
     /// Fuse encoder features (modality order).
     pub fn fuse<T: dfdx::tensor::Tape<f32, D>>(&self, zs: Vec<Matrix<D, T>>) -> Matrix<D, T> {
-        match &self.fusion {
-            Fusion::Concat | Fusion::SumHeads => {
-                let mut it = zs.into_iter();
-                let first = it.next().expect("at least one modality");
-                it.fold(first, |acc, z| (acc, z).concat_along(Axis::<1>))
-            }
-            Fusion::Sum => {
-                let mut it = zs.into_iter();
-                let first = it.next().expect("at least one modality");
-                it.fold(first, |acc, z| acc + z)
-            }
-            Fusion::Film {
-                gamma,
-                beta,
-                cond,
-                other,
-            } => {
-                let mut zs: Vec<Option<Matrix<D, T>>> = zs.into_iter().map(Some).collect();
-                let zc = zs[*cond].take().expect("two modalities");
-                let zo = zs[*other].take().expect("two modalities");
-                let (zc, tape) = zc.split_tape();
-                let g = gamma.forward(zc.clone().put_tape(tape), &self.store);
-                let b = beta.forward(zc.retaped::<T>(), &self.store);
-                g * zo + b
-            }
-            Fusion::Gated {
-                gate,
-                value,
-                g,
-                other,
-            } => {
-                let mut zs: Vec<Option<Matrix<D, T>>> = zs.into_iter().map(Some).collect();
-                let zg = zs[*g].take().expect("two modalities");
-                let zo = zs[*other].take().expect("two modalities");
-                gate.forward(zg, &self.store).sigmoid() * value.forward(zo, &self.store)
-            }
-        }
+        self.fusion.fuse(zs, &self.store)
     }
 
     /// The head's logits. With one head per modality ([`Fusion::SumHeads`]) each head reads its
@@ -277,15 +152,7 @@ impl<D: Backend> Model<D> {
         for e in &self.encoders {
             out.extend(e.matmul_shapes());
         }
-        match &self.fusion {
-            Fusion::Film { gamma, beta, .. } => {
-                out.extend([(1, gamma.inp, gamma.out), (1, beta.inp, beta.out)])
-            }
-            Fusion::Gated { gate, value, .. } => {
-                out.extend([(1, gate.inp, gate.out), (1, value.inp, value.out)])
-            }
-            Fusion::Concat | Fusion::Sum | Fusion::SumHeads => {}
-        }
+        out.extend(self.fusion.matmul_shapes());
         out.extend(self.heads.iter().map(|h| (1, h.inp, h.out)));
         out.extend(self.probes.iter().map(|p| (1, p.inp, p.out)));
         out
