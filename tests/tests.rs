@@ -19,4 +19,5 @@ mod robustness;
 mod runs;
 mod slurm;
 mod tables;
+mod tensorboard;
 mod trust;

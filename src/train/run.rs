@@ -329,6 +329,7 @@ fn run_on<D: Backend>(
     let resolved = dir.join(record::RESOLVED_RECIPE);
     record::write_atomic(&resolved, recipe.to_toml().as_bytes()).map_err(io(&resolved))?;
     record::write_metrics(&dir, &names, &trainer.metrics).map_err(io(&dir))?;
+    record::tensorboard::write_events(&dir, &names, &trainer.metrics).map_err(io(&dir))?;
     if let Some(path) = &opts.trace_mixup {
         let trace = if resumed {
             MixTrace::resume(path, &names, trainer.step)
@@ -387,6 +388,7 @@ fn run_on<D: Backend>(
             Err(StepError::Unsupported(what)) => return Err(RunError::Unsupported(what)),
         };
         record::append_metrics(&dir, &row).map_err(io(&dir))?;
+        record::tensorboard::write_events(&dir, &names, &trainer.metrics).map_err(io(&dir))?;
         // The trace is flushed before the checkpoint that covers its rows.
         flush_trace(&mut trainer, opts)?;
         let (state, tensors) = trainer.checkpoint(&identity);
