@@ -5,7 +5,12 @@
 //! * `BALMIX_CODE_FINGERPRINT` — sha256 over every file that can change a result: `src/**`,
 //!   `Cargo.lock`, `Cargo.toml`, `build.rs` and the embedded `data-manifests/**` (paths sorted,
 //!   each path and its bytes hashed), so an uncommitted edit counts. Docs, tests, recipes and
-//!   scripts are left out: they cannot change what a recipe produces.
+//!   scripts are left out: they cannot change what a recipe produces;
+//! * `$OUT_DIR/recipe_keys.rs` — every recipe key's type and documentation, read from the doc
+//!   comments of the recipe file types (`build/recipe_keys.rs`), for `balmix keys`.
+
+#[path = "build/recipe_keys.rs"]
+mod recipe_keys;
 
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -59,6 +64,17 @@ fn main() {
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/index");
     println!("cargo:rerun-if-changed=.git/refs/heads");
+    let out = std::env::var("OUT_DIR").expect("OUT_DIR");
+    recipe_keys::write(
+        &[
+            "src/recipe/file.rs",
+            "src/media/options.rs",
+            "src/media/resample.rs",
+            "src/media/select.rs",
+            "src/media/spectrogram.rs",
+        ],
+        &Path::new(&out).join("recipe_keys.rs"),
+    );
 }
 
 /// Every file below `path` (or `path` itself), skipping hidden entries.

@@ -46,6 +46,51 @@ fn every_shipped_recipe_resolves_to_its_snapshot() {
     }
 }
 
+/// `balmix keys` lists every key: each key of every shipped recipe, fully resolved (every
+/// default written out), and of the resolved tiny-resnet and media fixtures, is in the list
+/// built from the recipe types' doc comments, and every listed key has a meaning.
+#[test]
+fn every_resolved_key_of_every_shipped_recipe_is_documented_by_balmix_keys() {
+    fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<String>) {
+        if let toml::Value::Table(t) = v {
+            for (k, v) in t {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                out.push(path.clone());
+                flatten(&path, v, out);
+            }
+        }
+    }
+    let keys = balmix::recipe::keys::keys();
+    for k in &keys {
+        assert!(
+            !k.meaning.is_empty() || !k.default.is_empty(),
+            "{k:?} has no documentation"
+        );
+    }
+    let mut recipes = shipped_recipes();
+    recipes.push(fixture("tiny-resnet.toml"));
+    let mut seen = 0;
+    for path in recipes {
+        let recipe = Recipe::load(&path, &[]).unwrap();
+        let value: toml::Value = toml::from_str(&recipe.to_toml()).unwrap();
+        let mut paths = Vec::new();
+        flatten("", &value, &mut paths);
+        for p in paths {
+            assert!(
+                balmix::recipe::keys::is_listed(&p, &keys),
+                "{}: key `{p}` is not listed by `balmix keys`",
+                path.display()
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen > 1000, "{seen} keys checked");
+}
+
 #[test]
 fn yaml_recipe_extending_toml_resolves_like_toml() {
     let yaml = Recipe::load(&fixture("yaml-recipe.yaml"), &[]).unwrap();

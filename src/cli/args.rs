@@ -35,6 +35,12 @@ pub enum Command {
     /// Print a recipe's model without training it: every parameter and buffer with its shape
     /// and size, totals per part, and the forward FLOPs per sample.
     Summary(RecipeArgs),
+    /// List every recipe key with its type, default and meaning (from the same doc comments as
+    /// the API docs); `balmix keys model.encoders` lists one section.
+    Keys {
+        /// Only keys under this dotted prefix (e.g. `train`, `dataset.split`, `model.encoders`).
+        section: Option<String>,
+    },
     /// Datasets: list, fetch, verify, describe; fake and prepare the paper's media datasets.
     #[command(subcommand)]
     Data(DataCommand),

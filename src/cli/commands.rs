@@ -12,6 +12,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) => run(args),
         Command::Check(args) => check(args),
         Command::Summary(args) => summary(args),
+        Command::Keys { section } => keys(section.as_deref()),
         Command::Data(cmd) => super::data::dispatch(cmd),
         Command::Table(args) => super::table::table(args),
         Command::Plot(args) => super::table::plot(args),
@@ -29,6 +30,46 @@ fn load(args: &RecipeArgs, extra: &[String]) -> Result<Recipe> {
 fn check(args: RecipeArgs) -> Result<ExitCode> {
     let recipe = load(&args, &[])?;
     balmix::term::print_text(&recipe.to_toml());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Every recipe key (or those under `section`): path, type, default, then its meaning.
+fn keys(section: Option<&str>) -> Result<ExitCode> {
+    let all = balmix::recipe::keys::keys();
+    let chosen: Vec<_> = all
+        .iter()
+        .filter(|k| section.is_none_or(|s| k.path == s || k.path.starts_with(&format!("{s}."))))
+        .collect();
+    if chosen.is_empty() {
+        let sections: Vec<&str> = all
+            .iter()
+            .map(|k| k.path.split('.').next().unwrap_or(""))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        return Err(super::BadFlag {
+            flag: "SECTION",
+            problem: format!(
+                "no recipe key under `{}`; sections: {}",
+                section.unwrap_or(""),
+                sections.join(", ")
+            ),
+        }
+        .into());
+    }
+    let mut out = String::new();
+    for k in chosen {
+        let default = if k.default.is_empty() {
+            String::new()
+        } else {
+            format!("  (default {})", k.default)
+        };
+        out.push_str(&format!("{}  {}{default}\n", k.path, k.ty));
+        if !k.meaning.is_empty() {
+            out.push_str(&format!("    {}\n", k.meaning));
+        }
+    }
+    balmix::term::print_text(&out);
     Ok(ExitCode::SUCCESS)
 }
 

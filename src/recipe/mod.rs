@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod file;
+pub mod keys;
 pub mod load;
 mod rules;
 pub mod typed;
