@@ -611,7 +611,6 @@ fn a_run_over_several_seeds_ends_with_their_mean_and_std() {
     ] {
         assert!(last.contains(&part), "{part} in {last}");
     }
-    // A single seed prints no such line.
     assert_eq!(
         stdout
             .lines()
@@ -619,4 +618,13 @@ fn a_run_over_several_seeds_ends_with_their_mean_and_std() {
             .count(),
         1
     );
+    // Each summary records the split it used: the recipe's stratified split (seed 0 for every
+    // run seed), so the same sizes and index-list hash for all three.
+    let split = runs[0].split.clone().expect("split recorded");
+    assert_eq!(
+        (split.kind.as_str(), split.train, split.val, split.test),
+        ("stratified", 2100, 300, 600)
+    );
+    assert_eq!(split.sha256.len(), 64);
+    assert!(runs.iter().all(|r| r.split.as_ref() == Some(&split)));
 }

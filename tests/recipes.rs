@@ -742,3 +742,21 @@ bad_recipe!(
     ],
     RecipeError::ConvNeedsShape { .. }
 );
+bad_recipe!(
+    stratified_split_of_a_dataset_with_fixed_lists_is_rejected,
+    "paper-crema-d.toml",
+    &["dataset.split.kind=\"stratified\""],
+    RecipeError::SplitKindForManifest { .. }
+);
+bad_recipe!(
+    test_fraction_under_fixed_lists_is_rejected,
+    "paper-crema-d.toml",
+    &["dataset.split.test=0.3"],
+    RecipeError::KeyNotForKind { .. }
+);
+bad_recipe!(
+    fixed_split_without_fixed_lists_is_rejected,
+    "tiny.toml",
+    &["dataset.split.kind=\"fixed\""],
+    RecipeError::SplitKindForManifest { .. }
+);

@@ -99,7 +99,9 @@ pub fn load(
     let splits = split(
         manifest,
         &data,
-        spec.split.test,
+        spec.split
+            .test
+            .unwrap_or(crate::recipe::file::DEFAULT_TEST_FRACTION),
         spec.split.val,
         spec.split.seed,
     )?;

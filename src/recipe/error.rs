@@ -168,6 +168,13 @@ pub enum RecipeError {
         kind_key: &'static str,
         kind: String,
     },
+    #[error("{origin}: dataset.split.kind = \"{kind}\" cannot apply to manifest `{manifest}`, {}", if *fixed { "whose fixed train/test lists decide the split (a stratified split would not happen); use \"fixed\" or leave dataset.split.kind out" } else { "which has no fixed lists; use \"stratified\" or leave dataset.split.kind out" })]
+    SplitKindForManifest {
+        origin: String,
+        kind: &'static str,
+        manifest: String,
+        fixed: bool,
+    },
     #[error("{origin}: {key} is required when {kind_key} = \"{kind}\"")]
     KeyRequiredForKind {
         origin: String,

@@ -236,12 +236,15 @@ fn yes() -> bool {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SplitSection {
-    /// Split strategy. Default `"stratified"` (per-class proportions kept).
-    #[serde(default)]
-    pub kind: SplitKind,
-    /// Fraction of each class held out for test. Default `0.2`.
-    #[serde(default = "default_test_fraction")]
-    pub test: f64,
+    /// Split strategy: `"stratified"` (per class, by the split seed) or `"fixed"` (the manifest's
+    /// train/test lists). Default: `"fixed"` when the manifest has fixed lists (a stratified
+    /// split of such a dataset is an error: it would not happen), else `"stratified"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<SplitKind>,
+    /// stratified only: fraction of each class held out for test (with fixed lists the test
+    /// list is the test set; giving a fraction is an error). Default `0.2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<f64>,
     /// Fraction of each class held out for validation. Default `0.1`.
     #[serde(default = "default_val_fraction")]
     pub val: f64,
@@ -251,9 +254,9 @@ pub struct SplitSection {
     pub seed: u64,
 }
 
-fn default_test_fraction() -> f64 {
-    0.2
-}
+/// `dataset.split.test` of a stratified split when the recipe leaves it out.
+pub const DEFAULT_TEST_FRACTION: f64 = 0.2;
+
 fn default_val_fraction() -> f64 {
     0.1
 }
@@ -261,8 +264,8 @@ fn default_val_fraction() -> f64 {
 impl Default for SplitSection {
     fn default() -> Self {
         Self {
-            kind: SplitKind::default(),
-            test: default_test_fraction(),
+            kind: None,
+            test: None,
             val: default_val_fraction(),
             seed: 0,
         }
@@ -276,6 +279,9 @@ pub enum SplitKind {
     /// Per class, shuffle with the `split` stream and cut test, val, train.
     #[default]
     Stratified,
+    /// The manifest's fixed train and test lists; validation is a stratified fraction `val` of
+    /// the training rows, drawn with the `split` stream.
+    Fixed,
 }
 
 /// `[model]`

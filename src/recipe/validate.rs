@@ -298,7 +298,7 @@ impl Checker<'_> {
                 });
             }
         }
-        self.check_dataset(&f.dataset, &f.train)?;
+        self.check_dataset(&mut f.dataset, &f.train)?;
         let model = self.check_model(&mut f.model, &f.dataset.modalities)?;
         self.check_train(&f.train)?;
         let mixer = self.check_mixup(&mut f.mixup, f.dataset.modalities.len(), f.train.epochs)?;

@@ -52,6 +52,50 @@ pub struct Summary {
     /// `robustness.csv`; empty without that section.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub robustness: Vec<super::robustness::RobustnessRow>,
+    /// The split the run used (absent in records written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<SplitRecord>,
+}
+
+/// The split a run actually used: how it was made, its sizes and a hash of its index lists.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SplitRecord {
+    /// `stratified` or `fixed` (the resolved `dataset.split.kind`).
+    pub kind: String,
+    /// Training samples.
+    pub train: usize,
+    /// Validation samples.
+    pub val: usize,
+    /// Test samples.
+    pub test: usize,
+    /// sha256 of the three sorted index lists (`train:`, `val:`, `test:` each followed by its
+    /// indices as little-endian u64), so two runs on the same split show the same hash.
+    pub sha256: String,
+}
+
+impl SplitRecord {
+    /// The record of `splits` made by `kind`.
+    pub fn of(kind: &str, splits: &crate::data::Splits) -> SplitRecord {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for (name, part) in [
+            ("train:", &splits.train),
+            ("val:", &splits.val),
+            ("test:", &splits.test),
+        ] {
+            h.update(name.as_bytes());
+            for &i in part {
+                h.update((i as u64).to_le_bytes());
+            }
+        }
+        SplitRecord {
+            kind: kind.to_string(),
+            train: splits.train.len(),
+            val: splits.val.len(),
+            test: splits.test.len(),
+            sha256: h.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+        }
+    }
 }
 
 impl Summary {

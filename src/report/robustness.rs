@@ -301,6 +301,7 @@ mod tests {
                     modality_accuracy: Default::default(),
                 })
                 .collect(),
+            split: None,
         }
     }
 

@@ -445,6 +445,10 @@ fn run_on<D: Backend>(
         seconds: trainer.seconds,
         peak_memory_bytes: record::peak_memory_bytes(),
         robustness,
+        split: Some(record::SplitRecord::of(
+            &crate::recipe::validate::kind_name(&recipe.dataset().split.kind),
+            &splits,
+        )),
     };
     let summary_path = dir.join(record::SUMMARY);
     let json = serde_json::to_string_pretty(&summary).map_err(|e| io(&summary_path)(e.into()))?;

@@ -9,7 +9,7 @@ use crate::recipe::validate::Checker;
 impl Checker<'_> {
     pub(in crate::recipe) fn check_dataset(
         &self,
-        d: &DatasetSection,
+        d: &mut DatasetSection,
         t: &TrainSection,
     ) -> Result<(), RecipeError> {
         if d.modalities.is_empty() {
@@ -41,22 +41,57 @@ impl Checker<'_> {
                 });
             }
         }
-        let s = &d.split;
-        self.in_range("dataset.split.test", s.test, "(0, 1)", |v| {
-            v > 0.0 && v < 1.0
-        })?;
+        let fixed = self.manifest.fixed_splits.is_some();
+        let s = &mut d.split;
+        match (fixed, s.kind) {
+            (true, Some(SplitKind::Stratified)) | (false, Some(SplitKind::Fixed)) => {
+                let kind = if fixed { "stratified" } else { "fixed" };
+                return Err(RecipeError::SplitKindForManifest {
+                    origin: self.o("dataset.split.kind"),
+                    kind,
+                    manifest: self.manifest.name.clone(),
+                    fixed,
+                });
+            }
+            _ => {}
+        }
+        if fixed {
+            if s.test.is_some() {
+                return Err(RecipeError::KeyNotForKind {
+                    origin: self.o("dataset.split.test"),
+                    key: "dataset.split.test".into(),
+                    applies_to: "stratified (the manifest's fixed lists decide the test set)",
+                    kind_key: "dataset.split.kind",
+                    kind: "fixed".into(),
+                });
+            }
+            s.kind = Some(SplitKind::Fixed);
+            self.in_range("dataset.split.val", s.val, "[0, 1)", |v| {
+                (0.0..1.0).contains(&v)
+            })?;
+            if t.eval.select == EvalSelect::BestVal && s.val <= 0.0 {
+                return Err(RecipeError::BestValWithoutVal {
+                    origin: self.o("train.eval.select"),
+                });
+            }
+            return Ok(());
+        }
+        s.kind = Some(SplitKind::Stratified);
+        let test = *s.test.get_or_insert(DEFAULT_TEST_FRACTION);
+        let s = &*s;
+        self.in_range("dataset.split.test", test, "(0, 1)", |v| v > 0.0 && v < 1.0)?;
         self.in_range("dataset.split.val", s.val, "[0, 1)", |v| {
             (0.0..1.0).contains(&v)
         })?;
-        if s.test + s.val >= 1.0 {
+        if test + s.val >= 1.0 {
             return Err(RecipeError::SplitTooLarge {
                 origin: self.o("dataset.split"),
-                test: s.test,
+                test,
                 val: s.val,
             });
         }
         if let Some(sizes) = self.manifest.class_sizes() {
-            self.check_split_sizes(&sizes, s.test, s.val, t.batch_size)?;
+            self.check_split_sizes(&sizes, test, s.val, t.batch_size)?;
         }
         if t.eval.select == EvalSelect::BestVal && s.val <= 0.0 {
             return Err(RecipeError::BestValWithoutVal {
