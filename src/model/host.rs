@@ -56,6 +56,59 @@ pub fn matmul(
     }
 }
 
+/// [`matmul`] with gemm 0.19's kernels (AVX-512 where the CPU has it): the ResNet-18 layers'
+/// product. The v0.1 layers keep [`matmul`] (dfdx's gemm 0.15), so their results do not change.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_v4(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [f32],
+    accumulate: bool,
+    a: &[f32],
+    a_t: bool,
+    b: &[f32],
+    b_t: bool,
+) {
+    assert_eq!(dst.len(), m * n, "dst must be m×n");
+    assert_eq!(a.len(), m * k, "a must hold m×k values");
+    assert_eq!(b.len(), k * n, "b must hold k×n values");
+    // (column stride, row stride) of each operand as gemm wants them.
+    let (a_cs, a_rs) = if a_t {
+        (m as isize, 1)
+    } else {
+        (1, k as isize)
+    };
+    let (b_cs, b_rs) = if b_t {
+        (k as isize, 1)
+    } else {
+        (1, n as isize)
+    };
+    // SAFETY: the asserts above make every operand exactly as long as the extents and strides
+    // gemm reads or writes; the slices do not overlap (dst is borrowed mutably).
+    unsafe {
+        gemm_v4::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.as_ptr(),
+            a_cs,
+            a_rs,
+            b.as_ptr(),
+            b_cs,
+            b_rs,
+            if accumulate { 1.0f32 } else { 0.0 },
+            1.0f32,
+            false,
+            false,
+            false,
+            gemm_v4::Parallelism::Rayon(rayon::current_num_threads()),
+        );
+    }
+}
+
 /// Ask the C allocator (glibc) to serve large blocks from its heap and keep freed memory,
 /// instead of mapping fresh zeroed pages for every large buffer and returning them at once:
 /// the host layers allocate and free buffers of up to ~30 MB every step, and the page faults
@@ -107,13 +160,16 @@ mod tests {
         let at = [1.0, 4.0, 2.0, 5.0, 3.0, 6.0];
         let b = [1.0, 0.0, 0.0, 1.0, 1.0, 1.0];
         let bt = [1.0, 0.0, 1.0, 0.0, 1.0, 1.0];
-        for (aa, a_t) in [(&a, false), (&at, true)] {
-            for (bb, b_t) in [(&b, false), (&bt, true)] {
-                let mut d = [1.0; 4];
-                matmul((2, 2, 3), &mut d, false, aa, a_t, bb, b_t);
-                assert_eq!(d, [4.0, 5.0, 10.0, 11.0], "a_t {a_t} b_t {b_t}");
-                matmul((2, 2, 3), &mut d, true, aa, a_t, bb, b_t);
-                assert_eq!(d, [8.0, 10.0, 20.0, 22.0]);
+        type Product = fn((usize, usize, usize), &mut [f32], bool, &[f32], bool, &[f32], bool);
+        for product in [matmul as Product, matmul_v4 as Product] {
+            for (aa, a_t) in [(&a, false), (&at, true)] {
+                for (bb, b_t) in [(&b, false), (&bt, true)] {
+                    let mut d = [1.0; 4];
+                    product((2, 2, 3), &mut d, false, aa, a_t, bb, b_t);
+                    assert_eq!(d, [4.0, 5.0, 10.0, 11.0], "a_t {a_t} b_t {b_t}");
+                    product((2, 2, 3), &mut d, true, aa, a_t, bb, b_t);
+                    assert_eq!(d, [8.0, 10.0, 20.0, 22.0]);
+                }
             }
         }
     }

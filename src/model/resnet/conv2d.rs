@@ -2,7 +2,7 @@
 //! bias=False)`), on rows of CHW images. Output size per side: ⌊(n + 2p − k)/s⌋ + 1.
 //!
 //! Two paths with the same result (tested against each other): on devices with host memory,
-//! im2col and one matrix product per wave of [`WAVE`] images on the host with its own backward
+//! im2col and one matrix product per wave of [`WAVE`] images on the host (gemm 0.19, AVX-512 where available) with its own backward
 //! op (the weight gradient as one product per wave, the input gradient by col2im, none at all
 //! for a stem whose input needs none); on any device, im2col by `gather` and dfdx's `matmul`.
 //! The wave size is fixed, never the thread count, so results do not depend on threads, and
@@ -212,7 +212,7 @@ impl Conv2d {
             let cols = self.wave_cols(wave);
             let m = wave.len() / inw;
             yw.resize(c_out * m * n, 0.0);
-            host::matmul(
+            host::matmul_v4(
                 (c_out, m * n, patch),
                 &mut yw,
                 false,
@@ -247,7 +247,7 @@ impl Conv2d {
                     gather_channels(gwave, &mut gyw, c_out, n);
                     let cols = conv.wave_cols(wave);
                     // dW (c_out × patch) += GY (c_out × m·n) · COLSᵀ
-                    host::matmul(
+                    host::matmul_v4(
                         (c_out, patch, m * n),
                         &mut dw,
                         true,
@@ -260,7 +260,7 @@ impl Conv2d {
                     if conv.input_grad {
                         // dCOLS (patch × m·n) = Wᵀ · GY
                         dcols.resize(patch * m * n, 0.0);
-                        host::matmul(
+                        host::matmul_v4(
                             (patch, m * n, c_out),
                             &mut dcols,
                             false,
