@@ -292,6 +292,11 @@ pub enum DataCommand {
         /// Clips per batch.
         #[arg(long, default_value_t = 64)]
         batch: usize,
+        /// The resampler of the log-STFT front-end (`[dataset.media] resample`):
+        /// resampy_kaiser_best (default, bit-identical to resampy 0.2), resampy_0_3_kaiser_best
+        /// or soxr_hq (the resampler librosa ≥ 0.10 uses by default).
+        #[arg(long)]
+        resample: Option<balmix::media::resample::Resampler>,
         #[command(flatten)]
         cache: CacheArgs,
     },

@@ -25,22 +25,34 @@ pub fn dispatch(cmd: DataCommand) -> Result<ExitCode> {
             name,
             epochs,
             batch,
+            resample,
             cache,
-        } => bench_loader(&name, epochs, batch, &cache),
+        } => bench_loader(&name, epochs, batch, resample, &cache),
     }
 }
 
-fn bench_loader(name: &str, epochs: usize, batch: usize, c: &CacheArgs) -> Result<ExitCode> {
+fn bench_loader(
+    name: &str,
+    epochs: usize,
+    batch: usize,
+    resample: Option<balmix::media::resample::Resampler>,
+    c: &CacheArgs,
+) -> Result<ExitCode> {
     let m = catalog(c).get(name)?;
     if balmix::media::dataset::layout(&m).is_none() {
         bail!("`{name}` is not read from media; bench-loader measures the media loader");
     }
     let cache = Cache::new(c.cache_dir.clone());
     let workers = balmix::media::source::workers();
+    let media = balmix::media::options::MediaSection {
+        resample,
+        ..Default::default()
+    };
+    let resampler = resample.map_or("the default resampler".to_string(), |r| r.to_string());
     balmix::term::print_line(&format!(
-        "{name}: loader with {workers} worker thread(s), batches of {batch}, one warm-up epoch"
+        "{name}: loader with {workers} worker thread(s), batches of {batch}, {resampler}, one warm-up epoch"
     ));
-    balmix::media::bench::loader_throughput(&m, &cache, epochs, batch, &mut |e, rate| {
+    balmix::media::bench::loader_throughput(&m, &cache, &media, epochs, batch, &mut |e, rate| {
         balmix::term::print_line(&format!("epoch {e}: clips/s {rate:.2}"));
     })?;
     Ok(ExitCode::SUCCESS)

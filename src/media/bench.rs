@@ -10,17 +10,18 @@ use crate::manifest::Manifest;
 use std::time::Instant;
 
 /// Clips per second of each epoch after a warm-up epoch: every training clip of every media
-/// modality of `manifest` (default settings), in batches of `batch`, the next batch prefetched
+/// modality of `manifest` (reader settings `media`, the defaults where unset), in batches of `batch`, the next batch prefetched
 /// as training does. `on_epoch` hears each figure.
 pub fn loader_throughput(
     manifest: &Manifest,
     cache: &Cache,
+    media: &MediaSection,
     epochs: usize,
     batch: usize,
     on_epoch: &mut dyn FnMut(usize, f64),
 ) -> Result<Vec<f64>, DataError> {
     let names: Vec<String> = manifest.modalities.iter().map(|m| m.name.clone()).collect();
-    let (data, train) = load(manifest, &names, &MediaSection::default(), cache, &|_| {})?;
+    let (data, train) = load(manifest, &names, media, cache, &|_| {})?;
     let idx: Vec<usize> = (0..train).collect();
     let batches: Vec<&[usize]> = idx.chunks(batch.max(1)).collect();
     let mut out = Vec::new();
