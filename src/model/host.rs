@@ -2,12 +2,60 @@
 //! (devices with host memory): one checked wrapper around the gemm kernel dfdx itself uses, and
 //! bias gradients. The only `unsafe` of the crate lives here.
 
+/// One checked product through a gemm crate `$gemm` (both versions share the signature).
+macro_rules! checked_gemm {
+    ($gemm:ident, (m, n, k): $dims:expr, $dst:expr, $accumulate:expr, $a:expr, $a_t:expr, $b:expr, $b_t:expr) => {{
+        let (m, n, k): (usize, usize, usize) = $dims;
+        let (dst, accumulate, a, a_t, b, b_t): (&mut [f32], bool, &[f32], bool, &[f32], bool) =
+            ($dst, $accumulate, $a, $a_t, $b, $b_t);
+        assert_eq!(dst.len(), m * n, "dst must be m×n");
+        assert_eq!(a.len(), m * k, "a must hold m×k values");
+        assert_eq!(b.len(), k * n, "b must hold k×n values");
+        // (column stride, row stride) of each operand as gemm wants them.
+        let (a_cs, a_rs) = if a_t {
+            (m as isize, 1)
+        } else {
+            (1, k as isize)
+        };
+        let (b_cs, b_rs) = if b_t {
+            (k as isize, 1)
+        } else {
+            (1, n as isize)
+        };
+        // SAFETY: the asserts above make every operand exactly as long as the extents and
+        // strides gemm reads or writes; the slices do not overlap (dst is borrowed mutably).
+        unsafe {
+            $gemm::gemm(
+                m,
+                n,
+                k,
+                dst.as_mut_ptr(),
+                1,
+                n as isize,
+                accumulate,
+                a.as_ptr(),
+                a_cs,
+                a_rs,
+                b.as_ptr(),
+                b_cs,
+                b_rs,
+                if accumulate { 1.0f32 } else { 0.0 },
+                1.0f32,
+                false,
+                false,
+                false,
+                $gemm::Parallelism::Rayon(rayon::current_num_threads()),
+            );
+        }
+    }};
+}
+
 /// `dst (m×n) = [dst +] op(a) · op(b)`, all row-major. `op(a)` is `m×k`: `a` is stored `m×k`,
 /// or `k×m` when `a_t` (read transposed); `op(b)` is `k×n`: `b` is stored `k×n`, or `n×k` when
 /// `b_t`. With `accumulate` the product is added to `dst`, else `dst` is overwritten.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul(
-    (m, n, k): (usize, usize, usize),
+    dims: (usize, usize, usize),
     dst: &mut [f32],
     accumulate: bool,
     a: &[f32],
@@ -15,52 +63,14 @@ pub fn matmul(
     b: &[f32],
     b_t: bool,
 ) {
-    assert_eq!(dst.len(), m * n, "dst must be m×n");
-    assert_eq!(a.len(), m * k, "a must hold m×k values");
-    assert_eq!(b.len(), k * n, "b must hold k×n values");
-    // (column stride, row stride) of each operand as gemm wants them.
-    let (a_cs, a_rs) = if a_t {
-        (m as isize, 1)
-    } else {
-        (1, k as isize)
-    };
-    let (b_cs, b_rs) = if b_t {
-        (k as isize, 1)
-    } else {
-        (1, n as isize)
-    };
-    // SAFETY: the asserts above make every operand exactly as long as the extents and strides
-    // gemm reads or writes; the slices do not overlap (dst is borrowed mutably).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.as_ptr(),
-            a_cs,
-            a_rs,
-            b.as_ptr(),
-            b_cs,
-            b_rs,
-            if accumulate { 1.0f32 } else { 0.0 },
-            1.0f32,
-            false,
-            false,
-            false,
-            gemm::Parallelism::Rayon(rayon::current_num_threads()),
-        );
-    }
+    checked_gemm!(gemm, (m, n, k): dims, dst, accumulate, a, a_t, b, b_t)
 }
 
 /// [`matmul`] with gemm 0.19's kernels (AVX-512 where the CPU has it): the ResNet-18 layers'
 /// product. The v0.1 layers keep [`matmul`] (dfdx's gemm 0.15), so their results do not change.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_v4(
-    (m, n, k): (usize, usize, usize),
+    dims: (usize, usize, usize),
     dst: &mut [f32],
     accumulate: bool,
     a: &[f32],
@@ -68,45 +78,7 @@ pub fn matmul_v4(
     b: &[f32],
     b_t: bool,
 ) {
-    assert_eq!(dst.len(), m * n, "dst must be m×n");
-    assert_eq!(a.len(), m * k, "a must hold m×k values");
-    assert_eq!(b.len(), k * n, "b must hold k×n values");
-    // (column stride, row stride) of each operand as gemm wants them.
-    let (a_cs, a_rs) = if a_t {
-        (m as isize, 1)
-    } else {
-        (1, k as isize)
-    };
-    let (b_cs, b_rs) = if b_t {
-        (k as isize, 1)
-    } else {
-        (1, n as isize)
-    };
-    // SAFETY: the asserts above make every operand exactly as long as the extents and strides
-    // gemm reads or writes; the slices do not overlap (dst is borrowed mutably).
-    unsafe {
-        gemm_v4::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.as_ptr(),
-            a_cs,
-            a_rs,
-            b.as_ptr(),
-            b_cs,
-            b_rs,
-            if accumulate { 1.0f32 } else { 0.0 },
-            1.0f32,
-            false,
-            false,
-            false,
-            gemm_v4::Parallelism::Rayon(rayon::current_num_threads()),
-        );
-    }
+    checked_gemm!(gemm_v4, (m, n, k): dims, dst, accumulate, a, a_t, b, b_t)
 }
 
 /// Ask the C allocator (glibc) to serve large blocks from its heap and keep freed memory,
