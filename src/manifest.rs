@@ -68,9 +68,54 @@ pub struct Manifest {
     /// Fixed split lists (local datasets). Without them, recipes split by seed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fixed_splits: Option<FixedSplits>,
+    /// One labels file for every modality (the modality files then carry features only, and
+    /// every file names its samples with an id column).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<LabelsFile>,
     /// How to prepare a local dataset, shown when files are missing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instructions: Option<String>,
+    /// The folder of the manifest file (`None` for an embedded manifest): a local source's
+    /// `path` is relative to it.
+    #[serde(skip)]
+    pub dir: Option<PathBuf>,
+}
+
+/// `[labels]`: a CSV of sample ids, labels and (optionally) groups shared by every modality.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LabelsFile {
+    /// The file.
+    pub file: Member,
+    /// Whether the first line is a header (needed to name columns). Default `true`.
+    #[serde(default = "header_default")]
+    pub header: bool,
+    /// The id column (name, or 0-based index). Required: modality rows are joined on it.
+    pub id: Column,
+    /// The label column (name or 0-based index): a class name or a class index.
+    pub label: Column,
+    /// The group column (e.g. a subject id), for group splits and group-wise validation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<Column>,
+}
+
+/// A CSV column: by header name (`"subject"`) or by 0-based index (`3`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Column {
+    /// 0-based position.
+    Index(usize),
+    /// Header name (the file needs a header line).
+    Name(String),
+}
+
+impl std::fmt::Display for Column {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Column::Index(i) => write!(f, "column {i}"),
+            Column::Name(n) => write!(f, "column `{n}`"),
+        }
+    }
 }
 
 /// `[synthetic]`: generated from the `synthetic` stream of `seed`.
@@ -109,12 +154,16 @@ pub enum Source {
         /// sha256 of the `.tgz`.
         sha256: String,
     },
-    /// A folder the user prepared: `$<env>` if set, else `<cache>/local/<dataset>`.
+    /// A folder the user prepared: `$<env>` if set, else `path` (relative to the manifest
+    /// file) if given, else `<cache>/local/<dataset>`.
     Local {
         /// Name members refer to.
         name: String,
-        /// Environment variable that may point to the folder.
+        /// Environment variable that may point to the folder (it overrides `path`).
         env: String,
+        /// The folder, relative to the manifest file's folder.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path: Option<String>,
     },
 }
 
@@ -179,12 +228,25 @@ pub struct Member {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Reader {
-    /// Numeric CSV; the label is in the last column.
+    /// CSV of numeric features. The label is the last column unless `label` names another
+    /// (or the manifest has a `[labels]` file and this file carries none); every column that is
+    /// not the id, label or group is a feature.
     Csv {
         /// The file.
         file: Member,
-        /// Whether the first line is a header.
+        /// Whether the first line is a header (needed to name columns).
         header: bool,
+        /// The label column: a class name or class index per row. Default: the last column,
+        /// or none when the manifest has a `[labels]` file.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label: Option<Column>,
+        /// The sample-id column; when files carry ids, rows are joined on them, never by
+        /// position.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<Column>,
+        /// The group column (e.g. subject), for group splits and group-wise validation.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<Column>,
     },
     /// NPZ of variable-length sequences: concatenated frames `features` (frames × coeffs),
     /// `lengths` per sequence and `labels` per sequence, turned into fixed-size rows.
@@ -248,6 +310,10 @@ fn crop_default() -> bool {
     true
 }
 
+fn header_default() -> bool {
+    true
+}
+
 /// Fixed-size representations of a (frames × coeffs) sequence.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
@@ -294,7 +360,9 @@ pub struct Expected {
     pub per_class: Option<usize>,
 }
 
-/// Fixed split lists in a local folder: `clip,label` lines (the OGM-GE layout).
+/// Fixed split lists in a local folder: `id,label` lines (the OGM-GE layout). When the data
+/// files carry ids, samples are matched to the lists by id; otherwise the feature rows are in
+/// list order (training list first).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FixedSplits {
@@ -302,10 +370,12 @@ pub struct FixedSplits {
     pub train: Member,
     /// Test list.
     pub test: Member,
-    /// Expected training clips.
-    pub train_count: usize,
-    /// Expected test clips.
-    pub test_count: usize,
+    /// Expected training clips (checked when given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_count: Option<usize>,
+    /// Expected test clips (checked when given).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_count: Option<usize>,
 }
 
 /// How a stratified split divides a class of `n` samples: `(test, val, train)` with
@@ -348,7 +418,20 @@ impl Manifest {
             out.push(&s.train);
             out.push(&s.test);
         }
+        if let Some(l) = &self.labels {
+            out.push(&l.file);
+        }
         out
+    }
+
+    /// Whether the data carries a group per sample (a `group` column in the labels file or a
+    /// modality's CSV).
+    pub fn has_groups(&self) -> bool {
+        self.labels.as_ref().is_some_and(|l| l.group.is_some())
+            || self
+                .modalities
+                .iter()
+                .any(|m| matches!(&m.reader, Some(Reader::Csv { group: Some(_), .. })))
     }
 }
 
@@ -391,38 +474,49 @@ impl ModalitySpec {
 /// Where manifests are looked up.
 #[derive(Debug, Clone)]
 pub struct Catalog {
-    dir: Option<PathBuf>,
+    /// Places to look, nearest first: `(folder, suffix)` — a manifest `NAME` is the file
+    /// `folder/NAME{suffix}`.
+    places: Vec<(PathBuf, &'static str)>,
 }
 
+/// The file suffix of a manifest kept next to recipes (outside a `data-manifests/` folder).
+pub const NEXT_TO_RECIPE: &str = ".manifest.toml";
+
 impl Catalog {
-    /// The catalog for a recipe in `start`: the nearest `data-manifests/` folder at or above it,
-    /// then the embedded manifests.
+    /// The catalog for a recipe in `start`: at each folder from `start` up to the root,
+    /// `NAME.manifest.toml` and `data-manifests/NAME.toml`; then the working directory's
+    /// `data-manifests/`; then the embedded manifests.
     pub fn discover(start: &Path) -> Self {
         let start = std::fs::canonicalize(start).unwrap_or_else(|_| start.to_path_buf());
-        let dir = start
-            .ancestors()
-            .map(|a| a.join("data-manifests"))
-            .find(|d| d.is_dir());
-        Self { dir }
+        let mut places = Vec::new();
+        for a in start.ancestors() {
+            places.push((a.to_path_buf(), NEXT_TO_RECIPE));
+            places.push((a.join("data-manifests"), ".toml"));
+        }
+        if let Ok(cwd) = std::env::current_dir() {
+            places.push((cwd.join("data-manifests"), ".toml"));
+        }
+        places.retain(|(dir, _)| dir.is_dir());
+        Self { places }
     }
 
     /// Only the embedded manifests.
     pub fn embedded() -> Self {
-        Self { dir: None }
+        Self { places: Vec::new() }
     }
 
     /// Names of every available manifest, sorted.
     pub fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = EMBEDDED.iter().map(|(n, _)| n.to_string()).collect();
-        if let Some(dir) = &self.dir {
-            if let Ok(entries) = std::fs::read_dir(dir) {
-                for entry in entries.flatten() {
-                    let path = entry.path();
-                    if path.extension().and_then(|e| e.to_str()) == Some("toml") {
-                        if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
-                            names.push(stem.to_string());
-                        }
-                    }
+        for (dir, suffix) in &self.places {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let file = entry.file_name();
+                let Some(file) = file.to_str() else { continue };
+                if let Some(stem) = file.strip_suffix(suffix).filter(|s| !s.is_empty()) {
+                    names.push(stem.to_string());
                 }
             }
         }
@@ -431,17 +525,33 @@ impl Catalog {
         names
     }
 
-    /// The manifest called `name`; a file in the folder wins over the embedded copy.
+    /// The file that defines `name`, if any (the nearest place wins).
+    pub fn path_of(&self, name: &str) -> Option<PathBuf> {
+        self.places
+            .iter()
+            .map(|(dir, suffix)| dir.join(format!("{name}{suffix}")))
+            .find(|p| p.is_file())
+    }
+
+    /// The manifest called `name`; a file wins over the embedded copy.
     pub fn get(&self, name: &str) -> Result<Manifest, ManifestError> {
-        if let Some(dir) = &self.dir {
-            let path = dir.join(format!("{name}.toml"));
-            if path.is_file() {
-                let text = std::fs::read_to_string(&path).map_err(|e| ManifestError::Invalid {
+        if let Some(path) = self.path_of(name) {
+            let text = std::fs::read_to_string(&path).map_err(|e| ManifestError::Invalid {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            let mut manifest = parse(&text, &path.display().to_string())?;
+            if manifest.name != name {
+                return Err(ManifestError::Invalid {
                     path: path.display().to_string(),
-                    reason: e.to_string(),
-                })?;
-                return parse(&text, &path.display().to_string());
+                    reason: format!(
+                        "name = \"{}\" differs from the file name `{name}`",
+                        manifest.name
+                    ),
+                });
             }
+            manifest.dir = path.parent().map(Path::to_path_buf);
+            return Ok(manifest);
         }
         match EMBEDDED.iter().find(|(n, _)| *n == name) {
             Some((n, text)) => parse(text, &format!("<embedded {n}.toml>")),

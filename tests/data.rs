@@ -200,7 +200,7 @@ fn ragged_and_non_numeric_csv_report_line_and_column() {
     let m = fake_dataset(&cache, "1,2,0\n3,four,1\n5,6,2\n", B, None);
     assert_eq!(
         load(&m, &cache).unwrap_err().to_string(),
-        "pkg/a.csv (in pip package fake==1.0): line 2, column 2: not a number: `four`"
+        "pkg/a.csv (in pip package fake==1.0): line 2, column 2: not a number: `four`; name non-feature columns in the manifest (label, id, group)"
     );
 }
 
@@ -212,7 +212,7 @@ fn labels_that_disagree_across_modalities_are_rejected() {
     let err = load(&m, &cache).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "dataset `fake`: labels of `a` and `b` disagree at row 1 (1 vs 2)"
+        "dataset `fake`: labels of `a` and `b` disagree at row 1 (1 vs 2); rows are matched by position: add an id column to every file (`id = \"…\"` in the manifest) or reorder the rows"
     );
 }
 
@@ -285,7 +285,7 @@ fn local_crema_d_layout_is_checked_and_trains() {
     }
     let d = load(&m, &cache).unwrap();
     assert_eq!(d.len(), n);
-    let s = data::split(&m, &d, 0.2, 0.1, 0).unwrap();
+    let s = data::split(&d, &Default::default()).unwrap();
     assert_eq!(s.test.len(), 744);
     assert_eq!(s.train.len() + s.val.len(), 6698);
     let recipe_path = root.join("crema.toml");

@@ -383,6 +383,8 @@ pub fn literal_dataset(
             })
             .collect(),
         labels: labels.to_vec(),
+        groups: Vec::new(),
+        fixed_train: None,
     }
 }
 

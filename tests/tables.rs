@@ -21,6 +21,7 @@ fn fixed_report() -> Report {
         title: "Fixed inputs".into(),
         protocol: "made-up numbers for the renderer test".into(),
         seeds: vec![0, 1, 2, 3, 4],
+        folds: None,
         columns: vec![
             ColumnInfo {
                 label: "data A".into(),

@@ -11,6 +11,8 @@ mod media_resample;
 mod media_train;
 mod methods;
 mod mixup_properties;
+mod own_data;
+mod plots;
 mod recipes;
 mod reference_values;
 mod resnet;

@@ -60,6 +60,9 @@ pub enum Command {
 pub struct EvalArgs {
     /// A finished run directory (OUT/<name>/seed-<n>).
     pub run: PathBuf,
+    /// Which split to evaluate: `test` (default) or `val`.
+    #[arg(long, value_name = "SPLIT", default_value = "test", value_parser = ["test", "val"])]
+    pub split: String,
     /// A corruption kind: missing-zero, missing-mean, gaussian, occlusion (images), blur
     /// (images). Repeat for several. Without it, the run's own train.eval.robustness is used.
     #[arg(long, value_name = "KIND")]
@@ -182,7 +185,11 @@ pub enum Executor {
 /// `balmix plot`.
 #[derive(Debug, Args)]
 pub struct PlotArgs {
-    /// A run directory (with metrics.csv), a table file, or a table's report.json.
+    /// A run directory (with metrics.csv): its curves. A folder of runs, such as a multi-seed
+    /// recipe's OUT/<name> (every folder below it with a metrics.csv is one run, e.g.
+    /// seed-<n>/ or fold-<i>/seed-<n>/): the curves' mean per epoch with a ±1 std band. A
+    /// table's run folder, table file or report.json: the table's chart (report.svg) and each
+    /// cell's mean ± std curves in the cell's folder.
     pub target: PathBuf,
     /// Root folder of run directories (to find a table's report).
     #[arg(long, default_value = "runs")]

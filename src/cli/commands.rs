@@ -167,59 +167,76 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     );
     let recipe = load(&args.recipe, &extra)?;
     check_threads("train.threads", recipe.train().threads)?;
-    let seeds = recipe.seeds().to_vec();
+    // A k-fold recipe without a fold runs every fold.
+    let split = &recipe.dataset().split;
+    let recipes = match (split.folds, split.fold) {
+        (Some(folds), None) => (0..folds)
+            .map(|i| {
+                let mut sets = extra.clone();
+                sets.push(format!("dataset.split.fold={i}"));
+                load(&args.recipe, &sets)
+            })
+            .collect::<Result<Vec<_>>>()?,
+        _ => vec![recipe],
+    };
     let mut finished = Vec::new();
-    for &seed in &seeds {
-        let trace = args
-            .trace_mixup
-            .as_ref()
-            .map(|p| trace_path(p, seed, seeds.len()));
-        let opts = RunOptions {
-            out: args.out.clone(),
-            resume: args.resume,
-            force: args.force,
-            quiet: args.quiet,
-            trace_mixup: trace,
-            cache: args.cache_dir.clone(),
-            ..RunOptions::default()
-        };
-        let dir = opts.out.join(recipe.name()).join(format!("seed-{seed}"));
-        let outcome = run_seed(&recipe, seed, &opts)
-            .with_context(|| format!("run {} seed {seed}", recipe.name()))?;
-        let line = match outcome {
-            Outcome::Trained(s) => {
-                let line = describe(&s, &dir);
-                finished.push(s);
-                line
-            }
-            Outcome::Retrained { summary, because } => {
-                let line = format!("{} (trained again: {because})", describe(&summary, &dir));
-                finished.push(summary);
-                line
-            }
-            Outcome::AlreadyComplete(s) => {
-                let line = format!(
-                    "{} (already complete with this recipe, code and data; pass --force to train again)",
-                    describe(&s, &dir)
-                );
-                finished.push(s);
-                line
-            }
-            Outcome::Stopped { epochs_done } => {
-                format!("{}: stopped after {epochs_done} epochs", dir.display())
-            }
-        };
-        balmix::term::print_line(&line);
+    for recipe in &recipes {
+        let seeds = recipe.seeds().to_vec();
+        for &seed in &seeds {
+            let trace = args
+                .trace_mixup
+                .as_ref()
+                .map(|p| trace_path(p, seed, seeds.len()));
+            let opts = RunOptions {
+                out: args.out.clone(),
+                resume: args.resume,
+                force: args.force,
+                quiet: args.quiet,
+                trace_mixup: trace,
+                cache: args.cache_dir.clone(),
+                ..RunOptions::default()
+            };
+            let dir = opts
+                .out
+                .join(recipe.run_name())
+                .join(format!("seed-{seed}"));
+            let outcome = run_seed(recipe, seed, &opts)
+                .with_context(|| format!("run {} seed {seed}", recipe.run_name()))?;
+            let line = match outcome {
+                Outcome::Trained(s) => {
+                    let line = describe(&s, &dir);
+                    finished.push(s);
+                    line
+                }
+                Outcome::Retrained { summary, because } => {
+                    let line = format!("{} (trained again: {because})", describe(&summary, &dir));
+                    finished.push(summary);
+                    line
+                }
+                Outcome::AlreadyComplete(s) => {
+                    let line = format!(
+                        "{} (already complete with this recipe, code and data; pass --force to train again)",
+                        describe(&s, &dir)
+                    );
+                    finished.push(s);
+                    line
+                }
+                Outcome::Stopped { epochs_done } => {
+                    format!("{}: stopped after {epochs_done} epochs", dir.display())
+                }
+            };
+            balmix::term::print_line(&line);
+        }
     }
     if finished.len() > 1 {
-        balmix::term::print_line(&over_seeds(recipe.name(), &finished));
+        balmix::term::print_line(&over_runs(recipes[0].name(), &finished));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// One line of mean ± sample standard deviation (in %) over the seeds' summaries: test
-/// accuracy, macro-F1 and each modality's own accuracy.
-fn over_seeds(name: &str, runs: &[balmix::record::Summary]) -> String {
+/// One line of mean ± sample standard deviation (in %) over the runs' summaries (seeds, and
+/// folds of a k-fold split): test accuracy, macro-F1 and each modality's own accuracy.
+fn over_runs(name: &str, runs: &[balmix::record::Summary]) -> String {
     use balmix::report::render::Stat;
     let show = |values: Vec<f64>| {
         let s = Stat::of(&values);
@@ -244,11 +261,29 @@ fn over_seeds(name: &str, runs: &[balmix::record::Summary]) -> String {
             parts.push(format!("{m} own {}", show(values)));
         }
     }
-    let seeds: Vec<String> = runs.iter().map(|s| s.seed.to_string()).collect();
+    let distinct = |values: Vec<String>| {
+        let mut out: Vec<String> = Vec::new();
+        for v in values {
+            if !out.contains(&v) {
+                out.push(v);
+            }
+        }
+        out.join(", ")
+    };
+    let seeds = distinct(runs.iter().map(|s| s.seed.to_string()).collect());
+    let folds = distinct(
+        runs.iter()
+            .filter_map(|s| s.split.as_ref().and_then(|p| p.fold))
+            .map(|[f, _]| f.to_string())
+            .collect(),
+    );
+    let over = if folds.is_empty() {
+        format!("{} seeds ({seeds})", runs.len())
+    } else {
+        format!("{} runs (folds {folds} × seeds {seeds})", runs.len())
+    };
     format!(
-        "{name} over {} seeds ({}), mean ± sample std in %: {}",
-        runs.len(),
-        seeds.join(", "),
+        "{name} over {over}, mean ± sample std in %: {}",
         parts.join(", ")
     )
 }
@@ -274,8 +309,9 @@ fn describe(s: &balmix::record::Summary, dir: &std::path::Path) -> String {
         .iter()
         .map(|(m, a)| format!("{m} {a:.4}"))
         .collect();
+    let fold = s.fold_label();
     format!(
-        "{} seed {}: test accuracy {:.4}, macro-F1 {:.4}, per modality [{}], epoch {}/{} ({}), {:.1}s -> {}",
+        "{}{fold} seed {}: test accuracy {:.4}, macro-F1 {:.4}, per modality [{}], epoch {}/{} ({}), {:.1}s -> {}",
         s.name,
         s.seed,
         s.test_accuracy,

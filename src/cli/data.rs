@@ -265,7 +265,13 @@ fn info(name: &str, test: f64, val: f64, seed: u64, c: &CacheArgs) -> Result<Exi
         source_kinds(&m)
     ));
     let d = data::load_manifest(&m, &[], &cache, &|line| balmix::term::eprint_line(line))?;
-    let s = data::split(&m, &d, test, val, seed)?;
+    let section = balmix::recipe::file::SplitSection {
+        test: d.fixed_train.is_none().then_some(test),
+        val,
+        seed,
+        ..Default::default()
+    };
+    let s = data::split(&d, &section)?;
     balmix::term::print_line(&format!("samples: {}", d.len()));
     balmix::term::print_line("modalities:");
     for (md, spec) in d.modalities.iter().zip(&m.modalities) {
@@ -274,6 +280,14 @@ fn info(name: &str, test: f64, val: f64, seed: u64, c: &CacheArgs) -> Result<Exi
             .map(|s| format!(" (shape {}×{}×{})", s[0], s[1], s[2]))
             .unwrap_or_default();
         balmix::term::print_line(&format!("  {:<14} width {}{shape}", md.name, md.width));
+    }
+    if !d.groups.is_empty() {
+        let groups: std::collections::BTreeSet<&str> =
+            d.groups.iter().map(String::as_str).collect();
+        balmix::term::print_line(&format!(
+            "groups: {} (validation is drawn by group; a recipe can split by group with dataset.split.kind = \"group\")",
+            groups.len()
+        ));
     }
     let split_name = if m.fixed_splits.is_some() {
         format!("fixed lists (val {val} of train, seed {seed})")

@@ -23,12 +23,32 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode> {
         }
         Err(e) => return Err(anyhow::Error::from(e).context(context())),
     };
-    let clean = evaluate(&run.model, &*run.method, &run.data, &run.splits.test);
-    let recorded = run.summary.test_accuracy;
-    balmix::term::print_line(&format!(
-        "{} seed {}: clean test accuracy {:.4}, macro-F1 {:.4} (summary.json: {:.4})",
-        run.summary.name, run.summary.seed, clean.accuracy, clean.macro_f1, recorded
-    ));
+    let (idx, recorded) = if args.split == "val" {
+        if run.splits.val.is_empty() {
+            return Err(BadFlag {
+                flag: "--split",
+                problem: "this run has no validation split (dataset.split.val = 0)".into(),
+            }
+            .into());
+        }
+        (&run.splits.val, run.summary.val_accuracy)
+    } else {
+        (&run.splits.test, Some(run.summary.test_accuracy))
+    };
+    let clean = evaluate(&run.model, &*run.method, &run.data, idx);
+    balmix::term::print_text(&scores(&run, &args.split, idx.len(), &clean, recorded));
+    let recorded = recorded.unwrap_or(clean.accuracy);
+    if args.split == "val" {
+        // The selected model's validation accuracy, where the summary has it, is checked
+        // as the test accuracy is below.
+        if clean.accuracy != recorded {
+            balmix::term::eprint_line(&format!(
+                "warning: the validation accuracy differs from the run's summary ({} vs {recorded}): the data or the binary changed since training",
+                clean.accuracy
+            ));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if clean.accuracy != recorded {
         balmix::term::eprint_line(&format!(
             "warning: the clean accuracy differs from the run's summary ({} vs {recorded}): the data or the binary changed since training",
@@ -110,6 +130,56 @@ fn corruption_sets(args: &EvalArgs) -> Result<Vec<String>> {
         sets.push(format!("{key}.severities.{kind}=[{values}]"));
     }
     Ok(sets)
+}
+
+/// The clean scores of a split: accuracy, macro-F1, each modality's own accuracy and the
+/// confusion matrix (rows: true class, columns: predicted).
+fn scores(
+    run: &saved::SavedRun,
+    split: &str,
+    n: usize,
+    e: &balmix::train::eval::Evaluation,
+    recorded: Option<f64>,
+) -> String {
+    let s = &run.summary;
+    let fold = s.fold_label();
+    let mut out = format!(
+        "{}{fold} seed {}: clean {split} accuracy {:.4}, macro-F1 {:.4} ({n} samples; summary.json: {})\n",
+        s.name,
+        s.seed,
+        e.accuracy,
+        e.macro_f1,
+        recorded.map_or("not recorded".into(), |a| format!("{a:.4}"))
+    );
+    let own: Vec<String> = run
+        .data
+        .modalities
+        .iter()
+        .zip(&e.modality_accuracy)
+        .map(|(m, a)| format!("{} {a:.4}", m.name))
+        .collect();
+    out.push_str(&format!(
+        "each modality's own accuracy: {}\n",
+        own.join(", ")
+    ));
+    let classes = &run.data.classes;
+    let w = classes.iter().map(|c| c.len()).max().unwrap_or(1).max(6);
+    out.push_str(&format!(
+        "confusion matrix ({split}; rows: true class, columns: predicted)\n{:>w$}",
+        ""
+    ));
+    for c in classes {
+        out.push_str(&format!(" {c:>w$}"));
+    }
+    out.push('\n');
+    for (c, row) in classes.iter().zip(&e.confusion) {
+        out.push_str(&format!("{c:>w$}"));
+        for v in row {
+            out.push_str(&format!(" {v:>w$}"));
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// The scores as an aligned text table.

@@ -3,7 +3,7 @@
 use super::args::{Executor, PlotArgs, TableArgs};
 use anyhow::{bail, Context, Result};
 use balmix::record::write_atomic;
-use balmix::report::plot::{run_plots, table_chart};
+use balmix::report::plot::{cell_plots, group_plots, run_plots, table_chart};
 use balmix::report::render::{csv, markdown, Report};
 use balmix::table::file::Table;
 use balmix::table::runner::{run_table, TableOptions};
@@ -194,7 +194,13 @@ pub fn plot(args: PlotArgs) -> Result<ExitCode> {
         target
     };
     if target.is_dir() {
-        for (name, svg) in run_plots(target).map_err(anyhow::Error::msg)? {
+        // One run folder: its curves; a folder of runs (seeds, folds): mean ± std bands.
+        let plots = if target.join("metrics.csv").is_file() {
+            run_plots(target)
+        } else {
+            group_plots(target)
+        };
+        for (name, svg) in plots.map_err(anyhow::Error::msg)? {
             let path = target.join(name);
             write(&path, svg.as_bytes())?;
             balmix::term::print_line(&path.display().to_string());
@@ -208,7 +214,7 @@ pub fn plot(args: PlotArgs) -> Result<ExitCode> {
             args.out.join(&table.name).join("report.json")
         }
         _ => bail!(
-            "{}: expected a run directory, a table file (.toml) or a report.json",
+            "{}: expected a run directory, a folder of runs, a table file (.toml) or a report.json",
             target.display()
         ),
     };
@@ -229,6 +235,19 @@ pub fn plot(args: PlotArgs) -> Result<ExitCode> {
             write(&path, svg.as_bytes())?;
             balmix::term::print_line(&path.display().to_string());
         }
+    }
+    // Each cell's runs (seeds, folds) as mean ± std curves in the cell's folder.
+    let table_dir = report_path.parent().unwrap_or(Path::new("."));
+    let mut cells: Vec<String> = Vec::new();
+    for (path, svg) in cell_plots(table_dir).map_err(anyhow::Error::msg)? {
+        write(&path, svg.as_bytes())?;
+        let cell = path.parent().unwrap_or(table_dir).display().to_string();
+        if cells.last() != Some(&cell) {
+            cells.push(cell);
+        }
+    }
+    for cell in cells {
+        balmix::term::print_line(&format!("{cell}/{{accuracy,balance,loss}}.svg"));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -4,11 +4,14 @@
 use super::cache::Cache;
 use super::dataset::{Dataset, Modality};
 use super::error::DataError;
+use super::fetch::{member_bytes, member_display};
 use super::local;
+use super::read_csv;
 use super::read_modality::{self, ModalityRows};
-use crate::manifest::{Alignment, Manifest};
+use crate::manifest::{Alignment, LabelsFile, Manifest};
 use crate::rng::{stream, Stream};
 use rand::seq::SliceRandom;
+use std::collections::HashMap;
 
 /// Load the modalities `names` of a file dataset (every modality when `names` is empty).
 pub fn load(
@@ -18,10 +21,11 @@ pub fn load(
     log: &dyn Fn(&str),
 ) -> Result<Dataset, DataError> {
     let k = manifest.classes.len();
-    let lists = match &manifest.fixed_splits {
+    let lists = match local::folder(manifest, cache) {
         Some(_) => Some(local::check(manifest, cache)?),
         None => None,
-    };
+    }
+    .filter(|_| manifest.fixed_splits.is_some());
     let mut wanted: Vec<&str> = if names.is_empty() {
         manifest
             .modalities
@@ -43,16 +47,6 @@ pub fn load(
         .filter(|m| wanted.contains(&m.name.as_str()))
     {
         let rows = read_modality::read(manifest, spec, cache, log)?;
-        for (row, &label) in rows.labels.iter().enumerate() {
-            if label < 0 || label as usize >= k {
-                return Err(DataError::LabelOutOfRange {
-                    file: format!("{} ({})", manifest.name, spec.name),
-                    row,
-                    label,
-                    classes: k,
-                });
-            }
-        }
         for (i, v) in rows.values.iter().enumerate() {
             if !v.is_finite() {
                 return Err(DataError::NonFinite {
@@ -66,10 +60,51 @@ pub fn load(
         }
         read.push((spec.name.clone(), spec.width, rows));
     }
-    let (modalities, labels) = match &manifest.alignment {
-        Alignment::Rows => by_rows(manifest, read, lists)?,
-        Alignment::ByLabel { anchor, seed } => by_label(manifest, read, anchor, *seed)?,
+    let labels_file = match &manifest.labels {
+        Some(l) => Some(read_labels_file(manifest, l, cache, log)?),
+        None => None,
     };
+    let sources = labels_file
+        .iter()
+        .map(|(name, rows)| (name.as_str(), rows))
+        .chain(read.iter().map(|(name, _, rows)| (name.as_str(), rows)));
+    for (name, rows) in sources {
+        for (row, &label) in rows.labels.iter().enumerate() {
+            if label < 0 || label as usize >= k {
+                return Err(DataError::LabelOutOfRange {
+                    file: format!("{} ({name})", manifest.name),
+                    row,
+                    label,
+                    classes: k,
+                });
+            }
+        }
+    }
+    let with_ids = read.iter().filter(|(_, _, r)| !r.ids.is_empty()).count();
+    let fixed_train = lists.as_ref().map(|l| l.train.len());
+    let assembled = if labels_file.is_some() || with_ids > 0 {
+        if let Some((name, _, _)) = read.iter().find(|(_, _, r)| r.ids.is_empty()) {
+            return Err(DataError::Join {
+                dataset: manifest.name.clone(),
+                problem: format!(
+                    "modality `{name}` has no id column while other files have one: declare `id` on every file (rows are then joined on it), or on none (rows are matched by position)"
+                ),
+            });
+        }
+        if matches!(manifest.alignment, Alignment::ByLabel { .. }) {
+            return Err(DataError::Join {
+                dataset: manifest.name.clone(),
+                problem: "alignment by-label pairs rows by class; files with ids are joined on them — use one or the other".into(),
+            });
+        }
+        by_ids(manifest, read, labels_file.map(|(_, rows)| rows), lists)?
+    } else {
+        match &manifest.alignment {
+            Alignment::Rows => by_rows(manifest, read, lists)?,
+            Alignment::ByLabel { anchor, seed } => by_label(manifest, read, anchor, *seed)?,
+        }
+    };
+    let (modalities, labels, groups) = assembled;
     if let Some(e) = &manifest.expected {
         if labels.len() != e.samples {
             return Err(DataError::CountMismatch {
@@ -98,11 +133,44 @@ pub fn load(
         classes: manifest.classes.clone(),
         modalities,
         labels,
+        groups,
+        fixed_train,
     })
 }
 
-type Assembled = (Vec<Modality>, Vec<usize>);
+/// The manifest's `[labels]` file as rows (no features): its shown name and its ids, labels
+/// and groups.
+fn read_labels_file(
+    manifest: &Manifest,
+    l: &LabelsFile,
+    cache: &Cache,
+    log: &dyn Fn(&str),
+) -> Result<(String, ModalityRows), DataError> {
+    let bytes = member_bytes(manifest, &l.file, cache, log)?;
+    let shown = member_display(manifest, &l.file, cache);
+    let columns = read_csv::Columns {
+        label: Some(l.label.clone()),
+        label_last: false,
+        id: Some(l.id.clone()),
+        group: l.group.clone(),
+    };
+    let t = read_csv::read_columns_only(&bytes, &shown, l.header, &columns)?;
+    let labels = read_modality::class_labels(&t, &manifest.classes, &shown)?;
+    Ok((
+        "the labels file".to_string(),
+        ModalityRows {
+            values: Vec::new(),
+            labels,
+            ids: t.ids,
+            groups: t.groups,
+        },
+    ))
+}
 
+/// Modalities, labels and groups (empty when the data has none).
+type Assembled = (Vec<Modality>, Vec<usize>, Vec<String>);
+
+/// Row i of every file is sample i (with fixed lists: the lists' rows, train then test).
 fn by_rows(
     manifest: &Manifest,
     read: Vec<(String, usize, ModalityRows)>,
@@ -115,6 +183,7 @@ fn by_rows(
         .map_or_else(|| read[0].2.len(read[0].1), Vec::len);
     let mut labels: Option<(String, Vec<usize>)> =
         list_labels.map(|l| ("the split lists".to_string(), l));
+    let mut groups: Option<(String, Vec<String>)> = None;
     let mut modalities = Vec::new();
     for (name, width, rows) in read {
         let got = rows.len(width);
@@ -136,9 +205,25 @@ fn by_rows(
                             dataset: manifest.name.clone(),
                             a: first.clone(),
                             b: name.clone(),
-                            row,
+                            at: format!("row {row}"),
                             la: known[row],
                             lb: these[row],
+                        });
+                    }
+                }
+            }
+        }
+        if !rows.groups.is_empty() {
+            match &groups {
+                None => groups = Some((name.clone(), rows.groups.clone())),
+                Some((first, known)) => {
+                    if let Some(row) = (0..n).find(|&i| known[i] != rows.groups[i]) {
+                        return Err(DataError::Join {
+                            dataset: manifest.name.clone(),
+                            problem: format!(
+                                "groups of `{first}` and `{name}` disagree at row {row} (`{}` vs `{}`)",
+                                known[row], rows.groups[row]
+                            ),
                         });
                     }
                 }
@@ -155,7 +240,188 @@ fn by_rows(
         file: manifest.name.clone(),
         reason: "no modality carries labels".into(),
     })?;
-    Ok((modalities, labels))
+    Ok((
+        modalities,
+        labels,
+        groups.map(|(_, g)| g).unwrap_or_default(),
+    ))
+}
+
+/// Rows joined on their id: the samples are the fixed lists' ids (train then test), else the
+/// labels file's, else the first modality's, in that order; every file must hold every
+/// sample's id exactly once and no other.
+fn by_ids(
+    manifest: &Manifest,
+    read: Vec<(String, usize, ModalityRows)>,
+    labels_file: Option<ModalityRows>,
+    lists: Option<local::Lists>,
+) -> Result<Assembled, DataError> {
+    let dataset = manifest.name.clone();
+    let join = |problem: String| DataError::Join {
+        dataset: dataset.clone(),
+        problem,
+    };
+    let order: Vec<String> = match (&lists, &labels_file) {
+        (Some(l), _) => l.ids.clone(),
+        (None, Some(f)) => f.ids.clone(),
+        (None, None) => read[0].2.ids.clone(),
+    };
+    let index = |name: &str, ids: &[String]| -> Result<HashMap<String, usize>, DataError> {
+        let mut at = HashMap::with_capacity(ids.len());
+        for (row, id) in ids.iter().enumerate() {
+            if let Some(first) = at.insert(id.clone(), row) {
+                return Err(join(format!(
+                    "{name}: id `{id}` appears twice (rows {first} and {row}); ids must be unique"
+                )));
+            }
+        }
+        Ok(at)
+    };
+    let samples = index(
+        if lists.is_some() {
+            "the split lists"
+        } else if labels_file.is_some() {
+            "the labels file"
+        } else {
+            &read[0].0
+        },
+        &order,
+    )?;
+    // For each source, the row of every sample; ids missing on either side are errors.
+    let rows_of = |name: &str, ids: &[String]| -> Result<Vec<usize>, DataError> {
+        let at = index(name, ids)?;
+        let missing: Vec<&str> = order
+            .iter()
+            .filter(|id| !at.contains_key(*id))
+            .map(String::as_str)
+            .collect();
+        let extra: Vec<&str> = ids
+            .iter()
+            .filter(|id| !samples.contains_key(*id))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() || !extra.is_empty() {
+            let mut parts = Vec::new();
+            if !missing.is_empty() {
+                parts.push(format!(
+                    "{} sample id(s) missing from {name}: {}",
+                    missing.len(),
+                    listing(&missing)
+                ));
+            }
+            if !extra.is_empty() {
+                parts.push(format!(
+                    "{} id(s) of {name} are not samples{}: {}",
+                    extra.len(),
+                    if lists.is_some() {
+                        " (in neither split list)"
+                    } else {
+                        ""
+                    },
+                    listing(&extra)
+                ));
+            }
+            return Err(join(parts.join("; ")));
+        }
+        Ok(order.iter().map(|id| at[id]).collect())
+    };
+    let mut labels: Option<(String, Vec<usize>)> = None;
+    let mut groups: Option<(String, Vec<String>)> = None;
+    let mut agree = |name: &str, rows: &ModalityRows, at: &[usize]| -> Result<(), DataError> {
+        if !rows.labels.is_empty() {
+            let these: Vec<usize> = at.iter().map(|&r| rows.labels[r] as usize).collect();
+            match &labels {
+                None => labels = Some((name.to_string(), these)),
+                Some((first, known)) => {
+                    if let Some(i) = (0..order.len()).find(|&i| known[i] != these[i]) {
+                        return Err(DataError::LabelDisagreement {
+                            dataset: dataset.clone(),
+                            a: first.clone(),
+                            b: name.to_string(),
+                            at: format!("id `{}`", order[i]),
+                            la: known[i],
+                            lb: these[i],
+                        });
+                    }
+                }
+            }
+        }
+        if !rows.groups.is_empty() {
+            let these: Vec<String> = at.iter().map(|&r| rows.groups[r].clone()).collect();
+            match &groups {
+                None => groups = Some((name.to_string(), these)),
+                Some((first, known)) => {
+                    if let Some(i) = (0..order.len()).find(|&i| known[i] != these[i]) {
+                        return Err(join(format!(
+                            "groups of {first} and {name} disagree at id `{}` (`{}` vs `{}`)",
+                            order[i], known[i], these[i]
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    };
+    if let Some(f) = &labels_file {
+        let at = rows_of("the labels file", &f.ids)?;
+        agree("the labels file", f, &at)?;
+    }
+    let mut modalities = Vec::new();
+    for (name, width, rows) in read {
+        let shown = format!("modality `{name}`");
+        let at = rows_of(&shown, &rows.ids)?;
+        agree(&shown, &rows, &at)?;
+        let mut values = Vec::with_capacity(order.len() * width);
+        for &r in &at {
+            values.extend_from_slice(&rows.values[r * width..(r + 1) * width]);
+        }
+        modalities.push(Modality {
+            name,
+            width,
+            values,
+            media: None,
+        });
+    }
+    let labels = match (labels, lists) {
+        (Some((first, known)), Some(l)) => {
+            let listed: Vec<usize> = l.train.into_iter().chain(l.test).collect();
+            if let Some(i) = (0..order.len()).find(|&i| known[i] != listed[i]) {
+                return Err(DataError::LabelDisagreement {
+                    dataset: dataset.clone(),
+                    a: first,
+                    b: "the split lists".into(),
+                    at: format!("id `{}`", order[i]),
+                    la: known[i],
+                    lb: listed[i],
+                });
+            }
+            known
+        }
+        (Some((_, known)), None) => known,
+        (None, Some(l)) => l.train.into_iter().chain(l.test).collect(),
+        (None, None) => {
+            return Err(DataError::Format {
+                file: dataset.clone(),
+                reason: "no file carries labels".into(),
+            })
+        }
+    };
+    Ok((
+        modalities,
+        labels,
+        groups.map(|(_, g)| g).unwrap_or_default(),
+    ))
+}
+
+/// The first ten of `ids`, then how many more.
+fn listing(ids: &[&str]) -> String {
+    let shown: Vec<&str> = ids.iter().take(10).copied().collect();
+    let more = ids.len().saturating_sub(10);
+    if more > 0 {
+        format!("{} and {more} more", shown.join(", "))
+    } else {
+        shown.join(", ")
+    }
 }
 
 /// Pair every anchor sample with a distinct same-class sample of each other modality: per
@@ -219,5 +485,5 @@ fn by_label(
             media: None,
         });
     }
-    Ok((modalities, labels))
+    Ok((modalities, labels, Vec::new()))
 }

@@ -198,6 +198,8 @@ mod tests {
                 media: None,
             }],
             labels: vec![0, 1, 0, 1],
+            groups: Vec::new(),
+            fixed_train: None,
         }
     }
 

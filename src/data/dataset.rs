@@ -76,6 +76,12 @@ pub struct Dataset {
     pub modalities: Vec<Modality>,
     /// One label per sample.
     pub labels: Vec<usize>,
+    /// The group of each sample (e.g. the subject it was recorded from), or empty when the
+    /// data has none. Group splits and group-wise validation keep a group on one side.
+    pub groups: Vec<String>,
+    /// With the manifest's fixed lists: the first `fixed_train` samples are the training list,
+    /// the rest the test list.
+    pub fixed_train: Option<usize>,
 }
 
 impl Dataset {
@@ -191,6 +197,8 @@ mod tests {
                 media: None,
             }],
             labels: vec![0, 1, 0],
+            groups: Vec::new(),
+            fixed_train: None,
         };
         d.standardize(&[0, 1]);
         // train mean 2, std 1: the held-out 100 becomes 98, untouched by its own value.

@@ -71,15 +71,18 @@ pub enum DataError {
         column: usize,
         value: f32,
     },
-    #[error("dataset `{dataset}`: labels of `{a}` and `{b}` disagree at row {row} ({la} vs {lb})")]
+    #[error("dataset `{dataset}`: labels of `{a}` and `{b}` disagree at {at} ({la} vs {lb}){}", if at.starts_with("row ") { "; rows are matched by position: add an id column to every file (`id = \"…\"` in the manifest) or reorder the rows" } else { "" })]
     LabelDisagreement {
         dataset: String,
         a: String,
         b: String,
-        row: usize,
+        /// `row N` (rows matched by position) or `id X`.
+        at: String,
         la: usize,
         lb: usize,
     },
+    #[error("dataset `{dataset}`: {problem}")]
+    Join { dataset: String, problem: String },
     #[error("dataset `{dataset}`: class {class} has {have} `{modality}` samples but {need} are needed to pair by label")]
     NotEnoughToPair {
         dataset: String,

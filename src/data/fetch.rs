@@ -115,11 +115,25 @@ pub fn member_status(
     Ok(meta.len())
 }
 
-/// The folder of a local source: `$env` if set, else `<cache>/local/<dataset>`.
+/// The folder of a local source: `$env` if set, else its `path` relative to the manifest
+/// file's folder, else `<cache>/local/<dataset>`.
 pub fn local_dir(manifest: &Manifest, env: &str, cache: &Cache) -> PathBuf {
-    std::env::var_os(env)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| cache.local_dir(&manifest.name))
+    if let Some(dir) = std::env::var_os(env) {
+        return PathBuf::from(dir);
+    }
+    let relative = manifest.sources.iter().find_map(|s| match s {
+        Source::Local {
+            env: e,
+            path: Some(p),
+            ..
+        } if e == env => Some(p),
+        _ => None,
+    });
+    match (relative, &manifest.dir) {
+        (Some(p), Some(dir)) => dir.join(p),
+        (Some(p), None) => PathBuf::from(p),
+        (None, _) => cache.local_dir(&manifest.name),
+    }
 }
 
 fn verify(bytes: &[u8], expected: &str, what: &str) -> Result<(), DataError> {

@@ -28,9 +28,7 @@ pub fn fingerprint(
                 // A local dataset that is not (completely) prepared: say what is missing and
                 // how to prepare it, not just which file failed to open.
                 Err(e) => {
-                    let local = manifest.fixed_splits.is_some()
-                        && super::local::folder(manifest, cache).is_some();
-                    if local {
+                    if super::local::folder(manifest, cache).is_some() {
                         super::local::check(manifest, cache)?;
                     }
                     return Err(e);

@@ -1,7 +1,7 @@
-//! Local datasets (CREMA-D, Kinetics-Sounds, …): files the user prepared in the layout of the
-//! public OGM-GE preprocessing — `train.csv` / `test.csv` lists of `clip,label` lines — plus
-//! one feature matrix per modality (`features/<modality>.npy`, rows in list order, train
-//! then test). Presence, counts and labels are checked, and a missing piece is reported with
+//! Local datasets (CREMA-D, Kinetics-Sounds, your own): files the user prepared, optionally
+//! with fixed `train.csv` / `test.csv` lists of `id,label` lines (the layout of the public
+//! OGM-GE preprocessing) — feature files either carry an id column (rows matched by id) or
+//! have their rows in list order, train then test. Presence, counts and labels are checked, and a missing piece is reported with
 //! the manifest's preparation instructions.
 
 use super::cache::Cache;
@@ -10,12 +10,14 @@ use super::fetch::local_dir;
 use crate::manifest::{Manifest, Member, Source};
 use std::path::PathBuf;
 
-/// Labels of the train and test lists.
+/// The train and test lists.
 pub struct Lists {
     /// Labels of `train.csv`, in order.
     pub train: Vec<usize>,
     /// Labels of `test.csv`, in order.
     pub test: Vec<usize>,
+    /// Ids (first column) of `train.csv` then `test.csv`, in order.
+    pub ids: Vec<String>,
 }
 
 /// The folder of the dataset's local source.
@@ -26,19 +28,17 @@ pub fn folder(manifest: &Manifest, cache: &Cache) -> Option<(PathBuf, String)> {
     })
 }
 
-/// Check presence and counts of every file; read the lists' labels.
+/// Check presence of every file and the lists' counts; read the lists' ids and labels (empty
+/// without fixed lists).
 pub fn check(manifest: &Manifest, cache: &Cache) -> Result<Lists, DataError> {
     if crate::media::dataset::layout(manifest).is_some() {
         let c = crate::media::dataset::clips(manifest, cache)?;
         return Ok(Lists {
             train: c.labels[..c.train].to_vec(),
             test: c.labels[c.train..].to_vec(),
+            ids: Vec::new(),
         });
     }
-    let splits = manifest
-        .fixed_splits
-        .as_ref()
-        .expect("local datasets have fixed splits");
     let (dir, env) = folder(manifest, cache).expect("local datasets have a local source");
     let mut missing = Vec::new();
     if !dir.is_dir() {
@@ -47,7 +47,8 @@ pub fn check(manifest: &Manifest, cache: &Cache) -> Result<Lists, DataError> {
             dir.display()
         ));
     }
-    let mut read_list = |m: &Member, expected: usize| -> Option<Vec<usize>> {
+    let mut ids = Vec::new();
+    let mut read_list = |m: &Member, expected: Option<usize>| -> Option<Vec<usize>> {
         let path = dir.join(&m.path);
         let Ok(text) = std::fs::read_to_string(&path) else {
             missing.push(format!("{} is missing", path.display()));
@@ -60,6 +61,7 @@ pub fn check(manifest: &Manifest, cache: &Cache) -> Result<Lists, DataError> {
             .filter(|(_, l)| !l.trim().is_empty())
         {
             let label = line.rsplit(',').next().unwrap_or("").trim();
+            ids.push(line.split(',').next().unwrap_or("").trim().to_string());
             let class = manifest
                 .classes
                 .iter()
@@ -83,7 +85,7 @@ pub fn check(manifest: &Manifest, cache: &Cache) -> Result<Lists, DataError> {
                 }
             }
         }
-        if labels.len() != expected {
+        if let Some(expected) = expected.filter(|&e| e != labels.len()) {
             missing.push(format!(
                 "{} has {} clips, expected {expected}",
                 path.display(),
@@ -93,12 +95,22 @@ pub fn check(manifest: &Manifest, cache: &Cache) -> Result<Lists, DataError> {
         }
         Some(labels)
     };
-    let train = read_list(&splits.train, splits.train_count);
-    let test = read_list(&splits.test, splits.test_count);
+    let (train, test) = match &manifest.fixed_splits {
+        Some(splits) => (
+            read_list(&splits.train, splits.train_count),
+            read_list(&splits.test, splits.test_count),
+        ),
+        None => (Some(Vec::new()), Some(Vec::new())),
+    };
+    let lists: Vec<&str> = manifest
+        .fixed_splits
+        .iter()
+        .flat_map(|s| [s.train.path.as_str(), s.test.path.as_str()])
+        .collect();
     for m in manifest
         .members()
         .into_iter()
-        .filter(|m| m.path != splits.train.path && m.path != splits.test.path)
+        .filter(|m| !lists.contains(&m.path.as_str()))
     {
         let path = dir.join(&m.path);
         if !path.is_file() {
@@ -106,7 +118,7 @@ pub fn check(manifest: &Manifest, cache: &Cache) -> Result<Lists, DataError> {
         }
     }
     match (train, test) {
-        (Some(train), Some(test)) if missing.is_empty() => Ok(Lists { train, test }),
+        (Some(train), Some(test)) if missing.is_empty() => Ok(Lists { train, test, ids }),
         _ => Err(DataError::LocalMissing {
             dataset: manifest.name.clone(),
             missing: missing.join("; "),

@@ -25,6 +25,7 @@ pub use error::DataError;
 pub use split::Splits;
 
 use crate::manifest::Manifest;
+use crate::recipe::file::{SplitKind, SplitSection};
 use crate::recipe::Recipe;
 
 /// The whole dataset a manifest describes (only `names` when not empty), fetching as needed.
@@ -56,7 +57,7 @@ pub fn load_manifest(
         return Ok((**d).clone());
     }
     let d = assemble::load(manifest, names, cache, log)?;
-    if manifest.fixed_splits.is_none() {
+    if local::folder(manifest, cache).is_none() {
         // Local folders can change under us; downloaded data is pinned by sha256.
         memo.lock()
             .expect("dataset memo")
@@ -65,17 +66,34 @@ pub fn load_manifest(
     Ok(d)
 }
 
-/// The splits of a dataset: the manifest's fixed lists, else a stratified split by seed.
-pub fn split(
-    manifest: &Manifest,
-    data: &Dataset,
-    test: f64,
-    val: f64,
-    seed: u64,
-) -> Result<Splits, DataError> {
-    match &manifest.fixed_splits {
-        Some(f) => split::fixed(data, f.train_count, val, seed),
-        None => split::stratified(data, test, val, seed),
+/// The splits of a dataset as the resolved recipe section `s` says: the manifest's fixed
+/// lists, a stratified or group split by seed, or one fold of a (group) k-fold.
+pub fn split(data: &Dataset, s: &SplitSection) -> Result<Splits, DataError> {
+    let test = s.test.unwrap_or(crate::recipe::file::DEFAULT_TEST_FRACTION);
+    let kind = s.kind.unwrap_or(if data.fixed_train.is_some() {
+        SplitKind::Fixed
+    } else {
+        SplitKind::Stratified
+    });
+    match (kind, s.folds) {
+        (SplitKind::Fixed, _) => {
+            let n_train = data.fixed_train.ok_or_else(|| DataError::Format {
+                file: data.name.clone(),
+                reason: "split kind `fixed` needs the manifest's fixed train/test lists".into(),
+            })?;
+            split::fixed(data, n_train, s.val, s.seed)
+        }
+        (SplitKind::Stratified, None) => split::stratified(data, test, s.val, s.seed),
+        (SplitKind::Group, None) => split::by_group(data, test, s.val, s.seed),
+        (kind, Some(folds)) => {
+            let fold = s.fold.ok_or_else(|| DataError::Format {
+                file: data.name.clone(),
+                reason: format!(
+                    "dataset.split.folds = {folds} but no dataset.split.fold: `balmix run` runs every fold, or set the fold (0..{folds})"
+                ),
+            })?;
+            split::k_fold(data, folds, fold, kind == SplitKind::Group, s.val, s.seed)
+        }
     }
 }
 
@@ -89,22 +107,14 @@ pub fn load(
     let manifest = recipe.manifest();
     let spec = recipe.dataset();
     if crate::media::dataset::layout(manifest).is_some() {
-        let (data, train) =
+        let (data, _) =
             crate::media::dataset::load(manifest, &spec.modalities, &spec.media, cache, log)?;
-        let splits = split::fixed(&data, train, spec.split.val, spec.split.seed)?;
+        let splits = split(&data, &spec.split)?;
         return Ok((data, splits));
     }
     let full = load_manifest(manifest, &spec.modalities, cache, log)?;
     let mut data = full.select(&spec.modalities)?;
-    let splits = split(
-        manifest,
-        &data,
-        spec.split
-            .test
-            .unwrap_or(crate::recipe::file::DEFAULT_TEST_FRACTION),
-        spec.split.val,
-        spec.split.seed,
-    )?;
+    let splits = split(&data, &spec.split)?;
     if spec.standardize {
         data.standardize(&splits.train);
     }

@@ -13,6 +13,33 @@ pub struct ModalityRows {
     pub values: Vec<f32>,
     /// Labels per row, when the files carry them.
     pub labels: Vec<i64>,
+    /// Sample ids per row, when the files carry them.
+    pub ids: Vec<String>,
+    /// Groups per row, when the files carry them.
+    pub groups: Vec<String>,
+}
+
+/// The class index of every label cell of `t` (class names or indices); an unknown name is an
+/// error naming its line and the classes.
+pub fn class_labels(
+    t: &read_csv::CsvTable,
+    classes: &[String],
+    file: &str,
+) -> Result<Vec<i64>, DataError> {
+    t.labels
+        .iter()
+        .enumerate()
+        .map(|(row, cell)| {
+            read_csv::class_of(cell, classes).ok_or_else(|| DataError::Format {
+                file: file.into(),
+                reason: format!(
+                    "line {}: label `{cell}` is neither a class name nor a class index (classes: {})",
+                    t.line(row),
+                    classes.join(", ")
+                ),
+            })
+        })
+        .collect()
 }
 
 impl ModalityRows {
@@ -34,22 +61,37 @@ pub fn read(
         reason: format!("modality `{}` has no reader", spec.name),
     })?;
     let rows = match reader {
-        Reader::Csv { file, header } => {
+        Reader::Csv {
+            file,
+            header,
+            label,
+            id,
+            group,
+        } => {
             let bytes = member_bytes(manifest, file, cache, log)?;
             let shown = member_display(manifest, file, cache);
-            let t = read_csv::read(&bytes, &shown, *header)?;
+            let columns = read_csv::Columns {
+                label: label.clone(),
+                label_last: manifest.labels.is_none(),
+                id: id.clone(),
+                group: group.clone(),
+            };
+            let t = read_csv::read(&bytes, &shown, *header, &columns)?;
             if t.width != spec.width {
                 return Err(DataError::Format {
                     file: shown,
                     reason: format!(
-                        "{} feature columns, manifest says width {}",
+                        "{} feature columns, manifest says width {} (columns that are not features need a role: label, id or group)",
                         t.width, spec.width
                     ),
                 });
             }
+            let labels = class_labels(&t, &manifest.classes, &shown)?;
             ModalityRows {
                 values: t.values,
-                labels: t.labels,
+                labels,
+                ids: t.ids,
+                groups: t.groups,
             }
         }
         Reader::NpzSequences {
@@ -99,6 +141,8 @@ pub fn read(
             ModalityRows {
                 values,
                 labels: y.values.iter().map(|&v| v as i64).collect(),
+                ids: Vec::new(),
+                groups: Vec::new(),
             }
         }
         Reader::JsonImages { files } => {
@@ -130,7 +174,12 @@ pub fn read(
                 values.extend_from_slice(&data);
                 labels.extend(std::iter::repeat_n(class as i64, data.len() / spec.width));
             }
-            ModalityRows { values, labels }
+            ModalityRows {
+                values,
+                labels,
+                ids: Vec::new(),
+                groups: Vec::new(),
+            }
         }
         Reader::Npy { file } => {
             let bytes = member_bytes(manifest, file, cache, log)?;
@@ -144,6 +193,8 @@ pub fn read(
             ModalityRows {
                 values: a.values.iter().map(|&v| v as f32).collect(),
                 labels: Vec::new(),
+                ids: Vec::new(),
+                groups: Vec::new(),
             }
         }
         // Media are decoded on demand by their own loader (crate::media::dataset).

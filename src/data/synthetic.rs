@@ -46,6 +46,8 @@ pub fn generate(manifest: &Manifest, samples: usize, seed: u64) -> Result<Datase
         classes: manifest.classes.clone(),
         modalities,
         labels,
+        groups: Vec::new(),
+        fixed_train: None,
     })
 }
 

@@ -78,7 +78,7 @@ pub fn clips(manifest: &Manifest, cache: &Cache) -> Result<Clips, DataError> {
     })?;
     let fake = record.as_ref().is_some_and(|r| r.fake);
     let expected = match &record {
-        Some(r) if r.fake => [r.train_clips, r.test_clips],
+        Some(r) if r.fake => [Some(r.train_clips), Some(r.test_clips)],
         _ => [splits.train_count, splits.test_count],
     };
     let classes = class_names(manifest, layout, &dir)?;
@@ -97,7 +97,7 @@ pub fn clips(manifest: &Manifest, cache: &Cache) -> Result<Clips, DataError> {
                 file: path.display().to_string(),
                 reason,
             })?;
-        if entries.len() != want {
+        if let Some(want) = want.filter(|&w| w != entries.len()) {
             missing.push(format!(
                 "{} has {} clips, expected {want}",
                 path.display(),
@@ -287,6 +287,8 @@ pub fn load(
             classes: manifest.classes.clone(),
             modalities,
             labels: c.labels,
+            groups: Vec::new(),
+            fixed_train: Some(c.train),
         },
         c.train,
     ))

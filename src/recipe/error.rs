@@ -168,12 +168,20 @@ pub enum RecipeError {
         kind_key: &'static str,
         kind: String,
     },
-    #[error("{origin}: dataset.split.kind = \"{kind}\" cannot apply to manifest `{manifest}`, {}", if *fixed { "whose fixed train/test lists decide the split (a stratified split would not happen); use \"fixed\" or leave dataset.split.kind out" } else { "which has no fixed lists; use \"stratified\" or leave dataset.split.kind out" })]
+    #[error("{origin}: dataset.split.kind = \"{kind}\" cannot apply to manifest `{manifest}`, {}", if *fixed { "whose fixed train/test lists decide the split (another split would not happen); use \"fixed\" or leave dataset.split.kind out" } else { "which has no fixed lists; use \"stratified\" or \"group\", or leave dataset.split.kind out" })]
     SplitKindForManifest {
         origin: String,
         kind: &'static str,
         manifest: String,
         fixed: bool,
+    },
+    #[error("{origin}: dataset.split.kind = \"group\" needs a group per sample, and manifest `{manifest}` names no group column; add `group = \"<column>\"` to a CSV reader or to [labels]")]
+    GroupSplitWithoutGroups { origin: String, manifest: String },
+    #[error("{origin}: dataset.split.fold = {fold} needs dataset.split.folds, and 0 ≤ fold < folds (here folds = {folds})")]
+    BadFold {
+        origin: String,
+        fold: usize,
+        folds: String,
     },
     #[error("{origin}: {key} is required when {kind_key} = \"{kind}\"")]
     KeyRequiredForKind {

@@ -236,22 +236,33 @@ fn yes() -> bool {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SplitSection {
-    /// Split strategy: `"stratified"` (per class, by the split seed) or `"fixed"` (the manifest's
-    /// train/test lists). Default: `"fixed"` when the manifest has fixed lists (a stratified
-    /// split of such a dataset is an error: it would not happen), else `"stratified"`.
+    /// Split strategy: `"stratified"` (per class, by the split seed), `"group"` (whole groups
+    /// — e.g. subjects — on one side only; needs a group column in the manifest) or `"fixed"`
+    /// (the manifest's train/test lists). Default: `"fixed"` when the manifest has fixed lists
+    /// (any other kind is then an error: it would not happen), else `"stratified"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<SplitKind>,
-    /// stratified only: fraction of each class held out for test (with fixed lists the test
-    /// list is the test set; giving a fraction is an error). Default `0.2`.
+    /// stratified and group, without folds: fraction of the samples (of the groups, for
+    /// `group`) held out for test. With fixed lists or folds the test set is decided
+    /// otherwise and giving a fraction is an error. Default `0.2`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test: Option<f64>,
-    /// Fraction of each class held out for validation. Default `0.1`.
+    /// Fraction held out of the training part for validation: of each class, or of the
+    /// groups when the data has groups (validation never shares a group with training).
+    /// Default `0.1`.
     #[serde(default = "default_val_fraction")]
     pub val: f64,
     /// Seed of the `split` stream; independent of the run seed so all seeds share one split.
     /// Default `0`.
     #[serde(default)]
     pub seed: u64,
+    /// k-fold cross-validation (stratified or group kind): the number of folds, k ≥ 2. Fold
+    /// `fold` is the test set. `balmix run` without `fold` runs every fold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folds: Option<usize>,
+    /// With `folds`: which fold is the test set, 0-based (0 ≤ fold < folds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fold: Option<usize>,
 }
 
 /// `dataset.split.test` of a stratified split when the recipe leaves it out.
@@ -268,6 +279,8 @@ impl Default for SplitSection {
             test: None,
             val: default_val_fraction(),
             seed: 0,
+            folds: None,
+            fold: None,
         }
     }
 }
@@ -279,9 +292,12 @@ pub enum SplitKind {
     /// Per class, shuffle with the `split` stream and cut test, val, train.
     #[default]
     Stratified,
-    /// The manifest's fixed train and test lists; validation is a stratified fraction `val` of
-    /// the training rows, drawn with the `split` stream.
+    /// The manifest's fixed train and test lists; validation is a fraction `val` of the
+    /// training part, drawn with the `split` stream.
     Fixed,
+    /// Whole groups (the manifest's group column) on one side: the groups are shuffled with
+    /// the `split` stream and cut into test, val and train.
+    Group,
 }
 
 /// `[model]`

@@ -92,6 +92,14 @@ impl Recipe {
     pub fn name(&self) -> &str {
         &self.resolved.name
     }
+    /// The name of the run folder below `--out`: the experiment name, and `/fold-<i>` when the
+    /// recipe runs fold `i` of a k-fold split.
+    pub fn run_name(&self) -> String {
+        match self.resolved.dataset.split.fold {
+            Some(fold) => format!("{}/fold-{fold}", self.resolved.name),
+            None => self.resolved.name.clone(),
+        }
+    }
     /// The seeds to run.
     pub fn seeds(&self) -> &[u64] {
         &self.resolved.seeds

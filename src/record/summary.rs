@@ -60,8 +60,14 @@ pub struct Summary {
 /// The split a run actually used: how it was made, its sizes and a hash of its index lists.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SplitRecord {
-    /// `stratified` or `fixed` (the resolved `dataset.split.kind`).
+    /// `stratified`, `group` or `fixed` (the resolved `dataset.split.kind`).
     pub kind: String,
+    /// With k-fold cross-validation: the test fold (0-based) and the number of folds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fold: Option<[usize; 2]>,
+    /// When the data has groups: the number of distinct groups in train, val and test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<[usize; 3]>,
     /// Training samples.
     pub train: usize,
     /// Validation samples.
@@ -74,8 +80,12 @@ pub struct SplitRecord {
 }
 
 impl SplitRecord {
-    /// The record of `splits` made by `kind`.
-    pub fn of(kind: &str, splits: &crate::data::Splits) -> SplitRecord {
+    /// The record of `splits` of `data` made as `section` (resolved) says.
+    pub fn of(
+        section: &crate::recipe::file::SplitSection,
+        data: &crate::data::Dataset,
+        splits: &crate::data::Splits,
+    ) -> SplitRecord {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
         for (name, part) in [
@@ -88,8 +98,22 @@ impl SplitRecord {
                 h.update((i as u64).to_le_bytes());
             }
         }
+        let distinct = |idx: &[usize]| {
+            idx.iter()
+                .map(|&i| data.groups[i].as_str())
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+        };
         SplitRecord {
-            kind: kind.to_string(),
+            kind: crate::recipe::validate::kind_name(&section.kind),
+            fold: section.fold.zip(section.folds).map(|(f, k)| [f, k]),
+            groups: (!data.groups.is_empty()).then(|| {
+                [
+                    distinct(&splits.train),
+                    distinct(&splits.val),
+                    distinct(&splits.test),
+                ]
+            }),
             train: splits.train.len(),
             val: splits.val.len(),
             test: splits.test.len(),
@@ -99,6 +123,15 @@ impl SplitRecord {
 }
 
 impl Summary {
+    /// ` fold i/k` for a run of one fold of a k-fold split, else empty.
+    pub fn fold_label(&self) -> String {
+        self.split
+            .as_ref()
+            .and_then(|p| p.fold)
+            .map(|[f, k]| format!(" fold {f}/{k}"))
+            .unwrap_or_default()
+    }
+
     /// The identity of the run this summary completes.
     pub fn identity(&self) -> Identity {
         Identity {

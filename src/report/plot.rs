@@ -1,23 +1,101 @@
-//! SVG plots, written by hand (no plotting dependency): per-run curves from `metrics.csv`
-//! and a bar chart with error bars for a table report.
+//! SVG plots: per-run curves from `metrics.csv` (accuracy, mixing and contributions, loss),
+//! the same curves as mean ± std bands over a multi-seed or cross-validated group of runs
+//! ([`group_plots`], [`cell_plots`]), and a bar chart of a table report ([`table_chart`]).
+//!
+//! The SVG is written by hand rather than with a plotting crate (plotters): the bytes are a pure
+//! function of the numbers, so snapshot and geometry tests can pin them; text is left to the
+//! viewer's fonts, so nothing needs a font file or a system library (plotters' bitmap backend
+//! needs fontconfig/FreeType to draw text); and every element carries a `class` (`xtick`,
+//! `ytick`, `band`, `key`, `cell-failed`, …) that tests read back. Layout sizes text by an
+//! estimate of its width, [`CHAR_WIDTH`] × font size per character, with a margin, so titles
+//! and legends are never clipped.
+//!
+//! Lines and rows are told apart by colour and marker together: [`style`] pairs 12 colours
+//! with 7 marker shapes so that the first 84 rows all get distinct pairs (and the first 12
+//! distinct colours).
 
-use super::render::{Cell, Report};
+mod bars;
+mod runs;
+
+pub use bars::table_chart;
+pub use runs::{cell_plots, find_runs, group_plots, run_plots};
+
 use std::fmt::Write;
-use std::path::Path;
 
-const PALETTE: [&str; 10] = [
+const PALETTE: [&str; 12] = [
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-    "#bcbd22", "#17becf",
+    "#bcbd22", "#17becf", "#393b79", "#111111",
 ];
+/// Number of marker shapes (coprime to the 12 colours).
+const MARKERS: usize = 7;
 /// The SVG namespace every chart declares.
 pub(crate) const SVG_NS: &str = "http://www.w3.org/2000/svg";
-const W: f64 = 720.0;
-const H: f64 = 420.0;
-// Margins: left, right (legend), top, bottom.
-const L: f64 = 64.0;
-const R: f64 = 170.0;
-const T: f64 = 40.0;
-const B: f64 = 52.0;
+/// Estimated width of one character, as a fraction of the font size (sans-serif; wide
+/// capitals and narrow letters average out below it for ordinary labels).
+pub const CHAR_WIDTH: f64 = 0.6;
+
+/// Estimated width in pixels of `s` at `size` px.
+pub(crate) fn text_width(s: &str, size: f64) -> f64 {
+    CHAR_WIDTH * size * s.chars().count() as f64
+}
+
+/// Colour and marker shape (0..7) of series or row `i`: colour `i mod 12`, marker `i mod 7`,
+/// so pairs repeat only after 84 rows.
+pub fn style(i: usize) -> (&'static str, usize) {
+    (PALETTE[i % PALETTE.len()], i % MARKERS)
+}
+
+/// A marker of shape `kind` (circle, square, triangle up, diamond, triangle down, plus, star)
+/// centred on `(x, y)` with radius about `r`.
+pub(crate) fn marker(kind: usize, x: f64, y: f64, r: f64, fill: &str) -> String {
+    let pts = |p: &[(f64, f64)]| -> String {
+        let d: Vec<String> = p
+            .iter()
+            .map(|(a, b)| format!("{:.1},{:.1}", x + a * r, y + b * r))
+            .collect();
+        format!("M{}Z", d.join(" L"))
+    };
+    let d = match kind % MARKERS {
+        0 => format!(
+            "M{:.1},{y:.1} a{r:.1},{r:.1} 0 1,0 {:.1},0 a{r:.1},{r:.1} 0 1,0 {:.1},0Z",
+            x - r,
+            2.0 * r,
+            -2.0 * r
+        ),
+        1 => pts(&[(-0.85, -0.85), (0.85, -0.85), (0.85, 0.85), (-0.85, 0.85)]),
+        2 => pts(&[(0.0, -1.15), (1.05, 0.75), (-1.05, 0.75)]),
+        3 => pts(&[(0.0, -1.2), (1.0, 0.0), (0.0, 1.2), (-1.0, 0.0)]),
+        4 => pts(&[(0.0, 1.15), (1.05, -0.75), (-1.05, -0.75)]),
+        5 => pts(&[
+            (-0.35, -1.1),
+            (0.35, -1.1),
+            (0.35, -0.35),
+            (1.1, -0.35),
+            (1.1, 0.35),
+            (0.35, 0.35),
+            (0.35, 1.1),
+            (-0.35, 1.1),
+            (-0.35, 0.35),
+            (-1.1, 0.35),
+            (-1.1, -0.35),
+            (-0.35, -0.35),
+        ]),
+        _ => {
+            let star: Vec<(f64, f64)> = (0..10)
+                .map(|k| {
+                    let a = std::f64::consts::PI * (k as f64 / 5.0 - 0.5);
+                    let m = if k % 2 == 0 { 1.25 } else { 0.5 };
+                    (m * a.cos(), m * a.sin())
+                })
+                .collect();
+            pts(&star)
+        }
+    };
+    format!(
+        "<path class=\"marker m{}\" fill=\"{fill}\" stroke=\"#222\" stroke-width=\"0.6\" d=\"{d}\"/>",
+        kind % MARKERS
+    )
+}
 
 /// One named line.
 pub struct Series {
@@ -29,62 +107,11 @@ pub struct Series {
     pub dashed: bool,
 }
 
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
-}
-
-fn frame(
-    title: &str,
-    x_label: &str,
-    y_label: &str,
-    (x0, x1): (f64, f64),
-    (y0, y1): (f64, f64),
-    x_ticks: bool,
-) -> String {
-    let mut s = format!(
-        "<svg xmlns=\"{SVG_NS}\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"{W}\" height=\"{H}\" fill=\"white\"/>\n<text x=\"{}\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">{}</text>\n",
-        (L + W - R) / 2.0,
-        esc(title)
-    );
-    let (pw, ph) = (W - L - R, H - T - B);
-    let intervals = nice_intervals(y0, y1);
-    for i in 0..=intervals {
-        let v = y0 + (y1 - y0) * i as f64 / intervals as f64;
-        let y = T + ph - ph * i as f64 / intervals as f64;
-        let _ = writeln!(s, "<line x1=\"{L}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>", L + pw, L - 6.0, y + 4.0, trim(v));
-    }
-    if x_ticks {
-        for i in 0..=5 {
-            let v = x0 + (x1 - x0) * i as f64 / 5.0;
-            let x = L + pw * i as f64 / 5.0;
-            let _ = writeln!(
-                s,
-                "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
-                T + ph + 18.0,
-                trim(v)
-            );
-        }
-    }
-    let _ = writeln!(
-        s,
-        "<rect x=\"{L}\" y=\"{T}\" width=\"{pw}\" height=\"{ph}\" fill=\"none\" stroke=\"#333\"/>"
-    );
-    let _ = writeln!(
-        s,
-        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
-        L + pw / 2.0,
-        H - 10.0,
-        esc(x_label)
-    );
-    let _ = writeln!(
-        s,
-        "<text transform=\"translate(16 {:.1}) rotate(-90)\" text-anchor=\"middle\">{}</text>",
-        T + ph / 2.0,
-        esc(y_label)
-    );
-    s
+        .replace('"', "&quot;")
 }
 
 /// The largest "nice" tick step (1, 2 or 5 × 10^k) giving at least 4 intervals over
@@ -100,7 +127,7 @@ fn nice_step(y0: f64, y1: f64) -> f64 {
 }
 
 /// `[y0, y1]` widened outwards to multiples of its nice step.
-fn nice_range(y0: f64, y1: f64) -> (f64, f64) {
+pub(crate) fn nice_range(y0: f64, y1: f64) -> (f64, f64) {
     let step = nice_step(y0, y1);
     // The small slack keeps values already on the grid (0.3 / 0.1 = 2.9999…) where they are.
     (
@@ -111,7 +138,7 @@ fn nice_range(y0: f64, y1: f64) -> (f64, f64) {
 
 /// The number of tick intervals of a range made by [`nice_range`]: the largest nice step that
 /// divides it into 4 to 12 intervals with both ends on the grid (5 for any other range).
-fn nice_intervals(y0: f64, y1: f64) -> usize {
+pub(crate) fn nice_intervals(y0: f64, y1: f64) -> usize {
     let span = y1 - y0;
     let mag = 10f64.powf((span.abs().max(1e-12) / 4.0).log10().floor());
     let on_grid = |v: f64, step: f64| ((v / step) - (v / step).round()).abs() < 1e-6;
@@ -126,12 +153,292 @@ fn nice_intervals(y0: f64, y1: f64) -> usize {
         .unwrap_or(5)
 }
 
-fn trim(v: f64) -> String {
-    let t = format!("{v:.3}");
-    t.trim_end_matches('0').trim_end_matches('.').to_string()
+/// Integer ticks inside `[x0, x1]` (epochs: never 2.5): every integer when there are at most
+/// 12, else the multiples of the smallest 1-2-5 step that gives at most 10.
+pub fn integer_ticks(x0: f64, x1: f64) -> Vec<i64> {
+    let (lo, hi) = (x0.ceil() as i64, x1.floor() as i64);
+    if hi < lo {
+        return Vec::new();
+    }
+    if hi - lo < 12 {
+        return (lo..=hi).collect();
+    }
+    let step = (0..)
+        .flat_map(|p| [1, 2, 5].map(|m| m * 10i64.pow(p)))
+        .find(|s| hi.div_euclid(*s) - (lo - 1).div_euclid(*s) <= 10)
+        .unwrap_or(1);
+    (lo..=hi).filter(|v| v % step == 0).collect()
 }
 
-/// A line chart of `series`; the y range covers the data (and `y_floor`..`y_ceil` if given).
+pub(crate) fn trim(v: f64) -> String {
+    let t = format!("{v:.3}");
+    let t = t.trim_end_matches('0').trim_end_matches('.');
+    if t == "-0" { "0" } else { t }.to_string()
+}
+
+/// A series' band, aligned with its points: `(lo, hi)` at a point, `None` where it has none.
+pub(crate) type Band = Vec<Option<(f64, f64)>>;
+
+/// A line chart: series with optional ±1 std bands, a legend on the right sized to its names.
+pub(crate) struct LineChart<'a> {
+    pub title: &'a str,
+    /// A second, smaller title line (what the bands mean).
+    pub subtitle: Option<&'a str>,
+    pub x_label: &'a str,
+    pub y_label: &'a str,
+    pub series: &'a [Series],
+    /// Per series (may be empty), aligned with its points: the band `(lo, hi)` at that point,
+    /// `None` where there is none (fewer than two runs).
+    pub bands: &'a [Band],
+    /// The y range covers the data and this range.
+    pub y_range: Option<(f64, f64)>,
+    /// Integer x ticks (epochs) instead of multiples of a 1-2-5 step.
+    pub integer_x: bool,
+}
+
+// Plot area size and the margins that do not depend on text.
+const PW: f64 = 486.0;
+const PH: f64 = 328.0;
+const B: f64 = 48.0;
+
+impl LineChart<'_> {
+    fn band(&self, i: usize) -> &[Option<(f64, f64)>] {
+        self.bands.get(i).map_or(&[], Vec::as_slice)
+    }
+
+    /// The SVG document.
+    pub fn svg(&self) -> String {
+        let xs = self
+            .series
+            .iter()
+            .flat_map(|s| s.points.iter().map(|p| p.0));
+        let ys = self.series.iter().enumerate().flat_map(|(i, s)| {
+            let band = self.band(i).iter().flatten().flat_map(|&(a, b)| [a, b]);
+            s.points.iter().map(|p| p.1).chain(band)
+        });
+        let (x0, x1) = extent(xs);
+        let (mut y0, mut y1) = extent(ys);
+        if let Some((a, b)) = self.y_range {
+            (y0, y1) = (y0.min(a), y1.max(b));
+        }
+        let usable = y0.is_finite() && y1.is_finite() && y1 > y0;
+        if !usable {
+            let c = if y0.is_finite() { y0 } else { 0.0 };
+            (y0, y1) = (c - 0.5, c + 0.5);
+        }
+        let half = if self.integer_x { 0.5 } else { 1.0 };
+        let (x0, x1) = match (x0.is_finite(), x1 > x0) {
+            (true, true) => (x0, x1),
+            (true, false) => (x0 - half, x0 + half),
+            _ => (0.0, 1.0),
+        };
+        let (y0, y1) = nice_range(y0, y1);
+        let intervals = nice_intervals(y0, y1);
+        let y_ticks: Vec<f64> = (0..=intervals)
+            .map(|i| y0 + (y1 - y0) * i as f64 / intervals as f64)
+            .collect();
+        let tick_w = y_ticks
+            .iter()
+            .map(|v| text_width(&trim(*v), 12.0))
+            .fold(0.0, f64::max);
+        let l = (tick_w + 34.0).max(64.0).ceil();
+        let t = if self.subtitle.is_some() { 60.0 } else { 44.0 };
+        let n = self.series.len();
+        let legend_x = l + PW + 16.0;
+        let longest = self
+            .series
+            .iter()
+            .map(|s| text_width(&s.name, 12.0))
+            .fold(0.0, f64::max);
+        let head_w = text_width(self.title, 15.0)
+            .max(self.subtitle.map_or(0.0, |s| text_width(s, 12.0)))
+            + 24.0;
+        let w = (legend_x + 36.0 + longest + 14.0)
+            .max(head_w)
+            .max(720.0)
+            .ceil();
+        let h = (t + PH + B).max(t + 14.0 + 18.0 * n as f64 + 12.0).ceil();
+        let px = |x: f64| l + PW * (x - x0) / (x1 - x0);
+        let py = |y: f64| t + PH - PH * (y - y0) / (y1 - y0);
+
+        let mut s = header(w, h);
+        let _ = writeln!(
+            s,
+            "<text class=\"title\" x=\"{:.1}\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">{}</text>",
+            w / 2.0,
+            esc(self.title)
+        );
+        if let Some(sub) = self.subtitle {
+            let _ = writeln!(
+                s,
+                "<text class=\"subtitle\" x=\"{:.1}\" y=\"44\" text-anchor=\"middle\" fill=\"#444\">{}</text>",
+                w / 2.0,
+                esc(sub)
+            );
+        }
+        for v in &y_ticks {
+            let y = py(*v);
+            let _ = writeln!(
+                s,
+                "<line x1=\"{l}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/><text class=\"ytick\" x=\"{:.1}\" y=\"{y:.1}\" dy=\"4\" text-anchor=\"end\">{}</text>",
+                l + PW,
+                l - 6.0,
+                trim(*v)
+            );
+        }
+        let x_ticks: Vec<f64> = if self.integer_x {
+            integer_ticks(x0, x1)
+                .into_iter()
+                .map(|v| v as f64)
+                .collect()
+        } else {
+            let step = nice_step(x0, x1);
+            let (first, last) = ((x0 / step - 1e-9).ceil(), (x1 / step + 1e-9).floor());
+            (first as i64..=last as i64)
+                .map(|k| k as f64 * step)
+                .collect()
+        };
+        for v in x_ticks {
+            let x = px(v);
+            let _ = writeln!(
+                s,
+                "<line x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#333\"/><text class=\"xtick\" x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+                t + PH,
+                t + PH + 4.0,
+                t + PH + 18.0,
+                trim(v)
+            );
+        }
+        let _ = writeln!(
+            s,
+            "<rect x=\"{l}\" y=\"{t}\" width=\"{PW}\" height=\"{PH}\" fill=\"none\" stroke=\"#333\"/>"
+        );
+        let _ = writeln!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+            l + PW / 2.0,
+            t + PH + 40.0,
+            esc(self.x_label)
+        );
+        let _ = writeln!(
+            s,
+            "<text transform=\"translate(16 {:.1}) rotate(-90)\" text-anchor=\"middle\">{}</text>",
+            t + PH / 2.0,
+            esc(self.y_label)
+        );
+        // Bands first, so that every line is drawn over them.
+        for (i, ser) in self.series.iter().enumerate() {
+            let (color, _) = style(i);
+            for seg in band_segments(&ser.points, self.band(i)) {
+                if let [(x, lo, hi)] = seg[..] {
+                    let _ = writeln!(
+                        s,
+                        "<line class=\"band\" data-series=\"{}\" x1=\"{:.2}\" y1=\"{:.2}\" x2=\"{:.2}\" y2=\"{:.2}\" stroke=\"{color}\" stroke-opacity=\"0.5\" stroke-width=\"4\"/>",
+                        esc(&ser.name),
+                        px(x),
+                        py(hi),
+                        px(x),
+                        py(lo)
+                    );
+                    continue;
+                }
+                let upper = seg.iter().map(|&(x, _, hi)| (x, hi));
+                let lower = seg.iter().rev().map(|&(x, lo, _)| (x, lo));
+                let pts: Vec<String> = upper
+                    .chain(lower)
+                    .map(|(x, y)| format!("{:.2},{:.2}", px(x), py(y)))
+                    .collect();
+                let _ = writeln!(
+                    s,
+                    "<polygon class=\"band\" data-series=\"{}\" fill=\"{color}\" fill-opacity=\"0.18\" stroke=\"none\" points=\"{}\"/>",
+                    esc(&ser.name),
+                    pts.join(" ")
+                );
+            }
+        }
+        for (i, ser) in self.series.iter().enumerate() {
+            let (color, mark) = style(i);
+            let dash = if ser.dashed {
+                " stroke-dasharray=\"6 4\""
+            } else {
+                ""
+            };
+            let shown: Vec<(f64, f64)> = ser
+                .points
+                .iter()
+                .copied()
+                .filter(|p| p.1.is_finite())
+                .collect();
+            let pts: Vec<String> = shown
+                .iter()
+                .map(|&(x, y)| format!("{:.2},{:.2}", px(x), py(y)))
+                .collect();
+            let _ = writeln!(
+                s,
+                "<polyline class=\"line\" data-series=\"{}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"{dash} points=\"{}\"/>",
+                esc(&ser.name),
+                pts.join(" ")
+            );
+            // At most about 12 markers per line; offset by series so they overlap less.
+            let every = shown.len().div_ceil(12).max(1);
+            for (k, &(x, y)) in shown.iter().enumerate() {
+                if (k + i) % every == 0 {
+                    s.push_str(&marker(mark, px(x), py(y), 3.5, color));
+                    s.push('\n');
+                }
+            }
+            let ly = t + 14.0 + 18.0 * i as f64;
+            let _ = writeln!(
+                s,
+                "<g class=\"key\"><line x1=\"{legend_x:.1}\" y1=\"{ly:.1}\" x2=\"{:.1}\" y2=\"{ly:.1}\" stroke=\"{color}\" stroke-width=\"2\"{dash}/>{}<text x=\"{:.1}\" y=\"{ly:.1}\" dy=\"4\">{}</text></g>",
+                legend_x + 28.0,
+                marker(mark, legend_x + 14.0, ly, 3.5, color),
+                legend_x + 36.0,
+                esc(&ser.name)
+            );
+        }
+        s.push_str("</svg>\n");
+        s
+    }
+}
+
+/// The smallest and largest finite value (infinities when there is none).
+fn extent(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        })
+}
+
+/// The opening of an SVG document of `w` × `h` on a white ground.
+pub(crate) fn header(w: f64, h: f64) -> String {
+    format!(
+        "<svg xmlns=\"{SVG_NS}\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"{w}\" height=\"{h}\" fill=\"white\"/>\n"
+    )
+}
+
+/// Runs of consecutive points that have a band, as `(x, lo, hi)`.
+fn band_segments(points: &[(f64, f64)], band: &[Option<(f64, f64)>]) -> Vec<Vec<(f64, f64, f64)>> {
+    let mut out: Vec<Vec<(f64, f64, f64)>> = Vec::new();
+    let mut open = false;
+    for (k, &(x, _)) in points.iter().enumerate() {
+        match band.get(k).copied().flatten() {
+            Some((lo, hi)) if lo.is_finite() && hi.is_finite() => {
+                if !open {
+                    out.push(Vec::new());
+                }
+                out.last_mut().expect("pushed").push((x, lo, hi));
+                open = true;
+            }
+            _ => open = false,
+        }
+    }
+    out
+}
+
+/// A line chart of `series` (no bands, x ticks at multiples of a 1-2-5 step); the y range covers the data and
+/// `y_range` if given.
 pub fn line_chart(
     title: &str,
     x_label: &str,
@@ -139,229 +446,17 @@ pub fn line_chart(
     series: &[Series],
     y_range: Option<(f64, f64)>,
 ) -> String {
-    let xs = series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
-    let ys = series
-        .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.1))
-        .filter(|v| v.is_finite());
-    let (x0, x1) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-        (a.min(v), b.max(v))
-    });
-    let (mut y0, mut y1) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-        (a.min(v), b.max(v))
-    });
-    if let Some((a, b)) = y_range {
-        y0 = y0.min(a);
-        y1 = y1.max(b);
+    LineChart {
+        title,
+        subtitle: None,
+        x_label,
+        y_label,
+        series,
+        bands: &[],
+        y_range,
+        integer_x: false,
     }
-    if y1 <= y0 || y1.is_nan() {
-        (y0, y1) = (y0 - 0.5, y0 + 0.5);
-    }
-    let (x0, x1) = if x1 > x0 {
-        (x0, x1)
-    } else {
-        (x0 - 1.0, x0 + 1.0)
-    };
-    let (y0, y1) = nice_range(y0, y1);
-    let mut s = frame(title, x_label, y_label, (x0, x1), (y0, y1), true);
-    let (pw, ph) = (W - L - R, H - T - B);
-    for (i, ser) in series.iter().enumerate() {
-        let color = PALETTE[i % PALETTE.len()];
-        // Past the palette, colours repeat: dashes keep every line distinct.
-        let dashed = ser.dashed || i >= PALETTE.len();
-        let pts: Vec<String> = ser
-            .points
-            .iter()
-            .filter(|p| p.1.is_finite())
-            .map(|(x, y)| {
-                format!(
-                    "{:.1},{:.1}",
-                    L + pw * (x - x0) / (x1 - x0),
-                    T + ph - ph * (y - y0) / (y1 - y0)
-                )
-            })
-            .collect();
-        let dash = if dashed {
-            " stroke-dasharray=\"6 4\""
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            s,
-            "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"{dash} points=\"{}\"/>",
-            pts.join(" ")
-        );
-        let ly = T + 14.0 + 18.0 * i as f64;
-        let _ = writeln!(
-            s,
-            "<line x1=\"{:.1}\" y1=\"{ly:.1}\" x2=\"{:.1}\" y2=\"{ly:.1}\" stroke=\"{color}\" stroke-width=\"2\"{dash}/><text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
-            W - R + 10.0,
-            W - R + 34.0,
-            W - R + 40.0,
-            ly + 4.0,
-            esc(&ser.name)
-        );
-    }
-    s.push_str("</svg>\n");
-    widen_for_legend(s, series)
-}
-
-/// The chart with its canvas widened to the right so the longest legend name fits (about 7
-/// px per character at 12 px type).
-fn widen_for_legend(s: String, series: &[Series]) -> String {
-    let longest = series
-        .iter()
-        .map(|x| x.name.chars().count())
-        .max()
-        .unwrap_or(0);
-    let needed = 40.0 + 7.0 * longest as f64 + 10.0;
-    if needed <= R {
-        return s;
-    }
-    let w = W - R + needed;
-    s.replacen(
-        &format!("width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\""),
-        &format!("width=\"{w}\" height=\"{H}\" viewBox=\"0 0 {w} {H}\""),
-        1,
-    )
-    .replacen(
-        &format!("<rect width=\"{W}\""),
-        &format!("<rect width=\"{w}\""),
-        1,
-    )
-}
-
-/// Plots of one run directory: `accuracy.svg` (fused and per-modality test accuracy per epoch)
-/// and `balance.svg` (mean λ per modality and of the label, contribution per modality).
-pub fn run_plots(dir: &Path) -> Result<Vec<(String, String)>, String> {
-    let path = dir.join("metrics.csv");
-    let mut r = csv::Reader::from_path(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let header: Vec<String> = r
-        .headers()
-        .map_err(|e| e.to_string())?
-        .iter()
-        .map(str::to_string)
-        .collect();
-    let rows: Vec<csv::StringRecord> = r
-        .records()
-        .collect::<Result<_, _>>()
-        .map_err(|e| e.to_string())?;
-    if rows.is_empty() {
-        return Err(format!("{}: no epochs yet", path.display()));
-    }
-    let column = |name: &str, label: &str, dashed: bool| -> Option<Series> {
-        let i = header.iter().position(|h| h == name)?;
-        let points = rows
-            .iter()
-            .filter_map(|row| Some((row[0].parse().ok()?, row[i].parse().ok()?)))
-            .collect::<Vec<_>>();
-        (!points.is_empty()).then(|| Series {
-            name: label.to_string(),
-            points,
-            dashed,
-        })
-    };
-    let mods: Vec<String> = header
-        .iter()
-        .filter_map(|h| h.strip_prefix("accuracy_").map(str::to_string))
-        .collect();
-    let mut acc =
-        vec![column("test_accuracy", "fused (test)", false).ok_or("no test_accuracy column")?];
-    acc.extend(column("val_accuracy", "fused (val)", true));
-    acc.extend(
-        mods.iter()
-            .filter_map(|m| column(&format!("accuracy_{m}"), &format!("{m} own"), false)),
-    );
-    let mut bal: Vec<Series> = mods
-        .iter()
-        .filter_map(|m| column(&format!("lambda_{m}"), &format!("λ {m}"), false))
-        .collect();
-    bal.extend(column("lambda_label", "λ label", true));
-    bal.extend(mods.iter().filter_map(|m| {
-        column(
-            &format!("contribution_{m}"),
-            &format!("contribution {m}"),
-            true,
-        )
-    }));
-    let name = dir.display().to_string();
-    Ok(vec![
-        (
-            "accuracy.svg".into(),
-            line_chart(
-                &format!("Accuracy — {name}"),
-                "epoch",
-                "accuracy",
-                &acc,
-                Some((0.0, 1.0)),
-            ),
-        ),
-        (
-            "balance.svg".into(),
-            line_chart(
-                &format!("Mixing and contributions — {name}"),
-                "epoch",
-                "value",
-                &bal,
-                Some((0.0, 1.0)),
-            ),
-        ),
-    ])
-}
-
-/// Bar chart of a table: per dataset a group of bars (one per method) at the mean fused
-/// accuracy, with ±1 std error bars.
-pub fn table_chart(rep: &Report) -> String {
-    let values = rep.cells.iter().flatten().filter_map(|c| match c {
-        Cell::Done { accuracy, .. } => Some(accuracy.mean - accuracy.std),
-        _ => None,
-    });
-    let lo = values.fold(100.0f64, f64::min);
-    let y0 = ((lo - 5.0) / 10.0).floor().max(0.0) * 10.0;
-    let y1 = 100.0;
-    let mut s = frame(
-        &rep.title,
-        "dataset",
-        "test accuracy (%)",
-        (0.0, 1.0),
-        (y0, y1),
-        false,
-    );
-    let (pw, ph) = (W - L - R, H - T - B);
-    let groups = rep.columns.len().max(1) as f64;
-    let bars = rep.rows.len().max(1) as f64;
-    let gw = pw / groups;
-    let bw = gw * 0.8 / bars;
-    let y = |v: f64| T + ph - ph * (v.clamp(y0, y1) - y0) / (y1 - y0);
-    for (c, col) in rep.columns.iter().enumerate() {
-        let gx = L + gw * c as f64 + gw * 0.1;
-        let _ = writeln!(
-            s,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
-            gx + gw * 0.4,
-            T + ph + 18.0,
-            esc(&col.label)
-        );
-        for r in 0..rep.rows.len() {
-            let x = gx + bw * r as f64;
-            let color = PALETTE[r % PALETTE.len()];
-            if let Cell::Done { accuracy, .. } = &rep.cells[r][c] {
-                let _ = writeln!(s, "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{color}\"/>", y(accuracy.mean), bw * 0.9, (T + ph - y(accuracy.mean)).max(0.0));
-                let cx = x + bw * 0.45;
-                let (a, b) = (
-                    y(accuracy.mean - accuracy.std),
-                    y(accuracy.mean + accuracy.std),
-                );
-                let _ = writeln!(s, "<line x1=\"{cx:.1}\" y1=\"{a:.1}\" x2=\"{cx:.1}\" y2=\"{b:.1}\" stroke=\"black\"/>");
-            }
-        }
-    }
-    for (r, label) in rep.rows.iter().enumerate() {
-        let ly = T + 10.0 + 16.0 * r as f64;
-        let _ = writeln!(s, "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"12\" height=\"10\" fill=\"{}\"/><text x=\"{:.1}\" y=\"{:.1}\">{}</text>", W - R + 10.0, ly - 9.0, PALETTE[r % PALETTE.len()], W - R + 26.0, ly, esc(label));
-    }
-    s.push_str("</svg>\n");
-    s
+    .svg()
 }
 
 #[cfg(test)]
@@ -384,5 +479,42 @@ mod tests {
         assert_eq!(nice_intervals(76.0, 96.0), 10);
         // A range off every grid keeps five intervals.
         assert_eq!(nice_intervals(1.03, 2.31), 5);
+    }
+
+    #[test]
+    fn epoch_ticks_are_integers_with_a_round_step() {
+        assert_eq!(integer_ticks(1.0, 12.0), (1..=12).collect::<Vec<_>>());
+        assert_eq!(integer_ticks(0.5, 1.5), vec![1]);
+        assert_eq!(
+            integer_ticks(1.0, 40.0),
+            vec![5, 10, 15, 20, 25, 30, 35, 40]
+        );
+        assert_eq!(
+            integer_ticks(1.0, 100.0),
+            vec![10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
+        );
+        assert_eq!(integer_ticks(1.0, 13.0), vec![2, 4, 6, 8, 10, 12]);
+    }
+
+    #[test]
+    fn the_first_84_styles_are_distinct() {
+        let mut seen: Vec<(&str, usize)> = (0..84).map(style).collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 84);
+    }
+
+    #[test]
+    fn band_segments_split_where_a_point_has_no_band() {
+        let pts = [(1.0, 0.0), (2.0, 0.0), (3.0, 0.0), (4.0, 0.0)];
+        let band = [Some((0.0, 1.0)), Some((0.0, 2.0)), None, Some((1.0, 1.0))];
+        let segs = band_segments(&pts, &band);
+        assert_eq!(
+            segs,
+            vec![
+                vec![(1.0, 0.0, 1.0), (2.0, 0.0, 2.0)],
+                vec![(4.0, 1.0, 1.0)]
+            ]
+        );
     }
 }

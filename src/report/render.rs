@@ -106,6 +106,9 @@ pub struct Report {
     pub protocol: String,
     /// Seeds.
     pub seeds: Vec<u64>,
+    /// Folds of a k-fold split every cell ran (each cell then averages folds × seeds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folds: Option<usize>,
     /// Columns.
     pub columns: Vec<ColumnInfo>,
     /// Row labels.
@@ -223,7 +226,15 @@ pub fn markdown(rep: &Report) -> String {
     }
     let mut out = format!("# {}\n\n", rep.title);
     out.push_str(&table(&head, &lines));
-    out.push_str("\nCells: test accuracy in %, mean ± std over seeds (n = 1: one seed, spread unknown); \"own\" is a modality's own (unimodal) accuracy inside the model; bold marks the best fused accuracy per dataset.\n");
+    let over = match rep.folds {
+        Some(k) => format!(
+            "over {k} folds × {} seed(s) (n = {} runs per cell)",
+            rep.seeds.len(),
+            k * rep.seeds.len()
+        ),
+        None => "over seeds (n = 1: one seed, spread unknown)".to_string(),
+    };
+    out.push_str(&format!("\nCells: test accuracy in %, mean ± std {over}; \"own\" is a modality's own (unimodal) accuracy inside the model; bold marks the best fused accuracy per dataset.\n"));
     let mut sources: Vec<&str> = rep
         .references
         .iter()
@@ -264,7 +275,11 @@ pub fn markdown(rep: &Report) -> String {
     out.push_str(&format!(
         "\nProtocol: {}\nSeeds: {}\nEpochs: {}\nCode: balmix {}\nRuns: {} trained, {} reused; {:.1} s wall, {:.1} s of training\n",
         rep.protocol,
-        rep.seeds.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", "),
+        rep.seeds.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
+            + &rep
+                .folds
+                .map(|k| format!("; folds 0..{k} of a {k}-fold split"))
+                .unwrap_or_default(),
         epochs.join(", "),
         rep.code_version,
         rep.runs.0,

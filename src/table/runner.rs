@@ -73,15 +73,36 @@ pub struct Expanded {
 
 /// Expand `table` into its runs.
 pub fn expand(table: &Table) -> Expanded {
-    let cells = table.cells();
-    let recipes: Vec<Result<Recipe, String>> = cells
-        .iter()
-        .map(|c| {
-            Recipe::load(&c.recipe, &c.sets)
-                .map(|r| r.with_threads(1))
-                .map_err(|e| e.to_string())
-        })
-        .collect();
+    let load = |c: &super::file::CellSpec| {
+        Recipe::load(&c.recipe, &c.sets)
+            .map(|r| r.with_threads(1))
+            .map_err(|e| e.to_string())
+    };
+    let mut cells = Vec::new();
+    let mut recipes: Vec<Result<Recipe, String>> = Vec::new();
+    for spec in table.cells() {
+        let recipe = load(&spec);
+        let split = recipe.as_ref().map(|r| r.dataset().split.clone());
+        match split {
+            // A k-fold recipe without a fold: one cell per fold, averaged in the report.
+            Ok(crate::recipe::file::SplitSection {
+                folds: Some(folds),
+                fold: None,
+                ..
+            }) => {
+                for i in 0..folds {
+                    let mut one = spec.clone();
+                    one.sets.push(format!("dataset.split.fold={i}"));
+                    recipes.push(load(&one));
+                    cells.push(one);
+                }
+            }
+            _ => {
+                recipes.push(recipe);
+                cells.push(spec);
+            }
+        }
+    }
     let seeds = &table.file.seeds;
     let jobs: Vec<(usize, u64)> = (0..cells.len())
         .filter(|&i| recipes[i].is_ok())
@@ -202,7 +223,7 @@ fn execute(
                     "[{}/{}] {} seed {seed}: {} ({:.1}s)",
                     done.fetch_add(1, Ordering::SeqCst) + 1,
                     jobs.len(),
-                    recipe.name(),
+                    recipe.run_name(),
                     result.word(),
                     started.elapsed().as_secs_f64()
                 );
@@ -324,19 +345,34 @@ fn build_report(
     let mut finished: Vec<Vec<Vec<Summary>>> = vec![vec![Vec::new(); nc]; nr];
     let mut epochs: Vec<Vec<usize>> = vec![Vec::new(); nc];
     let (mut trained, mut reused, mut train_seconds) = (0, 0, 0.0);
+    // The folds of a k-fold cell are separate runs of one table cell.
+    let mut grouped: Vec<(usize, usize, Vec<usize>)> = Vec::new();
     for (i, spec) in cells.iter().enumerate() {
-        let slot = &mut measured[spec.row][spec.column];
-        let recipe = match &recipes[i] {
-            Ok(r) => r,
-            Err(e) => {
+        match grouped
+            .iter_mut()
+            .find(|g| (g.0, g.1) == (spec.row, spec.column))
+        {
+            Some(g) => g.2.push(i),
+            None => grouped.push((spec.row, spec.column, vec![i])),
+        }
+    }
+    for (row, column, members) in grouped {
+        let slot = &mut measured[row][column];
+        let recipe = match members.iter().map(|&i| &recipes[i]).find(|r| r.is_err()) {
+            Some(Err(e)) => {
                 *slot = Some(Measured::Problem(Cell::Failed(e.clone())));
                 continue;
             }
+            _ => recipes[members[0]].as_ref().expect("checked above"),
         };
         let mut summaries = Vec::new();
         let mut problem = None;
         let mut diverged: Vec<(u64, usize)> = Vec::new();
-        for (j, _) in jobs.iter().enumerate().filter(|(_, (cell, _))| *cell == i) {
+        for (j, _) in jobs
+            .iter()
+            .enumerate()
+            .filter(|(_, (cell, _))| members.contains(cell))
+        {
             match &results[j] {
                 RunResult::Done {
                     summary,
@@ -362,12 +398,12 @@ fn build_report(
                 RunResult::Failed(why) => problem = problem.or(Some(Cell::Failed(why.clone()))),
             }
         }
-        if !epochs[spec.column].contains(&recipe.train().epochs) {
-            epochs[spec.column].push(recipe.train().epochs);
+        if !epochs[column].contains(&recipe.train().epochs) {
+            epochs[column].push(recipe.train().epochs);
         }
         for m in &recipe.dataset().modalities {
-            if !modalities[spec.column].contains(m) {
-                modalities[spec.column].push(m.clone());
+            if !modalities[column].contains(m) {
+                modalities[column].push(m.clone());
             }
         }
         if problem.is_none() && !diverged.is_empty() {
@@ -375,7 +411,7 @@ fn build_report(
             problem = Some(Cell::Diverged(diverged));
         }
         if problem.is_none() {
-            finished[spec.row][spec.column] = summaries.clone();
+            finished[row][column] = summaries.clone();
         }
         *slot = Some(match problem {
             Some(p) => Measured::Problem(p),
@@ -464,10 +500,15 @@ fn build_report(
                 .collect()
         })
         .collect();
+    let folds = recipes
+        .iter()
+        .flatten()
+        .find_map(|r| r.dataset().split.folds);
     Report {
         title: f.title.clone(),
         protocol: f.protocol.clone(),
         seeds: f.seeds.clone(),
+        folds,
         columns: f
             .columns
             .iter()

@@ -115,7 +115,7 @@ pub fn submit(
     for (i, &(cell, seed)) in tasks.iter().enumerate() {
         let name = expanded.recipes[cell]
             .as_ref()
-            .map(|r| r.name().to_string())
+            .map(|r| r.run_name())
             .unwrap_or_default();
         let _ = writeln!(tsv, "{i}\t{cell}\t{seed}\t{name}");
     }
@@ -397,7 +397,7 @@ pub fn run_array_task(table: &Table, opts: &TableOptions, dir: &Path) -> Result<
     })?;
     let expanded = expand(table);
     let recipe = match expanded.recipes.get(cell) {
-        Some(Ok(r)) if r.name() == name => r,
+        Some(Ok(r)) if r.run_name() == name => r,
         _ => {
             return Err(SlurmError::Task(format!(
                 "task {index}: the table no longer has run {name} as cell {cell} (was the table file changed after submission?); submit again"

@@ -16,6 +16,8 @@ pub struct Evaluation {
     pub macro_f1: f64,
     /// Accuracy of each modality's unimodal logits.
     pub modality_accuracy: Vec<f64>,
+    /// Confusion matrix of the fused predictions: `confusion[true][predicted]` counts.
+    pub confusion: Vec<Vec<usize>>,
 }
 
 /// Evaluate on samples `idx` in chunks of 1024 (no tape, no randomness).
@@ -72,10 +74,15 @@ pub fn evaluate_inputs<D: Backend>(
     }
     let correct = pred.iter().zip(&labels).filter(|(p, y)| p == y).count();
     let n = idx.len().max(1) as f64;
+    let mut confusion = vec![vec![0usize; k]; k];
+    for (&p, &y) in pred.iter().zip(&labels) {
+        confusion[y][p] += 1;
+    }
     Evaluation {
         accuracy: correct as f64 / n,
         macro_f1: macro_f1(&pred, &labels, k),
         modality_accuracy: hits.iter().map(|&h| h as f64 / n).collect(),
+        confusion,
     }
 }
 

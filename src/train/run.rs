@@ -184,7 +184,7 @@ pub fn run_state(
     cache: Option<PathBuf>,
 ) -> Result<RunState, RunError> {
     let recipe = recipe.for_seed(seed);
-    let dir = record::run_dir(out, recipe.name(), seed);
+    let dir = record::run_dir(out, &recipe.run_name(), seed);
     let Some((found, summary, divergence)) = recorded(&dir) else {
         return Ok(RunState::NotComplete);
     };
@@ -257,7 +257,7 @@ fn run_on<D: Backend>(
     opts: &RunOptions,
     dev: D,
 ) -> Result<Outcome, RunError> {
-    let dir = record::run_dir(&opts.out, recipe.name(), seed);
+    let dir = record::run_dir(&opts.out, &recipe.run_name(), seed);
     let checkpoint_path = dir.join(record::CHECKPOINT);
     let _lock = RunLock::acquire(&dir, opts.wait_for_lock).map_err(|e| match e {
         LockError::Held(pid) => RunError::Locked {
@@ -341,7 +341,7 @@ fn run_on<D: Backend>(
 
     let epochs = recipe.train().epochs;
     let per_epoch = trainer.steps_per_epoch() as u64;
-    let label = format!("{} seed {seed}", recipe.name());
+    let label = format!("{} seed {seed}", recipe.run_name());
     let progress = Progress::new(
         opts.quiet,
         &label,
@@ -446,7 +446,8 @@ fn run_on<D: Backend>(
         peak_memory_bytes: record::peak_memory_bytes(),
         robustness,
         split: Some(record::SplitRecord::of(
-            &crate::recipe::validate::kind_name(&recipe.dataset().split.kind),
+            &recipe.dataset().split,
+            &data,
             &splits,
         )),
     };

@@ -44,8 +44,13 @@ impl Checker<'_> {
         let fixed = self.manifest.fixed_splits.is_some();
         let s = &mut d.split;
         match (fixed, s.kind) {
-            (true, Some(SplitKind::Stratified)) | (false, Some(SplitKind::Fixed)) => {
-                let kind = if fixed { "stratified" } else { "fixed" };
+            (true, Some(SplitKind::Stratified | SplitKind::Group))
+            | (false, Some(SplitKind::Fixed)) => {
+                let kind = match s.kind {
+                    Some(SplitKind::Group) => "group",
+                    Some(SplitKind::Stratified) => "stratified",
+                    _ => "fixed",
+                };
                 return Err(RecipeError::SplitKindForManifest {
                     origin: self.o("dataset.split.kind"),
                     kind,
@@ -55,34 +60,67 @@ impl Checker<'_> {
             }
             _ => {}
         }
+        self.in_range("dataset.split.val", s.val, "[0, 1)", |v| {
+            (0.0..1.0).contains(&v)
+        })?;
+        if t.eval.select == EvalSelect::BestVal && s.val <= 0.0 {
+            return Err(RecipeError::BestValWithoutVal {
+                origin: self.o("train.eval.select"),
+            });
+        }
         if fixed {
+            for (key, given) in [
+                ("dataset.split.test", s.test.is_some()),
+                ("dataset.split.folds", s.folds.is_some()),
+                ("dataset.split.fold", s.fold.is_some()),
+            ] {
+                if given {
+                    return Err(RecipeError::KeyNotForKind {
+                        origin: self.o(key),
+                        key: key.into(),
+                        applies_to: "stratified and group splits (the manifest's fixed lists decide the test set)",
+                        kind_key: "dataset.split.kind",
+                        kind: "fixed".into(),
+                    });
+                }
+            }
+            s.kind = Some(SplitKind::Fixed);
+            return Ok(());
+        }
+        let kind = *s.kind.get_or_insert(SplitKind::Stratified);
+        if kind == SplitKind::Group && !self.manifest.has_groups() {
+            return Err(RecipeError::GroupSplitWithoutGroups {
+                origin: self.o("dataset.split.kind"),
+                manifest: self.manifest.name.clone(),
+            });
+        }
+        if let Some(fold) = s.fold {
+            if s.folds.is_none_or(|k| fold >= k) {
+                return Err(RecipeError::BadFold {
+                    origin: self.o("dataset.split.fold"),
+                    fold,
+                    folds: s.folds.map_or("not set".into(), |k| k.to_string()),
+                });
+            }
+        }
+        if let Some(folds) = s.folds {
+            self.in_range("dataset.split.folds", folds as f64, "[2, ∞)", |v| {
+                v >= 2.0
+            })?;
             if s.test.is_some() {
                 return Err(RecipeError::KeyNotForKind {
                     origin: self.o("dataset.split.test"),
                     key: "dataset.split.test".into(),
-                    applies_to: "stratified (the manifest's fixed lists decide the test set)",
-                    kind_key: "dataset.split.kind",
-                    kind: "fixed".into(),
-                });
-            }
-            s.kind = Some(SplitKind::Fixed);
-            self.in_range("dataset.split.val", s.val, "[0, 1)", |v| {
-                (0.0..1.0).contains(&v)
-            })?;
-            if t.eval.select == EvalSelect::BestVal && s.val <= 0.0 {
-                return Err(RecipeError::BestValWithoutVal {
-                    origin: self.o("train.eval.select"),
+                    applies_to: "splits without folds (with k folds, one fold is the test set)",
+                    kind_key: "dataset.split.folds",
+                    kind: folds.to_string(),
                 });
             }
             return Ok(());
         }
-        s.kind = Some(SplitKind::Stratified);
         let test = *s.test.get_or_insert(DEFAULT_TEST_FRACTION);
         let s = &*s;
         self.in_range("dataset.split.test", test, "(0, 1)", |v| v > 0.0 && v < 1.0)?;
-        self.in_range("dataset.split.val", s.val, "[0, 1)", |v| {
-            (0.0..1.0).contains(&v)
-        })?;
         if test + s.val >= 1.0 {
             return Err(RecipeError::SplitTooLarge {
                 origin: self.o("dataset.split"),
@@ -90,13 +128,10 @@ impl Checker<'_> {
                 val: s.val,
             });
         }
-        if let Some(sizes) = self.manifest.class_sizes() {
-            self.check_split_sizes(&sizes, test, s.val, t.batch_size)?;
-        }
-        if t.eval.select == EvalSelect::BestVal && s.val <= 0.0 {
-            return Err(RecipeError::BestValWithoutVal {
-                origin: self.o("train.eval.select"),
-            });
+        if kind == SplitKind::Stratified {
+            if let Some(sizes) = self.manifest.class_sizes() {
+                self.check_split_sizes(&sizes, test, s.val, t.batch_size)?;
+            }
         }
         Ok(())
     }
