@@ -221,18 +221,22 @@ fn run_without_a_fold_runs_every_fold_and_summarises_them() {
 #[test]
 fn group_five_fold_table_averages_folds_and_seeds() {
     let (_tmp, dir) = example();
-    let o = balmix(&["table", "table.toml", "--quiet", "--out", "runs"], &dir);
+    let o = balmix(
+        &["table", "sensors-5fold.toml", "--quiet", "--out", "runs"],
+        &dir,
+    );
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}{err}");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("runs/table/report.json")).unwrap())
-            .unwrap();
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("runs/sensors-5fold/report.json")).unwrap(),
+    )
+    .unwrap();
     let text = report.to_string();
     for row in ["concat", "bmm"] {
         for fold in 0..5 {
             for seed in 0..2 {
                 let p = dir.join(format!(
-                    "runs/table/sensors/{row}/fold-{fold}/seed-{seed}/summary.json"
+                    "runs/sensors-5fold/sensors/{row}/fold-{fold}/seed-{seed}/summary.json"
                 ));
                 assert!(p.is_file(), "{p:?}");
             }
@@ -414,7 +418,11 @@ fn eval_prints_a_confusion_matrix_consistent_with_the_accuracy() {
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
     for (split, size) in [("test", "test"), ("val", "val")] {
-        let o = balmix(&["eval", run.to_str().unwrap(), "--split", split], &dir);
+        // From another folder: the run records where its manifest is.
+        let o = balmix(
+            &["eval", run.to_str().unwrap(), "--split", split],
+            dir.parent().unwrap(),
+        );
         let (out, err) = text(&o);
         assert!(o.status.success(), "{out}{err}");
         let acc: f64 = out

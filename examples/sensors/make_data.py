@@ -56,7 +56,7 @@ def main() -> None:
             f.write(",".join(header) + "\n")
             for line in lines:
                 f.write(",".join(line) + "\n")
-        print(f"wrote {path} ({len(lines)} rows)")
+        print(f"wrote {os.path.relpath(path)} ({len(lines)} rows)")
 
     write("labels.csv", ["id", "subject", "activity"], [[r[0], r[1], r[2]] for r in rows])
     accel_rows = list(rows)

@@ -46,7 +46,8 @@ pub enum Command {
     Data(DataCommand),
     /// Reproduce a table: run (or reuse) every cell × seed, then write the report.
     Table(TableArgs),
-    /// Write SVG plots of a run directory, or of a table's report.
+    /// Write SVG plots: a run's curves (accuracy, loss, λ), mean ± std bands over the runs
+    /// below a folder (seeds, folds), or a table's report and its cells' bands.
     Plot(PlotArgs),
     /// Time training steps of a recipe's model: steps/s, samples/s, GFLOP/s, % of peak, memory.
     Bench(BenchArgs),
@@ -364,8 +365,8 @@ pub struct CacheArgs {
     /// Download cache folder (default: $BALMIX_CACHE, else ~/.cache/balmix).
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// Folder of data manifests (default: the nearest data-manifests/ above the working
-    /// directory, then the built-in ones).
+    /// Where to look for manifests: DIR and every folder above it (NAME.manifest.toml or
+    /// data-manifests/NAME.toml), then the built-in ones. Default: the working directory.
     #[arg(long, value_name = "DIR")]
     pub manifests: Option<PathBuf>,
 }

@@ -47,6 +47,17 @@ impl Recipe {
         Self::from_layers(&layers, &Catalog::discover(&dir))
     }
 
+    /// [`Recipe::load`] with manifests looked up from `manifests` (and the folders above it)
+    /// instead of the recipe's folder.
+    pub fn load_with_catalog(
+        path: &Path,
+        sets: &[String],
+        manifests: &Path,
+    ) -> Result<Recipe, RecipeError> {
+        let layers = load::load_with_unset(path, sets, &[])?;
+        Self::from_layers(&layers, &Catalog::discover(manifests))
+    }
+
     /// Validate already-loaded layers against the manifests in `catalog`.
     pub fn from_layers(layers: &Layered, catalog: &Catalog) -> Result<Recipe, RecipeError> {
         let file = layers.extract()?;

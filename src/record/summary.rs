@@ -55,6 +55,10 @@ pub struct Summary {
     /// The split the run used (absent in records written before it was recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split: Option<SplitRecord>,
+    /// The folder of the manifest file the run read (absent for a built-in manifest), so
+    /// `balmix eval` finds a manifest kept next to the recipe from anywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_dir: Option<String>,
 }
 
 /// The split a run actually used: how it was made, its sizes and a hash of its index lists.

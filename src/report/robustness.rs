@@ -302,6 +302,7 @@ mod tests {
                 })
                 .collect(),
             split: None,
+            manifest_dir: None,
         }
     }
 

@@ -445,6 +445,11 @@ fn run_on<D: Backend>(
         seconds: trainer.seconds,
         peak_memory_bytes: record::peak_memory_bytes(),
         robustness,
+        manifest_dir: recipe
+            .manifest()
+            .dir
+            .as_ref()
+            .map(|d| d.display().to_string()),
         split: Some(record::SplitRecord::of(
             &recipe.dataset().split,
             &data,

@@ -51,7 +51,13 @@ pub fn load(
     let shown = dir.display().to_string();
     let summary =
         record::read_summary(dir).ok_or(SavedRunError::NotFinished { dir: shown.clone() })?;
-    let recipe = Recipe::load(&dir.join(record::RESOLVED_RECIPE), sets)?.for_seed(summary.seed);
+    let resolved = dir.join(record::RESOLVED_RECIPE);
+    let recipe = match &summary.manifest_dir {
+        // The manifest the run read: found from its own folder, wherever the run folder is.
+        Some(m) => Recipe::load_with_catalog(resolved.as_path(), sets, Path::new(m))?,
+        None => Recipe::load(&resolved, sets)?,
+    }
+    .for_seed(summary.seed);
     let (data, splits) = data::load(&recipe, cache, log)?;
     let widths: Vec<usize> = data.modalities.iter().map(|m| m.width).collect();
     let mut model = Model::build(
