@@ -180,15 +180,18 @@ fn stratified_k_fold_partitions_and_balances_classes() {
 }
 
 /// `balmix run` on a k-fold recipe without a fold runs every fold into `fold-<i>/seed-<n>` and
-/// ends with a mean ± sample std line equal to the one computed here from the summaries.
+/// ends with a mean ± sample std line equal to the one computed here from the summaries; each
+/// fold writes its own mixing trace.
 #[test]
 fn run_without_a_fold_runs_every_fold_and_summarises_them() {
     let (_tmp, dir) = example();
     let o = balmix(
         &[
             "run",
-            "concat.toml",
+            "bmm.toml",
             "--quiet",
+            "--trace-mixup",
+            "trace.csv",
             "--set",
             "dataset.split.folds=3",
             "--set",
@@ -200,9 +203,7 @@ fn run_without_a_fold_runs_every_fold_and_summarises_them() {
     assert!(o.status.success(), "{out}{err}");
     let mut acc = Vec::new();
     for fold in 0..3 {
-        let p = dir.join(format!(
-            "runs/sensors/concat/fold-{fold}/seed-0/summary.json"
-        ));
+        let p = dir.join(format!("runs/sensors/bmm/fold-{fold}/seed-0/summary.json"));
         let s: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
         assert_eq!(s["split"]["fold"], serde_json::json!([fold, 3]), "{p:?}");
@@ -212,9 +213,14 @@ fn run_without_a_fold_runs_every_fold_and_summarises_them() {
     let mean = acc.iter().sum::<f64>() / 3.0;
     let std = (acc.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
     let expected = format!(
-        "sensors/concat over 3 runs (folds 0, 1, 2 × seeds 0), mean ± sample std in %: test accuracy {mean:.2} ± {std:.2}"
+        "sensors/bmm over 3 runs (folds 0, 1, 2 × seeds 0), mean ± sample std in %: test accuracy {mean:.2} ± {std:.2}"
     );
     assert!(out.contains(&expected), "{out}\nexpected: {expected}");
+    // One mixing trace per fold, none overwritten.
+    let traces: Vec<String> = (0..3)
+        .map(|f| std::fs::read_to_string(dir.join(format!("trace.fold-{f}.csv"))).unwrap())
+        .collect();
+    assert!(traces[0] != traces[1] && traces[1] != traces[2]);
 }
 
 /// The example's table runs the group 5-fold over two seeds: each cell averages 10 runs.

@@ -412,7 +412,8 @@ pub struct RunArgs {
     #[arg(long, value_parser = ["cpu", "cuda"])]
     pub device: Option<String>,
     /// Write every step's mix plan (pairs, λ per modality, label λ, contributions) to this CSV.
-    /// With several seeds, `.seed-<n>` is added before the extension.
+    /// With several seeds, `.seed-<n>` is added before the extension (and `.fold-<i>` for each
+    /// fold of a k-fold recipe).
     #[arg(long, value_name = "FILE.csv")]
     pub trace_mixup: Option<PathBuf>,
     /// Download cache folder (default: $BALMIX_CACHE, else ~/.cache/balmix).

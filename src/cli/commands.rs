@@ -186,7 +186,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             let trace = args
                 .trace_mixup
                 .as_ref()
-                .map(|p| trace_path(p, seed, seeds.len()));
+                .map(|p| trace_path(p, recipe.dataset().split.fold, seed, seeds.len()));
             let opts = RunOptions {
                 out: args.out.clone(),
                 resume: args.resume,
@@ -325,13 +325,19 @@ fn describe(s: &balmix::record::Summary, dir: &std::path::Path) -> String {
     )
 }
 
-fn trace_path(path: &std::path::Path, seed: u64, seeds: usize) -> PathBuf {
-    if seeds <= 1 {
+/// The trace file of one run: `path` itself for a single run, else `.fold-<i>` (k-fold) and
+/// `.seed-<n>` (several seeds) added before the extension.
+fn trace_path(path: &std::path::Path, fold: Option<usize>, seed: u64, seeds: usize) -> PathBuf {
+    let mut tag = fold.map(|f| format!(".fold-{f}")).unwrap_or_default();
+    if seeds > 1 {
+        tag.push_str(&format!(".seed-{seed}"));
+    }
+    if tag.is_empty() {
         return path.to_path_buf();
     }
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("trace");
     let ext = path.extension().and_then(|s| s.to_str()).unwrap_or("csv");
-    path.with_file_name(format!("{stem}.seed-{seed}.{ext}"))
+    path.with_file_name(format!("{stem}{tag}.{ext}"))
 }
 
 fn bench(args: super::args::BenchArgs) -> Result<ExitCode> {
