@@ -186,3 +186,48 @@ fn a_prepared_folder_missing_a_clip_fails_closed_naming_it() {
     assert!(!o.status.success());
     assert!(text.contains(clip), "names the missing clip:\n{text}");
 }
+
+/// A clip present at load but not decodable mid-run (a frame overwritten after preparation)
+/// ends the run with an error that names the file and how to continue — exit status 1, no
+/// panic — and the process is not aborted.
+#[test]
+fn a_clip_that_cannot_be_decoded_mid_run_is_an_error_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prepared = fake_prepared("crema-d", "24", tmp.path());
+    let list = std::fs::read_to_string(prepared.join("train.csv")).unwrap();
+    let clip = list.lines().next().unwrap().split(',').next().unwrap();
+    let frames = prepared.join("Image-01-FPS").join(clip);
+    for f in std::fs::read_dir(&frames).unwrap() {
+        std::fs::write(f.unwrap().path(), b"not a jpeg").unwrap();
+    }
+    let o = balmix_env(
+        &[
+            "run",
+            "recipes/paper/crema-d/concat.toml",
+            "--out",
+            tmp.path().join("out").to_str().unwrap(),
+            "--quiet",
+            "--set",
+            "train.epochs=1",
+            "--set",
+            "train.batch_size=8",
+            "--set",
+            "dataset.media.frame_size=64",
+            "--set",
+            "model.encoders.audio.width=4",
+            "--set",
+            "model.encoders.visual.width=4",
+        ],
+        root(),
+        &[("BALMIX_CREMA_D", prepared.to_str().unwrap())],
+    );
+    let text = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("reading modality `visual`: sample ")
+            && text.contains(clip)
+            && text.contains("--resume")
+            && !text.contains("panicked"),
+        "{text}"
+    );
+}

@@ -119,6 +119,8 @@ pub enum RunError {
         path: String,
         source: std::io::Error,
     },
+    #[error("{reason}\nThe run stopped; its checkpoint after the last finished epoch (if any) is kept in {dir}: repair or restore the file (`balmix data verify` checks a prepared folder), then run again with --resume")]
+    MediaRead { dir: String, reason: String },
     #[error("train.batch_size = {batch} is larger than the training set ({train} samples), so every step would see the whole set; choose at most {train}")]
     BatchTooLarge { batch: usize, train: usize },
     #[error("cannot start {threads} worker threads: {reason}")]
@@ -149,15 +151,44 @@ pub fn run_seed(recipe: &Recipe, seed: u64, opts: &RunOptions) -> Result<Outcome
             reason: e.to_string(),
         })?;
     let recipe = recipe.for_seed(seed);
+    // A media file that cannot be decoded mid-run unwinds out of the batch code; it ends this
+    // run with an error (its last checkpoint kept) instead of the process.
+    use crate::data::dataset::{MediaReadFailure, CATCHING_MEDIA_FAILURES};
+    use std::sync::atomic::Ordering;
+    CATCHING_MEDIA_FAILURES.fetch_add(1, Ordering::SeqCst);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_on_device(&recipe, seed, opts, &pool)
+    }));
+    CATCHING_MEDIA_FAILURES.fetch_sub(1, Ordering::SeqCst);
+    match outcome {
+        Ok(result) => result,
+        Err(payload) => match payload.downcast::<MediaReadFailure>() {
+            Ok(failure) => Err(RunError::MediaRead {
+                dir: record::run_dir(&opts.out, &recipe.run_name(), seed)
+                    .display()
+                    .to_string(),
+                reason: failure.0,
+            }),
+            Err(other) => std::panic::resume_unwind(other),
+        },
+    }
+}
+
+fn run_on_device(
+    recipe: &Recipe,
+    seed: u64,
+    opts: &RunOptions,
+    pool: &rayon::ThreadPool,
+) -> Result<Outcome, RunError> {
     // Devices are created inside the pool: a CUDA device may not cross threads.
     match recipe.train().device {
         DeviceKind::Cpu => {
-            pool.install(|| run_on(&recipe, seed, opts, dfdx::tensor::Cpu::default()))
+            pool.install(|| run_on(recipe, seed, opts, dfdx::tensor::Cpu::default()))
         }
         #[cfg(feature = "cuda")]
         DeviceKind::Cuda => pool.install(|| {
             let dev = crate::model::backend::cuda_device().map_err(RunError::CudaUnavailable)?;
-            run_on(&recipe, seed, opts, dev)
+            run_on(recipe, seed, opts, dev)
         }),
         #[cfg(not(feature = "cuda"))]
         DeviceKind::Cuda => Err(RunError::CudaNotBuilt),
