@@ -18,6 +18,9 @@
 //! The output has ⌈L·to/from⌉ samples, as librosa's `fix=True` leaves it: resampy's own output
 //! has ⌊L·to/from⌋ samples and soxr's L·to/from rounded, and librosa pads them with zeros.
 
+mod phased;
+
+use phased::Phased;
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
@@ -157,7 +160,8 @@ pub fn resample(
         // python-soxr returns round(L·to/from) samples.
         Edge::SoxrThenZeros => (samples.len() as f64 * ratio).round() as usize,
     };
-    let mut out = interpolate(samples, ratio, resampler.table(), design, computed);
+    let table = resampler.table();
+    let mut out = interpolate(samples, ratio, table, design, computed, Kernel::Fastest);
     out.resize(len, 0.0);
     Ok(out)
 }
@@ -242,6 +246,8 @@ struct Table {
     win: Vec<f64>,
     delta: Vec<f64>,
     per_crossing: usize,
+    /// The same by phase of one crossing (the step of every upsampling), made at first use.
+    by_crossing: OnceLock<Phased>,
 }
 
 impl Table {
@@ -269,6 +275,7 @@ impl Table {
             delta: differences(&win),
             win,
             per_crossing,
+            by_crossing: OnceLock::new(),
         }
     }
 }
@@ -299,7 +306,14 @@ fn bessel_i0(x: f64) -> f64 {
 /// its gain scaled by the ratio, so its cut-off follows the lower Nyquist frequency. The sum is
 /// kept in f32 and rounded after every tap, as resampy's numba loop does when writing into the
 /// float32 output librosa gives it.
-fn interpolate(x: &[f32], ratio: f64, table: &Table, design: &Design, n_out: usize) -> Vec<f32> {
+fn interpolate(
+    x: &[f32],
+    ratio: f64,
+    table: &Table,
+    design: &Design,
+    n_out: usize,
+    kernel: Kernel,
+) -> Vec<f32> {
     let scale = ratio.min(1.0);
     let (win, delta): (Cow<[f64]>, Cow<[f64]>) = if ratio < 1.0 {
         let w: Vec<f64> = table.win.iter().map(|&v| ratio * v).collect();
@@ -317,17 +331,6 @@ fn interpolate(x: &[f32], ratio: f64, table: &Table, design: &Design, n_out: usi
         (scale * num_table).trunc()
     };
     let dt = 1.0 / ratio;
-    // Σ over taps i of weight(start + i·step)·sample(i), for as many taps as the samples and
-    // resampy's count ⌊(table length − offset)/step⌋ reach (which leaves out the table's last
-    // entry when the division is not exact). Each output's sum keeps resampy's order and its
-    // rounding to f32 after every tap; LANES outputs are summed side by side, so the CPU runs
-    // their independent chains at once (the same values, several times faster).
-    let filter = Filter {
-        win: &win,
-        delta: &delta,
-        step,
-        exact_step: design.exact_step,
-    };
     let mut register = 0.0f64;
     let times: Vec<f64> = (0..n_out)
         .map(|t| match design.clock {
@@ -339,7 +342,51 @@ fn interpolate(x: &[f32], ratio: f64, table: &Table, design: &Design, n_out: usi
             Clock::Indexed => t as f64 * dt,
         })
         .collect();
-    let mut out = vec![0f32; n_out];
+    // Σ over taps i of weight(start + i·step)·sample(i), for as many taps as the samples and
+    // resampy's count ⌊(table length − offset)/step⌋ reach (which leaves out the table's last
+    // entry when the division is not exact). Each output's sum keeps resampy's order and its
+    // rounding to f32 after every tap. With a whole-entry step (resampy's) the taps of an
+    // output are evenly spaced table entries, which `phased` exploits; an exact step
+    // interpolates LANES outputs side by side, tap by tap.
+    let filter = Filter {
+        win: &win,
+        delta: &delta,
+        step,
+        exact_step: design.exact_step,
+    };
+    if design.exact_step || step < 1.0 || kernel == Kernel::TapByTap {
+        return interpolate_lanes(x, &times, scale, num_table, &filter);
+    }
+    let whole = step as usize;
+    if ratio >= 1.0 {
+        let by_crossing = table
+            .by_crossing
+            .get_or_init(|| Phased::new(&table.win, &table.delta, whole));
+        phased::interpolate(x, &times, scale, num_table, by_crossing)
+    } else {
+        let stretched = Phased::new(&win, &delta, whole);
+        phased::interpolate(x, &times, scale, num_table, &stretched)
+    }
+}
+
+/// Which code computes an interpolation (all give the same bits).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kernel {
+    /// `phased` where the step is whole table entries, else tap by tap.
+    Fastest,
+    /// Tap by tap (the plain reading of resampy's loop; the reference `phased` is tested on).
+    TapByTap,
+}
+
+/// The interpolation at input times `times`, LANES outputs at a time, tap by tap.
+fn interpolate_lanes(
+    x: &[f32],
+    times: &[f64],
+    scale: f64,
+    num_table: f64,
+    filter: &Filter,
+) -> Vec<f32> {
+    let mut out = vec![0f32; times.len()];
     for (block, chunk) in times.chunks(LANES).zip(out.chunks_mut(LANES)) {
         let mut n = [0usize; LANES];
         let mut frac = [0f64; LANES];
@@ -471,6 +518,44 @@ mod tests {
                     "{r}[{i}]: {} vs {want}",
                     t.win[i]
                 );
+            }
+        }
+    }
+
+    /// `phased` is resampy's loop reorganised, not an approximation of it: on noise (full scale,
+    /// small enough for sums to underflow to ±0 in f32, and with zeros, ∞ and NaN), up and down,
+    /// with both resampy tables, it gives the bits of the tap-by-tap loop (any NaN for a NaN).
+    #[test]
+    fn phased_interpolation_gives_the_bits_of_the_tap_by_tap_loop() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut uniform = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+        };
+        for len in [1usize, 7, 130, 2_000] {
+            for amp in [1.0, 1e-37, 1e-44] {
+                let mut x: Vec<f32> = (0..len).map(|_| (amp * uniform()) as f32).collect();
+                if len > 100 && amp == 1.0 {
+                    x[3] = 0.0;
+                    x[len / 2] = f32::INFINITY;
+                    x[len / 3] = f32::NAN;
+                }
+                for r in [Resampler::ResampyKaiserBest, Resampler::Resampy03KaiserBest] {
+                    for (from, to) in [(16_000u32, 22_050u32), (22_050, 16_000), (48_000, 16_000)] {
+                        let ratio = to as f64 / from as f64;
+                        let n_out = ((len as f64 * ratio) as usize).max(1);
+                        let run = |k| interpolate(&x, ratio, r.table(), r.design(), n_out, k);
+                        let (fast, plain) = (run(Kernel::Fastest), run(Kernel::TapByTap));
+                        for (i, (a, b)) in fast.iter().zip(&plain).enumerate() {
+                            assert!(
+                                a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                                "{r} {from}→{to}, {len} samples × {amp:e}, [{i}]: {a:e} vs {b:e}"
+                            );
+                        }
+                    }
+                }
             }
         }
     }

@@ -64,9 +64,25 @@ fn decode(path: &Path) -> Result<(Vec<f32>, usize, u32), WavError> {
         path: path.display().to_string(),
         reason,
     };
-    let mut reader = hound::WavReader::open(path).map_err(|e| err(e.to_string()))?;
+    let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+    let open =
+        || hound::WavReader::new(std::io::Cursor::new(&bytes[..])).map_err(|e| err(e.to_string()));
+    let mut reader = open()?;
     let spec = reader.spec();
     let channels = spec.channels.max(1) as usize;
+    if spec.sample_format == hound::SampleFormat::Int && spec.bits_per_sample == 16 {
+        let samples = reader.len() as usize;
+        let start = reader.into_inner().position() as usize;
+        if let Some(data) = pcm16_data(&bytes, start, samples) {
+            let scale = 1.0 / 32_768.0f32;
+            let interleaved = data
+                .chunks_exact(2)
+                .map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 * scale)
+                .collect();
+            return Ok((interleaved, channels, spec.sample_rate));
+        }
+        reader = open()?;
+    }
     let interleaved: Vec<f32> = match spec.sample_format {
         hound::SampleFormat::Int => {
             let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
@@ -82,6 +98,21 @@ fn decode(path: &Path) -> Result<(Vec<f32>, usize, u32), WavError> {
             .map_err(|e| err(e.to_string()))?,
     };
     Ok((interleaved, channels, spec.sample_rate))
+}
+
+/// The data chunk of a 16-bit PCM file whose header hound has read (`start`: where its reader
+/// stopped, the first data byte; `samples`: the count it found), when each sample takes two
+/// bytes, to be read at once rather than sample by sample through hound (the same values,
+/// i16 / 2¹⁵). The chunk's length is the field just before its first byte. `None` for wider
+/// containers and for a chunk that runs past the end of the file: hound reads those (and
+/// reports the second as an error).
+fn pcm16_data(bytes: &[u8], start: usize, samples: usize) -> Option<&[u8]> {
+    let field: [u8; 4] = bytes.get(start.checked_sub(4)?..start)?.try_into().ok()?;
+    let len = u32::from_le_bytes(field) as usize;
+    if bytes.get(start - 8..start - 4)? != b"data" || len != 2 * samples {
+        return None;
+    }
+    bytes.get(start..start + len)
 }
 
 #[cfg(test)]
@@ -134,5 +165,32 @@ mod tests {
         assert_eq!(read_wav_channels(&mono).unwrap().channels, vec![a.samples]);
         let missing = read_wav(&tmp.path().join("nope.wav")).unwrap_err();
         assert!(missing.to_string().contains("nope.wav"), "{missing}");
+    }
+
+    /// 16-bit data is read at once (`pcm16_data`); a data chunk cut short by the end of the
+    /// file still fails, as hound's sample-by-sample read does, and every 16-bit value maps to
+    /// what hound's path gives (v / 2¹⁵).
+    #[test]
+    fn sixteen_bit_data_read_at_once_matches_hound_and_a_truncated_chunk_fails() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("all16.wav");
+        let values: Vec<i32> = (-32768..32768).step_by(7).collect();
+        let frames: Vec<Vec<i32>> = values.chunks_exact(2).map(|f| f.to_vec()).collect();
+        write(&path, 2, 16, &frames);
+        let mut hound_reader = hound::WavReader::open(&path).unwrap();
+        let by_hound: Vec<f32> = hound_reader
+            .samples::<i32>()
+            .map(|s| s.unwrap() as f32 / 32_768.0)
+            .collect();
+        let kept = read_wav_channels(&path).unwrap();
+        let interleaved: Vec<f32> = (0..frames.len())
+            .flat_map(|t| [kept.channels[0][t], kept.channels[1][t]])
+            .collect();
+        assert_eq!(interleaved, by_hound);
+        let bytes = std::fs::read(&path).unwrap();
+        let cut = tmp.path().join("cut.wav");
+        std::fs::write(&cut, &bytes[..bytes.len() - 3]).unwrap();
+        let e = read_wav(&cut).unwrap_err();
+        assert!(e.to_string().contains("cut.wav"), "{e}");
     }
 }
