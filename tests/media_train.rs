@@ -75,6 +75,28 @@ fn fake_prepared(name: &str, clips: &str, tmp: &Path) -> std::path::PathBuf {
     prepared
 }
 
+/// `balmix run RECIPE` for one epoch through narrow ResNet-18s (the paper's width is 64) on
+/// 64-pixel frames, into `out`.
+fn one_narrow_epoch<'a>(recipe: &'a str, out: &'a Path) -> Vec<&'a str> {
+    vec![
+        "run",
+        recipe,
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "train.batch_size=8",
+        "--set",
+        "dataset.media.frame_size=64",
+        "--set",
+        "model.encoders.audio.width=4",
+        "--set",
+        "model.encoders.visual.width=4",
+    ]
+}
+
 fn train_one_epoch(
     recipe: &str,
     env_var: &str,
@@ -83,24 +105,7 @@ fn train_one_epoch(
     workers: &str,
 ) -> std::path::PathBuf {
     let o = balmix_env(
-        &[
-            "run",
-            recipe,
-            "--out",
-            out.to_str().unwrap(),
-            "--quiet",
-            "--set",
-            "train.epochs=1",
-            "--set",
-            "train.batch_size=8",
-            "--set",
-            "dataset.media.frame_size=64",
-            // Narrow ResNet-18s (the paper's width is 64).
-            "--set",
-            "model.encoders.audio.width=4",
-            "--set",
-            "model.encoders.visual.width=4",
-        ],
+        &one_narrow_epoch(recipe, out),
         root(),
         &[
             (env_var, prepared.to_str().unwrap()),
@@ -200,24 +205,9 @@ fn a_clip_that_cannot_be_decoded_mid_run_is_an_error_naming_it() {
     for f in std::fs::read_dir(&frames).unwrap() {
         std::fs::write(f.unwrap().path(), b"not a jpeg").unwrap();
     }
+    let out = tmp.path().join("out");
     let o = balmix_env(
-        &[
-            "run",
-            "recipes/paper/crema-d/concat.toml",
-            "--out",
-            tmp.path().join("out").to_str().unwrap(),
-            "--quiet",
-            "--set",
-            "train.epochs=1",
-            "--set",
-            "train.batch_size=8",
-            "--set",
-            "dataset.media.frame_size=64",
-            "--set",
-            "model.encoders.audio.width=4",
-            "--set",
-            "model.encoders.visual.width=4",
-        ],
+        &one_narrow_epoch("recipes/paper/crema-d/concat.toml", &out),
         root(),
         &[("BALMIX_CREMA_D", prepared.to_str().unwrap())],
     );

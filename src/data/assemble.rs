@@ -21,11 +21,12 @@ pub fn load(
     log: &dyn Fn(&str),
 ) -> Result<Dataset, DataError> {
     let k = manifest.classes.len();
-    let lists = match local::folder(manifest, cache) {
+    // A local folder is checked whole first (what is missing, and how to prepare it).
+    let checked = match local::folder(manifest, cache) {
         Some(_) => Some(local::check(manifest, cache)?),
         None => None,
-    }
-    .filter(|_| manifest.fixed_splits.is_some());
+    };
+    let lists = checked.filter(|_| manifest.fixed_splits.is_some());
     let mut wanted: Vec<&str> = if names.is_empty() {
         manifest
             .modalities
@@ -181,9 +182,11 @@ fn by_rows(
     let n = list_labels
         .as_ref()
         .map_or_else(|| read[0].2.len(read[0].1), Vec::len);
-    let mut labels: Option<(String, Vec<usize>)> =
-        list_labels.map(|l| ("the split lists".to_string(), l));
-    let mut groups: Option<(String, Vec<String>)> = None;
+    let at = |i: usize| format!("row {i}");
+    let mut agreement = Agreement::new(&manifest.name, &at);
+    if let Some(l) = list_labels {
+        agreement.labels("the split lists", l)?;
+    }
     let mut modalities = Vec::new();
     for (name, width, rows) in read {
         let got = rows.len(width);
@@ -195,40 +198,7 @@ fn by_rows(
                 expected: n,
             });
         }
-        if !rows.labels.is_empty() {
-            let these: Vec<usize> = rows.labels.iter().map(|&l| l as usize).collect();
-            match &labels {
-                None => labels = Some((name.clone(), these)),
-                Some((first, known)) => {
-                    if let Some(row) = (0..n).find(|&i| known[i] != these[i]) {
-                        return Err(DataError::LabelDisagreement {
-                            dataset: manifest.name.clone(),
-                            a: first.clone(),
-                            b: name.clone(),
-                            at: format!("row {row}"),
-                            la: known[row],
-                            lb: these[row],
-                        });
-                    }
-                }
-            }
-        }
-        if !rows.groups.is_empty() {
-            match &groups {
-                None => groups = Some((name.clone(), rows.groups.clone())),
-                Some((first, known)) => {
-                    if let Some(row) = (0..n).find(|&i| known[i] != rows.groups[i]) {
-                        return Err(DataError::Join {
-                            dataset: manifest.name.clone(),
-                            problem: format!(
-                                "groups of `{first}` and `{name}` disagree at row {row} (`{}` vs `{}`)",
-                                known[row], rows.groups[row]
-                            ),
-                        });
-                    }
-                }
-            }
-        }
+        agreement.add(&name, &rows, &(0..n).collect::<Vec<_>>())?;
         modalities.push(Modality {
             name,
             width,
@@ -236,15 +206,97 @@ fn by_rows(
             media: None,
         });
     }
-    let labels = labels.map(|(_, l)| l).ok_or_else(|| DataError::Format {
-        file: manifest.name.clone(),
-        reason: "no modality carries labels".into(),
-    })?;
-    Ok((
-        modalities,
-        labels,
-        groups.map(|(_, g)| g).unwrap_or_default(),
-    ))
+    let (labels, groups) = agreement.finish("no modality carries labels")?;
+    Ok((modalities, labels, groups))
+}
+
+/// The labels and groups of the samples as the first source that carries them gives them,
+/// every later source checked against them (`at(i)` names sample i in errors: a row or an id).
+struct Agreement<'a> {
+    dataset: &'a str,
+    at: &'a dyn Fn(usize) -> String,
+    labels: Option<(String, Vec<usize>)>,
+    groups: Option<(String, Vec<String>)>,
+}
+
+impl<'a> Agreement<'a> {
+    fn new(dataset: &'a str, at: &'a dyn Fn(usize) -> String) -> Self {
+        Agreement {
+            dataset,
+            at,
+            labels: None,
+            groups: None,
+        }
+    }
+
+    /// Sample i's labels from `source`.
+    fn labels(&mut self, source: &str, these: Vec<usize>) -> Result<(), DataError> {
+        match &self.labels {
+            None => self.labels = Some((source.to_string(), these)),
+            Some((first, known)) => {
+                if let Some(i) = (0..known.len()).find(|&i| known[i] != these[i]) {
+                    return Err(DataError::LabelDisagreement {
+                        dataset: self.dataset.to_string(),
+                        a: first.clone(),
+                        b: source.to_string(),
+                        at: (self.at)(i),
+                        la: known[i],
+                        lb: these[i],
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The labels and groups `rows` carries (if any), sample i being its row `row_of[i]`.
+    fn add(
+        &mut self,
+        source: &str,
+        rows: &ModalityRows,
+        row_of: &[usize],
+    ) -> Result<(), DataError> {
+        if !rows.labels.is_empty() {
+            self.labels(
+                source,
+                row_of.iter().map(|&r| rows.labels[r] as usize).collect(),
+            )?;
+        }
+        if rows.groups.is_empty() {
+            return Ok(());
+        }
+        let these: Vec<String> = row_of.iter().map(|&r| rows.groups[r].clone()).collect();
+        match &self.groups {
+            None => self.groups = Some((source.to_string(), these)),
+            Some((first, known)) => {
+                if let Some(i) = (0..known.len()).find(|&i| known[i] != these[i]) {
+                    return Err(DataError::Join {
+                        dataset: self.dataset.to_string(),
+                        problem: format!(
+                            "groups of `{first}` and `{source}` disagree at {} (`{}` vs `{}`)",
+                            (self.at)(i),
+                            known[i],
+                            these[i]
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The labels (an error saying `none` when no source carried them) and the groups (empty
+    /// when none did).
+    fn finish(self, none: &str) -> Result<(Vec<usize>, Vec<String>), DataError> {
+        let labels = self
+            .labels
+            .map(|(_, l)| l)
+            .ok_or_else(|| DataError::Format {
+                file: self.dataset.to_string(),
+                reason: none.into(),
+            })?;
+        Ok((labels, self.groups.map(|(_, g)| g).unwrap_or_default()))
+    }
 }
 
 /// Rows joined on their id: the samples are the fixed lists' ids (train then test), else the
@@ -288,6 +340,7 @@ fn by_ids(
         &order,
     )?;
     // For each source, the row of every sample; ids missing on either side are errors.
+    let listed = lists.is_some();
     let rows_of = |name: &str, ids: &[String]| -> Result<Vec<usize>, DataError> {
         let at = index(name, ids)?;
         let missing: Vec<&str> = order
@@ -313,7 +366,7 @@ fn by_ids(
                 parts.push(format!(
                     "{} id(s) of {name} are not samples{}: {}",
                     extra.len(),
-                    if lists.is_some() {
+                    if listed {
                         " (in neither split list)"
                     } else {
                         ""
@@ -325,54 +378,24 @@ fn by_ids(
         }
         Ok(order.iter().map(|id| at[id]).collect())
     };
-    let mut labels: Option<(String, Vec<usize>)> = None;
-    let mut groups: Option<(String, Vec<String>)> = None;
-    let mut agree = |name: &str, rows: &ModalityRows, at: &[usize]| -> Result<(), DataError> {
-        if !rows.labels.is_empty() {
-            let these: Vec<usize> = at.iter().map(|&r| rows.labels[r] as usize).collect();
-            match &labels {
-                None => labels = Some((name.to_string(), these)),
-                Some((first, known)) => {
-                    if let Some(i) = (0..order.len()).find(|&i| known[i] != these[i]) {
-                        return Err(DataError::LabelDisagreement {
-                            dataset: dataset.clone(),
-                            a: first.clone(),
-                            b: name.to_string(),
-                            at: format!("id `{}`", order[i]),
-                            la: known[i],
-                            lb: these[i],
-                        });
-                    }
-                }
-            }
-        }
-        if !rows.groups.is_empty() {
-            let these: Vec<String> = at.iter().map(|&r| rows.groups[r].clone()).collect();
-            match &groups {
-                None => groups = Some((name.to_string(), these)),
-                Some((first, known)) => {
-                    if let Some(i) = (0..order.len()).find(|&i| known[i] != these[i]) {
-                        return Err(join(format!(
-                            "groups of {first} and {name} disagree at id `{}` (`{}` vs `{}`)",
-                            order[i], known[i], these[i]
-                        )));
-                    }
-                }
-            }
-        }
-        Ok(())
-    };
+    let at = |i: usize| format!("id `{}`", order[i]);
+    let mut agreement = Agreement::new(&manifest.name, &at);
+    if let Some(l) = lists {
+        agreement.labels(
+            "the split lists",
+            l.train.into_iter().chain(l.test).collect(),
+        )?;
+    }
     if let Some(f) = &labels_file {
-        let at = rows_of("the labels file", &f.ids)?;
-        agree("the labels file", f, &at)?;
+        let row_of = rows_of("the labels file", &f.ids)?;
+        agreement.add("the labels file", f, &row_of)?;
     }
     let mut modalities = Vec::new();
     for (name, width, rows) in read {
-        let shown = format!("modality `{name}`");
-        let at = rows_of(&shown, &rows.ids)?;
-        agree(&shown, &rows, &at)?;
+        let row_of = rows_of(&format!("modality `{name}`"), &rows.ids)?;
+        agreement.add(&name, &rows, &row_of)?;
         let mut values = Vec::with_capacity(order.len() * width);
-        for &r in &at {
+        for &r in &row_of {
             values.extend_from_slice(&rows.values[r * width..(r + 1) * width]);
         }
         modalities.push(Modality {
@@ -382,35 +405,8 @@ fn by_ids(
             media: None,
         });
     }
-    let labels = match (labels, lists) {
-        (Some((first, known)), Some(l)) => {
-            let listed: Vec<usize> = l.train.into_iter().chain(l.test).collect();
-            if let Some(i) = (0..order.len()).find(|&i| known[i] != listed[i]) {
-                return Err(DataError::LabelDisagreement {
-                    dataset: dataset.clone(),
-                    a: first,
-                    b: "the split lists".into(),
-                    at: format!("id `{}`", order[i]),
-                    la: known[i],
-                    lb: listed[i],
-                });
-            }
-            known
-        }
-        (Some((_, known)), None) => known,
-        (None, Some(l)) => l.train.into_iter().chain(l.test).collect(),
-        (None, None) => {
-            return Err(DataError::Format {
-                file: dataset.clone(),
-                reason: "no file carries labels".into(),
-            })
-        }
-    };
-    Ok((
-        modalities,
-        labels,
-        groups.map(|(_, g)| g).unwrap_or_default(),
-    ))
+    let (labels, groups) = agreement.finish("no file carries labels")?;
+    Ok((modalities, labels, groups))
 }
 
 /// The first ten of `ids`, then how many more.
