@@ -102,6 +102,10 @@ fn group_split_keeps_every_subject_on_one_side() {
     let mut all: Vec<usize> = [&s.train[..], &s.val, &s.test].concat();
     all.sort_unstable();
     assert_eq!(all, (0..d.len()).collect::<Vec<_>>());
+    // A stratified split of the same data still draws validation by subject.
+    let (d, s) = load(&dir, "concat.toml", &["dataset.split.kind=\"stratified\""]);
+    assert!(groups(&d, &s.val).is_disjoint(&groups(&d, &s.train)));
+    assert!(!s.val.is_empty());
 }
 
 /// Invariants of group k-fold: the test folds partition the samples, each subject is tested
@@ -423,6 +427,8 @@ fn eval_prints_a_confusion_matrix_consistent_with_the_accuracy() {
     let run = dir.join("runs/sensors/concat/seed-0");
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    // The record's subjects per part: 8, 2, 2 (round(12 · 0.2) test, round(10 · 0.15) val).
+    assert_eq!(summary["split"]["groups"], serde_json::json!([8, 2, 2]));
     for (split, size) in [("test", "test"), ("val", "val")] {
         // From another folder: the run records where its manifest is.
         let o = balmix(
