@@ -13,6 +13,7 @@ mod methods;
 mod mixup_properties;
 mod own_data;
 mod plots;
+mod readme_commands;
 mod recipes;
 mod reference_values;
 mod resnet;
