@@ -400,7 +400,55 @@ fn a_multi_seed_recipe_folder_gets_bands_from_its_real_runs() {
         &runs,
         "test_accuracy",
     );
-    assert_bands(&read("balance.svg"), "λ label", &runs, "lambda_label");
+    // tiny mixes nothing: contributions are drawn, λ is not.
+    let balance = read("balance.svg");
+    assert_bands(&balance, "contribution audio", &runs, "contribution_audio");
+    assert!(balance.contains("no mixing"), "{balance}");
+}
+
+/// The λ lines of balance.svg as drawn, and its note.
+fn balance_lines(svg: &str) -> (Vec<String>, Vec<String>) {
+    let els = parse(svg);
+    let lines = els
+        .iter()
+        .filter(|e| e.tag == "polyline")
+        .map(|e| e.attr("data-series").unwrap().to_string())
+        .collect();
+    let notes = els
+        .iter()
+        .filter(|e| e.tag == "text" && e.has_class("note"))
+        .map(|e| e.text.clone())
+        .collect();
+    (lines, notes)
+}
+
+/// A run without mixing (every λ 1 at every epoch) once drew its three λ lines on top of each
+/// other at 1: it now draws none and says "no mixing" in the legend, contributions still drawn;
+/// a run that mixes keeps its λ lines and no note.
+#[test]
+fn balance_plot_of_a_run_without_mixing_says_no_mixing_instead_of_lambda_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let flat = tmp.path().join("flat");
+    write_run(&flat, &[(1, 1.0, 1.1, 0.5, 0.2), (2, 0.7, 0.9, 0.7, 0.3)]);
+    let csv = std::fs::read_to_string(flat.join("metrics.csv"))
+        .unwrap()
+        .replace(",0.5,0.5,0.25\n", ",1,1,0.25\n");
+    std::fs::write(flat.join("metrics.csv"), csv).unwrap();
+    let plots = run_plots(&flat).unwrap();
+    let (_, svg) = plots.iter().find(|(n, _)| n == "balance.svg").unwrap();
+    let (lines, notes) = balance_lines(svg);
+    assert_eq!(lines, ["contribution audio"], "{svg}");
+    assert_eq!(notes, ["no mixing (λ = 1 throughout)"], "{svg}");
+    assert_texts_fit(svg, "balance.svg without mixing");
+    assert_bands(svg, "contribution audio", &[&flat], "contribution_audio");
+
+    let mixed = tmp.path().join("mixed");
+    write_run(&mixed, &[(1, 1.0, 1.1, 0.5, 0.2), (2, 0.7, 0.9, 0.7, 0.3)]);
+    let plots = run_plots(&mixed).unwrap();
+    let (_, svg) = plots.iter().find(|(n, _)| n == "balance.svg").unwrap();
+    let (lines, notes) = balance_lines(svg);
+    assert_eq!(lines, ["λ audio", "λ label", "contribution audio"], "{svg}");
+    assert!(notes.is_empty(), "{svg}");
 }
 
 /// A table's run folder: the chart from report.json, and per cell the bands of its runs. A
@@ -688,4 +736,115 @@ fn table_chart_draws_fused_and_own_accuracy_side_by_side_and_marks_failed_cells(
 #[test]
 fn small_table_chart_matches_snapshot() {
     snapshot!("plot__small_table_chart", table_chart(&report(2, 1)));
+}
+
+/// `report(2, 1)` with every mean between 84 and 96 %.
+fn high_scores() -> Report {
+    let mut rep = report(2, 1);
+    rep.cells = vec![
+        vec![Cell::Done {
+            accuracy: stat(95.0, 0.5),
+            macro_f1: stat(94.0, 0.5),
+            modalities: vec![Some(stat(88.0, 1.0)), Some(stat(90.0, 1.0))],
+        }],
+        vec![Cell::Done {
+            accuracy: stat(93.0, 1.0),
+            macro_f1: stat(92.0, 1.0),
+            modalities: vec![Some(stat(85.0, 1.0)), Some(stat(91.0, 1.0))],
+        }],
+    ];
+    rep
+}
+
+/// The accuracy axis runs from 0 to 100 % whatever the scores, so bar lengths compare as
+/// accuracies (it once started at a round value below the lowest bar, 84 % here).
+#[test]
+fn table_chart_accuracy_axis_starts_at_zero() {
+    let svg = table_chart(&high_scores());
+    let els = parse(&svg);
+    let ticks: Vec<(f64, f64)> = els
+        .iter()
+        .filter(|e| e.has_class("vtick"))
+        .map(|e| (e.num("x"), e.text.parse().unwrap()))
+        .collect();
+    assert_eq!(ticks.first().map(|t| t.1), Some(0.0), "{ticks:?}");
+    assert_eq!(ticks.last().map(|t| t.1), Some(100.0), "{ticks:?}");
+    // Every bar starts at the 0 tick.
+    for class in ["fused", "own"] {
+        for g in groups(&els, class) {
+            let rect = g.iter().find(|e| e.tag == "rect").unwrap();
+            assert!((rect.num("x") - ticks[0].0).abs() < 0.05, "{rect:?}");
+        }
+    }
+}
+
+/// The patterns of the `<defs>`: id → its transform and the elements drawn in one tile.
+fn patterns(els: &[El]) -> BTreeMap<String, (String, Vec<String>)> {
+    let mut out = BTreeMap::new();
+    for (i, e) in els.iter().enumerate().filter(|(_, e)| e.tag == "pattern") {
+        let body = els[i + 1..]
+            .iter()
+            .take_while(|x| x.tag != "/pattern")
+            .map(|x| format!("{} {:?}", x.tag, x.attrs))
+            .collect();
+        let transform = e.attr("patternTransform").unwrap_or("").to_string();
+        out.insert(e.attr("id").unwrap().to_string(), (transform, body));
+    }
+    out
+}
+
+/// The own bars of the two modalities are told apart by a different kind of hatch (lines vs
+/// dots), not by the same lines mirrored (as they once were); all four patterns differ; and
+/// each modality's key swatch uses the pattern its bars use.
+#[test]
+fn own_bar_hatches_differ_in_kind_and_the_key_matches_the_bars() {
+    let mut rep = report(2, 1);
+    rep.columns[0].modalities = ["a", "b", "c", "d"].map(String::from).to_vec();
+    for cell in rep.cells.iter_mut().flatten() {
+        if let Cell::Done { modalities, .. } = cell {
+            *modalities = vec![Some(stat(50.0, 1.0)); 4];
+        }
+    }
+    let svg = table_chart(&rep);
+    let els = parse(&svg);
+    let pats = patterns(&els);
+    assert_eq!(pats.len(), 4, "{pats:?}");
+    let shape = |id: &str| -> Vec<String> {
+        pats[id]
+            .1
+            .iter()
+            .map(|e| e.split(' ').next().unwrap().to_string())
+            .collect()
+    };
+    assert_ne!(shape("own0"), shape("own1"), "{pats:?}");
+    let distinct: std::collections::BTreeSet<_> = pats.values().collect();
+    assert_eq!(distinct.len(), 4, "{pats:?}");
+    // Key: a swatch rect followed by its label `<m> own`.
+    for (k, m) in ["a", "b", "c", "d"].iter().enumerate() {
+        let label = format!("{m} own");
+        let at = els
+            .iter()
+            .position(|e| e.tag == "text" && e.text == label)
+            .unwrap_or_else(|| panic!("no key {label}"));
+        assert_eq!(els[at - 1].tag, "rect");
+        assert_eq!(
+            els[at - 1].attr("fill"),
+            Some(format!("url(#own{k})").as_str())
+        );
+    }
+    // Bars: the k-th own bar of a cell (top to bottom) is filled with pattern k.
+    let mut own: Vec<(f64, String)> = groups(&els, "own")
+        .iter()
+        .map(|g| {
+            let hatch = g
+                .iter()
+                .find(|e| e.attr("fill").is_some_and(|f| f.starts_with("url(")))
+                .expect("a hatched rect");
+            (hatch.num("y"), hatch.attr("fill").unwrap().to_string())
+        })
+        .collect();
+    own.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let fills: Vec<&str> = own.iter().map(|o| o.1.as_str()).collect();
+    let one_row = ["url(#own0)", "url(#own1)", "url(#own2)", "url(#own3)"];
+    assert_eq!(fills, [one_row, one_row].concat());
 }

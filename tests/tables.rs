@@ -94,6 +94,89 @@ fn csv_renderer_matches_snapshot() {
     snapshot!("table__renderer_csv", csv(&fixed_report()));
 }
 
+/// `fixed_report()` with every statistic over `n` runs and `n` seeds.
+fn with_n(n: usize) -> Report {
+    let mut rep = fixed_report();
+    rep.seeds = (0..n as u64).collect();
+    for cell in rep.cells.iter_mut().flatten() {
+        if let Cell::Done {
+            accuracy,
+            macro_f1,
+            modalities,
+        } = cell
+        {
+            for s in [accuracy, macro_f1]
+                .into_iter()
+                .chain(modalities.iter_mut().flatten())
+            {
+                s.n = n;
+            }
+        }
+    }
+    rep
+}
+
+/// The line under the table that says what a cell is over.
+fn cells_line(md: &str) -> &str {
+    md.lines()
+        .find(|l| l.starts_with("Cells: "))
+        .unwrap_or_else(|| panic!("no Cells line: {md}"))
+}
+
+/// The report states the cells' actual n; "one seed, spread unknown" only when n is 1 (it
+/// once said so whatever n was).
+#[test]
+fn report_states_the_number_of_runs_per_cell() {
+    let three = markdown(&with_n(3));
+    assert!(
+        cells_line(&three).contains("mean ± std over 3 seeds (n = 3 runs per cell)"),
+        "{three}"
+    );
+    assert!(!three.contains("spread unknown"), "{three}");
+    assert!(three.contains("**94.1 ± 0.4**"), "{three}");
+    let one = markdown(&with_n(1));
+    assert!(
+        cells_line(&one).contains("mean ± std over 1 seed (n = 1: one seed, spread unknown)"),
+        "{one}"
+    );
+    assert!(one.contains("**94.1 (n = 1)**"), "{one}");
+}
+
+/// Cells that ran different numbers of runs: the range is stated and each cell below the
+/// largest n shows its own.
+#[test]
+fn report_with_cells_of_different_n_states_the_range_and_marks_the_smaller_cells() {
+    let mut rep = with_n(3);
+    if let Cell::Done { accuracy, .. } = &mut rep.cells[1][0] {
+        accuracy.n = 2;
+    }
+    if let Cell::Done { accuracy, .. } = &mut rep.cells[2][0] {
+        accuracy.n = 1;
+    }
+    let md = markdown(&rep);
+    assert!(
+        cells_line(&md).contains("over 3 seeds (n = 1 to 3 runs per cell: a cell with fewer than 3 shows its n; n = 1: one run, spread unknown)"),
+        "{md}"
+    );
+    let row = |label: &str| {
+        md.lines()
+            .find(|l| l.starts_with(&format!("| {label} ")))
+            .unwrap_or_else(|| panic!("no row {label}: {md}"))
+            .to_string()
+    };
+    assert!(
+        row("a much longer method name").contains(" **94.1 ± 0.4 (n = 2)** |"),
+        "{md}"
+    );
+    assert!(
+        row("unimodal").contains(" 67.2 (n = 1) | 67.2 ± 1.2 |"),
+        "{md}"
+    );
+    // A cell with the most runs shows no n.
+    assert!(row("concat").contains(" 93.2 ± 0.4 | 30.9 ± 3.0 |"), "{md}");
+    assert!(!row("concat").contains("(n ="), "{md}");
+}
+
 #[test]
 fn stat_uses_sample_standard_deviation_in_percent() {
     let s = Stat::of(&[0.9, 0.92, 0.94]);

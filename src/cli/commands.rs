@@ -392,9 +392,11 @@ fn bench(args: super::args::BenchArgs) -> Result<ExitCode> {
     balmix::term::print_line(&format!("threads           {}", args.threads));
     balmix::term::print_line(&format!("batch             {}", r.batch));
     balmix::term::print_line(&format!(
-        "steps/s           {} (median of 5 windows: {})",
+        "steps/s           {} (median of {} windows: {}; spread {:.0} %)",
         significant(r.steps_per_second),
-        windows.join(", ")
+        r.windows.len(),
+        windows.join(", "),
+        100.0 * r.spread()
     ));
     balmix::term::print_line(&format!(
         "samples/s         {}",
@@ -416,11 +418,13 @@ fn bench(args: super::args::BenchArgs) -> Result<ExitCode> {
     if let (Some(b), Some(a)) = (&before, &after) {
         let plain_steps = (b.steps_per_second + a.steps_per_second) / 2.0;
         balmix::term::print_line(&format!(
-            "vs plain          {:.2}x the time per step of the same model without the method ({:.1} steps/s, timed before and after: {:.1}, {:.1})",
+            "vs plain          {:.2}x the time per step of the same model without the method ({:.1} steps/s, timed before and after: {:.1}, {:.1}; spread {:.0} %, {:.0} %)",
             plain_steps / r.steps_per_second,
             plain_steps,
             b.steps_per_second,
-            a.steps_per_second
+            a.steps_per_second,
+            100.0 * b.spread(),
+            100.0 * a.spread()
         ));
     }
     if let Some(m) = r.peak_memory_bytes {
@@ -428,6 +432,21 @@ fn bench(args: super::args::BenchArgs) -> Result<ExitCode> {
             "peak memory       {:.1} MiB",
             m as f64 / 1048576.0
         ));
+    }
+    // Unsteady timings on stderr after the figures they put in doubt.
+    let name = recipe.name();
+    let measured = [
+        (
+            before.as_ref(),
+            format!("{name} without the method (before)"),
+        ),
+        (Some(&r), name.to_string()),
+        (after.as_ref(), format!("{name} without the method (after)")),
+    ];
+    for (result, what) in measured {
+        if let Some(w) = result.and_then(|m| m.unsteady_warning(&what, args.steps)) {
+            balmix::term::eprint_line(&w);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -194,6 +194,8 @@ pub(crate) struct LineChart<'a> {
     pub y_range: Option<(f64, f64)>,
     /// Integer x ticks (epochs) instead of multiples of a 1-2-5 step.
     pub integer_x: bool,
+    /// A line of text under the legend's entries (e.g. why some curves are not drawn).
+    pub note: Option<&'a str>,
 }
 
 // Plot area size and the margins that do not depend on text.
@@ -253,11 +255,16 @@ impl LineChart<'_> {
         let head_w = text_width(self.title, 15.0)
             .max(self.subtitle.map_or(0.0, |s| text_width(s, 12.0)))
             + 24.0;
+        let note_w = self.note.map_or(0.0, |n| text_width(n, 12.0));
         let w = (legend_x + 36.0 + longest + 14.0)
+            .max(legend_x + note_w + 14.0)
             .max(head_w)
             .max(720.0)
             .ceil();
-        let h = (t + PH + B).max(t + 14.0 + 18.0 * n as f64 + 12.0).ceil();
+        let entries = n + usize::from(self.note.is_some());
+        let h = (t + PH + B)
+            .max(t + 14.0 + 18.0 * entries as f64 + 12.0)
+            .ceil();
         let px = |x: f64| l + PW * (x - x0) / (x1 - x0);
         let py = |y: f64| t + PH - PH * (y - y0) / (y1 - y0);
 
@@ -397,6 +404,14 @@ impl LineChart<'_> {
                 esc(&ser.name)
             );
         }
+        if let Some(note) = self.note {
+            let _ = writeln!(
+                s,
+                "<text class=\"note\" x=\"{legend_x:.1}\" y=\"{:.1}\" dy=\"4\" fill=\"#444\">{}</text>",
+                t + 14.0 + 18.0 * n as f64,
+                esc(note)
+            );
+        }
         s.push_str("</svg>\n");
         s
     }
@@ -455,6 +470,7 @@ pub fn line_chart(
         bands: &[],
         y_range,
         integer_x: false,
+        note: None,
     }
     .svg()
 }

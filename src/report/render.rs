@@ -36,6 +36,16 @@ impl Stat {
             format!("{:.1} ± {:.1}", self.mean, self.std)
         }
     }
+
+    /// [`Stat::show`], with `(n = k)` added where the cell ran fewer than `most` runs (one seed
+    /// already says `(n = 1)`), so a table whose cells differ in n says which.
+    pub(crate) fn show_among(&self, most: usize) -> String {
+        if self.n != 1 && self.n < most {
+            format!("{} (n = {})", self.show(), self.n)
+        } else {
+            self.show()
+        }
+    }
 }
 
 /// One cell of the report.
@@ -133,6 +143,42 @@ impl Report {
         self.references.iter().any(|r| r[c].is_some())
     }
 
+    /// The smallest and largest n of the cells' fused accuracy (`None` without a done cell).
+    fn n_range(&self) -> Option<(usize, usize)> {
+        let ns = self.cells.iter().flatten().filter_map(|c| match c {
+            Cell::Done { accuracy, .. } => Some(accuracy.n),
+            _ => None,
+        });
+        ns.fold(None, |r, n| match r {
+            None => Some((n, n)),
+            Some((lo, hi)) => Some((lo.min(n), hi.max(n))),
+        })
+    }
+
+    /// What a cell's mean ± std is over, with the cells' actual n: `over 3 seeds (n = 3 runs
+    /// per cell)`, `over 1 seed (n = 1: …)`, or the range of n where cells differ. Without a
+    /// done cell, the n the table asked for.
+    fn over(&self) -> String {
+        let seeds = self.seeds.len();
+        let asked = seeds * self.folds.unwrap_or(1);
+        let (lo, hi) = self.n_range().unwrap_or((asked, asked));
+        let what = match self.folds {
+            Some(k) => format!("{k} folds × {seeds} seed(s)"),
+            None if seeds == 1 => "1 seed".to_string(),
+            None => format!("{seeds} seeds"),
+        };
+        let n = if lo != hi {
+            format!(
+                "n = {lo} to {hi} runs per cell: a cell with fewer than {hi} shows its n; n = 1: one run, spread unknown"
+            )
+        } else if hi == 1 {
+            "n = 1: one seed, spread unknown".to_string()
+        } else {
+            format!("n = {hi} runs per cell")
+        };
+        format!("over {what} ({n})")
+    }
+
     /// Row index of the best fused mean in column `c` (first on ties).
     fn best(&self, c: usize) -> Option<usize> {
         let mut best: Option<(usize, f64)> = None;
@@ -159,6 +205,7 @@ pub fn markdown(rep: &Report) -> String {
             head.push("Δ".into());
         }
     }
+    let most = rep.n_range().map_or(0, |(_, hi)| hi);
     let mut lines: Vec<Vec<String>> = Vec::new();
     let mut notes = Vec::new();
     for (r, label) in rep.rows.iter().enumerate() {
@@ -172,7 +219,7 @@ pub fn markdown(rep: &Report) -> String {
                     modalities,
                     ..
                 } => {
-                    let text = accuracy.show();
+                    let text = accuracy.show_among(most);
                     line.push(if rep.best(c) == Some(r) {
                         format!("**{text}**")
                     } else {
@@ -181,7 +228,7 @@ pub fn markdown(rep: &Report) -> String {
                     line.extend(
                         modalities
                             .iter()
-                            .map(|m| m.map(|s| s.show()).unwrap_or_else(|| "–".into())),
+                            .map(|m| m.map(|s| s.show_among(most)).unwrap_or_else(|| "–".into())),
                     );
                     if let Some(rv) = reference {
                         delta = format!("{:+.1}", accuracy.mean - rv.value);
@@ -226,14 +273,7 @@ pub fn markdown(rep: &Report) -> String {
     }
     let mut out = format!("# {}\n\n", rep.title);
     out.push_str(&table(&head, &lines));
-    let over = match rep.folds {
-        Some(k) => format!(
-            "over {k} folds × {} seed(s) (n = {} runs per cell)",
-            rep.seeds.len(),
-            k * rep.seeds.len()
-        ),
-        None => "over seeds (n = 1: one seed, spread unknown)".to_string(),
-    };
+    let over = rep.over();
     out.push_str(&format!("\nCells: test accuracy in %, mean ± std {over}; \"own\" is a modality's own (unimodal) accuracy inside the model; bold marks the best fused accuracy per dataset.\n"));
     let mut sources: Vec<&str> = rep
         .references

@@ -49,6 +49,54 @@ pub struct BenchResult {
     pub batch: usize,
 }
 
+/// Largest spread of a measurement's windows, (max − min) / median, still called steady: past
+/// it the speed (and any ratio to another measurement) moves with the machine's load.
+pub const STEADY_SPREAD: f64 = 0.10;
+
+/// (max − min) / median of the windows' speeds (0 for fewer than two windows).
+pub fn window_spread(windows: &[f64]) -> f64 {
+    if windows.len() < 2 {
+        return 0.0;
+    }
+    let mut sorted = windows.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    (sorted[sorted.len() - 1] - sorted[0]) / median(&sorted)
+}
+
+/// The middle value of sorted, non-empty `values` (the upper one of an even count).
+fn median(sorted: &[f64]) -> f64 {
+    sorted[sorted.len() / 2]
+}
+
+impl BenchResult {
+    /// (max − min) / median of [`BenchResult::windows`].
+    pub fn spread(&self) -> f64 {
+        window_spread(&self.windows)
+    }
+
+    /// A warning when the windows spread more than [`STEADY_SPREAD`]: names `what` was timed,
+    /// the spread and the window range, and suggests ten times the `steps`.
+    pub fn unsteady_warning(&self, what: &str, steps: usize) -> Option<String> {
+        let spread = self.spread();
+        if spread <= STEADY_SPREAD {
+            return None;
+        }
+        let (lo, hi) = self
+            .windows
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &w| {
+                (a.min(w), b.max(w))
+            });
+        Some(format!(
+            "warning: the {} timing windows of {what} spread {:.0} % ({lo:.0} to {hi:.0} steps/s; (max − min) / median, more than the {:.0} % of a steady measurement): its speed and any ratio to it are unreliable; rerun with more steps, e.g. --steps {}",
+            self.windows.len(),
+            100.0 * spread,
+            100.0 * STEADY_SPREAD,
+            10 * steps.max(1)
+        ))
+    }
+}
+
 /// Forward FLOPs of the model on a batch of `b` (2 per multiply-add of every matrix product).
 pub fn forward_flops<D: Backend>(model: &Model<D>, b: usize) -> f64 {
     model
@@ -144,8 +192,8 @@ fn time_steps<D: Backend>(
             windows.push(per as f64 / t.elapsed().as_secs_f64());
         }
         let mut sorted = windows.clone();
-        sorted.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
-        let median = sorted[sorted.len() / 2];
+        sorted.sort_by(f64::total_cmp);
+        let median = median(&sorted);
         let fwd = forward_flops(&trainer.model, b);
         let gflops = 3.0 * fwd * median / 1e9;
         Ok(BenchResult {
@@ -161,5 +209,52 @@ fn time_steps<D: Backend>(
             peak_memory_bytes: crate::record::peak_memory_bytes(),
             batch: b,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(windows: &[f64]) -> BenchResult {
+        BenchResult {
+            windows: windows.to_vec(),
+            steps_per_second: 0.0,
+            samples_per_second: 0.0,
+            forward_flops: 0.0,
+            step_flops: 0.0,
+            gflops: 0.0,
+            peak_fraction: None,
+            peak_memory_bytes: None,
+            batch: 1,
+        }
+    }
+
+    #[test]
+    fn spread_is_range_over_median_of_the_windows() {
+        // Sorted 1124, 1800, 1900, 2000, 2206: median 1900, range 1082.
+        let s = window_spread(&[1124.0, 2206.0, 1800.0, 1900.0, 2000.0]);
+        assert!((s - 1082.0 / 1900.0).abs() < 1e-12, "{s}");
+        assert_eq!(window_spread(&[1500.0]), 0.0);
+        assert_eq!(window_spread(&[]), 0.0);
+    }
+
+    /// The windows of the MM measurement that reported 0.61x plain (1124 to 2206 steps/s)
+    /// warn; windows within 10 % of their median, or exactly at it, do not.
+    #[test]
+    fn windows_spread_more_than_ten_percent_warn_and_suggest_more_steps() {
+        let noisy = result(&[1124.0, 2206.0, 1800.0, 1900.0, 2000.0]);
+        let w = noisy.unsteady_warning("bmm", 50).expect("a warning");
+        assert_eq!(
+            w,
+            "warning: the 5 timing windows of bmm spread 57 % (1124 to 2206 steps/s; (max − min) / median, more than the 10 % of a steady measurement): its speed and any ratio to it are unreliable; rerun with more steps, e.g. --steps 500"
+        );
+        // Range 60 over median 1010: 5.9 %.
+        let steady = result(&[1000.0, 1020.0, 1050.0, 990.0, 1010.0]);
+        assert_eq!(steady.unsteady_warning("bmm", 50), None);
+        // Range 100 over median 1000: exactly 10 %, not more.
+        let edge = result(&[950.0, 1000.0, 1050.0]);
+        assert!((edge.spread() - 0.10).abs() < 1e-12);
+        assert_eq!(edge.unsteady_warning("bmm", 50), None);
     }
 }

@@ -3,7 +3,7 @@
 //! bars), rows labelled directly on the left with their colour and marker, and cells that did
 //! not produce a number (failed, diverged, data missing, not applicable) marked in place.
 
-use super::{esc, header, marker, nice_intervals, nice_range, style, text_width, trim};
+use super::{esc, header, marker, nice_intervals, style, text_width, trim};
 use crate::report::render::{Cell, Report, Stat};
 use std::fmt::Write;
 
@@ -17,16 +17,31 @@ const VALUE: f64 = 44.0;
 const GAP: f64 = 20.0;
 const KEY_FONT: f64 = 11.0;
 
-/// Hatch pattern of the `k`-th modality's own bars (drawn over the row colour).
+/// The fill patterns of modality `k`'s own bars, `k mod 4`: diagonal lines, dots,
+/// cross-hatch, vertical lines. The first two (the usual two modalities) differ in kind, not
+/// only in angle: mirrored diagonals were hard to tell apart on 5 px bars.
+const HATCHES: [(&str, i32); 4] = [
+    (
+        "<line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"5\" stroke=\"#222\" stroke-width=\"1.3\"/>",
+        45,
+    ),
+    ("<circle cx=\"2.5\" cy=\"2.5\" r=\"1.2\" fill=\"#222\"/>", 0),
+    (
+        "<path d=\"M0,0 V5 M0,0 H5\" stroke=\"#222\" stroke-width=\"1\" fill=\"none\"/>",
+        45,
+    ),
+    (
+        "<line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"5\" stroke=\"#222\" stroke-width=\"1.3\"/>",
+        0,
+    ),
+];
+
+/// Hatch pattern `own<k>` of the `k`-th modality's own bars (drawn over the row colour), used
+/// by the bars and their key alike.
 fn hatch_defs(count: usize) -> String {
     let mut s = String::from("<defs>\n");
     for k in 0..count {
-        let body = match k % 4 {
-            3 => "<circle cx=\"2.5\" cy=\"2.5\" r=\"1\" fill=\"#222\"/>".to_string(),
-            _ => "<line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"5\" stroke=\"#222\" stroke-width=\"1.3\"/>"
-                .to_string(),
-        };
-        let rotate = [45, -45, 0, 0][k % 4];
+        let (body, rotate) = HATCHES[k % HATCHES.len()];
         let _ = writeln!(
             s,
             "<pattern id=\"own{k}\" patternUnits=\"userSpaceOnUse\" width=\"5\" height=\"5\" patternTransform=\"rotate({rotate})\">{body}</pattern>"
@@ -153,22 +168,9 @@ pub fn table_chart(rep: &Report) -> String {
         .max()
         .unwrap_or(0);
     let row_h = 2.0 * PAD + FUSED + mods as f64 * (OWN + 1.0);
-    // The value axis, shared by the panels: from a round value below every bar and error bar.
-    let lows = rep.cells.iter().flatten().flat_map(|c| match c {
-        Cell::Done {
-            accuracy,
-            modalities,
-            ..
-        } => std::iter::once(Some(*accuracy))
-            .chain(modalities.iter().copied())
-            .flatten()
-            .map(|s| s.mean - s.std)
-            .collect::<Vec<_>>(),
-        _ => Vec::new(),
-    });
-    let lo = lows.fold(100.0f64, f64::min).max(0.0);
-    let (v0, v1) = nice_range(lo.min(90.0), 100.0);
-    let v0 = v0.max(0.0);
+    // The value axis, shared by the panels, from 0 to 100 %: a bar's length is its accuracy
+    // (an axis from the lowest bar up magnified differences).
+    let (v0, v1) = (0.0, 100.0);
     let intervals = nice_intervals(v0, v1);
 
     // Row labels: marker, then the label.

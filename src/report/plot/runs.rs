@@ -182,10 +182,18 @@ fn charts(name: &str, runs: &[Metrics]) -> Result<Vec<(String, String)>, String>
         acc.add(&format!("accuracy_{m}"), &format!("{m} own"), false);
     }
     let mut bal = Curves::new(runs);
-    for m in &mods {
-        bal.add(&format!("lambda_{m}"), &format!("λ {m}"), false);
+    let lambdas: Vec<String> = mods
+        .iter()
+        .map(|m| format!("lambda_{m}"))
+        .chain(["lambda_label".to_string()])
+        .collect();
+    let no_mixing = unmixed(runs, &lambdas);
+    if !no_mixing {
+        for m in &mods {
+            bal.add(&format!("lambda_{m}"), &format!("λ {m}"), false);
+        }
+        bal.add("lambda_label", "λ label", true);
     }
-    bal.add("lambda_label", "λ label", true);
     for m in &mods {
         bal.add(
             &format!("contribution_{m}"),
@@ -229,7 +237,7 @@ fn charts(name: &str, runs: &[Metrics]) -> Result<Vec<(String, String)>, String>
             )
         }
     });
-    let chart = |title: &str, y_label: &str, c: &Curves, y_range| {
+    let chart = |title: &str, y_label: &str, c: &Curves, y_range, note| {
         LineChart {
             title: &format!("{title} — {name}"),
             subtitle: subtitle.as_deref(),
@@ -239,23 +247,47 @@ fn charts(name: &str, runs: &[Metrics]) -> Result<Vec<(String, String)>, String>
             bands: &c.bands,
             y_range,
             integer_x: true,
+            note,
         }
         .svg()
     };
     let mut out = vec![
         (
             "accuracy.svg".to_string(),
-            chart("Accuracy", "accuracy", &acc, Some((0.0, 1.0))),
+            chart("Accuracy", "accuracy", &acc, Some((0.0, 1.0)), None),
         ),
         (
             "balance.svg".to_string(),
-            chart("Mixing and contributions", "value", &bal, Some((0.0, 1.0))),
+            chart(
+                "Mixing and contributions",
+                "value",
+                &bal,
+                Some((0.0, 1.0)),
+                no_mixing.then_some(NO_MIXING),
+            ),
         ),
     ];
     if !loss.series.is_empty() {
-        out.push(("loss.svg".to_string(), chart("Loss", "loss", &loss, None)));
+        out.push((
+            "loss.svg".to_string(),
+            chart("Loss", "loss", &loss, None, None),
+        ));
     }
     Ok(out)
+}
+
+/// What `balance.svg` says instead of λ lines when no sample was mixed.
+const NO_MIXING: &str = "no mixing (λ = 1 throughout)";
+
+/// Whether the runs record λ `columns` and every value is 1: nothing was mixed, and three λ
+/// lines at 1 would only hide each other.
+fn unmixed(runs: &[Metrics], columns: &[String]) -> bool {
+    let values = || {
+        runs.iter()
+            .flat_map(|r| columns.iter().filter_map(|c| r.values.get(c)))
+            .flat_map(|v| v.values())
+    };
+    values().next().is_some() && values().all(|&v| (v - 1.0).abs() < 1e-9)
 }
 
 /// Series and their bands, built column by column.
@@ -311,6 +343,29 @@ mod tests {
         assert_eq!(points, vec![(1.0, 3.0), (2.0, 2.0)]);
         // Values 1, 3, 5: mean 3, sample variance (4 + 0 + 4) / 2 = 4, std 2.
         assert_eq!(band, vec![Some((1.0, 5.0)), None]);
+    }
+
+    fn columns(cols: &[(&str, &[f64])]) -> Metrics {
+        let mut values = BTreeMap::new();
+        for (name, vs) in cols {
+            values.insert(name.to_string(), (1..).zip(vs.iter().copied()).collect());
+        }
+        Metrics {
+            columns: cols.iter().map(|c| c.0.to_string()).collect(),
+            values,
+        }
+    }
+
+    #[test]
+    fn runs_are_unmixed_only_when_every_recorded_lambda_is_one() {
+        let lambdas = ["lambda_a".to_string(), "lambda_label".to_string()];
+        let flat = columns(&[("lambda_a", &[1.0, 1.0]), ("lambda_label", &[1.0, 1.0])]);
+        let mixed = columns(&[("lambda_a", &[1.0, 1.0]), ("lambda_label", &[1.0, 0.93])]);
+        assert!(unmixed(std::slice::from_ref(&flat), &lambdas));
+        assert!(!unmixed(&[flat, mixed], &lambdas));
+        // No λ recorded: nothing to say about mixing.
+        let none = columns(&[("contribution_a", &[0.5])]);
+        assert!(!unmixed(&[none], &lambdas));
     }
 
     #[test]
