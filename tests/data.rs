@@ -158,7 +158,7 @@ fn label_outside_class_range_is_rejected() {
     let err = load(&m, &cache).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "fake (a): row 1: label 7 is outside the class range 0..3"
+        "pkg/a.csv (in pip package fake==1.0): line 2, column 3: label 7 is outside the class range 0..3"
     );
 }
 
@@ -182,7 +182,7 @@ fn non_finite_features_are_rejected() {
     let err = load(&m, &cache).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "dataset `fake`: modality `a` row 1, column 1 is not finite (inf)"
+        "pkg/a.csv (in pip package fake==1.0): line 2, column 2: value `inf` is not finite; replace it (e.g. impute a missing reading) or drop the row"
     );
 }
 
@@ -259,7 +259,7 @@ fn local_crema_d_layout_is_checked_and_trains() {
     std::fs::write(folder.join("test.csv"), list(743, 6698)).unwrap();
     let err = load(&m, &cache).unwrap_err().to_string();
     assert!(
-        err.contains("test.csv has 743 clips, expected 744"),
+        err.contains("test.csv has 743 samples, expected 744"),
         "{err}"
     );
     std::fs::write(folder.join("test.csv"), list(744, 6698)).unwrap();

@@ -343,13 +343,24 @@ fn own_data_errors_name_the_cause() {
     std::fs::write(&heart, &without).unwrap();
     let e = run(&[]);
     assert!(
-        e.contains("1 sample id(s) missing from modality `heart`: s05-w03"),
+        e.contains(&format!(
+            "1 sample id(s) missing from modality `heart` ({}): `s05-w03` ({} line ",
+            heart.display(),
+            dir.join("data/labels.csv").display()
+        )),
         "{e}"
     );
     let dup = original.clone() + original.lines().nth(1).unwrap() + "\n";
     std::fs::write(&heart, dup).unwrap();
     let e = run(&[]);
-    assert!(e.contains("appears twice"), "{e}");
+    assert!(
+        e.contains(&format!(
+            "{}: id `{}` appears twice (lines 2 and 362); ids must be unique",
+            heart.display(),
+            original.lines().nth(1).unwrap().split(',').next().unwrap()
+        )),
+        "{e}"
+    );
     std::fs::write(&heart, &original).unwrap();
 
     let labels = dir.join("data/labels.csv");
@@ -357,7 +368,7 @@ fn own_data_errors_name_the_cause() {
     std::fs::write(&labels, l.replacen(",walk\n", ",jog\n", 1)).unwrap();
     let e = run(&[]);
     assert!(
-        e.contains("line 2: label `jog` is neither a class name nor a class index (classes: walk, run, sit)"),
+        e.contains("line 2, column `activity` (id `s01-w00`): label `jog` is neither a class name nor a class index (classes: walk, run, sit)"),
         "{e}"
     );
     std::fs::write(&labels, &l).unwrap();

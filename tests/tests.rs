@@ -3,6 +3,7 @@
 mod cli;
 mod common;
 mod data;
+mod data_errors;
 mod determinism;
 mod media;
 mod media_fbank;

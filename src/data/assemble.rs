@@ -47,18 +47,8 @@ pub fn load(
         .iter()
         .filter(|m| wanted.contains(&m.name.as_str()))
     {
+        // Every value is finite: the readers check it where they can name the cell.
         let rows = read_modality::read(manifest, spec, cache, log)?;
-        for (i, v) in rows.values.iter().enumerate() {
-            if !v.is_finite() {
-                return Err(DataError::NonFinite {
-                    dataset: manifest.name.clone(),
-                    modality: spec.name.clone(),
-                    row: i / spec.width,
-                    column: i % spec.width,
-                    value: *v,
-                });
-            }
-        }
         read.push((spec.name.clone(), spec.width, rows));
     }
     let labels_file = match &manifest.labels {
@@ -69,12 +59,13 @@ pub fn load(
         .iter()
         .map(|(name, rows)| (name.as_str(), rows))
         .chain(read.iter().map(|(name, _, rows)| (name.as_str(), rows)));
-    for (name, rows) in sources {
+    // CSV labels are checked as they are read; this catches labels of binary arrays.
+    for (_, rows) in sources {
         for (row, &label) in rows.labels.iter().enumerate() {
             if label < 0 || label as usize >= k {
                 return Err(DataError::LabelOutOfRange {
-                    file: format!("{} ({name})", manifest.name),
-                    row,
+                    file: rows.file.clone(),
+                    at: read_modality::location(rows, row),
                     label,
                     classes: k,
                 });
@@ -160,10 +151,12 @@ fn read_labels_file(
     Ok((
         "the labels file".to_string(),
         ModalityRows {
+            file: shown,
             values: Vec::new(),
             labels,
             ids: t.ids,
             groups: t.groups,
+            lines: t.lines,
         },
     ))
 }
@@ -301,7 +294,7 @@ impl<'a> Agreement<'a> {
 
 /// Rows joined on their id: the samples are the fixed lists' ids (train then test), else the
 /// labels file's, else the first modality's, in that order; every file must hold every
-/// sample's id exactly once and no other.
+/// sample's id exactly once and no other. Errors name the file and line of each id.
 fn by_ids(
     manifest: &Manifest,
     read: Vec<(String, usize, ModalityRows)>,
@@ -313,59 +306,69 @@ fn by_ids(
         dataset: dataset.clone(),
         problem,
     };
-    let order: Vec<String> = match (&lists, &labels_file) {
-        (Some(l), _) => l.ids.clone(),
-        (None, Some(f)) => f.ids.clone(),
-        (None, None) => read[0].2.ids.clone(),
+    let origins = |rows: &ModalityRows| -> Vec<(String, usize)> {
+        (0..rows.ids.len())
+            .map(|r| (rows.file.clone(), rows.lines.get(r).map_or(r + 1, |&l| l)))
+            .collect()
     };
-    let index = |name: &str, ids: &[String]| -> Result<HashMap<String, usize>, DataError> {
-        let mut at = HashMap::with_capacity(ids.len());
-        for (row, id) in ids.iter().enumerate() {
-            if let Some(first) = at.insert(id.clone(), row) {
-                return Err(join(format!(
-                    "{name}: id `{id}` appears twice (rows {first} and {row}); ids must be unique"
-                )));
+    let (order, order_at): (Vec<String>, Vec<(String, usize)>) = match (&lists, &labels_file) {
+        (Some(l), _) => (l.ids.clone(), l.origins.clone()),
+        (None, Some(f)) => (f.ids.clone(), origins(f)),
+        (None, None) => (read[0].2.ids.clone(), origins(&read[0].2)),
+    };
+    // Row of every id; a second occurrence is an error naming both lines.
+    let index =
+        |ids: &[String], at: &[(String, usize)]| -> Result<HashMap<String, usize>, DataError> {
+            let mut rows = HashMap::with_capacity(ids.len());
+            for (row, id) in ids.iter().enumerate() {
+                if let Some(first) = rows.insert(id.clone(), row) {
+                    return Err(DataError::DuplicateId {
+                        id: id.clone(),
+                        first: at[first].clone(),
+                        second: at[row].clone(),
+                    });
+                }
             }
-        }
-        Ok(at)
-    };
-    let samples = index(
-        if lists.is_some() {
-            "the split lists"
-        } else if labels_file.is_some() {
-            "the labels file"
-        } else {
-            &read[0].0
-        },
-        &order,
-    )?;
+            Ok(rows)
+        };
+    let samples = index(&order, &order_at)?;
     // For each source, the row of every sample; ids missing on either side are errors.
     let listed = lists.is_some();
-    let rows_of = |name: &str, ids: &[String]| -> Result<Vec<usize>, DataError> {
-        let at = index(name, ids)?;
-        let missing: Vec<&str> = order
+    let rows_of = |name: &str, rows: &ModalityRows| -> Result<Vec<usize>, DataError> {
+        let at = index(&rows.ids, &origins(rows))?;
+        let missing: Vec<String> = order
             .iter()
-            .filter(|id| !at.contains_key(*id))
-            .map(String::as_str)
+            .enumerate()
+            .filter(|(_, id)| !at.contains_key(*id))
+            .map(|(i, id)| format!("`{id}` ({} line {})", order_at[i].0, order_at[i].1))
             .collect();
-        let extra: Vec<&str> = ids
+        let extra: Vec<String> = rows
+            .ids
             .iter()
-            .filter(|id| !samples.contains_key(*id))
-            .map(String::as_str)
+            .enumerate()
+            .filter(|(_, id)| !samples.contains_key(*id))
+            .map(|(row, id)| {
+                format!(
+                    "`{id}` (line {})",
+                    rows.lines.get(row).map_or(row + 1, |&l| l)
+                )
+            })
             .collect();
         if !missing.is_empty() || !extra.is_empty() {
             let mut parts = Vec::new();
             if !missing.is_empty() {
                 parts.push(format!(
-                    "{} sample id(s) missing from {name}: {}",
+                    "{} sample id(s) missing from {name} ({}): {}",
                     missing.len(),
+                    rows.file,
                     listing(&missing)
                 ));
             }
             if !extra.is_empty() {
                 parts.push(format!(
-                    "{} id(s) of {name} are not samples{}: {}",
+                    "{} id(s) of {name} ({}) are not samples{}: {}",
                     extra.len(),
+                    rows.file,
                     if listed {
                         " (in neither split list)"
                     } else {
@@ -387,12 +390,12 @@ fn by_ids(
         )?;
     }
     if let Some(f) = &labels_file {
-        let row_of = rows_of("the labels file", &f.ids)?;
+        let row_of = rows_of("the labels file", f)?;
         agreement.add("the labels file", f, &row_of)?;
     }
     let mut modalities = Vec::new();
     for (name, width, rows) in read {
-        let row_of = rows_of(&format!("modality `{name}`"), &rows.ids)?;
+        let row_of = rows_of(&format!("modality `{name}`"), &rows)?;
         agreement.add(&name, &rows, &row_of)?;
         let mut values = Vec::with_capacity(order.len() * width);
         for &r in &row_of {
@@ -409,10 +412,10 @@ fn by_ids(
     Ok((modalities, labels, groups))
 }
 
-/// The first ten of `ids`, then how many more.
-fn listing(ids: &[&str]) -> String {
-    let shown: Vec<&str> = ids.iter().take(10).copied().collect();
-    let more = ids.len().saturating_sub(10);
+/// The first ten of `items`, then how many more.
+fn listing(items: &[String]) -> String {
+    let shown: Vec<&str> = items.iter().take(10).map(String::as_str).collect();
+    let more = items.len().saturating_sub(10);
     if more > 0 {
         format!("{} and {more} more", shown.join(", "))
     } else {

@@ -5,7 +5,7 @@
 //! the manifest's preparation instructions.
 
 use super::cache::Cache;
-use super::error::DataError;
+use super::error::{DataError, Location};
 use super::fetch::local_dir;
 use crate::manifest::{Manifest, Member, Source};
 use std::path::PathBuf;
@@ -18,6 +18,8 @@ pub struct Lists {
     pub test: Vec<usize>,
     /// Ids (first column) of `train.csv` then `test.csv`, in order.
     pub ids: Vec<String>,
+    /// The file and 1-based line of each id.
+    pub origins: Vec<(String, usize)>,
 }
 
 /// The folder of the dataset's local source.
@@ -37,6 +39,7 @@ pub fn check(manifest: &Manifest, cache: &Cache) -> Result<Lists, DataError> {
             train: c.labels[..c.train].to_vec(),
             test: c.labels[c.train..].to_vec(),
             ids: Vec::new(),
+            origins: Vec::new(),
         });
     }
     let (dir, env) = folder(manifest, cache).expect("local datasets have a local source");
@@ -48,12 +51,16 @@ pub fn check(manifest: &Manifest, cache: &Cache) -> Result<Lists, DataError> {
         ));
     }
     let mut ids = Vec::new();
+    let mut origins = Vec::new();
+    // A list that is present but wrong (bad input, unlike a missing file).
+    let mut wrong: Option<DataError> = None;
     let mut read_list = |m: &Member, expected: Option<usize>| -> Option<Vec<usize>> {
         let path = dir.join(&m.path);
         let Ok(text) = std::fs::read_to_string(&path) else {
             missing.push(format!("{} is missing", path.display()));
             return None;
         };
+        let shown = path.display().to_string();
         let mut labels = Vec::new();
         for (i, line) in text
             .lines()
@@ -61,7 +68,7 @@ pub fn check(manifest: &Manifest, cache: &Cache) -> Result<Lists, DataError> {
             .filter(|(_, l)| !l.trim().is_empty())
         {
             let label = line.rsplit(',').next().unwrap_or("").trim();
-            ids.push(line.split(',').next().unwrap_or("").trim().to_string());
+            let id = line.split(',').next().unwrap_or("").trim().to_string();
             let class = manifest
                 .classes
                 .iter()
@@ -75,22 +82,28 @@ pub fn check(manifest: &Manifest, cache: &Cache) -> Result<Lists, DataError> {
             match class {
                 Some(c) => labels.push(c),
                 None => {
-                    missing.push(format!(
-                        "{} line {}: unknown label `{label}` (classes: {})",
-                        path.display(),
-                        i + 1,
-                        manifest.classes.join(", ")
-                    ));
+                    wrong.get_or_insert(DataError::UnknownClass {
+                        file: shown.clone(),
+                        at: Location {
+                            id: Some(id.into()),
+                            ..Location::line(i + 1)
+                        },
+                        cell: label.to_string(),
+                        classes: manifest.classes.join(", "),
+                    });
                     return None;
                 }
             }
+            ids.push(id);
+            origins.push((shown.clone(), i + 1));
         }
         if let Some(expected) = expected.filter(|&e| e != labels.len()) {
-            missing.push(format!(
-                "{} has {} clips, expected {expected}",
-                path.display(),
-                labels.len()
-            ));
+            wrong.get_or_insert(DataError::CountMismatch {
+                dataset: manifest.name.clone(),
+                what: shown,
+                got: labels.len(),
+                expected,
+            });
             return None;
         }
         Some(labels)
@@ -117,12 +130,22 @@ pub fn check(manifest: &Manifest, cache: &Cache) -> Result<Lists, DataError> {
             missing.push(format!("{} is missing", path.display()));
         }
     }
-    match (train, test) {
-        (Some(train), Some(test)) if missing.is_empty() => Ok(Lists { train, test, ids }),
-        _ => Err(DataError::LocalMissing {
-            dataset: manifest.name.clone(),
-            missing: missing.join("; "),
-            instructions: manifest.instructions.clone().unwrap_or_default(),
+    match (train, test, wrong) {
+        (Some(train), Some(test), None) if missing.is_empty() => Ok(Lists {
+            train,
+            test,
+            ids,
+            origins,
         }),
+        // Missing files first (with the instructions); then what is wrong in a present list.
+        (_, _, Some(wrong)) if missing.is_empty() => Err(wrong),
+        (_, _, wrong) => {
+            missing.extend(wrong.map(|w| w.to_string()));
+            Err(DataError::LocalMissing {
+                dataset: manifest.name.clone(),
+                missing: missing.join("; "),
+                instructions: manifest.instructions.clone().unwrap_or_default(),
+            })
+        }
     }
 }

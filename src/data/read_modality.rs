@@ -1,7 +1,7 @@
 //! Read one modality of a file dataset into rows and (where the files carry them) labels.
 
 use super::cache::Cache;
-use super::error::DataError;
+use super::error::{DataError, Location, Row};
 use super::fetch::{member_bytes, member_display};
 use super::read_csv;
 use super::read_npy::{read_npy, read_npz};
@@ -9,7 +9,9 @@ use crate::manifest::{Manifest, ModalitySpec, Reader, SequenceRepresentation};
 
 /// Rows of one modality before alignment.
 pub struct ModalityRows {
-    /// Row-major values, `width` per row.
+    /// The file as errors name it.
+    pub file: String,
+    /// Row-major values, `width` per row, all finite.
     pub values: Vec<f32>,
     /// Labels per row, when the files carry them.
     pub labels: Vec<i64>,
@@ -17,27 +19,91 @@ pub struct ModalityRows {
     pub ids: Vec<String>,
     /// Groups per row, when the files carry them.
     pub groups: Vec<String>,
+    /// The 1-based line of each row in a text file (empty for binary arrays).
+    pub lines: Vec<usize>,
 }
 
-/// The class index of every label cell of `t` (class names or indices); an unknown name is an
-/// error naming its line and the classes.
+/// The class index of every label cell of `t` (class names or indices); an unknown name or
+/// an index outside the classes is an error naming its line, column and id.
 pub fn class_labels(
     t: &read_csv::CsvTable,
     classes: &[String],
     file: &str,
 ) -> Result<Vec<i64>, DataError> {
+    let column = t.label_column.as_deref();
     t.labels
         .iter()
         .enumerate()
         .map(|(row, cell)| {
-            read_csv::class_of(cell, classes).ok_or_else(|| DataError::Format {
-                file: file.into(),
-                reason: format!(
-                    "line {}: label `{cell}` is neither a class name nor a class index (classes: {})",
-                    t.line(row),
-                    classes.join(", ")
-                ),
-            })
+            let class =
+                read_csv::class_of(cell, classes).ok_or_else(|| DataError::UnknownClass {
+                    file: file.into(),
+                    at: t.at(row, column),
+                    cell: cell.clone(),
+                    classes: classes.join(", "),
+                })?;
+            if class < 0 || class as usize >= classes.len() {
+                return Err(DataError::LabelOutOfRange {
+                    file: file.into(),
+                    at: t.at(row, column),
+                    label: class,
+                    classes: classes.len(),
+                });
+            }
+            Ok(class)
+        })
+        .collect()
+}
+
+/// Where row `row` of `rows` is: its line (text files) or array row, and its id.
+pub fn location(rows: &ModalityRows, row: usize) -> Location {
+    Location {
+        row: rows
+            .lines
+            .get(row)
+            .map_or(Row::Array(row), |&l| Row::Line(l)),
+        column: None,
+        id: rows.ids.get(row).map(|id| id.as_str().into()),
+    }
+}
+
+/// An error unless every value of a binary array (`width` per row) is finite.
+fn check_finite(values: &[f32], width: usize, file: &str) -> Result<(), DataError> {
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(DataError::NonFinite {
+            file: file.into(),
+            at: Location::array(i / width.max(1), Some(i % width.max(1))),
+            cell: values[i].to_string(),
+        }),
+    }
+}
+
+/// An array's values as f32: a NaN or infinity and a finite value beyond f32's range are told
+/// apart.
+fn to_f32(values: &[f64], width: usize, file: &str) -> Result<Vec<f32>, DataError> {
+    let w = width.max(1);
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let at = || Location::array(i / w, Some(i % w));
+            let narrow = v as f32;
+            if !v.is_finite() {
+                Err(DataError::NonFinite {
+                    file: file.into(),
+                    at: at(),
+                    cell: v.to_string(),
+                })
+            } else if !narrow.is_finite() {
+                Err(DataError::Overflow {
+                    file: file.into(),
+                    at: at(),
+                    cell: v.to_string(),
+                })
+            } else {
+                Ok(narrow)
+            }
         })
         .collect()
 }
@@ -88,10 +154,12 @@ pub fn read(
             }
             let labels = class_labels(&t, &manifest.classes, &shown)?;
             ModalityRows {
+                file: shown,
                 values: t.values,
                 labels,
                 ids: t.ids,
                 groups: t.groups,
+                lines: t.lines,
             }
         }
         Reader::NpzSequences {
@@ -138,11 +206,14 @@ pub fn read(
                     ),
                 });
             }
+            check_finite(&values, spec.width, &file.path)?;
             ModalityRows {
+                file: format!("{}:{labels}.npy", file.path),
                 values,
                 labels: y.values.iter().map(|&v| v as i64).collect(),
                 ids: Vec::new(),
                 groups: Vec::new(),
+                lines: Vec::new(),
             }
         }
         Reader::JsonImages { files } => {
@@ -171,14 +242,17 @@ pub fn read(
                         ),
                     });
                 }
+                check_finite(&data, spec.width, &file.path)?;
                 values.extend_from_slice(&data);
                 labels.extend(std::iter::repeat_n(class as i64, data.len() / spec.width));
             }
             ModalityRows {
+                file: manifest.name.clone(),
                 values,
                 labels,
                 ids: Vec::new(),
                 groups: Vec::new(),
+                lines: Vec::new(),
             }
         }
         Reader::Npy { file } => {
@@ -191,10 +265,12 @@ pub fn read(
                 });
             }
             ModalityRows {
-                values: a.values.iter().map(|&v| v as f32).collect(),
+                values: to_f32(&a.values, spec.width, &file.path)?,
+                file: file.path.clone(),
                 labels: Vec::new(),
                 ids: Vec::new(),
                 groups: Vec::new(),
+                lines: Vec::new(),
             }
         }
         // Media are decoded on demand by their own loader (crate::media::dataset).
