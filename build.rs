@@ -68,6 +68,7 @@ fn main() {
     recipe_keys::write(
         &[
             "src/recipe/file.rs",
+            "src/data/split.rs",
             "src/media/options.rs",
             "src/media/resample.rs",
             "src/media/select.rs",

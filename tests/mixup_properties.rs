@@ -412,7 +412,8 @@ fn other_stream_users(seed: u64, step: u64) {
         &(0..12).map(|i| i % 3).collect::<Vec<_>>(),
         3,
     );
-    let _ = balmix::data::split::stratified(&data, 0.25, 0.0, seed);
+    let _ =
+        balmix::data::split::stratified(&data, 0.25, 0.0, balmix::data::split::ValBy::Group, seed);
     let mut grads = dfdx::tensor::Gradients::leaky();
     for p in &model.store.params {
         balmix::train::optim::edit_grad(&model.store.dev, &mut grads, &p.tensor, &mut |g| {

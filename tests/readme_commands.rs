@@ -63,6 +63,14 @@ const COMMANDS: &[(&str, Class)] = &[
     ("balmix run examples/sensors/concat.toml --quiet", Class::Runs),
     ("balmix eval runs/sensors/concat/seed-0", Class::Runs),
     (
+        "balmix data info sensors --recipe examples/sensors/concat.toml",
+        Class::Runs,
+    ),
+    (
+        "balmix run examples/sensors/concat.toml --quiet --set 'dataset.split.test_groups=[\"s10\", \"s11\", \"s12\"]' --out runs/held-out",
+        Class::Runs,
+    ),
+    (
         "balmix run examples/sensors/concat.toml --quiet --set 'dataset.split.kind=\"stratified\"' --out runs/stratified",
         Class::Runs,
     ),

@@ -123,9 +123,9 @@ pub struct BenchArgs {
 pub struct TableArgs {
     /// Table file (recipes/tables/*.toml).
     pub table: PathBuf,
-    /// Runs in parallel (each single-threaded; results do not depend on it).
-    #[arg(long, short, default_value_t = 1)]
-    pub jobs: usize,
+    /// Runs in parallel, at least 1 (each single-threaded; results do not depend on it).
+    #[arg(long, short, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: u16,
     /// Root folder of run directories; the report goes to OUT/<table name>/.
     #[arg(long, default_value = "runs")]
     pub out: PathBuf,
@@ -233,6 +233,11 @@ pub enum DataCommand {
         /// Split seed.
         #[arg(long, default_value_t = 0)]
         split_seed: u64,
+        /// Preview this recipe's split instead (its kind — stratified, group, named test
+        /// groups, k-fold, fixed — fractions, seed and modalities); every fold of a k-fold
+        /// recipe without `dataset.split.fold`.
+        #[arg(long, value_name = "RECIPE", conflicts_with_all = ["test", "val", "split_seed"])]
+        recipe: Option<PathBuf>,
         #[command(flatten)]
         cache: CacheArgs,
     },

@@ -376,11 +376,14 @@ fn bench(args: super::args::BenchArgs) -> Result<ExitCode> {
     let plain = if args.no_plain {
         None
     } else {
-        let mut unsets = args.recipe.unsets.clone();
-        unsets.extend(["mixup", "modulation", "losses", "method"].map(String::from));
         let mut sets = args.recipe.sets.clone();
         sets.extend_from_slice(&device);
-        let plain = Recipe::load_with_unset(&args.recipe.recipe, &sets, &unsets)?;
+        let plain = Recipe::load_without(
+            &args.recipe.recipe,
+            &sets,
+            &args.recipe.unsets,
+            &["mixup", "modulation", "losses", "method"],
+        )?;
         (plain.result_hash() != recipe.result_hash()).then_some(plain)
     };
     let before = plain.as_ref().map(|p| bench(p, &opts)).transpose()?;

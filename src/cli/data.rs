@@ -17,8 +17,12 @@ pub fn dispatch(cmd: DataCommand) -> Result<ExitCode> {
             test,
             val,
             split_seed,
+            recipe,
             cache,
-        } => info(&name, test, val, split_seed, &cache),
+        } => match recipe {
+            Some(path) => info_recipe(&name, &path, &cache),
+            None => info(&name, test, val, split_seed, &cache),
+        },
         DataCommand::Fake(a) => fake(&a),
         DataCommand::Prepare(a) => prepare(&a),
         DataCommand::BenchLoader {
@@ -256,14 +260,7 @@ fn verify(name: &str, c: &CacheArgs) -> Result<ExitCode> {
 fn info(name: &str, test: f64, val: f64, seed: u64, c: &CacheArgs) -> Result<ExitCode> {
     let m = catalog(c).get(name)?;
     let cache = Cache::new(c.cache_dir.clone());
-    balmix::term::print_line(&format!(
-        "{} — {}\nlicense: {}\ncitation: {}\nsource: {}",
-        m.name,
-        m.description,
-        m.license,
-        m.citation,
-        source_kinds(&m)
-    ));
+    print_header(&m);
     let d = data::load_manifest(&m, &[], &cache, &|line| balmix::term::eprint_line(line))?;
     let section = balmix::recipe::file::SplitSection {
         test: d.fixed_train.is_none().then_some(test),
@@ -272,11 +269,108 @@ fn info(name: &str, test: f64, val: f64, seed: u64, c: &CacheArgs) -> Result<Exi
         ..Default::default()
     };
     let s = data::split(&d, &section)?;
+    print_data(&m, &d);
+    let split_name = if m.fixed_splits.is_some() {
+        format!("fixed lists (val {val} of train, seed {seed})")
+    } else {
+        format!("stratified (test {test}, val {val}, seed {seed})")
+    };
+    balmix::term::print_line(&format!("split: {split_name}"));
+    print_counts(&d, &s);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `balmix data info NAME --recipe R`: the split the recipe's runs will use.
+fn info_recipe(name: &str, path: &std::path::Path, c: &CacheArgs) -> Result<ExitCode> {
+    let recipe = balmix::recipe::Recipe::load(path, &[])?;
+    let m = recipe.manifest();
+    if m.name != name {
+        return Err(super::BadFlag {
+            flag: "--recipe",
+            problem: format!(
+                "{} reads dataset `{}`, not `{name}`; run `balmix data info {} --recipe {}`",
+                path.display(),
+                m.name,
+                m.name,
+                path.display()
+            ),
+        }
+        .into());
+    }
+    let cache = Cache::new(c.cache_dir.clone());
+    print_header(m);
+    let spec = recipe.dataset();
+    let full = data::load_manifest(m, &spec.modalities, &cache, &|line| {
+        balmix::term::eprint_line(line)
+    })?;
+    let d = full.select(&spec.modalities)?;
+    print_data(m, &d);
+    let s = &spec.split;
+    let folds: Vec<Option<usize>> = match (s.folds, s.fold) {
+        (Some(k), None) => (0..k).map(Some).collect(),
+        (_, fold) => vec![fold],
+    };
+    for fold in folds {
+        let mut section = s.clone();
+        section.fold = fold;
+        let splits = data::split(&d, &section)?;
+        balmix::term::print_line(&format!("split: {}", describe_split(&section)));
+        print_counts(&d, &splits);
+        if let Some(g) = balmix::record::SplitRecord::of(&section, &d, &splits).group_names {
+            for (part, names) in [("train", &g.train), ("val", &g.val), ("test", &g.test)] {
+                balmix::term::print_line(&format!(
+                    "{part:<5} groups ({}): {}",
+                    names.len(),
+                    names.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A resolved split section in words.
+fn describe_split(s: &balmix::recipe::file::SplitSection) -> String {
+    use balmix::recipe::validate::kind_name;
+    let kind = s.kind.map(|k| kind_name(&k)).unwrap_or_default();
+    let mut parts = vec![kind];
+    if let Some(names) = &s.test_groups {
+        parts.push(format!("test groups {}", names.join(", ")));
+    }
+    if let Some(t) = s.test {
+        parts.push(format!("test {t}"));
+    }
+    if let (Some(k), Some(f)) = (s.folds, s.fold) {
+        parts.push(format!("fold {f} of {k}"));
+    }
+    parts.push(format!("val {}", s.val));
+    if let Some(by) = s.val_by {
+        parts.push(format!("val by {}", kind_name(&by)));
+    }
+    parts.push(format!("seed {}", s.seed));
+    parts.join(", ")
+}
+
+fn print_header(m: &Manifest) {
+    balmix::term::print_line(&format!(
+        "{} — {}\nlicense: {}\ncitation: {}\nsource: {}",
+        m.name,
+        m.description,
+        m.license,
+        m.citation,
+        source_kinds(m)
+    ));
+}
+
+fn print_data(m: &Manifest, d: &data::Dataset) {
     balmix::term::print_line(&format!("samples: {}", d.len()));
     balmix::term::print_line("modalities:");
-    for (md, spec) in d.modalities.iter().zip(&m.modalities) {
-        let shape = spec
-            .shape
+    for md in &d.modalities {
+        let shape = m
+            .modalities
+            .iter()
+            .find(|s| s.name == md.name)
+            .and_then(|s| s.shape)
             .map(|s| format!(" (shape {}×{}×{})", s[0], s[1], s[2]))
             .unwrap_or_default();
         balmix::term::print_line(&format!("  {:<14} width {}{shape}", md.name, md.width));
@@ -285,16 +379,13 @@ fn info(name: &str, test: f64, val: f64, seed: u64, c: &CacheArgs) -> Result<Exi
         let groups: std::collections::BTreeSet<&str> =
             d.groups.iter().map(String::as_str).collect();
         balmix::term::print_line(&format!(
-            "groups: {} (validation is drawn by group; a recipe can split by group with dataset.split.kind = \"group\")",
+            "groups: {} (validation is drawn by group unless dataset.split.val_by = \"row\"; a recipe can split by group with dataset.split.kind = \"group\")",
             groups.len()
         ));
     }
-    let split_name = if m.fixed_splits.is_some() {
-        format!("fixed lists (val {val} of train, seed {seed})")
-    } else {
-        format!("stratified (test {test}, val {val}, seed {seed})")
-    };
-    balmix::term::print_line(&format!("split: {split_name}"));
+}
+
+fn print_counts(d: &data::Dataset, s: &data::Splits) {
     balmix::term::print_line(&format!(
         "{:<10} {:>7} {:>7} {:>7} {:>7}",
         "class", "train", "val", "test", "total"
@@ -319,7 +410,6 @@ fn info(name: &str, test: f64, val: f64, seed: u64, c: &CacheArgs) -> Result<Exi
         s.test.len(),
         d.len()
     ));
-    Ok(ExitCode::SUCCESS)
 }
 
 fn available_cores() -> usize {

@@ -38,22 +38,39 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode> {
     let clean = evaluate(&run.model, &*run.method, &run.data, idx);
     balmix::term::print_text(&scores(&run, &args.split, idx.len(), &clean, recorded));
     let recorded = recorded.unwrap_or(clean.accuracy);
-    if args.split == "val" {
-        // The selected model's validation accuracy, where the summary has it, is checked
-        // as the test accuracy is below.
-        if clean.accuracy != recorded {
-            balmix::term::eprint_line(&format!(
-                "warning: the validation accuracy differs from the run's summary ({} vs {recorded}): the data or the binary changed since training",
-                clean.accuracy
-            ));
-        }
-        return Ok(ExitCode::SUCCESS);
+    // The model file is the run's own record: another one is an error whatever it scores.
+    if let Some(change) = run.model_file_changed() {
+        anyhow::bail!(
+            "{}: {change}: it is not the model this run wrote, so its scores are not the run's. Restore the file, or train the run again (`balmix run RECIPE --force`)",
+            args.run.display()
+        );
     }
+    let changed = run.changed_inputs();
     if clean.accuracy != recorded {
-        balmix::term::eprint_line(&format!(
-            "warning: the clean accuracy differs from the run's summary ({} vs {recorded}): the data or the binary changed since training",
+        let what = if args.split == "val" {
+            "validation"
+        } else {
+            "clean test"
+        };
+        let why = if changed.is_empty() {
+            "none of the recorded inputs differ (model file checksum, data fingerprint, code fingerprint): the machine's arithmetic may differ from the one that trained the run".to_string()
+        } else {
+            changed.join("; ")
+        };
+        anyhow::bail!(
+            "{}: the {what} accuracy {} differs from the run's summary ({recorded}): {why}. Train the run again (`balmix run RECIPE --force`) to get scores that match its inputs",
+            args.run.display(),
             clean.accuracy
+        );
+    }
+    if !changed.is_empty() {
+        balmix::term::eprint_line(&format!(
+            "warning: the scores match the run's summary, but {}",
+            changed.join("; ")
         ));
+    }
+    if args.split == "val" {
+        return Ok(ExitCode::SUCCESS);
     }
     let Some(spec) = run.recipe.robustness() else {
         balmix::term::eprint_line(
@@ -106,6 +123,35 @@ fn corruption_sets(args: &EvalArgs) -> Result<Vec<String>> {
             .into());
         }
         return Ok(Vec::new());
+    }
+    // Checked here, so a bad value is reported as the flag the user typed, not as the
+    // recipe key it is turned into.
+    use balmix::recipe::file::CorruptionKind;
+    let kinds: Vec<String> = CorruptionKind::ALL.iter().map(|k| k.name()).collect();
+    let known = |v: &str, flag: &'static str, names: &[String]| -> Result<()> {
+        if names.iter().any(|n| n == v) {
+            return Ok(());
+        }
+        let hint = match balmix::manifest::suggest(v, names).first() {
+            Some(n) => format!(" (did you mean `{n}`?)"),
+            None => String::new(),
+        };
+        Err(BadFlag {
+            flag,
+            problem: format!(
+                "unknown corruption `{v}`{hint}; one of {}",
+                names.join(", ")
+            ),
+        }
+        .into())
+    };
+    for c in &args.corrupt {
+        known(c, "--corrupt", &kinds)?;
+    }
+    for s in &args.severities {
+        if let Some((kind, _)) = s.split_once('=') {
+            known(kind, "--severities", &kinds)?;
+        }
     }
     let key = "train.eval.robustness";
     let quoted = |v: &[String]| {

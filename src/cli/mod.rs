@@ -40,6 +40,11 @@ pub fn exit_code(err: &anyhow::Error) -> ExitCode {
         if c.downcast_ref::<BadFlag>().is_some() {
             return ExitCode::from(2);
         }
+        if let Some(e) = c.downcast_ref::<balmix::train::run::RunError>() {
+            if e.is_bad_input() {
+                return ExitCode::from(2);
+            }
+        }
     }
     let bad_input = err.chain().any(|c| {
         c.downcast_ref::<balmix::recipe::RecipeError>().is_some()

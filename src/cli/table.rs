@@ -15,7 +15,7 @@ pub fn table(args: TableArgs) -> Result<ExitCode> {
     let table = Table::load(&args.table)?;
     let opts = TableOptions {
         out: args.out.clone(),
-        jobs: args.jobs.max(1),
+        jobs: usize::from(args.jobs),
         quiet: args.quiet,
         cache: args.cache_dir.clone(),
     };

@@ -127,14 +127,5 @@ pub fn sha256_file(path: &Path) -> Result<String, DataError> {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
-    let tmp = dir.join(format!(
-        ".tmp-{}-{}",
-        std::process::id(),
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("f")
-    ));
-    std::fs::write(&tmp, bytes).map_err(|e| DataError::io(&tmp, e))?;
-    File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| DataError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| DataError::io(path, e))
+    crate::atomic_file::write(path, bytes).map_err(|e| DataError::io(path, e))
 }

@@ -126,6 +126,13 @@ pub enum DataError {
         missing: String,
         instructions: String,
     },
+    #[error("dataset `{dataset}`: dataset.split.test_groups names `{group}`, which is not a group of the data{hint}; its groups: {known}")]
+    UnknownGroup {
+        dataset: String,
+        group: String,
+        hint: String,
+        known: String,
+    },
 }
 
 /// Where in a file a problem is: a 1-based line of a text file or a 0-based row of a binary
@@ -231,7 +238,8 @@ impl DataError {
             | DataError::Overflow { .. }
             | DataError::LabelDisagreement { .. }
             | DataError::Join { .. }
-            | DataError::NotEnoughToPair { .. } => true,
+            | DataError::NotEnoughToPair { .. }
+            | DataError::UnknownGroup { .. } => true,
             DataError::CacheUnusable { .. }
             | DataError::ToolMissing { .. }
             | DataError::FetchFailed { .. }
@@ -446,6 +454,15 @@ mod tests {
                     instructions: s(),
                 },
                 false,
+            ),
+            (
+                DataError::UnknownGroup {
+                    dataset: s(),
+                    group: s(),
+                    hint: s(),
+                    known: s(),
+                },
+                true,
             ),
         ];
         for (err, bad) in cases {

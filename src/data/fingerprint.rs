@@ -1,5 +1,8 @@
-//! The data fingerprint: a hash of the bytes a run reads, part of its identity (with the
-//! resolved recipe and the code fingerprint). Downloaded files are pinned by their declared
+//! The data fingerprint: a hash of everything that decides a run's dataset, part of its
+//! identity (with the resolved recipe and the code fingerprint): the manifest's resolved content
+//! (classes, readers and their options, columns, alignment, split lists — everything but its
+//! prose) and the sha256 of every file loading reads (modality files, the `[labels]` file, fixed
+//! split lists, a prepared media folder's SHA256SUMS). Downloaded files are pinned by their declared
 //! sha256 (verified whenever they are read); local files without a declared sha256 are hashed,
 //! and the hash is remembered under `<cache>/file-hashes/` keyed by the file's canonical path,
 //! size and modification time, so an unchanged file is not read again.
@@ -10,18 +13,16 @@ use super::fetch::local_dir;
 use crate::manifest::{Alignment, Manifest, Member, Source};
 use std::path::{Path, PathBuf};
 
-/// Fingerprint of what loading `names` of `manifest` reads (every modality when empty): for
-/// a synthetic manifest its generator settings, else every member file's sha256.
+/// Fingerprint of what loading `names` of `manifest` decides on (every modality when empty):
+/// the manifest's resolved content, and for data read from files every such file's sha256.
 pub fn fingerprint(
     manifest: &Manifest,
     names: &[String],
     cache: &Cache,
 ) -> Result<String, DataError> {
-    let mut text = String::new();
-    if manifest.synthetic.is_some() {
-        text.push_str("synthetic\n");
-        text.push_str(&toml::to_string(manifest).unwrap_or_default());
-    } else {
+    let mut text = String::from("manifest\n");
+    text.push_str(&deciding_content(manifest));
+    if manifest.synthetic.is_none() {
         for member in members_read(manifest, names) {
             let sha = match member_sha256(manifest, member, cache) {
                 Ok(sha) => sha,
@@ -52,7 +53,7 @@ pub fn fingerprint(
 }
 
 /// The member files that loading `names` reads: the wanted modalities (plus the anchor of a
-/// by-label alignment) and the fixed split lists.
+/// by-label alignment), the fixed split lists and the shared `[labels]` file.
 pub fn members_read<'m>(manifest: &'m Manifest, names: &[String]) -> Vec<&'m Member> {
     let mut wanted: Vec<&str> = names.iter().map(String::as_str).collect();
     if let Alignment::ByLabel { anchor, .. } = &manifest.alignment {
@@ -70,8 +71,27 @@ pub fn members_read<'m>(manifest: &'m Manifest, names: &[String]) -> Vec<&'m Mem
         out.push(&s.train);
         out.push(&s.test);
     }
+    if let Some(l) = &manifest.labels {
+        out.push(&l.file);
+    }
     out.dedup_by(|a, b| a.path == b.path && a.source == b.source);
     out
+}
+
+/// The manifest as parsed, without the prose that cannot change a result (description,
+/// license, citation, instructions) and its folder: classes and their order, readers with their options and
+/// columns, alignment, expected counts, split lists, labels file and generator settings.
+fn deciding_content(manifest: &Manifest) -> String {
+    let mut m = manifest.clone();
+    m.description.clear();
+    m.license.clear();
+    m.citation.clear();
+    m.instructions = None;
+    // Where the manifest lies is not what it says (the files' bytes are hashed below).
+    m.dir = None;
+    // Debug text, not TOML: it cannot fail, and it changes only with the code (which changes
+    // the code fingerprint anyway).
+    format!("{m:?}")
 }
 
 /// The sha256 of one member: the declared one when there is one, else the local file's,

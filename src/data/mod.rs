@@ -69,7 +69,29 @@ pub fn load_manifest(
 /// The splits of a dataset as the resolved recipe section `s` says: the manifest's fixed
 /// lists, a stratified or group split by seed, or one fold of a (group) k-fold.
 pub fn split(data: &Dataset, s: &SplitSection) -> Result<Splits, DataError> {
+    let splits = split_unchecked(data, s)?;
+    // A part the recipe asks for that rounds to nothing would be "selected" from or reported
+    // as if it existed.
+    if s.val > 0.0 && splits.val.is_empty() {
+        return Err(DataError::EmptySplit {
+            dataset: data.name.clone(),
+            split: "val",
+            detail: format!(
+                "dataset.split.val = {} of the {} training samples rounds to 0 samples in every class (train {}, test {} of {} samples); raise dataset.split.val, or set it to 0 for no validation split",
+                s.val,
+                splits.train.len(),
+                splits.train.len(),
+                splits.test.len(),
+                data.len()
+            ),
+        });
+    }
+    Ok(splits)
+}
+
+fn split_unchecked(data: &Dataset, s: &SplitSection) -> Result<Splits, DataError> {
     let test = s.test.unwrap_or(crate::recipe::file::DEFAULT_TEST_FRACTION);
+    let val_by = s.val_by.unwrap_or(split::ValBy::Group);
     let kind = s.kind.unwrap_or(if data.fixed_train.is_some() {
         SplitKind::Fixed
     } else {
@@ -81,10 +103,13 @@ pub fn split(data: &Dataset, s: &SplitSection) -> Result<Splits, DataError> {
                 file: data.name.clone(),
                 reason: "split kind `fixed` needs the manifest's fixed train/test lists".into(),
             })?;
-            split::fixed(data, n_train, s.val, s.seed)
+            split::fixed(data, n_train, s.val, val_by, s.seed)
         }
-        (SplitKind::Stratified, None) => split::stratified(data, test, s.val, s.seed),
-        (SplitKind::Group, None) => split::by_group(data, test, s.val, s.seed),
+        (SplitKind::Stratified, None) => split::stratified(data, test, s.val, val_by, s.seed),
+        (SplitKind::Group, None) => match &s.test_groups {
+            Some(names) => split::named_groups(data, names, s.val, val_by, s.seed),
+            None => split::by_group(data, test, s.val, val_by, s.seed),
+        },
         (kind, Some(folds)) => {
             let fold = s.fold.ok_or_else(|| DataError::Format {
                 file: data.name.clone(),
@@ -92,7 +117,8 @@ pub fn split(data: &Dataset, s: &SplitSection) -> Result<Splits, DataError> {
                     "dataset.split.folds = {folds} but no dataset.split.fold: `balmix run` runs every fold, or set the fold (0..{folds})"
                 ),
             })?;
-            split::k_fold(data, folds, fold, kind == SplitKind::Group, s.val, s.seed)
+            let groups = kind == SplitKind::Group;
+            split::k_fold(data, folds, fold, groups, s.val, val_by, s.seed)
         }
     }
 }

@@ -18,14 +18,39 @@ pub struct Splits {
 
 pub use crate::manifest::class_counts;
 
+/// How the validation part is drawn from the training part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ValBy {
+    /// Whole groups (a group is never on both sides of training and validation); needs a
+    /// group per sample.
+    Group,
+    /// Rows, stratified by class, whatever their group.
+    Row,
+}
+
+impl ValBy {
+    /// Whether validation of `data` is drawn by group: asked for, and the data has groups.
+    fn by_group(self, data: &Dataset) -> bool {
+        self == ValBy::Group && !data.groups.is_empty()
+    }
+}
+
 /// Stratified split: within each class, shuffle with the `split` stream of `seed`, then take
 /// `round(n_c · test)` for test, `round(n_c · val)` for val and the rest for training.
 ///
-/// When the data has groups, validation is instead drawn by group from the training part.
-pub fn stratified(data: &Dataset, test: f64, val: f64, seed: u64) -> Result<Splits, DataError> {
-    if !data.groups.is_empty() && val > 0.0 {
-        let outer = stratified(data, test, 0.0, seed)?;
-        let (train, val_part) = hold_out_val(data, outer.train, val, seed, 6)?;
+/// When the data has groups and `val_by` is [`ValBy::Group`], validation is instead drawn by
+/// group from the training part.
+pub fn stratified(
+    data: &Dataset,
+    test: f64,
+    val: f64,
+    val_by: ValBy,
+    seed: u64,
+) -> Result<Splits, DataError> {
+    if val_by.by_group(data) && val > 0.0 {
+        let outer = stratified(data, test, 0.0, val_by, seed)?;
+        let (train, val_part) = hold_out_val(data, outer.train, val, val_by, seed, 6)?;
         return Ok(Splits {
             train,
             val: val_part,
@@ -79,9 +104,16 @@ pub fn stratified(data: &Dataset, test: f64, val: f64, seed: u64) -> Result<Spli
 
 /// Fixed train/test lists (rows `0..n_train` and `n_train..`); validation samples, when the
 /// recipe asks for them, are a fraction `val` of the training rows drawn with the `split`
-/// stream of `seed`: by group when the data has groups, else stratified by class.
-pub fn fixed(data: &Dataset, n_train: usize, val: f64, seed: u64) -> Result<Splits, DataError> {
-    let (train, val_part) = hold_out_val(data, (0..n_train).collect(), val, seed, 1)?;
+/// stream of `seed`: by group when `val_by` says so and the data has groups, else stratified
+/// by class.
+pub fn fixed(
+    data: &Dataset,
+    n_train: usize,
+    val: f64,
+    val_by: ValBy,
+    seed: u64,
+) -> Result<Splits, DataError> {
+    let (train, val_part) = hold_out_val(data, (0..n_train).collect(), val, val_by, seed, 1)?;
     let splits = Splits {
         train,
         val: val_part,
@@ -102,18 +134,19 @@ pub fn fixed(data: &Dataset, n_train: usize, val: f64, seed: u64) -> Result<Spli
 }
 
 /// Validation held out of `pool` (fraction `val`), drawn with the `split` stream of `seed`
-/// at `index`: whole groups when the data has groups (a group is never on both sides), else
-/// per class. Returns `(train, val)`, each sorted.
+/// at `index`: whole groups when `val_by` says so and the data has groups (a group is never
+/// on both sides), else per class. Returns `(train, val)`, each sorted.
 fn hold_out_val(
     data: &Dataset,
     pool: Vec<usize>,
     val: f64,
+    val_by: ValBy,
     seed: u64,
     index: u64,
 ) -> Result<(Vec<usize>, Vec<usize>), DataError> {
     let mut rng = stream(seed, Stream::Split, index);
     let (mut train, mut held) = (Vec::new(), Vec::new());
-    if !data.groups.is_empty() && val > 0.0 {
+    if val_by.by_group(data) && val > 0.0 {
         let mut groups = groups_of(data, &pool);
         groups.shuffle(&mut rng);
         let n_val = ((groups.len() as f64 * val).round() as usize)
@@ -165,21 +198,28 @@ fn groups_of(data: &Dataset, idx: &[usize]) -> Vec<String> {
 
 /// Group split: the sorted distinct groups are shuffled with the `split` stream of `seed`;
 /// `round(G · test)` groups (at least one, leaving one) are the test set; validation is drawn
-/// by group from the rest.
-pub fn by_group(data: &Dataset, test: f64, val: f64, seed: u64) -> Result<Splits, DataError> {
+/// from the rest, by group or by row as `val_by` says.
+pub fn by_group(
+    data: &Dataset,
+    test: f64,
+    val: f64,
+    val_by: ValBy,
+    seed: u64,
+) -> Result<Splits, DataError> {
     need_groups(data)?;
     let mut rng = stream(seed, Stream::Split, 4);
     let all: Vec<usize> = (0..data.len()).collect();
     let mut groups = groups_of(data, &all);
     groups.shuffle(&mut rng);
-    if groups.len() < 2 + usize::from(val > 0.0) {
+    let val_groups = val > 0.0 && val_by.by_group(data);
+    if groups.len() < 2 + usize::from(val_groups) {
         return Err(DataError::EmptySplit {
             dataset: data.name.clone(),
             split: "test",
             detail: format!(
                 "{} group(s); a group split needs one for test, one for training{}",
                 groups.len(),
-                if val > 0.0 {
+                if val_groups {
                     " and one for validation"
                 } else {
                     ""
@@ -193,7 +233,56 @@ pub fn by_group(data: &Dataset, test: f64, val: f64, seed: u64) -> Result<Splits
     let (pool, test): (Vec<usize>, Vec<usize>) = all
         .into_iter()
         .partition(|&i| !test_groups.contains(data.groups[i].as_str()));
-    let (train, val_part) = hold_out_val(data, pool, val, seed, 5)?;
+    let (train, val_part) = hold_out_val(data, pool, val, val_by, seed, 5)?;
+    Ok(Splits {
+        train,
+        val: val_part,
+        test,
+    })
+}
+
+/// Group split with the test groups named (e.g. subjects held out by name): every sample of a
+/// group in `test_groups` is a test sample; validation is drawn from the rest as `val_by` says.
+/// A name that is not a group of the data is an error listing the groups.
+pub fn named_groups(
+    data: &Dataset,
+    test_groups: &[String],
+    val: f64,
+    val_by: ValBy,
+    seed: u64,
+) -> Result<Splits, DataError> {
+    need_groups(data)?;
+    let all: Vec<usize> = (0..data.len()).collect();
+    let known = groups_of(data, &all);
+    for name in test_groups {
+        if !known.contains(name) {
+            let hint = match crate::manifest::suggest(name, &known).first() {
+                Some(g) => format!(" (did you mean `{g}`?)"),
+                None => String::new(),
+            };
+            return Err(DataError::UnknownGroup {
+                dataset: data.name.clone(),
+                group: name.clone(),
+                hint,
+                known: known.join(", "),
+            });
+        }
+    }
+    let chosen: std::collections::BTreeSet<&str> = test_groups.iter().map(String::as_str).collect();
+    let (pool, test): (Vec<usize>, Vec<usize>) = all
+        .into_iter()
+        .partition(|&i| !chosen.contains(data.groups[i].as_str()));
+    if pool.is_empty() {
+        return Err(DataError::EmptySplit {
+            dataset: data.name.clone(),
+            split: "train",
+            detail: format!(
+                "dataset.split.test_groups names all {} groups; leave at least one for training",
+                known.len()
+            ),
+        });
+    }
+    let (train, val_part) = hold_out_val(data, pool, val, val_by, seed, 7)?;
     Ok(Splits {
         train,
         val: val_part,
@@ -206,13 +295,14 @@ pub fn by_group(data: &Dataset, test: f64, val: f64, seed: u64) -> Result<Splits
 /// from class to class so fold sizes differ by at most one. Group k-fold (`groups`): the
 /// distinct groups, shuffled, then ordered by size (largest first, stable), each go to the
 /// fold with the fewest samples so far (lowest index on ties). Validation is drawn from the
-/// other folds (by group when the data has groups).
+/// other folds (by group or by row as `val_by` says).
 pub fn k_fold(
     data: &Dataset,
     folds: usize,
     fold: usize,
     groups: bool,
     val: f64,
+    val_by: ValBy,
     seed: u64,
 ) -> Result<Splits, DataError> {
     let mut rng = stream(seed, Stream::Split, 2);
@@ -257,7 +347,7 @@ pub fn k_fold(
     }
     let (test, pool): (Vec<usize>, Vec<usize>) =
         (0..data.len()).partition(|&i| assigned[i] == fold);
-    let (train, val_part) = hold_out_val(data, pool, val, seed, 3)?;
+    let (train, val_part) = hold_out_val(data, pool, val, val_by, seed, 3)?;
     if test.is_empty() || train.is_empty() {
         return Err(DataError::EmptySplit {
             dataset: data.name.clone(),
@@ -306,7 +396,7 @@ mod tests {
     #[test]
     fn stratified_split_partitions_and_keeps_class_proportions() {
         let d = toy(100);
-        let s = stratified(&d, 0.2, 0.1, 3).unwrap();
+        let s = stratified(&d, 0.2, 0.1, ValBy::Group, 3).unwrap();
         assert_eq!((s.train.len(), s.val.len(), s.test.len()), (70, 10, 20));
         let mut all: Vec<usize> = s
             .train
@@ -318,14 +408,14 @@ mod tests {
         all.sort_unstable();
         assert_eq!(all, (0..100).collect::<Vec<_>>());
         assert_eq!(s.test.iter().filter(|&&i| d.labels[i] == 0).count(), 10);
-        assert_eq!(s, stratified(&d, 0.2, 0.1, 3).unwrap());
-        assert_ne!(s, stratified(&d, 0.2, 0.1, 4).unwrap());
+        assert_eq!(s, stratified(&d, 0.2, 0.1, ValBy::Group, 3).unwrap());
+        assert_ne!(s, stratified(&d, 0.2, 0.1, ValBy::Group, 4).unwrap());
     }
 
     #[test]
     fn split_that_leaves_nothing_to_train_is_an_error() {
         let d = toy(2);
-        let err = stratified(&d, 0.5, 0.49, 0).unwrap_err();
+        let err = stratified(&d, 0.5, 0.49, ValBy::Group, 0).unwrap_err();
         assert!(
             matches!(err, DataError::EmptySplit { split: "train", .. }),
             "{err}"

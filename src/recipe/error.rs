@@ -53,6 +53,13 @@ pub enum RecipeError {
     },
     #[error("--set {arg}: expected KEY.PATH=VALUE")]
     BadSetArgument { arg: String },
+    #[error("--set {arg}: the value did not parse as TOML ({reason}); quote a string (`key='\"text\"'`), close brackets (`key=[1, 2]`), write tables as `key={{ a = 1 }}`")]
+    SetValueUnparsable { arg: String, reason: String },
+    #[error("--unset {key}: no recipe file (or environment variable) sets this key, so there is nothing to unset{}", if suggestions.is_empty() { String::new() } else { format!(" (did you mean: {}?)", suggestions.join(", ")) })]
+    UnsetUnknownKey {
+        key: String,
+        suggestions: Vec<String>,
+    },
     #[error("{origin}: {key} must be > 0 (got {got})")]
     NotPositive {
         origin: String,
@@ -177,6 +184,8 @@ pub enum RecipeError {
     },
     #[error("{origin}: dataset.split.kind = \"group\" needs a group per sample, and manifest `{manifest}` names no group column; add `group = \"<column>\"` to a CSV reader or to [labels]")]
     GroupSplitWithoutGroups { origin: String, manifest: String },
+    #[error("{origin}: dataset.split.val_by = \"group\" needs a group per sample, and manifest `{manifest}` names no group column; use \"row\" or leave val_by out")]
+    ValByGroupWithoutGroups { origin: String, manifest: String },
     #[error("{origin}: dataset.split.fold = {fold} needs dataset.split.folds, and 0 ≤ fold < folds (here folds = {folds})")]
     BadFold {
         origin: String,

@@ -263,6 +263,15 @@ pub struct SplitSection {
     /// With `folds`: which fold is the test set, 0-based (0 ≤ fold < folds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fold: Option<usize>,
+    /// Group split only: the groups (e.g. subject ids, as written in the group column) whose
+    /// samples are the test set, instead of a random `test` fraction of the groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_groups: Option<Vec<String>>,
+    /// How validation is drawn from the training part: `"group"` (whole groups, so no group
+    /// is on both sides) or `"row"` (per class, whatever the group). Default: `"group"` when
+    /// the manifest has groups; data without groups is always split by row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_by: Option<crate::data::split::ValBy>,
 }
 
 /// `dataset.split.test` of a stratified split when the recipe leaves it out.
@@ -281,6 +290,8 @@ impl Default for SplitSection {
             seed: 0,
             folds: None,
             fold: None,
+            test_groups: None,
+            val_by: None,
         }
     }
 }

@@ -56,11 +56,23 @@ pub fn load(path: &Path, sets: &[String]) -> Result<Layered, RecipeError> {
     load_with_unset(path, sets, &[])
 }
 
-/// [`load`] with `--unset` keys.
+/// [`load`] with `--unset` keys (each must be set by a file or the environment).
 pub fn load_with_unset(
     path: &Path,
     sets: &[String],
     unsets: &[String],
+) -> Result<Layered, RecipeError> {
+    load_without(path, sets, unsets, &[])
+}
+
+/// [`load_with_unset`], also removing the keys `drop` from the files and the environment where
+/// they are set (for callers that derive a variant of a recipe, e.g. `balmix bench`'s plain
+/// model without `[mixup]` or `[method]`; unlike `unsets`, a key no layer sets is no error).
+pub fn load_without(
+    path: &Path,
+    sets: &[String],
+    unsets: &[String],
+    drop: &[&str],
 ) -> Result<Layered, RecipeError> {
     let files = extends_chain(path)?;
     let mut layers: Vec<Box<dyn Provider>> = Vec::new();
@@ -82,6 +94,7 @@ pub fn load_with_unset(
         layers.push(Box::new(SetArgument::parse(arg)?));
     }
     let mut drops = kind_drops(&layers);
+    let unsettable = set_keys(&layers[..before_sets]);
     for key in unsets {
         let key = key.trim();
         if key.is_empty() {
@@ -89,6 +102,20 @@ pub fn load_with_unset(
                 arg: "--unset (empty key)".into(),
             });
         }
+        if !unsettable.iter().any(|k| k == key) {
+            return Err(RecipeError::UnsetUnknownKey {
+                key: key.to_string(),
+                suggestions: crate::manifest::suggest(key, &unsettable)
+                    .into_iter()
+                    .take(3)
+                    .collect(),
+            });
+        }
+        for d in drops.iter_mut().take(before_sets) {
+            d.push(key.to_string());
+        }
+    }
+    for key in drop {
         for d in drops.iter_mut().take(before_sets) {
             d.push(key.to_string());
         }
@@ -103,6 +130,37 @@ pub fn load_with_unset(
         top,
         files,
     })
+}
+
+/// Every dotted key (tables included, e.g. `mixup.balance` and `mixup.balance.gamma`) that
+/// `layers` set, sorted.
+fn set_keys(layers: &[Box<dyn Provider>]) -> Vec<String> {
+    fn walk(dict: &Dict, prefix: &str, out: &mut Vec<String>) {
+        for (k, v) in dict {
+            let key = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            if let Some(inner) = v.as_dict() {
+                walk(inner, &key, out);
+            }
+            out.push(key);
+        }
+    }
+    let mut out = Vec::new();
+    for layer in layers {
+        if let Some(dict) = layer
+            .data()
+            .ok()
+            .and_then(|mut m| m.remove(&Profile::Default))
+        {
+            walk(&dict, "", &mut out);
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// A kind field and the keys of its section that only some kinds take.
@@ -369,10 +427,21 @@ impl SetArgument {
             .ok_or_else(|| RecipeError::BadSetArgument {
                 arg: arg.to_string(),
             })?;
-        let value = toml::from_str::<toml::Table>(&format!("v = {value}"))
-            .ok()
-            .and_then(|mut t| t.remove("v"))
-            .unwrap_or_else(|| toml::Value::String(value.to_string()));
+        let value = match toml::from_str::<toml::Table>(&format!("v = {value}")) {
+            Ok(mut t) => t
+                .remove("v")
+                .unwrap_or_else(|| toml::Value::String(value.to_string())),
+            // A value that starts like an array, table or quoted string was meant as TOML: say
+            // it did not parse instead of taking it as a string of the wrong type.
+            Err(e) if value.trim_start().starts_with(['[', '{', '"', '\'']) => {
+                return Err(RecipeError::SetValueUnparsable {
+                    arg: arg.to_string(),
+                    reason: e.message().trim().to_string(),
+                })
+            }
+            // A bare word (`--set optim.kind=adam`) is a string.
+            Err(_) => toml::Value::String(value.to_string()),
+        };
         Ok(Self {
             raw: arg.to_string(),
             key: key.trim().to_string(),

@@ -278,6 +278,20 @@ pub struct Robustness {
 }
 
 impl CorruptionKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [CorruptionKind; 5] = [
+        CorruptionKind::MissingZero,
+        CorruptionKind::MissingMean,
+        CorruptionKind::Gaussian,
+        CorruptionKind::Occlusion,
+        CorruptionKind::Blur,
+    ];
+
+    /// The kind's name in recipes and flags (`missing-zero`, …).
+    pub fn name(self) -> String {
+        crate::recipe::validate::kind_name(&self)
+    }
+
     /// Severities evaluated when the recipe gives none: missing — the probability that a
     /// sample's modality is missing; gaussian — σ in training stds; occlusion — the square's
     /// side as a fraction of the shorter image side; blur — σ in pixels.

@@ -42,7 +42,18 @@ impl Recipe {
         sets: &[String],
         unsets: &[String],
     ) -> Result<Recipe, RecipeError> {
-        let layers = load::load_with_unset(path, sets, unsets)?;
+        Self::load_without(path, sets, unsets, &[])
+    }
+
+    /// [`Recipe::load_with_unset`], also removing the keys `drop` wherever the files or the
+    /// environment set them (see [`load::load_without`]).
+    pub fn load_without(
+        path: &Path,
+        sets: &[String],
+        unsets: &[String],
+        drop: &[&str],
+    ) -> Result<Recipe, RecipeError> {
+        let layers = load::load_without(path, sets, unsets, drop)?;
         let dir = layers.top.parent().unwrap_or(Path::new(".")).to_path_buf();
         Self::from_layers(&layers, &Catalog::discover(&dir))
     }

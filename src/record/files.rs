@@ -3,7 +3,6 @@
 
 use super::metrics::{self, EpochMetrics};
 use crate::model::{Backend, ParamStore};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// File names inside a run directory.
@@ -24,21 +23,9 @@ pub fn run_dir(out: &Path, name: &str, seed: u64) -> PathBuf {
     out.join(name).join(format!("seed-{seed}"))
 }
 
-/// Write `bytes` to `path` atomically: a temporary file in the same folder, flushed to disk,
-/// then renamed over `path`. A crash leaves either the old file or the new one, never a part.
+/// Write `bytes` to `path` atomically ([`crate::atomic_file::write`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
-        std::process::id()
-    ));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
+    crate::atomic_file::write(path, bytes)
 }
 
 /// Rewrite `metrics.csv` with `rows` (used at start and on resume, so rows of an epoch that

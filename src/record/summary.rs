@@ -59,6 +59,10 @@ pub struct Summary {
     /// `balmix eval` finds a manifest kept next to the recipe from anywhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest_dir: Option<String>,
+    /// sha256 of `model.safetensors` as written, so `balmix eval` can tell an altered model
+    /// file from changed data or code (absent in records written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_sha256: Option<String>,
 }
 
 /// The split a run actually used: how it was made, its sizes and a hash of its index lists.
@@ -72,6 +76,10 @@ pub struct SplitRecord {
     /// When the data has groups: the number of distinct groups in train, val and test.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub groups: Option<[usize; 3]>,
+    /// When the data has groups: which groups (sorted names) are in each part, so a reader
+    /// can check that no group is on two sides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_names: Option<GroupNames>,
     /// Training samples.
     pub train: usize,
     /// Validation samples.
@@ -81,6 +89,17 @@ pub struct SplitRecord {
     /// sha256 of the three sorted index lists (`train:`, `val:`, `test:` each followed by its
     /// indices as little-endian u64), so two runs on the same split show the same hash.
     pub sha256: String,
+}
+
+/// The distinct groups of each split part, sorted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupNames {
+    /// Groups with training samples.
+    pub train: Vec<String>,
+    /// Groups with validation samples.
+    pub val: Vec<String>,
+    /// Groups with test samples.
+    pub test: Vec<String>,
 }
 
 impl SplitRecord {
@@ -102,22 +121,26 @@ impl SplitRecord {
                 h.update((i as u64).to_le_bytes());
             }
         }
-        let distinct = |idx: &[usize]| {
+        let names = |idx: &[usize]| -> Vec<String> {
             idx.iter()
                 .map(|&i| data.groups[i].as_str())
                 .collect::<std::collections::BTreeSet<_>>()
-                .len()
+                .into_iter()
+                .map(str::to_string)
+                .collect()
         };
+        let group_names = (!data.groups.is_empty()).then(|| GroupNames {
+            train: names(&splits.train),
+            val: names(&splits.val),
+            test: names(&splits.test),
+        });
         SplitRecord {
             kind: crate::recipe::validate::kind_name(&section.kind),
             fold: section.fold.zip(section.folds).map(|(f, k)| [f, k]),
-            groups: (!data.groups.is_empty()).then(|| {
-                [
-                    distinct(&splits.train),
-                    distinct(&splits.val),
-                    distinct(&splits.test),
-                ]
-            }),
+            groups: group_names
+                .as_ref()
+                .map(|g| [g.train.len(), g.val.len(), g.test.len()]),
+            group_names,
             train: splits.train.len(),
             val: splits.val.len(),
             test: splits.test.len(),

@@ -303,6 +303,7 @@ mod tests {
                 .collect(),
             split: None,
             manifest_dir: None,
+            model_sha256: None,
         }
     }
 

@@ -133,6 +133,18 @@ pub enum RunError {
     Unsupported(&'static str),
 }
 
+impl RunError {
+    /// Whether the error is the user's input (recipe, flags, data) rather than the machine or
+    /// the run's state: the command then exits 2.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            RunError::BatchTooLarge { .. } => true,
+            RunError::Data(e) => e.is_bad_input(),
+            _ => false,
+        }
+    }
+}
+
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
     move |source| RunError::Io {
         path: path.display().to_string(),
@@ -257,9 +269,13 @@ enum Existing {
     Stale(String),
 }
 
-/// Inspect (and, where the rules say so, clear) the run directory `dir`.
+/// Inspect the run directory `dir` (nothing is removed here: a stale run is cleared only once
+/// the new data has loaded, so data that fails to load never costs the old run).
 fn existing(dir: &Path, identity: &Identity, opts: &RunOptions) -> Result<Existing, RunError> {
     let shown = || dir.display().to_string();
+    if opts.force {
+        return Ok(Existing::Nothing);
+    }
     let Some((found, summary, divergence)) = recorded(dir) else {
         return Ok(Existing::Nothing);
     };
@@ -277,7 +293,6 @@ fn existing(dir: &Path, identity: &Identity, opts: &RunOptions) -> Result<Existi
             (None, None) => Ok(Existing::Nothing),
         };
     }
-    record::clear_run_dir(dir).map_err(io(dir))?;
     Ok(Existing::Stale(changes.join("; ")))
 }
 
@@ -298,9 +313,6 @@ fn run_on<D: Backend>(
         LockError::Io(e) => io(&dir)(e),
     })?;
     record::clean_leftovers(&dir).map_err(io(&dir))?;
-    if opts.force {
-        record::clear_run_dir(&dir).map_err(io(&dir))?;
-    }
     let names: Vec<String> = recipe.dataset().modalities.clone();
     let cache = data::Cache::new(opts.cache.clone());
     let identity = identity_of(recipe, &cache)?;
@@ -325,6 +337,10 @@ fn run_on<D: Backend>(
             batch,
             train: splits.train.len(),
         });
+    }
+    // The new data loaded and fits: only now does a forced or stale run make way.
+    if opts.force || because.is_some() {
+        record::clear_run_dir(&dir).map_err(io(&dir))?;
     }
     let mut trainer = Trainer::new(recipe, seed, &data, &splits, dev);
     let param_names: Vec<String> = trainer
@@ -442,8 +458,8 @@ fn run_on<D: Backend>(
         t.2 = w;
     }
     let model_path = dir.join(record::MODEL);
-    record::write_atomic(&model_path, &record::safetensors_bytes(&tensors, None))
-        .map_err(io(&model_path))?;
+    let model_bytes = record::safetensors_bytes(&tensors, None);
+    record::write_atomic(&model_path, &model_bytes).map_err(io(&model_path))?;
     let robustness = trainer.robustness();
     if !robustness.is_empty() {
         let path = dir.join(record::ROBUSTNESS);
@@ -486,6 +502,7 @@ fn run_on<D: Backend>(
             &data,
             &splits,
         )),
+        model_sha256: Some(crate::data::cache::sha256_hex(&model_bytes)),
     };
     let summary_path = dir.join(record::SUMMARY);
     let json = serde_json::to_string_pretty(&summary).map_err(|e| io(&summary_path)(e.into()))?;

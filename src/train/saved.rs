@@ -24,6 +24,59 @@ pub struct SavedRun {
     pub model: Model<Dev>,
     /// The method (its `predict` makes the fused prediction).
     pub method: Box<dyn Method<Dev>>,
+    /// sha256 of the model file as read now.
+    pub model_sha256: String,
+    /// The data fingerprint of the data as read now.
+    pub data_fingerprint: String,
+}
+
+impl SavedRun {
+    /// Which of the inputs that decide the run's scores differ from what its summary
+    /// recorded: the model file, the data, the code. Empty when none does (or none can be
+    /// told: a record without the model's sha256 only compares data and code).
+    pub fn changed_inputs(&self) -> Vec<String> {
+        let s = &self.summary;
+        let mut out: Vec<String> = self.model_file_changed().into_iter().collect();
+        if s.data_fingerprint != self.data_fingerprint {
+            out.push(format!(
+                "the data changed (fingerprint {} recorded, {} now)",
+                short(&s.data_fingerprint),
+                short(&self.data_fingerprint)
+            ));
+        }
+        if s.code_fingerprint != crate::code_fingerprint() {
+            out.push(format!(
+                "the code changed (this binary's fingerprint {}, the run's {})",
+                short(crate::code_fingerprint()),
+                short(&s.code_fingerprint)
+            ));
+        }
+        out
+    }
+}
+
+impl SavedRun {
+    /// When the model file is not the one the run wrote (its sha256 differs from the
+    /// summary's): what was recorded and what is there now.
+    pub fn model_file_changed(&self) -> Option<String> {
+        let recorded = self.summary.model_sha256.as_ref()?;
+        (*recorded != self.model_sha256).then(|| {
+            format!(
+                "the model file changed ({} sha256 {} recorded, {} now)",
+                record::MODEL,
+                short(recorded),
+                short(&self.model_sha256)
+            )
+        })
+    }
+}
+
+fn short(s: &str) -> String {
+    if s.is_empty() {
+        "none".into()
+    } else {
+        s.chars().take(12).collect()
+    }
 }
 
 /// Why a run directory cannot be evaluated.
@@ -59,6 +112,8 @@ pub fn load(
     }
     .for_seed(summary.seed);
     let (data, splits) = data::load(&recipe, cache, log)?;
+    let data_fingerprint =
+        data::fingerprint::fingerprint(recipe.manifest(), &recipe.dataset().modalities, cache)?;
     let widths: Vec<usize> = data.modalities.iter().map(|m| m.width).collect();
     let mut model = Model::build(
         &recipe,
@@ -73,8 +128,13 @@ pub fn load(
         reason,
     };
     let bytes = std::fs::read(&path).map_err(|e| weights(e.to_string()))?;
-    let st =
-        safetensors::SafeTensors::deserialize(&bytes).map_err(|e| weights(format!("{e:?}")))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| {
+        weights(format!(
+            "not a readable safetensors file ({} bytes; {}); it was truncated, emptied or overwritten since training — train the run again with `balmix run RECIPE --force`, or restore the file from a copy",
+            bytes.len(),
+            safetensors_problem(&e)
+        ))
+    })?;
     for id in 0..model.store.params.len() {
         let p = &model.store.params[id];
         let view = st.tensor(&p.name).map_err(|_| {
@@ -111,5 +171,23 @@ pub fn load(
         splits,
         model,
         method,
+        model_sha256: data::cache::sha256_hex(&bytes),
+        data_fingerprint,
     })
+}
+
+/// A safetensors parse error in words (the library's own text names enum variants).
+fn safetensors_problem(e: &safetensors::SafeTensorError) -> &'static str {
+    use safetensors::SafeTensorError as E;
+    match e {
+        E::HeaderTooSmall | E::MetadataIncompleteBuffer | E::InvalidHeaderLength => {
+            "the file ends before its data does"
+        }
+        E::InvalidHeader
+        | E::InvalidHeaderStart
+        | E::InvalidHeaderDeserialization
+        | E::HeaderTooLarge
+        | E::JsonError(_) => "its header is not a safetensors header",
+        _ => "its tensors do not match its header",
+    }
 }

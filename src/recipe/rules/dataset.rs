@@ -1,10 +1,11 @@
 //! Rules of `[dataset]`: modalities known to the manifest and unique, split fractions, and
 //! best-val selection needing a validation split.
 
+use crate::data::split::ValBy;
 use crate::manifest::class_counts;
 use crate::recipe::error::RecipeError;
 use crate::recipe::file::*;
-use crate::recipe::validate::Checker;
+use crate::recipe::validate::{kind_name, Checker};
 
 impl Checker<'_> {
     pub(in crate::recipe) fn check_dataset(
@@ -67,6 +68,50 @@ impl Checker<'_> {
             return Err(RecipeError::BestValWithoutVal {
                 origin: self.o("train.eval.select"),
             });
+        }
+        let groups = self.manifest.has_groups();
+        match s.val_by {
+            Some(ValBy::Group) if !groups => {
+                return Err(RecipeError::ValByGroupWithoutGroups {
+                    origin: self.o("dataset.split.val_by"),
+                    manifest: self.manifest.name.clone(),
+                })
+            }
+            None if groups => s.val_by = Some(ValBy::Group),
+            _ => {}
+        }
+        if let Some(names) = &s.test_groups {
+            if names.is_empty() {
+                return Err(RecipeError::Empty {
+                    origin: self.o("dataset.split.test_groups"),
+                    key: "dataset.split.test_groups".into(),
+                });
+            }
+            let kind = s.kind.map(|k| kind_name(&k));
+            let conflict = if kind.as_deref() != Some("group") {
+                let default = if fixed { "fixed" } else { "stratified" };
+                Some(("dataset.split.kind", kind.unwrap_or_else(|| default.into())))
+            } else if let Some(k) = s.folds {
+                Some(("dataset.split.folds", k.to_string()))
+            } else {
+                s.test.map(|f| ("dataset.split.test", f.to_string()))
+            };
+            if let Some((kind_key, kind)) = conflict {
+                return Err(RecipeError::KeyNotForKind {
+                    origin: self.o("dataset.split.test_groups"),
+                    key: "dataset.split.test_groups".into(),
+                    applies_to: "group splits (dataset.split.kind = \"group\") without folds or a test fraction: the named groups are the test set",
+                    kind_key,
+                    kind,
+                });
+            }
+            if !groups {
+                return Err(RecipeError::GroupSplitWithoutGroups {
+                    origin: self.o("dataset.split.kind"),
+                    manifest: self.manifest.name.clone(),
+                });
+            }
+            return Ok(());
         }
         if fixed {
             for (key, given) in [
