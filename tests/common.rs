@@ -128,3 +128,24 @@ pub fn assert_resume_after_every_epoch_is_bit_identical(
         );
     }
 }
+
+/// Whether ffmpeg and ffprobe run; if not, say the test is skipped (or fail under
+/// BALMIX_FFMPEG_REQUIRED=1, which `.ci/run` sets once it has installed ffmpeg).
+pub fn ffmpeg_or_skip(test: &str) -> bool {
+    let runs = |tool: &str| {
+        Command::new(tool)
+            .arg("-version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if runs("ffmpeg") && runs("ffprobe") {
+        return true;
+    }
+    if std::env::var("BALMIX_FFMPEG_REQUIRED").as_deref() == Ok("1") {
+        panic!("{test}: ffmpeg or ffprobe is not on PATH, and BALMIX_FFMPEG_REQUIRED=1");
+    }
+    eprintln!(
+        "SKIPPED {test}: ffmpeg or ffprobe is not on PATH (set BALMIX_FFMPEG_REQUIRED=1 to fail instead)"
+    );
+    false
+}

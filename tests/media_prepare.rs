@@ -4,34 +4,13 @@
 //! say what to do. Tests that need ffmpeg say so on stderr and pass when it is absent, unless
 //! BALMIX_FFMPEG_REQUIRED=1 (CI), where its absence is a failure.
 
-use crate::common::{balmix, balmix_env, text};
+use crate::common::{balmix, balmix_env, ffmpeg_or_skip, text};
 use balmix::data::cache::sha256_file;
 use balmix::media::frame::read_frame;
 use balmix::media::layout::{list_frames, AvDataset};
 use balmix::media::prepare::PreparedRecord;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// Whether ffmpeg and ffprobe run; if not, say the test is skipped (or fail under
-/// BALMIX_FFMPEG_REQUIRED=1).
-fn ffmpeg_or_skip(test: &str) -> bool {
-    let runs = |tool: &str| {
-        Command::new(tool)
-            .arg("-version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if runs("ffmpeg") && runs("ffprobe") {
-        return true;
-    }
-    if std::env::var("BALMIX_FFMPEG_REQUIRED").as_deref() == Ok("1") {
-        panic!("{test}: ffmpeg or ffprobe is not on PATH, and BALMIX_FFMPEG_REQUIRED=1");
-    }
-    eprintln!(
-        "SKIPPED {test}: ffmpeg or ffprobe is not on PATH (set BALMIX_FFMPEG_REQUIRED=1 to fail instead)"
-    );
-    false
-}
 
 fn run_ok(args: &[&str], cwd: &Path) -> String {
     let o = balmix(args, cwd);

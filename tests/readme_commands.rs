@@ -16,7 +16,7 @@
 //! the README leaves out; `…` stands for elided lines, a line ending in `…` for its prefix, and
 //! durations (`0.7 s`, `2.48s`) are not compared.
 
-use crate::common::root;
+use crate::common::{ffmpeg_or_skip, root};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -455,27 +455,6 @@ fn run_readme_commands(pick: impl Fn(Class) -> bool) -> usize {
         ran += 1;
     }
     ran
-}
-
-/// Whether ffmpeg and ffprobe run; if not, say the test is skipped (or fail under
-/// BALMIX_FFMPEG_REQUIRED=1), as tests/media_prepare.rs does.
-fn ffmpeg_or_skip(test: &str) -> bool {
-    let runs = |tool: &str| {
-        Command::new(tool)
-            .arg("-version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if runs("ffmpeg") && runs("ffprobe") {
-        return true;
-    }
-    if std::env::var("BALMIX_FFMPEG_REQUIRED").as_deref() == Ok("1") {
-        panic!("{test}: ffmpeg or ffprobe is not on PATH, and BALMIX_FFMPEG_REQUIRED=1");
-    }
-    eprintln!(
-        "SKIPPED {test}: ffmpeg or ffprobe is not on PATH (set BALMIX_FFMPEG_REQUIRED=1 to fail instead)"
-    );
-    false
 }
 
 #[test]

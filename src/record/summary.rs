@@ -185,13 +185,6 @@ impl Identity {
     /// What differs from `older`, in words (empty when nothing does).
     pub fn changes_from(&self, older: &Identity) -> Vec<String> {
         let mut out = Vec::new();
-        let short = |s: &str| {
-            if s.is_empty() {
-                "none recorded".to_string()
-            } else {
-                s.chars().take(12).collect()
-            }
-        };
         if self.recipe_hash != older.recipe_hash {
             out.push(format!(
                 "the resolved recipe changed ({} -> {})",
@@ -214,6 +207,15 @@ impl Identity {
             ));
         }
         out
+    }
+}
+
+/// The first 12 characters of a hash for messages, or "none recorded" when it is empty.
+pub fn short(hash: &str) -> String {
+    if hash.is_empty() {
+        "none recorded".to_string()
+    } else {
+        hash.chars().take(12).collect()
     }
 }
 

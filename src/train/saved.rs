@@ -6,7 +6,7 @@ use crate::data::{self, Cache, DataError, Dataset, Splits};
 use crate::method::{self, Method};
 use crate::model::{Dev, Model};
 use crate::recipe::{Recipe, RecipeError};
-use crate::record::{self, Summary};
+use crate::record::{self, short, Summary};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -68,14 +68,6 @@ impl SavedRun {
                 short(&self.model_sha256)
             )
         })
-    }
-}
-
-fn short(s: &str) -> String {
-    if s.is_empty() {
-        "none".into()
-    } else {
-        s.chars().take(12).collect()
     }
 }
 
