@@ -431,11 +431,31 @@ bad_recipe!(
     RecipeError::MethodWithStandardParts { .. }
 );
 bad_recipe!(
-    mmpareto_with_film_is_rejected,
+    mmpareto_with_the_split_head_of_film_is_rejected,
     "tiny.toml",
-    &["method.kind=\"mmpareto\"", "model.fusion.kind=\"film\""],
+    &[
+        "method.kind=\"mmpareto\"",
+        "method.unimodal_heads=\"split\"",
+        "model.fusion.kind=\"film\""
+    ],
     RecipeError::MethodNeedsDecomposableHead { .. }
 );
+
+/// MMPareto's separate unimodal heads (the released model) need no decomposable fused head.
+#[test]
+fn mmpareto_with_separate_heads_accepts_any_fusion() {
+    let r = crate::common::recipe(
+        "tiny.toml",
+        &["method.kind=\"mmpareto\"", "model.fusion.kind=\"film\""],
+    );
+    assert!(matches!(
+        r.method(),
+        balmix::recipe::typed::Method::Mmpareto {
+            heads: balmix::recipe::file::MmParetoHeads::Separate,
+            ..
+        }
+    ));
+}
 bad_recipe!(
     gamma_without_mmpareto_is_rejected,
     "tiny.toml",
@@ -641,18 +661,23 @@ fn typed_choices_agree_with_the_recorded_recipe() {
             MethodKind::Standard => Method::Standard,
             MethodKind::Mmpareto => Method::Mmpareto {
                 gamma: k.gamma.expect(&what),
+                heads: k.unimodal_heads.expect(&what),
             },
             MethodKind::Agm => Method::Agm(balmix::recipe::typed::Agm {
                 alpha: k.alpha.expect(&what),
                 window: k.epochs.expect(&what),
                 clip_trigger: k.clip_trigger.expect(&what),
                 clip_norm: k.clip_norm.expect(&what),
+                masked_passes: k.masked_passes.expect(&what),
             }),
             MethodKind::Mla => Method::Mla {
                 projection: k.projection.expect(&what),
+                denominator: k.denominator.expect(&what),
+                test_fusion: k.test_fusion.expect(&what),
             },
             MethodKind::Gblending => Method::Gblending {
                 super_epoch: k.super_epoch.expect(&what),
+                estimate: k.estimate.expect(&what),
             },
         };
         assert_eq!(*r.method(), method, "{what}");

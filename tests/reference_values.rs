@@ -33,7 +33,7 @@ pub fn reference() -> &'static Value {
     })
 }
 
-fn f64s(v: &Value) -> Vec<f64> {
+pub fn f64s(v: &Value) -> Vec<f64> {
     v.as_array()
         .unwrap_or_else(|| panic!("expected an array, got {v}"))
         .iter()
@@ -42,11 +42,11 @@ fn f64s(v: &Value) -> Vec<f64> {
 }
 
 /// Numbers the crate receives as f32 (the script rounded them to f32 already: exact).
-fn f32s(v: &Value) -> Vec<f32> {
+pub fn f32s(v: &Value) -> Vec<f32> {
     f64s(v).into_iter().map(|x| x as f32).collect()
 }
 
-fn usizes(v: &Value) -> Vec<usize> {
+pub fn usizes(v: &Value) -> Vec<usize> {
     v.as_array()
         .expect("an array")
         .iter()
@@ -827,7 +827,7 @@ fn mla_projection_and_dynamic_weights_match_the_reference() {
     let p = &methods_reference()["mla_projection"];
     let mut projector = balmix::method::mla::Projector::default();
     for (r, a) in p["r"].as_array().unwrap().iter().zip(f64s(&p["a"])) {
-        projector.update(&f64s(r), a);
+        projector.update(&f64s(r), a, balmix::recipe::file::MlaDenominator::Scalar);
     }
     assert_all_close(&projector.p, &f64s(&p["p"]), 1e-12, F64_REL, "MLA P");
     let d = &methods_reference()["mla_dynamic"];
@@ -981,6 +981,8 @@ fn one_mmpareto_step_matches_the_reference_gradients() {
         let recipe = tiny_step_recipe(&[
             "method.kind=mmpareto".into(),
             format!("method.gamma={}", case["gamma"]),
+            // This numpy reference is the split head's (BalanceBenchmark's port).
+            "method.unimodal_heads=\"split\"".into(),
         ]);
         let params = case["params"].as_object().unwrap();
         let (stats, after) = tiny_method_step(&recipe, params, 1.0);
@@ -1008,6 +1010,9 @@ fn one_mla_step_matches_the_reference_parameters() {
             "method.kind=mla".into(),
             "model.fusion.kind=sum".into(),
             format!("method.projection={}", case["projection"]),
+            // This numpy reference divides by the scalar a + r k (docs/methods.md's former
+            // reading; the released arithmetic is tests/released_methods.rs's).
+            "method.denominator=\"scalar\"".into(),
         ]);
         let params = case["params"].as_object().unwrap();
         let lr = num(&case["lr"]);
@@ -1040,6 +1045,9 @@ fn one_gblending_step_matches_the_reference_weights_and_gradients() {
         let recipe = tiny_step_recipe(&[
             "method.kind=gblending".into(),
             format!("method.super_epoch={}", case["super_epoch"]),
+            // This numpy reference takes evaluation-mode means over the whole sets (balmix's
+            // former estimate; BalanceBenchmark's is tests/released_methods.rs's).
+            "method.estimate=\"means\"".into(),
             "dataset.split.val=0.2".into(),
             format!("optim.lr={}", case["lr"]),
         ]);

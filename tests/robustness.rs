@@ -404,7 +404,14 @@ fn methods_under_modality_dropout_measure_each_modality_on_its_present_rows() {
             ],
         ),
         ("multitask", &["losses.unimodal=0.7"]),
-        ("mmpareto", &["method.kind=\"mmpareto\""]),
+        // The split head, whose unimodal logits are the decomposed ones recomputed below.
+        (
+            "mmpareto",
+            &[
+                "method.kind=\"mmpareto\"",
+                "method.unimodal_heads=\"split\"",
+            ],
+        ),
         ("gblending", &["method.kind=\"gblending\""]),
     ];
     for (name, sets) in cases {

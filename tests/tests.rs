@@ -18,6 +18,7 @@ mod plots;
 mod readme_commands;
 mod recipes;
 mod reference_values;
+mod released_methods;
 mod resnet;
 mod resnet_parity;
 mod robustness;

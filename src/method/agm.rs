@@ -1,9 +1,12 @@
 //! AGM, adaptive gradient modulation (Li et al., ICCV 2023; docs/methods.md §3), the released
 //! code's mechanism, as a method with its own step (two modalities).
 //!
-//! Three forwards with gradient: the full batch (`total` = f({a, v})) and two masked ones
-//! whose other modality's input is zeroed and still encoded (`pad_v` = f({a}), `pad_a` =
-//! f({v})). Mono-modal logits m_a = ½(total − pad_a + pad_v), m_v = ½(total − pad_v + pad_a)
+//! Three forwards with gradient: the full batch (`total` = f({a, v})) in training mode and two
+//! masked ones whose other modality's input is zeroed and still encoded (`pad_v` = f({a}),
+//! `pad_a` = f({v})), in evaluation mode as the released code runs them (batch norms use and
+//! keep their running statistics; one running update per step, from `total`) —
+//! `method.masked_passes = "train-mode"` runs them in training mode instead (three updates per
+//! step, two of half-zero batches). Mono-modal logits m_a = ½(total − pad_a + pad_v), m_v = ½(total − pad_v + pad_a)
 //! give scores s_m = mean_i −log max(softmax(m_m)_i,y_i, 1e-8); with running means T_m of past
 //! scores, r_a = exp(s_v − s_a), r*_a = exp(T_v − T_a) (and symmetrically),
 //! κ_m = exp(α · min(r*_m − r_m, 10)). Inside the window the loss is CE of
@@ -19,7 +22,9 @@ use super::Method;
 use crate::mixup::mix;
 use crate::model::grads;
 use crate::model::params::{Matrix, Tape};
+use crate::model::resnet::Mode;
 use crate::model::Backend;
+use crate::recipe::file::AgmMaskedPasses;
 use crate::recipe::typed;
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -74,15 +79,16 @@ fn score(m: &[f32], labels: &[usize], k: usize) -> f64 {
         / n
 }
 
-/// Fused logits of the batch with the modalities outside `keep` zeroed (still encoded).
-fn forward<D: Backend>(cx: &StepContext<'_, D>, keep: &[bool]) -> Matrix<D, Tape<D>> {
+/// Fused logits of the batch with the modalities outside `keep` zeroed (still encoded), batch
+/// norms in `mode`.
+fn forward<D: Backend>(cx: &StepContext<'_, D>, keep: &[bool], mode: Mode) -> Matrix<D, Tape<D>> {
     let host: Vec<Vec<f32>> = cx
         .host_batch()
         .into_iter()
         .zip(keep)
         .map(|(rows, &k)| if k { rows } else { vec![0.0; rows.len()] })
         .collect();
-    let zs = cx.encode(host);
+    let zs = cx.encode_mode(host, mode);
     cx.model.head(cx.model.fuse(zs))
 }
 
@@ -91,9 +97,19 @@ impl<D: Backend> Method<D> for Agm {
         let labels = cx.labels();
         let (n, k) = (labels.len(), cx.model.classes);
         let targets = cx.one_hot(&labels);
-        let total = forward(cx, &[true, true]);
-        let pad_v = forward(cx, &[true, false]);
-        let pad_a = forward(cx, &[false, true]);
+        let total = forward(cx, &[true, true], Mode::Train);
+        // The released code switches to eval() for the masked passes (autograd stays on).
+        let masked = match self.cfg.masked_passes {
+            AgmMaskedPasses::EvalMode => Mode::Eval,
+            AgmMaskedPasses::TrainMode => Mode::Train,
+        };
+        if masked == Mode::Eval {
+            // PyTorch updates the running statistics during the training forward, so the
+            // eval-mode passes after it normalise with the updated ones.
+            cx.model.store.apply_running_updates();
+        }
+        let pad_v = forward(cx, &[true, false], masked);
+        let pad_a = forward(cx, &[false, true], masked);
         let (t, pv, pa) = (total.as_vec(), pad_v.as_vec(), pad_a.as_vec());
         let m_a: Vec<f32> = (0..n * k).map(|i| 0.5 * (t[i] - pa[i] + pv[i])).collect();
         let m_v: Vec<f32> = (0..n * k).map(|i| 0.5 * (t[i] - pv[i] + pa[i])).collect();

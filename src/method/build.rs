@@ -12,12 +12,25 @@ use crate::recipe::Recipe;
 /// from the recipe whether it applies.
 pub fn build<D: Backend>(recipe: &Recipe, batches_per_epoch: usize) -> Box<dyn Method<D>> {
     match *recipe.method() {
-        Kind::Mmpareto { gamma } => return Box::new(mmpareto::MmPareto::new(gamma)),
+        Kind::Mmpareto { gamma, heads } => return Box::new(mmpareto::MmPareto::new(gamma, heads)),
         Kind::Agm(cfg) => return Box::new(agm::Agm::new(cfg)),
-        Kind::Mla { projection } => return Box::new(mla::Mla::new(projection, batches_per_epoch)),
-        Kind::Gblending { super_epoch } => {
+        Kind::Mla {
+            projection,
+            denominator,
+            test_fusion,
+        } => {
+            return Box::new(mla::Mla::new(
+                (projection, denominator, test_fusion),
+                recipe.train().batch_size,
+                batches_per_epoch,
+            ))
+        }
+        Kind::Gblending {
+            super_epoch,
+            estimate,
+        } => {
             let batch_size = recipe.train().batch_size;
-            return Box::new(gblending::GBlending::new(super_epoch, batch_size));
+            return Box::new(gblending::GBlending::new(super_epoch, estimate, batch_size));
         }
         Kind::Standard => {}
     }

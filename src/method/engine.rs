@@ -10,6 +10,7 @@ use crate::data::Dataset;
 use crate::mixup::MixPlan;
 use crate::model::grads;
 use crate::model::params::{Group, Matrix, Tape};
+use crate::model::resnet::Mode;
 use crate::model::{Backend, Model, ParamStore};
 use crate::recipe::Recipe;
 use dfdx::prelude::*;
@@ -251,12 +252,20 @@ impl<D: Backend> StepContext<'_, D> {
         rows
     }
 
-    /// Encode host rows of every modality, with a tape.
+    /// Encode host rows of every modality, with a tape, batch norms in training mode (each
+    /// queues one running-statistics update).
     pub fn encode(&self, host: Vec<Vec<f32>>) -> Vec<Matrix<D, Tape<D>>> {
+        self.encode_mode(host, Mode::Train)
+    }
+
+    /// [`StepContext::encode`] with batch norms in `mode`: [`Mode::Eval`] for passes the
+    /// released code runs under `eval()` with autograd on, [`Mode::TrainUnrecorded`] for a
+    /// repeated forward of the step's batch (no second running update).
+    pub fn encode_mode(&self, host: Vec<Vec<f32>>, mode: Mode) -> Vec<Matrix<D, Tape<D>>> {
         let n = self.n();
         host.into_iter()
             .enumerate()
-            .map(|(m, rows)| self.model.encode_input(m, rows, n))
+            .map(|(m, rows)| self.model.encode_input_mode(m, rows, n, mode))
             .collect()
     }
 

@@ -2,33 +2,40 @@
 //! method with its own step and an epoch hook.
 //!
 //! Every `super_epoch` epochs (from epoch 0), for each output k — each modality alone (the other
-//! inputs zeroed and still encoded) and the fused one — a copy of the current model with a fresh
-//! optimiser trains `super_epoch` epochs on the cross-entropy of that (masked) fused output. The
-//! mean training loss T and mean validation loss V (on the validation split carved from the
-//! training data — never the test set, unlike BalanceBenchmark's port) are measured after its
-//! first and its last epoch; with G = V and O = V − T, w_k = |ΔG / ΔO²|, normalised to sum 1
-//! (uniform when every w_k is 0 or not finite, e.g. ΔO = 0). Means, not BalanceBenchmark's
-//! sums over batches, so O does not mix the two sets' sizes. The step's loss is
+//! inputs zeroed and still encoded) and the fused one — a copy of the current model (its batch
+//! norms' running statistics included, which move with the copy's own training) with a fresh
+//! optimiser trains `super_epoch` epochs on the cross-entropy of that (masked) fused output.
+//! Its training loss T and validation loss V (on the validation split carved from the training
+//! data — never the test set, unlike BalanceBenchmark's port) are taken after its first and
+//! its last epoch: by default as BalanceBenchmark's `GBlending_trainer.py` does (base learning
+//! rate, training view, T = Σ of the epoch's training-batch losses in training mode before each
+//! update, V = Σ over validation batches of the batch-mean loss in evaluation mode), or
+//! (`method.estimate = "means"`) as evaluation-mode means over the whole sets after the epoch.
+//! With G = ΔV and O = Δ(V − T), w_k = |G / O²|, normalised to sum 1 (uniform when every w_k is
+//! 0 or not finite, e.g. O = 0 — which is what a `super_epoch` of 1 gives, where
+//! BalanceBenchmark's loop leaves its "now" losses at 0). The step's loss is
 //! Σ_m w_m CE(u_m) + w_fused CE(f) with the decomposed unimodal logits u_m. The weights are
 //! checkpointed. Cost: (M + 1) × `super_epoch` extra epochs every `super_epoch` epochs.
 
 use super::engine::{all_groups, StepContext, StepError, StepStats, NEEDS_DECOMPOSABLE_HEAD};
 use super::{EpochContext, Method};
+use crate::media::source::View;
 use crate::mixup::mix;
 use crate::model::params::{Matrix, Tape};
 use crate::model::{Backend, Model};
-use crate::recipe::file::Contribution;
+use crate::recipe::file::{Contribution, GblendingEstimate};
 use crate::rng::{stream, Stream};
 use dfdx::prelude::*;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
-/// Mean (training, validation) losses of one output's model copy.
+/// (training, validation) losses of one output's model copy.
 type Losses = (f64, f64);
 
 /// G-Blending's settings and weights.
 pub struct GBlending {
     super_epoch: usize,
+    estimate: GblendingEstimate,
     batch_size: usize,
     state: BlendWeights,
 }
@@ -71,14 +78,20 @@ fn blending_index(epoch: usize, outputs: usize, which: usize, super_epoch: usize
     ((epoch * outputs + which) * super_epoch + e) as u64
 }
 
-/// Host rows of samples `idx` of every modality, with the modalities outside `keep` zeroed.
-fn masked_rows(data: &crate::data::Dataset, idx: &[usize], keep: &[bool]) -> Vec<Vec<f32>> {
+/// Host rows of samples `idx` of every modality in `view`, with the modalities outside `keep`
+/// zeroed.
+fn masked_rows(
+    data: &crate::data::Dataset,
+    idx: &[usize],
+    keep: &[bool],
+    view: View,
+) -> Vec<Vec<f32>> {
     data.modalities
         .iter()
         .zip(keep)
         .map(|(m, &k)| {
             if k {
-                m.rows(idx, crate::media::source::View::Eval)
+                m.rows(idx, view)
             } else {
                 vec![0.0; idx.len() * m.width]
             }
@@ -86,17 +99,21 @@ fn masked_rows(data: &crate::data::Dataset, idx: &[usize], keep: &[bool]) -> Vec
         .collect()
 }
 
-/// Mean CE of the masked fused output over `idx` (no gradient).
-fn mean_loss<D: Backend>(
+/// Σ over the batches of `idx` (`batch` rows each; all of `idx` at once when `batch` is 0) of
+/// the batch's summed cross-entropy of the masked fused output, evaluation mode, no gradient;
+/// with the sample count.
+fn summed_losses<D: Backend>(
     model: &Model<D>,
     data: &crate::data::Dataset,
     idx: &[usize],
     keep: &[bool],
-) -> f64 {
+    batch: usize,
+) -> Vec<(f64, usize)> {
     let k = model.classes;
-    let mut total = 0.0;
-    for chunk in idx.chunks(data.chunk()) {
-        let rows = masked_rows(data, chunk, keep);
+    let size = if batch == 0 { data.chunk() } else { batch };
+    let mut out = Vec::new();
+    for chunk in idx.chunks(size.max(1)) {
+        let rows = masked_rows(data, chunk, keep, View::Eval);
         let zs: Vec<Matrix<D>> = rows
             .into_iter()
             .enumerate()
@@ -110,37 +127,80 @@ fn mean_loss<D: Backend>(
             .collect();
         let logits = model.head(model.fuse(zs)).as_vec();
         let p = mix::softmax_rows(&logits, k);
-        total += chunk
+        let sum = chunk
             .iter()
             .enumerate()
             .map(|(i, &s)| -p[i * k + data.labels[s]].max(1e-30).ln())
             .sum::<f64>();
+        out.push((sum, chunk.len()));
     }
+    out
+}
+
+/// Mean CE of the masked fused output over `idx` (evaluation mode, no gradient).
+fn mean_loss<D: Backend>(
+    model: &Model<D>,
+    data: &crate::data::Dataset,
+    idx: &[usize],
+    keep: &[bool],
+) -> f64 {
+    let total: f64 = summed_losses(model, data, idx, keep, 0)
+        .iter()
+        .map(|(s, _)| s)
+        .sum();
     total / idx.len().max(1) as f64
 }
 
+/// Σ over validation batches of `batch` rows of the batch-mean CE (BalanceBenchmark's V).
+fn summed_batch_means<D: Backend>(
+    model: &Model<D>,
+    data: &crate::data::Dataset,
+    idx: &[usize],
+    keep: &[bool],
+    batch: usize,
+) -> f64 {
+    summed_losses(model, data, idx, keep, batch.max(1))
+        .iter()
+        .map(|&(s, n)| s / n.max(1) as f64)
+        .sum()
+}
+
 impl GBlending {
-    /// Train a copy of `cx.model` on output `keep` for `super_epoch` epochs; (train, val) mean
-    /// losses after the first and the last epoch.
+    /// Train a copy of `cx.model` on output `keep` for `super_epoch` epochs; its (T, V) after
+    /// the first and the last epoch, as [`GblendingEstimate`] says.
     fn probe<D: Backend>(
         &self,
         cx: &EpochContext<'_, D>,
         keep: &[bool],
         which: usize,
     ) -> Result<(Losses, Losses), StepError> {
+        let released = self.estimate == GblendingEstimate::Balancebenchmark;
         let mut copy = cx.model.clone();
         let mut updater = (cx.new_updater)();
+        // BalanceBenchmark restores each copy's optimiser to its initial state: the base rate.
+        let lr = if released { cx.base_lr } else { cx.lr };
+        let view = if released {
+            View::Train {
+                seed: cx.seed,
+                epoch: cx.epoch,
+            }
+        } else {
+            View::Eval
+        };
         let k = copy.classes;
         let (mut first, mut last) = ((0.0, 0.0), (0.0, 0.0));
         for e in 0..self.super_epoch {
             let mut order = cx.train.to_vec();
             let index = blending_index(cx.epoch, keep.len() + 1, which, self.super_epoch, e);
             order.shuffle(&mut stream(cx.seed, Stream::Blending, index));
+            // BalanceBenchmark's T: the sum of the epoch's training-batch losses, each taken
+            // in training mode before its update.
+            let mut in_epoch = 0.0;
             for idx in order.chunks(self.batch_size.max(1)) {
                 if crate::interrupt::interrupted() {
                     return Err(StepError::Interrupted);
                 }
-                let rows = masked_rows(cx.data, idx, keep);
+                let rows = masked_rows(cx.data, idx, keep, view);
                 let n = idx.len();
                 let zs: Vec<Matrix<D, Tape<D>>> = rows
                     .into_iter()
@@ -153,17 +213,30 @@ impl GBlending {
                     .dev
                     .tensor_from_vec(mix::one_hot(&labels, k), (n, k));
                 let loss = cross_entropy_with_logits_loss(copy.head(copy.fuse(zs)), targets);
-                if !loss.as_vec()[0].is_finite() {
+                let value = loss.as_vec()[0];
+                if !value.is_finite() {
+                    copy.store.discard_running_updates();
                     break;
                 }
+                in_epoch += value as f64;
                 let mut g = loss.backward();
-                updater.update(&mut copy.store, &mut g, cx.lr, &all_groups);
+                updater.update(&mut copy.store, &mut g, lr, &all_groups);
+                // The copy's batch norms: its own running statistics move with its training,
+                // as a PyTorch model copy's do.
+                copy.store.apply_running_updates();
             }
             if e == 0 || e + 1 == self.super_epoch {
-                let m = (
-                    mean_loss(&copy, cx.data, cx.train, keep),
-                    mean_loss(&copy, cx.data, cx.val, keep),
-                );
+                let m = if released {
+                    (
+                        in_epoch,
+                        summed_batch_means(&copy, cx.data, cx.val, keep, self.batch_size),
+                    )
+                } else {
+                    (
+                        mean_loss(&copy, cx.data, cx.train, keep),
+                        mean_loss(&copy, cx.data, cx.val, keep),
+                    )
+                };
                 if e == 0 {
                     first = m;
                 }
@@ -246,10 +319,11 @@ impl<D: Backend> Method<D> for GBlending {
 }
 
 impl GBlending {
-    /// G-Blending with its super-epoch and the run's batch size, before any step.
-    pub fn new(super_epoch: usize, batch_size: usize) -> GBlending {
+    /// G-Blending with its super-epoch, estimate and the run's batch size, before any step.
+    pub fn new(super_epoch: usize, estimate: GblendingEstimate, batch_size: usize) -> GBlending {
         GBlending {
             super_epoch,
+            estimate,
             batch_size,
             state: BlendWeights::default(),
         }

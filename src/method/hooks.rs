@@ -21,6 +21,9 @@ pub struct EpochContext<'a, D: Backend> {
     pub new_updater: &'a dyn Fn() -> Box<dyn Updater<D>>,
     /// This epoch's learning rate.
     pub lr: f64,
+    /// The optimiser's base learning rate (before any schedule), for model copies that
+    /// restart from a fresh optimiser as the released code's do.
+    pub base_lr: f64,
     /// Master seed of the run.
     pub seed: u64,
     /// The epoch (0-based).
@@ -31,11 +34,17 @@ impl<D: Backend> EpochContext<'_, D> {
     /// Clean encoder features (no gradient) of samples `idx`, per modality on the host
     /// (`idx.len() × d_m` each), computed in chunks ([`crate::data::Dataset::chunk`]); media in the evaluation view.
     pub fn features(&self, idx: &[usize]) -> Vec<Vec<f32>> {
+        self.features_in(idx, crate::media::source::View::Eval)
+    }
+
+    /// [`EpochContext::features`] of media in `view` (the training view of an epoch, as a
+    /// PyTorch pass over the training loader reads it).
+    pub fn features_in(&self, idx: &[usize], view: crate::media::source::View) -> Vec<Vec<f32>> {
         let dev = self.model.store.dev.clone();
         let mut out: Vec<Vec<f32>> = vec![Vec::new(); self.data.modalities.len()];
         for chunk in idx.chunks(self.data.chunk()) {
             for (m, modality) in self.data.modalities.iter().enumerate() {
-                let rows = modality.rows(chunk, crate::media::source::View::Eval);
+                let rows = modality.rows(chunk, view);
                 let x: Matrix<D> = dev.tensor_from_vec(rows, (chunk.len(), modality.width));
                 out[m].extend(self.model.encode(m, x).as_vec());
             }

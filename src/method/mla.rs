@@ -7,13 +7,18 @@
 //!
 //! The projection (`method.projection`; off in the released code, whose hook matches no
 //! parameter name): with t the batch index in the epoch and T the batches per epoch,
-//! a = 0.1^(t/T + 1), r = the batch mean of z_m, k = P rᵀ, P ← P − k kᵀ / (a + r k),
-//! P ← P / ‖P‖_F, then G ← G Pᵀ (`replace`, the original intent) or G ← G + G Pᵀ (`add`,
-//! BalanceBenchmark), from the second sub-step of training on. P starts as the identity and is
-//! checkpointed with the sub-step counter.
+//! a = 0.1^(t/T + 1), r = the batch mean of z_m, k = P rᵀ, P ← P − (k kᵀ) ⊘ (a + k rᵀ) with
+//! the outer product and element-wise division as the released code and BalanceBenchmark
+//! compute it (`denominator = "outer"`; `"scalar"` divides by a + r k), P ← P / ‖P‖_F, then
+//! G ← G Pᵀ (`replace`, the original intent) or G ← G + G Pᵀ (`add`, BalanceBenchmark), from
+//! the second sub-step of training on. P starts as the identity and is checkpointed with the
+//! sub-step counter.
 //!
-//! Prediction is the paper's dynamic fusion: per sample, w_m = softmax over modalities of
-//! −entropy(softmax(H(z_m))), output Σ_m w_m H(z_m).
+//! Prediction is the released dynamic fusion (`test_fusion = "batch-entropy"`): per evaluation
+//! batch of `train.batch_size` rows, H(z_m) is turned into probabilities by a softmax over the
+//! batch's rows (per class, the released `dim=0`), its entropy summed over the batch is e_m,
+//! w_m = softmax over modalities of −e_m, output Σ_m w_m H(z_m); `"sample-entropy"` weighs each sample on its own,
+//! `"fixed"` uses the released `av_alpha` weights 0.55 / 0.45.
 
 use super::engine::{StepContext, StepError, StepStats};
 use super::Method;
@@ -21,13 +26,16 @@ use crate::mixup::mix;
 use crate::model::grads::edit_grad;
 use crate::model::params::{Group, Matrix};
 use crate::model::{Backend, Model};
-use crate::recipe::file::{Contribution, MlaProjection};
+use crate::recipe::file::{Contribution, MlaDenominator, MlaProjection, MlaTestFusion};
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// MLA with its projection state.
 pub struct Mla {
     projection: MlaProjection,
+    denominator: MlaDenominator,
+    test_fusion: MlaTestFusion,
+    batch_size: usize,
     batches_per_epoch: usize,
     state: Projector,
 }
@@ -43,8 +51,9 @@ pub struct Projector {
 }
 
 impl Projector {
-    /// One update of P with the batch-mean feature `r` (length d) and schedule value `a`.
-    pub fn update(&mut self, r: &[f64], a: f64) {
+    /// One update of P with the batch-mean feature `r` (length d), schedule value `a` and the
+    /// denominator rule.
+    pub fn update(&mut self, r: &[f64], a: f64, denominator: MlaDenominator) {
         let d = r.len();
         if self.p.len() != d * d {
             self.p = (0..d * d)
@@ -55,9 +64,13 @@ impl Projector {
             .map(|i| (0..d).map(|j| self.p[i * d + j] * r[j]).sum())
             .collect();
         let rk: f64 = r.iter().zip(&k).map(|(a, b)| a * b).sum();
-        let denom = a + rk;
         for i in 0..d {
             for j in 0..d {
+                let denom = match denominator {
+                    // The released arithmetic: (k kᵀ) ⊘ (a + k rᵀ), element-wise.
+                    MlaDenominator::Outer => a + k[i] * r[j],
+                    MlaDenominator::Scalar => a + rk,
+                };
                 self.p[i * d + j] -= k[i] * k[j] / denom;
             }
         }
@@ -122,6 +135,92 @@ pub fn dynamic_weights(logits: &[Vec<f32>], k: usize) -> Vec<Vec<f64>> {
         .collect()
 }
 
+/// Per-batch dynamic fusion weights (the released rule, main.py `calculate_entropy`): for each
+/// modality the softmax of its logits u_m (`n × k`) taken over the batch's rows — per class
+/// column, the released code's `dim=0` — and the entropy of that summed over rows and classes,
+/// H_m; weights = softmax over modalities of −H_m.
+pub fn batch_weights(logits: &[Vec<f32>], k: usize) -> Vec<f64> {
+    let neg: Vec<f64> = logits
+        .iter()
+        .map(|u| {
+            let n = u.len() / k.max(1);
+            (0..k)
+                .map(|c| {
+                    let col: Vec<f64> = (0..n).map(|i| u[i * k + c] as f64).collect();
+                    let max = col.iter().cloned().fold(f64::MIN, f64::max);
+                    let e: Vec<f64> = col.iter().map(|v| (v - max).exp()).collect();
+                    let sum: f64 = e.iter().sum();
+                    e.iter()
+                        .map(|v| v / sum)
+                        .filter(|&x| x > 0.0)
+                        .map(|x| x * x.ln())
+                        .sum::<f64>()
+                })
+                .sum::<f64>()
+        })
+        .collect();
+    let max = neg.iter().cloned().fold(f64::MIN, f64::max);
+    let e: Vec<f64> = neg.iter().map(|v| (v - max).exp()).collect();
+    let sum: f64 = e.iter().sum();
+    e.iter().map(|v| v / sum).collect()
+}
+
+/// The fixed weights of the released code's `av_alpha`: 0.55 on the first modality, 0.45 on the
+/// second.
+pub const FIXED_WEIGHTS: [f64; 2] = [0.55, 0.45];
+
+/// Fused logits Σ_m w_m,i u_m,i (`n × k`) of rows `rows` with per-row weights `w(i)`.
+fn weighted_sum(
+    logits: &[Vec<f32>],
+    k: usize,
+    n: usize,
+    w: &dyn Fn(usize) -> Vec<f64>,
+) -> Vec<f32> {
+    let mut out = vec![0f32; n * k];
+    for i in 0..n {
+        let wi = w(i);
+        for (m, u) in logits.iter().enumerate() {
+            for c in 0..k {
+                out[i * k + c] += (wi[m] * u[i * k + c] as f64) as f32;
+            }
+        }
+    }
+    out
+}
+
+/// MLA's prediction from each modality's shared-head logits (`n × k` each): `fusion`, with
+/// evaluation batches of `batch` rows for the per-batch rule.
+pub fn fuse_predictions(
+    logits: &[Vec<f32>],
+    k: usize,
+    fusion: MlaTestFusion,
+    batch: usize,
+) -> Vec<f32> {
+    let n = logits.first().map_or(0, |u| u.len() / k.max(1));
+    match fusion {
+        MlaTestFusion::SampleEntropy => {
+            let weights = dynamic_weights(logits, k);
+            weighted_sum(logits, k, n, &|i| weights[i].clone())
+        }
+        MlaTestFusion::Fixed => weighted_sum(logits, k, n, &|_| FIXED_WEIGHTS.to_vec()),
+        MlaTestFusion::BatchEntropy => {
+            let batch = batch.max(1);
+            let weights: Vec<Vec<f64>> = (0..n)
+                .step_by(batch)
+                .map(|start| {
+                    let end = (start + batch).min(n);
+                    let part: Vec<Vec<f32>> = logits
+                        .iter()
+                        .map(|u| u[start * k..end * k].to_vec())
+                        .collect();
+                    batch_weights(&part, k)
+                })
+                .collect();
+            weighted_sum(logits, k, n, &|i| weights[i / batch].clone())
+        }
+    }
+}
+
 impl<D: Backend> Method<D> for Mla {
     fn step(&mut self, cx: &mut StepContext<'_, D>) -> Result<StepStats, StepError> {
         let labels = cx.labels();
@@ -150,7 +249,7 @@ impl<D: Backend> Method<D> for Mla {
                     let r: Vec<f64> = (0..d)
                         .map(|j| (0..n).map(|i| z_host[i * d + j] as f64).sum::<f64>() / n as f64)
                         .collect();
-                    self.state.update(&r, a);
+                    self.state.update(&r, a, self.denominator);
                     let head = &cx.model.store.params[cx.model.heads[0].weight].tensor;
                     let (projector, mode) = (&self.state, self.projection);
                     edit_grad(&cx.model.store.dev, &mut g, head, &mut |grad| {
@@ -179,19 +278,8 @@ impl<D: Backend> Method<D> for Mla {
     }
 
     fn predict(&self, model: &Model<D>, zs: Vec<Matrix<D>>) -> Vec<f32> {
-        let k = model.classes;
         let logits: Vec<Vec<f32>> = zs.into_iter().map(|z| model.head(z).as_vec()).collect();
-        let weights = dynamic_weights(&logits, k);
-        let n = weights.len();
-        let mut out = vec![0f32; n * k];
-        for (i, w) in weights.iter().enumerate() {
-            for (m, u) in logits.iter().enumerate() {
-                for c in 0..k {
-                    out[i * k + c] += (w[m] * u[i * k + c] as f64) as f32;
-                }
-            }
-        }
-        out
+        fuse_predictions(&logits, model.classes, self.test_fusion, self.batch_size)
     }
 
     fn state(&self) -> serde_json::Value {
@@ -205,10 +293,17 @@ impl<D: Backend> Method<D> for Mla {
 }
 
 impl Mla {
-    /// MLA with its projection and the run's batches per epoch, before any step.
-    pub fn new(projection: MlaProjection, batches_per_epoch: usize) -> Mla {
+    /// MLA with its settings and the run's batch size and batches per epoch, before any step.
+    pub fn new(
+        (projection, denominator, test_fusion): (MlaProjection, MlaDenominator, MlaTestFusion),
+        batch_size: usize,
+        batches_per_epoch: usize,
+    ) -> Mla {
         Mla {
             projection,
+            denominator,
+            test_fusion,
+            batch_size,
             batches_per_epoch,
             state: Projector::default(),
         }
@@ -236,13 +331,30 @@ mod tests {
     }
 
     #[test]
-    fn the_projection_stays_symmetric_finite_and_of_unit_frobenius_norm() {
+    fn the_outer_denominator_breaks_symmetry_and_keeps_unit_frobenius_norm() {
+        let mut p = Projector::default();
+        let mut asymmetry = 0f64;
+        for (t, r) in [[1.0, 0.5, -0.25], [0.2, -1.0, 0.7]].iter().enumerate() {
+            p.update(r, 0.1f64.powf(t as f64 / 3.0 + 1.0), MlaDenominator::Outer);
+            let norm = p.p.iter().map(|v| v * v).sum::<f64>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-12);
+            for i in 0..3 {
+                for j in 0..3 {
+                    asymmetry = asymmetry.max((p.p[i * 3 + j] - p.p[j * 3 + i]).abs());
+                }
+            }
+        }
+        assert!(asymmetry > 1e-3, "P stayed symmetric: {asymmetry}");
+    }
+
+    #[test]
+    fn the_scalar_projection_stays_symmetric_finite_and_of_unit_frobenius_norm() {
         let mut p = Projector::default();
         for (t, r) in [[1.0, 0.5, -0.25], [0.2, -1.0, 0.7], [3.0, 0.0, 1.0]]
             .iter()
             .enumerate()
         {
-            p.update(r, 0.1f64.powf(t as f64 / 3.0 + 1.0));
+            p.update(r, 0.1f64.powf(t as f64 / 3.0 + 1.0), MlaDenominator::Scalar);
             let norm = p.p.iter().map(|v| v * v).sum::<f64>().sqrt();
             assert!((norm - 1.0).abs() < 1e-12);
             for i in 0..3 {

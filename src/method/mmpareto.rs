@@ -3,27 +3,33 @@
 //!
 //! The step captures, one backward each (so captures never mix — the zero between them is
 //! built in), the encoder gradients of the fused loss L_mm = CE(f) and of each modality's own
-//! loss L_m = CE(u_m) on its decomposed logits u_m = z_m W_mᵀ + b/M (BalanceBenchmark's split
-//! head; the released code has separate unimodal heads). Per modality, with g_mm and g_u its
+//! loss L_m = CE(u_m): u_m from the modality's own linear head `unimodal_head.<m>` (the
+//! released model, `method.unimodal_heads = "separate"`, default) or the fused head split by
+//! modality, u_m = z_m W_mᵀ + b/M (BalanceBenchmark's port, `"split"`). Per modality, with g_mm and g_u its
 //! whole-encoder gradients: if cos(g_mm, g_u) > 0 the weights are (½, ½), else the min-norm
 //! point of the segment between them. Then every parameter holds the gradient of the uniform sum
 //! L_mm + Σ_m L_m, and each encoder tensor p of modality m is replaced by
 //! γ · (‖g_sum[p]‖ / ‖new‖) · new if ‖g_sum[p]‖ > ‖new‖, else γ · new, with
 //! new = 2(k₀ g_mm[p] + k₁ g_u[p]) (γ · g_sum[p] when ‖new‖ ≈ 0: the NaN guard the released code
-//! lacks). Heads keep g_sum. One update. Cost: M + 2 forwards and backwards per step.
+//! lacks). Heads keep g_sum. One update. Cost: M + 2 forwards and backwards per step; only the
+//! first forward queues running-statistics updates (batch norm), as the released single
+//! forward does — the others recompute it in [`Mode::TrainUnrecorded`].
 
 use super::engine::{all_groups, StepContext, StepError, StepStats, NEEDS_DECOMPOSABLE_HEAD};
 use super::Method;
 use crate::model::grads::edit_grad;
-use crate::model::params::{Group, Tape};
+use crate::model::layers::detach;
+use crate::model::params::{Group, Matrix, Tape};
+use crate::model::resnet::Mode;
 use crate::model::Backend;
-use crate::recipe::file::Contribution;
+use crate::recipe::file::{Contribution, MmParetoHeads};
 use dfdx::prelude::*;
 use dfdx::tensor::Gradients;
 
-/// MMPareto with its γ.
+/// MMPareto with its γ and where its unimodal logits come from.
 pub struct MmPareto {
     gamma: f64,
+    heads: MmParetoHeads,
 }
 
 /// Below this norm a combined gradient counts as zero.
@@ -102,6 +108,23 @@ fn encoder_grads<D: Backend>(
     out
 }
 
+/// Modality `m`'s unimodal logits on its taped feature `z`: its own head (separate heads) or
+/// the fused head split by modality.
+fn unimodal_logits<D: Backend>(
+    cx: &StepContext<'_, D>,
+    heads: MmParetoHeads,
+    m: usize,
+    z: Matrix<D, Tape<D>>,
+) -> Result<Matrix<D, Tape<D>>, StepError> {
+    match heads {
+        MmParetoHeads::Separate => Ok(cx.model.unimodal_heads[m].forward(z, &cx.model.store)),
+        MmParetoHeads::Split => cx
+            .model
+            .unimodal_taped(m, z, cx.modalities())
+            .ok_or(StepError::Unsupported(NEEDS_DECOMPOSABLE_HEAD)),
+    }
+}
+
 impl<D: Backend> Method<D> for MmPareto {
     fn step(&mut self, cx: &mut StepContext<'_, D>) -> Result<StepStats, StepError> {
         let m_count = cx.modalities();
@@ -109,9 +132,21 @@ impl<D: Backend> Method<D> for MmPareto {
         let targets = cx.one_hot(&labels);
         let host = cx.host_batch();
 
+        // The released code makes one forward (one running-statistics update per batch norm)
+        // and back-propagates each loss from it with the graph retained. A dfdx tape serves
+        // one backward, so the later captures recompute the forward in training mode without
+        // a second running update: the same values and gradients.
         // L_mm alone.
         let zs = cx.encode(host.clone());
-        let unimodal = cx.model.unimodal(&zs);
+        // Host unimodal logits of the clean batch, for the contribution records.
+        let unimodal: Vec<Vec<f32>> = match self.heads {
+            MmParetoHeads::Separate => zs
+                .iter()
+                .zip(&cx.model.unimodal_heads)
+                .map(|(z, head)| head.forward(detach(z), &cx.model.store).as_vec())
+                .collect(),
+            MmParetoHeads::Split => cx.model.unimodal(&zs),
+        };
         let fused =
             cross_entropy_with_logits_loss(cx.model.head(cx.model.fuse(zs)), targets.clone());
         let loss_value = fused.as_vec()[0] as f64;
@@ -119,12 +154,9 @@ impl<D: Backend> Method<D> for MmPareto {
         // Each L_m alone (its gradient on the other encoders is exactly zero).
         let mut g_u = Vec::with_capacity(m_count);
         for m in 0..m_count {
-            let mut zs = cx.encode(host.clone());
+            let mut zs = cx.encode_mode(host.clone(), Mode::TrainUnrecorded);
             let z = zs.swap_remove(m);
-            let u = cx
-                .model
-                .unimodal_taped(m, z, m_count)
-                .ok_or(StepError::Unsupported(NEEDS_DECOMPOSABLE_HEAD))?;
+            let u = unimodal_logits(cx, self.heads, m, z)?;
             let mut g = cx.backward(cross_entropy_with_logits_loss(
                 u,
                 cx.unimodal_targets(m, &labels),
@@ -132,7 +164,7 @@ impl<D: Backend> Method<D> for MmPareto {
             g_u.push(encoder_grads(cx, &mut g, m));
         }
         // The uniform sum, which the update starts from.
-        let zs = cx.encode(host);
+        let zs = cx.encode_mode(host, Mode::TrainUnrecorded);
         let mut total = cross_entropy_with_logits_loss(
             cx.model.head(
                 cx.model
@@ -141,10 +173,7 @@ impl<D: Backend> Method<D> for MmPareto {
             targets.clone(),
         );
         for (m, z) in zs.into_iter().enumerate() {
-            let u = cx
-                .model
-                .unimodal_taped(m, z, m_count)
-                .ok_or(StepError::Unsupported(NEEDS_DECOMPOSABLE_HEAD))?;
+            let u = unimodal_logits(cx, self.heads, m, z)?;
             total = total + cross_entropy_with_logits_loss(u, cx.unimodal_targets(m, &labels));
         }
         let mut g_sum = cx.backward(total)?;
@@ -186,9 +215,9 @@ impl<D: Backend> Method<D> for MmPareto {
 }
 
 impl MmPareto {
-    /// MMPareto with its γ.
-    pub fn new(gamma: f64) -> MmPareto {
-        MmPareto { gamma }
+    /// MMPareto with its γ and unimodal heads.
+    pub fn new(gamma: f64, heads: MmParetoHeads) -> MmPareto {
+        MmPareto { gamma, heads }
     }
 }
 

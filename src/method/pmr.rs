@@ -3,9 +3,11 @@
 //!
 //! At the start of every epoch (as BalanceBenchmark does; the released code does it before
 //! training and after each epoch, the same schedule) a pass over the first `sample_fraction` of
-//! the epoch's batches — drawn in an order of their own from the `prototype` stream — averages
-//! each modality's clean features per class into prototypes c^m_k, folded into the old ones
-//! with momentum μ. In each step, the prototype logits q^m_ik = −‖z^m_i − c^m_k‖₂ (the
+//! the epoch's batches — drawn in an order of their own from the `prototype` stream, media in
+//! the epoch's training view (`prototype_view`), batch norms evaluating — averages each
+//! modality's clean features per class into prototypes c^m_k, which replace the old ones before
+//! epoch `ema_start` (2: the released code's epoch argument is still 0 for the prototypes of
+//! epoch 1) and are folded into them with momentum μ from then on. In each step, the prototype logits q^m_ik = −‖z^m_i − c^m_k‖₂ (the
 //! non-squared distance; prototypes are constants) give each modality a score
 //! s_m = Σ_i softmax(q^m)_i,y_i; the lagging modality (the lower score) gets α · CE(q^m, y),
 //! the leading one nothing (`binary`, the released code), or α · clip(ρ′ − 1, 0, 1) with ρ′ the
@@ -20,9 +22,10 @@
 use super::engine::StepContext;
 use super::parts::{add_loss, LossTerm};
 use super::EpochContext;
+use crate::media::source::View;
 use crate::model::params::{Matrix, Tape};
 use crate::model::Backend;
-use crate::recipe::file::{PmrCoefficient, PmrSection};
+use crate::recipe::file::{PmrCoefficient, PmrSection, PrototypeView};
 use crate::recipe::Recipe;
 use crate::rng::{stream, Stream};
 use dfdx::prelude::*;
@@ -128,6 +131,8 @@ impl<D: Backend> LossTerm<D> for Pmr {
         let take = ((batches as f64 * self.cfg.sample_fraction).floor() as usize).max(1);
         let mut n = (take * self.batch_size).min(order.len());
         let first = self.state.centres.is_empty();
+        // Before `ema_start` the pass replaces the prototypes (the released schedule).
+        let replace = first || cx.epoch < self.cfg.ema_start;
         if first {
             // The first prototypes need every class: read on, batch by batch, until all are
             // seen (or the training set ends).
@@ -145,7 +150,17 @@ impl<D: Backend> LossTerm<D> for Pmr {
         }
         let sample = &order[..n];
         let labels: Vec<usize> = sample.iter().map(|&i| cx.data.labels[i]).collect();
-        let features = cx.features(sample);
+        // Evaluation-mode batch norms (no running update), as the released `eval()` pass.
+        let features = match self.cfg.prototype_view {
+            PrototypeView::Train => cx.features_in(
+                sample,
+                View::Train {
+                    seed: cx.seed,
+                    epoch: cx.epoch,
+                },
+            ),
+            PrototypeView::Eval => cx.features(sample),
+        };
         let mu = self.cfg.momentum as f32;
         let mut centres = Vec::with_capacity(features.len());
         for (m, f) in features.iter().enumerate() {
@@ -154,7 +169,7 @@ impl<D: Backend> LossTerm<D> for Pmr {
             let mut c = vec![0f32; cx.model.classes * d];
             for (class, mean) in means.into_iter().enumerate() {
                 let row = &mut c[class * d..(class + 1) * d];
-                match (mean, first) {
+                match (mean, replace) {
                     (Some(mean), true) => row.copy_from_slice(&mean),
                     (Some(mean), false) => {
                         let old = &self.state.centres[m][class * d..(class + 1) * d];
@@ -164,10 +179,10 @@ impl<D: Backend> LossTerm<D> for Pmr {
                     }
                     // Absent from the sample: keep the old prototype (zeros if the class has
                     // no training sample at all).
-                    (None, false) => {
+                    (None, _) if !first => {
                         row.copy_from_slice(&self.state.centres[m][class * d..(class + 1) * d])
                     }
-                    (None, true) => {}
+                    (None, _) => {}
                 }
             }
             centres.push(c);

@@ -7,8 +7,10 @@ use super::encoder::Encoder;
 pub use super::fusion::Fusion;
 use super::layers::Linear;
 use super::params::{Dev, Group, Matrix, ParamStore, Tape};
+use super::resnet::Mode;
 use crate::mixup::mix;
-use crate::recipe::file::UnimodalLogits;
+use crate::recipe::file::{MmParetoHeads, UnimodalLogits};
+use crate::recipe::typed::Method;
 use crate::recipe::Recipe;
 use crate::rng::{stream, Stream};
 use dfdx::prelude::*;
@@ -27,13 +29,17 @@ pub struct Model<D: Backend = Dev> {
     pub heads: Vec<Linear>,
     /// Probes (film/gated), one per modality.
     pub probes: Vec<Linear>,
+    /// Unimodal heads trained with their encoders (`unimodal_head.<modality>`, group
+    /// [`Group::Fusion`]), one per modality: MMPareto's released model. Empty otherwise.
+    pub unimodal_heads: Vec<Linear>,
     /// Number of classes.
     pub classes: usize,
 }
 
 impl<D: Backend> Model<D> {
     /// Build the recipe's model, initialising every weight from the `init` stream of `seed`
-    /// in creation order: encoders (modality order, layer order), fusion, head, probes.
+    /// in creation order: encoders (modality order, layer order), fusion, head, probes,
+    /// unimodal heads.
     pub fn build(recipe: &Recipe, widths: &[usize], classes: usize, seed: u64, dev: D) -> Model<D> {
         let mut rng = stream(seed, Stream::Init, 0);
         let mut store = ParamStore::new(dev);
@@ -85,12 +91,32 @@ impl<D: Backend> Model<D> {
                 })
                 .collect(),
         };
+        let unimodal_heads = match recipe.method() {
+            Method::Mmpareto {
+                heads: MmParetoHeads::Separate,
+                ..
+            } => names
+                .iter()
+                .zip(&encoders)
+                .map(|(n, e)| {
+                    Linear::new(
+                        &mut store,
+                        &format!("unimodal_head.{n}"),
+                        (e.out, classes),
+                        Group::Fusion,
+                        &mut rng,
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
         Model {
             store,
             encoders,
             fusion,
             heads,
             probes,
+            unimodal_heads,
             classes,
         }
     }
@@ -105,7 +131,21 @@ impl<D: Backend> Model<D> {
     /// [`super::layers::Linear::forward_input`] (no gradient for the data); conv and ResNet
     /// encoders start the tape on the input.
     pub fn encode_input(&self, m: usize, rows: Vec<f32>, n: usize) -> Matrix<D, Tape<D>> {
-        self.encoders[m].forward_input(rows, n, &self.store)
+        self.encode_input_mode(m, rows, n, Mode::Train)
+    }
+
+    /// [`Model::encode_input`] with batch norms in an explicit mode: [`Mode::Eval`] for a
+    /// taped pass under PyTorch's `eval()` (AGM's masked passes), [`Mode::TrainUnrecorded`]
+    /// for a repeated forward of the step's batch (one running update per step, as one
+    /// forward with several backwards).
+    pub fn encode_input_mode(
+        &self,
+        m: usize,
+        rows: Vec<f32>,
+        n: usize,
+        mode: Mode,
+    ) -> Matrix<D, Tape<D>> {
+        self.encoders[m].forward_input(rows, n, &self.store, mode)
     }
 
     /// Fuse encoder features (modality order).
@@ -155,6 +195,7 @@ impl<D: Backend> Model<D> {
         out.extend(self.fusion.matmul_shapes());
         out.extend(self.heads.iter().map(|h| (1, h.inp, h.out)));
         out.extend(self.probes.iter().map(|p| (1, p.inp, p.out)));
+        out.extend(self.unimodal_heads.iter().map(|p| (1, p.inp, p.out)));
         out
     }
 

@@ -93,6 +93,9 @@ pub struct ParamStore<D: Backend = Dev> {
     /// Running-statistics updates recorded by training-mode forward passes, applied in order
     /// by [`ParamStore::apply_running_updates`] after the step.
     pub running: RunningUpdates,
+    /// Running-statistics updates applied over the store's life (one per buffer per
+    /// training-mode pass): how the tests count a method's batch-norm passes.
+    pub running_applied: u64,
 }
 
 /// One exponential-average update of a buffer: `r ← (1 − momentum)·r + momentum·value`.
@@ -139,6 +142,7 @@ impl<D: Backend> ParamStore<D> {
             params: Vec::new(),
             dev,
             running: RunningUpdates::default(),
+            running_applied: 0,
         }
     }
 
@@ -191,6 +195,7 @@ impl<D: Backend> ParamStore<D> {
             }
             self.set_values(u.id, r);
         }
+        self.running_applied += updates.len() as u64;
         updates.len()
     }
 

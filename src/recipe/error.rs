@@ -148,7 +148,7 @@ pub enum RecipeError {
         method: String,
         key: &'static str,
     },
-    #[error("{origin}: modulation.params = \"conv-weights\" modulates convolution weights, but no encoder of this recipe is a conv encoder; use \"weights\" or a conv encoder")]
+    #[error("{origin}: modulation.params = \"conv-weights\" modulates convolution weights, but no encoder of this recipe has convolutions (conv or resnet18); use \"weights\"")]
     ConvWeightsWithoutConv { origin: String },
     #[error("{origin}: train.eval.select = \"best-val\" needs a validation split (dataset.split.val > 0)")]
     BestValWithoutVal { origin: String },

@@ -70,13 +70,104 @@ pub struct MethodSection {
     /// agm: the norm clipped to. Default `1.0` (released).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clip_norm: Option<f64>,
+    /// agm: the batch-norm mode of the two masked forwards (one modality zeroed). Default
+    /// `"eval-mode"`: the released code runs them under `eval()` with autograd on (running
+    /// statistics, no running update).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub masked_passes: Option<AgmMaskedPasses>,
+    /// mmpareto: where the unimodal logits come from. Default `"separate"`: a linear head per
+    /// modality beside the fused head, as the released model has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unimodal_heads: Option<MmParetoHeads>,
     /// mla: the head-gradient projection. Default `"off"` (the released code never runs it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub projection: Option<MlaProjection>,
+    /// mla: the denominator of the projection update (with `projection` on). Default
+    /// `"outer"`: the released code and BalanceBenchmark divide k kᵀ element-wise by a + k rᵀ,
+    /// the outer product, so P is not symmetric; `"scalar"` divides by a + r k.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denominator: Option<MlaDenominator>,
+    /// mla: how prediction fuses the modalities' logits through the shared head. Default
+    /// `"batch-entropy"` (the released dynamic fusion).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_fusion: Option<MlaTestFusion>,
+    /// gblending: how each output's copy measures its training and validation losses.
+    /// Default `"balancebenchmark"` (the port the method's rows follow).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<GblendingEstimate>,
     /// gblending: epochs between weight estimates, and the epochs each model copy trains for
     /// an estimate. Default [`GBLENDING_SUPER_EPOCH`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub super_epoch: Option<usize>,
+}
+
+/// The batch-norm mode of AGM's masked forwards.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum AgmMaskedPasses {
+    /// Evaluation mode with gradients (running statistics, no running update): the released
+    /// code.
+    #[default]
+    EvalMode,
+    /// Training mode (batch statistics of the half-zero batch, one running update each): what
+    /// balmix did before it followed the released code.
+    TrainMode,
+}
+
+/// Where MMPareto's unimodal logits come from.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum MmParetoHeads {
+    /// A linear head per modality (`unimodal_head.<modality>`), trained by its unimodal loss
+    /// beside the fused head: the released model.
+    #[default]
+    Separate,
+    /// The fused head split by modality, u_m = z_m W_mᵀ + b/M: BalanceBenchmark's port.
+    Split,
+}
+
+/// The denominator of MLA's projection update P ← P − k kᵀ / (…).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum MlaDenominator {
+    /// a + k rᵀ, the outer product, element-wise (the released code and BalanceBenchmark).
+    #[default]
+    Outer,
+    /// The scalar a + r k (a recursive-least-squares reading; P stays symmetric).
+    Scalar,
+}
+
+/// How MLA's prediction fuses the modalities' logits H(z_m).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum MlaTestFusion {
+    /// One weight per modality per evaluation batch (`train.batch_size` rows): softmax over
+    /// modalities of minus the entropy of H(z_m) softmaxed over the batch's rows (per class,
+    /// as the released `calculate_entropy` does), summed — the released dynamic fusion.
+    #[default]
+    BatchEntropy,
+    /// Per sample: softmax over modalities of −entropy(softmax(H(z_m,i))) (BalanceBenchmark's
+    /// form; balmix's former default).
+    SampleEntropy,
+    /// Fixed weights 0.55 on the first modality and 0.45 on the second (the released code's
+    /// `av_alpha`); two modalities.
+    Fixed,
+}
+
+/// How G-Blending's model copies measure the losses its weights come from.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum GblendingEstimate {
+    /// BalanceBenchmark's `GBlending_trainer.py`: each copy restarts from a fresh optimiser at
+    /// the base learning rate and trains on the training view; T is the sum of its in-epoch
+    /// training-batch losses, V the sum over validation batches of the batch-mean loss after
+    /// the epoch (evaluation mode).
+    #[default]
+    Balancebenchmark,
+    /// balmix's former estimate: copies at the epoch's scheduled learning rate on the
+    /// evaluation view; T and V the evaluation-mode mean losses over the whole training and
+    /// validation sets after the epoch.
+    Means,
 }
 
 /// MLA's gradient projection of the shared head's weight gradient G.
@@ -170,6 +261,28 @@ pub struct PmrSection {
     /// (hard-coded in the released code).
     #[serde(default = "default_sample_fraction")]
     pub sample_fraction: f64,
+    /// The first epoch whose prototypes are folded into the old ones with μ; earlier epochs
+    /// replace them. Default `2`: the released code computes the prototypes that epoch 1 uses
+    /// with its epoch argument still 0, which replaces (`1` starts the average one epoch
+    /// earlier).
+    #[serde(default = "default_pmr_ema_start")]
+    pub ema_start: usize,
+    /// Which view of media clips the prototype pass reads (the batch norms evaluate, no
+    /// running update, either way). Default `"train"`: the released code iterates the training
+    /// loader, random crops and flips included; `"eval"` reads the evaluation view.
+    #[serde(default)]
+    pub prototype_view: PrototypeView,
+}
+
+/// The view of media clips PMR's prototype pass reads.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum PrototypeView {
+    /// The training view of the epoch (the released code).
+    #[default]
+    Train,
+    /// The evaluation view.
+    Eval,
 }
 
 /// PMR's coefficient rule.
@@ -192,6 +305,9 @@ fn default_entropy_epochs() -> usize {
 }
 fn default_sample_fraction() -> f64 {
     0.1
+}
+fn default_pmr_ema_start() -> usize {
+    2
 }
 
 impl LossesSection {
@@ -650,8 +766,8 @@ pub enum OgmParams {
     /// Every weight matrix of the encoder (linear and convolution): the choice for MLP encoders.
     #[default]
     Weights,
-    /// Only the convolution weights, as the released code does (its 4-D tensors); needs a
-    /// conv encoder.
+    /// Only the convolution weights, as the released code does (its 4-D tensors); needs a conv
+    /// or resnet18 encoder.
     ConvWeights,
 }
 

@@ -216,8 +216,13 @@ pub const KIND_RULES: &[KindRule] = &[
             ("epochs", &["agm"]),
             ("clip_trigger", &["agm"]),
             ("clip_norm", &["agm"]),
+            ("masked_passes", &["agm"]),
+            ("unimodal_heads", &["mmpareto"]),
             ("projection", &["mla"]),
+            ("denominator", &["mla"]),
+            ("test_fusion", &["mla"]),
             ("super_epoch", &["gblending"]),
+            ("estimate", &["gblending"]),
         ],
     },
     KindRule {

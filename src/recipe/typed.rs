@@ -5,8 +5,9 @@
 //! is a constant here, and validation is the one place that applies it.
 
 use super::file::{
-    Activation, BalanceSection, CorruptionKind, EpochWindow, MixPoint, MlaProjection, OgmParams,
-    OgmVariant, UnimodalLogits,
+    Activation, AgmMaskedPasses, BalanceSection, CorruptionKind, EpochWindow, GblendingEstimate,
+    MixPoint, MlaDenominator, MlaProjection, MlaTestFusion, MmParetoHeads, OgmParams, OgmVariant,
+    UnimodalLogits,
 };
 
 /// sgd: classic momentum when `optim.momentum` is not given.
@@ -231,6 +232,8 @@ pub enum Method {
     Mmpareto {
         /// γ, the factor on every encoder gradient.
         gamma: f64,
+        /// Where the unimodal logits come from.
+        heads: MmParetoHeads,
     },
     /// AGM.
     Agm(Agm),
@@ -238,11 +241,17 @@ pub enum Method {
     Mla {
         /// The head-gradient projection.
         projection: MlaProjection,
+        /// The projection update's denominator.
+        denominator: MlaDenominator,
+        /// How prediction fuses the modalities.
+        test_fusion: MlaTestFusion,
     },
     /// G-Blending (online).
     Gblending {
         /// Epochs between weight estimates.
         super_epoch: usize,
+        /// How the copies measure their losses.
+        estimate: GblendingEstimate,
     },
 }
 
@@ -257,6 +266,8 @@ pub struct Agm {
     pub clip_trigger: f64,
     /// The norm clipped to.
     pub clip_norm: f64,
+    /// The batch-norm mode of the masked forwards.
+    pub masked_passes: AgmMaskedPasses,
 }
 
 impl EpochWindow {

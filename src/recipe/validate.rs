@@ -339,10 +339,12 @@ impl Checker<'_> {
         )?;
         let optimizer = self.check_optim(&mut f.optim, f.train.epochs)?;
         if let Modulation::OgmGe(o) = modulation {
-            let has_conv = model
-                .encoders
-                .iter()
-                .any(|e| matches!(e.body, typed::EncoderBody::Conv { .. }));
+            let has_conv = model.encoders.iter().any(|e| {
+                matches!(
+                    e.body,
+                    typed::EncoderBody::Conv { .. } | typed::EncoderBody::ResNet18 { .. }
+                )
+            });
             if o.params == OgmParams::ConvWeights && !has_conv {
                 return Err(RecipeError::ConvWeightsWithoutConv {
                     origin: self.o("modulation.params"),

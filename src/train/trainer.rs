@@ -98,9 +98,15 @@ impl<'a, D: Backend> Trainer<'a, D> {
             val: &self.splits.val,
             new_updater: &new_updater,
             lr: learning_rate(optim, epoch, self.recipe.train().epochs),
+            base_lr: optim.lr,
             seed: self.seed,
             epoch,
         })
+    }
+
+    /// The training method, e.g. to set its state as a reference step starts from.
+    pub fn method_mut(&mut self) -> &mut dyn Method<D> {
+        self.method.as_mut()
     }
 
     /// Number of optimiser steps per epoch.
@@ -167,6 +173,7 @@ impl<'a, D: Backend> Trainer<'a, D> {
             val: &self.splits.val,
             new_updater: &new_updater,
             lr,
+            base_lr: optim.lr,
             seed: self.seed,
             epoch,
         });

@@ -84,12 +84,14 @@ impl<D: Backend> Encoder<D> {
         }
     }
 
-    /// Features in training from host rows of data (`n` of them), the tape starting here.
+    /// Features in training from host rows of data (`n` of them), the tape starting here;
+    /// batch norms in `mode` ([`Mode::Train`] for a step's forward).
     pub fn forward_input(
         &self,
         rows: Vec<f32>,
         n: usize,
         store: &ParamStore<D>,
+        mode: Mode,
     ) -> Matrix<D, Tape<D>> {
         if let Body::Stack(s) = &self.body {
             if let Some(h) = s.forward_input(&rows, n, store) {
@@ -98,7 +100,7 @@ impl<D: Backend> Encoder<D> {
         }
         let width = rows.len() / n.max(1);
         let x: Matrix<D> = store.dev.tensor_from_vec(rows, (n, width));
-        self.forward(x.retaped::<Tape<D>>(), store)
+        self.forward_mode(x.retaped::<Tape<D>>(), store, mode)
     }
 
     /// Matrix products per sample as `(rows, inner, cols)`.

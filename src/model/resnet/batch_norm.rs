@@ -135,10 +135,12 @@ impl BatchNorm2d {
         mode: Mode,
     ) -> (Vec<f64>, Vec<f64>) {
         match mode {
-            Mode::Train => {
+            Mode::Train | Mode::TrainUnrecorded => {
                 let (mean, var) = self.batch_stats(xs);
-                let count = xs.len() / self.channels;
-                self.record_running(store, &mean, &var, count);
+                if mode.records() {
+                    let count = xs.len() / self.channels;
+                    self.record_running(store, &mean, &var, count);
+                }
                 (mean, var.iter().map(|v| 1.0 / (v + EPS).sqrt()).collect())
             }
             Mode::Eval => {
@@ -228,7 +230,7 @@ impl BatchNorm2d {
                         let (s, sx) = sums[ch];
                         let (m, inv, g) = (mean[ch], invstd[ch], gv[ch] as f64);
                         match mode {
-                            Mode::Train => {
+                            Mode::Train | Mode::TrainUnrecorded => {
                                 let k2 = -g * inv * inv * sx / count;
                                 [
                                     (g * inv) as f32,
@@ -287,10 +289,14 @@ impl BatchNorm2d {
         let shape = (images, c, n);
         let x3 = x.reshape_like(&shape);
         let xhat = match mode {
-            Mode::Train => {
+            Mode::Train | Mode::TrainUnrecorded => {
                 let (x3, tape) = x3.split_tape();
                 let mean = x3.clone().put_tape(tape).mean::<(usize,), Axes2<0, 2>>();
-                let mean_host = mean.as_vec();
+                let mean_host = if mode.records() {
+                    mean.as_vec()
+                } else {
+                    Vec::new()
+                };
                 let centred = x3.retaped::<T>() - mean.broadcast_like::<_, Axes2<0, 2>>(&shape);
                 let (centred, tape) = centred.split_tape();
                 let var = centred
@@ -298,13 +304,15 @@ impl BatchNorm2d {
                     .put_tape(tape)
                     .square()
                     .mean::<(usize,), Axes2<0, 2>>();
-                let var_host = var.as_vec();
-                self.record_running(
-                    store,
-                    &mean_host.iter().map(|&v| v as f64).collect::<Vec<_>>(),
-                    &var_host.iter().map(|&v| v as f64).collect::<Vec<_>>(),
-                    images * n,
-                );
+                if mode.records() {
+                    let var_host = var.as_vec();
+                    self.record_running(
+                        store,
+                        &mean_host.iter().map(|&v| v as f64).collect::<Vec<_>>(),
+                        &var_host.iter().map(|&v| v as f64).collect::<Vec<_>>(),
+                        images * n,
+                    );
+                }
                 let inv = (var + EPS as f32).sqrt().recip();
                 centred.retaped::<T>() * inv.broadcast_like::<_, Axes2<0, 2>>(&shape)
             }

@@ -379,18 +379,27 @@ impl Checker<'_> {
         };
         if m.kind != MethodKind::Mmpareto {
             not("method.gamma", m.gamma.is_some(), "mmpareto")?;
+            not(
+                "method.unimodal_heads",
+                m.unimodal_heads.is_some(),
+                "mmpareto",
+            )?;
         }
         if m.kind != MethodKind::Agm {
             not("method.alpha", m.alpha.is_some(), "agm")?;
             not("method.epochs", m.epochs.is_some(), "agm")?;
             not("method.clip_trigger", m.clip_trigger.is_some(), "agm")?;
             not("method.clip_norm", m.clip_norm.is_some(), "agm")?;
+            not("method.masked_passes", m.masked_passes.is_some(), "agm")?;
         }
         if m.kind != MethodKind::Mla {
             not("method.projection", m.projection.is_some(), "mla")?;
+            not("method.denominator", m.denominator.is_some(), "mla")?;
+            not("method.test_fusion", m.test_fusion.is_some(), "mla")?;
         }
         if m.kind != MethodKind::Gblending {
             not("method.super_epoch", m.super_epoch.is_some(), "gblending")?;
+            not("method.estimate", m.estimate.is_some(), "gblending")?;
         }
         let method = match m.kind {
             MethodKind::Standard => return Ok(Method::Standard),
@@ -403,7 +412,11 @@ impl Checker<'_> {
                         method: kind,
                     });
                 }
-                Method::Gblending { super_epoch }
+                let estimate = *m.estimate.get_or_insert_default();
+                Method::Gblending {
+                    super_epoch,
+                    estimate,
+                }
             }
             MethodKind::Mla => {
                 let projection = *m.projection.get_or_insert_default();
@@ -413,12 +426,26 @@ impl Checker<'_> {
                         fusion: fusion_name(&model.fusion),
                     });
                 }
-                Method::Mla { projection }
+                let denominator = *m.denominator.get_or_insert_default();
+                let test_fusion = *m.test_fusion.get_or_insert_default();
+                if test_fusion == MlaTestFusion::Fixed && f.dataset.modalities.len() != 2 {
+                    return Err(RecipeError::MethodNeedsTwoModalities {
+                        origin: self.o("method.test_fusion"),
+                        method: "mla with test_fusion = \"fixed\"".into(),
+                        got: f.dataset.modalities.len(),
+                    });
+                }
+                Method::Mla {
+                    projection,
+                    denominator,
+                    test_fusion,
+                }
             }
             MethodKind::Mmpareto => {
                 let gamma = *m.gamma.get_or_insert(typed::MMPARETO_GAMMA);
                 self.positive("method.gamma", gamma)?;
-                Method::Mmpareto { gamma }
+                let heads = *m.unimodal_heads.get_or_insert_default();
+                Method::Mmpareto { gamma, heads }
             }
             MethodKind::Agm => {
                 let alpha = *m.alpha.get_or_insert(typed::AGM_ALPHA);
@@ -427,6 +454,7 @@ impl Checker<'_> {
                 self.positive("method.clip_trigger", clip_trigger)?;
                 let clip_norm = *m.clip_norm.get_or_insert(typed::AGM_CLIP_NORM);
                 self.positive("method.clip_norm", clip_norm)?;
+                let masked_passes = *m.masked_passes.get_or_insert_default();
                 let window = m.epochs.unwrap_or(EpochWindow {
                     start: 0,
                     stop: f.train.epochs,
@@ -445,13 +473,30 @@ impl Checker<'_> {
                     window,
                     clip_trigger,
                     clip_norm,
+                    masked_passes,
                 })
             }
         };
-        if !model.fusion.decomposes() {
+        let own_heads = matches!(
+            method,
+            Method::Mmpareto {
+                heads: MmParetoHeads::Separate,
+                ..
+            }
+        );
+        if !own_heads && !model.fusion.decomposes() {
+            let split = matches!(method, Method::Mmpareto { .. });
             return Err(RecipeError::MethodNeedsDecomposableHead {
-                origin: self.o("method.kind"),
-                method: kind,
+                origin: self.o(if split {
+                    "method.unimodal_heads"
+                } else {
+                    "method.kind"
+                }),
+                method: if split {
+                    format!("{kind}\" with method.unimodal_heads = \"split")
+                } else {
+                    kind
+                },
                 fusion: fusion_name(&model.fusion),
             });
         }

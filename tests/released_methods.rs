@@ -1,0 +1,779 @@
+//! The baselines against their authors' released training code, on a network with batch norm.
+//!
+//! Every expected number comes from `tests/reference/methods/*.json`, written by
+//! `tools/method-reference/make_reference.py`: PyTorch (float64, autograd) running one training
+//! step of each method as its released trainer does — each function there cites the released
+//! file and lines it follows — on two ResNet-18s of base width 1 (batch norms, residual blocks;
+//! audio one 1×16×16 image, visual two 1×16×16 frames, so batch norm pools over samples ×
+//! frames), 6 samples, 3 classes (`network.json`: inputs, labels, every weight and running
+//! buffer). Nothing here is derived from docs/methods.md or from this crate.
+//!
+//! balmix loads the same weights by name into the model of `tests/fixtures/recipes/bn-net.toml`
+//! (plain SGD, no momentum or decay), takes one step of the method on the 6 samples, and
+//! compares θ − θ′ of every trainable parameter with the reference's (the gradient the released
+//! code hands its optimiser, times the learning rate), the running statistics after the step,
+//! the loss and the method's own quantities. Tolerances: balmix runs in f32 through the
+//! ResNet; each tensor's θ − θ′ agrees to 2e-3 of that tensor's largest entry (+1e-6), running
+//! statistics and method quantities to 1e-4 (+1e-4 relative). A batch-norm mistake (a pass in
+//! the wrong mode, an extra running update) moves them by far more: the tests that plant one
+//! through a switch check that.
+
+use crate::reference_values::{f32s, f64s, fixture_recipe, literal_dataset, train_all, usizes};
+use balmix::method::StepStats;
+use balmix::model::Model;
+use balmix::recipe::Recipe;
+use balmix::train::trainer::Trainer;
+use dfdx::prelude::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// A committed reference file of `tests/reference/methods/`.
+fn reference(name: &str) -> Value {
+    let path = crate::common::root().join(format!("tests/reference/methods/{name}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (written by tools/method-reference)",
+            path.display()
+        )
+    });
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Every parameter and buffer of a model, by name, on the host.
+fn values(model: &Model<Cpu>) -> BTreeMap<String, Vec<f32>> {
+    model
+        .store
+        .params
+        .iter()
+        .map(|p| (p.name.clone(), p.tensor.to_host()))
+        .collect()
+}
+
+/// One step's result: the statistics, and every parameter before and after it.
+struct Stepped {
+    stats: StepStats,
+    before: BTreeMap<String, Vec<f32>>,
+    after: BTreeMap<String, Vec<f32>>,
+    buffers: Vec<String>,
+}
+
+/// One step of `recipe` on the reference batch, from the reference's weights (with the case's
+/// `params_override`) and the method state `state` (if any), at learning rate `lr`. The model
+/// must have no parameter the reference lacks.
+fn reference_step(recipe: &Recipe, case: &Value, state: Option<&Value>, lr: f64) -> Stepped {
+    reference_step_at(recipe, case, state, lr, 0)
+}
+
+/// The reference's name of a balmix parameter: MLA's shared head is balmix's sum-fusion head.
+fn reference_name(case: &Value, name: &str) -> String {
+    let shared = case["delta"].get("shared_head.weight").is_some();
+    match name.strip_prefix("head.") {
+        Some(rest) if shared => format!("shared_head.{rest}"),
+        _ => name.to_string(),
+    }
+}
+
+/// The reference batch of `network.json`: (inputs per modality, labels, classes).
+fn network_batch() -> (Vec<Vec<Vec<f32>>>, Vec<usize>, usize) {
+    let net = reference("network");
+    let inputs = ["audio", "visual"]
+        .iter()
+        .map(|m| {
+            net["inputs"][m]
+                .as_array()
+                .unwrap_or_else(|| panic!("network.json: inputs.{m}"))
+                .iter()
+                .map(f32s)
+                .collect()
+        })
+        .collect();
+    (
+        inputs,
+        usizes(&net["labels"]),
+        net["classes"].as_u64().unwrap() as usize,
+    )
+}
+
+/// [`reference_step`] in epoch `epoch`.
+fn reference_step_at(
+    recipe: &Recipe,
+    case: &Value,
+    state: Option<&Value>,
+    lr: f64,
+    epoch: usize,
+) -> Stepped {
+    let (inputs, labels, classes) = network_batch();
+    let data = literal_dataset(&["audio", "visual"], &inputs, &labels, classes);
+    let splits = train_all(labels.len());
+    let mut trainer = Trainer::new(recipe, 0, &data, &splits, Cpu::default());
+    let buffers = load_reference_params(&mut trainer, case);
+    if let Some(s) = state {
+        trainer
+            .method_mut()
+            .restore(s)
+            .expect("the reference's state");
+    }
+    step_once(trainer, buffers, epoch, lr)
+}
+
+/// Every parameter and buffer of the trainer's model from the reference (the case's
+/// `params_override` first, then `network.json`); the buffers' names.
+fn load_reference_params(trainer: &mut Trainer<'_, Cpu>, case: &Value) -> Vec<String> {
+    let net = reference("network");
+    let overrides = case.get("params_override");
+    let mut buffers = Vec::new();
+    for id in 0..trainer.model.store.params.len() {
+        let p = &trainer.model.store.params[id];
+        let name = p.name.clone();
+        if p.buffer {
+            buffers.push(name.clone());
+        }
+        let key = reference_name(case, &name);
+        let v = overrides
+            .and_then(|o| o.get(&key))
+            .or_else(|| net["params"].get(&key))
+            .unwrap_or_else(|| panic!("network.json has no parameter {key}"));
+        trainer.model.store.set_values(id, f32s(v));
+    }
+    buffers
+}
+
+/// One step on the whole training split in `epoch` at `lr`, with the parameters before and
+/// after.
+fn step_once(
+    mut trainer: Trainer<'_, Cpu>,
+    buffers: Vec<String>,
+    epoch: usize,
+    lr: f64,
+) -> Stepped {
+    let before = values(&trainer.model);
+    let n = 6;
+    let idx: Vec<usize> = (0..n).collect();
+    let stats = trainer.train_step(&idx, epoch, lr).expect("a finite step");
+    Stepped {
+        stats,
+        before,
+        after: values(&trainer.model),
+        buffers,
+    }
+}
+
+/// Where a step differs from a reference case beyond the tolerances (see the module docs):
+/// θ − θ′ of every trainable parameter, and every running buffer after the step.
+fn mismatches(s: &Stepped, case: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let unreliable: Vec<&str> = case["delta_unreliable"]["params"]
+        .as_array()
+        .map(|v| v.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    // The case's largest θ − θ′, a floor under each tensor's tolerance (the reference's own
+    // f32 check: torch f32 vs f64 differs by up to 1.9e-3 of a tensor's largest entry on
+    // tensors whose gradients are small).
+    let case_max = case["delta"]
+        .as_object()
+        .expect("delta")
+        .values()
+        .flat_map(f64s)
+        .fold(0f64, |m, v| m.max(v.abs()));
+    for (name, before) in &s.before {
+        let after = &s.after[name];
+        let key = reference_name(case, name);
+        let (want, got): (Vec<f64>, Vec<f64>) = if s.buffers.contains(name) {
+            let want = &case["running_after"][key.as_str()];
+            assert!(!want.is_null(), "reference lacks running_after.{key}");
+            (f64s(want), after.iter().map(|&v| v as f64).collect())
+        } else {
+            if unreliable.contains(&key.as_str()) {
+                continue;
+            }
+            let want = &case["delta"][key.as_str()];
+            assert!(!want.is_null(), "reference lacks delta.{key}");
+            (
+                f64s(want),
+                before
+                    .iter()
+                    .zip(after)
+                    .map(|(&b, &a)| b as f64 - a as f64)
+                    .collect(),
+            )
+        };
+        assert_eq!(want.len(), got.len(), "{name}: length");
+        let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
+        let tol = if s.buffers.contains(name) {
+            1e-4 + 1e-4 * scale
+        } else {
+            2e-3 * scale + 1e-5 * case_max + 1e-6
+        };
+        let worst = want
+            .iter()
+            .zip(&got)
+            .map(|(w, g)| (w - g).abs())
+            .fold(0f64, f64::max);
+        if worst > tol {
+            out.push(format!(
+                "{name}: max |diff| {worst:.3e} > {tol:.3e} (largest reference entry {scale:.3e})"
+            ));
+        }
+    }
+    out
+}
+
+#[track_caller]
+fn assert_matches(s: &Stepped, case: &Value, what: &str) {
+    let bad = mismatches(s, case);
+    assert!(
+        bad.is_empty(),
+        "{what}: {} tensors differ:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+}
+
+#[track_caller]
+fn assert_close(got: f64, want: f64, what: &str) {
+    assert!(
+        (got - want).abs() <= 1e-4 + 1e-4 * want.abs(),
+        "{what}: got {got}, reference {want}"
+    );
+}
+
+#[track_caller]
+fn assert_all_close(got: &[f64], want: &[f64], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        assert_close(g, w, &format!("{what}[{i}]"));
+    }
+}
+
+/// The case of `file` called `name`.
+fn case(file: &Value, name: &str) -> Value {
+    file["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no case {name} in {}", file["method"]))
+        .clone()
+}
+
+/// The bn-net recipe with `sets`.
+fn bn_recipe(sets: &[String]) -> Recipe {
+    let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+    fixture_recipe("bn-net.toml", &sets)
+}
+
+fn num(v: &Value, what: &str) -> f64 {
+    v.as_f64()
+        .unwrap_or_else(|| panic!("{what}: expected a number, got {v}"))
+}
+
+/// Each method's step makes as many running-statistics updates per batch norm as its released
+/// code (docs/methods.md §3): one training-mode pass per encoder — AGM's masked passes run in
+/// evaluation mode, MMPareto's repeated forwards record nothing, MLA encodes each modality
+/// once; the epoch-start passes (PMR's prototypes, G-Blending's probes, which train copies)
+/// leave the model's statistics alone. A ResNet-18 has 20 batch norms of two buffers each.
+#[test]
+fn every_method_makes_the_released_number_of_running_statistics_updates() {
+    const PER_PASS: u64 = 20 * 2;
+    let inputs: Vec<Vec<Vec<f32>>> = [256usize, 512]
+        .iter()
+        .enumerate()
+        .map(|(m, &w)| {
+            (0..6)
+                .map(|i| {
+                    (0..w)
+                        .map(|j| ((i * 31 + j * 7 + m * 13) as f32 * 0.37).sin() + 0.1 * i as f32)
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
+    let labels = [0, 1, 2, 2, 1, 0];
+    let data = literal_dataset(&["audio", "visual"], &inputs, &labels, 3);
+    let splits = train_all(6);
+    // (what, recipe overrides, training-mode passes per encoder in one step)
+    let cases: &[(&str, &[&str], u64)] = &[
+        ("concat", &[], 1),
+        ("ogm-ge", &["modulation.kind=\"ogm-ge\""], 1),
+        ("multitask", &["losses.unimodal=1.0"], 1),
+        (
+            "pmr",
+            &["losses.pmr.alpha=1.0", "losses.pmr.sample_fraction=1.0"],
+            1,
+        ),
+        ("agm", &["method.kind=\"agm\""], 1),
+        (
+            "agm, masked passes in training mode",
+            &["method.kind=\"agm\"", "method.masked_passes=\"train-mode\""],
+            3,
+        ),
+        ("mmpareto", &["method.kind=\"mmpareto\""], 1),
+        (
+            "mmpareto, split head",
+            &[
+                "method.kind=\"mmpareto\"",
+                "method.unimodal_heads=\"split\"",
+            ],
+            1,
+        ),
+        (
+            "mla",
+            &["method.kind=\"mla\"", "model.fusion.kind=\"sum\""],
+            1,
+        ),
+        (
+            "gblending",
+            &[
+                "method.kind=\"gblending\"",
+                "method.super_epoch=1",
+                "dataset.split.val=0.2",
+            ],
+            1,
+        ),
+    ];
+    for (what, sets, passes) in cases {
+        let recipe = fixture_recipe("bn-net.toml", sets);
+        let mut trainer = Trainer::new(&recipe, 0, &data, &splits, Cpu::default());
+        trainer.start_epoch(0).expect("epoch start");
+        assert_eq!(
+            trainer.model.store.running_applied, 0,
+            "{what}: the epoch-start hook changed the model's running statistics"
+        );
+        trainer
+            .train_step(&[0, 1, 2, 3, 4, 5], 0, 0.01)
+            .expect("a finite step");
+        assert_eq!(
+            trainer.model.store.running_applied,
+            passes * 2 * PER_PASS,
+            "{what}: running updates of one step (two encoders)"
+        );
+    }
+}
+
+/// AGM (Lingy12/AGM_ICCV2023 a24f2ce: run/CREMAD_main.py L126–L166, L233–L244;
+/// model/CREMAD_net.py L7–L72): the full pass in training mode, the masked passes in evaluation
+/// mode with gradients (after the full pass's running update), κ through the backward hooks,
+/// the running means, the released clipping — clip off and clip triggered, from running means
+/// [0.9, 1.3] after 5 steps, and the first step.
+#[test]
+fn agm_matches_its_released_step_with_batch_norm() {
+    let file = reference("agm");
+    for name in [
+        "state5_clip_not_triggered",
+        "state5_clip_triggered",
+        "state0_first_step",
+    ] {
+        let case = case(&file, name);
+        let set = &case["settings"];
+        let recipe = bn_recipe(&[
+            "method.kind=\"agm\"".into(),
+            format!("method.alpha={}", set["alpha"]),
+            format!("method.clip_trigger={}", set["clip_trigger"]),
+            format!("method.clip_norm={}", set["clip_norm"]),
+        ]);
+        let s = reference_step(&recipe, &case, Some(&case["state_in"]), 1.0);
+        let what = format!("agm {name}");
+        assert_matches(&s, &case, &what);
+        assert_close(s.stats.loss, num(&case["loss"], "loss"), &what);
+        let q = &case["quantities"];
+        assert_all_close(
+            &s.stats.coefficients,
+            &f64s(&q["kappa"]),
+            &format!("{what}: κ"),
+        );
+        // Reported: exp(−s_m) of the step's scores and of the running means after it.
+        let e = |v: &Value| f64s(v).iter().map(|x| (-x).exp()).collect::<Vec<_>>();
+        assert_all_close(
+            &s.stats.contribution,
+            &e(&q["scores"]),
+            &format!("{what}: s"),
+        );
+        let average = s.stats.contribution_ema.clone().unwrap_or_default();
+        assert_all_close(&average, &e(&q["mean_after"]), &format!("{what}: T"));
+    }
+}
+
+/// The planted batch-norm bug: AGM's masked passes back in training mode (balmix before it
+/// followed the released code) misses the released step — and matches the reference's own
+/// training-mode variant (`masked_passes_in_train_mode`, three running updates per encoder;
+/// its encoder gradients are left out there, see tools/method-reference/README.md).
+#[test]
+fn agm_masked_passes_in_training_mode_are_not_the_released_step() {
+    let file = reference("agm");
+    let released = case(&file, "state5_clip_not_triggered");
+    let train_mode = case(&file, "masked_passes_in_train_mode");
+    let sets = |trigger: &Value| {
+        bn_recipe(&[
+            "method.kind=\"agm\"".into(),
+            "method.alpha=1.5".into(),
+            format!("method.clip_trigger={trigger}"),
+            "method.masked_passes=\"train-mode\"".into(),
+        ])
+    };
+    let recipe = sets(&train_mode["settings"]["clip_trigger"]);
+    let s = reference_step(&recipe, &train_mode, Some(&train_mode["state_in"]), 1.0);
+    assert_matches(&s, &train_mode, "agm, masked passes in training mode");
+    let q = &train_mode["quantities"];
+    assert_all_close(
+        &s.stats.coefficients,
+        &f64s(&q["kappa"]),
+        "κ, training mode",
+    );
+    let recipe = sets(&released["settings"]["clip_trigger"]);
+    let s = reference_step(&recipe, &released, Some(&released["state_in"]), 1.0);
+    let bad = mismatches(&s, &released);
+    assert!(
+        bad.iter().any(|m| m.contains("running_var")) && bad.iter().any(|m| m.contains("conv")),
+        "training-mode masked passes should miss the released running statistics and gradients: {bad:?}"
+    );
+}
+
+/// MMPareto (GeWu-Lab/MMPareto_ICML2024 a339db3: code/MMPareto.py L57–L209,
+/// min_norm_solvers.py, models/models.py L133–L184): one training-mode forward, separate
+/// unimodal heads, per-loss captures, min-norm weights, the per-tensor rescale with γ = 1.5 —
+/// audio in conflict at the initial weights, both encoders with the visual head negated; and
+/// BalanceBenchmark's split head (`unimodal_heads = "split"`).
+#[test]
+fn mmpareto_matches_its_released_step_with_batch_norm() {
+    let file = reference("mmpareto");
+    for (name, heads) in [
+        ("initial_weights", "separate"),
+        ("both_conflict_visual_head_negated", "separate"),
+        ("split_head", "split"),
+    ] {
+        let case = case(&file, name);
+        let recipe = bn_recipe(&[
+            "method.kind=\"mmpareto\"".into(),
+            format!("method.gamma={}", case["settings"]["gamma"]),
+            format!("method.unimodal_heads=\"{heads}\""),
+        ]);
+        let s = reference_step(&recipe, &case, None, 1.0);
+        let what = format!("mmpareto {name}");
+        assert_matches(&s, &case, &what);
+        let q = &case["quantities"];
+        assert_close(s.stats.loss, num(&q["losses"]["fused"], "L_mm"), &what);
+        assert_all_close(
+            &s.stats.coefficients,
+            &f64s(&q["weights"]),
+            &format!("{what}: k₀"),
+        );
+    }
+}
+
+/// The planted bug of issue 26's finding 3: unimodal logits from the split fused head where the
+/// released model has separate heads — the step is not the released one.
+#[test]
+fn mmpareto_with_the_split_head_is_not_the_released_step() {
+    let file = reference("mmpareto");
+    let released = case(&file, "initial_weights");
+    let recipe = bn_recipe(&[
+        "method.kind=\"mmpareto\"".into(),
+        "method.unimodal_heads=\"split\"".into(),
+    ]);
+    let s = reference_step(&recipe, &released, None, 1.0);
+    assert!(
+        !mismatches(&s, &released).is_empty(),
+        "the split head reproduced the separate-head step"
+    );
+}
+
+/// OGM (GeWu-Lab/OGM-GE_CVPR2022 343dc1d main.py L57–L153, `--modulation OGM`): one
+/// training-mode forward, split logits with b/2, 1 − tanh(α·relu(ρ)) on the leading modality's
+/// 4-D (convolution) encoder gradients only.
+#[test]
+fn ogm_matches_its_released_step_with_batch_norm() {
+    let file = reference("ogm_ge");
+    let case = case(&file, "ogm_alpha_0.5");
+    let recipe = bn_recipe(&[
+        "modulation.kind=\"ogm-ge\"".into(),
+        format!("modulation.alpha={}", case["settings"]["alpha"]),
+        "modulation.noise=false".into(),
+        "modulation.variant=\"published\"".into(),
+        "modulation.params=\"conv-weights\"".into(),
+    ]);
+    let s = reference_step(&recipe, &case, None, 1.0);
+    assert_matches(&s, &case, "ogm");
+    assert_close(s.stats.loss, num(&case["loss"], "loss"), "ogm loss");
+    let q = &case["quantities"];
+    assert_all_close(&s.stats.coefficients, &f64s(&q["coefficients"]), "ogm k");
+}
+
+/// MLA (Cecile-hi/Multimodal-Learning-with-Alternating-Unimodal-Adaptation ab6c184: main.py
+/// L419–L476): audio then visual through the shared head (balmix's sum-fusion head), each
+/// sub-step moving its encoder and the head, the visual logits through the head as the audio
+/// step left it; one running update per encoder; lr 0.1; projection off as released.
+#[test]
+fn mla_matches_its_released_step_with_batch_norm() {
+    let file = reference("mla");
+    let case = case(&file, "alternating_two_substeps");
+    let recipe = bn_recipe(&[
+        "method.kind=\"mla\"".into(),
+        "model.fusion.kind=\"sum\"".into(),
+    ]);
+    let lr = num(&case["settings"]["lr"], "lr");
+    let s = reference_step(&recipe, &case, None, lr);
+    assert_matches(&s, &case, "mla");
+    let q = &case["quantities"];
+    let mean = 0.5 * (num(&q["loss_audio"], "L_a") + num(&q["loss_visual"], "L_v"));
+    assert_close(s.stats.loss, mean, "mla: mean of the two sub-step losses");
+}
+
+/// PMR (fanyunfeng-bit/Modal-Imbalance-PMR 3615e48: main_Prototype_grad.py L98–L186, the
+/// released CREMA-D run's α 2, μ 0, window 0–70): the step from given prototypes, in the window
+/// (the lagging audio gets α · CE of its prototype logits) and after it (plain CE).
+#[test]
+fn pmr_matches_its_released_step_with_batch_norm() {
+    let file = reference("pmr");
+    for name in ["step_in_window", "step_outside_window"] {
+        let case = case(&file, name);
+        let set = &case["settings"];
+        let recipe = bn_recipe(&[
+            format!("losses.pmr.alpha={}", set["alpha"]),
+            format!("losses.pmr.momentum={}", set["momentum_coef"]),
+            "losses.pmr.coefficient=\"binary\"".into(),
+            // The released window `starts ≤ epoch ≤ ends`, half-open here.
+            format!(
+                "losses.pmr.epochs={{ start = {}, stop = {} }}",
+                set["window"][0],
+                set["window"][1].as_u64().unwrap() + 1
+            ),
+            "train.epochs=130".into(),
+        ]);
+        let protos = &case["state_in"]["prototypes"];
+        let centres: Vec<Vec<f64>> = ["audio", "visual"]
+            .iter()
+            .map(|m| {
+                protos[m]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .flat_map(f64s)
+                    .collect()
+            })
+            .collect();
+        let state = serde_json::json!({ "losses": [{ "centres": centres }] });
+        let epoch = set["epoch"].as_u64().unwrap() as usize;
+        let s = reference_step_at(&recipe, &case, Some(&state), 1.0, epoch);
+        assert_matches(&s, &case, &format!("pmr {name}"));
+    }
+}
+
+/// G-Blending as BalanceBenchmark runs it (GeWu-Lab/BalanceBenchmark 4c1482f:
+/// GBlending_trainer.py L89–L106, L292–L376): per output a copy of the model (running
+/// statistics included) restarting at the base learning rate, its batch norms updated by its
+/// own training; T the sum of in-epoch training-batch losses, V the sum over validation batches
+/// of the batch-mean loss; w = |G/O²| normalised; then the weighted step. On 48×48 inputs, one
+/// batch per copy epoch (so the copies' sample order does not matter), super-epoch 2, copies at
+/// lr 0.1, the step at lr 1. The weights are sensitive to rounding here (the audio copy's G is
+/// 5.5e-5; a float32 run of the estimate moves them by 8.4e-5): compared to 1e-3.
+#[test]
+fn gblending_matches_balancebenchmarks_estimate_and_step_with_batch_norm() {
+    let file = reference("gblending");
+    let case = case(&file, "one_batch_per_epoch");
+    let source = &file["cases"][0];
+    assert_eq!(
+        case["network"]["inputs_same_as_case"], source["name"],
+        "the one-batch case reads its inputs from the first case"
+    );
+    let rows = |v: &Value, m: &str| -> Vec<Vec<f32>> {
+        v["inputs"][m]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(f32s)
+            .collect()
+    };
+    let (train, val) = (&source["network"], &source["validation"]);
+    let inputs: Vec<Vec<Vec<f32>>> = ["audio", "visual"]
+        .iter()
+        .map(|m| [rows(train, m), rows(val, m)].concat())
+        .collect();
+    let labels = [usizes(&train["labels"]), usizes(&val["labels"])].concat();
+    let data = literal_dataset(&["audio", "visual"], &inputs, &labels, 3);
+    let splits = balmix::data::Splits {
+        train: (0..6).collect(),
+        val: (6..labels.len()).collect(),
+        test: vec![0],
+    };
+    let set = &case["settings"];
+    let recipe = fixture_recipe(
+        "bn-net-48.toml",
+        &[
+            "method.kind=\"gblending\"",
+            &format!("method.super_epoch={}", set["super_epoch"]),
+            &format!("optim.lr={}", set["copy_lr"]),
+            &format!("train.batch_size={}", set["batch_size"]),
+        ],
+    );
+    let mut trainer = Trainer::new(&recipe, 0, &data, &splits, Cpu::default());
+    let buffers = load_reference_params(&mut trainer, &case);
+    trainer.start_epoch(0).expect("the estimate");
+    let weights = f64s(&trainer.method_mut().state()["weights"]);
+    let want = f64s(&case["quantities"]["weights"]);
+    assert_eq!(weights.len(), want.len());
+    for (i, (g, w)) in weights.iter().zip(&want).enumerate() {
+        assert!((g - w).abs() < 1e-3, "weight {i}: got {g}, reference {w}");
+    }
+    assert_eq!(
+        trainer.model.store.running_applied, 0,
+        "the copies' running updates stay in the copies"
+    );
+    let s = step_once(trainer, buffers, 0, num(&set["lr"], "lr"));
+    assert_matches(&s, &case, "gblending weighted step");
+}
+
+/// PMR's prototype pass (fanyunfeng-bit/Modal-Imbalance-PMR 3615e48: main_Prototype_grad.py
+/// L383–L441, L532–L557): batch norms in evaluation mode (no running update), class means of
+/// the features; epoch 0 replaces, and so does the pass for epoch 1 (the released code calls it
+/// with epoch 0 again after the first epoch); from epoch 2 on (1 − μ)·new + μ·old, here μ = 0.2
+/// from given old prototypes. With 6 samples in one batch the pass reads all of them.
+#[test]
+fn pmr_prototypes_follow_the_released_pass_and_schedule() {
+    let file = reference("pmr");
+    let q = &file["cases"][0]["quantities"]["prototype_pass"];
+    let flat = |v: &Value| -> Vec<Vec<f64>> {
+        ["audio", "visual"]
+            .iter()
+            .map(|m| v[m].as_array().unwrap().iter().flat_map(f64s).collect())
+            .collect()
+    };
+    let (inputs, labels, classes) = network_batch();
+    let data = literal_dataset(&["audio", "visual"], &inputs, &labels, classes);
+    let splits = train_all(labels.len());
+    let recipe = bn_recipe(&["losses.pmr.momentum=0.2".into()]);
+    let mut trainer = Trainer::new(&recipe, 0, &data, &splits, Cpu::default());
+    load_reference_params(&mut trainer, &file["cases"][0]);
+    let centres = |t: &mut Trainer<'_, Cpu>| -> Vec<Vec<f64>> {
+        let state = t.method_mut().state();
+        state["losses"][0]["centres"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(f64s)
+            .collect()
+    };
+    let check = |got: Vec<Vec<f64>>, want: Vec<Vec<f64>>, what: &str| {
+        for (g, w) in got.iter().zip(&want) {
+            assert_all_close(g, w, what);
+        }
+    };
+    let old = serde_json::json!({ "losses": [{ "centres": flat(&q["old_for_epoch_1"]) }] });
+    trainer.start_epoch(0).expect("epoch 0");
+    check(
+        centres(&mut trainer),
+        flat(&q["epoch_0_replace"]),
+        "epoch 0 replaces",
+    );
+    trainer.method_mut().restore(&old).unwrap();
+    trainer.start_epoch(1).expect("epoch 1");
+    check(
+        centres(&mut trainer),
+        flat(&q["epoch_0_replace"]),
+        "epoch 1 replaces too",
+    );
+    trainer.method_mut().restore(&old).unwrap();
+    trainer.start_epoch(2).expect("epoch 2");
+    check(
+        centres(&mut trainer),
+        flat(&q["epoch_1_mu_0.2_argparse_default"]),
+        "epoch 2 averages with μ = 0.2",
+    );
+    assert_eq!(trainer.model.store.running_applied, 0, "the pass evaluates");
+}
+
+/// MLA's projection as the released code computes it (utils/utils.py L24–L41; the same
+/// arithmetic in BalanceBenchmark's MLA trainer): from P = I, k = P rᵀ, P′ = (P − k kᵀ ⊘
+/// (a + k rᵀ)) / ‖·‖_F with the outer product and element-wise division; a second update leaves
+/// P asymmetric; the head gradient G projected as G P′ᵀ (`replace`) and G + G P′ᵀ (`add`). The
+/// scalar denominator gives the reference's contrast value.
+#[test]
+fn mla_projection_follows_the_released_arithmetic() {
+    use balmix::method::mla::Projector;
+    use balmix::recipe::file::MlaDenominator;
+    let file = reference("mla");
+    let q = &file["cases"][0]["quantities"]["projection"];
+    let inputs = &q["inputs"];
+    let r = f64s(&inputs["r"]);
+    let a = num(&inputs["a"], "a");
+    let rows = |v: &Value| -> Vec<f64> { v.as_array().unwrap().iter().flat_map(f64s).collect() };
+    let close = |got: &[f64], want: &[f64], what: &str| {
+        assert_eq!(got.len(), want.len(), "{what}");
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!((g - w).abs() < 1e-9, "{what}[{i}]: {g} vs {w}");
+        }
+    };
+    let mut p = Projector::default();
+    p.update(&r, a, MlaDenominator::Outer);
+    close(&p.p, &rows(&q["P_after"]), "P′ (outer)");
+    let g: Vec<f32> = rows(&inputs["head_weight_grad"])
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    let projected: Vec<f64> = p.project(&g, 8).iter().map(|&v| v as f64).collect();
+    let f32_close = |got: &[f64], want: &[f64], what: &str| {
+        for (i, (x, y)) in got.iter().zip(want).enumerate() {
+            assert!((x - y).abs() < 1e-6, "{what}[{i}]: {x} vs {y}");
+        }
+    };
+    f32_close(
+        &projected,
+        &rows(&q["projected_head_weight_grad_replace_released_intent"]),
+        "G P′ᵀ",
+    );
+    let added: Vec<f64> = g
+        .iter()
+        .zip(&projected)
+        .map(|(&x, y)| x as f64 + y)
+        .collect();
+    f32_close(
+        &added,
+        &rows(&q["projected_head_weight_grad_add_balancebenchmark"]),
+        "G + G P′ᵀ",
+    );
+    let second = &q["second_update_with_visual_mean"];
+    p.update(&f64s(&second["r"]), a, MlaDenominator::Outer);
+    close(&p.p, &rows(&second["P_after"]), "P″ (outer)");
+    let mut scalar = Projector::default();
+    scalar.update(&r, a, MlaDenominator::Scalar);
+    close(
+        &scalar.p,
+        &rows(&q["for_contrast_scalar_denominator_not_released"]),
+        "P′ (scalar)",
+    );
+}
+
+/// MLA's released test-time fusion (main.py L622–L651): one entropy weight per modality per
+/// batch (softmax over modalities of minus the entropy summed over the batch), and the fixed
+/// 0.55 / 0.45 of `av_alpha`; BalanceBenchmark's per-sample weights for contrast. Logits of the
+/// shared head on evaluation-mode features of the 6 samples (one batch).
+#[test]
+fn mla_test_fusion_follows_the_released_rule() {
+    use balmix::method::mla::fuse_predictions;
+    use balmix::recipe::file::MlaTestFusion;
+    let file = reference("mla");
+    let t = &file["cases"][0]["quantities"]["test_fusion"];
+    let rows = |v: &Value| -> Vec<f64> { v.as_array().unwrap().iter().flat_map(f64s).collect() };
+    let logits: Vec<Vec<f32>> = ["audio", "visual"]
+        .iter()
+        .map(|m| rows(&t["logits"][m]).iter().map(|&v| v as f32).collect())
+        .collect();
+    for (fusion, key) in [
+        (MlaTestFusion::BatchEntropy, "dynamic_batch_released"),
+        (MlaTestFusion::Fixed, "fixed_0.55_released"),
+        (MlaTestFusion::SampleEntropy, "per_sample_balancebenchmark"),
+    ] {
+        let got: Vec<f64> = fuse_predictions(&logits, 3, fusion, 6)
+            .iter()
+            .map(|&v| v as f64)
+            .collect();
+        let want = rows(&t[key]["fused"]);
+        assert_eq!(got.len(), want.len());
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!((g - w).abs() < 1e-5, "{key}[{i}]: {g} vs {w}");
+        }
+    }
+    // Batches of 3: two batch weights, each from its own rows.
+    let halves = fuse_predictions(&logits, 3, MlaTestFusion::BatchEntropy, 3);
+    let whole = fuse_predictions(&logits, 3, MlaTestFusion::BatchEntropy, 6);
+    assert_ne!(halves, whole, "the weights are per evaluation batch");
+}

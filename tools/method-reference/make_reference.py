@@ -1,0 +1,1190 @@
+"""One training step of each balancing method as its authors released it, on a tiny two-modality
+network with batch norm and residual blocks, computed by PyTorch autograd in float64.
+
+The released training code was read, never copied: every function below paraphrases one released
+function and names the file, lines and commit it follows. The results are written as JSON for a
+Rust test of balmix (tests/reference/methods/*.json); see tools/method-reference/README.md.
+
+The network (the contract with the Rust side): modalities audio (1 x 16 x 16, one frame) and
+visual (two 1 x 16 x 16 frames), n = 6 samples, 3 classes, labels [0, 1, 2, 2, 1, 0]. Each
+modality has its own torchvision ResNet-18 of base width 1 (tools/resnet-reference's
+NarrowResNet18; stages 1, 2, 4, 8 channels; feature width 8). A visual batch is viewed as
+(n * T, 1, 16, 16), so batch norm pools over all n * T frames; the feature is the mean of the last
+map over frames and positions. Heads: `head` (3 x 16, concat fusion, H1), `unimodal_head.<m>`
+(3 x 8 each, MMPareto's separate heads, H2), `shared_head` (3 x 8, MLA's shared head, H3).
+
+Every reference step uses plain SGD (momentum 0, weight decay 0, lr 1.0 unless a case says
+otherwise), so theta - theta' is exactly the gradient the released code hands its optimiser.
+
+Run from the repository root:  /tmp/torchref/bin/python tools/method-reference/make_reference.py
+"""
+import copy
+import importlib.util
+import json
+import math
+import pathlib
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+# tools/resnet-reference/make_reference.py (our torchvision ResNet-18), loaded under its own name
+# so that it does not clash with this file's.
+_spec = importlib.util.spec_from_file_location(
+    "resnet_reference", ROOT / "tools" / "resnet-reference" / "make_reference.py")
+_resnet = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_resnet)
+NarrowResNet18, trunk_forward = _resnet.NarrowResNet18, _resnet.trunk_forward
+
+OUT = ROOT / "tests" / "reference" / "methods"
+SOURCE = "tools/method-reference/make_reference.py"
+
+N, CLASSES, HW = 6, 3, 16
+LABELS = [0, 1, 2, 2, 1, 0]
+MODS = ["audio", "visual"]
+FRAMES = {"audio": 1, "visual": 2}
+WIDTH = 1
+# The visual input: N(0, 1) * 0.5 plus VISUAL_OFFSET * (label - 1) on columns 0-7 of both frames.
+VISUAL_SCALE, VISUAL_OFFSET = 0.5, 0.5
+# G-Blending's "validation" samples (3 more, drawn after the training inputs).
+VAL_LABELS = [0, 1, 2]
+# G-Blending's unimodal copies train an encoder on all-zero batches in training mode; at 16 x 16
+# that is degenerate (see DEGENERATE), so its reference uses 48 x 48 inputs (layer4 maps 2 x 2),
+# with the same parameters as network.json (drawn before the inputs, independent of the size).
+GB_HW = 48
+
+# Released commits (the snapshot HEADs read).
+AGM_REPO = "Lingy12/AGM_ICCV2023"
+AGM_C = "a24f2ce"
+MMP_REPO = "GeWu-Lab/MMPareto_ICML2024"
+MMP_C = "a339db3"
+OGM_REPO = "GeWu-Lab/OGM-GE_CVPR2022"
+OGM_C = "343dc1d"
+MLA_REPO = "Cecile-hi/Multimodal-Learning-with-Alternating-Unimodal-Adaptation"
+MLA_C = "ab6c184"
+PMR_REPO = "fanyunfeng-bit/Modal-Imbalance-PMR"
+PMR_C = "3615e48"
+BB_REPO = "GeWu-Lab/BalanceBenchmark"
+BB_C = "4c1482f"
+
+MARGIN = 1e-3  # no decision may sit closer than this to its threshold
+
+
+# ----------------------------------------------------------------------------------------------
+# The network
+
+
+class Net(nn.Module):
+    """Both encoders and every head any method uses; each method takes the ones its model has."""
+
+    def __init__(self):
+        super().__init__()
+        enc = {m: NarrowResNet18(1, WIDTH) for m in MODS}  # torchvision init (Kaiming conv, BN 1/0)
+        for m in MODS:  # then every batch norm drawn away from the defaults
+            for mod in enc[m].modules():
+                if isinstance(mod, nn.BatchNorm2d):
+                    with torch.no_grad():
+                        mod.weight.uniform_(0.5, 1.5)
+                        mod.bias.normal_(0.0, 0.1)
+                        mod.running_mean.normal_(0.0, 0.2)
+                        mod.running_var.uniform_(0.5, 2.0)
+        self.encoder = nn.ModuleDict(enc)
+        d = 8 * WIDTH
+        self.head = nn.Linear(2 * d, CLASSES)
+        self.unimodal_head = nn.ModuleDict({m: nn.Linear(d, CLASSES) for m in MODS})
+        self.shared_head = nn.Linear(d, CLASSES)
+
+
+def features(net, m, x):
+    """Encoder m on x (n, T, 16, 16): frames folded into the batch, mean over frames and positions
+    (the released models' adaptive_avg_pool2d / adaptive_avg_pool3d, e.g. AGM model/CREMAD_net.py
+    L107-L117 and model/utils/resnet.py L150-L153)."""
+    n, t = x.shape[0], x.shape[1]
+    y = trunk_forward(net.encoder[m], x.reshape(n * t, 1, x.shape[2], x.shape[3]))
+    return y.reshape(n, t, *y.shape[1:]).mean(dim=(1, 3, 4))
+
+
+def concat_logits(net, za, zv):
+    """ConcatFusion: fc_out(cat(z_a, z_v)) (AGM model/CREMAD_net.py L256-L265)."""
+    return net.head(torch.cat([za, zv], dim=1))
+
+
+def split_logits(net, za, zv):
+    """H1 split logits u_m = z_m W_m^T + b/2 (OGM-GE main.py L88-L93; BB avclassify_model.py
+    L287-L294 with b / M)."""
+    w, b = net.head.weight, net.head.bias
+    d = w.shape[1] // 2
+    return za @ w[:, :d].t() + b / 2, zv @ w[:, d:].t() + b / 2
+
+
+def set_encoders(net, train):
+    for m in MODS:
+        net.encoder[m].train(train)
+
+
+def f32_round(t):
+    return torch.from_numpy(t.detach().cpu().numpy().astype(np.float32).astype(np.float64))
+
+
+def build(hw=HW):
+    """The network, inputs and G-Blending's validation samples, rounded to float32 and then held
+    in float64 (hw x hw images)."""
+    torch.manual_seed(0)
+    net = Net()
+    labels = torch.tensor(LABELS)
+    xa = torch.randn(N, FRAMES["audio"], hw, hw)
+    xv = torch.randn(N, FRAMES["visual"], hw, hw) * VISUAL_SCALE
+    xv[:, :, :, :8] += VISUAL_OFFSET * (labels.double() - 1.0).float().view(N, 1, 1, 1)
+    val_labels = torch.tensor(VAL_LABELS)
+    va = torch.randn(len(VAL_LABELS), FRAMES["audio"], hw, hw)
+    vv = torch.randn(len(VAL_LABELS), FRAMES["visual"], hw, hw) * VISUAL_SCALE
+    vv[:, :, :, :8] += VISUAL_OFFSET * (val_labels.double() - 1.0).float().view(-1, 1, 1, 1)
+    net = net.double()
+    with torch.no_grad():
+        for _, t in list(net.named_parameters()) + list(net.named_buffers()):
+            if t.is_floating_point():
+                t.copy_(f32_round(t))
+    inputs = {"audio": f32_round(xa), "visual": f32_round(xv)}
+    val = {"audio": f32_round(va), "visual": f32_round(vv)}
+    return net, inputs, labels, val, val_labels
+
+
+def param_dict(net):
+    return {n: p for n, p in net.named_parameters()}
+
+
+def bn_buffers(net):
+    return {n: b for n, b in net.named_buffers() if not n.endswith("num_batches_tracked")}
+
+
+def tracked(net, m):
+    return int(net.encoder[m].bn1.num_batches_tracked.item())
+
+
+def model_params(net, heads):
+    """The method's model: both encoders and the listed heads, in state_dict order."""
+    keep = ("encoder.",) + tuple(h + "." for h in heads)
+    return [(n, p) for n, p in net.named_parameters() if n.startswith(keep)]
+
+
+def flat(t):
+    return [float(v) for v in t.detach().reshape(-1).tolist()]
+
+
+def like(net, t):
+    """t in the network's dtype (the float32 shadow run uses a float32 copy)."""
+    return t.to(net.head.weight.dtype)
+
+
+def cast(net, x):
+    return {m: like(net, v) for m, v in x.items()}
+
+
+def shadow_f32(base, heads, step):
+    """The same step on a float32 copy of the network (torch float32)."""
+    net = copy.deepcopy(base).float()
+    before = {n: p.detach().clone() for n, p in model_params(net, heads)}
+    res = step(net)
+    after = param_dict(net)
+    return float(res["loss"]), {n: (before[n] - after[n].detach()).double().reshape(-1) for n in before}
+
+
+def compare_f32(loss32, d32, loss64, d64):
+    """How far float32 lands from the float64 reference, relative to the largest |delta|."""
+    scale = max((max((abs(v) for v in vals), default=0.0) for vals in d64.values()), default=0.0) or 1.0
+    worst, where, tensor_worst, tensor_where = 0.0, None, 0.0, None
+    for n, vals in d64.items():
+        if not vals:
+            continue
+        diff = float((d32[n] - torch.tensor(vals, dtype=torch.float64)).abs().max())
+        if diff > worst:
+            worst, where = diff, n
+        # against the tensor's own largest entry (plus 1e-6 absolute)
+        rel = diff / (max(abs(v) for v in vals) + 1e-6 / 2e-3)
+        if rel > tensor_worst:
+            tensor_worst, tensor_where = rel, n
+    return {"loss_abs_diff": abs(loss32 - loss64),
+            "delta_max_abs_diff_over_max_abs_delta": worst / scale, "worst_param": where,
+            "per_tensor_max_abs_diff_over_tensor_max_plus_5e-4": tensor_worst,
+            "per_tensor_worst_param": tensor_where}
+
+
+DEGENERATE = ("train-mode batch of identical samples (an all-zero input): in layer3 and layer4 "
+              "the maps are 1 x 1, every batch-norm channel has batch variance 0, and backward "
+              "multiplies by 1/sqrt(eps) = 316 at each; the exact gradient of every parameter "
+              "upstream of them is 0, the computed one is rounding noise amplified ~1e15 "
+              "(O(1) in float64, ~1e9 in float32), so these deltas are left out")
+
+
+def run_case(base, name, settings, heads, step, state_in=None, extra=None, shadow=True,
+             unreliable=()):
+    """Run one released step on a copy of the network; collect delta, running statistics and the
+    number of running updates each encoder received (from num_batches_tracked). A float32 shadow
+    run of the same step (first, so that the float64 run's side results are the ones kept)
+    measures how well float32 can reproduce it."""
+    if shadow:
+        loss32, d32 = shadow_f32(base, heads, step)
+    net = copy.deepcopy(base)
+    before = {n: p.detach().clone() for n, p in model_params(net, heads)}
+    counts0 = {m: tracked(net, m) for m in MODS}
+    res = step(net)
+    after = param_dict(net)
+    case = {
+        "name": name,
+        "settings": settings,
+        "loss": float(res["loss"]),
+        "delta": {n: flat(before[n] - after[n]) for n in before},
+        "running_after": {n: flat(b) for n, b in bn_buffers(net).items()},
+        "running_updates_per_encoder": {m: tracked(net, m) - counts0[m] for m in MODS},
+        "bn_modes": res["bn_modes"],
+        "quantities": res["quantities"],
+    }
+    if state_in is not None:
+        case["state_in"] = state_in
+    if extra:
+        case.update(extra)
+    if res.get("margins"):
+        case["decision_margins"] = res["margins"]
+    if unreliable:
+        dropped = [n for n in case["delta"] if n.startswith(tuple(unreliable))]
+        for n in dropped:
+            del case["delta"][n]
+        case["delta_unreliable"] = {"params": dropped, "reason": DEGENERATE}
+    if shadow:
+        case["f32_check"] = compare_f32(loss32, d32, case["loss"], case["delta"])
+    return case
+
+
+# ----------------------------------------------------------------------------------------------
+# AGM (Lingy12/AGM_ICCV2023 a24f2ce)
+
+
+class ScaleGrad(nn.Module):
+    """Identity whose full backward hook multiplies the incoming gradient by `scale`.
+    Follows model/CREMAD_net.py L19-L23 (Modality_out) and L42-L55 (hooka/hookv, update_scale)."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = 1.0
+        self.register_full_backward_hook(self._hook)
+
+    def forward(self, x):
+        return x
+
+    def _hook(self, module, grad_in, grad_out):
+        return (grad_in[0].clone() * self.scale,)
+
+
+def agm_forward(net, xa, xv, masked_train):
+    """GradMod.forward, model/CREMAD_net.py L57-L72 (AVClassifier.forward L100-L122 per pass):
+    the full pass in the current (training) mode, then net.eval() for the visual-zeroed,
+    audio-zeroed and all-zero passes (autograd on), then back to train(). `masked_train` is balmix's
+    former behaviour (not released): the two masked passes in training mode, no all-zero pass."""
+    za, zv = features(net, "audio", xa), features(net, "visual", xv)
+    total = concat_logits(net, za, zv)
+    if not masked_train:
+        set_encoders(net, False)
+    pad_visual = concat_logits(net, features(net, "audio", xa),
+                               features(net, "visual", torch.zeros_like(xv)))
+    pad_audio = concat_logits(net, features(net, "audio", torch.zeros_like(xa)),
+                              features(net, "visual", xv))
+    zero = None
+    if not masked_train:
+        zero = concat_logits(net, features(net, "audio", torch.zeros_like(xa)),
+                             features(net, "visual", torch.zeros_like(xv)))  # computed, unused
+    set_encoders(net, True)
+    return total, pad_visual, pad_audio, zero
+
+
+def agm_score(out, y):
+    """Mean over the batch of -log softmax(out)[k, y_k], with the released 1e-8 clamp
+    (run/CREMAD_main.py L130-L143)."""
+    p = F.softmax(out.detach(), dim=1)
+    s = 0.0
+    for k in range(out.shape[0]):
+        pk = p[k, y[k]]
+        if torch.isinf(torch.log(pk)) or pk < 1e-8:
+            s += -math.log(1e-8)
+        else:
+            s += -torch.log(pk).item()
+    return s / out.shape[0], float(p[torch.arange(out.shape[0]), y].min())
+
+
+def agm_step(net, x, y, alpha, mean, count, clip_trigger, clip_norm, lr, masked_train=False):
+    """One iteration of run/CREMAD_main.py train(), AGM branch: L44-L48 (iteration index),
+    L63-L69 (forward, out_a/out_v, loss = CE(out)), L108 (zero_grad), L126-L157 (scores, ratios,
+    coefficients, running means), L159-L166 (update_scale, backward), L233-L244 (clip rule on
+    fusion_module.fc_out.weight.grad, step)."""
+    x = cast(net, x)
+    params = model_params(net, ["head"])
+    opt = torch.optim.SGD([p for _, p in params], lr=lr, momentum=0.0, weight_decay=0.0)
+    hook_a, hook_v = ScaleGrad(), ScaleGrad()
+    set_encoders(net, True)
+    total, pad_v, pad_a, _zero = agm_forward(net, x["audio"], x["visual"], masked_train)
+    # Modality_Audio / Modality_Visual (CREMAD_net.py L7-L17), each through its hooked identity.
+    m_a = hook_a(0.5 * (total - pad_a + pad_v))
+    m_v = hook_v(0.5 * (total - pad_v + pad_a))
+    out = m_a + m_v
+    out_a = 0.5 * (total - pad_a + pad_v)  # CREMAD_main.py L65-L66 (for the scores)
+    out_v = 0.5 * (total - pad_v + pad_a)
+    loss = F.cross_entropy(out, y)
+    opt.zero_grad(set_to_none=True)
+    s_a, pmin_a = agm_score(out_a, y)
+    s_v, pmin_v = agm_score(out_v, y)
+    ratio = [math.exp(s_v - s_a), math.exp(s_a - s_v)]
+    optimal = [math.exp(mean[1] - mean[0]), math.exp(mean[0] - mean[1])]
+    kappa = [math.exp(alpha * min(optimal[i] - ratio[i], 10.0)) for i in range(2)]
+    it = count + 1
+    mean_after = [mean[0] * (it - 1) / it + s_a / it, mean[1] * (it - 1) / it + s_v / it]
+    hook_a.scale, hook_v.scale = kappa
+    loss.backward()
+    gw = net.head.weight.grad
+    gmax, gmin = float(gw.max()), float(gw.min())
+    head_max_abs = max(gmax, -gmin)
+    grads = [p.grad for _, p in params if p.grad is not None]
+    norm_before = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])))
+    triggered = gmax > clip_trigger or gmin < -clip_trigger
+    factor = 1.0
+    if triggered:
+        torch.nn.utils.clip_grad_norm_([p for _, p in params], max_norm=clip_norm)
+        factor = min(clip_norm / (norm_before + 1e-6), 1.0)
+    grad_after = {n: p.grad.detach().clone() for n, p in params}
+    opt.step()
+    modes = (["total pass: train mode, with grad (running update)",
+              "visual-zeroed pass: train mode, with grad (running update)",
+              "audio-zeroed pass: train mode, with grad (running update)"] if masked_train else
+             ["total pass: train mode, with grad (one running update per encoder)",
+              "visual-zeroed pass: eval mode (running statistics as updated by the total pass), with grad",
+              "audio-zeroed pass: eval mode, with grad",
+              "all-zero pass: eval mode, with grad, computed and unused (no gradient, no update)"])
+    margins = {
+        "clip_trigger_distance": abs(head_max_abs - clip_trigger),
+        "score_clamp_distance": min(pmin_a, pmin_v) - 1e-8,
+        "kappa_clamp_distance": min(10.0 - (optimal[i] - ratio[i]) for i in range(2)),
+    }
+    q = {
+        "scores": [s_a, s_v],
+        "kappa": kappa,
+        "mean_after": mean_after,
+        "count_after": it,
+        "ratio": ratio,
+        "optimal_ratio": optimal,
+        "head_weight_grad_max_abs": head_max_abs,
+        "clip_triggered": bool(triggered),
+        "grad_norm_before_clip": norm_before,
+        "clip_factor": factor,
+        "output_logits": [flat(r) for r in out.detach()],
+    }
+    return {"loss": loss.item(), "bn_modes": modes, "quantities": q, "margins": margins,
+            "_grad": grad_after}
+
+
+def agm_check_hooks(base, x, y, res_net_grad, alpha, mean, count, masked_train, clip_trigger,
+                    clip_norm):
+    """Independent check of the hook mechanism: the same step with the stop-gradient form
+    out = k_a m_a + k_v m_v + stopgrad((1 - k_a) m_a + (1 - k_v) m_v)."""
+    net = copy.deepcopy(base)
+    params = model_params(net, ["head"])
+    set_encoders(net, True)
+    total, pad_v, pad_a, _ = agm_forward(net, x["audio"], x["visual"], masked_train)
+    m_a = 0.5 * (total - pad_a + pad_v)
+    m_v = 0.5 * (total - pad_v + pad_a)
+    s_a, _ = agm_score(m_a, y)
+    s_v, _ = agm_score(m_v, y)
+    ratio = [math.exp(s_v - s_a), math.exp(s_a - s_v)]
+    optimal = [math.exp(mean[1] - mean[0]), math.exp(mean[0] - mean[1])]
+    ka, kv = [math.exp(alpha * min(optimal[i] - ratio[i], 10.0)) for i in range(2)]
+    out = ka * m_a + kv * m_v + ((1 - ka) * m_a + (1 - kv) * m_v).detach()
+    F.cross_entropy(out, y).backward()
+    gw = net.head.weight.grad
+    if float(gw.max()) > clip_trigger or float(gw.min()) < -clip_trigger:
+        torch.nn.utils.clip_grad_norm_([p for _, p in params], max_norm=clip_norm)
+    # (train-mode masked passes: the encoder gradients are rounding noise, see DEGENERATE)
+    worst = max(float((p.grad - res_net_grad[n]).abs().max()) for n, p in params
+                if not (masked_train and n.startswith("encoder.")))
+    assert worst < 1e-12, f"AGM hook vs stop-gradient mismatch {worst}"
+    return worst
+
+
+def make_agm(base, x, y):
+    alpha, lr, clip_norm = 1.5, 1.0, 1.0
+    cases = []
+    specs = [
+        # name, mean, count, clip_trigger, masked_train, released
+        ("state5_clip_not_triggered", [0.9, 1.3], 5, 1.0, False, True),
+        ("state5_clip_triggered", [0.9, 1.3], 5, 0.01, False, True),
+        ("state0_first_step", [0.0, 0.0], 0, 1.0, False, True),
+        # Clip off here: the train-mode encoder gradients are rounding noise (DEGENERATE), and a
+        # triggered clip would carry that noise into every gradient through the global norm.
+        ("masked_passes_in_train_mode", [0.9, 1.3], 5, 1e9, True, False),
+    ]
+    for name, mean, count, trig, mt, released in specs:
+        settings = {"alpha": alpha, "lr": lr, "clip_trigger": trig, "clip_norm": clip_norm,
+                    "window": "on (modulation_starts <= epoch <= modulation_ends)",
+                    "score_clamp": 10.0, "prob_floor": 1e-8,
+                    "masked_passes": "train-mode" if mt else "eval-mode",
+                    "optimizer": "SGD momentum 0, weight decay 0"}
+        holder = {}
+
+        def step(net, mean=mean, count=count, trig=trig, mt=mt):
+            r = agm_step(net, x, y, alpha, mean, count, trig, clip_norm, lr, masked_train=mt)
+            holder.update(r)
+            return r
+
+        case = run_case(base, name, settings, ["head"], step,
+                        state_in={"mean": mean, "count": count},
+                        extra={"released": released},
+                        unreliable=("encoder.",) if mt else ())
+        agm_check_hooks(base, x, y, holder["_grad"], alpha, mean, count, mt, trig, clip_norm)
+        cases.append(case)
+    released = [
+        f"{AGM_REPO} run/CREMAD_main.py L13-L48 ({AGM_C}) train(): model.train(), mode 'train', iteration = (epoch-1)*total_batch + step + 1",
+        f"{AGM_REPO} run/CREMAD_main.py L63-L69 ({AGM_C}) forward, out_a/out_v, loss = CE(out)",
+        f"{AGM_REPO} run/CREMAD_main.py L108 ({AGM_C}) optimizer.zero_grad()",
+        f"{AGM_REPO} run/CREMAD_main.py L126-L157 ({AGM_C}) scores with 1e-8 clamp, ratios, coefficients (clamp 10), running means",
+        f"{AGM_REPO} run/CREMAD_main.py L159-L166 ({AGM_C}) window check, update_scale, backward",
+        f"{AGM_REPO} run/CREMAD_main.py L233-L244 ({AGM_C}) clip rule (any |fc_out.weight.grad| > 1 -> clip_grad_norm_(all, 1.0)), step",
+        f"{AGM_REPO} model/CREMAD_net.py L7-L72 ({AGM_C}) Modality_Audio/Visual, hooked identities, GradMod.forward (eval() around the three masked passes)",
+        f"{AGM_REPO} model/CREMAD_net.py L75-L122 ({AGM_C}) AVClassifier: zeros_like padding, pooling, concat head",
+        f"{AGM_REPO} model/CREMAD_net.py L256-L265 ({AGM_C}) ConcatFusion",
+        f"{AGM_REPO} tasks/CREMAD_task.py L35-L38 ({AGM_C}) optimiser (SGD momentum 0.9, wd 1e-4; plain SGD here)",
+    ]
+    return {"method": "agm", "released": released, "cases": cases}
+
+
+# ----------------------------------------------------------------------------------------------
+# MMPareto (GeWu-Lab/MMPareto_ICML2024 a339db3)
+
+
+def min_norm_two(vecs_mm, vecs_u):
+    """MinNormSolver.find_min_norm_element for two tasks, code/min_norm_solvers.py L9-L30
+    (_min_norm_element_from2), L32-L58 (_min_norm_2d: inner products summed over every list entry,
+    here the per-tensor gradients plus their concatenation, as MMPareto.py L169/L174 passes them),
+    L92-L129 (n < 3: return [c, 1 - c])."""
+    def dot(a, b):
+        return sum(float((u * v).sum()) for u, v in zip(a, b))
+    v11, v12, v22 = dot(vecs_mm, vecs_mm), dot(vecs_mm, vecs_u), dot(vecs_u, vecs_u)
+    if v12 >= v11:
+        c = 0.999
+    elif v12 >= v22:
+        c = 0.001
+    else:
+        c = -1.0 * ((v12 - v22) / (v11 + v22 - 2 * v12))
+    return [c, 1.0 - c]
+
+
+def mmpareto_step(net, x, y, gamma, lr, heads):
+    """One iteration of code/MMPareto.py train_epoch: L61 (model.train()), L74-L84 (encoder
+    parameter lists: name has audio/visual and no 'head'), L93-L103 (one forward, three CE
+    losses), L117-L147 (backward each loss with retain_graph, copy the relevant encoder gradients,
+    zero), L149-L174 (cosine, weights: (0.5, 0.5) if cos > 0 else the min-norm solver), L178-L181
+    (gamma = 1.5, backward of the sum), L184-L207 (per-tensor rescale of encoder gradients; heads
+    keep the sum), L209 (step). heads = 'separate' is the released model (models/models.py
+    L133-L184: head, head_audio, head_video); 'split' takes the unimodal logits from the concat head
+    (BalanceBenchmark's H1, avclassify_model.py L287-L294)."""
+    x = cast(net, x)
+    head_names = ["head", "unimodal_head"] if heads == "separate" else ["head"]
+    params = model_params(net, head_names)
+    opt = torch.optim.SGD([p for _, p in params], lr=lr, momentum=0.0, weight_decay=0.0)
+    rec = {m: [(n, p) for n, p in params if n.startswith(f"encoder.{m}.")] for m in MODS}
+    set_encoders(net, True)
+    opt.zero_grad(set_to_none=True)
+    za, zv = features(net, "audio", x["audio"]), features(net, "visual", x["visual"])
+    out = concat_logits(net, za, zv)
+    if heads == "separate":
+        out_a, out_v = net.unimodal_head["audio"](za), net.unimodal_head["visual"](zv)
+    else:
+        out_a, out_v = split_logits(net, za, zv)
+    loss_mm, loss_a, loss_v = F.cross_entropy(out, y), F.cross_entropy(out_a, y), F.cross_entropy(out_v, y)
+    grads = {"audio": {}, "visual": {}}
+    for kind, loss in (("both", loss_mm), ("audio", loss_a), ("visual", loss_v)):
+        loss.backward(retain_graph=True)
+        for m in MODS:
+            if kind in ("both", m):
+                grads[m][kind] = {n: p.grad.detach().clone() for n, p in rec[m]}
+        opt.zero_grad(set_to_none=True)
+    cos, k = {}, {}
+    for m in MODS:
+        g_mm = torch.cat([g.reshape(-1) for g in grads[m]["both"].values()])
+        g_u = torch.cat([g.reshape(-1) for g in grads[m][m].values()])
+        cos[m] = float(F.cosine_similarity(g_mm, g_u, dim=0))
+        if cos[m] > 0:
+            k[m] = [0.5, 0.5]
+        else:
+            k[m] = min_norm_two(list(grads[m]["both"].values()) + [g_mm],
+                                list(grads[m][m].values()) + [g_u])
+    total = loss_mm + loss_a + loss_v
+    total.backward()
+    branch, zero_norm = {}, []
+    for m in MODS:
+        for n, p in rec[m]:
+            three = torch.linalg.vector_norm(p.grad)
+            new = 2 * k[m][0] * grads[m]["both"][n] + 2 * k[m][1] * grads[m][m][n]
+            new_norm = torch.linalg.vector_norm(new)
+            if float(new_norm) == 0.0:
+                zero_norm.append(n)
+            diff = three / new_norm
+            if diff > 1:
+                p.grad = diff * new * gamma
+                branch[n] = "rescaled"
+            else:
+                p.grad = new * gamma
+                branch[n] = "plain"
+    opt.step()
+    q = {
+        "weights": [k["audio"][0], k["visual"][0]],
+        "weights_note": "k0 (weight of the fused loss) for the audio and the visual encoder; k1 = 1 - k0",
+        "weight_pairs": {"audio": k["audio"], "visual": k["visual"]},
+        "cos": [cos["audio"], cos["visual"]],
+        "losses": {"fused": loss_mm.item(), "audio": loss_a.item(), "visual": loss_v.item()},
+        "zero_norm_tensors": zero_norm,
+    }
+    margins = {"cos_audio": abs(cos["audio"]), "cos_visual": abs(cos["visual"])}
+    modes = ["one forward: train mode, with grad (one running update per encoder); "
+             "four backwards through it (three retained captures, then the sum)"]
+    return {"loss": total.item(), "bn_modes": modes, "quantities": q, "margins": margins}
+
+
+def make_mmpareto(base, x, y):
+    gamma, lr = 1.5, 1.0
+    cases = []
+    # At the initial weights the audio encoder conflicts (cos < 0) and the visual one does not;
+    # with the visual unimodal head's weight scaled by -2 both conflict; the split head conflicts
+    # on neither.
+    over = copy.deepcopy(base)
+    with torch.no_grad():
+        over.unimodal_head["visual"].weight.mul_(-2.0)
+    override = {"unimodal_head.visual.weight": flat(over.unimodal_head["visual"].weight)}
+    specs = [("initial_weights", base, "separate", None),
+             ("both_conflict_visual_head_negated", over, "separate", override),
+             ("split_head", base, "split", None)]
+    for name, net0, heads, ov in specs:
+        settings = {"gamma": gamma, "lr": lr, "unimodal_heads": heads,
+                    "optimizer": "SGD momentum 0, weight decay 0"}
+        head_names = ["head", "unimodal_head"] if heads == "separate" else ["head"]
+        extra = {"released": heads == "separate"}
+        if ov:
+            extra["params_override"] = ov
+            settings["params_override_note"] = "unimodal_head.visual.weight = -2 x its initial value"
+        cases.append(run_case(net0, name, settings, head_names,
+                              lambda net, heads=heads: mmpareto_step(net, x, y, gamma, lr, heads),
+                              extra=extra))
+    released = [
+        f"{MMP_REPO} code/MMPareto.py L57-L86 ({MMP_C}) train mode; encoder parameter lists (name contains audio/visual, not head)",
+        f"{MMP_REPO} code/MMPareto.py L88-L147 ({MMP_C}) one forward; backward each of loss_mm, loss_a, loss_v with retain_graph; capture; zero_grad",
+        f"{MMP_REPO} code/MMPareto.py L149-L174 ({MMP_C}) cosine per encoder; (0.5, 0.5) if cos > 0 else MinNormSolver",
+        f"{MMP_REPO} code/MMPareto.py L178-L209 ({MMP_C}) gamma 1.5; backward of the sum; per-tensor rescale (heads skipped); step",
+        f"{MMP_REPO} code/min_norm_solvers.py L9-L58 ({MMP_C}) _min_norm_element_from2, _min_norm_2d",
+        f"{MMP_REPO} code/min_norm_solvers.py L92-L129 ({MMP_C}) find_min_norm_element (two tasks: closed form)",
+        f"{MMP_REPO} code/models/models.py L133-L184 ({MMP_C}) AVClassifier: head (concat), head_audio, head_video",
+        f"{BB_REPO} balancemm/models/avclassify_model.py L277-L301 ({BB_C}) split unimodal logits (split_head case only)",
+    ]
+    return {"method": "mmpareto", "released": released, "cases": cases}
+
+
+# ----------------------------------------------------------------------------------------------
+# OGM (GeWu-Lab/OGM-GE_CVPR2022 343dc1d), modulation "OGM" (no GE noise)
+
+
+def ogm_step(net, x, y, alpha, lr):
+    """main.py train_epoch: L63 (train mode), L77-L98 (zero_grad, forward, split logits with b/2,
+    CE(out), backward), L105-L124 (scores = sum softmax[y], ratio_v = score_v / score_a,
+    coefficient 1 - tanh(alpha * relu(ratio)) for the leader, 1 for the other), L132-L148 (only
+    4-D parameters of the encoders, modulation 'OGM': grad *= coeff), L153 (step)."""
+    x = cast(net, x)
+    params = model_params(net, ["head"])
+    opt = torch.optim.SGD([p for _, p in params], lr=lr, momentum=0.0, weight_decay=0.0)
+    set_encoders(net, True)
+    opt.zero_grad(set_to_none=True)
+    za, zv = features(net, "audio", x["audio"]), features(net, "visual", x["visual"])
+    out = concat_logits(net, za, zv)
+    out_a, out_v = split_logits(net, za, zv)
+    loss = F.cross_entropy(out, y)
+    loss.backward()
+    idx = torch.arange(N)
+    score_v = F.softmax(out_v, dim=1)[idx, y].sum().item()
+    score_a = F.softmax(out_a, dim=1)[idx, y].sum().item()
+    ratio_v = score_v / score_a
+    ratio_a = 1 / ratio_v
+    if ratio_v > 1:
+        coeff_v, coeff_a = 1 - math.tanh(alpha * max(ratio_v, 0.0)), 1.0
+    else:
+        coeff_a, coeff_v = 1 - math.tanh(alpha * max(ratio_a, 0.0)), 1.0
+    coeff = {"audio": coeff_a, "visual": coeff_v}
+    scaled = []
+    for n, p in params:
+        for m in MODS:
+            if n.startswith(f"encoder.{m}.") and p.grad.dim() == 4:
+                p.grad *= coeff[m]
+                scaled.append(n)
+    opt.step()
+    q = {"scores": [score_a, score_v], "coefficients": [coeff_a, coeff_v],
+         "ratio_v": ratio_v, "ratio_a": ratio_a, "scaled_params": scaled}
+    modes = ["one forward: train mode, with grad (one running update per encoder)"]
+    return {"loss": loss.item(), "bn_modes": modes, "quantities": q,
+            "margins": {"ratio_v_minus_1": abs(ratio_v - 1)}}
+
+
+def make_ogm(base, x, y):
+    alpha, lr = 0.5, 1.0
+    settings = {"alpha": alpha, "lr": lr, "modulation": "OGM (no GE noise)",
+                "coefficient": "1 - tanh(alpha * relu(ratio)) on the leader's 4-D encoder gradients",
+                "optimizer": "SGD momentum 0, weight decay 0"}
+    case = run_case(base, "ogm_alpha_0.5", settings, ["head"],
+                    lambda net: ogm_step(net, x, y, alpha, lr), extra={"released": True})
+    released = [
+        f"{OGM_REPO} main.py L57-L98 ({OGM_C}) train mode, forward, split logits (fc_out weight halves, bias / 2), CE(out), backward",
+        f"{OGM_REPO} main.py L100-L124 ({OGM_C}) scores, ratio, coefficient",
+        f"{OGM_REPO} main.py L132-L153 ({OGM_C}) window, 4-D encoder gradients only ('OGM': grad *= coeff), step",
+    ]
+    return {"method": "ogm_ge", "released": released, "cases": [case]}
+
+
+# ----------------------------------------------------------------------------------------------
+# MLA (Cecile-hi/Multimodal-Learning-with-Alternating-Unimodal-Adaptation ab6c184)
+
+
+def mla_step(net, x, y, lr, holder):
+    """main.py train_epoch, gs_flag branch L419-L476: one forward of both encoders in train mode
+    (L431; models/basic_model.py L52-L77 returns the pooled features), then for audio and then
+    visual: shared head fc_out (L432/L444), CE, backward, gs_plugin.before_update (a no-op as
+    released: utils/utils.py L29-L32 only acts on a parameter named 'module.weight', the bare head's
+    are 'weight'/'bias'; and exp_count is 0 at the very first sub-step), optimizer.step(),
+    zero_grad, exp_count += 1; finally every gradient deleted (L468-L470). The reported loss is
+    av_alpha * L_a + (1 - av_alpha) * L_v with av_alpha = 0.55 (L472, main(av_alpha = 0.55) L968)."""
+    x = cast(net, x)
+    params = model_params(net, ["shared_head"])
+    opt = torch.optim.SGD([p for _, p in params], lr=lr, momentum=0.0, weight_decay=0.0)
+    set_encoders(net, True)
+    opt.zero_grad(set_to_none=True)
+    za, zv = features(net, "audio", x["audio"]), features(net, "visual", x["visual"])
+    out_a = net.shared_head(za)
+    loss_a = F.cross_entropy(out_a, y)
+    loss_a.backward()
+    holder["head_grad_audio"] = net.shared_head.weight.grad.detach().clone()
+    holder["r_audio"] = za.detach().mean(dim=0, keepdim=True)
+    holder["r_visual"] = zv.detach().mean(dim=0, keepdim=True)
+    moved1 = [n for n, p in params if p.grad is not None]
+    opt.step()
+    opt.zero_grad(set_to_none=False)  # torch 1.8.1 (the pinned version): zeroed, not None
+    out_v = net.shared_head(zv)  # the head as updated by the audio sub-step
+    loss_v = F.cross_entropy(out_v, y)
+    loss_v.backward()
+    moved2 = [n for n, p in params if p.grad is not None and float(p.grad.abs().max()) > 0]
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    q = {"loss_audio": loss_a.item(), "loss_visual": loss_v.item(),
+         "substep_moves": {"audio": moved1, "visual": moved2},
+         "projection_applied_in_step": False}
+    modes = ["one forward of both encoders: train mode, with grad (one running update per encoder)",
+             "audio sub-step: backward of CE(shared_head(z_a)), step (audio encoder + shared head)",
+             "visual sub-step: backward of CE(shared_head'(z_v)) through the forward taken before the "
+             "audio step, head as updated by it; step (visual encoder + shared head)"]
+    return {"loss": 0.55 * loss_a.item() + 0.45 * loss_v.item(), "bn_modes": modes, "quantities": q}
+
+
+def mla_projection(r, G, t, T, P=None):
+    """GSPlugin.before_update arithmetic, utils/utils.py L24-L41 (and BalanceBenchmark
+    MLA_trainer.py L37-L53): lambda = t / T + 1, a = 0.1 ** lambda, r the batch mean (1 x d),
+    k = P r^T (d x 1), P <- P - (k k^T) / (a + k r) with k r the d x d OUTER product divided
+    element-wise, P <- P / ||P||_F; released intent G <- G P^T (replace), BalanceBenchmark
+    G <- G + G P^T (add)."""
+    d = r.shape[1]
+    P = torch.eye(d, dtype=torch.float64) if P is None else P
+    a = 1.0 * 0.1 ** (t / T + 1)
+    k = P @ r.t()
+    P_new = P - (k @ k.t()) / (a + k @ r)
+    P_new = P_new / torch.linalg.norm(P_new, ord="fro")
+    scalar = P - (k @ k.t()) / (a + float(r @ k))
+    scalar = scalar / torch.linalg.norm(scalar, ord="fro")
+    return a, P_new, G @ P_new.t(), G + G @ P_new.t(), scalar
+
+
+def mla_test_fusion(base, x):
+    """valid(), gs_flag branch, main.py L622-L651 with calculate_entropy / calculate_gating_weights
+    L65-L87: model.eval(), no grad; out_m = fc_out(z_m); entropy over softmax along dim 0 (the
+    batch) summed over everything: one scalar per modality; w_m = exp(max H - H_m) / sum;
+    fused = out_a w_a + out_v w_v ('--dynamic'); fixed: 0.55 out_a + 0.45 out_v (main(av_alpha =
+    0.55), L968). For contrast, BalanceBenchmark's per-sample form (avclassify_model.py
+    L673-L700: softmax and entropy along dim 1)."""
+    net = copy.deepcopy(base)
+    set_encoders(net, False)
+    with torch.no_grad():
+        za, zv = features(net, "audio", x["audio"]), features(net, "visual", x["visual"])
+        oa, ov = net.shared_head(za), net.shared_head(zv)
+
+        def entropy_batch(o):
+            p = F.softmax(o, dim=0)
+            return -(p * torch.log(p)).sum()
+
+        ha, hv = entropy_batch(oa), entropy_batch(ov)
+        mx = torch.max(ha, hv)
+        wa, wv = torch.exp(mx - ha), torch.exp(mx - hv)
+        s = wa + wv
+        wa, wv = wa / s, wv / s
+        dyn = oa * wa + ov * wv
+        fixed = 0.55 * oa + 0.45 * ov
+
+        def entropy_rows(o):
+            p = F.softmax(o, dim=1)
+            return -(p * torch.log(p)).sum(dim=1, keepdim=True)
+
+        ea, ev = entropy_rows(oa), entropy_rows(ov)
+        m2 = torch.max(ea, ev)
+        ga, gv = torch.exp(m2 - ea), torch.exp(m2 - ev)
+        ga, gv = ga / (ga + gv), gv / (ga + gv)
+        per = oa * ga + ov * gv
+    return {
+        "bn_mode": "eval mode, no grad, initial network (running statistics of network.json)",
+        "features": {"audio": [flat(r) for r in za], "visual": [flat(r) for r in zv]},
+        "logits": {"audio": [flat(r) for r in oa], "visual": [flat(r) for r in ov]},
+        "dynamic_batch_released": {"entropy": [float(ha), float(hv)],
+                                   "weights": [float(wa), float(wv)],
+                                   "fused": [flat(r) for r in dyn]},
+        "fixed_0.55_released": {"weights": [0.55, 0.45], "fused": [flat(r) for r in fixed]},
+        "per_sample_balancebenchmark": {"entropy": [flat(ea), flat(ev)],
+                                        "weights": [flat(ga), flat(gv)],
+                                        "fused": [flat(r) for r in per]},
+        "entropy_gap": abs(float(ha - hv)),
+    }
+
+
+def make_mla(base, x, y):
+    lr = 0.1
+    holder = {}
+    settings = {"lr": lr, "projection": "off (released: never runs)", "order": ["audio", "visual"],
+                "av_alpha_logged": 0.55, "optimizer": "SGD momentum 0, weight decay 0"}
+    case = run_case(base, "alternating_two_substeps", settings, ["shared_head"],
+                    lambda net: mla_step(net, x, y, lr, holder), extra={"released": True})
+    r, G = holder["r_audio"], holder["head_grad_audio"]
+    t, T = 1, 4
+    a, P1, g_replace, g_add, P_scalar = mla_projection(r, G, t, T)
+    _, P2, _, _, _ = mla_projection(holder["r_visual"], G, t, T, P=P1)
+    case["quantities"]["projection"] = {
+        "inputs": {"P": "identity 8 x 8", "r": flat(r), "r_source": "batch mean of the training-mode audio features of this step (before any update)",
+                   "t": t, "T": T, "a": a, "head_weight_grad": [flat(row) for row in G]},
+        "P_after": [flat(row) for row in P1],
+        "projected_head_weight_grad_replace_released_intent": [flat(row) for row in g_replace],
+        "projected_head_weight_grad_add_balancebenchmark": [flat(row) for row in g_add],
+        "second_update_with_visual_mean": {"r": flat(holder["r_visual"]),
+                                           "P_after": [flat(row) for row in P2],
+                                           "max_abs_asymmetry": float((P2 - P2.t()).abs().max())},
+        "for_contrast_scalar_denominator_not_released": [flat(row) for row in P_scalar],
+    }
+    tf = mla_test_fusion(base, x)
+    case["quantities"]["test_fusion"] = tf
+    case["decision_margins"] = {"test_entropy_gap": tf["entropy_gap"]}
+    released = [
+        f"{MLA_REPO} main.py L419-L476 ({MLA_C}) gs_flag training: one forward, audio then visual sub-steps, delete grads, logged loss",
+        f"{MLA_REPO} main.py L65-L87 ({MLA_C}) calculate_entropy (softmax dim 0), calculate_gating_weights",
+        f"{MLA_REPO} main.py L622-L651 ({MLA_C}) valid(): fc_out per modality, dynamic or fixed av_alpha fusion",
+        f"{MLA_REPO} main.py L697, L749, L968 ({MLA_C}) main(av_alpha = 0.55); SGD momentum 0.9, wd 1e-4 (plain SGD here)",
+        f"{MLA_REPO} utils/utils.py L12-L41 ({MLA_C}) GSPlugin: 'module.weight' name test, outer-product denominator, replace",
+        f"{MLA_REPO} models/basic_model.py L14-L77 ({MLA_C}) AVClassifier (gs_flag: fc_out 512 -> classes, returns features)",
+        f"{BB_REPO} balancemm/trainer/MLA_trainer.py L20-L53 ({BB_C}) GSPlugin ('weight', add)",
+        f"{BB_REPO} balancemm/trainer/MLA_trainer.py L129-L179 ({BB_C}) per-modality feature_extract, step, zero_grad, delete grads",
+        f"{BB_REPO} balancemm/models/avclassify_model.py L673-L700 ({BB_C}) per-sample gating (contrast only)",
+    ]
+    return {"method": "mla", "released": released, "cases": [case]}
+
+
+# ----------------------------------------------------------------------------------------------
+# PMR (fanyunfeng-bit/Modal-Imbalance-PMR 3615e48)
+
+
+def eu_dist(x1, x2):
+    """EU_dist, main_Prototype_grad.py L69-L75: the non-squared Euclidean distance, element by
+    element (computed in float64 here; the released matrix is float32)."""
+    d = torch.zeros(x1.shape[0], x2.shape[0], dtype=x1.dtype)
+    for i in range(x1.shape[0]):
+        for j in range(x2.shape[0]):
+            d[i, j] = torch.sqrt(torch.dot(x1[i] - x2[j], x1[i] - x2[j]))
+    return d
+
+
+def calculate_prototype(net, x, y, epoch, mu, old=None):
+    """calculate_prototype, main_Prototype_grad.py L383-L441: model.eval(), no grad, the TRAIN
+    loader (L539, L557), class sums and counts, break once sample_count >= len(loader) // 10 (here
+    one batch of 6: 1 // 10 = 0, so that one batch), divide; epoch <= 0 replaces, otherwise
+    (1 - mu) * new + mu * old."""
+    set_encoders(net, False)
+    with torch.no_grad():
+        za, zv = features(net, "audio", x["audio"]), features(net, "visual", x["visual"])
+        protos = {m: torch.zeros(CLASSES, 8 * WIDTH, dtype=za.dtype) for m in MODS}
+        count = [0] * CLASSES
+        for c, l in enumerate(y.tolist()):
+            count[l] += 1
+            protos["audio"][l] += za[c]
+            protos["visual"][l] += zv[c]
+        for m in MODS:
+            for c in range(CLASSES):
+                protos[m][c] /= count[c]
+        if epoch > 0:
+            protos = {m: (1 - mu) * protos[m] + mu * old[m] for m in MODS}
+    set_encoders(net, True)
+    return protos
+
+
+def pmr_step(net, x, y, protos, alpha, epoch, window, lr):
+    """train_epoch, main_Prototype_grad.py L98 (train mode), L126-L144 (zero_grad, forward, split
+    logits b/2), L152-L153 (sims = -EU_dist to constant prototypes), L156-L180 (in the window:
+    prototype scores sum softmax(sim)[y], ratio_a_p = score_a_p / score_v_p; beta (audio) and lam
+    (visual): 0 and alpha if ratio > 1, alpha and 0 if < 1, 0 and 0 if equal; loss = CE(out) +
+    beta CE(sim_a) + lam CE(sim_v)), L181-L186 (outside: CE(out)), L219 (backward), L271 (step)."""
+    x = cast(net, x)
+    protos = cast(net, protos)
+    params = model_params(net, ["head"])
+    opt = torch.optim.SGD([p for _, p in params], lr=lr, momentum=0.0, weight_decay=0.0)
+    set_encoders(net, True)
+    opt.zero_grad(set_to_none=True)
+    za, zv = features(net, "audio", x["audio"]), features(net, "visual", x["visual"])
+    out = concat_logits(net, za, zv)
+    out_a, out_v = split_logits(net, za, zv)
+    sim_a, sim_v = -eu_dist(za, protos["audio"]), -eu_dist(zv, protos["visual"])
+    idx = torch.arange(N)
+    score_a_p = F.softmax(sim_a, dim=1)[idx, y].sum().item()
+    score_v_p = F.softmax(sim_v, dim=1)[idx, y].sum().item()
+    ratio_a_p = score_a_p / score_v_p
+    score_a = F.softmax(out_a, dim=1)[idx, y].sum().item()
+    score_v = F.softmax(out_v, dim=1)[idx, y].sum().item()
+    inside = window[0] <= epoch <= window[1]
+    if inside:
+        if ratio_a_p > 1:
+            beta, lam = 0.0, alpha
+        elif ratio_a_p < 1:
+            beta, lam = alpha, 0.0
+        else:
+            beta, lam = 0.0, 0.0
+        loss = F.cross_entropy(out, y) + beta * F.cross_entropy(sim_a, y) + lam * F.cross_entropy(sim_v, y)
+    else:
+        beta, lam = 0.0, 0.0
+        loss = F.cross_entropy(out, y)
+    loss.backward()
+    opt.step()
+    q = {"prototypes": {m: [flat(r) for r in protos[m]] for m in MODS},
+         "scores": [score_a_p, score_v_p], "coefficients": [beta, lam], "ratio_a_p": ratio_a_p,
+         "split_logit_scores_logging_only": [score_a, score_v],
+         "proto_losses": [F.cross_entropy(sim_a, y).item(), F.cross_entropy(sim_v, y).item()],
+         "in_window": inside}
+    modes = ["one forward: train mode, with grad (one running update per encoder); prototypes are constants"]
+    return {"loss": loss.item(), "bn_modes": modes, "quantities": q,
+            "margins": {"ratio_a_p_minus_1": abs(ratio_a_p - 1)} if inside else {}}
+
+
+def make_pmr(base, x, y):
+    alpha, mu, window, lr = 2.0, 0.0, [0, 70], 1.0
+    net = copy.deepcopy(base)
+    p0 = calculate_prototype(net, x, y, epoch=0, mu=mu)
+    assert tracked(net, "audio") == tracked(base, "audio")  # eval mode: no running update
+    old = {m: torch.tensor([[0.1 * (c + 1) - 0.05 * j for j in range(8 * WIDTH)]
+                            for c in range(CLASSES)], dtype=torch.float64) for m in MODS}
+    p1_released = calculate_prototype(net, x, y, epoch=1, mu=mu, old=old)
+    p1_default = calculate_prototype(net, x, y, epoch=1, mu=0.2, old=old)
+    prototypes = {
+        "bn_mode": "eval mode, no grad (running statistics, no running update); data: the training loader (training view)",
+        "old_for_epoch_1": {m: [flat(r) for r in old[m]] for m in MODS},
+        "epoch_0_replace": {m: [flat(r) for r in p0[m]] for m in MODS},
+        "epoch_1_mu_0.0_released_run": {m: [flat(r) for r in p1_released[m]] for m in MODS},
+        "epoch_1_mu_0.2_argparse_default": {m: [flat(r) for r in p1_default[m]] for m in MODS},
+    }
+    settings = {"alpha": alpha, "momentum_coef": mu, "window": window, "epoch": 0, "lr": lr,
+                "coef_mode": "binary",
+                "released_run": "bash.sh L229: CREMA-D concat, 3 frames, 130 epochs, Adam lr 1e-3 betas (0.9, 0.99) (main L469-L471), window 0-70, alpha 2.0, momentum_coef 0.0",
+                "optimizer": "SGD momentum 0, weight decay 0 (the released run uses Adam; plain SGD exposes the gradient)"}
+    state = {"prototypes": {m: [flat(r) for r in p0[m]] for m in MODS},
+             "prototypes_source": "quantities.prototype_pass.epoch_0_replace"}
+    cases = []
+    for name, epoch in (("step_in_window", 0), ("step_outside_window", 71)):
+        s = dict(settings, epoch=epoch)
+        c = run_case(base, name, s, ["head"],
+                     lambda net, epoch=epoch: pmr_step(net, x, y, p0, alpha, epoch, window, lr),
+                     state_in=state, extra={"released": True})
+        c["quantities"]["prototype_pass"] = prototypes
+        cases.append(c)
+    released = [
+        f"{PMR_REPO} main_Prototype_grad.py L69-L75 ({PMR_C}) EU_dist (non-squared)",
+        f"{PMR_REPO} main_Prototype_grad.py L91-L186 ({PMR_C}) train_epoch: forward, split logits, prototype sims, scores, binary coefficients, loss",
+        f"{PMR_REPO} main_Prototype_grad.py L219, L271 ({PMR_C}) backward, step",
+        f"{PMR_REPO} main_Prototype_grad.py L383-L441 ({PMR_C}) calculate_prototype: eval, no grad, train loader, first len//10 batches, epoch <= 0 replaces",
+        f"{PMR_REPO} main_Prototype_grad.py L463-L471 ({PMR_C}) SGD / AdaGrad / Adam (betas 0.9, 0.99)",
+        f"{PMR_REPO} main_Prototype_grad.py L532-L557 ({PMR_C}) order: prototypes (epoch 0) before training, then after every epoch with that epoch's index",
+        f"{PMR_REPO} bash.sh L229 ({PMR_C}) the CREMA-D concat Adam run: --alpha 2.0 --momentum_coef 0.0 --modulation_starts 0 --modulation_ends 70 --epochs 130 --learning_rate 0.001",
+        f"{BB_REPO} balancemm/trainer/PMR_trainer.py L61-L66, L200-L251 ({BB_C}) prototypes at each epoch start, eval, train loader, EMA from epoch 1",
+        f"{BB_REPO} balancemm/trainer/PMR_trainer.py L107-L199 ({BB_C}) the same two-modality step",
+    ]
+    return {"method": "pmr", "released": released, "cases": cases}
+
+
+# ----------------------------------------------------------------------------------------------
+# G-Blending (GeWu-Lab/BalanceBenchmark 4c1482f)
+
+
+def bb_forward(net, xa, xv, padding):
+    """BaseClassifierModel.forward, avclassify_model.py L256-L275: zeros_like for padded
+    modalities (still encoded), concat fusion output, split unimodal logits (b / M)."""
+    if "audio" in padding:
+        xa = torch.zeros_like(xa)
+    if "visual" in padding:
+        xv = torch.zeros_like(xv)
+    za, zv = features(net, "audio", xa), features(net, "visual", xv)
+    out = concat_logits(net, za, zv)
+    ua, uv = split_logits(net, za, zv)
+    return {"audio": ua, "visual": uv, "output": out}
+
+
+def batches(x, y, size):
+    for s in range(0, y.shape[0], size):
+        yield {m: x[m][s:s + size] for m in MODS}, y[s:s + size]
+
+
+def super_epoch_origin(base, x, y, val, val_y, super_epoch, copy_lr, batch):
+    """GBlendingTrainer.super_epoch_origin, GBlending_trainer.py L306-L376: for each of audio,
+    visual, output: a copy loaded with the model's state_dict (running statistics included) and its
+    optimiser restored to its initial state (base lr; train.py L86-L87); padding = the other
+    modalities (none for output); for each of super_epoch epochs: train mode, per training batch
+    zero_grad / forward / CE of the (padded) fused output / backward / step, summing loss.item() (the
+    in-epoch training-mode batch losses, before each batch's step); after epoch 0 and after the last
+    epoch: eval mode, no grad, the sum over validation batches of the batch-mean CE. Then
+    G = now_val - pre_val, O = (now_val - now_train) - (pre_val - pre_train), w = |G / O^2|,
+    normalised to sum 1."""
+    x, val = cast(base, x), cast(base, val)
+    weights, T, V, GO = {}, {}, {}, {}
+    for k in MODS + ["output"]:
+        tmp = copy.deepcopy(base)
+        params = model_params(tmp, ["head"])
+        opt = torch.optim.SGD([p for _, p in params], lr=copy_lr, momentum=0.0, weight_decay=0.0)
+        padding = [m for m in MODS if m != k and k != "output"]
+        pre_t = now_t = pre_v = now_v = 0.0
+        c0 = {m: tracked(tmp, m) for m in MODS}
+        for epoch in range(super_epoch):
+            set_encoders(tmp, True)
+            run = 0.0
+            for bx, by in batches(x, y, batch):
+                opt.zero_grad(set_to_none=True)
+                out = bb_forward(tmp, bx["audio"], bx["visual"], padding)["output"]
+                loss = F.cross_entropy(out, by)
+                loss.backward()
+                opt.step()
+                run += loss.item()
+            if epoch == 0 or epoch == super_epoch - 1:
+                set_encoders(tmp, False)
+                with torch.no_grad():
+                    lv = 0.0
+                    for bx, by in batches(val, val_y, batch):
+                        out = bb_forward(tmp, bx["audio"], bx["visual"], padding)["output"]
+                        lv += float(F.cross_entropy(out, by))
+                if epoch == 0:
+                    pre_t, pre_v = run, lv
+                else:
+                    now_t, now_v = run, lv
+        g = now_v - pre_v
+        o = (now_v - now_t) - (pre_v - pre_t)
+        weights[k] = abs(g / o ** 2)
+        T[k], V[k] = {"pre": pre_t, "now": now_t}, {"pre": pre_v, "now": now_v}
+        GO[k] = {"G": g, "O": o,
+                 "copy_running_updates_per_encoder": {m: tracked(tmp, m) - c0[m] for m in MODS}}
+    s = sum(weights.values())
+    return {k: w / s for k, w in weights.items()}, T, V, GO
+
+
+def gblending_step(net, x, y, weights, lr):
+    """GBlendingTrainer.training_step, GBlending_trainer.py L292-L303 (train_loop L248-L269,
+    model.train() L102): one forward, loss = sum over audio, visual, output of
+    w_k * CE(logits_k) with the split unimodal logits, backward, step."""
+    x = cast(net, x)
+    params = model_params(net, ["head"])
+    opt = torch.optim.SGD([p for _, p in params], lr=lr, momentum=0.0, weight_decay=0.0)
+    set_encoders(net, True)
+    opt.zero_grad(set_to_none=True)
+    res = bb_forward(net, x["audio"], x["visual"], [])
+    loss = sum(weights[k] * F.cross_entropy(res[k], y) for k in MODS + ["output"])
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
+def make_gblending(base, x, y, val, val_y):
+    super_epoch, copy_lr, lr = 2, 0.1, 1.0
+
+    def step_for(batch):
+        def step(net):
+            # The estimate starts from the model as it is before the step (copies of it).
+            w, T, V, GO = super_epoch_origin(net, x, y, val, val_y, super_epoch, copy_lr, batch)
+            loss = gblending_step(net, x, y, w, lr)
+            q = {"weights": [w["audio"], w["visual"], w["output"]],
+                 "weights_order": ["audio", "visual", "output"], "T": T, "V": V, "G_O": GO}
+            modes = [
+                "estimate, per copy (audio: visual zeroed; visual: audio zeroed; output: none): training "
+                "batches in train mode with grad (one running update per encoder per batch, the zeroed "
+                "encoder updating from all-zero batches); validation after epoch 0 and the last epoch in eval mode, no grad",
+                "weighted step on the model: one forward, train mode, with grad (one running update per encoder)"]
+            margins = {"abs_G_min": min(abs(GO[k]["G"]) for k in GO),
+                       "abs_O_min": min(abs(GO[k]["O"]) for k in GO)}
+            return {"loss": loss, "bn_modes": modes, "quantities": q, "margins": margins}
+        return step
+
+    def settings_for(batch, train_batches):
+        # copy_lr_is_base_lr: each copy's optimiser is restored to its initial state (train.py
+        # L86-L87), so the copies run at the configured base lr (here copy_lr), not a scheduled one.
+        return {"super_epoch": super_epoch, "copy_lr": copy_lr, "lr": lr, "batch_size": batch,
+                "copy_lr_is_base_lr": True,
+                "train_batches": train_batches,
+                "val_batches": "the 3 validation samples, one batch",
+                "optimizer": "SGD momentum 0, weight decay 0 (copies restored to their initial state, lr copy_lr)"}
+
+    hw = x["audio"].shape[-1]
+    first = "super_epoch_then_weighted_step"
+    case = run_case(base, first, settings_for(3, "samples [0, 1, 2] then [3, 4, 5] (no shuffle)"),
+                    ["head"], step_for(3),
+                    extra={"released": True,
+                           "network": {
+                               "params": "network.json (identical values)",
+                               "height": hw, "width_px": hw,
+                               "why": f"at 16 x 16 the copies' zeroed encoder is degenerate: {DEGENERATE}",
+                               "inputs": {m: [flat(r) for r in x[m]] for m in MODS},
+                               "labels": LABELS},
+                           "validation": {"labels": VAL_LABELS,
+                                          "inputs": {m: [flat(r) for r in val[m]] for m in MODS}}})
+    # The same estimate with batch size 6: every copy epoch is one batch of all 6 training samples
+    # (and validation one batch of 3), so the result does not depend on the order of the batches
+    # or of the samples in them (batch-norm statistics and the batch-mean CE are order-free).
+    one = run_case(base, "one_batch_per_epoch",
+                   settings_for(6, "samples [0, 1, 2, 3, 4, 5], one batch per copy epoch (order-free)"),
+                   ["head"], step_for(6),
+                   extra={"released": True,
+                          "network": {
+                              "params": "network.json (identical values)",
+                              "height": hw, "width_px": hw,
+                              "inputs_same_as_case": first,
+                              "labels": LABELS},
+                          "validation": {"labels": VAL_LABELS, "inputs_same_as_case": first}})
+    # Here the audio copy's G is small (|G| ~ 6e-5): w = |G / O^2| takes the absolute value, so the
+    # sign of G decides nothing, but the audio weight carries the relative rounding of G. Measure
+    # the weights of a float32 estimate (torch float32 on a float32 copy) against float64.
+    w32 = super_epoch_origin(copy.deepcopy(base).float(), x, y, val, val_y, super_epoch, copy_lr, 6)[0]
+    w64 = one["quantities"]["weights"]
+    one["f32_check"]["weights_max_abs_diff"] = max(
+        abs(w32[k] - w64[i]) for i, k in enumerate(one["quantities"]["weights_order"]))
+    one["decision_margins_exempt"] = {
+        "abs_G_min": "not a decision: w = |G / O^2| is continuous through G = 0 (the sign of G is "
+                     "unused); a small |G| only scales the rounding of that weight (see "
+                     "f32_check.weights_max_abs_diff), so the 1e-3 margin check skips it"}
+    released = [
+        f"{BB_REPO} balancemm/trainer/GBlending_trainer.py L89-L106 ({BB_C}) fit: at epoch % super_epoch == 0 (epoch 0 included), model.train(), estimate, then the epoch",
+        f"{BB_REPO} balancemm/trainer/GBlending_trainer.py L292-L303 ({BB_C}) training_step: sum_k w_k CE(unimodal_result[k])",
+        f"{BB_REPO} balancemm/trainer/GBlending_trainer.py L306-L376 ({BB_C}) super_epoch_origin: copies, padding, in-epoch train loss sum, eval val sums, w = |G / O^2|",
+        f"{BB_REPO} balancemm/train.py L82-L88 ({BB_C}) temp model and optimiser (config lr), origin state copied once",
+        f"{BB_REPO} balancemm/models/avclassify_model.py L256-L301 ({BB_C}) zeros_like padding, concat output, split logits b / M",
+        f"{BB_REPO} configs/trainer_config.yaml L34-L39 ({BB_C}) super_epoch 10, online",
+    ]
+    return {"method": "gblending", "released": released, "cases": [case, one]}
+
+
+# ----------------------------------------------------------------------------------------------
+# Output
+
+
+def fmt(obj, ind=0):
+    """JSON with sorted keys, numbers as repr(float), lists of numbers on one line."""
+    pad = " " * ind
+    if isinstance(obj, dict):
+        if not obj:
+            return "{}"
+        items = [f'{pad} {json.dumps(k)}: {fmt(obj[k], ind + 1)}' for k in sorted(obj)]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(obj, (list, tuple)):
+        if all(isinstance(v, (int, float, bool)) or v is None for v in obj) or \
+                all(isinstance(v, (list, tuple)) and all(isinstance(u, (int, float)) for u in v) for v in obj) and obj:
+            return json.dumps(_num(obj), separators=(",", ":"), allow_nan=False)
+        if not obj:
+            return "[]"
+        return "[\n" + ",\n".join(f"{pad} {fmt(v, ind + 1)}" for v in obj) + "\n" + pad + "]"
+    return json.dumps(_num(obj), allow_nan=False)
+
+
+def _num(v):
+    if isinstance(v, bool) or v is None or isinstance(v, str):
+        return v
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float):
+        assert math.isfinite(v), v
+        return float(v)
+    if isinstance(v, (list, tuple)):
+        return [_num(u) for u in v]
+    return v
+
+
+def write(name, obj):
+    path = OUT / f"{name}.json"
+    path.write_text(fmt(obj) + "\n")
+    back = json.loads(path.read_text())
+    return path, back
+
+
+def network_json(net, x):
+    params = {n: flat(t) for n, t in net.state_dict().items() if not n.endswith("num_batches_tracked")}
+    mods = [{"name": m, "in_channels": 1, "frames": FRAMES[m], "height": HW, "width_px": HW,
+             "width": WIDTH} for m in MODS]
+    return {
+        "source": SOURCE, "torch": torch.__version__, "n": N, "classes": CLASSES, "labels": LABELS,
+        "modalities": mods,
+        "inputs": {m: [flat(r) for r in x[m]] for m in MODS},
+        "params": params,
+        "input_recipe": {
+            "seed": 0,
+            "audio": "torch.randn(6, 1, 16, 16) * 1.0",
+            "visual": f"torch.randn(6, 2, 16, 16) * {VISUAL_SCALE} + {VISUAL_OFFSET} * (label - 1) on columns 0-7 of both frames",
+            "rounding": "float32 (numpy), then float64",
+            "init": "torchvision ResNet init, then every BN weight U(0.5, 1.5), bias N(0, 0.1), running_mean N(0, 0.2), running_var U(0.5, 2.0); heads torch default Linear init",
+        },
+    }
+
+
+def summarise(doc):
+    for c in doc["cases"]:
+        dmax = max(max((abs(v) for v in vals), default=0.0) for vals in c["delta"].values())
+        marg = c.get("decision_margins", {})
+        checked = [v for k, v in marg.items() if k not in c.get("decision_margins_exempt", {})]
+        worst = min(checked) if checked else float("inf")
+        extra = ", ".join(f"{k} {v:.4g}" for k, v in sorted(marg.items()))
+        f32 = c.get("f32_check", {})
+        print(f"  {doc['method']:>9} {c['name']:<32} loss {c['loss']:.6f}  max|delta| {dmax:.4g}  "
+              f"updates {c['running_updates_per_encoder']}  margins: {extra or '-'}  "
+              f"f32: loss {f32.get('loss_abs_diff', 0):.1e} delta {f32.get('delta_max_abs_diff_over_max_abs_delta', 0):.1e} "
+              f"per-tensor {f32.get('per_tensor_max_abs_diff_over_tensor_max_plus_5e-4', 0):.1e}")
+        assert worst > MARGIN, (doc["method"], c["name"], marg)
+
+
+def main():
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(1)
+    OUT.mkdir(parents=True, exist_ok=True)
+    base, x, y, val, val_y = build()
+    gb = build(GB_HW)
+    assert all(torch.equal(a, b) for a, b in zip(base.state_dict().values(), gb[0].state_dict().values()))
+    torch.set_default_dtype(torch.float64)
+    path, back = write("network", network_json(base, x))
+    print(f"{path.relative_to(ROOT)}: {len(back['params'])} tensors")
+    q = {}
+    for name, make in (("agm", lambda: make_agm(base, x, y)),
+                       ("mmpareto", lambda: make_mmpareto(base, x, y)),
+                       ("ogm_ge", lambda: make_ogm(base, x, y)),
+                       ("mla", lambda: make_mla(base, x, y)),
+                       ("pmr", lambda: make_pmr(base, x, y)),
+                       ("gblending", lambda: make_gblending(*gb))):
+        doc = make()
+        doc["source"] = SOURCE
+        doc["torch"] = torch.__version__
+        path, back = write(name, doc)
+        assert back["method"] == doc["method"] and len(back["cases"]) == len(doc["cases"])
+        print(f"{path.relative_to(ROOT)}: {len(back['cases'])} cases, {path.stat().st_size:,} bytes")
+        summarise(back)
+        q[name] = back
+    return q
+
+
+if __name__ == "__main__":
+    main()
