@@ -14,11 +14,12 @@
 //! the second sub-step of training on. P starts as the identity and is checkpointed with the
 //! sub-step counter.
 //!
-//! Prediction is the released dynamic fusion (`test_fusion = "batch-entropy"`): per evaluation
-//! batch of `train.batch_size` rows, H(z_m) is turned into probabilities by a softmax over the
-//! batch's rows (per class, the released `dim=0`), its entropy summed over the batch is e_m,
-//! w_m = softmax over modalities of −e_m, output Σ_m w_m H(z_m); `"sample-entropy"` weighs each sample on its own,
-//! `"fixed"` uses the released `av_alpha` weights 0.55 / 0.45.
+//! Prediction (`test_fusion`): by default the released code's fixed fusion, 0.55 H(z_1) +
+//! 0.45 H(z_2) (`main(av_alpha = 0.55)`; its `--dynamic` flag is off unless given); `"batch-entropy"`
+//! is the released dynamic fusion — per evaluation batch of `train.batch_size` rows, H(z_m) is
+//! turned into probabilities by a softmax over the batch's rows (per class, the released
+//! `dim=0`), its entropy summed over the batch is e_m, w_m = softmax over modalities of −e_m,
+//! output Σ_m w_m H(z_m); `"sample-entropy"` weighs each sample on its own (BalanceBenchmark).
 
 use super::engine::{StepContext, StepError, StepStats};
 use super::Method;

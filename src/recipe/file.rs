@@ -88,7 +88,8 @@ pub struct MethodSection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub denominator: Option<MlaDenominator>,
     /// mla: how prediction fuses the modalities' logits through the shared head. Default
-    /// `"batch-entropy"` (the released dynamic fusion).
+    /// `"fixed"`: the released code's default (its `--dynamic` flag is off unless given); its
+    /// README runs both, "fixed fusion" and "dynamic fusion" (`"batch-entropy"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_fusion: Option<MlaTestFusion>,
     /// gblending: how each output's copy measures its training and validation losses.
@@ -143,14 +144,15 @@ pub enum MlaDenominator {
 pub enum MlaTestFusion {
     /// One weight per modality per evaluation batch (`train.batch_size` rows): softmax over
     /// modalities of minus the entropy of H(z_m) softmaxed over the batch's rows (per class,
-    /// as the released `calculate_entropy` does), summed — the released dynamic fusion.
-    #[default]
+    /// as the released `calculate_entropy` does), summed — the released dynamic fusion
+    /// (`--dynamic`).
     BatchEntropy,
     /// Per sample: softmax over modalities of −entropy(softmax(H(z_m,i))) (BalanceBenchmark's
     /// form; balmix's former default).
     SampleEntropy,
     /// Fixed weights 0.55 on the first modality and 0.45 on the second (the released code's
-    /// `av_alpha`); two modalities.
+    /// default, `main(av_alpha = 0.55)`); two modalities.
+    #[default]
     Fixed,
 }
 
