@@ -517,6 +517,54 @@ fn agm_with_alpha_zero_and_no_clipping_is_plain_training_bit_for_bit() {
     assert_ne!(plain, bytes("agm", &["method.kind=\"agm\""]));
 }
 
+/// After AGM's modulation window the released hooks keep scaling by the last in-window κ
+/// (`after_window = "last-kappa"`, default): every step of the epochs after the window reports
+/// the κ of the window's last step; `"plain"` reports 1 (the plain fused loss). κ is method
+/// state, so a resumed run continues with it (the resume test below covers the default).
+#[test]
+fn agm_after_its_window_keeps_the_last_kappa_as_released_or_trains_plainly() {
+    use balmix::train::trainer::Trainer;
+    let run = |after: &str| -> Vec<Vec<f64>> {
+        let r = recipe(
+            "tiny.toml",
+            &[
+                "method.kind=\"agm\"",
+                "method.alpha=1.5",
+                "method.epochs={ start = 0, stop = 2 }",
+                &format!("method.after_window=\"{after}\""),
+            ],
+        );
+        let (data, splits) =
+            balmix::data::load(&r, &balmix::data::Cache::new(None), &|_| {}).unwrap();
+        let mut t = Trainer::new(&r, 0, &data, &splits, Dev::default());
+        let mut last = Vec::new();
+        let mut per_epoch = Vec::new();
+        for epoch in 0..4 {
+            t.start_epoch(epoch).unwrap();
+            let idx: Vec<usize> = splits.train[..32].to_vec();
+            let stats = t.train_step(&idx, epoch, 0.01).unwrap();
+            if epoch < 2 {
+                last = stats.coefficients.clone();
+            }
+            per_epoch.push(stats.coefficients);
+        }
+        per_epoch.push(last);
+        per_epoch
+    };
+    let released = run("last-kappa");
+    let last = released[4].clone();
+    assert!(
+        last.iter().any(|&k| (k - 1.0).abs() > 1e-6),
+        "κ moved: {last:?}"
+    );
+    assert_eq!(released[2], last, "epoch 2 keeps the last in-window κ");
+    assert_eq!(released[3], last, "epoch 3 keeps the last in-window κ");
+    let plain = run("plain");
+    assert_eq!(plain[2], vec![1.0, 1.0]);
+    assert_eq!(plain[3], vec![1.0, 1.0]);
+    assert_eq!(plain[1], released[1], "inside the window the two agree");
+}
+
 /// AGM's running score means are method state: stopped after each epoch and resumed, a run ends
 /// with the bytes of an uninterrupted one.
 #[test]

@@ -669,6 +669,7 @@ fn typed_choices_agree_with_the_recorded_recipe() {
                 clip_trigger: k.clip_trigger.expect(&what),
                 clip_norm: k.clip_norm.expect(&what),
                 masked_passes: k.masked_passes.expect(&what),
+                after_window: k.after_window.expect(&what),
             }),
             MethodKind::Mla => Method::Mla {
                 projection: k.projection.expect(&what),

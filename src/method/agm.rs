@@ -12,7 +12,8 @@
 //! κ_m = exp(α · min(r*_m − r_m, 10)). Inside the window the loss is CE of
 //! κ_a m_a + κ_v m_v + stopgrad((1 − κ_a) m_a + (1 − κ_v) m_v) — the value of `total`, with the
 //! gradient of each mono-modal logit scaled by κ_m (the released code's backward hooks, by the
-//! stop-gradient trick); outside it, CE(total). T_m ← T_m (t − 1)/t + s_m/t every step. When any
+//! stop-gradient trick); after it the released hooks keep the last in-window κ
+//! (`method.after_window = "last-kappa"`, default; `"plain"` takes CE(total)), before it CE(total). T_m ← T_m (t − 1)/t + s_m/t every step. When any
 //! entry of the fusion head's weight gradient exceeds `clip_trigger` in absolute value, the global
 //! gradient norm is clipped to `clip_norm`. One update. BalanceBenchmark's variant (no-gradient
 //! Shapley terms, the opposite sign, per-encoder scaling) is not implemented.
@@ -24,7 +25,7 @@ use crate::model::grads;
 use crate::model::params::{Matrix, Tape};
 use crate::model::resnet::Mode;
 use crate::model::Backend;
-use crate::recipe::file::AgmMaskedPasses;
+use crate::recipe::file::{AgmAfterWindow, AgmMaskedPasses};
 use crate::recipe::typed;
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -46,6 +47,10 @@ pub struct RunningScores {
     pub mean: [f64; 2],
     /// Steps averaged.
     pub count: u64,
+    /// The κ of the last step inside the modulation window, which the released hooks keep
+    /// applying after it (`method.after_window = "last-kappa"`); `None` before the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_kappa: Option<[f64; 2]>,
 }
 
 impl RunningScores {
@@ -124,9 +129,19 @@ impl<D: Backend> Method<D> for Agm {
         let s = [score_present(0, &m_a), score_present(1, &m_v)];
         let kappa = kappa(s, self.state.mean, self.cfg.alpha);
         self.state.update(s);
-        let active = self.cfg.window.contains(cx.epoch);
+        // The κ this step applies: its own inside the window; after it, the released hooks'
+        // last κ (they stay registered) or none.
+        let applied = if self.cfg.window.contains(cx.epoch) {
+            self.state.last_kappa = Some(kappa);
+            Some(kappa)
+        } else {
+            match self.cfg.after_window {
+                AgmAfterWindow::LastKappa => self.state.last_kappa,
+                AgmAfterWindow::Plain => None,
+            }
+        };
         let fused_loss = |logits| cross_entropy_with_logits_loss(logits, targets.clone());
-        let (loss, loss_value) = if active {
+        let (loss, loss_value) = if let Some(kappa) = applied {
             // κ_a m_a + κ_v m_v = c_t·total + c_v·pad_v + c_a·pad_a; the detached rest restores
             // the value of `total`.
             let (ka, kv) = (kappa[0] as f32, kappa[1] as f32);
@@ -175,11 +190,7 @@ impl<D: Backend> Method<D> for Agm {
             contribution: s.iter().map(|v| (-v).exp()).collect(),
             contribution_ema: Some(self.state.mean.iter().map(|v| (-v).exp()).collect()),
             plan: None,
-            coefficients: if active {
-                kappa.to_vec()
-            } else {
-                vec![1.0, 1.0]
-            },
+            coefficients: applied.unwrap_or([1.0, 1.0]).to_vec(),
         })
     }
 

@@ -75,6 +75,11 @@ pub struct MethodSection {
     /// statistics, no running update).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub masked_passes: Option<AgmMaskedPasses>,
+    /// agm: what the steps after the modulation window (`epochs`) do. Default `"last-kappa"`:
+    /// the released hooks stay registered and keep scaling by the last in-window κ;
+    /// `"plain"` takes the plain fused loss, as the paper describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_window: Option<AgmAfterWindow>,
     /// mmpareto: where the unimodal logits come from. Default `"separate"`: a linear head per
     /// modality beside the fused head, as the released model has.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -113,6 +118,17 @@ pub enum AgmMaskedPasses {
     /// Training mode (batch statistics of the half-zero batch, one running update each): what
     /// balmix did before it followed the released code.
     TrainMode,
+}
+
+/// What AGM's steps after its modulation window do.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum AgmAfterWindow {
+    /// Keep scaling by the last in-window κ (the released hooks stay registered).
+    #[default]
+    LastKappa,
+    /// The plain fused loss (the paper's description).
+    Plain,
 }
 
 /// Where MMPareto's unimodal logits come from.

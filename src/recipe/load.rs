@@ -217,6 +217,7 @@ pub const KIND_RULES: &[KindRule] = &[
             ("clip_trigger", &["agm"]),
             ("clip_norm", &["agm"]),
             ("masked_passes", &["agm"]),
+            ("after_window", &["agm"]),
             ("unimodal_heads", &["mmpareto"]),
             ("projection", &["mla"]),
             ("denominator", &["mla"]),

@@ -5,9 +5,9 @@
 //! is a constant here, and validation is the one place that applies it.
 
 use super::file::{
-    Activation, AgmMaskedPasses, BalanceSection, CorruptionKind, EpochWindow, GblendingEstimate,
-    MixPoint, MlaDenominator, MlaProjection, MlaTestFusion, MmParetoHeads, OgmParams, OgmVariant,
-    UnimodalLogits,
+    Activation, AgmAfterWindow, AgmMaskedPasses, BalanceSection, CorruptionKind, EpochWindow,
+    GblendingEstimate, MixPoint, MlaDenominator, MlaProjection, MlaTestFusion, MmParetoHeads,
+    OgmParams, OgmVariant, UnimodalLogits,
 };
 
 /// sgd: classic momentum when `optim.momentum` is not given.
@@ -268,6 +268,8 @@ pub struct Agm {
     pub clip_norm: f64,
     /// The batch-norm mode of the masked forwards.
     pub masked_passes: AgmMaskedPasses,
+    /// What the steps after the window do.
+    pub after_window: AgmAfterWindow,
 }
 
 impl EpochWindow {

@@ -391,6 +391,7 @@ impl Checker<'_> {
             not("method.clip_trigger", m.clip_trigger.is_some(), "agm")?;
             not("method.clip_norm", m.clip_norm.is_some(), "agm")?;
             not("method.masked_passes", m.masked_passes.is_some(), "agm")?;
+            not("method.after_window", m.after_window.is_some(), "agm")?;
         }
         if m.kind != MethodKind::Mla {
             not("method.projection", m.projection.is_some(), "mla")?;
@@ -455,6 +456,7 @@ impl Checker<'_> {
                 let clip_norm = *m.clip_norm.get_or_insert(typed::AGM_CLIP_NORM);
                 self.positive("method.clip_norm", clip_norm)?;
                 let masked_passes = *m.masked_passes.get_or_insert_default();
+                let after_window = *m.after_window.get_or_insert_default();
                 let window = m.epochs.unwrap_or(EpochWindow {
                     start: 0,
                     stop: f.train.epochs,
@@ -474,6 +476,7 @@ impl Checker<'_> {
                     clip_trigger,
                     clip_norm,
                     masked_passes,
+                    after_window,
                 })
             }
         };
