@@ -503,6 +503,31 @@ fn bench_reports_speed_flops_and_memory() {
     for key in ["steps/s", "samples/s", "GFLOP/s", "peak memory"] {
         assert!(out.contains(key), "{key} missing: {out}");
     }
+    // Without --peak-gflops the core's peak is measured and the figure says so.
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("% of peak"))
+        .unwrap_or_else(|| panic!("no % of peak line: {out}"));
+    assert!(line.contains("measured: fastest of"), "{line}");
+    let given = balmix(
+        &[
+            "bench",
+            "recipes/bench/reference.toml",
+            "--steps",
+            "5",
+            "--warmup",
+            "1",
+            "--no-plain",
+            "--peak-gflops",
+            "1000",
+        ],
+        root(),
+    );
+    let (out, _) = text(&given);
+    assert!(
+        out.contains("of 1 x 1000 GFLOP/s (given with --peak-gflops)"),
+        "{out}"
+    );
 }
 
 /// Memory must not grow with epochs: in a 40-epoch run of its own process, resident memory at

@@ -104,9 +104,9 @@ pub struct BenchArgs {
     /// Device, `cpu` or `cuda` (same as --set train.device=...; cuda needs a CUDA build).
     #[arg(long, value_parser = ["cpu", "cuda"])]
     pub device: Option<String>,
-    /// Peak f32 GFLOP/s of one core of this machine (FMA), to print a "% of peak" figure;
-    /// measure it for your CPU (it differs 2x and more between machines). Without it, no
-    /// percentage is printed.
+    /// Peak f32 GFLOP/s of one core, for the "% of peak" figure. Without it the peak is measured
+    /// at start-up (the fastest of a few 512×512 f32 products on one core through the ResNet
+    /// layers' kernel, under a second); give it to compare with a data-sheet figure.
     #[arg(long)]
     pub peak_gflops: Option<f64>,
     /// Download cache folder.

@@ -363,12 +363,27 @@ fn bench(args: super::args::BenchArgs) -> Result<ExitCode> {
         }
         .into());
     }
+    // The core's peak: given, or measured now (a large product on one core, under a second).
+    let (peak, peak_source) = match args.peak_gflops {
+        Some(p) => (p, "given with --peak-gflops".to_string()),
+        None => {
+            let m = balmix::train::peak::measure();
+            (
+                m.gflops,
+                format!(
+                    "measured: fastest of {} {n}×{n} f32 products on one core",
+                    m.products,
+                    n = balmix::train::peak::SIDE
+                ),
+            )
+        }
+    };
     let opts = BenchOptions {
         steps: args.steps,
         warmup: args.warmup,
         threads: args.threads,
         repeats: 5,
-        peak_gflops_per_core: args.peak_gflops,
+        peak_gflops_per_core: Some(peak),
         cache: args.cache_dir.clone(),
     };
     // The method's cost relative to plain training of the same model: the same recipe with
@@ -411,9 +426,9 @@ fn bench(args: super::args::BenchArgs) -> Result<ExitCode> {
         r.forward_flops / 1e6
     ));
     balmix::term::print_line(&format!("GFLOP/s           {:.1}", r.gflops));
-    if let (Some(fraction), Some(peak)) = (r.peak_fraction, args.peak_gflops) {
+    if let Some(fraction) = r.peak_fraction {
         balmix::term::print_line(&format!(
-            "% of peak         {:.1}% of {} x {peak:.0} GFLOP/s",
+            "% of peak         {:.1}% of {} x {peak:.0} GFLOP/s ({peak_source})",
             100.0 * fraction,
             args.threads,
         ));

@@ -13,6 +13,7 @@ pub mod lock;
 pub mod lr;
 pub mod modulation;
 pub mod optim;
+pub mod peak;
 pub mod progress;
 pub mod robustness;
 pub mod run;
