@@ -636,7 +636,7 @@ fn ogm_ge_conv_weights_modulates_only_convolution_weights() {
             variant: OgmVariant::Published,
             params,
         };
-        let k = balmix::train::modulation::modulate(
+        let k = balmix::method::ogm_ge::modulate(
             &cfg,
             &model,
             &mut grads,

@@ -424,7 +424,7 @@ fn other_stream_users(seed: u64, step: u64) {
     let balmix::recipe::typed::Modulation::OgmGe(cfg) = recipe.modulation() else {
         panic!("tiny-ogm-film.toml sets OGM-GE");
     };
-    balmix::train::modulation::modulate(cfg, &model, &mut grads, &u, &[0, 1], (seed, step, 0));
+    balmix::method::ogm_ge::modulate(cfg, &model, &mut grads, &u, &[0, 1], (seed, step, 0));
 }
 
 /// Mixed batches as the plan draws them: with probability p, a batch of 4000 steps is mixed

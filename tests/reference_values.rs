@@ -583,7 +583,7 @@ fn ogm_ge_scales_encoder_weight_gradients_by_k_and_nothing_else() {
     ] {
         let mut grads = patterned_gradients(&model);
         let before = read_gradients(&model, &mut grads);
-        let k = balmix::train::modulation::modulate(
+        let k = balmix::method::ogm_ge::modulate(
             &ogm_section(false, v, None),
             &model,
             &mut grads,
@@ -607,7 +607,7 @@ fn ogm_ge_scales_encoder_weight_gradients_by_k_and_nothing_else() {
         }
         // Outside the window (epochs [1, 3), epoch 0): untouched, k = 1.
         let mut grads = patterned_gradients(&model);
-        let k = balmix::train::modulation::modulate(
+        let k = balmix::method::ogm_ge::modulate(
             &ogm_section(false, v, Some(EpochWindow { start: 1, stop: 3 })),
             &model,
             &mut grads,
@@ -632,7 +632,7 @@ fn ge_noise_std_is_the_std_of_the_unscaled_gradient() {
     let (u, labels) = unimodal_with_rho_two(16);
     let mut grads = patterned_gradients(&model);
     let before = read_gradients(&model, &mut grads);
-    let k = balmix::train::modulation::modulate(
+    let k = balmix::method::ogm_ge::modulate(
         &ogm_section(true, OgmVariant::Published, None),
         &model,
         &mut grads,
@@ -694,7 +694,7 @@ fn ge_noise_draws_are_the_noise_streams_normals_in_parameter_order() {
             g.fill(0.0)
         });
     }
-    balmix::train::modulation::modulate(
+    balmix::method::ogm_ge::modulate(
         &ogm_section(true, OgmVariant::Published, None),
         &model,
         &mut grads,

@@ -1,8 +1,10 @@
 //! Which method a recipe asks for.
 
-use super::{agm, gblending, mixer, mla, mmpareto, multitask, ogm_ge, pmr, standard, Method};
+use super::mixer::{self, MixAt};
+use super::{agm, bmm, gblending, mla, mmpareto, multitask, ogm_ge, pmr, standard, Method};
 use crate::model::Backend;
-use crate::recipe::typed::Method as Kind;
+use crate::recipe::file::{MixPoint, MixupSection};
+use crate::recipe::typed::{self, Method as Kind};
 use crate::recipe::Recipe;
 
 /// The recipe's method: a method with its own step (`[method]`), else the
@@ -40,8 +42,22 @@ pub fn build<D: Backend>(recipe: &Recipe, batches_per_epoch: usize) -> Box<dyn M
         .chain(pmr::from_recipe(recipe))
         .collect();
     Box::new(standard::Standard::new(
-        mixer::build(recipe.mixer(), recipe.mixup()),
+        mixer(recipe.mixer(), recipe.mixup()),
         editors,
         losses,
     ))
+}
+
+/// The recipe's mixer: a stateless [`mixer::Uniform`] (none, input mixup, MM) or B-MM.
+fn mixer(kind: &typed::Mixer, cfg: &MixupSection) -> Box<dyn mixer::Mixer> {
+    let uniform = |at| Box::new(mixer::Uniform::new(at, cfg.clone()));
+    match kind {
+        typed::Mixer::None => uniform(None),
+        typed::Mixer::Input => uniform(Some(MixAt::Input)),
+        typed::Mixer::Mm(point) => uniform(Some(match point {
+            MixPoint::Fused => MixAt::Fused,
+            MixPoint::Encoder => MixAt::Encoder,
+        })),
+        typed::Mixer::Bmm(balance) => Box::new(bmm::Bmm::new(cfg, balance.clone())),
+    }
 }

@@ -4,10 +4,8 @@
 //! never asks which mixup method it runs. This file holds the mixers without state: none,
 //! input mixup and MM; B-MM, which tracks contributions, is [`super::bmm`].
 
-use super::bmm::Bmm;
 use crate::mixup::{plan, Draws, MixPlan};
-use crate::recipe::file::{Contribution, MixPoint, MixupSection};
-use crate::recipe::typed;
+use crate::recipe::file::{Contribution, MixupSection};
 
 /// Where a plan is applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +56,13 @@ pub struct Uniform {
     cfg: MixupSection,
 }
 
+impl Uniform {
+    /// A stateless mixer applying its plans at `at` (none: never mixes).
+    pub fn new(at: Option<MixAt>, cfg: MixupSection) -> Uniform {
+        Uniform { at, cfg }
+    }
+}
+
 impl Mixer for Uniform {
     fn at(&self) -> Option<MixAt> {
         self.at
@@ -65,24 +70,5 @@ impl Mixer for Uniform {
 
     fn plan(&self, draws: Draws, modalities: usize, _relative: Option<&[f64]>) -> MixPlan {
         plan::plan(draws, modalities, &self.cfg, None)
-    }
-}
-
-/// The recipe's mixer.
-pub fn build(kind: &typed::Mixer, cfg: &MixupSection) -> Box<dyn Mixer> {
-    let uniform = |at| {
-        Box::new(Uniform {
-            at,
-            cfg: cfg.clone(),
-        })
-    };
-    match kind {
-        typed::Mixer::None => uniform(None),
-        typed::Mixer::Input => uniform(Some(MixAt::Input)),
-        typed::Mixer::Mm(point) => uniform(Some(match point {
-            MixPoint::Fused => MixAt::Fused,
-            MixPoint::Encoder => MixAt::Encoder,
-        })),
-        typed::Mixer::Bmm(balance) => Box::new(Bmm::new(cfg, balance.clone())),
     }
 }

@@ -1,8 +1,8 @@
 //! Training: optimisers ([`optim`]), learning-rate schedules ([`lr`]), the one training loop
-//! ([`trainer`]) and its batches ([`batch`]), OGM-GE's gradient edit ([`modulation`]),
+//! ([`trainer`]) and its batches ([`batch`]),
 //! evaluation ([`eval`]), checkpoints ([`checkpoint`]), the run-directory lock ([`lock`]), the
 //! mix-plan trace ([`trace`]), progress output ([`progress`]), the per-seed driver ([`run`])
-//! and the step benchmark ([`bench`]). What a step computes is behind [`crate::method`]; what a
+//! the step benchmark ([`bench`]) and the core's measured peak ([`peak`]). What a step computes is behind [`crate::method`]; what a
 //! run leaves behind is [`crate::record`].
 
 pub mod batch;
@@ -11,7 +11,6 @@ pub mod checkpoint;
 pub mod eval;
 pub mod lock;
 pub mod lr;
-pub mod modulation;
 pub mod optim;
 pub mod peak;
 pub mod progress;
