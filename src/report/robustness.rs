@@ -5,7 +5,7 @@
 //! accuracy against severity.
 
 use super::plot::{line_chart, Series};
-use super::render::Stat;
+use super::stat::Stat;
 use crate::record::Summary;
 use serde::{Deserialize, Serialize};
 
