@@ -18,6 +18,7 @@
 mod names;
 mod synth;
 
+pub use super::fake_marker::{FakeMarker, MARKER_FILE};
 use super::layout::AvDataset;
 use super::prepare::{
     encode_grey, encode_rgb, for_each_parallel, prepared_files, write_sums, Ffmpeg, PrepareError,
@@ -25,46 +26,15 @@ use super::prepare::{
 };
 use crate::rng::{stream, Stream};
 use names::{FakeClass, FakeClip};
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use synth::Look;
 
-/// The marker file of a fake dataset.
-pub const MARKER_FILE: &str = "FAKE.toml";
 /// The most clips a fake dataset may have.
 pub const MAX_CLIPS: usize = 1000;
 
-/// `FAKE.toml`: this folder is a fake dataset, not the published one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FakeMarker {
-    /// The dataset it imitates.
-    pub dataset: AvDataset,
-    /// Clips in its lists.
-    pub clips: usize,
-    /// The seed it was drawn with.
-    pub seed: u64,
-    /// Whether it holds videos (the raw layout) rather than the prepared layout.
-    pub with_video: bool,
-}
-
-impl FakeMarker {
-    /// The marker of folder `dir`, if it has one.
-    pub fn read(dir: &Path) -> Result<Option<FakeMarker>, String> {
-        match std::fs::read_to_string(dir.join(MARKER_FILE)) {
-            Ok(text) => toml::from_str(&text).map(Some).map_err(|e| e.to_string()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e.to_string()),
-        }
-    }
-
-    fn write(&self, dir: &Path) -> Result<(), PrepareError> {
-        let text = format!(
-            "# A fake dataset written by `balmix data fake`: its lists and clip counts are not the published ones.\n{}",
-            toml::to_string(self).expect("plain fields serialise")
-        );
-        write(&dir.join(MARKER_FILE), text.as_bytes())
-    }
+/// Write `marker` into `dir`.
+fn write_marker(marker: &FakeMarker, dir: &Path) -> Result<(), PrepareError> {
+    write(&dir.join(MARKER_FILE), marker.text().as_bytes())
 }
 
 /// What to fake.
@@ -395,13 +365,13 @@ pub fn write_fake(
     for (name, text) in &lists {
         write(&list_dir.join(name), text.as_bytes())?;
     }
-    FakeMarker {
+    let marker = FakeMarker {
         dataset,
         clips: clips.len(),
         seed: spec.seed,
         with_video: ffmpeg.is_some(),
-    }
-    .write(out)?;
+    };
+    write_marker(&marker, out)?;
     let test = clips.iter().filter(|c| c.test).count();
     let summary = FakeSummary {
         layout: if ffmpeg.is_some() {

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod dataset;
 pub mod fake;
+pub mod fake_marker;
 pub mod fbank;
 pub mod frame;
 pub mod layout;

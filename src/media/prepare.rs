@@ -28,7 +28,7 @@ pub use jpeg::{encode_grey, encode_rgb, QUALITY};
 pub use raw::{RAW_FLOW_FOLDER, UCF_LIST_FOLDER};
 pub use record::{prepared_files, relative, write_sums, PreparedRecord, RECORD_FILE, SUMS_FILE};
 
-use super::fake::FakeMarker;
+use super::fake_marker::{FakeMarker, MARKER_FILE};
 use super::layout::AvDataset;
 use clip::{prepare_clip, Outputs};
 use raw::{flow_root, read_lists, RawTree};
@@ -301,8 +301,7 @@ fn progress_bar(
 /// Prepare `dataset` from `opts.raw` into `opts.out`.
 pub fn prepare(dataset: AvDataset, opts: &PrepareOptions) -> Result<Prepared, PrepareError> {
     let raw = &opts.raw;
-    let marker = FakeMarker::read(raw)
-        .map_err(|e| PrepareError::io(&raw.join(super::fake::MARKER_FILE), e))?;
+    let marker = FakeMarker::read(raw).map_err(|e| PrepareError::io(&raw.join(MARKER_FILE), e))?;
     if let Some(m) = marker.as_ref().filter(|m| m.dataset != dataset) {
         return Err(PrepareError::FakeMismatch {
             raw: raw.display().to_string(),
