@@ -73,6 +73,7 @@ fn main() {
             "src/media/resample.rs",
             "src/media/select.rs",
             "src/media/spectrogram.rs",
+            "src/media/vocabulary.rs",
         ],
         &Path::new(&out).join("recipe_keys.rs"),
     );

@@ -278,7 +278,7 @@ pub enum Reader {
         /// Which dataset's layout.
         layout: crate::media::layout::AvDataset,
         /// The default front-end.
-        frontend: crate::media::options::AudioFrontend,
+        frontend: crate::media::vocabulary::AudioFrontend,
     },
     /// The video frames of a paper dataset's prepared folder; width and shape follow from the
     /// recipe's `[dataset.media]`.
@@ -287,7 +287,7 @@ pub enum Reader {
         layout: crate::media::layout::AvDataset,
         /// RGB frames or optical flow. Default RGB.
         #[serde(default = "rgb")]
-        stream: crate::media::options::FrameStream,
+        stream: crate::media::vocabulary::FrameStream,
         /// Default frames per clip.
         num_frames: usize,
         /// Default selection rule.
@@ -302,8 +302,8 @@ fn is_zero(v: &usize) -> bool {
     *v == 0
 }
 
-fn rgb() -> crate::media::options::FrameStream {
-    crate::media::options::FrameStream::Rgb
+fn rgb() -> crate::media::vocabulary::FrameStream {
+    crate::media::vocabulary::FrameStream::Rgb
 }
 
 fn crop_default() -> bool {

@@ -16,4 +16,5 @@ pub mod resample;
 pub mod select;
 pub mod source;
 pub mod spectrogram;
+pub mod vocabulary;
 pub mod wav;
