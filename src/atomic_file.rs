@@ -33,6 +33,12 @@ pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
+/// [`write`], creating `path`'s folder first when it does not exist.
+pub fn write_creating_folder(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
+    write(path, bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,8 +33,11 @@
 #![warn(missing_docs)]
 
 pub mod atomic_file;
+pub mod build_info;
 pub mod data;
+pub mod digest;
 pub mod interrupt;
+pub mod kind_name;
 pub mod manifest;
 pub mod media;
 pub mod method;
@@ -48,21 +51,4 @@ pub mod table;
 pub mod term;
 pub mod train;
 
-/// The code version recorded in runs and reports: crate version, git commit, whether the
-/// working tree was dirty at build time, and the [`code_fingerprint`].
-pub fn code_version() -> String {
-    format!(
-        "{} (commit {}, {}, code {})",
-        env!("CARGO_PKG_VERSION"),
-        env!("BALMIX_GIT"),
-        env!("BALMIX_DIRTY"),
-        code_fingerprint()
-    )
-}
-
-/// A hash, taken at build time, of every source that can change a result (`src/`,
-/// `Cargo.lock`, `Cargo.toml`, `build.rs`, the embedded data manifests), so an uncommitted
-/// edit yields another fingerprint. Part of a run's identity.
-pub fn code_fingerprint() -> &'static str {
-    env!("BALMIX_CODE_FINGERPRINT")
-}
+pub use build_info::{code_fingerprint, code_version};

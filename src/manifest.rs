@@ -276,7 +276,7 @@ pub enum Reader {
     /// audio front-end; width and shape follow from the recipe's `[dataset.media]`.
     AvAudio {
         /// Which dataset's layout.
-        layout: crate::media::layout::AvDataset,
+        layout: crate::media::vocabulary::AvDataset,
         /// The default front-end.
         frontend: crate::media::vocabulary::AudioFrontend,
     },
@@ -284,14 +284,14 @@ pub enum Reader {
     /// recipe's `[dataset.media]`.
     AvFrames {
         /// Which dataset's layout.
-        layout: crate::media::layout::AvDataset,
+        layout: crate::media::vocabulary::AvDataset,
         /// RGB frames or optical flow. Default RGB.
         #[serde(default = "rgb")]
         stream: crate::media::vocabulary::FrameStream,
         /// Default frames per clip.
         num_frames: usize,
         /// Default selection rule.
-        frame_select: crate::media::select::FrameSelect,
+        frame_select: crate::media::vocabulary::FrameSelect,
         /// Whether training crops (RandomResizedCrop) before the flip. Default `true`.
         #[serde(default = "crop_default")]
         crop: bool,

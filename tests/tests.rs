@@ -1,5 +1,6 @@
 //! Integration tests, built as one binary (one link of dfdx).
 
+mod architecture;
 mod cli;
 mod common;
 mod data;

@@ -43,7 +43,7 @@ fn bench_loader(
     c: &CacheArgs,
 ) -> Result<ExitCode> {
     let m = catalog(c).get(name)?;
-    if balmix::media::dataset::layout(&m).is_none() {
+    if balmix::data::clips::layout(&m).is_none() {
         bail!("`{name}` is not read from media; bench-loader measures the media loader");
     }
     let cache = Cache::new(c.cache_dir.clone());
@@ -56,9 +56,16 @@ fn bench_loader(
     balmix::term::print_line(&format!(
         "{name}: loader with {workers} worker thread(s), batches of {batch}, {resampler}, one warm-up epoch"
     ));
-    balmix::media::bench::loader_throughput(&m, &cache, &media, epochs, batch, &mut |e, rate| {
-        balmix::term::print_line(&format!("epoch {e}: clips/s {rate:.2}"));
-    })?;
+    balmix::data::loader_bench::loader_throughput(
+        &m,
+        &cache,
+        &media,
+        epochs,
+        batch,
+        &mut |e, rate| {
+            balmix::term::print_line(&format!("epoch {e}: clips/s {rate:.2}"));
+        },
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -188,8 +195,8 @@ fn verify(name: &str, c: &CacheArgs) -> Result<ExitCode> {
         balmix::term::print_line(&format!("{name}: generated from a seed, nothing to verify"));
         return Ok(ExitCode::SUCCESS);
     }
-    if balmix::media::dataset::layout(&m).is_some() {
-        let line = balmix::media::dataset::verify(&m, &cache)?;
+    if balmix::data::clips::layout(&m).is_some() {
+        let line = balmix::data::clips::verify(&m, &cache)?;
         balmix::term::print_line(&line);
         return Ok(ExitCode::SUCCESS);
     }
@@ -331,7 +338,7 @@ fn info_recipe(name: &str, path: &std::path::Path, c: &CacheArgs) -> Result<Exit
 
 /// A resolved split section in words.
 fn describe_split(s: &balmix::recipe::file::SplitSection) -> String {
-    use balmix::recipe::validate::kind_name;
+    use balmix::kind_name::kind_name;
     let kind = s.kind.map(|k| kind_name(&k)).unwrap_or_default();
     let mut parts = vec![kind];
     if let Some(names) = &s.test_groups {

@@ -22,7 +22,7 @@ pub fn load(
 ) -> Result<Dataset, DataError> {
     let k = manifest.classes.len();
     // A local folder is checked whole first (what is missing, and how to prepare it).
-    let checked = match local::folder(manifest, cache) {
+    let checked = match super::fetch::local_folder(manifest, cache) {
         Some(_) => Some(local::check(manifest, cache)?),
         None => None,
     };

@@ -4,7 +4,6 @@
 //! so two runs fetching at once never corrupt it.
 
 use super::error::DataError;
-use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -107,25 +106,14 @@ impl Cache {
     }
 }
 
-/// Lowercase hex sha256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+pub use crate::digest::sha256_hex;
 
-/// Lowercase hex sha256 of a file, streamed.
+/// Lowercase hex sha256 of a file, streamed ([`crate::digest::sha256_file`]).
 pub fn sha256_file(path: &Path) -> Result<String, DataError> {
-    let mut f = File::open(path).map_err(|e| DataError::io(path, e))?;
-    let mut h = Sha256::new();
-    std::io::copy(&mut f, &mut h).map_err(|e| DataError::io(path, e))?;
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    crate::digest::sha256_file(path).map_err(|e| DataError::io(path, e))
 }
 
 /// Write `bytes` to `path` through a temporary file in the same folder and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
-    crate::atomic_file::write(path, bytes).map_err(|e| DataError::io(path, e))
+    crate::atomic_file::write_creating_folder(path, bytes).map_err(|e| DataError::io(path, e))
 }

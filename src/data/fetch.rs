@@ -115,6 +115,14 @@ pub fn member_status(
     Ok(meta.len())
 }
 
+/// The folder of the dataset's local source.
+pub fn local_folder(manifest: &Manifest, cache: &Cache) -> Option<(PathBuf, String)> {
+    manifest.sources.iter().find_map(|s| match s {
+        Source::Local { env, .. } => Some((local_dir(manifest, env, cache), env.clone())),
+        _ => None,
+    })
+}
+
 /// The folder of a local source: `$env` if set, else its `path` relative to the manifest
 /// file's folder, else `<cache>/local/<dataset>`.
 pub fn local_dir(manifest: &Manifest, env: &str, cache: &Cache) -> PathBuf {

@@ -29,7 +29,7 @@ pub fn fingerprint(
                 // A local dataset that is not (completely) prepared: say what is missing and
                 // how to prepare it, not just which file failed to open.
                 Err(e) => {
-                    if super::local::folder(manifest, cache).is_some() {
+                    if super::fetch::local_folder(manifest, cache).is_some() {
                         super::local::check(manifest, cache)?;
                     }
                     return Err(e);
@@ -38,8 +38,8 @@ pub fn fingerprint(
             text.push_str(&format!("{}\t{}\t{sha}\n", member.source, member.path));
         }
         // A prepared media folder: its SHA256SUMS covers every frame and clip.
-        if crate::media::dataset::layout(manifest).is_some() {
-            if let Some((dir, _)) = super::local::folder(manifest, cache) {
+        if super::clips::layout(manifest).is_some() {
+            if let Some((dir, _)) = super::fetch::local_folder(manifest, cache) {
                 let sums = dir.join("SHA256SUMS");
                 let sha = match std::fs::read(&sums) {
                     Ok(bytes) => sha256_hex(&bytes),

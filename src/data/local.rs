@@ -6,9 +6,8 @@
 
 use super::cache::Cache;
 use super::error::{DataError, Location};
-use super::fetch::local_dir;
-use crate::manifest::{Manifest, Member, Source};
-use std::path::PathBuf;
+use super::fetch::local_folder as folder;
+use crate::manifest::{Manifest, Member};
 
 /// The train and test lists.
 pub struct Lists {
@@ -22,19 +21,11 @@ pub struct Lists {
     pub origins: Vec<(String, usize)>,
 }
 
-/// The folder of the dataset's local source.
-pub fn folder(manifest: &Manifest, cache: &Cache) -> Option<(PathBuf, String)> {
-    manifest.sources.iter().find_map(|s| match s {
-        Source::Local { env, .. } => Some((local_dir(manifest, env, cache), env.clone())),
-        _ => None,
-    })
-}
-
 /// Check presence of every file and the lists' counts; read the lists' ids and labels (empty
 /// without fixed lists).
 pub fn check(manifest: &Manifest, cache: &Cache) -> Result<Lists, DataError> {
-    if crate::media::dataset::layout(manifest).is_some() {
-        let c = crate::media::dataset::clips(manifest, cache)?;
+    if super::clips::layout(manifest).is_some() {
+        let c = super::clips::clips(manifest, cache)?;
         return Ok(Lists {
             train: c.labels[..c.train].to_vec(),
             test: c.labels[c.train..].to_vec(),

@@ -6,11 +6,13 @@
 pub mod assemble;
 pub mod augment;
 pub mod cache;
+pub mod clips;
 pub mod corrupt;
 pub mod dataset;
 pub mod error;
 pub mod fetch;
 pub mod fingerprint;
+pub mod loader_bench;
 pub mod local;
 pub mod read_csv;
 pub mod read_modality;
@@ -57,7 +59,7 @@ pub fn load_manifest(
         return Ok((**d).clone());
     }
     let d = assemble::load(manifest, names, cache, log)?;
-    if local::folder(manifest, cache).is_none() {
+    if fetch::local_folder(manifest, cache).is_none() {
         // Local folders can change under us; downloaded data is pinned by sha256.
         memo.lock()
             .expect("dataset memo")
@@ -132,9 +134,8 @@ pub fn load(
 ) -> Result<(Dataset, Splits), DataError> {
     let manifest = recipe.manifest();
     let spec = recipe.dataset();
-    if crate::media::dataset::layout(manifest).is_some() {
-        let (data, _) =
-            crate::media::dataset::load(manifest, &spec.modalities, &spec.media, cache, log)?;
+    if clips::layout(manifest).is_some() {
+        let (data, _) = clips::load(manifest, &spec.modalities, &spec.media, cache, log)?;
         let splits = split(&data, &spec.split)?;
         return Ok((data, splits));
     }

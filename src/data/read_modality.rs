@@ -273,7 +273,7 @@ pub fn read(
                 lines: Vec::new(),
             }
         }
-        // Media are decoded on demand by their own loader (crate::media::dataset).
+        // Media are decoded on demand by their own loader (crate::data::clips).
         Reader::AvAudio { .. } | Reader::AvFrames { .. } => {
             return Err(DataError::Manifest {
                 manifest: manifest.name.clone(),

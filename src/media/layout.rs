@@ -14,18 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
-/// One of the paper's datasets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AvDataset {
-    /// CREMA-D (6 emotions, OGM-GE's split).
-    CremaD,
-    /// Kinetics-Sounds (31 classes, OGM-GE's split).
-    KineticsSounds,
-    /// UCF-101 split 1 (101 classes; RGB + optical flow).
-    #[serde(rename = "ucf-101")]
-    Ucf101,
-}
+pub use super::vocabulary::AvDataset;
 
 /// A split list as published: which file and how many clips it must hold.
 #[derive(Debug, Clone, Copy)]

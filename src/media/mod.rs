@@ -2,8 +2,6 @@
 //! audio front-ends of the reference code bases, JPEG frames and their test transform. Each front-end is checked against the
 //! reference library on committed inputs (`tools/av-reference/`, `tests/reference/{audio,image}/`).
 
-pub mod bench;
-pub mod dataset;
 pub mod fake;
 pub mod fake_marker;
 pub mod fbank;

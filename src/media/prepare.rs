@@ -17,14 +17,18 @@
 //!   `SHA256SUMS`.
 
 mod clip;
+mod error;
 mod ffmpeg;
 mod jpeg;
+mod parallel;
 mod raw;
 mod record;
 
 pub use clip::partial;
+pub use error::PrepareError;
 pub use ffmpeg::{which, Ffmpeg, VideoInfo, INSTALL_HINT};
 pub use jpeg::{encode_grey, encode_rgb, QUALITY};
+pub use parallel::for_each_parallel;
 pub use raw::{RAW_FLOW_FOLDER, UCF_LIST_FOLDER};
 pub use record::{prepared_files, relative, write_sums, PreparedRecord, RECORD_FILE, SUMS_FILE};
 
@@ -33,157 +37,6 @@ use super::layout::AvDataset;
 use clip::{prepare_clip, Outputs};
 use raw::{flow_root, read_lists, RawTree};
 use std::path::{Path, PathBuf};
-
-/// Why a dataset could not be prepared (or faked).
-#[derive(Debug, thiserror::Error)]
-pub enum PrepareError {
-    /// A file or folder could not be read or written.
-    #[error("{path}: {reason}")]
-    Io {
-        /// The file or folder.
-        path: String,
-        /// What went wrong.
-        reason: String,
-    },
-    /// ffmpeg or ffprobe is not on `PATH` but there are media to extract.
-    #[error("{tool} was not found on PATH (or does not run); preparing {clips} {dataset} clip(s) needs ffmpeg and ffprobe: {INSTALL_HINT}")]
-    ToolMissing {
-        /// `ffmpeg` or `ffprobe`.
-        tool: &'static str,
-        /// The dataset.
-        dataset: &'static str,
-        /// Clips left to prepare.
-        clips: usize,
-    },
-    /// A split list is not where it was looked for.
-    #[error("split list {file} not found (looked for {looked}); {dataset} uses {origin}: pass the folder that holds them with --lists")]
-    ListMissing {
-        /// The list's file name.
-        file: &'static str,
-        /// The paths tried.
-        looked: String,
-        /// The dataset.
-        dataset: &'static str,
-        /// Where the published lists come from.
-        origin: &'static str,
-    },
-    /// A split list's lines do not read as the dataset writes them.
-    #[error("{file}: {reason}")]
-    ListFormat {
-        /// The list.
-        file: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// A split list does not hold the published number of clips.
-    #[error("{file} has {got} clips, the published list has {expected}: use the unmodified lists ({origin})")]
-    ListCount {
-        /// The list.
-        file: String,
-        /// Clips in the file.
-        got: usize,
-        /// Clips in the published list.
-        expected: usize,
-        /// Where the published lists come from.
-        origin: &'static str,
-    },
-    /// A split list is not byte-identical to the published one.
-    #[error("{file}: sha256 {got}, but the published list's is {expected}; use the unmodified file ({origin}) — a copy with other line endings, a header row or other rows is a different split")]
-    ListChecksum {
-        /// The list.
-        file: String,
-        /// Its sha256.
-        got: String,
-        /// The published file's sha256.
-        expected: &'static str,
-        /// Where the published lists come from.
-        origin: &'static str,
-    },
-    /// A clip appears twice in the lists.
-    #[error("clip {clip} is listed twice (in {first} and in {second})")]
-    ListDuplicate {
-        /// The clip.
-        clip: String,
-        /// The first list naming it.
-        first: &'static str,
-        /// The second.
-        second: &'static str,
-    },
-    /// Listed clips have no raw media.
-    #[error("{count} clip(s) of the split lists have no raw media in {raw}; nothing was written. Missing: {shown}")]
-    MediaMissing {
-        /// The raw folder.
-        raw: String,
-        /// How many clips.
-        count: usize,
-        /// The first 20 and what each lacks.
-        shown: String,
-    },
-    /// The raw folder is a fake dataset of another kind.
-    #[error("{raw}/FAKE.toml describes a fake {found} dataset, not {expected}")]
-    FakeMismatch {
-        /// The raw folder.
-        raw: String,
-        /// What FAKE.toml says.
-        found: &'static str,
-        /// What was asked for.
-        expected: &'static str,
-    },
-    /// The output folder holds another prepared dataset.
-    #[error("{dir} holds a prepared {found} dataset (prepared.toml); prepare {expected} into another folder")]
-    OtherDataset {
-        /// The output folder.
-        dir: String,
-        /// What its record says.
-        found: &'static str,
-        /// What was asked for.
-        expected: &'static str,
-    },
-    /// Another process is preparing into the same folder.
-    #[error("{dir} is being prepared by another balmix process (it holds {dir}/.prepare.lock); wait for it to finish")]
-    Busy {
-        /// The output folder.
-        dir: String,
-    },
-    /// Some clips failed; the others are in place.
-    #[error("{count} of {total} clip(s) failed: {shown}. The other clips are in place; run the same command again to retry (finished clips are skipped)")]
-    ClipsFailed {
-        /// How many failed.
-        count: usize,
-        /// How many were attempted.
-        total: usize,
-        /// The first 20 failures.
-        shown: String,
-    },
-    /// `balmix data fake --clips` out of range.
-    #[error("--clips {got}: {dataset} fakes need between {min} (two per class, so that every class is in train and test) and {max} clips")]
-    FakeClips {
-        /// The value given.
-        got: usize,
-        /// The dataset.
-        dataset: &'static str,
-        /// Two per class.
-        min: usize,
-        /// The most a fake may have.
-        max: usize,
-    },
-    /// `balmix data fake --out` is not empty.
-    #[error("{dir} is not empty; `balmix data fake` writes into an empty or new folder")]
-    FakeOutNotEmpty {
-        /// The folder.
-        dir: String,
-    },
-}
-
-impl PrepareError {
-    /// An I/O error on `path`.
-    pub fn io(path: &Path, e: impl std::fmt::Display) -> PrepareError {
-        PrepareError::Io {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        }
-    }
-}
 
 /// The first 20 of `items`, `; `-separated, and how many more there are.
 pub fn first_twenty(items: &[String]) -> String {
@@ -197,33 +50,6 @@ pub fn first_twenty(items: &[String]) -> String {
         s.push_str(&format!("; … and {} more", items.len() - 20));
     }
     s
-}
-
-/// Run `work(i)` for `i` in `0..n` on up to `jobs` threads; the failures, by index.
-pub fn for_each_parallel(
-    n: usize,
-    jobs: usize,
-    work: &(dyn Fn(usize) -> Result<(), String> + Sync),
-) -> Vec<(usize, String)> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let next = AtomicUsize::new(0);
-    let failed = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..jobs.clamp(1, n.max(1)) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    break;
-                }
-                if let Err(e) = work(i) {
-                    failed.lock().expect("no panics while held").push((i, e));
-                }
-            });
-        }
-    });
-    let mut failed = failed.into_inner().expect("no panics while held");
-    failed.sort_by_key(|f| f.0);
-    failed
 }
 
 /// What `balmix data prepare` is asked to do.
@@ -389,7 +215,7 @@ pub fn prepare(dataset: AvDataset, opts: &PrepareOptions) -> Result<Prepared, Pr
     let _lock = lock(&opts.out)?;
     for (name, from) in &lists.files {
         let bytes = std::fs::read(from).map_err(|e| PrepareError::io(from, e))?;
-        crate::data::cache::write_atomic(&opts.out.join(name), &bytes)
+        crate::atomic_file::write(&opts.out.join(name), &bytes)
             .map_err(|e| PrepareError::io(&opts.out.join(name), e))?;
     }
     let bar = progress_bar(

@@ -4,24 +4,8 @@
 
 use crate::rng::{stream, Stream};
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 
-/// A frame-selection rule (`dataset.media.frame_select`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FrameSelect {
-    /// OGM-GE's and PMR's loaders as released: the first k files of the listing, in training
-    /// and test alike (the random index they compute is never used; OGM-GE#41). The listing
-    /// is sorted here, since the unsorted `os.listdir` order cannot be reproduced.
-    ListdirFirstK,
-    /// k equal segments of ⌊files/k⌋ frames; training reads a uniformly random frame of each
-    /// segment (its own `frame-select` draw per epoch and sample), test its middle frame
-    /// i·seg + ⌊seg/2⌋ (MMPareto, BalanceBenchmark).
-    Segment,
-    /// k equal segments, always their first frame i·seg (OGM-GE's Kinetics-Sounds loader:
-    /// frames 1, 4, 7 of 10), training and test alike.
-    FixedOffsets,
-}
+pub use super::vocabulary::FrameSelect;
 
 /// Why frames could not be selected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

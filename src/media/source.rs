@@ -341,8 +341,8 @@ fn cached(
     };
     let bytes = std::fs::read(source).map_err(|e| format!("{}: {e}", source.display()))?;
     let mut text = settings.as_bytes().to_vec();
-    text.extend_from_slice(&crate::data::cache::sha256_hex(&bytes).into_bytes());
-    let key = crate::data::cache::sha256_hex(&text);
+    text.extend_from_slice(&crate::digest::sha256_hex(&bytes).into_bytes());
+    let key = crate::digest::sha256_hex(&text);
     let path = dir.join(&key[..2]).join(format!("{key}.f32"));
     if let Ok(b) = std::fs::read(&path) {
         if b.len() == width * 4 {
@@ -354,11 +354,8 @@ fn cached(
     }
     let values = compute()?;
     let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    if let Some(parent) = path.parent() {
-        let _ = std::fs::create_dir_all(parent);
-    }
     // A cache that cannot be written only costs time.
-    let _ = crate::data::cache::write_atomic(&path, &raw);
+    let _ = crate::atomic_file::write_creating_folder(&path, &raw);
     Ok(values)
 }
 

@@ -136,6 +136,15 @@ impl RunningUpdates {
 }
 
 impl<D: Backend> ParamStore<D> {
+    /// Every tensor as `(name, shape, values)` in host memory, in the store's order (what a
+    /// checkpoint or a saved model stores).
+    pub fn named_host_tensors(&self) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+        self.params
+            .iter()
+            .map(|p| (p.name.clone(), p.tensor.dims(), p.tensor.to_host()))
+            .collect()
+    }
+
     /// An empty store on `dev`.
     pub fn new(dev: D) -> Self {
         Self {

@@ -302,7 +302,7 @@ impl CorruptionKind {
 
     /// The kind's name in recipes and flags (`missing-zero`, …).
     pub fn name(self) -> String {
-        crate::recipe::validate::kind_name(&self)
+        crate::kind_name::kind_name(&self)
     }
 
     /// Severities evaluated when the recipe gives none: missing — the probability that a

@@ -400,14 +400,6 @@ fn name_problem(name: &str) -> Option<&'static str> {
     None
 }
 
-/// The kebab-case name serde uses for a unit enum value.
-pub fn kind_name<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
-}
-
 fn fmt(v: f64) -> String {
     format!("{v}")
 }

@@ -2,7 +2,6 @@
 //! and the clean-up of what a killed process left.
 
 use super::metrics::{self, EpochMetrics};
-use crate::model::{Backend, ParamStore};
 use std::path::{Path, PathBuf};
 
 /// File names inside a run directory.
@@ -83,15 +82,6 @@ pub fn safetensors_bytes(
     safetensors::serialize(views, &metadata).expect("safetensors serialisation")
 }
 
-/// The store's tensors as `(name, shape, values)`.
-pub fn store_tensors<D: Backend>(store: &ParamStore<D>) -> Vec<(String, Vec<usize>, Vec<f32>)> {
-    store
-        .params
-        .iter()
-        .map(|p| (p.name.clone(), p.tensor.dims(), p.tensor.to_host()))
-        .collect()
-}
-
 /// Remove what an earlier process left half-done: temporary files of atomic writes (named
 /// `.<file>.tmp-<pid>`), and the checkpoint of a run whose summary exists (a kill between the
 /// summary and the checkpoint's removal). Call only while holding the run's lock.
@@ -118,7 +108,7 @@ pub fn clear_run_dir(dir: &Path) -> std::io::Result<()> {
         return Ok(());
     };
     for entry in entries.flatten() {
-        if entry.file_name() == crate::train::lock::LOCK_FILE {
+        if entry.file_name() == super::lock::LOCK_FILE {
             continue;
         }
         let path = entry.path();

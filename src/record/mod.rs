@@ -2,6 +2,7 @@
 //! files ([`files`]), the per-epoch rows of `metrics.csv` ([`metrics`]) what a finished or diverged run records ([`summary`]), its scores under test-time corruptions ([`robustness`]) and its TensorBoard event file ([`tensorboard`]).
 
 pub mod files;
+pub mod lock;
 pub mod metrics;
 pub mod robustness;
 pub mod summary;

@@ -135,7 +135,7 @@ impl SplitRecord {
             test: names(&splits.test),
         });
         SplitRecord {
-            kind: crate::recipe::validate::kind_name(&section.kind),
+            kind: crate::kind_name::kind_name(&section.kind),
             fold: section.fold.zip(section.folds).map(|(f, k)| [f, k]),
             groups: group_names
                 .as_ref()

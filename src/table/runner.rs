@@ -522,7 +522,7 @@ fn build_report(
         rows: f.rows.iter().map(|r| r.label.clone()).collect(),
         cells: grid,
         references,
-        code_version: crate::code_version(),
+        code_version: crate::build_info::code_version(),
         runs: (trained, reused),
         seconds: (wall, train_seconds),
         robustness: crate::report::robustness::build(

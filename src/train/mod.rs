@@ -9,7 +9,6 @@ pub mod batch;
 pub mod bench;
 pub mod checkpoint;
 pub mod eval;
-pub mod lock;
 pub mod lr;
 pub mod optim;
 pub mod peak;

@@ -4,10 +4,10 @@
 use super::eval::evaluate_inputs;
 use crate::data::corrupt::{Corruption, TrainStats};
 use crate::data::{Dataset, Splits};
+use crate::kind_name::kind_name;
 use crate::method::Method;
 use crate::model::{Backend, Model};
 use crate::recipe::typed::Robustness;
-use crate::recipe::validate::kind_name;
 use crate::record::RobustnessRow;
 
 /// Scores of `model` (predicting through `method`) on the test split under every corruption of

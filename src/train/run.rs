@@ -4,7 +4,6 @@
 //! clean stop on an interrupt.
 
 use super::checkpoint::{self, CheckpointError};
-use super::lock::{LockError, RunLock};
 use super::progress::Progress;
 use super::trace::MixTrace;
 use super::trainer::{Divergence, StepError, Trainer};
@@ -12,6 +11,7 @@ use crate::data::{self, DataError};
 use crate::model::Backend;
 use crate::recipe::file::{DeviceKind, EvalSelect};
 use crate::recipe::Recipe;
+use crate::record::lock::{LockError, RunLock};
 use crate::record::Identity;
 use crate::record::{self, Summary};
 use std::collections::BTreeMap;
@@ -248,7 +248,7 @@ fn identity_of(recipe: &Recipe, cache: &data::Cache) -> Result<Identity, RunErro
     let names: Vec<String> = recipe.dataset().modalities.clone();
     Ok(Identity {
         recipe_hash: recipe.result_hash(),
-        code_fingerprint: crate::code_fingerprint().to_string(),
+        code_fingerprint: crate::build_info::code_fingerprint().to_string(),
         data_fingerprint: data::fingerprint::fingerprint(recipe.manifest(), &names, cache)?,
     })
 }
@@ -453,7 +453,7 @@ fn run_on<D: Backend>(
     flush_trace(&mut trainer, opts)?;
 
     let (selected, weights) = trainer.selected();
-    let mut tensors = record::store_tensors(&trainer.model.store);
+    let mut tensors = trainer.model.store.named_host_tensors();
     for (t, w) in tensors.iter_mut().zip(weights) {
         t.2 = w;
     }
@@ -471,7 +471,7 @@ fn run_on<D: Backend>(
         recipe_hash: identity.recipe_hash.clone(),
         code_fingerprint: identity.code_fingerprint.clone(),
         data_fingerprint: identity.data_fingerprint.clone(),
-        code_version: crate::code_version(),
+        code_version: crate::build_info::code_version(),
         epochs,
         select: match recipe.train().eval.select {
             EvalSelect::Last => "last".into(),

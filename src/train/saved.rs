@@ -44,10 +44,10 @@ impl SavedRun {
                 short(&self.data_fingerprint)
             ));
         }
-        if s.code_fingerprint != crate::code_fingerprint() {
+        if s.code_fingerprint != crate::build_info::code_fingerprint() {
             out.push(format!(
                 "the code changed (this binary's fingerprint {}, the run's {})",
-                short(crate::code_fingerprint()),
+                short(crate::build_info::code_fingerprint()),
                 short(&s.code_fingerprint)
             ));
         }

@@ -290,7 +290,7 @@ impl<'a, D: Backend> Trainer<'a, D> {
             seconds: self.seconds,
         };
         let tensors = CheckpointTensors {
-            params: crate::record::store_tensors(&self.model.store),
+            params: self.model.store.named_host_tensors(),
             first: exported.iter().map(|(_, a, _)| a.clone()).collect(),
             second: exported.iter().map(|(_, _, b)| b.clone()).collect(),
             best: self.best.as_ref().map(|(_, w)| w.clone()),

@@ -3,8 +3,8 @@
 //! found before any work starts so that a missing clip fails the whole run, never silently
 //! shrinks the dataset (spec §9, item 20).
 
-use super::PrepareError;
-use crate::data::cache::sha256_hex;
+use super::error::PrepareError;
+use crate::digest::sha256_hex;
 use crate::media::layout::{AvDataset, Entry};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};

@@ -2,8 +2,9 @@
 //! a fake one, the clip counts, whether optical flow is there, the FFmpeg and balmix versions)
 //! and `SHA256SUMS` (every file written, in `sha256sum` format).
 
-use super::for_each_parallel;
-use crate::data::cache::{sha256_file, write_atomic};
+use super::parallel::for_each_parallel;
+use crate::atomic_file::write as write_atomic;
+use crate::digest::sha256_file;
 use crate::media::layout::AvDataset;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -58,7 +59,8 @@ impl PreparedRecord {
             "# A prepared folder (`balmix data prepare`, or `balmix data fake` without video);\n\
              # SHA256SUMS lists its files.\n{body}"
         );
-        write_atomic(&dir.join(RECORD_FILE), text.as_bytes()).map_err(|e| e.to_string())
+        let path = dir.join(RECORD_FILE);
+        write_atomic(&path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
     }
 }
 
@@ -116,7 +118,7 @@ pub fn write_sums(dir: &Path, files: &[PathBuf], jobs: usize) -> Result<usize, S
     rel.dedup_by(|a, b| a.0 == b.0);
     let hashes = std::sync::Mutex::new(vec![String::new(); rel.len()]);
     let failed = for_each_parallel(rel.len(), jobs, &|i| {
-        let h = sha256_file(rel[i].1).map_err(|e| e.to_string())?;
+        let h = sha256_file(rel[i].1).map_err(|e| format!("{}: {e}", rel[i].1.display()))?;
         hashes.lock().expect("no panics while held")[i] = h;
         Ok(())
     });
@@ -129,7 +131,8 @@ pub fn write_sums(dir: &Path, files: &[PathBuf], jobs: usize) -> Result<usize, S
         .zip(&hashes)
         .map(|((name, _), h)| format!("{h}  {name}\n"))
         .collect();
-    write_atomic(&dir.join(SUMS_FILE), text.as_bytes()).map_err(|e| e.to_string())?;
+    let sums = dir.join(SUMS_FILE);
+    write_atomic(&sums, text.as_bytes()).map_err(|e| format!("{}: {e}", sums.display()))?;
     Ok(rel.len())
 }
 

@@ -12,7 +12,7 @@
 
 use super::super::backend::Backend;
 use super::super::params::{Group, Matrix, ParamId, ParamStore, RunningUpdate, ValueKind, Vector};
-use super::Mode;
+use super::mode::Mode;
 use dfdx::prelude::*;
 use rayon::prelude::*;
 

@@ -13,6 +13,9 @@
 pub mod batch_norm;
 pub mod conv2d;
 pub mod max_pool;
+pub mod mode;
+
+pub use mode::Mode;
 
 use super::backend::Backend;
 use super::params::{Group, Matrix, ParamStore};
@@ -21,39 +24,6 @@ use conv2d::Conv2d;
 use dfdx::prelude::*;
 use max_pool::MaxPool2d;
 use rand::Rng;
-
-/// Whether layers train (batch statistics, running statistics recorded) or evaluate (running
-/// statistics), as PyTorch's `model.train()` / `model.eval()`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Training: batch statistics, and one running-statistics update queued per batch norm.
-    Train,
-    /// Training-mode batch statistics with no running-statistics update: a second forward of a
-    /// batch whose `Train` pass already queued its update, standing in for a second backward
-    /// through that pass's graph (a dfdx tape is consumed by one backward; PyTorch code
-    /// retains the graph). Same values and gradients as the `Train` pass.
-    TrainUnrecorded,
-    /// Evaluation: running statistics, nothing queued (gradients still flow when the pass
-    /// records a tape, as under PyTorch's `eval()` with autograd on).
-    Eval,
-}
-
-impl Mode {
-    /// Whether a pass in this mode queues running-statistics updates.
-    pub fn records(self) -> bool {
-        self == Mode::Train
-    }
-
-    /// The mode of a forward pass that records a tape (training) or not (evaluation): the
-    /// rule [`crate::model::Model::encode`] applies.
-    pub fn of_tape<D: Backend, T: dfdx::tensor::Tape<f32, D>>() -> Mode {
-        if T::OWNS_TAPE {
-            Mode::Train
-        } else {
-            Mode::Eval
-        }
-    }
-}
 
 /// Two 3×3 convolutions with batch norms and a residual connection.
 #[derive(Debug, Clone)]

@@ -2,10 +2,11 @@
 //! best-val selection needing a validation split.
 
 use crate::data::split::ValBy;
+use crate::kind_name::kind_name;
 use crate::manifest::class_counts;
 use crate::recipe::error::RecipeError;
 use crate::recipe::file::*;
-use crate::recipe::validate::{kind_name, Checker};
+use crate::recipe::validate::Checker;
 
 impl Checker<'_> {
     pub(in crate::recipe) fn check_dataset(

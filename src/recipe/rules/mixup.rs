@@ -1,10 +1,11 @@
 //! Rules of `[mixup]` and `[modulation]`: α, probability, epoch windows, B-MM requirements
 //! (fold, two or more modalities, EMA and γ ranges) and OGM-GE settings.
 
+use crate::kind_name::kind_name;
 use crate::recipe::error::RecipeError;
 use crate::recipe::file::*;
 use crate::recipe::typed::{self, Mixer, Modulation, OgmGe};
-use crate::recipe::validate::{kind_name, Checker};
+use crate::recipe::validate::Checker;
 
 impl Checker<'_> {
     pub(in crate::recipe) fn check_mixup(

@@ -1,10 +1,11 @@
 //! Rules of `[model]`: an encoder per modality, widths, conv geometry, fusion arity and keys,
 //! and which unimodal-logits mode a fusion allows.
 
+use crate::kind_name::kind_name;
 use crate::recipe::error::RecipeError;
 use crate::recipe::file::*;
 use crate::recipe::typed::{self, EncoderBody, Fusion, Method};
-use crate::recipe::validate::{kind_name, Checker};
+use crate::recipe::validate::Checker;
 
 impl Checker<'_> {
     pub(in crate::recipe) fn check_model(

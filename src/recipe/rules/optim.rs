@@ -1,10 +1,11 @@
 //! Rules of `[optim]` and `[train]`: learning rate, decay, per-kind keys (momentum for sgd,
 //! betas and eps for adam/adamw), schedules, epochs, batch size, threads.
 
+use crate::kind_name::kind_name;
 use crate::recipe::error::RecipeError;
 use crate::recipe::file::*;
 use crate::recipe::typed::{self, Optimizer, Schedule, ScheduleShape, UpdateRule};
-use crate::recipe::validate::{kind_name, Checker};
+use crate::recipe::validate::Checker;
 
 impl Checker<'_> {
     pub(in crate::recipe) fn check_optim(

@@ -1,10 +1,11 @@
 //! Rules of `train.eval.robustness`: known modalities, image kinds on image modalities only,
 //! severities in range, each kind once; defaults written out.
 
+use crate::kind_name::kind_name;
 use crate::recipe::error::RecipeError;
 use crate::recipe::file::*;
 use crate::recipe::typed::Robustness;
-use crate::recipe::validate::{kind_name, Checker};
+use crate::recipe::validate::Checker;
 
 impl Checker<'_> {
     pub(in crate::recipe) fn check_robustness(

@@ -3,7 +3,7 @@
 //! bars), rows labelled directly on the left with their colour and marker, and cells that did
 //! not produce a number (failed, diverged, data missing, not applicable) marked in place.
 
-use super::{esc, header, marker, nice_intervals, style, text_width, trim};
+use super::chart::{esc, header, marker, nice_intervals, style, text_width, trim};
 use crate::report::render::{Cell, Report, Stat};
 use std::fmt::Write;
 

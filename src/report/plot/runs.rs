@@ -1,7 +1,7 @@
 //! Curves of runs from their `metrics.csv`: one run as lines, a group of runs (seeds, folds)
 //! as the mean per epoch with a shaded ±1 sample-std band.
 
-use super::{Band, LineChart, Series};
+use super::chart::{Band, LineChart, Series};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

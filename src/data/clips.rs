@@ -3,11 +3,11 @@
 //! decodes samples on demand. Every clip's files must be present: a missing one is an error
 //! that lists what is missing, never a silently smaller dataset (spec §9).
 
-use super::layout::{list_frames, AvDataset, Entry};
-use super::options::{settings, MediaSection, MediaSettings};
-use super::source::{cache_dir, MediaSource};
-use crate::data::{Cache, DataError, Dataset, Modality};
+use super::{Cache, DataError, Dataset, Modality};
 use crate::manifest::Manifest;
+use crate::media::layout::{list_frames, AvDataset, Entry};
+use crate::media::options::{settings, MediaSection, MediaSettings};
+use crate::media::source::{cache_dir, MediaSource};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -60,7 +60,7 @@ pub fn clips(manifest: &Manifest, cache: &Cache) -> Result<Clips, DataError> {
         .fixed_splits
         .as_ref()
         .expect("media datasets have fixed splits");
-    let (dir, env) = crate::data::local::folder(manifest, cache).expect("a local source");
+    let (dir, env) = super::fetch::local_folder(manifest, cache).expect("a local source");
     if !dir.is_dir() {
         return Err(missing_error(
             manifest,
@@ -72,10 +72,11 @@ pub fn clips(manifest: &Manifest, cache: &Cache) -> Result<Clips, DataError> {
             )],
         ));
     }
-    let record = super::prepare::PreparedRecord::read(&dir).map_err(|e| DataError::Format {
-        file: dir.join("prepared.toml").display().to_string(),
-        reason: e,
-    })?;
+    let record =
+        crate::media::prepare::PreparedRecord::read(&dir).map_err(|e| DataError::Format {
+            file: dir.join("prepared.toml").display().to_string(),
+            reason: e,
+        })?;
     let fake = record.as_ref().is_some_and(|r| r.fake);
     let expected = match &record {
         Some(r) if r.fake => [Some(r.train_clips), Some(r.test_clips)],
@@ -192,8 +193,10 @@ fn check_files(c: &Clips, kinds: &[(String, MediaSettings)]) -> Vec<String> {
                 }
                 MediaSettings::Frames(f) => {
                     let dirs = match f.stream {
-                        super::options::FrameStream::Rgb => vec![f.layout.frame_dir(&c.dir, clip)],
-                        super::options::FrameStream::Flow => f
+                        crate::media::options::FrameStream::Rgb => {
+                            vec![f.layout.frame_dir(&c.dir, clip)]
+                        }
+                        crate::media::options::FrameStream::Flow => f
                             .layout
                             .flow_dirs(&c.dir, clip)
                             .map(|d| d.to_vec())
@@ -317,7 +320,7 @@ pub fn verify(manifest: &Manifest, cache: &Cache) -> Result<String, DataError> {
                 continue;
             };
             let path = c.dir.join(rel);
-            match crate::data::cache::sha256_file(&path) {
+            match super::cache::sha256_file(&path) {
                 Ok(got) if got == sha => checked += 1,
                 Ok(_) => missing.push(format!("{} does not match SHA256SUMS", path.display())),
                 Err(_) => missing.push(format!("{} is missing", path.display())),

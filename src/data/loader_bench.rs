@@ -2,11 +2,11 @@
 //! as `balmix data bench-loader` prints it and `scripts/loader-bench.sh` compares with the
 //! reference PyTorch DataLoader (`tools/av-reference/loader_bench.py`).
 
-use super::dataset::load;
-use super::options::MediaSection;
-use super::source::View;
-use crate::data::{Cache, DataError};
+use super::clips::load;
+use super::{Cache, DataError};
 use crate::manifest::Manifest;
+use crate::media::options::MediaSection;
+use crate::media::source::View;
 use std::time::Instant;
 
 /// Clips per second of each epoch after a warm-up epoch: every training clip of every media
