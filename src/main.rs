@@ -4,18 +4,6 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     balmix::model::host::keep_freed_memory();
-    // A run reports a media file it cannot decode as an error; the default panic message
-    // (with a backtrace) would only repeat it.
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        use balmix::data::dataset::{MediaReadFailure, CATCHING_MEDIA_FAILURES};
-        match info.payload().downcast_ref::<MediaReadFailure>() {
-            Some(_) if CATCHING_MEDIA_FAILURES.load(std::sync::atomic::Ordering::SeqCst) > 0 => {}
-            // Outside a run (e.g. `balmix eval`): the message, without a backtrace.
-            Some(failure) => balmix::term::eprint_line(&format!("error: {failure}")),
-            None => default_hook(info),
-        }
-    }));
     if let Err(e) = balmix::interrupt::install() {
         balmix::term::eprint_line(&format!("warning: cannot install signal handlers: {e}"));
     }

@@ -78,7 +78,8 @@ fn two_threads_both_do_training_work_and_give_bit_identical_weights() {
         let before = pool.broadcast(|_| thread_cpu_ticks());
         let weights = pool.install(|| {
             assert_eq!(rayon::current_num_threads(), threads);
-            let mut trainer = Trainer::new(&r, 3, &data, &splits, dfdx::prelude::Cpu::default());
+            let mut trainer = Trainer::new(&r, 3, &data, &splits, dfdx::prelude::Cpu::default())
+                .expect("the data reads");
             for _ in 0..r.train().epochs {
                 trainer.run_epoch(&mut |_| {}).expect("an epoch");
             }

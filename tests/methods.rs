@@ -336,9 +336,9 @@ fn pmr_prototypes_are_the_class_means_of_the_sampled_features() {
         seed: 0,
         epoch: 0,
     };
-    term.epoch_start(&mut cx);
+    term.epoch_start(&mut cx).unwrap();
     let protos: balmix::method::pmr::Prototypes = serde_json::from_value(term.state()).unwrap();
-    let features = cx.features(&splits.train);
+    let features = cx.features(&splits.train).unwrap();
     for (m, f) in features.iter().enumerate() {
         let d = cx.model.encoders[m].out;
         for class in 0..6 {
@@ -433,11 +433,11 @@ fn captured_loss_gradients_are_separate_and_add_up_to_the_gradient_of_the_sum() 
     };
     let targets = cx.one_hot(&cx.labels());
     let fused = |cx: &StepContext<'_, Dev>| {
-        let zs = cx.encode(cx.host_batch());
+        let zs = cx.encode(cx.host_batch().unwrap());
         cross_entropy_with_logits_loss(cx.model.head(cx.model.fuse(zs)), targets.clone())
     };
     let own = |cx: &StepContext<'_, Dev>, m: usize| {
-        let mut zs = cx.encode(cx.host_batch());
+        let mut zs = cx.encode(cx.host_batch().unwrap());
         let u = cx.model.unimodal_taped(m, zs.swap_remove(m), 2).unwrap();
         cross_entropy_with_logits_loss(u, targets.clone())
     };
@@ -536,7 +536,7 @@ fn agm_after_its_window_keeps_the_last_kappa_as_released_or_trains_plainly() {
         );
         let (data, splits) =
             balmix::data::load(&r, &balmix::data::Cache::new(None), &|_| {}).unwrap();
-        let mut t = Trainer::new(&r, 0, &data, &splits, Dev::default());
+        let mut t = Trainer::new(&r, 0, &data, &splits, Dev::default()).expect("the data reads");
         let mut last = Vec::new();
         let mut per_epoch = Vec::new();
         for epoch in 0..4 {
@@ -738,7 +738,7 @@ fn check_prototype_pass(train: &[usize], epochs: usize) -> Vec<String> {
             seed: 0,
             epoch,
         };
-        term.epoch_start(&mut cx);
+        term.epoch_start(&mut cx).unwrap();
         let mut order = train.to_vec();
         order.shuffle(&mut stream(0, Stream::Prototype, epoch as u64));
         let mut n = (take * batch).min(order.len());
@@ -750,7 +750,7 @@ fn check_prototype_pass(train: &[usize], epochs: usize) -> Vec<String> {
             }
         }
         let sample = &order[..n];
-        let features = cx.features(sample);
+        let features = cx.features(sample).unwrap();
         let mut now = Vec::new();
         for (m, f) in features.iter().enumerate() {
             let d = cx.model.encoders[m].out;

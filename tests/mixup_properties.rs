@@ -533,7 +533,8 @@ fn training_mixes_exactly_the_batches_and_pairs_the_pure_draws_select() {
         let path = tmp.path().join("trace.csv");
         let names = vec!["audio".to_string(), "visual".to_string()];
         let mut trainer =
-            Trainer::new(&recipe, seed, &data, &splits, dfdx::prelude::Cpu::default());
+            Trainer::new(&recipe, seed, &data, &splits, dfdx::prelude::Cpu::default())
+                .expect("the data reads");
         trainer.trace = Some(MixTrace::create(&path, &names).unwrap());
         for _ in 0..recipe.train().epochs {
             trainer.run_epoch(&mut |_| {}).expect("an epoch");

@@ -466,7 +466,8 @@ fn one_bmm_training_step_matches_the_reference_loss_and_gradients() {
 
         let data = literal_dataset(&names, &inputs, &labels, classes);
         let splits = train_all(n);
-        let mut trainer = Trainer::new(&recipe, seed, &data, &splits, Cpu::default());
+        let mut trainer =
+            Trainer::new(&recipe, seed, &data, &splits, Cpu::default()).expect("the data reads");
         let params = case["params"].as_object().unwrap();
         for (name, values) in params {
             set_param(&mut trainer.model, name, f32s(values));
@@ -874,7 +875,8 @@ fn tiny_method_step(
     let classes = net["classes"].as_u64().unwrap() as usize;
     let data = literal_dataset(&["audio", "visual"], &inputs, &labels, classes);
     let splits = train_all(labels.len());
-    let mut trainer = Trainer::new(recipe, 0, &data, &splits, Cpu::default());
+    let mut trainer =
+        Trainer::new(recipe, 0, &data, &splits, Cpu::default()).expect("the data reads");
     for (name, values) in params {
         set_param(&mut trainer.model, name, f32s(values));
     }
@@ -1071,7 +1073,8 @@ fn one_gblending_step_matches_the_reference_weights_and_gradients() {
             val: (train..labels.len()).collect(),
             test: vec![0],
         };
-        let mut trainer = Trainer::new(&recipe, 0, &data, &splits, Cpu::default());
+        let mut trainer =
+            Trainer::new(&recipe, 0, &data, &splits, Cpu::default()).expect("the data reads");
         let params = net["params"].as_object().unwrap();
         for (name, values) in params {
             set_param(&mut trainer.model, name, f32s(values));

@@ -105,7 +105,8 @@ fn reference_step_at(
     let (inputs, labels, classes) = network_batch();
     let data = literal_dataset(&["audio", "visual"], &inputs, &labels, classes);
     let splits = train_all(labels.len());
-    let mut trainer = Trainer::new(recipe, 0, &data, &splits, Cpu::default());
+    let mut trainer =
+        Trainer::new(recipe, 0, &data, &splits, Cpu::default()).expect("the data reads");
     let buffers = load_reference_params(&mut trainer, case);
     if let Some(s) = state {
         trainer
@@ -333,7 +334,8 @@ fn every_method_makes_the_released_number_of_running_statistics_updates() {
     ];
     for (what, sets, passes) in cases {
         let recipe = fixture_recipe("bn-net.toml", sets);
-        let mut trainer = Trainer::new(&recipe, 0, &data, &splits, Cpu::default());
+        let mut trainer =
+            Trainer::new(&recipe, 0, &data, &splits, Cpu::default()).expect("the data reads");
         trainer.start_epoch(0).expect("epoch start");
         assert_eq!(
             trainer.model.store.running_applied, 0,
@@ -605,7 +607,8 @@ fn gblending_matches_balancebenchmarks_estimate_and_step_with_batch_norm() {
             &format!("train.batch_size={}", set["batch_size"]),
         ],
     );
-    let mut trainer = Trainer::new(&recipe, 0, &data, &splits, Cpu::default());
+    let mut trainer =
+        Trainer::new(&recipe, 0, &data, &splits, Cpu::default()).expect("the data reads");
     let buffers = load_reference_params(&mut trainer, &case);
     trainer.start_epoch(0).expect("the estimate");
     let weights = f64s(&trainer.method_mut().state()["weights"]);
@@ -641,7 +644,8 @@ fn pmr_prototypes_follow_the_released_pass_and_schedule() {
     let data = literal_dataset(&["audio", "visual"], &inputs, &labels, classes);
     let splits = train_all(labels.len());
     let recipe = bn_recipe(&["losses.pmr.momentum=0.2".into()]);
-    let mut trainer = Trainer::new(&recipe, 0, &data, &splits, Cpu::default());
+    let mut trainer =
+        Trainer::new(&recipe, 0, &data, &splits, Cpu::default()).expect("the data reads");
     load_reference_params(&mut trainer, &file["cases"][0]);
     let centres = |t: &mut Trainer<'_, Cpu>| -> Vec<Vec<f64>> {
         let state = t.method_mut().state();

@@ -49,7 +49,7 @@ fn corrupted_inputs_do_not_depend_on_the_model_method_or_order() {
         let (data, splits) = balmix::data::load(&r, &Cache::new(None), &|_| {}).unwrap();
         let model: Model<Dev> = Model::build(&r, &[128, 32], 6, 0, Dev::default());
         let method = balmix::method::build::<Dev>(&r, 10);
-        let stats = TrainStats::of(&data, &splits.train);
+        let stats = TrainStats::of(&data, &splits.train).unwrap();
         let c = Corruption {
             kind: CorruptionKind::Gaussian,
             modality: 1,
@@ -67,7 +67,8 @@ fn corrupted_inputs_do_not_depend_on_the_model_method_or_order() {
             for (k, &i) in samples.iter().enumerate() {
                 out.push((i, host[1][k * w..(k + 1) * w].to_vec()));
             }
-        });
+        })
+        .unwrap();
         let mut out = rows.into_inner().unwrap();
         out.sort_by_key(|(i, _)| *i);
         out
@@ -90,7 +91,7 @@ fn with_one_modality_missing_the_fused_logits_are_the_other_modality_plus_a_cons
     let model: Model<Dev> = Model::build(&r, &[128, 32], 6, 3, Dev::default());
     let idx = &splits.test[..20];
     let n = idx.len();
-    let host = balmix::train::batch::gather_host(&data, idx);
+    let host = balmix::train::batch::gather_host(&data, idx).unwrap();
     let dev = model.store.dev.clone();
     let zs: Vec<Matrix<Dev>> = host
         .iter()
@@ -324,7 +325,7 @@ fn under_modality_dropout_unimodal_quantities_use_only_the_present_rows() {
     let cx = b.context(&mut model, &mut opt);
     let (n, k) = (32usize, 6usize);
     let labels = cx.labels();
-    let host = cx.host_batch();
+    let host = cx.host_batch().unwrap();
     let zs = cx.encode(host.clone());
     let unimodal = cx.model.unimodal(&zs);
     for m in 0..2 {
@@ -421,7 +422,7 @@ fn methods_under_modality_dropout_measure_each_modality_on_its_present_rows() {
         let mut method = balmix::method::build::<Dev>(&b.recipe, 10);
         let mut cx = b.context(&mut model, &mut opt);
         let labels = cx.labels();
-        let zs = cx.encode(cx.host_batch());
+        let zs = cx.encode(cx.host_batch().unwrap());
         let unimodal = cx.model.unimodal(&zs);
         let confidence: Vec<f64> = (0..2)
             .map(|m| {

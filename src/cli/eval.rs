@@ -35,7 +35,7 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode> {
     } else {
         (&run.splits.test, Some(run.summary.test_accuracy))
     };
-    let clean = evaluate(&run.model, &*run.method, &run.data, idx);
+    let clean = evaluate(&run.model, &*run.method, &run.data, idx)?;
     balmix::term::print_text(&scores(&run, &args.split, idx.len(), &clean, recorded));
     let recorded = recorded.unwrap_or(clean.accuracy);
     // The model file is the run's own record: another one is an error whatever it scores.
@@ -98,7 +98,7 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode> {
         &run.splits,
         &shapes,
         spec,
-    );
+    )?;
     balmix::term::print_text(&table(&rows));
     let names: Vec<String> = run.data.modalities.iter().map(|m| m.name.clone()).collect();
     let path = args

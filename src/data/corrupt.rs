@@ -10,6 +10,7 @@
 //! a sample is missing at probability p when its uniform draw is below p; noise: the same
 //! standard normal draws scaled by σ).
 
+use super::error::MediaReadError;
 use super::Dataset;
 use crate::recipe::file::CorruptionKind;
 use crate::rng::{stream, Stream};
@@ -28,7 +29,7 @@ pub struct TrainStats {
 
 impl TrainStats {
     /// The statistics of `data` over the rows `train`.
-    pub fn of(data: &Dataset, train: &[usize]) -> TrainStats {
+    pub fn of(data: &Dataset, train: &[usize]) -> Result<TrainStats, MediaReadError> {
         let n = train.len().max(1) as f64;
         let mut mean = Vec::new();
         let mut std = Vec::new();
@@ -36,7 +37,7 @@ impl TrainStats {
             let mut sum = vec![0f64; m.width];
             let mut sq = vec![0f64; m.width];
             for chunk in train.chunks(data.chunk()) {
-                let rows = m.rows(chunk, crate::media::source::View::Eval);
+                let rows = m.rows(chunk, crate::media::source::View::Eval)?;
                 for row in rows.chunks_exact(m.width.max(1)) {
                     for (j, &v) in row.iter().enumerate() {
                         sum[j] += v as f64;
@@ -52,7 +53,7 @@ impl TrainStats {
             std.push(var.map(|v| v.sqrt() as f32).collect());
             mean.push(mu.into_iter().map(|v| v as f32).collect());
         }
-        TrainStats { mean, std }
+        Ok(TrainStats { mean, std })
     }
 }
 
@@ -205,7 +206,7 @@ mod tests {
 
     #[test]
     fn training_statistics_use_the_training_rows_only() {
-        let s = TrainStats::of(&data(), &[0, 1, 2]);
+        let s = TrainStats::of(&data(), &[0, 1, 2]).unwrap();
         assert_eq!(s.mean[0], vec![3.0, 20.0]);
         // Bessel-corrected: var of (1, 3, 5) is 4; of (10, 10, 40) is 300.
         assert_eq!(s.std[0], vec![2.0, 300f32.sqrt()]);
@@ -214,7 +215,7 @@ mod tests {
     #[test]
     fn missing_replaces_whole_rows_with_zero_or_the_mean_and_nests_over_severity() {
         let d = data();
-        let stats = TrainStats::of(&d, &[0, 1, 2, 3]);
+        let stats = TrainStats::of(&d, &[0, 1, 2, 3]).unwrap();
         let samples: Vec<usize> = (0..4).collect();
         let rows = d.modalities[0].values.clone();
         let mut missing_before = 0;
@@ -288,7 +289,7 @@ mod tests {
     #[test]
     fn draws_depend_on_the_sample_not_on_its_position_in_the_batch() {
         let d = data();
-        let stats = TrainStats::of(&d, &[0, 1, 2, 3]);
+        let stats = TrainStats::of(&d, &[0, 1, 2, 3]).unwrap();
         let c = Corruption {
             kind: CorruptionKind::Gaussian,
             modality: 0,

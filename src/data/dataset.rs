@@ -1,6 +1,6 @@
 //! In-memory datasets: one row-major feature matrix per modality and a label per sample.
 
-use super::error::DataError;
+use super::error::{DataError, MediaReadError};
 use crate::media::source::{MediaSource, View};
 use std::sync::Arc;
 
@@ -40,26 +40,20 @@ impl Modality {
 
     /// Rows `idx` (`idx.len() × width` values): copied from memory, or decoded from media in
     /// `view` (in-memory rows are the same in every view). A media file that cannot be read
-    /// mid-run (every file was checked present at load, not decoded) unwinds with a
-    /// [`MediaReadFailure`] naming it, which a run turns into an error
-    /// ([`crate::train::run::run_seed`]); elsewhere it is a panic with that message.
-    pub fn rows(&self, idx: &[usize], view: View) -> Vec<f32> {
+    /// mid-run (every file was checked present at load, not decoded) is a [`MediaReadError`]
+    /// naming it; a run ends with it as an error and keeps its last checkpoint.
+    pub fn rows(&self, idx: &[usize], view: View) -> Result<Vec<f32>, MediaReadError> {
         match &self.media {
             Some(source) => source
                 .gather(idx, view)
                 .map(|b| b.as_ref().clone())
-                .unwrap_or_else(|e| {
-                    std::panic::panic_any(MediaReadFailure(format!(
-                        "reading modality `{}`: {e}",
-                        self.name
-                    )))
-                }),
+                .map_err(|e| MediaReadError(format!("reading modality `{}`: {e}", self.name))),
             None => {
                 let mut v = Vec::with_capacity(idx.len() * self.width);
                 for &i in idx {
                     v.extend_from_slice(self.row(i));
                 }
-                v
+                Ok(v)
             }
         }
     }
@@ -71,21 +65,6 @@ impl Modality {
         }
     }
 }
-
-/// The payload a media read failure unwinds with: what could not be read, and why.
-#[derive(Debug, Clone)]
-pub struct MediaReadFailure(pub String);
-
-impl std::fmt::Display for MediaReadFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// Runs in progress that turn a [`MediaReadFailure`] into an error (the panic hook of the
-/// binary stays quiet about such failures while one is running).
-pub static CATCHING_MEDIA_FAILURES: std::sync::atomic::AtomicUsize =
-    std::sync::atomic::AtomicUsize::new(0);
 
 /// A labelled multimodal dataset.
 #[derive(Debug, Clone, PartialEq)]

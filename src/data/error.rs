@@ -38,6 +38,10 @@ pub enum DataError {
     MemberMissing { archive: String, member: String },
     #[error("{path}: {reason}")]
     Io { path: String, reason: String },
+    /// A media file checked present at load could not be read or decoded when its rows were
+    /// asked for.
+    #[error(transparent)]
+    MediaRead(#[from] MediaReadError),
     #[error("manifest `{manifest}`: {reason}")]
     Manifest { manifest: String, reason: String },
     #[error("{file}: {at}: {reason}")]
@@ -245,6 +249,7 @@ impl DataError {
             | DataError::FetchFailed { .. }
             | DataError::ChecksumMismatch { .. }
             | DataError::Io { .. }
+            | DataError::MediaRead(_)
             | DataError::LocalMissing { .. } => false,
         }
     }
@@ -257,6 +262,11 @@ impl DataError {
         }
     }
 }
+
+/// A media file that could not be read or decoded mid-run: what, and why.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct MediaReadError(pub String);
 
 #[cfg(test)]
 mod tests {

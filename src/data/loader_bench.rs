@@ -34,7 +34,7 @@ pub fn loader_throughput(
                 data.prefetch(next, view);
             }
             for m in &data.modalities {
-                values += m.rows(rows, view).len();
+                values += m.rows(rows, view)?.len();
             }
         }
         std::hint::black_box(values);

@@ -86,15 +86,19 @@ fn score(m: &[f32], labels: &[usize], k: usize) -> f64 {
 
 /// Fused logits of the batch with the modalities outside `keep` zeroed (still encoded), batch
 /// norms in `mode`.
-fn forward<D: Backend>(cx: &StepContext<'_, D>, keep: &[bool], mode: Mode) -> Matrix<D, Tape<D>> {
+fn forward<D: Backend>(
+    cx: &StepContext<'_, D>,
+    keep: &[bool],
+    mode: Mode,
+) -> Result<Matrix<D, Tape<D>>, StepError> {
     let host: Vec<Vec<f32>> = cx
-        .host_batch()
+        .host_batch()?
         .into_iter()
         .zip(keep)
         .map(|(rows, &k)| if k { rows } else { vec![0.0; rows.len()] })
         .collect();
     let zs = cx.encode_mode(host, mode);
-    cx.model.head(cx.model.fuse(zs))
+    Ok(cx.model.head(cx.model.fuse(zs)))
 }
 
 impl<D: Backend> Method<D> for Agm {
@@ -102,7 +106,7 @@ impl<D: Backend> Method<D> for Agm {
         let labels = cx.labels();
         let (n, k) = (labels.len(), cx.model.classes);
         let targets = cx.one_hot(&labels);
-        let total = forward(cx, &[true, true], Mode::Train);
+        let total = forward(cx, &[true, true], Mode::Train)?;
         // The released code switches to eval() for the masked passes (autograd stays on).
         let masked = match self.cfg.masked_passes {
             AgmMaskedPasses::EvalMode => Mode::Eval,
@@ -113,8 +117,8 @@ impl<D: Backend> Method<D> for Agm {
             // eval-mode passes after it normalise with the updated ones.
             cx.model.store.apply_running_updates();
         }
-        let pad_v = forward(cx, &[true, false], masked);
-        let pad_a = forward(cx, &[false, true], masked);
+        let pad_v = forward(cx, &[true, false], masked)?;
+        let pad_a = forward(cx, &[false, true], masked)?;
         let (t, pv, pa) = (total.as_vec(), pad_v.as_vec(), pad_a.as_vec());
         let m_a: Vec<f32> = (0..n * k).map(|i| 0.5 * (t[i] - pa[i] + pv[i])).collect();
         let m_v: Vec<f32> = (0..n * k).map(|i| 0.5 * (t[i] - pv[i] + pa[i])).collect();

@@ -29,6 +29,14 @@ pub enum StepError {
     /// unimodal logits); recipe validation rules such pairs out, so only a method paired with
     /// a model by hand meets this.
     Unsupported(&'static str),
+    /// A media file could not be read or decoded mid-run.
+    Data(crate::data::error::MediaReadError),
+}
+
+impl From<crate::data::error::MediaReadError> for StepError {
+    fn from(e: crate::data::error::MediaReadError) -> StepError {
+        StepError::Data(e)
+    }
 }
 
 /// Why [`StepError::Unsupported`] for a method that needs unimodal logits from the fused head.
@@ -235,7 +243,7 @@ impl<D: Backend> StepContext<'_, D> {
 
     /// The batch's rows of every modality, on the host, after the recipe's training-time
     /// augmentation (the same draws however often a step asks).
-    pub fn host_batch(&self) -> Vec<Vec<f32>> {
+    pub fn host_batch(&self) -> Result<Vec<Vec<f32>>, StepError> {
         let view = crate::media::source::View::Train {
             seed: self.seed,
             epoch: self.epoch,
@@ -245,11 +253,11 @@ impl<D: Backend> StepContext<'_, D> {
             .modalities
             .iter()
             .map(|m| m.rows(self.idx, view))
-            .collect::<Vec<_>>();
+            .collect::<Result<Vec<_>, _>>()?;
         if let Some(a) = self.augment {
             a.apply(&mut rows, self.idx.len(), self.seed, self.step);
         }
-        rows
+        Ok(rows)
     }
 
     /// Encode host rows of every modality, with a tape, batch norms in training mode (each

@@ -85,15 +85,15 @@ fn masked_rows(
     idx: &[usize],
     keep: &[bool],
     view: View,
-) -> Vec<Vec<f32>> {
+) -> Result<Vec<Vec<f32>>, StepError> {
     data.modalities
         .iter()
         .zip(keep)
         .map(|(m, &k)| {
             if k {
-                m.rows(idx, view)
+                Ok(m.rows(idx, view)?)
             } else {
-                vec![0.0; idx.len() * m.width]
+                Ok(vec![0.0; idx.len() * m.width])
             }
         })
         .collect()
@@ -108,12 +108,12 @@ fn summed_losses<D: Backend>(
     idx: &[usize],
     keep: &[bool],
     batch: usize,
-) -> Vec<(f64, usize)> {
+) -> Result<Vec<(f64, usize)>, StepError> {
     let k = model.classes;
     let size = if batch == 0 { data.chunk() } else { batch };
     let mut out = Vec::new();
     for chunk in idx.chunks(size.max(1)) {
-        let rows = masked_rows(data, chunk, keep, View::Eval);
+        let rows = masked_rows(data, chunk, keep, View::Eval)?;
         let zs: Vec<Matrix<D>> = rows
             .into_iter()
             .enumerate()
@@ -134,7 +134,7 @@ fn summed_losses<D: Backend>(
             .sum::<f64>();
         out.push((sum, chunk.len()));
     }
-    out
+    Ok(out)
 }
 
 /// Mean CE of the masked fused output over `idx` (evaluation mode, no gradient).
@@ -143,12 +143,12 @@ fn mean_loss<D: Backend>(
     data: &crate::data::Dataset,
     idx: &[usize],
     keep: &[bool],
-) -> f64 {
-    let total: f64 = summed_losses(model, data, idx, keep, 0)
+) -> Result<f64, StepError> {
+    let total: f64 = summed_losses(model, data, idx, keep, 0)?
         .iter()
         .map(|(s, _)| s)
         .sum();
-    total / idx.len().max(1) as f64
+    Ok(total / idx.len().max(1) as f64)
 }
 
 /// Σ over validation batches of `batch` rows of the batch-mean CE (BalanceBenchmark's V).
@@ -158,11 +158,11 @@ fn summed_batch_means<D: Backend>(
     idx: &[usize],
     keep: &[bool],
     batch: usize,
-) -> f64 {
-    summed_losses(model, data, idx, keep, batch.max(1))
+) -> Result<f64, StepError> {
+    Ok(summed_losses(model, data, idx, keep, batch.max(1))?
         .iter()
         .map(|&(s, n)| s / n.max(1) as f64)
-        .sum()
+        .sum())
 }
 
 impl GBlending {
@@ -200,7 +200,7 @@ impl GBlending {
                 if crate::interrupt::interrupted() {
                     return Err(StepError::Interrupted);
                 }
-                let rows = masked_rows(cx.data, idx, keep, view);
+                let rows = masked_rows(cx.data, idx, keep, view)?;
                 let n = idx.len();
                 let zs: Vec<Matrix<D, Tape<D>>> = rows
                     .into_iter()
@@ -229,12 +229,12 @@ impl GBlending {
                 let m = if released {
                     (
                         in_epoch,
-                        summed_batch_means(&copy, cx.data, cx.val, keep, self.batch_size),
+                        summed_batch_means(&copy, cx.data, cx.val, keep, self.batch_size)?,
                     )
                 } else {
                     (
-                        mean_loss(&copy, cx.data, cx.train, keep),
-                        mean_loss(&copy, cx.data, cx.val, keep),
+                        mean_loss(&copy, cx.data, cx.train, keep)?,
+                        mean_loss(&copy, cx.data, cx.val, keep)?,
                     )
                 };
                 if e == 0 {
@@ -273,7 +273,7 @@ impl<D: Backend> Method<D> for GBlending {
         if self.state.weights.len() != m_count + 1 {
             self.state.weights = vec![1.0 / (m_count + 1) as f64; m_count + 1];
         }
-        let zs = cx.encode(cx.host_batch());
+        let zs = cx.encode(cx.host_batch()?);
         let unimodal = cx.model.unimodal(&zs);
         let fused = cross_entropy_with_logits_loss(
             cx.model.head(

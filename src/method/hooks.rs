@@ -33,23 +33,27 @@ pub struct EpochContext<'a, D: Backend> {
 impl<D: Backend> EpochContext<'_, D> {
     /// Clean encoder features (no gradient) of samples `idx`, per modality on the host
     /// (`idx.len() × d_m` each), computed in chunks ([`crate::data::Dataset::chunk`]); media in the evaluation view.
-    pub fn features(&self, idx: &[usize]) -> Vec<Vec<f32>> {
+    pub fn features(&self, idx: &[usize]) -> Result<Vec<Vec<f32>>, StepError> {
         self.features_in(idx, crate::media::source::View::Eval)
     }
 
     /// [`EpochContext::features`] of media in `view` (the training view of an epoch, as a
     /// PyTorch pass over the training loader reads it).
-    pub fn features_in(&self, idx: &[usize], view: crate::media::source::View) -> Vec<Vec<f32>> {
+    pub fn features_in(
+        &self,
+        idx: &[usize],
+        view: crate::media::source::View,
+    ) -> Result<Vec<Vec<f32>>, StepError> {
         let dev = self.model.store.dev.clone();
         let mut out: Vec<Vec<f32>> = vec![Vec::new(); self.data.modalities.len()];
         for chunk in idx.chunks(self.data.chunk()) {
             for (m, modality) in self.data.modalities.iter().enumerate() {
-                let rows = modality.rows(chunk, view);
+                let rows = modality.rows(chunk, view)?;
                 let x: Matrix<D> = dev.tensor_from_vec(rows, (chunk.len(), modality.width));
                 out[m].extend(self.model.encode(m, x).as_vec());
             }
         }
-        out
+        Ok(out)
     }
 }
 

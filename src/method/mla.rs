@@ -226,7 +226,7 @@ impl<D: Backend> Method<D> for Mla {
     fn step(&mut self, cx: &mut StepContext<'_, D>) -> Result<StepStats, StepError> {
         let labels = cx.labels();
         let n = labels.len();
-        let host = cx.host_batch();
+        let host = cx.host_batch()?;
         let a = schedule(cx.step, self.batches_per_epoch);
         let (mut losses, mut contribution) = (Vec::new(), Vec::new());
         for (m, rows) in host.into_iter().enumerate() {

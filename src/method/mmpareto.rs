@@ -130,7 +130,7 @@ impl<D: Backend> Method<D> for MmPareto {
         let m_count = cx.modalities();
         let labels = cx.labels();
         let targets = cx.one_hot(&labels);
-        let host = cx.host_batch();
+        let host = cx.host_batch()?;
 
         // The released code makes one forward (one running-statistics update per batch norm)
         // and back-propagates each loss from it with the graph retained. A dfdx tape serves

@@ -2,7 +2,7 @@
 //! gradient editors, applied between backward and the update, and extra loss terms added to the
 //! fused loss. Each implementation is its own file.
 
-use super::engine::StepContext;
+use super::engine::{StepContext, StepError};
 use super::EpochContext;
 use crate::model::params::{Matrix, Tape};
 use crate::model::Backend;
@@ -25,7 +25,9 @@ pub trait GradientEditor<D: Backend> {
 /// An extra loss of the step.
 pub trait LossTerm<D: Backend> {
     /// Before the epoch's first step (e.g. an extra pass over the data). Default: nothing.
-    fn epoch_start(&mut self, _cx: &mut EpochContext<'_, D>) {}
+    fn epoch_start(&mut self, _cx: &mut EpochContext<'_, D>) -> Result<(), StepError> {
+        Ok(())
+    }
 
     /// The term on the clean encoder features `zs` (with their tape) and labels.
     fn loss(

@@ -19,7 +19,7 @@
 //! the first computation the pass reads on until every class is seen); distances are taken as
 //! sqrt(‖z − c‖² + 1e-12) so their gradient exists when z equals a prototype.
 
-use super::engine::StepContext;
+use super::engine::{StepContext, StepError};
 use super::parts::{add_loss, LossTerm};
 use super::EpochContext;
 use crate::media::source::View;
@@ -124,7 +124,7 @@ impl Pmr {
 }
 
 impl<D: Backend> LossTerm<D> for Pmr {
-    fn epoch_start(&mut self, cx: &mut EpochContext<'_, D>) {
+    fn epoch_start(&mut self, cx: &mut EpochContext<'_, D>) -> Result<(), StepError> {
         let mut order = cx.train.to_vec();
         order.shuffle(&mut stream(cx.seed, Stream::Prototype, cx.epoch as u64));
         let batches = order.len().div_ceil(self.batch_size.max(1));
@@ -158,8 +158,8 @@ impl<D: Backend> LossTerm<D> for Pmr {
                     seed: cx.seed,
                     epoch: cx.epoch,
                 },
-            ),
-            PrototypeView::Eval => cx.features(sample),
+            )?,
+            PrototypeView::Eval => cx.features(sample)?,
         };
         let mu = self.cfg.momentum as f32;
         let mut centres = Vec::with_capacity(features.len());
@@ -188,6 +188,7 @@ impl<D: Backend> LossTerm<D> for Pmr {
             centres.push(c);
         }
         self.state.centres = centres;
+        Ok(())
     }
 
     fn loss(

@@ -45,7 +45,7 @@ impl<D: Backend> Method<D> for Standard<D> {
         let labels = cx.labels();
         let at = self.mixer.at();
         let draws = at.and_then(|_| plan::draw(cx.seed, cx.step, cx.epoch, n, cx.recipe.mixup()));
-        let mut host = cx.host_batch();
+        let mut host = cx.host_batch()?;
 
         // Input mixing happens before encoding, with one λ per sample for every modality.
         let mut applied: Option<MixPlan> = None;
@@ -171,7 +171,7 @@ impl<D: Backend> Method<D> for Standard<D> {
 
     fn epoch_start(&mut self, cx: &mut EpochContext<'_, D>) -> Result<(), StepError> {
         for term in &mut self.losses {
-            term.epoch_start(cx);
+            term.epoch_start(cx)?;
         }
         Ok(())
     }

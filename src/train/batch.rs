@@ -1,12 +1,13 @@
 //! Host-side batch assembly: gather rows of each modality and upload them.
 
+use crate::data::error::MediaReadError;
 use crate::data::Dataset;
 use crate::model::params::Matrix;
 use crate::model::Backend;
 
 /// Rows `idx` of every modality as host vectors (`idx.len() × width` each), media in the
 /// evaluation view.
-pub fn gather_host(data: &Dataset, idx: &[usize]) -> Vec<Vec<f32>> {
+pub fn gather_host(data: &Dataset, idx: &[usize]) -> Result<Vec<Vec<f32>>, MediaReadError> {
     data.modalities
         .iter()
         .map(|m| m.rows(idx, crate::media::source::View::Eval))

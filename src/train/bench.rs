@@ -137,7 +137,7 @@ fn time_steps<D: Backend>(
     let b = recipe.train().batch_size;
     let lr = recipe.optimizer().lr;
     {
-        let mut trainer = Trainer::new(recipe, 0, data, splits, dev);
+        let mut trainer = Trainer::new(recipe, 0, data, splits, dev).map_err(media_read)?;
         let batches: Vec<Vec<usize>> = splits
             .train
             .chunks(b)
@@ -146,39 +146,15 @@ fn time_steps<D: Backend>(
             .collect();
         let mut k = 0;
         let mut step = |trainer: &mut Trainer<D>| -> Result<(), RunError> {
-            match trainer.train_step(&batches[k % batches.len()], 0, lr) {
-                Ok(_) => {}
-                Err(StepError::Diverged(divergence)) => {
-                    return Err(RunError::Diverged {
-                        dir: "balmix bench".into(),
-                        divergence,
-                    })
-                }
-                Err(StepError::Interrupted) => {
-                    return Err(RunError::Stopped {
-                        dir: "balmix bench".into(),
-                        epoch: 1,
-                        signal: crate::interrupt::signal().unwrap_or(2),
-                    })
-                }
-                Err(StepError::Trace(e)) => {
-                    return Err(RunError::Io {
-                        path: "trace".into(),
-                        source: e,
-                    })
-                }
-                Err(StepError::Unsupported(what)) => return Err(RunError::Unsupported(what)),
-            }
+            trainer
+                .train_step(&batches[k % batches.len()], 0, lr)
+                .map_err(step_error)?;
             k += 1;
             Ok(())
         };
         // The method's epoch hook once (e.g. PMR's prototypes), so its steps do their real work;
         // the hook's own per-epoch cost is not part of the per-step time.
-        trainer.start_epoch(0).map_err(|_| RunError::Stopped {
-            dir: "balmix bench".into(),
-            epoch: 1,
-            signal: crate::interrupt::signal().unwrap_or(2),
-        })?;
+        trainer.start_epoch(0).map_err(step_error)?;
         for _ in 0..opts.warmup {
             step(&mut trainer)?;
         }
@@ -211,6 +187,38 @@ fn time_steps<D: Backend>(
         })
     }
 }
+
+/// What a failed step of the benchmark ends it with.
+fn step_error(e: StepError) -> RunError {
+    match e {
+        StepError::Diverged(divergence) => RunError::Diverged {
+            dir: BENCH_DIR.into(),
+            divergence,
+        },
+        StepError::Interrupted => RunError::Stopped {
+            dir: BENCH_DIR.into(),
+            epoch: 1,
+            signal: crate::interrupt::signal().unwrap_or(2),
+        },
+        StepError::Trace(e) => RunError::Io {
+            path: "trace".into(),
+            source: e,
+        },
+        StepError::Unsupported(what) => RunError::Unsupported(what),
+        StepError::Data(e) => media_read(e),
+    }
+}
+
+/// A media file the benchmark could not read.
+fn media_read(e: crate::data::error::MediaReadError) -> RunError {
+    RunError::MediaRead {
+        dir: BENCH_DIR.into(),
+        reason: e.0,
+    }
+}
+
+/// How the benchmark names itself where a run names its folder.
+const BENCH_DIR: &str = "balmix bench";
 
 #[cfg(test)]
 mod tests {

@@ -2,6 +2,7 @@
 //! logits on a set of samples.
 
 use super::batch;
+use crate::data::error::MediaReadError;
 use crate::data::Dataset;
 use crate::method::Method;
 use crate::mixup::contribution::argmax;
@@ -26,7 +27,7 @@ pub fn evaluate<D: Backend>(
     method: &dyn Method<D>,
     data: &Dataset,
     idx: &[usize],
-) -> Evaluation {
+) -> Result<Evaluation, MediaReadError> {
     evaluate_inputs(model, method, data, idx, &|_, _| {})
 }
 
@@ -43,7 +44,7 @@ pub fn evaluate_inputs<D: Backend>(
     data: &Dataset,
     idx: &[usize],
     transform: &InputTransform,
-) -> Evaluation {
+) -> Result<Evaluation, MediaReadError> {
     let k = model.classes;
     let m_count = data.modalities.len();
     let mut pred = Vec::with_capacity(idx.len());
@@ -52,7 +53,7 @@ pub fn evaluate_inputs<D: Backend>(
     let size = data.chunk();
     for (c, chunk) in idx.chunks(size).enumerate() {
         let n = chunk.len();
-        let mut rows = batch::gather_host(data, chunk);
+        let mut rows = batch::gather_host(data, chunk)?;
         transform(&mut rows, chunk);
         let xs = batch::upload(&model.store.dev, rows, data, n);
         let zs: Vec<_> = xs
@@ -78,12 +79,12 @@ pub fn evaluate_inputs<D: Backend>(
     for (&p, &y) in pred.iter().zip(&labels) {
         confusion[y][p] += 1;
     }
-    Evaluation {
+    Ok(Evaluation {
         accuracy: correct as f64 / n,
         macro_f1: macro_f1(&pred, &labels, k),
         modality_accuracy: hits.iter().map(|&h| h as f64 / n).collect(),
         confusion,
-    }
+    })
 }
 
 /// Macro-averaged F1 over `classes` from predictions and labels.

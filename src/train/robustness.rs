@@ -3,6 +3,7 @@
 
 use super::eval::evaluate_inputs;
 use crate::data::corrupt::{Corruption, TrainStats};
+use crate::data::error::MediaReadError;
 use crate::data::{Dataset, Splits};
 use crate::kind_name::kind_name;
 use crate::method::Method;
@@ -20,8 +21,8 @@ pub fn evaluate_robustness<D: Backend>(
     splits: &Splits,
     shapes: &[Option<[usize; 3]>],
     spec: &Robustness,
-) -> Vec<RobustnessRow> {
-    let stats = TrainStats::of(data, &splits.train);
+) -> Result<Vec<RobustnessRow>, MediaReadError> {
+    let stats = TrainStats::of(data, &splits.train)?;
     let names: Vec<String> = data.modalities.iter().map(|m| m.name.clone()).collect();
     let mut rows = Vec::new();
     for (kind, severities) in &spec.corruptions {
@@ -40,7 +41,7 @@ pub fn evaluate_robustness<D: Backend>(
                         &stats,
                         spec.seed,
                     )
-                });
+                })?;
                 rows.push(RobustnessRow {
                     corruption: kind_name(kind),
                     modality: names[modality].clone(),
@@ -52,5 +53,5 @@ pub fn evaluate_robustness<D: Backend>(
             }
         }
     }
-    rows
+    Ok(rows)
 }

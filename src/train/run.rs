@@ -163,27 +163,7 @@ pub fn run_seed(recipe: &Recipe, seed: u64, opts: &RunOptions) -> Result<Outcome
             reason: e.to_string(),
         })?;
     let recipe = recipe.for_seed(seed);
-    // A media file that cannot be decoded mid-run unwinds out of the batch code; it ends this
-    // run with an error (its last checkpoint kept) instead of the process.
-    use crate::data::dataset::{MediaReadFailure, CATCHING_MEDIA_FAILURES};
-    use std::sync::atomic::Ordering;
-    CATCHING_MEDIA_FAILURES.fetch_add(1, Ordering::SeqCst);
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        run_on_device(&recipe, seed, opts, &pool)
-    }));
-    CATCHING_MEDIA_FAILURES.fetch_sub(1, Ordering::SeqCst);
-    match outcome {
-        Ok(result) => result,
-        Err(payload) => match payload.downcast::<MediaReadFailure>() {
-            Ok(failure) => Err(RunError::MediaRead {
-                dir: record::run_dir(&opts.out, &recipe.run_name(), seed)
-                    .display()
-                    .to_string(),
-                reason: failure.0,
-            }),
-            Err(other) => std::panic::resume_unwind(other),
-        },
-    }
+    run_on_device(&recipe, seed, opts, &pool)
 }
 
 fn run_on_device(
@@ -342,7 +322,11 @@ fn run_on<D: Backend>(
     if opts.force || because.is_some() {
         record::clear_run_dir(&dir).map_err(io(&dir))?;
     }
-    let mut trainer = Trainer::new(recipe, seed, &data, &splits, dev);
+    let media_read = |e: crate::data::error::MediaReadError| RunError::MediaRead {
+        dir: dir.display().to_string(),
+        reason: e.0,
+    };
+    let mut trainer = Trainer::new(recipe, seed, &data, &splits, dev).map_err(media_read)?;
     let param_names: Vec<String> = trainer
         .model
         .store
@@ -433,6 +417,10 @@ fn run_on<D: Backend>(
                 return Err(io(&path)(e));
             }
             Err(StepError::Unsupported(what)) => return Err(RunError::Unsupported(what)),
+            Err(StepError::Data(e)) => {
+                progress.finish("stopped");
+                return Err(media_read(e));
+            }
         };
         record::append_metrics(&dir, &row).map_err(io(&dir))?;
         record::tensorboard::write_events(&dir, &names, &trainer.metrics).map_err(io(&dir))?;
@@ -460,7 +448,7 @@ fn run_on<D: Backend>(
     let model_path = dir.join(record::MODEL);
     let model_bytes = record::safetensors_bytes(&tensors, None);
     record::write_atomic(&model_path, &model_bytes).map_err(io(&model_path))?;
-    let robustness = trainer.robustness();
+    let robustness = trainer.robustness().map_err(media_read)?;
     if !robustness.is_empty() {
         let path = dir.join(record::ROBUSTNESS);
         record::write_robustness(&path, &names, &robustness).map_err(io(&path))?;

@@ -57,16 +57,19 @@ impl<'a, D: Backend> Trainer<'a, D> {
         data: &'a Dataset,
         splits: &'a Splits,
         dev: D,
-    ) -> Self {
+    ) -> Result<Self, crate::data::error::MediaReadError> {
         let widths: Vec<usize> = data.modalities.iter().map(|m| m.width).collect();
         let model = Model::build(recipe, &widths, data.num_classes(), seed, dev);
         let t = recipe.train();
-        let augment = (t.modality_dropout > 0.0 || t.input_noise > 0.0).then(|| Augment {
-            dropout: t.modality_dropout,
-            noise: t.input_noise,
-            std: TrainStats::of(data, &splits.train).std,
-        });
-        Self {
+        let augment = match t.modality_dropout > 0.0 || t.input_noise > 0.0 {
+            true => Some(Augment {
+                dropout: t.modality_dropout,
+                noise: t.input_noise,
+                std: TrainStats::of(data, &splits.train)?.std,
+            }),
+            false => None,
+        };
+        Ok(Self {
             recipe,
             seed,
             data,
@@ -84,7 +87,7 @@ impl<'a, D: Backend> Trainer<'a, D> {
             seconds: 0.0,
             trace: None,
             augment,
-        }
+        })
     }
 
     /// The method's epoch-start hook for `epoch` (extra passes over the training data).
@@ -179,9 +182,16 @@ impl<'a, D: Backend> Trainer<'a, D> {
         });
         let train_seconds = start.elapsed().as_secs_f64();
         let n = order.len() as f64;
-        let val = (!self.splits.val.is_empty())
-            .then(|| evaluate(&self.model, &*self.method, self.data, &self.splits.val));
-        let test = evaluate(&self.model, &*self.method, self.data, &self.splits.test);
+        let val = match self.splits.val.is_empty() {
+            true => None,
+            false => Some(evaluate(
+                &self.model,
+                &*self.method,
+                self.data,
+                &self.splits.val,
+            )?),
+        };
+        let test = evaluate(&self.model, &*self.method, self.data, &self.splits.test)?;
         let seconds = start.elapsed().as_secs_f64();
         let row = EpochMetrics {
             epoch: epoch + 1,
@@ -327,9 +337,11 @@ impl<'a, D: Backend> Trainer<'a, D> {
 
     /// The reported model's test scores under the recipe's corruptions (empty without
     /// `train.eval.robustness`).
-    pub fn robustness(&self) -> Vec<crate::record::RobustnessRow> {
+    pub fn robustness(
+        &self,
+    ) -> Result<Vec<crate::record::RobustnessRow>, crate::data::error::MediaReadError> {
         let Some(spec) = self.recipe.robustness() else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
         let mut model = self.model.clone();
         for (id, w) in self.selected().1.into_iter().enumerate() {
