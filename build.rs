@@ -68,6 +68,10 @@ fn main() {
     recipe_keys::write(
         &[
             "src/recipe/file.rs",
+            "src/epoch_window.rs",
+            "src/mixup/config.rs",
+            "src/method/config.rs",
+            "src/model/config.rs",
             "src/data/split.rs",
             "src/media/options.rs",
             "src/media/resample.rs",

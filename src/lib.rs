@@ -36,6 +36,7 @@ pub mod atomic_file;
 pub mod build_info;
 pub mod data;
 pub mod digest;
+pub mod epoch_window;
 pub mod interrupt;
 pub mod kind_name;
 pub mod manifest;

@@ -12,7 +12,7 @@ type Dev = dfdx::tensor::Cpu;
 
 fn model(fusion: &str) -> (balmix::recipe::Recipe, Model<Dev>) {
     let r = recipe("tiny.toml", &[&format!("model.fusion.kind=\"{fusion}\"")]);
-    let m = Model::build(&r, &[128, 32], 6, 0, Dev::default());
+    let m = Model::build(&r.model_settings(), &[128, 32], 6, 0, Dev::default());
     (r, m)
 }
 
@@ -232,7 +232,7 @@ fn a_group_left_out_of_an_update_does_not_move_under_momentum_or_weight_decay() 
             "tiny.toml",
             &[&format!("optim.kind=\"{kind}\""), "optim.weight_decay=0.01"],
         );
-        let mut model = Model::build(&r, &[128, 32], 6, 0, Dev::default());
+        let mut model = Model::build(&r.model_settings(), &[128, 32], 6, 0, Dev::default());
         let mut opt = Optimizer::new(r.optimizer());
         let dev = model.store.dev.clone();
         let fill = |model: &mut Model<Dev>, value: f32| {
@@ -320,8 +320,9 @@ fn pmr_prototypes_are_the_class_means_of_the_sampled_features() {
         &["losses.pmr.momentum=0.0", "losses.pmr.sample_fraction=1.0"],
     );
     let (data, splits) = balmix::data::load(&r, &balmix::data::Cache::new(None), &|_| {}).unwrap();
-    let mut model = Model::build(&r, &[128, 32], 6, 0, Dev::default());
-    let mut term: Box<dyn LossTerm<Dev>> = balmix::method::pmr::from_recipe(&r).unwrap();
+    let mut model = Model::build(&r.model_settings(), &[128, 32], 6, 0, Dev::default());
+    let mut term: Box<dyn LossTerm<Dev>> =
+        balmix::method::pmr::from_settings(&r.method_settings(splits.train.len())).unwrap();
     let optim = r.optimizer();
     let new_updater =
         || Box::new(Optimizer::<Dev>::new(optim)) as Box<dyn balmix::method::Updater<Dev>>;
@@ -416,11 +417,10 @@ fn captured_loss_gradients_are_separate_and_add_up_to_the_gradient_of_the_sum() 
     use balmix::model::grads::edit_grad;
     let r = recipe("tiny.toml", &[]);
     let (data, splits) = balmix::data::load(&r, &balmix::data::Cache::new(None), &|_| {}).unwrap();
-    let mut model = Model::build(&r, &[128, 32], 6, 0, Dev::default());
+    let mut model = Model::build(&r.model_settings(), &[128, 32], 6, 0, Dev::default());
     let mut opt = Optimizer::new(r.optimizer());
     let idx: Vec<usize> = splits.train[..32].to_vec();
     let cx = StepContext {
-        recipe: &r,
         model: &mut model,
         updater: &mut opt,
         data: &data,
@@ -430,6 +430,7 @@ fn captured_loss_gradients_are_separate_and_add_up_to_the_gradient_of_the_sum() 
         epoch: 0,
         lr: 0.1,
         augment: None,
+        grad_clip: r.train().grad_clip,
     };
     let targets = cx.one_hot(&cx.labels());
     let fused = |cx: &StepContext<'_, Dev>| {
@@ -603,7 +604,7 @@ fn ogm_ge_conv_weights_modulates_only_convolution_weights() {
     use balmix::model::grads::edit_grad;
     use balmix::recipe::file::{EpochWindow, OgmParams, OgmVariant};
     let r = recipe("tiny.toml", &[]);
-    let mut model = Model::build(&r, &[128, 32], 6, 0, Dev::default());
+    let mut model = Model::build(&r.model_settings(), &[128, 32], 6, 0, Dev::default());
     // Tag the first encoder weight as a convolution's, as ConvBlock does.
     let tagged = model
         .store
@@ -717,8 +718,9 @@ fn check_prototype_pass(train: &[usize], epochs: usize) -> Vec<String> {
         ],
     );
     let (data, splits) = balmix::data::load(&r, &balmix::data::Cache::new(None), &|_| {}).unwrap();
-    let mut model = Model::build(&r, &[128, 32], 6, 0, Dev::default());
-    let mut term: Box<dyn LossTerm<Dev>> = balmix::method::pmr::from_recipe(&r).unwrap();
+    let mut model = Model::build(&r.model_settings(), &[128, 32], 6, 0, Dev::default());
+    let mut term: Box<dyn LossTerm<Dev>> =
+        balmix::method::pmr::from_settings(&r.method_settings(splits.train.len())).unwrap();
     let optim = r.optimizer();
     let new_updater =
         || Box::new(Optimizer::<Dev>::new(optim)) as Box<dyn balmix::method::Updater<Dev>>;

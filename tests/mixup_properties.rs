@@ -399,8 +399,13 @@ fn training_loss(logits: &[f32], targets: &[f32], n: usize, k: usize) -> f64 {
 fn other_stream_users(seed: u64, step: u64) {
     use rand::seq::SliceRandom;
     let recipe = crate::common::recipe("tiny-ogm-film.toml", &[]);
-    let model: balmix::model::Model =
-        balmix::model::Model::build(&recipe, &[6, 4], 3, seed, Default::default());
+    let model: balmix::model::Model = balmix::model::Model::build(
+        &recipe.model_settings(),
+        &[6, 4],
+        3,
+        seed,
+        Default::default(),
+    );
     let mut order: Vec<usize> = (0..50).collect();
     order.shuffle(&mut stream(seed, Stream::Shuffle, step));
     let data = crate::reference_values::literal_dataset(

@@ -262,7 +262,7 @@ pub fn fixture_recipe(name: &str, sets: &[&str]) -> Recipe {
 
 /// A model on the CPU for `recipe` with the given input widths and classes (seed 0).
 fn cpu_model(recipe: &Recipe, widths: &[usize], classes: usize) -> Model<Cpu> {
-    Model::build(recipe, widths, classes, 0, Cpu::default())
+    Model::build(&recipe.model_settings(), widths, classes, 0, Cpu::default())
 }
 
 /// Overwrite the parameter called `name`.

@@ -47,8 +47,11 @@ fn corrupted_inputs_do_not_depend_on_the_model_method_or_order() {
     let seen = |sets: &[&str], reverse: bool| -> Vec<(usize, Vec<f32>)> {
         let r = recipe("tiny.toml", sets);
         let (data, splits) = balmix::data::load(&r, &Cache::new(None), &|_| {}).unwrap();
-        let model: Model<Dev> = Model::build(&r, &[128, 32], 6, 0, Dev::default());
-        let method = balmix::method::build::<Dev>(&r, 10);
+        let model: Model<Dev> = Model::build(&r.model_settings(), &[128, 32], 6, 0, Dev::default());
+        let method = balmix::method::build::<Dev>(&balmix::method::config::MethodSettings {
+            steps_per_epoch: 10,
+            ..r.method_settings(0)
+        });
         let stats = TrainStats::of(&data, &splits.train).unwrap();
         let c = Corruption {
             kind: CorruptionKind::Gaussian,
@@ -88,7 +91,7 @@ fn with_one_modality_missing_the_fused_logits_are_the_other_modality_plus_a_cons
     let r = recipe("tiny.toml", &[]);
     let cache = balmix::data::Cache::new(None);
     let (data, splits) = balmix::data::load(&r, &cache, &|_| {}).unwrap();
-    let model: Model<Dev> = Model::build(&r, &[128, 32], 6, 3, Dev::default());
+    let model: Model<Dev> = Model::build(&r.model_settings(), &[128, 32], 6, 3, Dev::default());
     let idx = &splits.test[..20];
     let n = idx.len();
     let host = balmix::train::batch::gather_host(&data, idx).unwrap();
@@ -282,7 +285,6 @@ impl DropoutBatch {
         opt: &'a mut balmix::train::optim::Optimizer<Dev>,
     ) -> balmix::method::StepContext<'a, Dev> {
         balmix::method::StepContext {
-            recipe: &self.recipe,
             model,
             updater: opt,
             data: &self.data,
@@ -292,6 +294,7 @@ impl DropoutBatch {
             epoch: 0,
             lr: 0.1,
             augment: Some(&self.augment),
+            grad_clip: self.recipe.train().grad_clip,
         }
     }
 
@@ -320,7 +323,7 @@ fn under_modality_dropout_unimodal_quantities_use_only_the_present_rows() {
     use balmix::recipe::file::Contribution;
     use dfdx::prelude::*;
     let b = dropout_batch(&[]);
-    let mut model = Model::build(&b.recipe, &[128, 32], 6, 0, Dev::default());
+    let mut model = Model::build(&b.recipe.model_settings(), &[128, 32], 6, 0, Dev::default());
     let mut opt = balmix::train::optim::Optimizer::new(b.recipe.optimizer());
     let cx = b.context(&mut model, &mut opt);
     let (n, k) = (32usize, 6usize);
@@ -417,9 +420,12 @@ fn methods_under_modality_dropout_measure_each_modality_on_its_present_rows() {
     ];
     for (name, sets) in cases {
         let b = dropout_batch(sets);
-        let mut model = Model::build(&b.recipe, &[128, 32], 6, 0, Dev::default());
+        let mut model = Model::build(&b.recipe.model_settings(), &[128, 32], 6, 0, Dev::default());
         let mut opt = balmix::train::optim::Optimizer::new(b.recipe.optimizer());
-        let mut method = balmix::method::build::<Dev>(&b.recipe, 10);
+        let mut method = balmix::method::build::<Dev>(&balmix::method::config::MethodSettings {
+            steps_per_epoch: 10,
+            ..b.recipe.method_settings(0)
+        });
         let mut cx = b.context(&mut model, &mut opt);
         let labels = cx.labels();
         let zs = cx.encode(cx.host_batch().unwrap());
@@ -435,7 +441,8 @@ fn methods_under_modality_dropout_measure_each_modality_on_its_present_rows() {
             .collect();
         if name == "multitask" {
             let mut term: Box<dyn LossTerm<Dev>> =
-                balmix::method::multitask::from_recipe(&b.recipe).unwrap();
+                balmix::method::multitask::from_settings(&b.recipe.method_settings(b.idx.len()))
+                    .unwrap();
             let value = term.loss(&cx, &zs, &labels).unwrap().as_vec()[0] as f64;
             let want: f64 = (0..2)
                 .map(|m| {
@@ -486,7 +493,7 @@ fn present_rows_is_none_when_a_modality_is_in_every_row_or_in_none() {
             d[0][0] && d[1][0]
         })
         .unwrap();
-    let mut model = Model::build(&b.recipe, &[128, 32], 6, 0, Dev::default());
+    let mut model = Model::build(&b.recipe.model_settings(), &[128, 32], 6, 0, Dev::default());
     let mut opt = balmix::train::optim::Optimizer::new(b.recipe.optimizer());
     let cx = balmix::method::StepContext {
         idx: &idx,

@@ -524,7 +524,7 @@ fn store_order(recipe: &balmix::recipe::Recipe) -> Vec<String> {
     let (data, _) = balmix::data::load(recipe, &balmix::data::Cache::new(None), &|_| {}).unwrap();
     let widths: Vec<usize> = data.modalities.iter().map(|m| m.width).collect();
     let model = balmix::model::Model::build(
-        recipe,
+        &recipe.model_settings(),
         &widths,
         data.num_classes(),
         0,

@@ -91,7 +91,7 @@ fn summary(args: RecipeArgs) -> Result<ExitCode> {
         })
         .collect();
     let model: balmix::model::Model<dfdx::tensor::Cpu> = balmix::model::Model::build(
-        &recipe,
+        &recipe.model_settings(),
         &widths,
         manifest.classes.len(),
         0,

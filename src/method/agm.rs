@@ -18,6 +18,8 @@
 //! gradient norm is clipped to `clip_norm`. One update. BalanceBenchmark's variant (no-gradient
 //! Shapley terms, the opposite sign, per-encoder scaling) is not implemented.
 
+use super::config;
+use super::config::{AgmAfterWindow, AgmMaskedPasses};
 use super::engine::{all_groups, select_rows, StepContext, StepError, StepStats};
 use super::Method;
 use crate::mixup::mix;
@@ -25,8 +27,6 @@ use crate::model::grads;
 use crate::model::params::{Matrix, Tape};
 use crate::model::resnet::Mode;
 use crate::model::Backend;
-use crate::recipe::file::{AgmAfterWindow, AgmMaskedPasses};
-use crate::recipe::typed;
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -35,7 +35,7 @@ const SCORE_CLAMP: f64 = 10.0;
 
 /// AGM's settings and running means.
 pub struct Agm {
-    cfg: typed::Agm,
+    cfg: config::Agm,
     state: RunningScores,
 }
 
@@ -210,7 +210,7 @@ impl<D: Backend> Method<D> for Agm {
 
 impl Agm {
     /// AGM with its settings, before any step.
-    pub fn new(cfg: typed::Agm) -> Agm {
+    pub fn new(cfg: config::Agm) -> Agm {
         Agm {
             cfg,
             state: RunningScores::default(),

@@ -4,9 +4,9 @@
 //! ratios themselves are the pure functions of [`crate::mixup::balanced`].
 
 use super::mixer::{MixAt, Mixer};
+use crate::mixup::config::{BalanceSection, Contribution, MixupSection};
 use crate::mixup::contribution::{self, ContributionEma};
 use crate::mixup::{plan, Draws, MixPlan};
-use crate::recipe::file::{BalanceSection, Contribution, MixupSection};
 
 /// B-MM with its contribution average.
 pub struct Bmm {
@@ -27,6 +27,10 @@ impl Bmm {
 }
 
 impl Mixer for Bmm {
+    fn settings(&self) -> &MixupSection {
+        &self.cfg
+    }
+
     fn at(&self) -> Option<MixAt> {
         Some(MixAt::Encoder)
     }
@@ -57,7 +61,7 @@ impl Mixer for Bmm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recipe::file::MixupMethod;
+    use crate::mixup::config::MixupMethod;
 
     /// The contribution average survives a checkpoint: a restored mixer continues exactly as
     /// the original, and a state of the wrong shape is refused.

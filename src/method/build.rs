@@ -1,19 +1,17 @@
 //! Which method a recipe asks for.
 
+use super::config::{Method as Kind, MethodSettings};
 use super::mixer::{self, MixAt};
 use super::{agm, bmm, gblending, mla, mmpareto, multitask, ogm_ge, pmr, standard, Method};
+use crate::mixup::config::Mixer as MixerKind;
+use crate::mixup::config::{MixPoint, MixupSection};
 use crate::model::Backend;
-use crate::recipe::file::{MixPoint, MixupSection};
-use crate::recipe::typed::{self, Method as Kind};
-use crate::recipe::Recipe;
 
-/// The recipe's method: a method with its own step (`[method]`), else the
-/// [`standard::Standard`] step with the recipe's mixer (`[mixup]`),
-/// gradient editors (`[modulation]`) and loss terms (`[losses]`). `batches_per_epoch` is the
-/// run's number of steps per epoch (MLA's projection schedule uses it). Each part's file decides
-/// from the recipe whether it applies.
-pub fn build<D: Backend>(recipe: &Recipe, batches_per_epoch: usize) -> Box<dyn Method<D>> {
-    match *recipe.method() {
+/// The method of `settings`: a method with its own step (`[method]`), else the
+/// [`standard::Standard`] step with its mixer (`[mixup]`), gradient editors (`[modulation]`)
+/// and loss terms (`[losses]`). Each part's file decides from the settings whether it applies.
+pub fn build<D: Backend>(settings: &MethodSettings) -> Box<dyn Method<D>> {
+    match settings.method {
         Kind::Mmpareto { gamma, heads } => return Box::new(mmpareto::MmPareto::new(gamma, heads)),
         Kind::Agm(cfg) => return Box::new(agm::Agm::new(cfg)),
         Kind::Mla {
@@ -23,41 +21,44 @@ pub fn build<D: Backend>(recipe: &Recipe, batches_per_epoch: usize) -> Box<dyn M
         } => {
             return Box::new(mla::Mla::new(
                 (projection, denominator, test_fusion),
-                recipe.train().batch_size,
-                batches_per_epoch,
+                settings.batch_size,
+                settings.steps_per_epoch,
             ))
         }
         Kind::Gblending {
             super_epoch,
             estimate,
         } => {
-            let batch_size = recipe.train().batch_size;
-            return Box::new(gblending::GBlending::new(super_epoch, estimate, batch_size));
+            return Box::new(gblending::GBlending::new(
+                super_epoch,
+                estimate,
+                settings.batch_size,
+            ));
         }
         Kind::Standard => {}
     }
-    let editors = ogm_ge::from_recipe(recipe).into_iter().collect();
-    let losses = multitask::from_recipe(recipe)
+    let editors = ogm_ge::from_settings(settings).into_iter().collect();
+    let losses = multitask::from_settings(settings)
         .into_iter()
-        .chain(pmr::from_recipe(recipe))
+        .chain(pmr::from_settings(settings))
         .collect();
     Box::new(standard::Standard::new(
-        mixer(recipe.mixer(), recipe.mixup()),
+        mixer(&settings.mixer, &settings.mixup),
         editors,
         losses,
     ))
 }
 
 /// The recipe's mixer: a stateless [`mixer::Uniform`] (none, input mixup, MM) or B-MM.
-fn mixer(kind: &typed::Mixer, cfg: &MixupSection) -> Box<dyn mixer::Mixer> {
+fn mixer(kind: &MixerKind, cfg: &MixupSection) -> Box<dyn mixer::Mixer> {
     let uniform = |at| Box::new(mixer::Uniform::new(at, cfg.clone()));
     match kind {
-        typed::Mixer::None => uniform(None),
-        typed::Mixer::Input => uniform(Some(MixAt::Input)),
-        typed::Mixer::Mm(point) => uniform(Some(match point {
+        MixerKind::None => uniform(None),
+        MixerKind::Input => uniform(Some(MixAt::Input)),
+        MixerKind::Mm(point) => uniform(Some(match point {
             MixPoint::Fused => MixAt::Fused,
             MixPoint::Encoder => MixAt::Encoder,
         })),
-        typed::Mixer::Bmm(balance) => Box::new(bmm::Bmm::new(cfg, balance.clone())),
+        MixerKind::Bmm(balance) => Box::new(bmm::Bmm::new(cfg, balance.clone())),
     }
 }

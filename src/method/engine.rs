@@ -12,7 +12,6 @@ use crate::model::grads;
 use crate::model::params::{Group, Matrix, Tape};
 use crate::model::resnet::Mode;
 use crate::model::{Backend, Model, ParamStore};
-use crate::recipe::Recipe;
 use dfdx::prelude::*;
 use dfdx::tensor::Gradients;
 
@@ -107,8 +106,6 @@ pub fn all_groups(_: Group) -> bool {
 
 /// One step's inputs and the engine's operations.
 pub struct StepContext<'a, D: Backend> {
-    /// The resolved recipe.
-    pub recipe: &'a Recipe,
     /// The model being trained.
     pub model: &'a mut Model<D>,
     /// The optimiser.
@@ -127,6 +124,8 @@ pub struct StepContext<'a, D: Backend> {
     pub lr: f64,
     /// Training-time input augmentation (modality dropout, input noise), if any.
     pub augment: Option<&'a crate::data::augment::Augment>,
+    /// `train.grad_clip`: the global gradient-norm clip applied before each update, if any.
+    pub grad_clip: Option<f64>,
 }
 
 impl<D: Backend> StepContext<'_, D> {
@@ -200,7 +199,7 @@ impl<D: Backend> StepContext<'_, D> {
     pub fn contribution(
         &self,
         m: usize,
-        kind: crate::recipe::file::Contribution,
+        kind: crate::mixup::config::Contribution,
         u: &[f32],
         fused: &[f32],
         labels: &[usize],
@@ -311,7 +310,7 @@ impl<D: Backend> StepContext<'_, D> {
         if !norm.is_finite() {
             return Err(self.diverged(format!("gradient norm is {norm}")));
         }
-        if let Some(clip) = self.recipe.train().grad_clip {
+        if let Some(clip) = self.grad_clip {
             let factor = grads::clip_factor(norm, clip);
             if factor < 1.0 {
                 grads::scale(&self.model.store, grads, factor, include);

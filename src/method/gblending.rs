@@ -17,13 +17,14 @@
 //! Σ_m w_m CE(u_m) + w_fused CE(f) with the decomposed unimodal logits u_m. The weights are
 //! checkpointed. Cost: (M + 1) × `super_epoch` extra epochs every `super_epoch` epochs.
 
+use super::config::GblendingEstimate;
 use super::engine::{all_groups, StepContext, StepError, StepStats, NEEDS_DECOMPOSABLE_HEAD};
 use super::{EpochContext, Method};
 use crate::media::source::View;
+use crate::mixup::config::Contribution;
 use crate::mixup::mix;
 use crate::model::params::{Matrix, Tape};
 use crate::model::{Backend, Model};
-use crate::recipe::file::{Contribution, GblendingEstimate};
 use crate::rng::{stream, Stream};
 use dfdx::prelude::*;
 use rand::seq::SliceRandom;

@@ -4,8 +4,8 @@
 //! never asks which mixup method it runs. This file holds the mixers without state: none,
 //! input mixup and MM; B-MM, which tracks contributions, is [`super::bmm`].
 
+use crate::mixup::config::{Contribution, MixupSection};
 use crate::mixup::{plan, Draws, MixPlan};
-use crate::recipe::file::{Contribution, MixupSection};
 
 /// Where a plan is applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +22,15 @@ pub enum MixAt {
 pub trait Mixer {
     /// Where this mixer mixes; `None` when it never does.
     fn at(&self) -> Option<MixAt>;
+
+    /// The `[mixup]` settings its draws follow (α, λ granularity, probability, window).
+    fn settings(&self) -> &MixupSection;
+
+    /// This step's random draws (`None` when the mixer never mixes, or the batch is not mixed).
+    fn draw(&self, seed: u64, step: u64, epoch: usize, n: usize) -> Option<Draws> {
+        self.at()
+            .and_then(|_| plan::draw(seed, step, epoch, n, self.settings()))
+    }
 
     /// The contribution estimator measured on the clean batch (and reported in the metrics).
     /// Default: confidence, OGM-GE's score.
@@ -64,6 +73,10 @@ impl Uniform {
 }
 
 impl Mixer for Uniform {
+    fn settings(&self) -> &MixupSection {
+        &self.cfg
+    }
+
     fn at(&self) -> Option<MixAt> {
         self.at
     }

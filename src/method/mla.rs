@@ -21,13 +21,14 @@
 //! `dim=0`), its entropy summed over the batch is e_m, w_m = softmax over modalities of −e_m,
 //! output Σ_m w_m H(z_m); `"sample-entropy"` weighs each sample on its own (BalanceBenchmark).
 
+use super::config::{MlaDenominator, MlaProjection, MlaTestFusion};
 use super::engine::{StepContext, StepError, StepStats};
 use super::Method;
+use crate::mixup::config::Contribution;
 use crate::mixup::mix;
 use crate::model::grads::edit_grad;
 use crate::model::params::{Group, Matrix};
 use crate::model::{Backend, Model};
-use crate::recipe::file::{Contribution, MlaDenominator, MlaProjection, MlaTestFusion};
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 

@@ -15,14 +15,15 @@
 //! first forward queues running-statistics updates (batch norm), as the released single
 //! forward does — the others recompute it in [`Mode::TrainUnrecorded`].
 
+use super::config::MmParetoHeads;
 use super::engine::{all_groups, StepContext, StepError, StepStats, NEEDS_DECOMPOSABLE_HEAD};
 use super::Method;
+use crate::mixup::config::Contribution;
 use crate::model::grads::edit_grad;
 use crate::model::layers::detach;
 use crate::model::params::{Group, Matrix, Tape};
 use crate::model::resnet::Mode;
 use crate::model::Backend;
-use crate::recipe::file::{Contribution, MmParetoHeads};
 use dfdx::prelude::*;
 use dfdx::tensor::Gradients;
 

@@ -24,6 +24,7 @@
 pub mod agm;
 pub mod bmm;
 mod build;
+pub mod config;
 pub mod engine;
 pub mod gblending;
 pub mod hooks;

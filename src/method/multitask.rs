@@ -4,11 +4,11 @@
 //! what a balancing method gains beyond "just" adding unimodal losses. The unimodal terms use
 //! the clean features and labels, before any mixing.
 
+use super::config::MethodSettings;
 use super::engine::StepContext;
 use super::parts::{add_loss, LossTerm};
 use crate::model::params::{Matrix, Tape};
 use crate::model::Backend;
-use crate::recipe::Recipe;
 use dfdx::prelude::*;
 
 /// Σ_m weight · CE(u_m, y).
@@ -37,8 +37,8 @@ impl<D: Backend> LossTerm<D> for Multitask {
     }
 }
 
-/// The recipe's multitask term, if `losses.unimodal > 0`.
-pub fn from_recipe<D: Backend>(recipe: &Recipe) -> Option<Box<dyn LossTerm<D>>> {
-    let weight = recipe.losses().unimodal;
+/// The multitask term, if `losses.unimodal > 0`.
+pub fn from_settings<D: Backend>(settings: &MethodSettings) -> Option<Box<dyn LossTerm<D>>> {
+    let weight = settings.losses.unimodal;
     (weight > 0.0).then(|| Box::new(Multitask { weight }) as Box<dyn LossTerm<D>>)
 }

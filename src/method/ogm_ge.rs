@@ -3,15 +3,14 @@
 //! are scaled by k_m and get generalisation-enhancement noise. The coefficients are the pure
 //! maths of [`crate::mixup::ogm`]; the edit itself is [`modulate`] (this file).
 
+use super::config::OgmParams;
+use super::config::{self, MethodSettings, Modulation, OgmGe as OgmGeConfig};
 use super::engine::StepContext;
 use super::parts::GradientEditor;
 use crate::mixup::{mix, ogm};
 use crate::model::grads::edit_grad;
 use crate::model::params::{Group, ParamTensor};
 use crate::model::{Backend, Model};
-use crate::recipe::file::OgmParams;
-use crate::recipe::typed::{self, Modulation, OgmGe as OgmGeConfig};
-use crate::recipe::Recipe;
 use crate::rng::{stream, Stream};
 use dfdx::tensor::Gradients;
 use rand::Rng;
@@ -19,7 +18,7 @@ use rand_distr::StandardNormal;
 
 /// OGM-GE with the recipe's `[modulation]`.
 pub struct OgmGe {
-    cfg: typed::OgmGe,
+    cfg: config::OgmGe,
 }
 
 impl<D: Backend> GradientEditor<D> for OgmGe {
@@ -46,9 +45,9 @@ impl<D: Backend> GradientEditor<D> for OgmGe {
     }
 }
 
-/// The recipe's OGM-GE editor, if `[modulation]` asks for it.
-pub fn from_recipe<D: Backend>(recipe: &Recipe) -> Option<Box<dyn GradientEditor<D>>> {
-    match *recipe.modulation() {
+/// The OGM-GE editor, if `[modulation]` asks for it.
+pub fn from_settings<D: Backend>(settings: &MethodSettings) -> Option<Box<dyn GradientEditor<D>>> {
+    match settings.modulation {
         Modulation::OgmGe(cfg) => Some(Box::new(OgmGe { cfg })),
         Modulation::None => None,
     }

@@ -19,14 +19,14 @@
 //! the first computation the pass reads on until every class is seen); distances are taken as
 //! sqrt(‖z − c‖² + 1e-12) so their gradient exists when z equals a prototype.
 
+use super::config::{MethodSettings, PmrCoefficient, PmrSection, PrototypeView};
 use super::engine::{StepContext, StepError};
 use super::parts::{add_loss, LossTerm};
 use super::EpochContext;
 use crate::media::source::View;
 use crate::model::params::{Matrix, Tape};
 use crate::model::Backend;
-use crate::recipe::file::{PmrCoefficient, PmrSection, PrototypeView};
-use crate::recipe::Recipe;
+
 use crate::rng::{stream, Stream};
 use dfdx::prelude::*;
 use rand::seq::SliceRandom;
@@ -278,12 +278,12 @@ impl<D: Backend> LossTerm<D> for Pmr {
     }
 }
 
-/// The recipe's PMR term, if `[losses.pmr]` is set.
-pub fn from_recipe<D: Backend>(recipe: &Recipe) -> Option<Box<dyn LossTerm<D>>> {
-    let cfg = recipe.losses().pmr.clone()?;
+/// The PMR term, if `[losses.pmr]` is set.
+pub fn from_settings<D: Backend>(settings: &MethodSettings) -> Option<Box<dyn LossTerm<D>>> {
+    let cfg = settings.losses.pmr.clone()?;
     Some(Box::new(Pmr {
         cfg,
-        batch_size: recipe.train().batch_size,
+        batch_size: settings.batch_size,
         state: Prototypes::default(),
     }) as Box<dyn LossTerm<D>>)
 }

@@ -8,11 +8,11 @@ use super::engine::{all_groups, scale_rows, StepContext, StepError, StepStats};
 use super::mixer::{MixAt, Mixer};
 use super::parts::{add_loss, GradientEditor, LossTerm};
 use super::{EpochContext, Method};
-use crate::mixup::{mix, plan, MixPlan};
+use crate::mixup::config::Contribution;
+use crate::mixup::{mix, MixPlan};
 use crate::model::layers::{detach, mix_rows};
 use crate::model::params::{Matrix, Tape};
 use crate::model::Backend;
-use crate::recipe::file::Contribution;
 use dfdx::prelude::*;
 
 /// A mixer, gradient editors and extra loss terms.
@@ -44,7 +44,7 @@ impl<D: Backend> Method<D> for Standard<D> {
         let m_count = cx.modalities();
         let labels = cx.labels();
         let at = self.mixer.at();
-        let draws = at.and_then(|_| plan::draw(cx.seed, cx.step, cx.epoch, n, cx.recipe.mixup()));
+        let draws = self.mixer.draw(cx.seed, cx.step, cx.epoch, n);
         let mut host = cx.host_batch()?;
 
         // Input mixing happens before encoding, with one λ per sample for every modality.

@@ -1,7 +1,7 @@
 //! B-MM: per-modality mixing ratios and the label ratio from relative contributions
 //! (docs/methods.md §1, B-MM steps 4–7). Pure functions of a folded λ′ and r.
 
-use crate::recipe::file::{Direction, LabelWeight};
+use super::config::{Direction, LabelWeight};
 
 /// λ_m = 1 − min(δ · r_m^(±γ), 0.5) with δ = 1 − λ′, for each modality. `lambda_folded` must
 /// be in [0.5, 1]. With γ = 0 or r_m = 1 the result is exactly λ′ (δ is exact for λ′ ≥ 0.5).

@@ -1,7 +1,7 @@
 //! Per-modality contribution estimators and their moving average (B-MM steps 1–3).
 
+use super::config::Contribution;
 use super::mix::softmax_rows;
-use crate::recipe::file::Contribution;
 
 /// Floor of every contribution, so ratios never divide by zero.
 pub const EPSILON: f64 = 1e-6;

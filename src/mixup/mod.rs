@@ -6,11 +6,13 @@
 //! [`plan::plan`] once per step and applies the plan to its tensors.
 
 pub mod balanced;
+pub mod config;
 pub mod contribution;
 pub mod lambda;
 pub mod mix;
 pub mod ogm;
 pub mod pairing;
+
 pub mod plan;
 
 pub use plan::{Draws, MixPlan};

@@ -1,6 +1,6 @@
 //! OGM-GE gradient-modulation coefficients (Peng et al., CVPR 2022; docs/methods.md §3).
 
-use crate::recipe::file::OgmVariant;
+use super::config::OgmVariant;
 
 /// Coefficients k_m from per-modality scores `s_m = Σ_i softmax(u_m,i)[y_i]`.
 ///

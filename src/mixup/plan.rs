@@ -5,8 +5,8 @@
 //! deterministic part ([`plan`]) turns those draws and, for B-MM, the relative contributions
 //! into per-modality ratios λ_m and the label ratio λ_y.
 
+use super::config::{LambdaPer, MixupMethod, MixupSection};
 use super::{balanced, lambda, pairing};
-use crate::recipe::file::{MixupMethod, MixupSection};
 use crate::rng::{stream, Stream};
 use rand::Rng;
 
@@ -46,7 +46,7 @@ pub fn draw(seed: u64, step: u64, epoch: usize, batch: usize, cfg: &MixupSection
         return None;
     }
     let perm = pairing::random_pairing(&mut rng, batch);
-    let per_sample = cfg.lambda_per == crate::recipe::file::LambdaPer::Sample;
+    let per_sample = cfg.lambda_per == LambdaPer::Sample;
     let lambda = lambda::sample(&mut rng, cfg.alpha, batch, per_sample, cfg.fold);
     Some(Draws { perm, lambda })
 }

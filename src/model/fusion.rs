@@ -3,9 +3,9 @@
 //! recipe's fusion over these feature widths".
 
 use super::backend::Backend;
+use super::config::Fusion as FusionSpec;
 use super::layers::Linear;
 use super::params::{Group, Matrix, ParamStore};
-use crate::recipe::typed::Fusion as FusionSpec;
 use dfdx::prelude::*;
 use rand::Rng;
 

@@ -1,9 +1,9 @@
 //! Runtime-width layers on dfdx tensor ops: linear, activations, and row mixing.
 
 use super::backend::Backend;
+use super::config::Activation;
 use super::host;
 use super::params::{Matrix, ParamId, ParamStore, Tape, Vector};
-use crate::recipe::file::Activation;
 use dfdx::prelude::*;
 use dfdx::tensor::Tape as _;
 

@@ -5,6 +5,7 @@
 //! network ([`network`]).
 
 pub mod backend;
+pub mod config;
 pub mod conv;
 pub mod encoder;
 pub mod fusion;

@@ -3,15 +3,13 @@
 //! training loop can mix between them.
 
 use super::backend::Backend;
+use super::config::{ModelSettings, UnimodalLogits};
 use super::encoder::Encoder;
 pub use super::fusion::Fusion;
 use super::layers::Linear;
 use super::params::{Dev, Group, Matrix, ParamStore, Tape};
 use super::resnet::Mode;
 use crate::mixup::mix;
-use crate::recipe::file::{MmParetoHeads, UnimodalLogits};
-use crate::recipe::typed::Method;
-use crate::recipe::Recipe;
 use crate::rng::{stream, Stream};
 use dfdx::prelude::*;
 
@@ -40,11 +38,17 @@ impl<D: Backend> Model<D> {
     /// Build the recipe's model, initialising every weight from the `init` stream of `seed`
     /// in creation order: encoders (modality order, layer order), fusion, head, probes,
     /// unimodal heads.
-    pub fn build(recipe: &Recipe, widths: &[usize], classes: usize, seed: u64, dev: D) -> Model<D> {
+    pub fn build(
+        settings: &ModelSettings,
+        widths: &[usize],
+        classes: usize,
+        seed: u64,
+        dev: D,
+    ) -> Model<D> {
         let mut rng = stream(seed, Stream::Init, 0);
         let mut store = ParamStore::new(dev);
-        let names = &recipe.dataset().modalities;
-        let spec = recipe.model();
+        let names = &settings.modalities;
+        let spec = &settings.model;
         let encoders: Vec<Encoder<D>> = names
             .iter()
             .zip(&spec.encoders)
@@ -91,11 +95,8 @@ impl<D: Backend> Model<D> {
                 })
                 .collect(),
         };
-        let unimodal_heads = match recipe.method() {
-            Method::Mmpareto {
-                heads: MmParetoHeads::Separate,
-                ..
-            } => names
+        let unimodal_heads = match settings.unimodal_heads {
+            true => names
                 .iter()
                 .zip(&encoders)
                 .map(|(n, e)| {
@@ -108,7 +109,7 @@ impl<D: Backend> Model<D> {
                     )
                 })
                 .collect(),
-            _ => Vec::new(),
+            false => Vec::new(),
         };
         Model {
             store,

@@ -150,6 +150,37 @@ impl Recipe {
     pub fn method(&self) -> &Method {
         &self.typed.method
     }
+    /// What the model is built from: `[model]` with the method's request for separate
+    /// unimodal heads.
+    pub fn model_settings(&self) -> crate::model::config::ModelSettings {
+        use crate::method::config::{Method, MmParetoHeads};
+        crate::model::config::ModelSettings {
+            modalities: self.dataset().modalities.clone(),
+            model: self.model().clone(),
+            unimodal_heads: matches!(
+                self.method(),
+                Method::Mmpareto {
+                    heads: MmParetoHeads::Separate,
+                    ..
+                }
+            ),
+        }
+    }
+    /// What the method is built from, for a run with `train_samples` training samples: the
+    /// one place that computes the steps per epoch.
+    pub fn method_settings(&self, train_samples: usize) -> crate::method::config::MethodSettings {
+        let batch_size = self.train().batch_size;
+        crate::method::config::MethodSettings {
+            method: self.method().clone(),
+            modulation: self.modulation().clone(),
+            losses: self.losses().clone(),
+            mixer: self.mixer().clone(),
+            mixup: self.mixup().clone(),
+            batch_size,
+            steps_per_epoch: train_samples.div_ceil(batch_size.max(1)),
+            grad_clip: self.train().grad_clip,
+        }
+    }
     /// `[losses]` (the PMR window filled in).
     pub fn losses(&self) -> &LossesSection {
         &self.resolved.losses

@@ -108,7 +108,7 @@ pub fn load(
         data::fingerprint::fingerprint(recipe.manifest(), &recipe.dataset().modalities, cache)?;
     let widths: Vec<usize> = data.modalities.iter().map(|m| m.width).collect();
     let mut model = Model::build(
-        &recipe,
+        &recipe.model_settings(),
         &widths,
         data.num_classes(),
         summary.seed,
@@ -151,11 +151,7 @@ pub fn load(
             .collect();
         model.store.set_values(id, values);
     }
-    let batches = splits
-        .train
-        .len()
-        .div_ceil(recipe.train().batch_size.max(1));
-    let method = method::build(&recipe, batches);
+    let method = method::build(&recipe.method_settings(splits.train.len()));
     Ok(SavedRun {
         recipe,
         summary,

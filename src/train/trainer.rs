@@ -59,7 +59,13 @@ impl<'a, D: Backend> Trainer<'a, D> {
         dev: D,
     ) -> Result<Self, crate::data::error::MediaReadError> {
         let widths: Vec<usize> = data.modalities.iter().map(|m| m.width).collect();
-        let model = Model::build(recipe, &widths, data.num_classes(), seed, dev);
+        let model = Model::build(
+            &recipe.model_settings(),
+            &widths,
+            data.num_classes(),
+            seed,
+            dev,
+        );
         let t = recipe.train();
         let augment = match t.modality_dropout > 0.0 || t.input_noise > 0.0 {
             true => Some(Augment {
@@ -78,10 +84,7 @@ impl<'a, D: Backend> Trainer<'a, D> {
             optimizer: Optimizer::new(recipe.optimizer()),
             step: 0,
             epochs_done: 0,
-            method: method::build(
-                recipe,
-                splits.train.len().div_ceil(recipe.train().batch_size),
-            ),
+            method: method::build(&recipe.method_settings(splits.train.len())),
             metrics: Vec::new(),
             best: None,
             seconds: 0.0,
@@ -114,10 +117,9 @@ impl<'a, D: Backend> Trainer<'a, D> {
 
     /// Number of optimiser steps per epoch.
     pub fn steps_per_epoch(&self) -> usize {
-        self.splits
-            .train
-            .len()
-            .div_ceil(self.recipe.train().batch_size)
+        self.recipe
+            .method_settings(self.splits.train.len())
+            .steps_per_epoch
     }
 
     /// Train one epoch, evaluate, and return its metrics (also kept in `self.metrics`).
@@ -243,7 +245,6 @@ impl<'a, D: Backend> Trainer<'a, D> {
         lr: f64,
     ) -> Result<StepStats, StepError> {
         let mut cx = StepContext {
-            recipe: self.recipe,
             model: &mut self.model,
             updater: &mut self.optimizer,
             data: self.data,
@@ -253,6 +254,7 @@ impl<'a, D: Backend> Trainer<'a, D> {
             epoch,
             lr,
             augment: self.augment.as_ref().filter(|a| a.is_active()),
+            grad_clip: self.recipe.train().grad_clip,
         };
         let stats = match self.method.step(&mut cx) {
             Ok(stats) => stats,

@@ -7,7 +7,7 @@ pub mod stack;
 use super::backend::Backend;
 use super::params::{Group, Matrix, ParamStore, Tape};
 use super::resnet::{Mode, ResNet18};
-use crate::recipe::typed::{self, EncoderBody};
+use crate::model::config::{self as typed, EncoderBody};
 use rand::Rng;
 use stack::Stack;
 

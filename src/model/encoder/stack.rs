@@ -5,8 +5,7 @@ use super::super::backend::Backend;
 use super::super::conv::ConvBlock;
 use super::super::layers::{activate, Linear};
 use super::super::params::{Group, Matrix, ParamStore, Tape};
-use crate::recipe::file::Activation;
-use crate::recipe::typed::{self, EncoderBody};
+use crate::model::config::{self as typed, Activation, EncoderBody};
 use rand::Rng;
 
 /// Conv blocks (possibly none) and fully connected layers.

@@ -1,0 +1,198 @@
+//! The mixup concern's settings as a recipe writes them (`[mixup]`, `mixup.balance`), with the
+//! OGM-GE coefficient formula the mixing maths also computes. `recipe/` composes them into a
+//! recipe; the mixers and planners read them from here.
+
+use crate::epoch_window::EpochWindow;
+use serde::{Deserialize, Serialize};
+
+/// `[mixup]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MixupSection {
+    /// Method. Default `"none"`.
+    #[serde(default)]
+    pub method: MixupMethod,
+    /// mm only: mix the fused feature (`fused`) or each encoder output (`encoder`). Default
+    /// `"fused"`. For concat fusion the two coincide.
+    #[serde(default)]
+    pub point: MixPoint,
+    /// λ ~ Beta(alpha, alpha). Default `0.4`.
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
+    /// One λ per sample or one per batch. Default `"sample"`.
+    #[serde(default)]
+    pub lambda_per: LambdaPer,
+    /// Fold λ ← max(λ, 1 − λ) so every sample keeps its own label as the majority. Default
+    /// `false`; B-MM requires `true`.
+    #[serde(default)]
+    pub fold: bool,
+    /// Chance that a batch is mixed at all. Default `1.0`.
+    #[serde(default = "one")]
+    pub probability: f64,
+    /// Epoch window `[start, stop)` in which batches are mixed. Default: every epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<EpochWindow>,
+    /// bmm only: how contributions set the per-modality mixing. Default: see [`BalanceSection`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance: Option<BalanceSection>,
+}
+
+fn default_alpha() -> f64 {
+    0.4
+}
+
+impl Default for MixupSection {
+    fn default() -> Self {
+        Self {
+            method: MixupMethod::default(),
+            point: MixPoint::default(),
+            alpha: default_alpha(),
+            lambda_per: LambdaPer::default(),
+            fold: false,
+            probability: one(),
+            epochs: None,
+            balance: None,
+        }
+    }
+}
+
+/// Mixup methods (docs/methods.md §1).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum MixupMethod {
+    /// No mixing.
+    #[default]
+    None,
+    /// Mix raw inputs of every modality with one λ (classic mixup).
+    Input,
+    /// Multimodal mixup: mix features at `point`.
+    Mm,
+    /// Balanced multimodal mixup: per-modality λ_m from relative contributions.
+    Bmm,
+}
+
+/// Where MM mixes features.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum MixPoint {
+    /// The aggregated (fused) feature h.
+    #[default]
+    Fused,
+    /// Each encoder output z_m, then fuse.
+    Encoder,
+}
+
+/// Granularity of λ draws.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum LambdaPer {
+    /// One λ per sample.
+    #[default]
+    Sample,
+    /// One λ for the whole batch.
+    Batch,
+}
+
+/// `mixup.balance` (B-MM, docs/methods.md §1, B-MM steps 1–7).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BalanceSection {
+    /// Contribution estimator. Default `"confidence"`.
+    #[serde(default)]
+    pub contribution: Contribution,
+    /// EMA factor β of the contribution, in [0, 1). Default `0.9`.
+    #[serde(default = "default_ema")]
+    pub ema: f64,
+    /// Exponent γ ≥ 0 on the relative contribution. Default `1.0`; 0 reduces B-MM to MM.
+    #[serde(default = "one")]
+    pub gamma: f64,
+    /// Which modality is mixed more. Default `"dominant-more"`.
+    #[serde(default)]
+    pub direction: Direction,
+    /// How the label ratio λ_y follows the per-modality ratios. Default
+    /// `"inverse-contribution"` (docs/methods.md §1 explains why: `contribution` starved the weak
+    /// modality on real data).
+    #[serde(default)]
+    pub label_weight: LabelWeight,
+}
+
+fn default_ema() -> f64 {
+    0.9
+}
+
+impl Default for BalanceSection {
+    fn default() -> Self {
+        Self {
+            contribution: Contribution::default(),
+            ema: default_ema(),
+            gamma: one(),
+            direction: Direction::default(),
+            label_weight: LabelWeight::default(),
+        }
+    }
+}
+
+/// Contribution estimators.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Contribution {
+    /// Mean softmax probability of the true class under u_m (OGM-GE's score).
+    #[default]
+    Confidence,
+    /// Accuracy of argmax u_m, plus 1/K so it stays > 0.
+    Accuracy,
+    /// 1 / (ε + mean KL(fused ‖ unimodal)).
+    Kl,
+}
+
+/// B-MM direction.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Direction {
+    /// δ_m = min(δ r_m^γ, 0.5): the dominant modality is mixed more.
+    #[default]
+    DominantMore,
+    /// δ_m = min(δ r_m^−γ, 0.5): the weak modality is mixed more.
+    WeakMore,
+}
+
+/// B-MM label weighting.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum LabelWeight {
+    /// w_m ∝ 1/r_m: the label follows the under-contributing modality.
+    #[default]
+    InverseContribution,
+    /// w_m ∝ r_m.
+    Contribution,
+    /// w_m = 1/M.
+    Mean,
+}
+
+/// OGM-GE coefficient formula.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum OgmVariant {
+    /// k = 1 − tanh(α ρ) if ρ > 1 else 1 (jumps at ρ = 1, as published).
+    #[default]
+    Published,
+    /// k = 1 − tanh(α (ρ − 1)) if ρ > 1 else 1 (no jump).
+    Continuous,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// The mixer of the standard step (`mixup.method` with what it needs).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mixer {
+    /// No mixing.
+    None,
+    /// Input mixup.
+    Input,
+    /// MM at a point.
+    Mm(MixPoint),
+    /// B-MM with its balance settings.
+    Bmm(BalanceSection),
+}
