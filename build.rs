@@ -68,6 +68,7 @@ fn main() {
     recipe_keys::write(
         &[
             "src/recipe/file.rs",
+            "src/data/config.rs",
             "src/epoch_window.rs",
             "src/mixup/config.rs",
             "src/method/config.rs",

@@ -69,7 +69,8 @@ fn two_threads_both_do_training_work_and_give_bit_identical_weights() {
         &[&SPLITTING_SHAPES[..], &["train.epochs=10"]].concat(),
     );
     let (data, splits) =
-        balmix::data::load(&r, &balmix::data::Cache::new(None), &|_| {}).expect("synthetic data");
+        balmix::data::load(&r.data_settings(), &balmix::data::Cache::new(None), &|_| {})
+            .expect("synthetic data");
     let train_in_pool = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)

@@ -319,7 +319,8 @@ fn pmr_prototypes_are_the_class_means_of_the_sampled_features() {
         "tiny.toml",
         &["losses.pmr.momentum=0.0", "losses.pmr.sample_fraction=1.0"],
     );
-    let (data, splits) = balmix::data::load(&r, &balmix::data::Cache::new(None), &|_| {}).unwrap();
+    let (data, splits) =
+        balmix::data::load(&r.data_settings(), &balmix::data::Cache::new(None), &|_| {}).unwrap();
     let mut model = Model::build(&r.model_settings(), &[128, 32], 6, 0, Dev::default());
     let mut term: Box<dyn LossTerm<Dev>> =
         balmix::method::pmr::from_settings(&r.method_settings(splits.train.len())).unwrap();
@@ -416,7 +417,8 @@ fn captured_loss_gradients_are_separate_and_add_up_to_the_gradient_of_the_sum() 
     use balmix::method::StepContext;
     use balmix::model::grads::edit_grad;
     let r = recipe("tiny.toml", &[]);
-    let (data, splits) = balmix::data::load(&r, &balmix::data::Cache::new(None), &|_| {}).unwrap();
+    let (data, splits) =
+        balmix::data::load(&r.data_settings(), &balmix::data::Cache::new(None), &|_| {}).unwrap();
     let mut model = Model::build(&r.model_settings(), &[128, 32], 6, 0, Dev::default());
     let mut opt = Optimizer::new(r.optimizer());
     let idx: Vec<usize> = splits.train[..32].to_vec();
@@ -536,7 +538,8 @@ fn agm_after_its_window_keeps_the_last_kappa_as_released_or_trains_plainly() {
             ],
         );
         let (data, splits) =
-            balmix::data::load(&r, &balmix::data::Cache::new(None), &|_| {}).unwrap();
+            balmix::data::load(&r.data_settings(), &balmix::data::Cache::new(None), &|_| {})
+                .unwrap();
         let mut t = Trainer::new(&r, 0, &data, &splits, Dev::default()).expect("the data reads");
         let mut last = Vec::new();
         let mut per_epoch = Vec::new();
@@ -717,7 +720,8 @@ fn check_prototype_pass(train: &[usize], epochs: usize) -> Vec<String> {
             "losses.pmr.ema_start=1",
         ],
     );
-    let (data, splits) = balmix::data::load(&r, &balmix::data::Cache::new(None), &|_| {}).unwrap();
+    let (data, splits) =
+        balmix::data::load(&r.data_settings(), &balmix::data::Cache::new(None), &|_| {}).unwrap();
     let mut model = Model::build(&r.model_settings(), &[128, 32], 6, 0, Dev::default());
     let mut term: Box<dyn LossTerm<Dev>> =
         balmix::method::pmr::from_settings(&r.method_settings(splits.train.len())).unwrap();
@@ -796,7 +800,8 @@ fn check_prototype_pass(train: &[usize], epochs: usize) -> Vec<String> {
 #[test]
 fn pmr_prototypes_follow_the_sampling_rule_and_the_momentum() {
     let r = recipe("tiny.toml", &[]);
-    let (_, splits) = balmix::data::load(&r, &balmix::data::Cache::new(None), &|_| {}).unwrap();
+    let (_, splits) =
+        balmix::data::load(&r.data_settings(), &balmix::data::Cache::new(None), &|_| {}).unwrap();
     let events = check_prototype_pass(&splits.train, 2);
     assert!(events.is_empty(), "every class in every sample: {events:?}");
 }
@@ -809,7 +814,8 @@ fn pmr_first_prototypes_read_on_until_every_class_and_an_absent_class_keeps_its_
     use balmix::rng::{stream, Stream};
     use rand::seq::SliceRandom;
     let r = recipe("tiny.toml", &[]);
-    let (data, splits) = balmix::data::load(&r, &balmix::data::Cache::new(None), &|_| {}).unwrap();
+    let (data, splits) =
+        balmix::data::load(&r.data_settings(), &balmix::data::Cache::new(None), &|_| {}).unwrap();
     let batch = r.train().batch_size;
     let mut rest: Vec<usize> = splits
         .train

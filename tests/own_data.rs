@@ -48,7 +48,12 @@ fn load(dir: &Path, recipe: &str, sets: &[&str]) -> (data::Dataset, data::Splits
     let r = Recipe::load(&dir.join(recipe), &sets).unwrap_or_else(|e| panic!("{e}"));
     let mut r = r;
     r = r.with_threads(1);
-    data::load(&r, &Cache::new(Some(dir.join("cache"))), &|_| {}).unwrap_or_else(|e| panic!("{e}"))
+    data::load(
+        &r.data_settings(),
+        &Cache::new(Some(dir.join("cache"))),
+        &|_| {},
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn groups(d: &data::Dataset, idx: &[usize]) -> BTreeSet<String> {
@@ -155,7 +160,7 @@ fn stratified_k_fold_partitions_and_balances_classes() {
     let mut per_class: Vec<Vec<usize>> = Vec::new();
     for fold in 0..4 {
         let r = Recipe::load(&path, &[format!("dataset.split.fold={fold}")]).unwrap();
-        let (d, s) = data::load(&r, &Cache::new(None), &|_| {}).unwrap();
+        let (d, s) = data::load(&r.data_settings(), &Cache::new(None), &|_| {}).unwrap();
         assert!(s.train.iter().all(|i| !s.test.contains(i)));
         assert!(s
             .val

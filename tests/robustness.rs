@@ -46,7 +46,8 @@ fn severity_zero_reproduces_the_clean_scores_exactly() {
 fn corrupted_inputs_do_not_depend_on_the_model_method_or_order() {
     let seen = |sets: &[&str], reverse: bool| -> Vec<(usize, Vec<f32>)> {
         let r = recipe("tiny.toml", sets);
-        let (data, splits) = balmix::data::load(&r, &Cache::new(None), &|_| {}).unwrap();
+        let (data, splits) =
+            balmix::data::load(&r.data_settings(), &Cache::new(None), &|_| {}).unwrap();
         let model: Model<Dev> = Model::build(&r.model_settings(), &[128, 32], 6, 0, Dev::default());
         let method = balmix::method::build::<Dev>(&balmix::method::config::MethodSettings {
             steps_per_epoch: 10,
@@ -90,7 +91,7 @@ fn with_one_modality_missing_the_fused_logits_are_the_other_modality_plus_a_cons
     use dfdx::prelude::*;
     let r = recipe("tiny.toml", &[]);
     let cache = balmix::data::Cache::new(None);
-    let (data, splits) = balmix::data::load(&r, &cache, &|_| {}).unwrap();
+    let (data, splits) = balmix::data::load(&r.data_settings(), &cache, &|_| {}).unwrap();
     let model: Model<Dev> = Model::build(&r.model_settings(), &[128, 32], 6, 3, Dev::default());
     let idx = &splits.test[..20];
     let n = idx.len();
@@ -253,7 +254,8 @@ struct DropoutBatch {
 
 fn dropout_batch(sets: &[&str]) -> DropoutBatch {
     let recipe = recipe("tiny.toml", sets);
-    let (data, splits) = balmix::data::load(&recipe, &Cache::new(None), &|_| {}).unwrap();
+    let (data, splits) =
+        balmix::data::load(&recipe.data_settings(), &Cache::new(None), &|_| {}).unwrap();
     let idx: Vec<usize> = splits.train[..32].to_vec();
     let augment = balmix::data::augment::Augment {
         dropout: 0.5,

@@ -521,7 +521,12 @@ fn a_checkpoint_holding_nan_is_refused_on_resume() {
 }
 
 fn store_order(recipe: &balmix::recipe::Recipe) -> Vec<String> {
-    let (data, _) = balmix::data::load(recipe, &balmix::data::Cache::new(None), &|_| {}).unwrap();
+    let (data, _) = balmix::data::load(
+        &recipe.data_settings(),
+        &balmix::data::Cache::new(None),
+        &|_| {},
+    )
+    .unwrap();
     let widths: Vec<usize> = data.modalities.iter().map(|m| m.width).collect();
     let model = balmix::model::Model::build(
         &recipe.model_settings(),

@@ -10,9 +10,9 @@
 //! a sample is missing at probability p when its uniform draw is below p; noise: the same
 //! standard normal draws scaled by σ).
 
+use super::config::CorruptionKind;
 use super::error::MediaReadError;
 use super::Dataset;
-use crate::recipe::file::CorruptionKind;
 use crate::rng::{stream, Stream};
 use rand::Rng;
 use rand_distr::StandardNormal;

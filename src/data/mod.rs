@@ -7,6 +7,7 @@ pub mod assemble;
 pub mod augment;
 pub mod cache;
 pub mod clips;
+pub mod config;
 pub mod corrupt;
 pub mod dataset;
 pub mod error;
@@ -27,8 +28,7 @@ pub use error::DataError;
 pub use split::Splits;
 
 use crate::manifest::Manifest;
-use crate::recipe::file::{SplitKind, SplitSection};
-use crate::recipe::Recipe;
+use config::{DataSettings, SplitKind, SplitSection, DEFAULT_TEST_FRACTION};
 
 /// The whole dataset a manifest describes (only `names` when not empty), fetching as needed.
 ///
@@ -92,7 +92,7 @@ pub fn split(data: &Dataset, s: &SplitSection) -> Result<Splits, DataError> {
 }
 
 fn split_unchecked(data: &Dataset, s: &SplitSection) -> Result<Splits, DataError> {
-    let test = s.test.unwrap_or(crate::recipe::file::DEFAULT_TEST_FRACTION);
+    let test = s.test.unwrap_or(DEFAULT_TEST_FRACTION);
     let val_by = s.val_by.unwrap_or(split::ValBy::Group);
     let kind = s.kind.unwrap_or(if data.fixed_train.is_some() {
         SplitKind::Fixed
@@ -125,15 +125,15 @@ fn split_unchecked(data: &Dataset, s: &SplitSection) -> Result<Splits, DataError
     }
 }
 
-/// The recipe's data: generated or read (fetching on first use), restricted to its
-/// modalities, split, and (when the recipe asks) standardised with training statistics.
+/// The data of `settings`: generated or read (fetching on first use), restricted to its
+/// modalities, split, and (when asked) standardised with training statistics.
 pub fn load(
-    recipe: &Recipe,
+    settings: &DataSettings,
     cache: &Cache,
     log: &dyn Fn(&str),
 ) -> Result<(Dataset, Splits), DataError> {
-    let manifest = recipe.manifest();
-    let spec = recipe.dataset();
+    let manifest = &settings.manifest;
+    let spec = &settings.dataset;
     if clips::layout(manifest).is_some() {
         let (data, _) = clips::load(manifest, &spec.modalities, &spec.media, cache, log)?;
         let splits = split(&data, &spec.split)?;

@@ -4,7 +4,7 @@
 //! unwraps an option "because validation filled it in"; each default that depends on a kind
 //! is a constant here, and validation is the one place that applies it.
 
-use super::file::CorruptionKind;
+use crate::data::config::CorruptionKind;
 pub use crate::method::config::{
     Agm, Method, Modulation, OgmGe, AGM_ALPHA, AGM_CLIP_NORM, AGM_CLIP_TRIGGER,
     GBLENDING_SUPER_EPOCH, MMPARETO_GAMMA, OGM_ALPHA, OGM_NOISE,
@@ -97,49 +97,4 @@ pub struct Robustness {
     pub modalities: Vec<usize>,
     /// Seed of the `corruption` stream.
     pub seed: u64,
-}
-
-impl CorruptionKind {
-    /// Every kind, in declaration order.
-    pub const ALL: [CorruptionKind; 5] = [
-        CorruptionKind::MissingZero,
-        CorruptionKind::MissingMean,
-        CorruptionKind::Gaussian,
-        CorruptionKind::Occlusion,
-        CorruptionKind::Blur,
-    ];
-
-    /// The kind's name in recipes and flags (`missing-zero`, …).
-    pub fn name(self) -> String {
-        crate::kind_name::kind_name(&self)
-    }
-
-    /// Severities evaluated when the recipe gives none: missing — the probability that a
-    /// sample's modality is missing; gaussian — σ in training stds; occlusion — the square's
-    /// side as a fraction of the shorter image side; blur — σ in pixels.
-    pub fn default_severities(self) -> Vec<f64> {
-        match self {
-            CorruptionKind::MissingZero | CorruptionKind::MissingMean => {
-                vec![0.0, 0.25, 0.5, 0.75, 1.0]
-            }
-            CorruptionKind::Gaussian => vec![0.0, 0.5, 1.0, 2.0, 4.0],
-            CorruptionKind::Occlusion => vec![0.0, 0.25, 0.5, 0.75],
-            CorruptionKind::Blur => vec![0.0, 0.5, 1.0, 2.0],
-        }
-    }
-
-    /// Whether the kind needs an image-shaped modality.
-    pub fn needs_image(self) -> bool {
-        matches!(self, CorruptionKind::Occlusion | CorruptionKind::Blur)
-    }
-
-    /// The largest severity that makes sense: 1 for probabilities and fractions.
-    pub fn max_severity(self) -> Option<f64> {
-        match self {
-            CorruptionKind::MissingZero
-            | CorruptionKind::MissingMean
-            | CorruptionKind::Occlusion => Some(1.0),
-            CorruptionKind::Gaussian | CorruptionKind::Blur => None,
-        }
-    }
 }

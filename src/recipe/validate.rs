@@ -150,6 +150,13 @@ impl Recipe {
     pub fn method(&self) -> &Method {
         &self.typed.method
     }
+    /// What the data is loaded from: the resolved manifest and `[dataset]`.
+    pub fn data_settings(&self) -> crate::data::config::DataSettings {
+        crate::data::config::DataSettings {
+            manifest: self.manifest().clone(),
+            dataset: self.dataset().clone(),
+        }
+    }
     /// What the model is built from: `[model]` with the method's request for separate
     /// unimodal heads.
     pub fn model_settings(&self) -> crate::model::config::ModelSettings {
@@ -171,8 +178,8 @@ impl Recipe {
     pub fn method_settings(&self, train_samples: usize) -> crate::method::config::MethodSettings {
         let batch_size = self.train().batch_size;
         crate::method::config::MethodSettings {
-            method: self.method().clone(),
-            modulation: self.modulation().clone(),
+            method: *self.method(),
+            modulation: *self.modulation(),
             losses: self.losses().clone(),
             mixer: self.mixer().clone(),
             mixup: self.mixup().clone(),

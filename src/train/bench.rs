@@ -109,7 +109,9 @@ pub fn forward_flops<D: Backend>(model: &Model<D>, b: usize) -> f64 {
 /// Time training steps of `recipe` (seed 0) on the recipe's `train.device`.
 pub fn bench(recipe: &Recipe, opts: &BenchOptions) -> Result<BenchResult, RunError> {
     let cache = Cache::new(opts.cache.clone());
-    let (data, splits) = data::load(recipe, &cache, &|line| crate::term::eprint_line(line))?;
+    let (data, splits) = data::load(&recipe.data_settings(), &cache, &|line| {
+        crate::term::eprint_line(line)
+    })?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads.max(1))
         .build()

@@ -310,7 +310,7 @@ fn run_on<D: Backend>(
     if let Some(why) = &because {
         log(&format!("{}: training again: {why}", dir.display()));
     }
-    let (data, splits) = data::load(recipe, &cache, &log)?;
+    let (data, splits) = data::load(&recipe.data_settings(), &cache, &log)?;
     let batch = recipe.train().batch_size;
     if batch > splits.train.len() {
         return Err(RunError::BatchTooLarge {

@@ -103,7 +103,7 @@ pub fn load(
         None => Recipe::load(&resolved, sets)?,
     }
     .for_seed(summary.seed);
-    let (data, splits) = data::load(&recipe, cache, log)?;
+    let (data, splits) = data::load(&recipe.data_settings(), cache, log)?;
     let data_fingerprint =
         data::fingerprint::fingerprint(recipe.manifest(), &recipe.dataset().modalities, cache)?;
     let widths: Vec<usize> = data.modalities.iter().map(|m| m.width).collect();
