@@ -276,7 +276,37 @@ fn existing(dir: &Path, identity: &Identity, opts: &RunOptions) -> Result<Existi
     Ok(Existing::Stale(changes.join("; ")))
 }
 
-/// One run on device `dev`: the same code for every device.
+/// A run's folder and what its files are checked against, shared by the stages of [`run_on`].
+struct RunContext<'a> {
+    recipe: &'a Recipe,
+    seed: u64,
+    opts: &'a RunOptions,
+    dir: PathBuf,
+    checkpoint: PathBuf,
+    /// The modalities (column names of the records).
+    names: Vec<String>,
+    identity: Identity,
+    /// Why an earlier result in the folder is trained again (stale), if it is.
+    because: Option<String>,
+}
+
+impl RunContext<'_> {
+    fn log(&self, line: &str) {
+        if !self.opts.quiet {
+            crate::term::eprint_line(line);
+        }
+    }
+
+    fn media_read(&self, e: crate::data::error::MediaReadError) -> RunError {
+        RunError::MediaRead {
+            dir: self.dir.display().to_string(),
+            reason: e.0,
+        }
+    }
+}
+
+/// Run `recipe` with `seed` on `dev`, in stages: open the folder (lock, identity, an earlier
+/// result), load the data, resume or start, fit the epochs, finish (model, summary).
 fn run_on<D: Backend>(
     recipe: &Recipe,
     seed: u64,
@@ -284,7 +314,6 @@ fn run_on<D: Backend>(
     dev: D,
 ) -> Result<Outcome, RunError> {
     let dir = record::run_dir(&opts.out, &recipe.run_name(), seed);
-    let checkpoint_path = dir.join(record::CHECKPOINT);
     let _lock = RunLock::acquire(&dir, opts.wait_for_lock).map_err(|e| match e {
         LockError::Held(pid) => RunError::Locked {
             dir: dir.display().to_string(),
@@ -292,41 +321,92 @@ fn run_on<D: Backend>(
         },
         LockError::Io(e) => io(&dir)(e),
     })?;
-    record::clean_leftovers(&dir).map_err(io(&dir))?;
-    let names: Vec<String> = recipe.dataset().modalities.clone();
     let cache = data::Cache::new(opts.cache.clone());
-    let identity = identity_of(recipe, &cache)?;
+    let cx = match open(recipe, seed, opts, dir, &cache)? {
+        Ok(cx) => cx,
+        Err(done) => return Ok(done),
+    };
+    let (data, splits) = load_data(&cx, &cache)?;
+    let mut trainer =
+        Trainer::new(recipe, seed, &data, &splits, dev).map_err(|e| cx.media_read(e))?;
+    let resumed = resume(&cx, &mut trainer)?;
+    start_records(&cx, &mut trainer, resumed)?;
+    let per_epoch = trainer.steps_per_epoch() as u64;
+    let progress = Progress::new(
+        opts.quiet,
+        &format!("{} seed {seed}", recipe.run_name()),
+        per_epoch * recipe.train().epochs as u64,
+        trainer.epochs_done as u64 * per_epoch,
+    );
+    if let Some(stopped) = fit(&cx, &mut trainer, &progress)? {
+        return Ok(stopped);
+    }
+    let outcome = finish(cx, &mut trainer, &data, &splits)?;
+    if let Outcome::Trained(summary) | Outcome::Retrained { summary, .. } = &outcome {
+        progress.finish(&format!(
+            "done: test accuracy {:.4} (epoch {}), {:.1}s",
+            summary.test_accuracy, summary.selected_epoch, summary.seconds
+        ));
+    }
+    Ok(outcome)
+}
+
+/// Clean what a killed process left, compute the run's identity, and look at an earlier
+/// result: `Err(outcome)` when the folder already holds this run, complete.
+fn open<'a>(
+    recipe: &'a Recipe,
+    seed: u64,
+    opts: &'a RunOptions,
+    dir: PathBuf,
+    cache: &data::Cache,
+) -> Result<Result<RunContext<'a>, Outcome>, RunError> {
+    record::clean_leftovers(&dir).map_err(io(&dir))?;
+    let identity = identity_of(recipe, cache)?;
     let because = match existing(&dir, &identity, opts)? {
-        Existing::Complete(summary) => return Ok(Outcome::AlreadyComplete(*summary)),
+        Existing::Complete(summary) => return Ok(Err(Outcome::AlreadyComplete(*summary))),
         Existing::Stale(why) => Some(why),
         Existing::Nothing => None,
     };
-    let quiet = opts.quiet;
-    let log = |line: &str| {
-        if !quiet {
-            crate::term::eprint_line(line);
-        }
+    let cx = RunContext {
+        recipe,
+        seed,
+        opts,
+        checkpoint: dir.join(record::CHECKPOINT),
+        dir,
+        names: recipe.dataset().modalities.clone(),
+        identity,
+        because,
     };
-    if let Some(why) = &because {
-        log(&format!("{}: training again: {why}", dir.display()));
+    if let Some(why) = &cx.because {
+        cx.log(&format!("{}: training again: {why}", cx.dir.display()));
     }
-    let (data, splits) = data::load(&recipe.data_settings(), &cache, &log)?;
-    let batch = recipe.train().batch_size;
+    Ok(Ok(cx))
+}
+
+/// The run's data, checked to fit its batch size; only then does a forced or stale run's
+/// folder make way (data that fails to load never costs the old run).
+fn load_data(
+    cx: &RunContext,
+    cache: &data::Cache,
+) -> Result<(data::Dataset, data::Splits), RunError> {
+    let (data, splits) = data::load(&cx.recipe.data_settings(), cache, &|line| cx.log(line))?;
+    let batch = cx.recipe.train().batch_size;
     if batch > splits.train.len() {
         return Err(RunError::BatchTooLarge {
             batch,
             train: splits.train.len(),
         });
     }
-    // The new data loaded and fits: only now does a forced or stale run make way.
-    if opts.force || because.is_some() {
-        record::clear_run_dir(&dir).map_err(io(&dir))?;
+    if cx.opts.force || cx.because.is_some() {
+        record::clear_run_dir(&cx.dir).map_err(io(&cx.dir))?;
     }
-    let media_read = |e: crate::data::error::MediaReadError| RunError::MediaRead {
-        dir: dir.display().to_string(),
-        reason: e.0,
-    };
-    let mut trainer = Trainer::new(recipe, seed, &data, &splits, dev).map_err(media_read)?;
+    Ok((data, splits))
+}
+
+/// Restore the folder's checkpoint when there is one (and `--resume` allows it). A table's
+/// cell (`replace_different`) owns its run: a checkpoint of another recipe, code or data is
+/// cleared instead. Returns whether the run resumed.
+fn resume<D: Backend>(cx: &RunContext, trainer: &mut Trainer<D>) -> Result<bool, RunError> {
     let param_names: Vec<String> = trainer
         .model
         .store
@@ -334,100 +414,78 @@ fn run_on<D: Backend>(
         .iter()
         .map(|p| p.name.clone())
         .collect();
-
-    if opts.replace_different && checkpoint_path.exists() {
-        // A table's cell owns its run: a checkpoint of another recipe, code or data is stale.
+    let path = &cx.checkpoint;
+    if cx.opts.replace_different && path.exists() {
         if let Err(CheckpointError::IdentityMismatch { changes, .. }) =
-            checkpoint::load(&checkpoint_path, &param_names, &identity)
+            checkpoint::load(path, &param_names, &cx.identity)
         {
-            log(&format!("{}: starting over: {changes}", dir.display()));
-            record::clear_run_dir(&dir).map_err(io(&dir))?;
+            cx.log(&format!("{}: starting over: {changes}", cx.dir.display()));
+            record::clear_run_dir(&cx.dir).map_err(io(&cx.dir))?;
         }
     }
-    let resumed = checkpoint_path.exists();
-    if resumed {
-        if !opts.resume {
-            let epochs = checkpoint::load(&checkpoint_path, &param_names, &identity)
-                .map(|(state, _)| state.epochs_done)?;
-            return Err(RunError::Interrupted {
-                dir: dir.display().to_string(),
-                epochs,
-            });
-        }
-        let (state, tensors) = checkpoint::load(&checkpoint_path, &param_names, &identity)?;
-        trainer.restore(state, tensors)?;
+    if !path.exists() {
+        return Ok(false);
     }
-    let resolved = dir.join(record::RESOLVED_RECIPE);
-    record::write_atomic(&resolved, recipe.to_toml().as_bytes()).map_err(io(&resolved))?;
-    record::write_metrics(&dir, &names, &trainer.metrics).map_err(io(&dir))?;
-    record::tensorboard::write_events(&dir, &names, &trainer.metrics).map_err(io(&dir))?;
-    if let Some(path) = &opts.trace_mixup {
+    let (state, tensors) = checkpoint::load(path, &param_names, &cx.identity)?;
+    if !cx.opts.resume {
+        return Err(RunError::Interrupted {
+            dir: cx.dir.display().to_string(),
+            epochs: state.epochs_done,
+        });
+    }
+    trainer.restore(state, tensors)?;
+    Ok(true)
+}
+
+/// The resolved recipe, the metrics so far (none, or the resumed epochs') and the mix-plan
+/// trace, written before the first new epoch.
+fn start_records<D: Backend>(
+    cx: &RunContext,
+    trainer: &mut Trainer<D>,
+    resumed: bool,
+) -> Result<(), RunError> {
+    let resolved = cx.dir.join(record::RESOLVED_RECIPE);
+    record::write_atomic(&resolved, cx.recipe.to_toml().as_bytes()).map_err(io(&resolved))?;
+    record::write_metrics(&cx.dir, &cx.names, &trainer.metrics).map_err(io(&cx.dir))?;
+    record::tensorboard::write_events(&cx.dir, &cx.names, &trainer.metrics).map_err(io(&cx.dir))?;
+    if let Some(path) = &cx.opts.trace_mixup {
         let trace = if resumed {
-            MixTrace::resume(path, &names, trainer.step)
+            MixTrace::resume(path, &cx.names, trainer.step)
         } else {
-            MixTrace::create(path, &names)
+            MixTrace::create(path, &cx.names)
         };
         trainer.trace = Some(trace.map_err(io(path))?);
     }
+    Ok(())
+}
 
-    let epochs = recipe.train().epochs;
-    let per_epoch = trainer.steps_per_epoch() as u64;
-    let label = format!("{} seed {seed}", recipe.run_name());
-    let progress = Progress::new(
-        opts.quiet,
-        &label,
-        per_epoch * epochs as u64,
-        trainer.epochs_done as u64 * per_epoch,
-    );
+/// Train the remaining epochs, recording each (metrics, events, trace, then the checkpoint
+/// that covers them). `Some(outcome)` when `--stop-after-epochs` stopped it early.
+fn fit<D: Backend>(
+    cx: &RunContext,
+    trainer: &mut Trainer<D>,
+    progress: &Progress,
+) -> Result<Option<Outcome>, RunError> {
+    let epochs = cx.recipe.train().epochs;
     let mut this_call = 0;
     while trainer.epochs_done < epochs {
-        if opts.stop_after_epochs.is_some_and(|s| this_call >= s) {
-            flush_trace(&mut trainer, opts)?;
-            return Ok(Outcome::Stopped {
+        if cx.opts.stop_after_epochs.is_some_and(|s| this_call >= s) {
+            flush_trace(trainer, cx.opts)?;
+            return Ok(Some(Outcome::Stopped {
                 epochs_done: trainer.epochs_done,
-            });
+            }));
         }
         let epoch = trainer.epochs_done;
-        let row = match trainer.run_epoch(&mut |loss| progress.step(epoch, epochs, loss)) {
-            Ok(row) => row,
-            Err(StepError::Diverged(divergence)) => {
-                progress.finish("diverged");
-                let rec = record::DivergedRecord {
-                    identity: identity.clone(),
-                    divergence: divergence.clone(),
-                };
-                let path = dir.join(record::DIVERGED);
-                let json = serde_json::to_string_pretty(&rec).map_err(|e| io(&path)(e.into()))?;
-                record::write_atomic(&path, json.as_bytes()).map_err(io(&path))?;
-                return Err(RunError::Diverged {
-                    dir: dir.display().to_string(),
-                    divergence,
-                });
-            }
-            Err(StepError::Interrupted) => {
-                progress.finish("interrupted");
-                return Err(RunError::Stopped {
-                    dir: dir.display().to_string(),
-                    epoch: epoch + 1,
-                    signal: crate::interrupt::signal().unwrap_or(2),
-                });
-            }
-            Err(StepError::Trace(e)) => {
-                let path = opts.trace_mixup.clone().unwrap_or_default();
-                return Err(io(&path)(e));
-            }
-            Err(StepError::Unsupported(what)) => return Err(RunError::Unsupported(what)),
-            Err(StepError::Data(e)) => {
-                progress.finish("stopped");
-                return Err(media_read(e));
-            }
-        };
-        record::append_metrics(&dir, &row).map_err(io(&dir))?;
-        record::tensorboard::write_events(&dir, &names, &trainer.metrics).map_err(io(&dir))?;
+        let row = trainer
+            .run_epoch(&mut |loss| progress.step(epoch, epochs, loss))
+            .map_err(|e| epoch_failed(cx, progress, epoch, e))?;
+        record::append_metrics(&cx.dir, &row).map_err(io(&cx.dir))?;
+        record::tensorboard::write_events(&cx.dir, &cx.names, &trainer.metrics)
+            .map_err(io(&cx.dir))?;
         // The trace is flushed before the checkpoint that covers its rows.
-        flush_trace(&mut trainer, opts)?;
-        let (state, tensors) = trainer.checkpoint(&identity);
-        checkpoint::save(&checkpoint_path, &state, &tensors).map_err(io(&checkpoint_path))?;
+        flush_trace(trainer, cx.opts)?;
+        let (state, tensors) = trainer.checkpoint(&cx.identity);
+        checkpoint::save(&cx.checkpoint, &state, &tensors).map_err(io(&cx.checkpoint))?;
         progress.epoch(
             row.epoch,
             epochs,
@@ -438,29 +496,104 @@ fn run_on<D: Backend>(
         );
         this_call += 1;
     }
-    flush_trace(&mut trainer, opts)?;
+    flush_trace(trainer, cx.opts)?;
+    Ok(None)
+}
 
+/// What a failed epoch ends the run with; a divergence is recorded in the folder first.
+fn epoch_failed(cx: &RunContext, progress: &Progress, epoch: usize, e: StepError) -> RunError {
+    let dir = cx.dir.display().to_string();
+    match e {
+        StepError::Diverged(divergence) => {
+            progress.finish("diverged");
+            let rec = record::DivergedRecord {
+                identity: cx.identity.clone(),
+                divergence: divergence.clone(),
+            };
+            let path = cx.dir.join(record::DIVERGED);
+            let written = serde_json::to_string_pretty(&rec)
+                .map_err(std::io::Error::from)
+                .and_then(|json| record::write_atomic(&path, json.as_bytes()));
+            match written {
+                Ok(()) => RunError::Diverged { dir, divergence },
+                Err(e) => io(&path)(e),
+            }
+        }
+        StepError::Interrupted => {
+            progress.finish("interrupted");
+            RunError::Stopped {
+                dir,
+                epoch: epoch + 1,
+                signal: crate::interrupt::signal().unwrap_or(2),
+            }
+        }
+        StepError::Trace(e) => io(&cx.opts.trace_mixup.clone().unwrap_or_default())(e),
+        StepError::Unsupported(what) => RunError::Unsupported(what),
+        StepError::Data(e) => {
+            progress.finish("stopped");
+            cx.media_read(e)
+        }
+    }
+}
+
+/// The selected weights as the model file, the robustness scores, the summary; then the
+/// checkpoint goes (a kill in between leaves both, and the next start removes the checkpoint).
+fn finish<D: Backend>(
+    cx: RunContext,
+    trainer: &mut Trainer<D>,
+    data: &data::Dataset,
+    splits: &data::Splits,
+) -> Result<Outcome, RunError> {
     let (selected, weights) = trainer.selected();
     let mut tensors = trainer.model.store.named_host_tensors();
     for (t, w) in tensors.iter_mut().zip(weights) {
         t.2 = w;
     }
-    let model_path = dir.join(record::MODEL);
+    let model_path = cx.dir.join(record::MODEL);
     let model_bytes = record::safetensors_bytes(&tensors, None);
     record::write_atomic(&model_path, &model_bytes).map_err(io(&model_path))?;
-    let robustness = trainer.robustness().map_err(media_read)?;
+    let robustness = trainer.robustness().map_err(|e| cx.media_read(e))?;
     if !robustness.is_empty() {
-        let path = dir.join(record::ROBUSTNESS);
-        record::write_robustness(&path, &names, &robustness).map_err(io(&path))?;
+        let path = cx.dir.join(record::ROBUSTNESS);
+        record::write_robustness(&path, &cx.names, &robustness).map_err(io(&path))?;
     }
-    let summary = Summary {
+    let summary = summary_of(
+        &cx,
+        trainer,
+        &selected,
+        (data, splits),
+        robustness,
+        &model_bytes,
+    );
+    let summary_path = cx.dir.join(record::SUMMARY);
+    let json = serde_json::to_string_pretty(&summary).map_err(|e| io(&summary_path)(e.into()))?;
+    record::write_atomic(&summary_path, json.as_bytes()).map_err(io(&summary_path))?;
+    std::fs::remove_file(&cx.checkpoint).map_err(io(&cx.checkpoint))?;
+    Ok(match cx.because {
+        Some(because) => Outcome::Retrained { summary, because },
+        None => Outcome::Trained(summary),
+    })
+}
+
+/// The run's summary: its identity, the selected epoch's scores, the robustness rows, how
+/// the data was split and the model file's digest.
+fn summary_of<D: Backend>(
+    cx: &RunContext,
+    trainer: &Trainer<D>,
+    selected: &crate::record::metrics::EpochMetrics,
+    (data, splits): (&data::Dataset, &data::Splits),
+    robustness: Vec<record::RobustnessRow>,
+    model_bytes: &[u8],
+) -> Summary {
+    let recipe = cx.recipe;
+    Summary {
         name: recipe.name().to_string(),
-        seed,
-        recipe_hash: identity.recipe_hash.clone(),
-        code_fingerprint: identity.code_fingerprint.clone(),
-        data_fingerprint: identity.data_fingerprint.clone(),
+        seed: cx.seed,
+        recipe_hash: cx.identity.recipe_hash.clone(),
+        code_fingerprint: cx.identity.code_fingerprint.clone(),
+        data_fingerprint: cx.identity.data_fingerprint.clone(),
         code_version: crate::build_info::code_version(),
-        epochs,
+        epochs: recipe.train().epochs,
         select: match recipe.train().eval.select {
             EvalSelect::Last => "last".into(),
             EvalSelect::BestVal => "best-val".into(),
@@ -469,7 +602,8 @@ fn run_on<D: Backend>(
         test_accuracy: selected.test_accuracy,
         test_macro_f1: selected.test_macro_f1,
         val_accuracy: selected.val_accuracy,
-        modality_accuracy: names
+        modality_accuracy: cx
+            .names
             .iter()
             .cloned()
             .zip(selected.modality_accuracy.iter().copied())
@@ -487,23 +621,11 @@ fn run_on<D: Backend>(
             .map(|d| d.display().to_string()),
         split: Some(record::SplitRecord::of(
             &recipe.dataset().split,
-            &data,
-            &splits,
+            data,
+            splits,
         )),
-        model_sha256: Some(crate::data::cache::sha256_hex(&model_bytes)),
-    };
-    let summary_path = dir.join(record::SUMMARY);
-    let json = serde_json::to_string_pretty(&summary).map_err(|e| io(&summary_path)(e.into()))?;
-    record::write_atomic(&summary_path, json.as_bytes()).map_err(io(&summary_path))?;
-    std::fs::remove_file(&checkpoint_path).map_err(io(&checkpoint_path))?;
-    progress.finish(&format!(
-        "done: test accuracy {:.4} (epoch {}), {:.1}s",
-        summary.test_accuracy, summary.selected_epoch, summary.seconds
-    ));
-    Ok(match because {
-        Some(because) => Outcome::Retrained { summary, because },
-        None => Outcome::Trained(summary),
-    })
+        model_sha256: Some(crate::digest::sha256_hex(model_bytes)),
+    }
 }
 
 fn flush_trace<D: Backend>(trainer: &mut Trainer<D>, opts: &RunOptions) -> Result<(), RunError> {
