@@ -1,6 +1,7 @@
 //! Training methods behind one seam. The training loop ([`crate::train::trainer`]) knows no
-//! method by name: it asks the recipe's [`Method`] to run each step (and gives it the epoch
-//! hooks), records what the step reports, and checkpoints the method's state.
+//! method by name: it builds a [`Method`] from [`config::MethodSettings`] (never from the
+//! recipe), asks it to run each step (and gives it the epoch hooks), records what the step
+//! reports, and checkpoints the method's state.
 //!
 //! * [`Method`] — the hooks: `epoch_start` (extra passes over the data), `step` (any number
 //!   of forwards and backwards, gradient edits, one or several optimiser updates of chosen
@@ -17,9 +18,11 @@
 //! method-specific `predict`) and [`gblending`] (model copies trained in the epoch hook) are
 //! methods with their own step.
 //!
-//! A new method is one file: either a new part (a mixer, an editor, a loss term) or a whole
-//! [`Method`] for methods that need their own step (several backwards, masked forwards,
-//! alternating updates).
+//! A new method is its file (a new part — a mixer, an editor, a loss term — or a whole
+//! [`Method`] for methods that need their own step: several backwards, masked forwards,
+//! alternating updates), its settings in [`config`] (the section's keys and the typed
+//! choice), a line in `build.rs`, and its rules in `recipe/` (`load.rs`'s kind rules and
+//! `rules/model.rs`'s checks), which still know each method's keys.
 
 pub mod agm;
 pub mod bmm;
