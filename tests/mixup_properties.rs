@@ -177,8 +177,8 @@ proptest! {
         bmm.balance = Some(BalanceSection { gamma: 0.0, direction: dir, label_weight: lw, ..BalanceSection::default() });
         let mm = mixup(MixupMethod::Mm, alpha, true, per);
         let r = contribution::relative(&c[..modalities]);
-        let pb = plan::plan(plan::draw(seed, step, 0, n, &bmm).unwrap(), modalities, &bmm, Some(&r));
-        let pm = plan::plan(plan::draw(seed, step, 0, n, &mm).unwrap(), modalities, &mm, None);
+        let pb = plan::plan(plan::draw(seed, step, 0, n, &bmm.draw()).unwrap(), modalities, bmm.balance.as_ref(), Some(&r));
+        let pm = plan::plan(plan::draw(seed, step, 0, n, &mm.draw()).unwrap(), modalities, None, None);
         prop_assert_eq!(pb, pm);
     }
 
@@ -191,8 +191,8 @@ proptest! {
         bmm.balance = Some(BalanceSection { gamma, direction: dir, label_weight: lw, ..BalanceSection::default() });
         let mm = mixup(MixupMethod::Mm, 0.4, true, LambdaPer::Sample);
         let r = contribution::relative(&vec![c; modalities]);
-        let pb = plan::plan(plan::draw(seed, step, 0, n, &bmm).unwrap(), modalities, &bmm, Some(&r));
-        let pm = plan::plan(plan::draw(seed, step, 0, n, &mm).unwrap(), modalities, &mm, None);
+        let pb = plan::plan(plan::draw(seed, step, 0, n, &bmm.draw()).unwrap(), modalities, bmm.balance.as_ref(), Some(&r));
+        let pm = plan::plan(plan::draw(seed, step, 0, n, &mm.draw()).unwrap(), modalities, None, None);
         prop_assert_eq!(pb, pm);
     }
 
@@ -252,10 +252,10 @@ proptest! {
         seed in any::<u64>(), step in 0u64..100_000, n in 1usize..40, per in per(), other_steps in prop::collection::vec(0u64..100_000, 0..4)
     ) {
         let cfg = mixup(MixupMethod::Mm, 0.4, false, per);
-        let first = plan::draw(seed, step, 0, n, &cfg);
+        let first = plan::draw(seed, step, 0, n, &cfg.draw());
         other_stream_users(seed, step);
-        for s in other_steps { let _ = plan::draw(seed, s, 0, n, &cfg); }
-        prop_assert_eq!(first, plan::draw(seed, step, 0, n, &cfg));
+        for s in other_steps { let _ = plan::draw(seed, s, 0, n, &cfg.draw()); }
+        prop_assert_eq!(first, plan::draw(seed, step, 0, n, &cfg.draw()));
     }
 
     #[test]
@@ -444,7 +444,7 @@ fn fraction_of_mixed_batches_matches_mixup_probability() {
             ..mixup(MixupMethod::Mm, 0.4, false, LambdaPer::Sample)
         };
         let mixed = (0..steps)
-            .filter(|&s| plan::draw(seed, s, 0, 8, &cfg).is_some())
+            .filter(|&s| plan::draw(seed, s, 0, 8, &cfg.draw()).is_some())
             .count() as f64;
         let (mean, sd) = (steps as f64 * p, (steps as f64 * p * (1.0 - p)).sqrt());
         assert!(
@@ -467,7 +467,7 @@ fn no_batch_is_mixed_outside_the_epoch_window_and_every_batch_inside() {
         for epoch in 0..8 {
             for step in 0..200u64 {
                 let step = epoch as u64 * 200 + step;
-                let mixed = plan::draw(9, step, epoch, 6, &cfg).is_some();
+                let mixed = plan::draw(9, step, epoch, 6, &cfg.draw()).is_some();
                 assert_eq!(
                     mixed,
                     (2..5).contains(&epoch),
@@ -566,7 +566,7 @@ fn training_mixes_exactly_the_batches_and_pairs_the_pure_draws_select() {
                 .filter(|c| !c.is_empty())
                 .map(|c| c.parse().unwrap())
                 .collect();
-            match plan::draw(seed, step as u64, epoch, batch, recipe.mixup()) {
+            match plan::draw(seed, step as u64, epoch, batch, &recipe.mixup().draw()) {
                 Some(draws) => {
                     assert!(
                         (1..3).contains(&epoch),
@@ -574,7 +574,12 @@ fn training_mixes_exactly_the_batches_and_pairs_the_pure_draws_select() {
                     );
                     mixed_in += 1;
                     let r = (!ema.is_empty()).then(|| contribution::relative(&ema));
-                    let p = plan::plan(draws, names.len(), recipe.mixup(), r.as_deref());
+                    let p = plan::plan(
+                        draws,
+                        names.len(),
+                        recipe.mixup().balance.as_ref(),
+                        r.as_deref(),
+                    );
                     for (i, row) in samples.iter().enumerate() {
                         assert_eq!(
                             row[4].parse::<usize>().unwrap(),
@@ -644,7 +649,12 @@ fn first_mix_plans_for_a_fixed_seed_match_snapshot() {
     let r = [0.8, 1.2];
     let mut lines = vec!["step,sample,partner,lambda_label,lambda_audio,lambda_visual".to_string()];
     for step in 0..3 {
-        let p = plan::plan(plan::draw(0, step, 0, 6, &cfg).unwrap(), 2, &cfg, Some(&r));
+        let p = plan::plan(
+            plan::draw(0, step, 0, 6, &cfg.draw()).unwrap(),
+            2,
+            cfg.balance.as_ref(),
+            Some(&r),
+        );
         for i in 0..6 {
             lines.push(format!(
                 "{step},{i},{},{:.6},{:.6},{:.6}",

@@ -452,7 +452,8 @@ fn one_bmm_training_step_matches_the_reference_loss_and_gradients() {
         let seed = case["seed"].as_u64().unwrap();
 
         // The draws the reference was given are the harness's draws for (seed, step 0).
-        let draws = plan::draw(seed, 0, 0, n, recipe.mixup()).expect("B-MM mixes every batch");
+        let draws =
+            plan::draw(seed, 0, 0, n, &recipe.mixup().draw()).expect("B-MM mixes every batch");
         assert_eq!(
             draws.perm,
             usizes(&case["perm"]),

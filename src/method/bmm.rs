@@ -4,22 +4,22 @@
 //! ratios themselves are the pure functions of [`crate::mixup::balanced`].
 
 use super::mixer::{MixAt, Mixer};
-use crate::mixup::config::{BalanceSection, Contribution, MixupSection};
+use crate::mixup::config::{BalanceSection, Contribution, Draw};
 use crate::mixup::contribution::{self, ContributionEma};
 use crate::mixup::{plan, Draws, MixPlan};
 
 /// B-MM with its contribution average.
 pub struct Bmm {
-    cfg: MixupSection,
+    cfg: Draw,
     balance: BalanceSection,
     ema: ContributionEma,
 }
 
 impl Bmm {
     /// From a validated `[mixup]` with `method = "bmm"` and its balance settings.
-    pub fn new(cfg: &MixupSection, balance: BalanceSection) -> Bmm {
+    pub fn new(cfg: Draw, balance: BalanceSection) -> Bmm {
         Bmm {
-            cfg: cfg.clone(),
+            cfg,
             ema: ContributionEma::new(balance.ema),
             balance,
         }
@@ -27,7 +27,7 @@ impl Bmm {
 }
 
 impl Mixer for Bmm {
-    fn settings(&self) -> &MixupSection {
+    fn settings(&self) -> &Draw {
         &self.cfg
     }
 
@@ -45,7 +45,7 @@ impl Mixer for Bmm {
     }
 
     fn plan(&self, draws: Draws, modalities: usize, relative: Option<&[f64]>) -> MixPlan {
-        plan::plan(draws, modalities, &self.cfg, relative)
+        plan::plan(draws, modalities, Some(&self.balance), relative)
     }
 
     fn state(&self) -> serde_json::Value {
@@ -61,7 +61,7 @@ impl Mixer for Bmm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mixup::config::MixupMethod;
+    use crate::mixup::config::{MixupMethod, MixupSection};
 
     /// The contribution average survives a checkpoint: a restored mixer continues exactly as
     /// the original, and a state of the wrong shape is refused.
@@ -73,10 +73,10 @@ mod tests {
             ..MixupSection::default()
         };
         let balance = BalanceSection::default();
-        let mut a = Bmm::new(&cfg, balance.clone());
+        let mut a = Bmm::new(cfg.draw(), balance.clone());
         a.observe(&[0.9, 0.3]);
         a.observe(&[0.7, 0.5]);
-        let mut b = Bmm::new(&cfg, balance);
+        let mut b = Bmm::new(cfg.draw(), balance);
         b.restore(&a.state()).unwrap();
         assert_eq!(b.state(), a.state());
         assert_eq!(a.observe(&[0.2, 0.6]), b.observe(&[0.2, 0.6]));

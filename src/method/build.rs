@@ -4,7 +4,7 @@ use super::config::{Method as Kind, MethodSettings};
 use super::mixer::{self, MixAt};
 use super::{agm, bmm, gblending, mla, mmpareto, multitask, ogm_ge, pmr, standard, Method};
 use crate::mixup::config::Mixer as MixerKind;
-use crate::mixup::config::{MixPoint, MixupSection};
+use crate::mixup::config::{Draw, MixPoint};
 use crate::model::Backend;
 
 /// The method of `settings`: a method with its own step (`[method]`), else the
@@ -43,15 +43,15 @@ pub fn build<D: Backend>(settings: &MethodSettings) -> Box<dyn Method<D>> {
         .chain(pmr::from_settings(settings))
         .collect();
     Box::new(standard::Standard::new(
-        mixer(&settings.mixer, &settings.mixup),
+        mixer(&settings.mixer, settings.draw),
         editors,
         losses,
     ))
 }
 
 /// The recipe's mixer: a stateless [`mixer::Uniform`] (none, input mixup, MM) or B-MM.
-fn mixer(kind: &MixerKind, cfg: &MixupSection) -> Box<dyn mixer::Mixer> {
-    let uniform = |at| Box::new(mixer::Uniform::new(at, cfg.clone()));
+fn mixer(kind: &MixerKind, draw: Draw) -> Box<dyn mixer::Mixer> {
+    let uniform = |at| Box::new(mixer::Uniform::new(at, draw));
     match kind {
         MixerKind::None => uniform(None),
         MixerKind::Input => uniform(Some(MixAt::Input)),
@@ -59,6 +59,6 @@ fn mixer(kind: &MixerKind, cfg: &MixupSection) -> Box<dyn mixer::Mixer> {
             MixPoint::Fused => MixAt::Fused,
             MixPoint::Encoder => MixAt::Encoder,
         })),
-        MixerKind::Bmm(balance) => Box::new(bmm::Bmm::new(cfg, balance.clone())),
+        MixerKind::Bmm(balance) => Box::new(bmm::Bmm::new(draw, balance.clone())),
     }
 }

@@ -3,7 +3,7 @@
 //! `recipe/` composes and validates them; the methods read them from here.
 
 use crate::epoch_window::EpochWindow;
-use crate::mixup::config::{Mixer, MixupSection, OgmVariant};
+use crate::mixup::config::{Draw, Mixer, OgmVariant};
 use serde::{Deserialize, Serialize};
 
 /// `[method]`: methods that need their own step.
@@ -445,10 +445,11 @@ pub struct MethodSettings {
     pub modulation: Modulation,
     /// `[losses]`: the standard step's extra loss terms.
     pub losses: LossesSection,
-    /// The standard step's mixer, and the `[mixup]` settings it draws with.
+    /// The standard step's mixer (B-MM's with its balance settings).
     pub mixer: Mixer,
-    /// `[mixup]` as written (α, λ granularity, probability, window).
-    pub mixup: MixupSection,
+    /// What the mixer's λ draws follow (`[mixup]`'s α, λ granularity, fold, probability,
+    /// window).
+    pub draw: Draw,
     /// `train.batch_size`.
     pub batch_size: usize,
     /// Optimiser steps per epoch of the run (⌈training samples / batch size⌉).

@@ -4,7 +4,7 @@
 //! never asks which mixup method it runs. This file holds the mixers without state: none,
 //! input mixup and MM; B-MM, which tracks contributions, is [`super::bmm`].
 
-use crate::mixup::config::{Contribution, MixupSection};
+use crate::mixup::config::{Contribution, Draw};
 use crate::mixup::{plan, Draws, MixPlan};
 
 /// Where a plan is applied.
@@ -23,8 +23,8 @@ pub trait Mixer {
     /// Where this mixer mixes; `None` when it never does.
     fn at(&self) -> Option<MixAt>;
 
-    /// The `[mixup]` settings its draws follow (α, λ granularity, probability, window).
-    fn settings(&self) -> &MixupSection;
+    /// The settings its draws follow (α, λ granularity, fold, probability, window).
+    fn settings(&self) -> &Draw;
 
     /// This step's random draws (`None` when the mixer never mixes, or the batch is not mixed).
     fn draw(&self, seed: u64, step: u64, epoch: usize, n: usize) -> Option<Draws> {
@@ -62,18 +62,18 @@ pub trait Mixer {
 /// No mixing, input mixup and MM: one λ per sample for every modality and the label.
 pub struct Uniform {
     at: Option<MixAt>,
-    cfg: MixupSection,
+    cfg: Draw,
 }
 
 impl Uniform {
     /// A stateless mixer applying its plans at `at` (none: never mixes).
-    pub fn new(at: Option<MixAt>, cfg: MixupSection) -> Uniform {
+    pub fn new(at: Option<MixAt>, cfg: Draw) -> Uniform {
         Uniform { at, cfg }
     }
 }
 
 impl Mixer for Uniform {
-    fn settings(&self) -> &MixupSection {
+    fn settings(&self) -> &Draw {
         &self.cfg
     }
 
@@ -82,6 +82,6 @@ impl Mixer for Uniform {
     }
 
     fn plan(&self, draws: Draws, modalities: usize, _relative: Option<&[f64]>) -> MixPlan {
-        plan::plan(draws, modalities, &self.cfg, None)
+        plan::plan(draws, modalities, None, None)
     }
 }

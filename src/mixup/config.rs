@@ -56,6 +56,35 @@ impl Default for MixupSection {
     }
 }
 
+/// What the λ sampler of a mixing method draws with: the part of `[mixup]` every mixer
+/// shares (B-MM's own settings are [`BalanceSection`], held by its mixer alone).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Draw {
+    /// λ ~ Beta(alpha, alpha).
+    pub alpha: f64,
+    /// One λ per sample or one per batch.
+    pub lambda_per: LambdaPer,
+    /// Fold λ ← max(λ, 1 − λ).
+    pub fold: bool,
+    /// Chance that a batch is mixed at all.
+    pub probability: f64,
+    /// Epoch window in which batches are mixed (`None`: every epoch).
+    pub epochs: Option<EpochWindow>,
+}
+
+impl MixupSection {
+    /// The sampler's settings of this section.
+    pub fn draw(&self) -> Draw {
+        Draw {
+            alpha: self.alpha,
+            lambda_per: self.lambda_per,
+            fold: self.fold,
+            probability: self.probability,
+            epochs: self.epochs,
+        }
+    }
+}
+
 /// Mixup methods (docs/methods.md §1).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "kebab-case")]

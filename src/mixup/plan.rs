@@ -5,7 +5,7 @@
 //! deterministic part ([`plan`]) turns those draws and, for B-MM, the relative contributions
 //! into per-modality ratios λ_m and the label ratio λ_y.
 
-use super::config::{LambdaPer, MixupMethod, MixupSection};
+use super::config::{BalanceSection, Draw, LambdaPer};
 use super::{balanced, lambda, pairing};
 use crate::rng::{stream, Stream};
 use rand::Rng;
@@ -31,12 +31,9 @@ pub struct MixPlan {
 }
 
 /// Draws of step `step` (global, 0-based) in `epoch` for a batch of `batch` samples, or `None`
-/// when the batch is not mixed (method `none`, outside the epoch window, or the probability
-/// draw says no).
-pub fn draw(seed: u64, step: u64, epoch: usize, batch: usize, cfg: &MixupSection) -> Option<Draws> {
-    if cfg.method == MixupMethod::None {
-        return None;
-    }
+/// when the batch is not mixed (outside the epoch window, or the probability draw says no).
+/// A mixer that never mixes (`mixup.method = "none"`) never asks.
+pub fn draw(seed: u64, step: u64, epoch: usize, batch: usize, cfg: &Draw) -> Option<Draws> {
     let mut rng = stream(seed, Stream::Mixup, step);
     let u: f64 = rng.gen();
     let in_window = cfg
@@ -52,10 +49,15 @@ pub fn draw(seed: u64, step: u64, epoch: usize, batch: usize, cfg: &MixupSection
 }
 
 /// The plan for `modalities` modalities. MM and input mixup use λ for every modality and the
-/// label; B-MM (`cfg.balance` set, which validation allows for `bmm` only, and its relative
-/// contributions `r` given) derives λ_m and λ_y from `r`.
-pub fn plan(draws: Draws, modalities: usize, cfg: &MixupSection, r: Option<&[f64]>) -> MixPlan {
-    match (&cfg.balance, r) {
+/// label; B-MM (its `balance` settings and relative contributions `r` given) derives λ_m and
+/// λ_y from `r`.
+pub fn plan(
+    draws: Draws,
+    modalities: usize,
+    balance: Option<&BalanceSection>,
+    r: Option<&[f64]>,
+) -> MixPlan {
+    match (balance, r) {
         (Some(b), Some(r)) => {
             let weights = balanced::label_weights(r, b.label_weight);
             let mut per_mod = vec![Vec::with_capacity(draws.lambda.len()); modalities];

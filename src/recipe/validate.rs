@@ -182,7 +182,7 @@ impl Recipe {
             modulation: *self.modulation(),
             losses: self.losses().clone(),
             mixer: self.mixer().clone(),
-            mixup: self.mixup().clone(),
+            draw: self.mixup().draw(),
             batch_size,
             steps_per_epoch: train_samples.div_ceil(batch_size.max(1)),
             grad_clip: self.train().grad_clip,
