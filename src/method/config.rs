@@ -210,7 +210,7 @@ pub struct LossesSection {
 pub struct PmrSection {
     /// α, the weight of the lagging modality's prototype cross-entropy. Default `1.0` (the
     /// released code's default).
-    #[serde(default = "one")]
+    #[serde(default = "crate::mixup::config::one")]
     pub alpha: f64,
     /// μ, the prototypes' moving-average momentum: c ← (1 − μ) c̃ + μ c. Default `0.2` (the
     /// released code's default).
@@ -456,8 +456,4 @@ pub struct MethodSettings {
     pub steps_per_epoch: usize,
     /// `train.grad_clip`: the global gradient-norm clip, if any.
     pub grad_clip: Option<f64>,
-}
-
-fn one() -> f64 {
-    1.0
 }

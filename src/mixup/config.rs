@@ -209,7 +209,8 @@ pub enum OgmVariant {
     Continuous,
 }
 
-fn one() -> f64 {
+/// The serde default 1.0 (also of `[losses.pmr]`'s α, in [`crate::method::config`]).
+pub(crate) fn one() -> f64 {
     1.0
 }
 

@@ -173,18 +173,21 @@ impl Recipe {
             ),
         }
     }
-    /// What the method is built from, for a run with `train_samples` training samples: the
-    /// one place that computes the steps per epoch.
+    /// Optimiser steps per epoch of a run with `train_samples` training samples (the last
+    /// batch may be short): the one place that computes it.
+    pub fn steps_per_epoch(&self, train_samples: usize) -> usize {
+        train_samples.div_ceil(self.train().batch_size.max(1))
+    }
+    /// What the method is built from, for a run with `train_samples` training samples.
     pub fn method_settings(&self, train_samples: usize) -> crate::method::config::MethodSettings {
-        let batch_size = self.train().batch_size;
         crate::method::config::MethodSettings {
             method: *self.method(),
             modulation: *self.modulation(),
             losses: self.losses().clone(),
             mixer: self.mixer().clone(),
             draw: self.mixup().draw(),
-            batch_size,
-            steps_per_epoch: train_samples.div_ceil(batch_size.max(1)),
+            batch_size: self.train().batch_size,
+            steps_per_epoch: self.steps_per_epoch(train_samples),
             grad_clip: self.train().grad_clip,
         }
     }

@@ -117,9 +117,7 @@ impl<'a, D: Backend> Trainer<'a, D> {
 
     /// Number of optimiser steps per epoch.
     pub fn steps_per_epoch(&self) -> usize {
-        self.recipe
-            .method_settings(self.splits.train.len())
-            .steps_per_epoch
+        self.recipe.steps_per_epoch(self.splits.train.len())
     }
 
     /// Train one epoch, evaluate, and return its metrics (also kept in `self.metrics`).
