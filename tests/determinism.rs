@@ -184,3 +184,29 @@ fn resume_after_any_epoch_is_bit_identical_to_an_uninterrupted_run() {
         }
     }
 }
+
+/// Steps per epoch (`Recipe::steps_per_epoch`, which MLA's projection schedule and the
+/// progress bar read) is the number of batches an epoch actually runs, a short last batch
+/// included: counted here from the trainer's step counter after one epoch, with a training
+/// set that the batch size does not divide.
+#[test]
+fn steps_per_epoch_counts_the_short_last_batch() {
+    use balmix::train::trainer::Trainer;
+    let r = recipe("tiny.toml", &["train.batch_size=13", "train.epochs=1"]);
+    let (data, splits) =
+        balmix::data::load(&r.data_settings(), &balmix::data::Cache::new(None), &|_| {})
+            .expect("synthetic data");
+    assert_ne!(
+        splits.train.len() % 13,
+        0,
+        "the batch size must not divide the set"
+    );
+    let mut trainer =
+        Trainer::new(&r, 0, &data, &splits, dfdx::prelude::Cpu::default()).expect("the data reads");
+    trainer.run_epoch(&mut |_| {}).expect("an epoch");
+    assert_eq!(trainer.step as usize, trainer.steps_per_epoch());
+    assert_eq!(
+        r.steps_per_epoch(splits.train.len()),
+        trainer.steps_per_epoch()
+    );
+}
