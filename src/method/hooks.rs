@@ -2,6 +2,7 @@
 //! ([`EpochContext`]).
 
 use super::engine::{StepContext, StepError, StepStats, Updater};
+use super::metrics::{self, MetricColumn};
 use crate::data::Dataset;
 use crate::model::params::Matrix;
 use crate::model::{Backend, Model};
@@ -66,6 +67,19 @@ pub trait Method<D: Backend> {
 
     /// One training step on the batch in `cx`.
     fn step(&mut self, cx: &mut StepContext<'_, D>) -> Result<StepStats, StepError>;
+
+    /// The metric columns this method's steps report ([`metrics`]): names, TensorBoard
+    /// tags and how an epoch reduces them. Default: [`metrics::standard_columns`].
+    fn metric_columns(&self, modalities: &[String]) -> Vec<MetricColumn> {
+        metrics::standard_columns(modalities)
+    }
+
+    /// The values of [`Method::metric_columns`] for one step's `stats` on a batch of `n`
+    /// samples, in column order (`None`: not reported this step). Default:
+    /// [`metrics::standard_values`].
+    fn step_metrics(&self, stats: &StepStats, n: usize, modalities: usize) -> Vec<Option<f64>> {
+        metrics::standard_values(stats, n, modalities)
+    }
 
     /// After the epoch's last step. Default: nothing.
     fn epoch_end(&mut self, _cx: &mut EpochContext<'_, D>) {}

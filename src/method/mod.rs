@@ -8,6 +8,8 @@
 //!   parameter groups), `epoch_end`, `predict`, and the state that goes into checkpoints;
 //! * [`engine`] — what a step can use: the batch, encoding, trainable unimodal logits,
 //!   backward with the divergence check, clipping and group-wise updates ([`StepContext`]);
+//! * [`metrics`] — the named values a step reports and how an epoch reduces them; the loop,
+//!   `metrics.csv` and TensorBoard take the names from the method;
 //! * [`standard`] — the one-forward method most recipes use, assembled from three parts:
 //!   a [`mixer::Mixer`] (where and how a batch is mixed: [`mixer`] for none, input mixup and
 //!   MM, [`bmm`] for B-MM), gradient editors ([`ogm_ge`]) and extra loss terms ([`multitask`],
@@ -31,6 +33,7 @@ pub mod config;
 pub mod engine;
 pub mod gblending;
 pub mod hooks;
+pub mod metrics;
 pub mod mixer;
 pub mod mla;
 pub mod mmpareto;

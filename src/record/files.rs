@@ -32,10 +32,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 pub fn write_metrics(
     dir: &Path,
     modalities: &[String],
+    method: &[crate::method::metrics::MetricColumn],
     rows: &[EpochMetrics],
 ) -> std::io::Result<()> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(metrics::header(modalities))?;
+    w.write_record(metrics::header(modalities, method))?;
     for r in rows {
         w.write_record(r.cells())?;
     }

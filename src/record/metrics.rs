@@ -1,5 +1,6 @@
 //! Per-epoch metrics and the `metrics.csv` layout.
 
+use crate::method::metrics::{MetricColumn, MetricValue};
 use serde::{Deserialize, Serialize};
 
 /// One row of `metrics.csv`. Per-modality vectors follow the recipe's modality order.
@@ -19,17 +20,10 @@ pub struct EpochMetrics {
     pub test_macro_f1: f64,
     /// Test accuracy of each modality's own (unimodal) logits.
     pub modality_accuracy: Vec<f64>,
-    /// Mean contribution c_m over training samples.
-    pub contribution: Vec<f64>,
-    /// Contribution EMA ĉ_m at the end of the epoch (B-MM only).
-    pub contribution_ema: Option<Vec<f64>>,
-    /// Mean λ_m over training samples (1 for unmixed samples).
-    pub lambda_modality: Vec<f64>,
-    /// Mean label ratio λ_y over training samples.
-    pub lambda_label: f64,
-    /// Mean gradient coefficient k_m of each modality over steps, as the method's gradient
-    /// editors report it (OGM-GE's k_m; 1 when nothing scales the gradients).
-    pub grad_k: Vec<f64>,
+    /// The method's metrics of the epoch, in the method's column order
+    /// ([`crate::method::Method::metric_columns`]; e.g. contribution, λ and gradient
+    /// coefficients per modality).
+    pub method: Vec<MetricValue>,
     /// Wall-clock seconds of the epoch (training and evaluation). Not a result: excluded from
     /// determinism comparisons.
     pub seconds: f64,
@@ -41,8 +35,8 @@ pub struct EpochMetrics {
     pub memory_mib: f64,
 }
 
-/// Header of `metrics.csv` for these modalities.
-pub fn header(modalities: &[String]) -> Vec<String> {
+/// Header of `metrics.csv` for these modalities and the method's metric columns.
+pub fn header(modalities: &[String], method: &[MetricColumn]) -> Vec<String> {
     let mut h: Vec<String> = [
         "epoch",
         "lr",
@@ -54,11 +48,8 @@ pub fn header(modalities: &[String]) -> Vec<String> {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    for prefix in ["accuracy", "contribution", "contribution_ema", "lambda"] {
-        h.extend(modalities.iter().map(|m| format!("{prefix}_{m}")));
-    }
-    h.push("lambda_label".into());
-    h.extend(modalities.iter().map(|m| format!("grad_k_{m}")));
+    h.extend(modalities.iter().map(|m| format!("accuracy_{m}")));
+    h.extend(method.iter().map(|c| c.name.clone()));
     h.push("seconds".into());
     h.push("steps_per_second".into());
     h.push("memory_mib".into());
@@ -77,14 +68,11 @@ impl EpochMetrics {
             self.test_macro_f1.to_string(),
         ];
         c.extend(self.modality_accuracy.iter().map(f64::to_string));
-        c.extend(self.contribution.iter().map(f64::to_string));
-        match &self.contribution_ema {
-            Some(e) => c.extend(e.iter().map(f64::to_string)),
-            None => c.extend(self.contribution.iter().map(|_| String::new())),
-        }
-        c.extend(self.lambda_modality.iter().map(f64::to_string));
-        c.push(self.lambda_label.to_string());
-        c.extend(self.grad_k.iter().map(f64::to_string));
+        c.extend(
+            self.method
+                .iter()
+                .map(|v| v.value.map(|x| x.to_string()).unwrap_or_default()),
+        );
         c.push(format!("{:.3}", self.seconds));
         c.push(format!("{:.1}", self.steps_per_second));
         c.push(format!("{:.1}", self.memory_mib));

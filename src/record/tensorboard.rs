@@ -27,20 +27,19 @@ pub fn scalars(modalities: &[String], r: &EpochMetrics) -> Vec<(String, f64)> {
         ("accuracy/test".to_string(), r.test_accuracy),
         ("macro_f1/test".to_string(), r.test_macro_f1),
         ("lr".to_string(), r.lr),
-        ("lambda/label".to_string(), r.lambda_label),
     ];
     if let Some(a) = r.val_accuracy {
         v.push(("accuracy/val".into(), a));
     }
     for (i, m) in modalities.iter().enumerate() {
         v.push((format!("accuracy_own/{m}"), r.modality_accuracy[i]));
-        v.push((format!("contribution/{m}"), r.contribution[i]));
-        if let Some(e) = &r.contribution_ema {
-            v.push((format!("contribution_ema/{m}"), e[i]));
-        }
-        v.push((format!("lambda/{m}"), r.lambda_modality[i]));
-        v.push((format!("grad_k/{m}"), r.grad_k[i]));
     }
+    // The method's own metrics, tagged as the method names them.
+    v.extend(
+        r.method
+            .iter()
+            .filter_map(|m| m.value.map(|x| (m.tag.clone(), x))),
+    );
     v
 }
 

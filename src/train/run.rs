@@ -446,7 +446,13 @@ fn start_records<D: Backend>(
 ) -> Result<(), RunError> {
     let resolved = cx.dir.join(record::RESOLVED_RECIPE);
     record::write_atomic(&resolved, cx.recipe.to_toml().as_bytes()).map_err(io(&resolved))?;
-    record::write_metrics(&cx.dir, &cx.names, &trainer.metrics).map_err(io(&cx.dir))?;
+    record::write_metrics(
+        &cx.dir,
+        &cx.names,
+        &trainer.metric_columns(),
+        &trainer.metrics,
+    )
+    .map_err(io(&cx.dir))?;
     record::tensorboard::write_events(&cx.dir, &cx.names, &trainer.metrics).map_err(io(&cx.dir))?;
     if let Some(path) = &cx.opts.trace_mixup {
         let trace = if resumed {

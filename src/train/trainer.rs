@@ -11,6 +11,7 @@ use crate::data::augment::Augment;
 use crate::data::corrupt::TrainStats;
 use crate::data::{Dataset, Splits};
 use crate::interrupt::interrupted;
+use crate::method::metrics::{EpochReducer, MetricColumn};
 use crate::method::{self, EpochContext, Method, StepContext, Updater};
 use crate::model::{Backend, Model};
 use crate::recipe::file::EvalSelect;
@@ -115,6 +116,17 @@ impl<'a, D: Backend> Trainer<'a, D> {
         self.method.as_mut()
     }
 
+    /// The method's metric columns (`metrics.csv`, TensorBoard), for this run's modalities.
+    pub fn metric_columns(&self) -> Vec<MetricColumn> {
+        let names: Vec<String> = self
+            .data
+            .modalities
+            .iter()
+            .map(|m| m.name.clone())
+            .collect();
+        self.method.metric_columns(&names)
+    }
+
     /// Number of optimiser steps per epoch.
     pub fn steps_per_epoch(&self) -> usize {
         self.recipe.steps_per_epoch(self.splits.train.len())
@@ -131,12 +143,10 @@ impl<'a, D: Backend> Trainer<'a, D> {
         let mut order = self.splits.train.clone();
         order.shuffle(&mut stream(self.seed, Stream::Shuffle, epoch as u64));
         let m_count = self.data.modalities.len();
-        let (mut loss_sum, mut label_sum) = (0.0, 0.0);
-        let mut contrib_sum = vec![0.0; m_count];
-        let mut lambda_sum = vec![0.0; m_count];
-        let mut k_sum = vec![0.0; m_count];
+        let mut loss_sum = 0.0;
+        let previous = self.metrics.last().map(|m| m.method.as_slice());
+        let mut method_metrics = EpochReducer::new(self.metric_columns(), previous);
         let mut steps = 0usize;
-        let mut average: Option<Vec<f64>> = None;
         self.start_epoch(epoch)?;
         let batches: Vec<&[usize]> = order.chunks(self.recipe.train().batch_size).collect();
         let view = crate::media::source::View::Train {
@@ -152,18 +162,9 @@ impl<'a, D: Backend> Trainer<'a, D> {
                 self.data.prefetch(next, view);
             }
             let s = self.train_step(idx, epoch, lr)?;
-            let n = idx.len() as f64;
-            loss_sum += s.loss * n;
-            let (lambdas, label) = s.lambda_sums(idx.len(), m_count);
-            label_sum += label;
-            for m in 0..m_count {
-                contrib_sum[m] += s.contribution[m] * n;
-                lambda_sum[m] += lambdas[m];
-                k_sum[m] += s.coefficients[m];
-            }
-            if s.contribution_ema.is_some() {
-                average = s.contribution_ema;
-            }
+            loss_sum += s.loss * idx.len() as f64;
+            let values = self.method.step_metrics(&s, idx.len(), m_count);
+            method_metrics.add(&values, idx.len());
             steps += 1;
             on_step(s.loss);
         }
@@ -201,12 +202,7 @@ impl<'a, D: Backend> Trainer<'a, D> {
             test_accuracy: test.accuracy,
             test_macro_f1: test.macro_f1,
             modality_accuracy: test.modality_accuracy,
-            contribution: contrib_sum.iter().map(|c| c / n).collect(),
-            contribution_ema: average
-                .or_else(|| self.metrics.last().and_then(|m| m.contribution_ema.clone())),
-            lambda_modality: lambda_sum.iter().map(|l| l / n).collect(),
-            lambda_label: label_sum / n,
-            grad_k: k_sum.iter().map(|k| k / steps.max(1) as f64).collect(),
+            method: method_metrics.finish(),
             seconds,
             steps_per_second: steps as f64 / train_seconds.max(1e-9),
             memory_mib: crate::record::resident_memory_bytes()
