@@ -45,6 +45,12 @@ pub enum Stream {
     /// Which frames of a clip a training sample reads (segment-random selection), indexed by
     /// epoch and sample ([`crate::media::select::draw_index`]).
     FrameSelect,
+    /// Initial values of the trainable parameters a training method owns
+    /// ([`crate::method::Method::add_parameters`]).
+    MethodInit,
+    /// A method's per-epoch rebuild of the training list (resampling, per-sample modality
+    /// zeroing: [`crate::method::Method::epoch_samples`]), indexed by epoch.
+    Resample,
 }
 
 impl Stream {
@@ -65,6 +71,8 @@ impl Stream {
             Stream::Corruption => "corruption",
             Stream::FrameAugment => "frame-augment",
             Stream::FrameSelect => "frame-select",
+            Stream::MethodInit => "method-init",
+            Stream::Resample => "resample",
         }
     }
 }

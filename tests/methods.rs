@@ -433,6 +433,7 @@ fn captured_loss_gradients_are_separate_and_add_up_to_the_gradient_of_the_sum() 
         lr: 0.1,
         augment: None,
         grad_clip: r.train().grad_clip,
+        zeroed: None,
     };
     let targets = cx.one_hot(&cx.labels());
     let fused = |cx: &StepContext<'_, Dev>| {

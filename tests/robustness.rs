@@ -297,6 +297,7 @@ impl DropoutBatch {
             lr: 0.1,
             augment: Some(&self.augment),
             grad_clip: self.recipe.train().grad_clip,
+            zeroed: None,
         }
     }
 

@@ -24,6 +24,7 @@ mod resnet;
 mod resnet_parity;
 mod robustness;
 mod runs;
+mod seam;
 mod slurm;
 mod stale;
 mod tables;

@@ -535,7 +535,7 @@ fn store_order(recipe: &balmix::recipe::Recipe) -> Vec<String> {
         0,
         dfdx::tensor::Cpu::default(),
     );
-    model.store.params.iter().map(|p| p.name.clone()).collect()
+    model.store.names()
 }
 
 // ---- 6 & 7. interrupts, the trace on resume ---------------------------------------------------

@@ -112,6 +112,7 @@ fn summary(args: RecipeArgs) -> Result<ExitCode> {
         Group::Encoder(m) => format!("encoder {}", names[m]),
         Group::Fusion => "fusion and head".to_string(),
         Group::Probe(m) => format!("probe {}", names[m]),
+        Group::Method => "training method".to_string(),
     };
     let mut totals: Vec<(String, usize, usize)> = Vec::new();
     for p in &model.store.params {

@@ -30,6 +30,9 @@ pub enum StepError {
     Unsupported(&'static str),
     /// A media file could not be read or decoded mid-run.
     Data(crate::data::error::MediaReadError),
+    /// The method broke the seam's contract (e.g. an epoch list naming a sample beyond the
+    /// dataset): a bug in the method, named.
+    Contract(String),
 }
 
 impl From<crate::data::error::MediaReadError> for StepError {
@@ -86,6 +89,19 @@ impl StepStats {
     }
 }
 
+/// An optimiser's state as host buffers: its step count and, per parameter of the store in
+/// order, its first and second moment buffers (zeros where never used). A method that owns
+/// optimisers of its own (a fresh one per training stage) checkpoints them through this.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UpdaterState {
+    /// Steps taken (Adam's t).
+    pub steps: u64,
+    /// First-moment (velocity) buffers, per parameter.
+    pub first: Vec<Vec<f32>>,
+    /// Second-moment buffers, per parameter.
+    pub second: Vec<Vec<f32>>,
+}
+
 /// The optimiser as a method sees it.
 pub trait Updater<D: Backend> {
     /// One update, with learning rate `lr`, of the parameters whose group `include` accepts;
@@ -97,6 +113,12 @@ pub trait Updater<D: Backend> {
         lr: f64,
         include: &dyn Fn(Group) -> bool,
     );
+
+    /// The state, for a checkpoint.
+    fn export_state(&mut self, store: &ParamStore<D>) -> UpdaterState;
+
+    /// Continue from [`Updater::export_state`]'s state.
+    fn import_state(&mut self, store: &ParamStore<D>, state: &UpdaterState);
 }
 
 /// Every parameter group.
@@ -126,6 +148,9 @@ pub struct StepContext<'a, D: Backend> {
     pub augment: Option<&'a crate::data::augment::Augment>,
     /// `train.grad_clip`: the global gradient-norm clip applied before each update, if any.
     pub grad_clip: Option<f64>,
+    /// Per batch row, per modality: inputs the method's epoch list zeroes
+    /// ([`super::EpochSamples`]); `None` when nothing is.
+    pub zeroed: Option<&'a [Vec<bool>]>,
 }
 
 impl<D: Backend> StepContext<'_, D> {
@@ -240,8 +265,9 @@ impl<D: Backend> StepContext<'_, D> {
         }
     }
 
-    /// The batch's rows of every modality, on the host, after the recipe's training-time
-    /// augmentation (the same draws however often a step asks).
+    /// The batch's rows of every modality, on the host, with the inputs the epoch's list
+    /// zeroes set to 0, then the recipe's training-time augmentation (the same draws however
+    /// often a step asks).
     pub fn host_batch(&self) -> Result<Vec<Vec<f32>>, StepError> {
         let view = crate::media::source::View::Train {
             seed: self.seed,
@@ -253,6 +279,16 @@ impl<D: Backend> StepContext<'_, D> {
             .iter()
             .map(|m| m.rows(self.idx, view))
             .collect::<Result<Vec<_>, _>>()?;
+        if let Some(zeroed) = self.zeroed {
+            for (m, (rows, modality)) in rows.iter_mut().zip(&self.data.modalities).enumerate() {
+                let w = modality.width;
+                for (row, z) in rows.chunks_mut(w.max(1)).zip(zeroed) {
+                    if z[m] {
+                        row.fill(0.0);
+                    }
+                }
+            }
+        }
         if let Some(a) = self.augment {
             a.apply(&mut rows, self.idx.len(), self.seed, self.step);
         }

@@ -2,9 +2,11 @@
 //! ([`EpochContext`]).
 
 use super::engine::{StepContext, StepError, StepStats, Updater};
+use super::epoch_samples::EpochSamples;
 use super::metrics::{self, MetricColumn};
 use crate::data::Dataset;
-use crate::model::params::Matrix;
+use crate::model::params::{Matrix, NamedTensor};
+use crate::model::ParamStore;
 use crate::model::{Backend, Model};
 
 /// What an epoch hook may read and change.
@@ -32,6 +34,11 @@ pub struct EpochContext<'a, D: Backend> {
 }
 
 impl<D: Backend> EpochContext<'_, D> {
+    /// The `resample` stream of this epoch: a method's draws for its training list.
+    pub fn resample_rng(&self) -> rand_chacha::ChaCha8Rng {
+        crate::rng::stream(self.seed, crate::rng::Stream::Resample, self.epoch as u64)
+    }
+
     /// Clean encoder features (no gradient) of samples `idx`, per modality on the host
     /// (`idx.len() × d_m` each), computed in chunks ([`crate::data::Dataset::chunk`]); media in the evaluation view.
     pub fn features(&self, idx: &[usize]) -> Result<Vec<Vec<f32>>, StepError> {
@@ -59,7 +66,35 @@ impl<D: Backend> EpochContext<'_, D> {
 }
 
 /// A training method.
+///
+/// Besides the step, the seam offers hooks for what the methods still to come need (each
+/// has a default that does nothing, and a test method in `tests/seam.rs` that uses it):
+/// trainable parameters of its own ([`Method::add_parameters`]), state as tensors and the
+/// state of optimisers it owns ([`Method::state_tensors`]), per-sample loss weights that
+/// carry gradient ([`super::weighted_loss`]), and the epoch's training list
+/// ([`Method::epoch_samples`]).
 pub trait Method<D: Backend> {
+    /// Add the trainable parameters this method owns (an extra layer, a learnable scalar) to
+    /// the model's store (`model.store`; `model.classes` and the encoders' widths size
+    /// them), in group [`crate::model::params::Group::Method`], with names
+    /// starting `method.`, drawing initial values from `rng` (the run's `method-init` stream).
+    /// They are saved with the model and in checkpoints and updated by the optimiser like
+    /// every parameter. Called once, right after the model is built (also when a saved run
+    /// is loaded). Default: none.
+    fn add_parameters(&mut self, _model: &mut Model<D>, _rng: &mut rand_chacha::ChaCha8Rng) {}
+
+    /// The epoch's training list: `order` is the shuffled training split; a method may
+    /// resample it (duplicates allowed) and zero modalities per entry, drawing from
+    /// `cx`'s `resample` stream ([`EpochContext::resample_rng`]). Called after
+    /// [`Method::epoch_start`]. Default: `order` as it is.
+    fn epoch_samples(
+        &mut self,
+        _cx: &mut EpochContext<'_, D>,
+        order: Vec<usize>,
+    ) -> Result<EpochSamples, StepError> {
+        Ok(EpochSamples::plain(order))
+    }
+
     /// Before the epoch's first step (extra passes over the training data). Default: nothing.
     fn epoch_start(&mut self, _cx: &mut EpochContext<'_, D>) -> Result<(), StepError> {
         Ok(())
@@ -98,6 +133,25 @@ pub trait Method<D: Backend> {
 
     /// Restore [`Method::state`].
     fn restore(&mut self, _state: &serde_json::Value) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// State that must survive a checkpoint as tensors (a copy of the initial weights, the
+    /// buffers of optimisers the method owns: [`super::Updater::export_state`]), named
+    /// uniquely within the method. Checkpoints store them as `method/<name>`. Default: none.
+    fn state_tensors(&mut self, _store: &ParamStore<D>) -> Vec<NamedTensor> {
+        Vec::new()
+    }
+
+    /// Restore [`Method::state_tensors`] (called after [`Method::restore`]; the store holds
+    /// the checkpoint's weights). `new_updater` makes optimisers of the recipe's kind to load
+    /// owned optimisers' state into.
+    fn restore_tensors(
+        &mut self,
+        _tensors: Vec<NamedTensor>,
+        _store: &ParamStore<D>,
+        _new_updater: &dyn Fn() -> Box<dyn Updater<D>>,
+    ) -> Result<(), String> {
         Ok(())
     }
 }

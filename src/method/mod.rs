@@ -15,6 +15,17 @@
 //!   MM, [`bmm`] for B-MM), gradient editors ([`ogm_ge`]) and extra loss terms ([`multitask`],
 //!   [`pmr`]); the part traits are in [`parts`].
 //!
+//! The seam's hooks for what the methods still to come need, each with a do-nothing default
+//! and a test method in `tests/seam.rs`: (a) trainable parameters a method owns
+//! ([`Method::add_parameters`], group `Method`, saved and optimised with the model); (b)
+//! optimisers it owns, one per training stage ([`Updater::export_state`] and
+//! `import_state`), checkpointed through (c) state as tensors ([`Method::state_tensors`],
+//! `method/<name>` in checkpoints); (d) per-sample loss weights that carry gradient
+//! ([`weighted_loss`]); (e) the epoch's training list with duplicates and per-sample modality
+//! zeroing ([`Method::epoch_samples`], [`epoch_samples`], the `resample` stream). Not yet
+//! built: (f) frozen teacher models from other runs and (g) cross-modal blocks inside the
+//! encoders.
+//!
 //! [`mmpareto`] (several backwards, per-loss gradients), [`agm`] (masked forwards, a
 //! gradient-scaling point on mono-modal logits) [`mla`] (one update per modality per batch, a
 //! method-specific `predict`) and [`gblending`] (model copies trained in the epoch hook) are
@@ -31,6 +42,7 @@ pub mod bmm;
 mod build;
 pub mod config;
 pub mod engine;
+pub mod epoch_samples;
 pub mod gblending;
 pub mod hooks;
 pub mod metrics;
@@ -42,7 +54,9 @@ pub mod ogm_ge;
 pub mod parts;
 pub mod pmr;
 pub mod standard;
+pub mod weighted_loss;
 
 pub use build::build;
-pub use engine::{Divergence, StepContext, StepError, StepStats, Updater};
+pub use engine::{Divergence, StepContext, StepError, StepStats, Updater, UpdaterState};
+pub use epoch_samples::EpochSamples;
 pub use hooks::{EpochContext, Method};

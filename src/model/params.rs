@@ -62,6 +62,9 @@ pub enum Group {
     Fusion,
     /// A unimodal probe head (trained on detached features).
     Probe(usize),
+    /// Trainable parameters a training method owns (added by
+    /// [`crate::method::Method::add_parameters`]; names start with `method.`).
+    Method,
 }
 
 /// One named parameter.
@@ -82,6 +85,10 @@ pub struct Param<D: Backend = Dev> {
 
 /// Index of a parameter in its store.
 pub type ParamId = usize;
+
+/// A host tensor with its name and shape: `(name, shape, values)`, as checkpoints and saved
+/// models store them.
+pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
 
 /// All parameters of a model, in creation order.
 #[derive(Debug, Clone)]
@@ -143,6 +150,11 @@ impl<D: Backend> ParamStore<D> {
             .iter()
             .map(|p| (p.name.clone(), p.tensor.dims(), p.tensor.to_host()))
             .collect()
+    }
+
+    /// Every parameter's name, in the store's order (what a checkpoint is read against).
+    pub fn names(&self) -> Vec<String> {
+        self.params.iter().map(|p| p.name.clone()).collect()
     }
 
     /// An empty store on `dev`.

@@ -207,6 +207,7 @@ fn step_error(e: StepError) -> RunError {
             source: e,
         },
         StepError::Unsupported(what) => RunError::Unsupported(what),
+        StepError::Contract(what) => RunError::MethodContract(what),
         StepError::Data(e) => media_read(e),
     }
 }

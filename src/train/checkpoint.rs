@@ -2,7 +2,8 @@
 //! written atomically after every epoch.
 //!
 //! Tensors: `param/<name>` (weights), `optim.first/<name>`, `optim.second/<name>` (optimiser
-//! buffers), `best/<name>` (weights of the best validation epoch, when selecting by val).
+//! buffers), `best/<name>` (weights of the best validation epoch, when selecting by val),
+//! `method/<name>` (the training method's state tensors).
 //! Metadata key `balmix` holds [`CheckpointState`] as JSON: epochs done, global step, stream
 //! positions, the method's state, best epoch and every metrics row so far. Metadata key
 //! `balmix.sha256` is a checksum over the state and every tensor (names and bytes, in name
@@ -59,6 +60,8 @@ pub struct CheckpointTensors {
     pub second: Vec<Vec<f32>>,
     /// Best-validation weights, if any.
     pub best: Option<Vec<Vec<f32>>>,
+    /// The method's state tensors ([`crate::method::Method::state_tensors`]).
+    pub method: Vec<crate::model::params::NamedTensor>,
 }
 
 /// A checkpoint that cannot be used.
@@ -96,6 +99,13 @@ pub fn save(path: &Path, state: &CheckpointState, t: &CheckpointTensors) -> std:
             all.push((format!("best/{name}"), shape.clone(), best[i].clone()));
         }
     }
+    for (name, shape, values) in &t.method {
+        all.push((
+            format!("{METHOD_PREFIX}{name}"),
+            shape.clone(),
+            values.clone(),
+        ));
+    }
     let json = serde_json::to_string(state).map_err(std::io::Error::other)?;
     let mut named: Vec<(&str, Vec<u8>)> = all
         .iter()
@@ -111,6 +121,8 @@ pub fn save(path: &Path, state: &CheckpointState, t: &CheckpointTensors) -> std:
 }
 
 const CHECKSUM_KEY: &str = "balmix.sha256";
+/// Name prefix of the method's state tensors.
+const METHOD_PREFIX: &str = "method/";
 
 /// sha256 over the state JSON and each `(name, bytes)` (given in name order).
 fn checksum<'a>(json: &str, tensors: impl Iterator<Item = (&'a str, &'a [u8])>) -> String {
@@ -206,5 +218,12 @@ pub fn load(
         }
     }
     t.best = has_best.then_some(best);
+    // In name order (the tensor names were sorted above), so restoring never depends on
+    // the file's layout.
+    for name in tensor_names.iter().filter(|n| n.starts_with(METHOD_PREFIX)) {
+        let (shape, values) = get(name)?;
+        t.method
+            .push((name[METHOD_PREFIX.len()..].to_string(), shape, values));
+    }
     Ok((state, t))
 }

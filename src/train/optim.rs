@@ -181,6 +181,29 @@ impl<D: Backend> crate::method::Updater<D> for Optimizer<D> {
     ) {
         self.step_groups(store, grads, lr, include);
     }
+
+    fn export_state(&mut self, store: &ParamStore<D>) -> crate::method::engine::UpdaterState {
+        let (first, second) = self
+            .export(store)
+            .into_iter()
+            .map(|(_, a, b)| (a, b))
+            .unzip();
+        crate::method::engine::UpdaterState {
+            steps: self.steps,
+            first,
+            second,
+        }
+    }
+
+    fn import_state(&mut self, store: &ParamStore<D>, state: &crate::method::engine::UpdaterState) {
+        let buffers: Vec<(Vec<f32>, Vec<f32>)> = state
+            .first
+            .iter()
+            .cloned()
+            .zip(state.second.iter().cloned())
+            .collect();
+        self.import(store, &buffers, state.steps);
+    }
 }
 
 pub use crate::model::grads::edit_grad;

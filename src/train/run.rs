@@ -131,6 +131,8 @@ pub enum RunError {
     CudaUnavailable(String),
     #[error("the method cannot train this model: {0}")]
     Unsupported(&'static str),
+    #[error("the training method broke the seam's contract: {0} (a bug in the method)")]
+    MethodContract(String),
 }
 
 impl RunError {
@@ -407,13 +409,7 @@ fn load_data(
 /// cell (`replace_different`) owns its run: a checkpoint of another recipe, code or data is
 /// cleared instead. Returns whether the run resumed.
 fn resume<D: Backend>(cx: &RunContext, trainer: &mut Trainer<D>) -> Result<bool, RunError> {
-    let param_names: Vec<String> = trainer
-        .model
-        .store
-        .params
-        .iter()
-        .map(|p| p.name.clone())
-        .collect();
+    let param_names = trainer.model.store.names();
     let path = &cx.checkpoint;
     if cx.opts.replace_different && path.exists() {
         if let Err(CheckpointError::IdentityMismatch { changes, .. }) =
@@ -535,6 +531,7 @@ fn epoch_failed(cx: &RunContext, progress: &Progress, epoch: usize, e: StepError
         }
         StepError::Trace(e) => io(&cx.opts.trace_mixup.clone().unwrap_or_default())(e),
         StepError::Unsupported(what) => RunError::Unsupported(what),
+        StepError::Contract(what) => RunError::MethodContract(what),
         StepError::Data(e) => {
             progress.finish("stopped");
             cx.media_read(e)

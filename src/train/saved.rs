@@ -114,6 +114,12 @@ pub fn load(
         summary.seed,
         Dev::default(),
     );
+    let mut method = method::build(&recipe.method_settings(splits.train.len()));
+    // The method's own parameters are saved with the model: the store must hold them too.
+    method.add_parameters(
+        &mut model,
+        &mut crate::rng::stream(summary.seed, crate::rng::Stream::MethodInit, 0),
+    );
     let path: PathBuf = dir.join(record::MODEL);
     let weights = |reason: String| SavedRunError::Weights {
         path: path.display().to_string(),
@@ -151,7 +157,6 @@ pub fn load(
             .collect();
         model.store.set_values(id, values);
     }
-    let method = method::build(&recipe.method_settings(splits.train.len()));
     Ok(SavedRun {
         recipe,
         summary,

@@ -51,7 +51,7 @@ pub struct Trainer<'a, D: Backend> {
 }
 
 impl<'a, D: Backend> Trainer<'a, D> {
-    /// A fresh run: weights from the `init` stream of `seed`.
+    /// A fresh run of the recipe's method: weights from the `init` stream of `seed`.
     pub fn new(
         recipe: &'a Recipe,
         seed: u64,
@@ -59,14 +59,30 @@ impl<'a, D: Backend> Trainer<'a, D> {
         splits: &'a Splits,
         dev: D,
     ) -> Result<Self, crate::data::error::MediaReadError> {
+        let method = method::build(&recipe.method_settings(splits.train.len()));
+        Self::with_method(recipe, seed, data, splits, dev, method)
+    }
+
+    /// A fresh run of `method` (a method the recipe does not name: the seam's test methods)
+    /// with the recipe's data, model, optimiser and schedule. The method's own parameters
+    /// are added right after the model's, from the `method-init` stream of `seed`.
+    pub fn with_method(
+        recipe: &'a Recipe,
+        seed: u64,
+        data: &'a Dataset,
+        splits: &'a Splits,
+        dev: D,
+        mut method: Box<dyn Method<D>>,
+    ) -> Result<Self, crate::data::error::MediaReadError> {
         let widths: Vec<usize> = data.modalities.iter().map(|m| m.width).collect();
-        let model = Model::build(
+        let mut model = Model::build(
             &recipe.model_settings(),
             &widths,
             data.num_classes(),
             seed,
             dev,
         );
+        method.add_parameters(&mut model, &mut stream(seed, Stream::MethodInit, 0));
         let t = recipe.train();
         let augment = match t.modality_dropout > 0.0 || t.input_noise > 0.0 {
             true => Some(Augment {
@@ -85,7 +101,7 @@ impl<'a, D: Backend> Trainer<'a, D> {
             optimizer: Optimizer::new(recipe.optimizer()),
             step: 0,
             epochs_done: 0,
-            method: method::build(&recipe.method_settings(splits.train.len())),
+            method,
             metrics: Vec::new(),
             best: None,
             seconds: 0.0,
@@ -96,9 +112,18 @@ impl<'a, D: Backend> Trainer<'a, D> {
 
     /// The method's epoch-start hook for `epoch` (extra passes over the training data).
     pub fn start_epoch(&mut self, epoch: usize) -> Result<(), StepError> {
+        self.in_epoch(epoch, |method, cx| method.epoch_start(cx))
+    }
+
+    /// Call `hook` with the method and what its epoch hooks see in `epoch`.
+    fn in_epoch<R>(
+        &mut self,
+        epoch: usize,
+        hook: impl FnOnce(&mut dyn Method<D>, &mut EpochContext<'_, D>) -> R,
+    ) -> R {
         let optim = self.recipe.optimizer();
         let new_updater = || Box::new(Optimizer::<D>::new(optim)) as Box<dyn Updater<D>>;
-        self.method.epoch_start(&mut EpochContext {
+        let mut cx = EpochContext {
             model: &mut self.model,
             data: self.data,
             train: &self.splits.train,
@@ -108,7 +133,8 @@ impl<'a, D: Backend> Trainer<'a, D> {
             base_lr: optim.lr,
             seed: self.seed,
             epoch,
-        })
+        };
+        hook(self.method.as_mut(), &mut cx)
     }
 
     /// The training method, e.g. to set its state as a reference step starts from.
@@ -148,41 +174,30 @@ impl<'a, D: Backend> Trainer<'a, D> {
         let mut method_metrics = EpochReducer::new(self.metric_columns(), previous);
         let mut steps = 0usize;
         self.start_epoch(epoch)?;
-        let batches: Vec<&[usize]> = order.chunks(self.recipe.train().batch_size).collect();
+        let samples = self.epoch_samples(epoch, order)?;
+        let batches = samples.batches(self.recipe.train().batch_size);
         let view = crate::media::source::View::Train {
             seed: self.seed,
             epoch,
         };
-        for (b, idx) in batches.iter().copied().enumerate() {
+        for (b, (idx, zeroed)) in batches.iter().copied().enumerate() {
             if interrupted() {
                 return Err(StepError::Interrupted);
             }
             // Media: the next batch decodes on the loader threads while this one trains.
-            if let Some(next) = batches.get(b + 1) {
+            if let Some((next, _)) = batches.get(b + 1) {
                 self.data.prefetch(next, view);
             }
-            let s = self.train_step(idx, epoch, lr)?;
+            let s = self.step_on(idx, zeroed, epoch, lr)?;
             loss_sum += s.loss * idx.len() as f64;
             let values = self.method.step_metrics(&s, idx.len(), m_count);
             method_metrics.add(&values, idx.len());
             steps += 1;
             on_step(s.loss);
         }
-        let optim = self.recipe.optimizer();
-        let new_updater = || Box::new(Optimizer::<D>::new(optim)) as Box<dyn Updater<D>>;
-        self.method.epoch_end(&mut EpochContext {
-            model: &mut self.model,
-            data: self.data,
-            train: &self.splits.train,
-            val: &self.splits.val,
-            new_updater: &new_updater,
-            lr,
-            base_lr: optim.lr,
-            seed: self.seed,
-            epoch,
-        });
+        self.in_epoch(epoch, |method, cx| method.epoch_end(cx));
         let train_seconds = start.elapsed().as_secs_f64();
-        let n = order.len() as f64;
+        let n = samples.order.len() as f64;
         let val = match self.splits.val.is_empty() {
             true => None,
             false => Some(evaluate(
@@ -238,6 +253,30 @@ impl<'a, D: Backend> Trainer<'a, D> {
         epoch: usize,
         lr: f64,
     ) -> Result<StepStats, StepError> {
+        self.step_on(idx, None, epoch, lr)
+    }
+
+    /// The epoch's training list: the method's rebuild of the shuffled split `order`, checked.
+    fn epoch_samples(
+        &mut self,
+        epoch: usize,
+        order: Vec<usize>,
+    ) -> Result<method::EpochSamples, StepError> {
+        let samples = self.in_epoch(epoch, |method, cx| method.epoch_samples(cx, order))?;
+        samples
+            .check(self.data.labels.len(), self.data.modalities.len())
+            .map_err(StepError::Contract)?;
+        Ok(samples)
+    }
+
+    /// [`Trainer::train_step`] with the batch rows' modality zeroing of the epoch's list.
+    fn step_on(
+        &mut self,
+        idx: &[usize],
+        zeroed: Option<&[Vec<bool>]>,
+        epoch: usize,
+        lr: f64,
+    ) -> Result<StepStats, StepError> {
         let mut cx = StepContext {
             model: &mut self.model,
             updater: &mut self.optimizer,
@@ -249,6 +288,7 @@ impl<'a, D: Backend> Trainer<'a, D> {
             lr,
             augment: self.augment.as_ref().filter(|a| a.is_active()),
             grad_clip: self.recipe.train().grad_clip,
+            zeroed,
         };
         let stats = match self.method.step(&mut cx) {
             Ok(stats) => stats,
@@ -300,6 +340,7 @@ impl<'a, D: Backend> Trainer<'a, D> {
             first: exported.iter().map(|(_, a, _)| a.clone()).collect(),
             second: exported.iter().map(|(_, _, b)| b.clone()).collect(),
             best: self.best.as_ref().map(|(_, w)| w.clone()),
+            method: self.method.state_tensors(&self.model.store),
         };
         (state, tensors)
     }
@@ -319,12 +360,16 @@ impl<'a, D: Backend> Trainer<'a, D> {
             .import(&self.model.store, &buffers, state.step);
         self.step = state.step;
         self.epochs_done = state.epochs_done;
+        let method_state = |reason: String| CheckpointError::Unreadable {
+            path: "checkpoint".into(),
+            reason: format!("method state: {reason}"),
+        };
+        self.method.restore(&state.method).map_err(method_state)?;
+        let optim = self.recipe.optimizer();
+        let new_updater = || Box::new(Optimizer::<D>::new(optim)) as Box<dyn Updater<D>>;
         self.method
-            .restore(&state.method)
-            .map_err(|reason| CheckpointError::Unreadable {
-                path: "checkpoint".into(),
-                reason: format!("method state: {reason}"),
-            })?;
+            .restore_tensors(tensors.method, &self.model.store, &new_updater)
+            .map_err(method_state)?;
         self.metrics = state.metrics;
         self.seconds = state.seconds;
         self.best = state.best.zip(tensors.best);

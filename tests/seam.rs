@@ -1,0 +1,595 @@
+//! The method seam's hooks for the methods still to come, each used by a small test method
+//! that lives only here (nothing of it ships):
+//!
+//! * (a) trainable parameters a method owns — [`ClassLayer`], an extra C×C layer on the fused
+//!   logits (AMCo's shape): in the store, updated by the optimiser with the gradient a host
+//!   computation gives, checkpointed;
+//! * (b) optimisers a method owns, one fresh per training stage, and (c) method state as
+//!   tensors — [`Staged`]: a copy of the initial weights (Re-learning's θ⁰) and a stage
+//!   optimiser for the fusion head, both through a checkpoint;
+//! * (d) per-sample loss weights that carry gradient — [`weighted_cross_entropy`] against a
+//!   closed-form gradient;
+//! * (e) the epoch's training list — [`Resampled`]: duplicates and per-sample modality
+//!   zeroing from the `resample` stream;
+//! * method-generic metrics — [`Resampled`] reports a column of its own.
+//!
+//! Kill and resume is simulated as a run does it: checkpoint after an epoch, write it, read it,
+//! restore into a fresh trainer with a fresh method.
+
+use crate::common::recipe;
+use balmix::data::{Cache, Dataset, Splits};
+use balmix::method::engine::all_groups;
+use balmix::method::metrics::{MetricColumn, Reduce};
+use balmix::method::weighted_loss::weighted_cross_entropy;
+use balmix::method::{
+    EpochContext, EpochSamples, Method, StepContext, StepError, StepStats, Updater, UpdaterState,
+};
+use balmix::model::params::{Group, Matrix, NamedTensor, ParamId, ValueKind};
+use balmix::model::{Model, ParamStore};
+use balmix::recipe::Recipe;
+use balmix::record::Identity;
+use balmix::train::checkpoint;
+use balmix::train::trainer::Trainer;
+use dfdx::prelude::*;
+use rand::seq::SliceRandom;
+use rand::Rng;
+
+type Dev = Cpu;
+
+fn load(r: &Recipe) -> (Dataset, Splits) {
+    balmix::data::load(&r.data_settings(), &Cache::new(None), &|_| {}).expect("synthetic data")
+}
+
+/// Plain SGD without momentum or weight decay, so one update is W − lr·∇W exactly.
+const PLAIN_SGD: [&str; 2] = ["optim.momentum=0", "optim.weight_decay=0"];
+
+fn weights(t: &Trainer<Dev>) -> Vec<Vec<f32>> {
+    t.model
+        .store
+        .params
+        .iter()
+        .map(|p| p.tensor.to_host())
+        .collect()
+}
+
+fn stats(loss: f64, modalities: usize) -> StepStats {
+    StepStats {
+        loss,
+        contribution: vec![0.0; modalities],
+        contribution_ema: None,
+        plan: None,
+        coefficients: vec![1.0; modalities],
+    }
+}
+
+/// Train `epochs` epochs, or train `cut` of them, checkpoint through a file, restore into a
+/// fresh trainer with `fresh()` and train the rest; returns the final weights.
+fn train_with_cut(
+    r: &Recipe,
+    data: &Dataset,
+    splits: &Splits,
+    fresh: &dyn Fn() -> Box<dyn Method<Dev>>,
+    epochs: usize,
+    cut: Option<usize>,
+) -> Vec<Vec<f32>> {
+    let mut t = Trainer::with_method(r, 0, data, splits, Dev::default(), fresh()).unwrap();
+    let first = cut.unwrap_or(epochs);
+    for _ in 0..first {
+        t.run_epoch(&mut |_| {}).unwrap();
+    }
+    if cut.is_none() {
+        return weights(&t);
+    }
+    let identity = Identity::default();
+    let (state, tensors) = t.checkpoint(&identity);
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("checkpoint.safetensors");
+    checkpoint::save(&path, &state, &tensors).unwrap();
+    let (state, tensors) = checkpoint::load(&path, &t.model.store.names(), &identity).unwrap();
+    let mut resumed = Trainer::with_method(r, 0, data, splits, Dev::default(), fresh()).unwrap();
+    resumed.restore(state, tensors).unwrap();
+    for _ in first..epochs {
+        resumed.run_epoch(&mut |_| {}).unwrap();
+    }
+    weights(&resumed)
+}
+
+// ---------------------------------------------------------------------------------------------
+// (a) A method's own trainable parameters.
+
+/// Fused logits through an extra C×C layer the method owns: out = head(fuse(z)) · W.
+struct ClassLayer {
+    id: Option<ParamId>,
+}
+
+impl ClassLayer {
+    const NAME: &'static str = "method.class_layer.weight";
+
+    fn weight(&self, store: &ParamStore<Dev>) -> Matrix<Dev> {
+        store.matrix(self.id.expect("parameters added")).clone()
+    }
+}
+
+impl Method<Dev> for ClassLayer {
+    fn add_parameters(&mut self, model: &mut Model<Dev>, rng: &mut rand_chacha::ChaCha8Rng) {
+        let k = model.classes;
+        // Identity plus a little noise, so the layer starts near "no change".
+        let values = (0..k * k)
+            .map(|i| (i / k == i % k) as u8 as f32 + rng.gen_range(-0.1f32..0.1))
+            .collect();
+        let id = model.store.add_values(
+            Self::NAME.into(),
+            (k, Some(k)),
+            values,
+            Group::Method,
+            ValueKind::Trainable,
+        );
+        self.id = Some(id);
+    }
+
+    fn step(&mut self, cx: &mut StepContext<'_, Dev>) -> Result<StepStats, StepError> {
+        let labels = cx.labels();
+        let zs = cx.encode(cx.host_batch()?);
+        let logits = cx
+            .model
+            .head(cx.model.fuse(zs))
+            .matmul(self.weight(&cx.model.store));
+        let loss = cross_entropy_with_logits_loss(logits, cx.one_hot(&labels));
+        let value = loss.as_vec()[0] as f64;
+        let mut grads = cx.backward(loss)?;
+        cx.update(&mut grads, &all_groups)?;
+        Ok(stats(value, cx.modalities()))
+    }
+
+    fn predict(&self, model: &Model<Dev>, zs: Vec<Matrix<Dev>>) -> Vec<f32> {
+        model
+            .head(model.fuse(zs))
+            .matmul(self.weight(&model.store))
+            .as_vec()
+    }
+}
+
+fn class_layer() -> Box<dyn Method<Dev>> {
+    Box::new(ClassLayer { id: None })
+}
+
+#[test]
+fn a_method_owned_layer_is_in_the_store_and_takes_the_gradient_a_host_computation_gives() {
+    let r = recipe("tiny.toml", &PLAIN_SGD);
+    let (data, splits) = load(&r);
+    let plain = Trainer::new(&r, 0, &data, &splits, Dev::default()).unwrap();
+    let mut t = Trainer::with_method(&r, 0, &data, &splits, Dev::default(), class_layer()).unwrap();
+    let k = t.model.classes;
+    // In the store, in the method's group, counted, the model's own weights untouched.
+    let last = t.model.store.params.last().unwrap();
+    assert_eq!(
+        (last.name.as_str(), last.group),
+        (ClassLayer::NAME, Group::Method)
+    );
+    assert_eq!(t.model.store.count(), plain.model.store.count() + k * k);
+    assert_eq!(weights(&t)[..weights(&plain).len()], weights(&plain)[..]);
+
+    // One step of plain SGD on a batch; the layer's update against ∇W = Lᵀ(softmax(LW) − Y)/n
+    // computed on the host in f64 from the logits L before the step.
+    let idx: Vec<usize> = splits.train[..16].to_vec();
+    let n = idx.len();
+    let view = balmix::media::source::View::Train { seed: 0, epoch: 0 };
+    let zs: Vec<Matrix<Dev>> = data
+        .modalities
+        .iter()
+        .enumerate()
+        .map(|(m, modality)| {
+            let rows = modality.rows(&idx, view).unwrap();
+            let x: Matrix<Dev> = t.model.store.dev.tensor_from_vec(rows, (n, modality.width));
+            t.model.encode(m, x)
+        })
+        .collect();
+    let logits = t.model.head(t.model.fuse(zs)).as_vec();
+    let before = t.model.store.params.last().unwrap().tensor.to_host();
+    let lr = 0.5;
+    t.train_step(&idx, 0, lr).unwrap();
+    let after = t.model.store.params.last().unwrap().tensor.to_host();
+    let mut grad = vec![0f64; k * k];
+    for (i, &i_sample) in idx.iter().enumerate() {
+        let l = &logits[i * k..(i + 1) * k];
+        let s: Vec<f64> = (0..k)
+            .map(|c| (0..k).map(|a| l[a] as f64 * before[a * k + c] as f64).sum())
+            .collect();
+        let max = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let z: f64 = s.iter().map(|v| (v - max).exp()).sum();
+        for c in 0..k {
+            let p = (s[c] - max).exp() / z;
+            let y = (data.labels[i_sample] == c) as u8 as f64;
+            for a in 0..k {
+                grad[a * k + c] += l[a] as f64 * (p - y) / n as f64;
+            }
+        }
+    }
+    for (j, g) in grad.iter().enumerate() {
+        let taken = (before[j] as f64 - after[j] as f64) / lr;
+        assert!(
+            (taken - g).abs() < 1e-4,
+            "W[{j}]: update/lr {taken} vs host gradient {g}"
+        );
+    }
+    assert!(grad.iter().any(|g| g.abs() > 1e-3), "a step that moves W");
+}
+
+#[test]
+fn a_method_owned_layer_is_checkpointed_and_resumes_bit_identically() {
+    let r = recipe("tiny.toml", &["train.epochs=3"]);
+    let (data, splits) = load(&r);
+    let whole = train_with_cut(&r, &data, &splits, &class_layer, 3, None);
+    let cut = train_with_cut(&r, &data, &splits, &class_layer, 3, Some(2));
+    assert!(
+        whole == cut,
+        "resumed weights differ from the uninterrupted run's"
+    );
+    // The layer moved from its initial values (the optimiser updates it).
+    let t = Trainer::with_method(&r, 0, &data, &splits, Dev::default(), class_layer()).unwrap();
+    assert_ne!(whole.last(), weights(&t).last());
+}
+
+// ---------------------------------------------------------------------------------------------
+// (b) optimisers a method owns and (c) method state as tensors.
+
+/// Encoders by the run's optimiser; the fusion head by a stage optimiser the method owns,
+/// fresh every `stage_epochs` epochs; at each epoch's end the encoders move toward their
+/// initial weights θ⁰: θ ← (1 − w)·θ + w·θ⁰.
+struct Staged {
+    w: f32,
+    stage_epochs: usize,
+    /// θ⁰ of every parameter (kept as state tensors).
+    initial: Vec<NamedTensor>,
+    stage: Option<Box<dyn Updater<Dev>>>,
+    stage_steps: u64,
+    /// Whether the stage optimiser's state goes into checkpoints (off: the planted bug the
+    /// resume test must catch).
+    checkpoint_stage: bool,
+}
+
+fn staged(w: f32, checkpoint_stage: bool) -> Box<dyn Method<Dev>> {
+    Box::new(Staged {
+        w,
+        stage_epochs: 2,
+        initial: Vec::new(),
+        stage: None,
+        stage_steps: 0,
+        checkpoint_stage,
+    })
+}
+
+fn is_encoder(g: Group) -> bool {
+    matches!(g, Group::Encoder(_))
+}
+
+impl Method<Dev> for Staged {
+    fn epoch_start(&mut self, cx: &mut EpochContext<'_, Dev>) -> Result<(), StepError> {
+        if self.initial.is_empty() {
+            self.initial = cx.model.store.named_host_tensors();
+        }
+        if cx.epoch.is_multiple_of(self.stage_epochs) || self.stage.is_none() {
+            self.stage = Some((cx.new_updater)());
+            self.stage_steps = 0;
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, cx: &mut StepContext<'_, Dev>) -> Result<StepStats, StepError> {
+        let labels = cx.labels();
+        let zs = cx.encode(cx.host_batch()?);
+        let logits = cx.model.head(cx.model.fuse(zs));
+        let loss = cross_entropy_with_logits_loss(logits, cx.one_hot(&labels));
+        let value = loss.as_vec()[0] as f64;
+        let mut grads = cx.backward(loss)?;
+        cx.update(&mut grads, &is_encoder)?;
+        let stage = self.stage.as_mut().expect("a stage optimiser");
+        stage.update(&mut cx.model.store, &mut grads, cx.lr, &|g| {
+            g == Group::Fusion
+        });
+        self.stage_steps += 1;
+        Ok(stats(value, cx.modalities()))
+    }
+
+    fn epoch_end(&mut self, cx: &mut EpochContext<'_, Dev>) {
+        let store = &mut cx.model.store;
+        for id in 0..store.params.len() {
+            let p = &store.params[id];
+            if !is_encoder(p.group) || p.buffer {
+                continue;
+            }
+            let now = p.tensor.to_host();
+            let moved = now
+                .iter()
+                .zip(&self.initial[id].2)
+                .map(|(a, b)| (1.0 - self.w) * a + self.w * b)
+                .collect();
+            store.set_values(id, moved);
+        }
+    }
+
+    fn state(&self) -> serde_json::Value {
+        serde_json::json!({ "stage_steps": self.stage_steps })
+    }
+
+    fn restore(&mut self, state: &serde_json::Value) -> Result<(), String> {
+        self.stage_steps = state["stage_steps"].as_u64().ok_or("no stage_steps")?;
+        Ok(())
+    }
+
+    fn state_tensors(&mut self, store: &ParamStore<Dev>) -> Vec<NamedTensor> {
+        let mut out: Vec<NamedTensor> = self
+            .initial
+            .iter()
+            .map(|(n, s, v)| (format!("initial/{n}"), s.clone(), v.clone()))
+            .collect();
+        if let (true, Some(stage)) = (self.checkpoint_stage, self.stage.as_mut()) {
+            let st = stage.export_state(store);
+            for (i, (a, b)) in st.first.into_iter().zip(st.second).enumerate() {
+                out.push((format!("stage.first/{i:04}"), vec![a.len()], a));
+                out.push((format!("stage.second/{i:04}"), vec![b.len()], b));
+            }
+        }
+        out
+    }
+
+    fn restore_tensors(
+        &mut self,
+        tensors: Vec<NamedTensor>,
+        store: &ParamStore<Dev>,
+        new_updater: &dyn Fn() -> Box<dyn Updater<Dev>>,
+    ) -> Result<(), String> {
+        let mut st = UpdaterState {
+            steps: self.stage_steps,
+            ..UpdaterState::default()
+        };
+        for (name, shape, values) in tensors {
+            if let Some(n) = name.strip_prefix("initial/") {
+                self.initial.push((n.to_string(), shape, values));
+            } else if name.starts_with("stage.first/") {
+                st.first.push(values);
+            } else if name.starts_with("stage.second/") {
+                st.second.push(values);
+            } else {
+                return Err(format!("unknown state tensor {name}"));
+            }
+        }
+        // Checkpoints hand tensors back in name order: put θ⁰ back in the store's order.
+        let position = |n: &str| store.params.iter().position(|p| p.name == n);
+        self.initial.sort_by_key(|(n, _, _)| position(n));
+        if self.initial.len() != store.params.len() {
+            return Err(format!(
+                "{} initial tensors for {} parameters",
+                self.initial.len(),
+                store.params.len()
+            ));
+        }
+        if !st.first.is_empty() {
+            let mut stage = new_updater();
+            stage.import_state(store, &st);
+            self.stage = Some(stage);
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_kill_mid_stage_resumes_bit_identically_only_with_the_owned_optimiser_checkpointed() {
+    // Momentum 0.9 (the recipe's): the stage optimiser's buffers matter after a restore.
+    let r = recipe("tiny.toml", &["train.epochs=3"]);
+    let (data, splits) = load(&r);
+    let with = || staged(0.3, true);
+    let whole = train_with_cut(&r, &data, &splits, &with, 3, None);
+    // Cut after epoch 1: mid-stage (stages of 2 epochs), θ⁰ and the stage optimiser restored.
+    let cut = train_with_cut(&r, &data, &splits, &with, 3, Some(1));
+    assert!(
+        whole == cut,
+        "resumed weights differ from the uninterrupted run's"
+    );
+    // The planted bug: the stage optimiser left out of the checkpoint (a fresh one after the
+    // restore) must show.
+    let without = || staged(0.3, false);
+    let lost = train_with_cut(&r, &data, &splits, &without, 3, Some(1));
+    assert!(
+        whole != lost,
+        "losing the stage optimiser's state went unnoticed"
+    );
+}
+
+#[test]
+fn interpolating_with_weight_one_restores_the_initial_weights_kept_as_tensors() {
+    let r = recipe("tiny.toml", &["train.epochs=2"]);
+    let (data, splits) = load(&r);
+    let fresh = Trainer::new(&r, 0, &data, &splits, Dev::default()).unwrap();
+    let theta0 = weights(&fresh);
+    // Through a checkpoint after epoch 1, so θ⁰ comes back from the checkpoint's tensors.
+    let one = train_with_cut(&r, &data, &splits, &|| staged(1.0, true), 2, Some(1));
+    let zero = train_with_cut(&r, &data, &splits, &|| staged(0.0, true), 2, Some(1));
+    for (i, p) in fresh.model.store.params.iter().enumerate() {
+        if is_encoder(p.group) && !p.buffer {
+            assert_eq!(one[i], theta0[i], "{}: w = 1 restores θ⁰", p.name);
+            assert_ne!(
+                zero[i], theta0[i],
+                "{}: w = 0 keeps the trained weights",
+                p.name
+            );
+        } else if p.group == Group::Fusion {
+            assert_ne!(
+                one[i], theta0[i],
+                "{}: the head is not interpolated",
+                p.name
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// (d) Per-sample loss weights that carry gradient.
+
+#[test]
+fn weighted_cross_entropy_passes_gradient_through_the_weights() {
+    // x (n × k) traced; w_i = 2σ(x_{i,y_i}) from the same tensor, so the weights carry
+    // gradient. L = (1/n) Σ_i w_i CE_i; by hand,
+    // ∂L/∂x_ij = (1/n)[w_i (p_ij − t_ij) + CE_i · 2σ(x_iy)(1 − σ(x_iy)) · [j = y_i]].
+    let (n, k) = (5, 3);
+    let dev = Dev::default();
+    let xs: Vec<f32> = (0..n * k)
+        .map(|i| ((i * 7 % 11) as f32 - 5.0) / 3.0)
+        .collect();
+    let labels: Vec<usize> = (0..n).map(|i| (i * 2) % k).collect();
+    let onehot: Vec<f32> = balmix::mixup::mix::one_hot(&labels, k);
+    let x: Matrix<Dev> = dev.tensor_from_vec(xs.clone(), (n, k));
+    let t: Matrix<Dev> = dev.tensor_from_vec(onehot.clone(), (n, k));
+    let traced = x.leaky_trace();
+    let picked = (traced.retaped::<OwnedTape<f32, Dev>>() * t.clone()).sum::<(usize,), Axis<1>>();
+    let w = picked.sigmoid() * 2.0;
+    let loss = weighted_cross_entropy(traced, t.clone(), w);
+    let value = loss.as_vec()[0] as f64;
+    let grads = loss.backward();
+    let got = grads.get(&x).as_vec();
+    let mut want_loss = 0.0;
+    for i in 0..n {
+        let row: Vec<f64> = xs[i * k..(i + 1) * k].iter().map(|&v| v as f64).collect();
+        let max = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let z: f64 = row.iter().map(|v| (v - max).exp()).sum();
+        let p: Vec<f64> = row.iter().map(|v| (v - max).exp() / z).collect();
+        let y = labels[i];
+        let ce = -p[y].ln();
+        let s = 1.0 / (1.0 + (-row[y]).exp());
+        let wi = 2.0 * s;
+        want_loss += wi * ce / n as f64;
+        for j in 0..k {
+            let mut g = wi * (p[j] - (j == y) as u8 as f64);
+            if j == y {
+                g += ce * 2.0 * s * (1.0 - s);
+            }
+            g /= n as f64;
+            assert!(
+                (got[i * k + j] as f64 - g).abs() < 1e-6,
+                "∂L/∂x[{i},{j}]: {} vs {g}",
+                got[i * k + j]
+            );
+        }
+    }
+    assert!(
+        (value - want_loss).abs() < 1e-6,
+        "loss {value} vs {want_loss}"
+    );
+    // Detached weights (no tape) drop the second term: the gradient differs at x_{i,y_i}.
+    let detached = (x.clone() * t.clone()).sum::<(usize,), Axis<1>>().sigmoid() * 2.0;
+    let traced = x.leaky_trace();
+    let loss = weighted_cross_entropy(traced, t, detached.retaped::<OwnedTape<f32, Dev>>());
+    let plain = loss.backward().get(&x).as_vec();
+    assert!(
+        (got[0] - plain[0]).abs() > 1e-3,
+        "a detached weight gives the same gradient: the weights carried none"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// (e) The epoch's training list, and a method metric of its own.
+
+/// A quarter of the list duplicated and every entry's first modality zeroed with probability
+/// 0.3, from the `resample` stream; reports the share of zeroed rows as its only metric.
+struct Resampled;
+
+fn resample(seed: u64, epoch: usize, mut order: Vec<usize>) -> EpochSamples {
+    let mut rng = balmix::rng::stream(seed, balmix::rng::Stream::Resample, epoch as u64);
+    let extra: Vec<usize> = order[..order.len() / 4].to_vec();
+    order.extend(extra);
+    order.shuffle(&mut rng);
+    let zeroed = order
+        .iter()
+        .map(|_| vec![rng.gen_bool(0.3), false])
+        .collect();
+    EpochSamples { order, zeroed }
+}
+
+impl Method<Dev> for Resampled {
+    fn epoch_samples(
+        &mut self,
+        cx: &mut EpochContext<'_, Dev>,
+        order: Vec<usize>,
+    ) -> Result<EpochSamples, StepError> {
+        Ok(resample(cx.seed, cx.epoch, order))
+    }
+
+    fn metric_columns(&self, _modalities: &[String]) -> Vec<MetricColumn> {
+        vec![MetricColumn {
+            name: "zeroed_share".into(),
+            tag: "resample/zeroed_share".into(),
+            reduce: Reduce::SampleMean,
+        }]
+    }
+
+    fn step_metrics(&self, stats: &StepStats, _n: usize, _m: usize) -> Vec<Option<f64>> {
+        // The share this step saw, passed through the contribution slot of its stats.
+        vec![Some(stats.contribution[0])]
+    }
+
+    fn step(&mut self, cx: &mut StepContext<'_, Dev>) -> Result<StepStats, StepError> {
+        let host = cx.host_batch()?;
+        let zeroed = cx.zeroed.expect("the list zeroes some rows");
+        assert_eq!(zeroed.len(), cx.n());
+        let width = cx.data.modalities[0].width;
+        for (i, z) in zeroed.iter().enumerate() {
+            let row = &host[0][i * width..(i + 1) * width];
+            assert_eq!(row.iter().all(|&v| v == 0.0), z[0], "row {i} of modality 0");
+        }
+        let share = zeroed.iter().filter(|z| z[0]).count() as f64 / cx.n() as f64;
+        let labels = cx.labels();
+        let logits = cx.model.head(cx.model.fuse(cx.encode(host)));
+        let loss = cross_entropy_with_logits_loss(logits, cx.one_hot(&labels));
+        let value = loss.as_vec()[0] as f64;
+        let mut grads = cx.backward(loss)?;
+        cx.update(&mut grads, &all_groups)?;
+        let mut s = stats(value, cx.modalities());
+        s.contribution[0] = share;
+        Ok(s)
+    }
+}
+
+#[test]
+fn a_resampled_list_sets_the_batches_the_zeroed_inputs_and_the_method_metric() {
+    let r = recipe("tiny.toml", &["train.epochs=2"]);
+    let (data, splits) = load(&r);
+    let mut t =
+        Trainer::with_method(&r, 0, &data, &splits, Dev::default(), Box::new(Resampled)).unwrap();
+    let row = t.run_epoch(&mut |_| {}).unwrap();
+    // The list, rebuilt here from the same stream: its length sets the steps.
+    let mut order = splits.train.clone();
+    order.shuffle(&mut balmix::rng::stream(0, balmix::rng::Stream::Shuffle, 0));
+    let list = resample(0, 0, order);
+    let bs = r.train().batch_size;
+    assert_eq!(t.step as usize, list.order.len().div_ceil(bs));
+    assert!(list.order.len() > splits.train.len());
+    // The method's only metric column, its epoch value the share of zeroed entries.
+    let share = list.zeroed.iter().filter(|z| z[0]).count() as f64 / list.order.len() as f64;
+    assert_eq!(row.method.len(), 1);
+    assert_eq!(row.method[0].name, "zeroed_share");
+    assert!((row.method[0].value.unwrap() - share).abs() < 1e-12);
+    // metrics.csv's header takes the column from the method.
+    let tmp = tempfile::tempdir().unwrap();
+    let names = vec!["audio".to_string(), "visual".to_string()];
+    balmix::record::write_metrics(tmp.path(), &names, &t.metric_columns(), &t.metrics).unwrap();
+    let csv = std::fs::read_to_string(tmp.path().join("metrics.csv")).unwrap();
+    let header = csv.lines().next().unwrap();
+    assert!(
+        header.contains(",accuracy_visual,zeroed_share,seconds,"),
+        "{header}"
+    );
+    assert!(!header.contains("grad_k"), "{header}");
+}
+
+#[test]
+fn a_resampled_list_resumes_bit_identically() {
+    let r = recipe("tiny.toml", &["train.epochs=2"]);
+    let (data, splits) = load(&r);
+    let method = || Box::new(Resampled) as Box<dyn Method<Dev>>;
+    let whole = train_with_cut(&r, &data, &splits, &method, 2, None);
+    let cut = train_with_cut(&r, &data, &splits, &method, 2, Some(1));
+    assert!(
+        whole == cut,
+        "resumed weights differ from the uninterrupted run's"
+    );
+}
