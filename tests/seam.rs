@@ -11,6 +11,8 @@
 //!   closed-form gradient;
 //! * (e) the epoch's training list — [`Resampled`]: duplicates and per-sample modality
 //!   zeroing from the `resample` stream;
+//! * (f) frozen models from other finished runs — [`Distill`]: a teacher run loaded, checked
+//!   by its identity, never trained;
 //! * method-generic metrics — [`Resampled`] reports a column of its own.
 //!
 //! Kill and resume is simulated as a run does it: checkpoint after an epoch, write it, read it,
@@ -19,6 +21,7 @@
 use crate::common::recipe;
 use balmix::data::{Cache, Dataset, Splits};
 use balmix::method::engine::all_groups;
+use balmix::method::frozen::{FrozenModel, FrozenRequest};
 use balmix::method::metrics::{MetricColumn, Reduce};
 use balmix::method::weighted_loss::weighted_cross_entropy;
 use balmix::method::{
@@ -33,6 +36,7 @@ use balmix::train::trainer::Trainer;
 use dfdx::prelude::*;
 use rand::seq::SliceRandom;
 use rand::Rng;
+use std::path::{Path, PathBuf};
 
 type Dev = Cpu;
 
@@ -73,6 +77,7 @@ fn train_with_cut(
     cut: Option<usize>,
 ) -> Vec<Vec<f32>> {
     let mut t = Trainer::with_method(r, 0, data, splits, Dev::default(), fresh()).unwrap();
+    t.attach_frozen(&Cache::new(None), &|_| {}).unwrap();
     let first = cut.unwrap_or(epochs);
     for _ in 0..first {
         t.run_epoch(&mut |_| {}).unwrap();
@@ -87,6 +92,7 @@ fn train_with_cut(
     checkpoint::save(&path, &state, &tensors).unwrap();
     let (state, tensors) = checkpoint::load(&path, &t.model.store.names(), &identity).unwrap();
     let mut resumed = Trainer::with_method(r, 0, data, splits, Dev::default(), fresh()).unwrap();
+    resumed.attach_frozen(&Cache::new(None), &|_| {}).unwrap();
     resumed.restore(state, tensors).unwrap();
     for _ in first..epochs {
         resumed.run_epoch(&mut |_| {}).unwrap();
@@ -592,4 +598,190 @@ fn a_resampled_list_resumes_bit_identically() {
         whole == cut,
         "resumed weights differ from the uninterrupted run's"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// (f) Frozen models from other finished runs.
+
+/// The fused loss plus `weight` × the cross-entropy against a frozen teacher's softmax.
+struct Distill {
+    request: FrozenRequest,
+    teacher: Option<FrozenModel<Dev>>,
+    weight: f32,
+}
+
+fn distill(run_dir: &Path, recipe_hash: Option<String>) -> Box<dyn Method<Dev>> {
+    Box::new(Distill {
+        request: FrozenRequest {
+            run_dir: run_dir.to_path_buf(),
+            recipe_hash,
+        },
+        teacher: None,
+        weight: 0.5,
+    })
+}
+
+impl Method<Dev> for Distill {
+    fn frozen_runs(&self) -> Vec<FrozenRequest> {
+        vec![self.request.clone()]
+    }
+
+    fn receive_frozen(&mut self, mut models: Vec<FrozenModel<Dev>>) {
+        self.teacher = models.pop();
+    }
+
+    fn step(&mut self, cx: &mut StepContext<'_, Dev>) -> Result<StepStats, StepError> {
+        let teacher = &self
+            .teacher
+            .as_ref()
+            .expect("the teacher was attached")
+            .model;
+        let host = cx.host_batch()?;
+        let n = cx.n();
+        let frozen: Vec<Matrix<Dev>> = host
+            .iter()
+            .enumerate()
+            .map(|(m, rows)| {
+                let x: Matrix<Dev> = teacher
+                    .store
+                    .dev
+                    .tensor_from_vec(rows.clone(), (n, rows.len() / n));
+                teacher.encode(m, x)
+            })
+            .collect();
+        let soft = teacher.head(teacher.fuse(frozen)).softmax::<Axis<1>>();
+        let labels = cx.labels();
+        let logits = cx.model.head(cx.model.fuse(cx.encode(host)));
+        let hard = cross_entropy_with_logits_loss(logits.retaped(), cx.one_hot(&labels));
+        let value = hard.as_vec()[0] as f64;
+        let loss = hard + cross_entropy_with_logits_loss(logits, soft) * self.weight;
+        let mut grads = cx.backward(loss)?;
+        cx.update(&mut grads, &all_groups)?;
+        Ok(stats(value, cx.modalities()))
+    }
+}
+
+/// A finished teacher run of `tiny.toml` (2 epochs) under `out`.
+fn teacher(out: &Path) -> (Recipe, PathBuf) {
+    let r = recipe("tiny.toml", &["train.epochs=2"]);
+    let dir = crate::common::train(&r, 0, out);
+    (r, dir)
+}
+
+fn saved_tensors(dir: &Path) -> Vec<Vec<f32>> {
+    let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut names: Vec<String> = st.names().into_iter().cloned().collect();
+    names.sort();
+    names
+        .iter()
+        .map(|n| {
+            let v = st.tensor(n).unwrap();
+            v.data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect()
+        })
+        .collect()
+}
+
+fn sorted_weights(m: &Model<Dev>) -> Vec<Vec<f32>> {
+    let mut named: Vec<(String, Vec<f32>)> = m
+        .store
+        .params
+        .iter()
+        .map(|p| (p.name.clone(), p.tensor.to_host()))
+        .collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    named.into_iter().map(|(_, v)| v).collect()
+}
+
+#[test]
+fn a_frozen_teacher_run_is_loaded_as_saved_and_its_student_resumes_bit_identically() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (tr, dir) = teacher(tmp.path());
+    let hash = balmix::record::read_summary(&dir).unwrap().recipe_hash;
+    let r = recipe("tiny.toml", &["train.epochs=2"]);
+    let (data, splits) = load(&r);
+    let mut t = Trainer::with_method(
+        &r,
+        1,
+        &data,
+        &splits,
+        Dev::default(),
+        distill(&dir, Some(hash.clone())),
+    )
+    .unwrap();
+    t.attach_frozen(&Cache::new(None), &|_| {}).unwrap();
+    let plain = Trainer::new(&tr, 1, &data, &splits, Dev::default()).unwrap();
+    for _ in 0..2 {
+        t.run_epoch(&mut |_| {}).unwrap();
+    }
+    // The student trained; a teacher loaded the same way holds the saved weights.
+    assert_ne!(weights(&t), weights(&plain));
+    let checked = balmix::train::frozen::load(
+        &FrozenRequest {
+            run_dir: dir.clone(),
+            recipe_hash: Some(hash),
+        },
+        &Cache::new(None),
+        &|_| {},
+        Dev::default(),
+    )
+    .unwrap();
+    assert_eq!(sorted_weights(&checked.model), saved_tensors(&dir));
+    // Resuming a distilling student is bit-identical (the teacher is attached again).
+    let method = || distill(&dir, None);
+    let whole = train_with_cut(&r, &data, &splits, &method, 2, None);
+    let cut = train_with_cut(&r, &data, &splits, &method, 2, Some(1));
+    assert!(
+        whole == cut,
+        "resumed weights differ from the uninterrupted run's"
+    );
+}
+
+#[test]
+fn a_frozen_run_of_another_recipe_or_with_a_changed_model_file_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, dir) = teacher(tmp.path());
+    let load = |hash: Option<String>| {
+        balmix::train::frozen::load(
+            &FrozenRequest {
+                run_dir: dir.clone(),
+                recipe_hash: hash,
+            },
+            &Cache::new(None),
+            &|_| {},
+            Dev::default(),
+        )
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    };
+    let other = load(Some("0".repeat(64))).unwrap_err();
+    assert!(
+        other.contains("trained under another recipe") && other.contains(&*dir.to_string_lossy()),
+        "{other}"
+    );
+    // One weight changed after training: the file's sha256 no longer matches the summary.
+    let path = dir.join("model.safetensors");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+    let changed = load(None).unwrap_err();
+    assert!(changed.contains("the model file changed"), "{changed}");
+    let missing = tmp.path().join("nowhere");
+    let gone = balmix::train::frozen::load(
+        &FrozenRequest {
+            run_dir: missing,
+            recipe_hash: None,
+        },
+        &Cache::new(None),
+        &|_| {},
+        Dev::default(),
+    )
+    .map(|_| ())
+    .unwrap_err()
+    .to_string();
+    assert!(gone.contains("not a finished run"), "{gone}");
 }

@@ -3,6 +3,7 @@
 
 use super::engine::{StepContext, StepError, StepStats, Updater};
 use super::epoch_samples::EpochSamples;
+use super::frozen::{FrozenModel, FrozenRequest};
 use super::metrics::{self, MetricColumn};
 use crate::data::Dataset;
 use crate::model::params::{Matrix, NamedTensor};
@@ -135,6 +136,16 @@ pub trait Method<D: Backend> {
     fn restore(&mut self, _state: &serde_json::Value) -> Result<(), String> {
         Ok(())
     }
+
+    /// The finished runs this method needs as frozen models (unimodal teachers). The loop
+    /// loads and checks them ([`crate::train::frozen`]) and hands them to
+    /// [`Method::receive_frozen`] before the first epoch, also on resume. Default: none.
+    fn frozen_runs(&self) -> Vec<FrozenRequest> {
+        Vec::new()
+    }
+
+    /// The models of [`Method::frozen_runs`], in that order.
+    fn receive_frozen(&mut self, _models: Vec<FrozenModel<D>>) {}
 
     /// State that must survive a checkpoint as tensors (a copy of the initial weights, the
     /// buffers of optimisers the method owns: [`super::Updater::export_state`]), named

@@ -22,9 +22,9 @@
 //! `import_state`), checkpointed through (c) state as tensors ([`Method::state_tensors`],
 //! `method/<name>` in checkpoints); (d) per-sample loss weights that carry gradient
 //! ([`weighted_loss`]); (e) the epoch's training list with duplicates and per-sample modality
-//! zeroing ([`Method::epoch_samples`], [`epoch_samples`], the `resample` stream). Not yet
-//! built: (f) frozen teacher models from other runs and (g) cross-modal blocks inside the
-//! encoders.
+//! zeroing ([`Method::epoch_samples`], [`epoch_samples`], the `resample` stream); (f) frozen
+//! models from other finished runs, checked by their identity ([`Method::frozen_runs`],
+//! [`frozen`]). Not yet built: (g) cross-modal blocks inside the encoders.
 //!
 //! [`mmpareto`] (several backwards, per-loss gradients), [`agm`] (masked forwards, a
 //! gradient-scaling point on mono-modal logits) [`mla`] (one update per modality per batch, a
@@ -43,6 +43,7 @@ mod build;
 pub mod config;
 pub mod engine;
 pub mod epoch_samples;
+pub mod frozen;
 pub mod gblending;
 pub mod hooks;
 pub mod metrics;

@@ -1,14 +1,16 @@
 //! Training: optimisers ([`optim`]), learning-rate schedules ([`lr`]), the one training loop
-//! ([`trainer`]) and its batches ([`batch`]),
-//! evaluation ([`eval`]), checkpoints ([`checkpoint`]), the run-directory lock ([`lock`]), the
-//! mix-plan trace ([`trace`]), progress output ([`progress`]), the per-seed driver ([`run`])
-//! the step benchmark ([`bench`]) and the core's measured peak ([`peak`]). What a step computes is behind [`crate::method`]; what a
-//! run leaves behind is [`crate::record`].
+//! ([`trainer`]) and its batches ([`batch`]), evaluation ([`eval`]), checkpoints
+//! ([`checkpoint`]), the mix-plan trace ([`trace`]), progress output ([`progress`]), the
+//! per-seed driver ([`run`]), finished runs read back ([`saved`]) and as frozen models for a
+//! method ([`frozen`]), the step benchmark ([`bench`]) and the core's measured peak
+//! ([`peak`]). What a step computes is behind [`crate::method`]; what a run leaves behind
+//! (and the run-directory lock) is [`crate::record`].
 
 pub mod batch;
 pub mod bench;
 pub mod checkpoint;
 pub mod eval;
+pub mod frozen;
 pub mod lr;
 pub mod optim;
 pub mod peak;

@@ -133,6 +133,8 @@ pub enum RunError {
     Unsupported(&'static str),
     #[error("the training method broke the seam's contract: {0} (a bug in the method)")]
     MethodContract(String),
+    #[error(transparent)]
+    Frozen(#[from] super::frozen::FrozenError),
 }
 
 impl RunError {
@@ -331,6 +333,7 @@ fn run_on<D: Backend>(
     let (data, splits) = load_data(&cx, &cache)?;
     let mut trainer =
         Trainer::new(recipe, seed, &data, &splits, dev).map_err(|e| cx.media_read(e))?;
+    trainer.attach_frozen(&cache, &|m| cx.log(m))?;
     let resumed = resume(&cx, &mut trainer)?;
     start_records(&cx, &mut trainer, resumed)?;
     let per_epoch = trainer.steps_per_epoch() as u64;

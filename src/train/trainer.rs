@@ -110,6 +110,27 @@ impl<'a, D: Backend> Trainer<'a, D> {
         })
     }
 
+    /// Load the frozen models the method asks for ([`crate::method::Method::frozen_runs`]),
+    /// each checked by its run's identity, and hand them to the method. A run calls this
+    /// once, before its first epoch or its resume.
+    pub fn attach_frozen(
+        &mut self,
+        cache: &crate::data::Cache,
+        log: &dyn Fn(&str),
+    ) -> Result<(), super::frozen::FrozenError> {
+        let requests = self.method.frozen_runs();
+        if requests.is_empty() {
+            return Ok(());
+        }
+        let dev = self.model.store.dev.clone();
+        let models = requests
+            .iter()
+            .map(|r| super::frozen::load(r, cache, log, dev.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.method.receive_frozen(models);
+        Ok(())
+    }
+
     /// The method's epoch-start hook for `epoch` (extra passes over the training data).
     pub fn start_epoch(&mut self, epoch: usize) -> Result<(), StepError> {
         self.in_epoch(epoch, |method, cx| method.epoch_start(cx))

@@ -1,0 +1,86 @@
+//! Loading the frozen models a method asks for ([`crate::method::frozen`]): each from its
+//! finished run directory, checked by the run's identity — its model file must be the one the
+//! run wrote and its data the data it read, and its recipe hash the one the method expects.
+//! A teacher trained by another build of balmix is accepted (its weights are what they are).
+
+use super::saved::{self, SavedRunError};
+use crate::data::Cache;
+use crate::method::frozen::{FrozenModel, FrozenRequest};
+use crate::model::{Backend, Model};
+use crate::record::short;
+use thiserror::Error;
+
+/// Why a frozen model cannot be used.
+#[derive(Debug, Error)]
+#[allow(missing_docs)]
+pub enum FrozenError {
+    #[error("frozen model {dir}: {source}")]
+    Unreadable {
+        dir: String,
+        #[source]
+        source: Box<SavedRunError>,
+    },
+    #[error("frozen model {dir}: {what}; train it again or point the method at the run it names")]
+    Changed { dir: String, what: String },
+    #[error("frozen model {dir}: the run's recipe hash is {found}, the method expects {expected}; it was trained under another recipe")]
+    OtherRecipe {
+        dir: String,
+        found: String,
+        expected: String,
+    },
+}
+
+/// Load the finished run `req` names as a frozen model on `dev`.
+pub fn load<D: Backend>(
+    req: &FrozenRequest,
+    cache: &Cache,
+    log: &dyn Fn(&str),
+    dev: D,
+) -> Result<FrozenModel<D>, FrozenError> {
+    let dir = req.run_dir.display().to_string();
+    let run =
+        saved::load(&req.run_dir, &[], cache, log).map_err(|source| FrozenError::Unreadable {
+            dir: dir.clone(),
+            source: Box::new(source),
+        })?;
+    let mut changed: Vec<String> = run.model_file_changed().into_iter().collect();
+    if run.summary.data_fingerprint != run.data_fingerprint {
+        changed.push(format!(
+            "its data changed (fingerprint {} recorded, {} now)",
+            short(&run.summary.data_fingerprint),
+            short(&run.data_fingerprint)
+        ));
+    }
+    if !changed.is_empty() {
+        return Err(FrozenError::Changed {
+            dir,
+            what: changed.join("; "),
+        });
+    }
+    if let Some(expected) = &req.recipe_hash {
+        if *expected != run.summary.recipe_hash {
+            return Err(FrozenError::OtherRecipe {
+                dir,
+                found: run.summary.recipe_hash.clone(),
+                expected: expected.clone(),
+            });
+        }
+    }
+    let widths: Vec<usize> = run.data.modalities.iter().map(|m| m.width).collect();
+    let mut model = Model::build(
+        &run.recipe.model_settings(),
+        &widths,
+        run.data.num_classes(),
+        run.summary.seed,
+        dev,
+    );
+    for (id, p) in run.model.store.params.iter().enumerate() {
+        model.store.set_values(id, p.tensor.to_host());
+    }
+    Ok(FrozenModel {
+        model,
+        modalities: run.recipe.dataset().modalities.clone(),
+        recipe_hash: run.summary.recipe_hash.clone(),
+        model_sha256: run.model_sha256.clone(),
+    })
+}
