@@ -13,6 +13,8 @@
 //!   zeroing from the `resample` stream;
 //! * (f) frozen models from other finished runs — [`Distill`]: a teacher run loaded, checked
 //!   by its identity, never trained;
+//! * (g) cross-modal blocks between the encoders' stages — [`Bridge`]: each modality's
+//!   first-stage features plus a learned map of the other's, trained and used at evaluation;
 //! * method-generic metrics — [`Resampled`] reports a column of its own.
 //!
 //! Kill and resume is simulated as a run does it: checkpoint after an epoch, write it, read it,
@@ -27,6 +29,7 @@ use balmix::method::weighted_loss::weighted_cross_entropy;
 use balmix::method::{
     EpochContext, EpochSamples, Method, StepContext, StepError, StepStats, Updater, UpdaterState,
 };
+use balmix::model::exchange::Exchange;
 use balmix::model::params::{Group, Matrix, NamedTensor, ParamId, ValueKind};
 use balmix::model::{Model, ParamStore};
 use balmix::recipe::Recipe;
@@ -784,4 +787,269 @@ fn a_frozen_run_of_another_recipe_or_with_a_changed_model_file_is_refused() {
     .unwrap_err()
     .to_string();
     assert!(gone.contains("not a finished run"), "{gone}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// (g) Cross-modal blocks between the encoders' stages.
+
+/// After stage 0: h_a ← h_a + h_v W_va and h_v ← h_v + h_a W_av, with W owned by the method
+/// (zeros at the start, so the first forward is the standard one).
+#[derive(Clone, Copy)]
+struct Blocks {
+    /// W_va, W_av.
+    ids: [ParamId; 2],
+}
+
+impl Exchange<Dev> for Blocks {
+    fn after(&self) -> Vec<usize> {
+        vec![0]
+    }
+
+    fn exchange<T: dfdx::tensor::Tape<f32, Dev>>(
+        &self,
+        _stage: usize,
+        hs: Vec<Matrix<Dev, T>>,
+        store: &ParamStore<Dev>,
+    ) -> Vec<Matrix<Dev, T>> {
+        let [a, v]: [Matrix<Dev, T>; 2] = hs.try_into().ok().expect("two modalities");
+        let from_v = v.retaped::<T>().matmul(store.matrix(self.ids[0]).clone());
+        let from_a = a.retaped::<T>().matmul(store.matrix(self.ids[1]).clone());
+        vec![a + from_v, v + from_a]
+    }
+}
+
+struct Bridge {
+    blocks: Option<Blocks>,
+}
+
+impl Method<Dev> for Bridge {
+    fn add_parameters(&mut self, model: &mut Model<Dev>, _rng: &mut rand_chacha::ChaCha8Rng) {
+        // The tiny recipe's encoders: one hidden layer of 32, so stage 0 is 32 wide in both.
+        let mut add = |name: &str| {
+            model.store.add_values(
+                format!("method.bridge.{name}"),
+                (32, Some(32)),
+                vec![0.0; 32 * 32],
+                Group::Method,
+                ValueKind::Trainable,
+            )
+        };
+        self.blocks = Some(Blocks {
+            ids: [add("from_visual"), add("from_audio")],
+        });
+    }
+
+    fn step(&mut self, cx: &mut StepContext<'_, Dev>) -> Result<StepStats, StepError> {
+        let blocks = self.blocks.expect("parameters added");
+        let n = cx.n();
+        let xs: Vec<Matrix<Dev, OwnedTape<f32, Dev>>> = cx
+            .host_batch()?
+            .into_iter()
+            .map(|rows| {
+                let w = rows.len() / n;
+                let x: Matrix<Dev> = cx.model.store.dev.tensor_from_vec(rows, (n, w));
+                x.retaped()
+            })
+            .collect();
+        let zs = cx
+            .model
+            .encode_exchanging(xs, &blocks)
+            .map_err(|_| StepError::Unsupported("mlp or conv encoders"))?;
+        let labels = cx.labels();
+        let logits = cx.model.head(cx.model.fuse(zs));
+        let loss = cross_entropy_with_logits_loss(logits, cx.one_hot(&labels));
+        let value = loss.as_vec()[0] as f64;
+        let mut grads = cx.backward(loss)?;
+        cx.update(&mut grads, &all_groups)?;
+        Ok(stats(value, cx.modalities()))
+    }
+
+    fn encode_eval(&self, model: &Model<Dev>, xs: Vec<Matrix<Dev>>) -> Vec<Matrix<Dev>> {
+        let blocks = self.blocks.expect("parameters added");
+        model
+            .encode_exchanging(xs, &blocks)
+            .expect("mlp encoders have stages")
+    }
+}
+
+/// The clean inputs of samples `idx`, one matrix per modality.
+fn inputs(data: &Dataset, idx: &[usize]) -> Vec<Matrix<Dev>> {
+    let view = balmix::media::source::View::Eval;
+    data.modalities
+        .iter()
+        .map(|m| Dev::default().tensor_from_vec(m.rows(idx, view).unwrap(), (idx.len(), m.width)))
+        .collect()
+}
+
+#[test]
+fn cross_modal_blocks_that_change_nothing_give_the_standard_forward() {
+    let r = recipe("tiny.toml", &[]);
+    let (data, splits) = load(&r);
+    let mut t = Trainer::with_method(
+        &r,
+        0,
+        &data,
+        &splits,
+        Dev::default(),
+        Box::new(Bridge { blocks: None }),
+    )
+    .unwrap();
+    let idx = &splits.test[..20];
+    let blocks = Blocks {
+        ids: [
+            t.model.store.params.len() - 2,
+            t.model.store.params.len() - 1,
+        ],
+    };
+    let own: Vec<Vec<f32>> = inputs(&data, idx)
+        .into_iter()
+        .enumerate()
+        .map(|(m, x)| t.model.encode(m, x).as_vec())
+        .collect();
+    let zero: Vec<Vec<f32>> = t
+        .model
+        .encode_exchanging(inputs(&data, idx), &blocks)
+        .unwrap()
+        .iter()
+        .map(|z| z.as_vec())
+        .collect();
+    assert_eq!(zero, own, "zero blocks change the features");
+    // A block that does something changes both modalities' features.
+    t.model.store.set_values(blocks.ids[0], vec![0.05; 32 * 32]);
+    t.model
+        .store
+        .set_values(blocks.ids[1], vec![-0.05; 32 * 32]);
+    let mixed: Vec<Vec<f32>> = t
+        .model
+        .encode_exchanging(inputs(&data, idx), &blocks)
+        .unwrap()
+        .iter()
+        .map(|z| z.as_vec())
+        .collect();
+    assert_ne!(mixed[0], own[0]);
+    assert_ne!(mixed[1], own[1]);
+    // The gradient crosses the block: ∂ Σ z_audio / ∂ (visual encoder's first bias) on the
+    // tape against central differences of the untaped forward (ε = 1e-3, in f64 sums).
+    let bias = t
+        .model
+        .store
+        .params
+        .iter()
+        .position(|p| p.name == "encoder.visual.layers.0.bias")
+        .unwrap();
+    let audio_sum = |model: &Model<Dev>| -> f64 {
+        let z = model
+            .encode_exchanging(inputs(&data, idx), &blocks)
+            .unwrap();
+        z[0].as_vec().iter().map(|&v| v as f64).sum()
+    };
+    let taped: Vec<Matrix<Dev, OwnedTape<f32, Dev>>> = inputs(&data, idx)
+        .into_iter()
+        .map(|x| x.retaped())
+        .collect();
+    let z = t.model.encode_exchanging(taped, &blocks).unwrap();
+    let [za, zv]: [Matrix<Dev, OwnedTape<f32, Dev>>; 2] = z.try_into().ok().unwrap();
+    let grads = (za.sum::<(), _>() + zv.sum::<(), _>() * 0.0).backward();
+    let got = grads.get(t.model.store.vector(bias)).as_vec();
+    let eps = 1e-3f32;
+    let base = t.model.store.params[bias].tensor.to_host();
+    for j in 0..4 {
+        let mut probe = t.model.clone();
+        let mut up = base.clone();
+        up[j] += eps;
+        probe.store.set_values(bias, up);
+        let plus = audio_sum(&probe);
+        let mut down = base.clone();
+        down[j] -= eps;
+        probe.store.set_values(bias, down);
+        let minus = audio_sum(&probe);
+        let fd = (plus - minus) / (2.0 * eps as f64);
+        assert!(
+            (got[j] as f64 - fd).abs() < 5e-3 + 1e-2 * fd.abs(),
+            "∂Σz_audio/∂b_visual[{j}]: tape {} vs central difference {fd}",
+            got[j]
+        );
+    }
+    assert!(
+        got.iter().any(|g| g.abs() > 1e-2),
+        "a gradient across the block"
+    );
+    // A stage the encoders do not have is an error, not a silent no-op.
+    struct Late;
+    impl Exchange<Dev> for Late {
+        fn after(&self) -> Vec<usize> {
+            vec![2]
+        }
+        fn exchange<T: dfdx::tensor::Tape<f32, Dev>>(
+            &self,
+            _: usize,
+            hs: Vec<Matrix<Dev, T>>,
+            _: &ParamStore<Dev>,
+        ) -> Vec<Matrix<Dev, T>> {
+            hs
+        }
+    }
+    let late = t
+        .model
+        .encode_exchanging(inputs(&data, idx), &Late)
+        .unwrap_err();
+    assert!(late.to_string().contains("has 2 stages"), "{late}");
+    // ResNet-18 encoders have no stages yet: an error.
+    let rr = recipe("tiny-resnet.toml", &[]);
+    let resnet = Model::<Dev>::build(
+        &rr.model_settings(),
+        &[257 * 188, 3 * 224 * 224],
+        6,
+        0,
+        Dev::default(),
+    );
+    let none = resnet
+        .encode_exchanging(Vec::<Matrix<Dev>>::new(), &Late)
+        .unwrap_err();
+    assert!(none.to_string().contains("resnet18"), "{none}");
+}
+
+#[test]
+fn a_method_with_cross_modal_blocks_trains_them_and_evaluates_through_them() {
+    let r = recipe("tiny.toml", &["train.epochs=2"]);
+    let (data, splits) = load(&r);
+    let bridge = || Box::new(Bridge { blocks: None }) as Box<dyn Method<Dev>>;
+    let mut t = Trainer::with_method(&r, 0, &data, &splits, Dev::default(), bridge()).unwrap();
+    let row = t.run_epoch(&mut |_| {}).unwrap();
+    let n = t.model.store.params.len();
+    let blocks = Blocks {
+        ids: [n - 2, n - 1],
+    };
+    for id in blocks.ids {
+        let w = t.model.store.params[id].tensor.to_host();
+        assert!(
+            w.iter().any(|&v| v != 0.0),
+            "the gradient reached the block"
+        );
+    }
+    // The epoch's test accuracy is the one of predictions through the blocks.
+    let k = t.model.classes;
+    let z = t
+        .model
+        .encode_exchanging(inputs(&data, &splits.test), &blocks)
+        .unwrap();
+    let logits = t.model.head(t.model.fuse(z)).as_vec();
+    let hits = splits
+        .test
+        .iter()
+        .enumerate()
+        .filter(|(i, &s)| {
+            let l = &logits[i * k..(i + 1) * k];
+            let best = (0..k).fold(0, |b, c| if l[c] > l[b] { c } else { b });
+            best == data.labels[s]
+        })
+        .count();
+    assert_eq!(row.test_accuracy, hits as f64 / splits.test.len() as f64);
+    // And through a checkpoint, bit-identically.
+    let whole = train_with_cut(&r, &data, &splits, &bridge, 2, None);
+    let cut = train_with_cut(&r, &data, &splits, &bridge, 2, Some(1));
+    assert!(
+        whole == cut,
+        "resumed weights differ from the uninterrupted run's"
+    );
 }

@@ -120,6 +120,16 @@ pub trait Method<D: Backend> {
     /// After the epoch's last step. Default: nothing.
     fn epoch_end(&mut self, _cx: &mut EpochContext<'_, D>) {}
 
+    /// Encoder features for evaluation from the inputs `xs` (one matrix per modality).
+    /// Default: each modality's encoder on its own; a method with cross-modal blocks encodes
+    /// through them ([`crate::model::Model::encode_exchanging`]).
+    fn encode_eval(&self, model: &Model<D>, xs: Vec<Matrix<D>>) -> Vec<Matrix<D>> {
+        xs.into_iter()
+            .enumerate()
+            .map(|(m, x)| model.encode(m, x))
+            .collect()
+    }
+
     /// Fused logits (`n × classes`, row-major) for evaluation from clean features. Default:
     /// the model's head on the fused features.
     fn predict(&self, model: &Model<D>, zs: Vec<Matrix<D>>) -> Vec<f32> {

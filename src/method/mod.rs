@@ -24,7 +24,9 @@
 //! ([`weighted_loss`]); (e) the epoch's training list with duplicates and per-sample modality
 //! zeroing ([`Method::epoch_samples`], [`epoch_samples`], the `resample` stream); (f) frozen
 //! models from other finished runs, checked by their identity ([`Method::frozen_runs`],
-//! [`frozen`]). Not yet built: (g) cross-modal blocks inside the encoders.
+//! [`frozen`]); (g) cross-modal blocks between the encoders' stages, a model concern a method
+//! switches on ([`crate::model::exchange`], [`Method::encode_eval`]; mlp and conv encoders —
+//! ResNet-18's stages are not exposed yet).
 //!
 //! [`mmpareto`] (several backwards, per-loss gradients), [`agm`] (masked forwards, a
 //! gradient-scaling point on mono-modal logits) [`mla`] (one update per modality per batch, a

@@ -149,6 +149,46 @@ impl<D: Backend> Model<D> {
         self.encoders[m].forward_input(rows, n, &self.store, mode)
     }
 
+    /// Encode every modality stage by stage, side by side, running `blocks` after the stages
+    /// it names ([`super::exchange`]). With blocks that change nothing this is
+    /// [`Model::encode`] of each modality.
+    pub fn encode_exchanging<T: dfdx::tensor::Tape<f32, D>, X: super::exchange::Exchange<D>>(
+        &self,
+        xs: Vec<Matrix<D, T>>,
+        blocks: &X,
+    ) -> Result<Vec<Matrix<D, T>>, super::exchange::ExchangeError> {
+        use super::exchange::ExchangeError;
+        let mut stages = Vec::with_capacity(self.encoders.len());
+        for e in &self.encoders {
+            stages.push(e.stages().ok_or(ExchangeError::NoStages(e.kind().into()))?);
+        }
+        let after = blocks.after();
+        for &stage in &after {
+            if let Some(m) = stages.iter().position(|&s| stage >= s) {
+                return Err(ExchangeError::NoSuchStage {
+                    stage,
+                    modality: format!("modality {m}"),
+                    stages: stages[m],
+                });
+            }
+        }
+        let mut hs = xs;
+        for s in 0..stages.iter().copied().max().unwrap_or(0) {
+            hs = hs
+                .into_iter()
+                .enumerate()
+                .map(|(m, h)| match s < stages[m] {
+                    true => self.encoders[m].forward_stage(s, h, &self.store),
+                    false => h,
+                })
+                .collect();
+            if after.contains(&s) {
+                hs = blocks.exchange(s, hs, &self.store);
+            }
+        }
+        Ok(hs)
+    }
+
     /// Fuse encoder features (modality order).
     pub fn fuse<T: dfdx::tensor::Tape<f32, D>>(&self, zs: Vec<Matrix<D, T>>) -> Matrix<D, T> {
         self.fusion.fuse(zs, &self.store)

@@ -56,11 +56,7 @@ pub fn evaluate_inputs<D: Backend>(
         let mut rows = batch::gather_host(data, chunk)?;
         transform(&mut rows, chunk);
         let xs = batch::upload(&model.store.dev, rows, data, n);
-        let zs: Vec<_> = xs
-            .into_iter()
-            .enumerate()
-            .map(|(m, x)| model.encode(m, x))
-            .collect();
+        let zs = method.encode_eval(model, xs);
         let unimodal = model.unimodal(&zs);
         let logits = method.predict(model, zs);
         let y = &labels[c * size..c * size + n];

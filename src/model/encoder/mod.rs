@@ -103,6 +103,35 @@ impl<D: Backend> Encoder<D> {
         self.forward_mode(x.retaped::<Tape<D>>(), store, mode)
     }
 
+    /// Number of stages for cross-modal blocks; `None` for a kind without them (ResNet-18).
+    pub fn stages(&self) -> Option<usize> {
+        match &self.body {
+            Body::Stack(s) => Some(s.stages()),
+            Body::ResNet18(_) => None,
+        }
+    }
+
+    /// Apply stage `s` ([`Encoder::stages`]); an encoder without stages is never asked.
+    pub fn forward_stage<T: dfdx::tensor::Tape<f32, D>>(
+        &self,
+        s: usize,
+        x: Matrix<D, T>,
+        store: &ParamStore<D>,
+    ) -> Matrix<D, T> {
+        match &self.body {
+            Body::Stack(stack) => stack.forward_stage(s, x, store),
+            Body::ResNet18(_) => unreachable!("ResNet-18 encoders report no stages"),
+        }
+    }
+
+    /// The kind's name, for messages.
+    pub fn kind(&self) -> &'static str {
+        match &self.body {
+            Body::Stack(_) => "mlp/conv",
+            Body::ResNet18(_) => "resnet18",
+        }
+    }
+
     /// Matrix products per sample as `(rows, inner, cols)`.
     pub fn matmul_shapes(&self) -> Vec<(usize, usize, usize)> {
         match &self.body {

@@ -97,6 +97,28 @@ impl<D: Backend> Stack<D> {
         })
     }
 
+    /// Number of stages: conv blocks, then fully connected layers
+    /// ([`crate::model::exchange`]).
+    pub fn stages(&self) -> usize {
+        self.convs.len() + self.layers.len()
+    }
+
+    /// Apply stage `s` (a conv block, or a layer and its activation).
+    pub fn forward_stage<T: dfdx::tensor::Tape<f32, D>>(
+        &self,
+        s: usize,
+        x: Matrix<D, T>,
+        store: &ParamStore<D>,
+    ) -> Matrix<D, T> {
+        match self.convs.get(s) {
+            Some(block) => block.forward(x, store),
+            None => activate(
+                self.layers[s - self.convs.len()].forward(x, store),
+                self.activation,
+            ),
+        }
+    }
+
     /// Apply in training to host rows: an MLP starts with [`Linear::forward_input`] (no
     /// gradient for the data) on devices with host memory; `None` when that does not apply.
     pub fn forward_input(
