@@ -219,16 +219,7 @@ impl<'a, D: Backend> Trainer<'a, D> {
         self.in_epoch(epoch, |method, cx| method.epoch_end(cx));
         let train_seconds = start.elapsed().as_secs_f64();
         let n = samples.order.len() as f64;
-        let val = match self.splits.val.is_empty() {
-            true => None,
-            false => Some(evaluate(
-                &self.model,
-                &*self.method,
-                self.data,
-                &self.splits.val,
-            )?),
-        };
-        let test = evaluate(&self.model, &*self.method, self.data, &self.splits.test)?;
+        let (val, test) = self.evaluate_epoch()?;
         let seconds = start.elapsed().as_secs_f64();
         let row = EpochMetrics {
             epoch: epoch + 1,
@@ -244,26 +235,51 @@ impl<'a, D: Backend> Trainer<'a, D> {
             memory_mib: crate::record::resident_memory_bytes()
                 .map_or(0.0, |b| b as f64 / 1048576.0),
         };
-        if self.recipe.train().eval.select == EvalSelect::BestVal {
-            let better = match &self.best {
-                None => true,
-                Some((b, _)) => row.val_accuracy > b.val_accuracy,
-            };
-            if better {
-                let weights = self
-                    .model
-                    .store
-                    .params
-                    .iter()
-                    .map(|p| p.tensor.to_host())
-                    .collect();
-                self.best = Some((row.clone(), weights));
-            }
-        }
+        self.keep_if_best(&row);
         self.seconds += seconds;
         self.epochs_done += 1;
         self.metrics.push(row.clone());
         Ok(row)
+    }
+
+    /// The epoch's scores: on the validation split (when there is one) and the test split.
+    fn evaluate_epoch(
+        &self,
+    ) -> Result<
+        (
+            Option<crate::train::eval::Evaluation>,
+            crate::train::eval::Evaluation,
+        ),
+        StepError,
+    > {
+        let on = |idx: &[usize]| evaluate(&self.model, &*self.method, self.data, idx);
+        let val = match self.splits.val.is_empty() {
+            true => None,
+            false => Some(on(&self.splits.val)?),
+        };
+        Ok((val, on(&self.splits.test)?))
+    }
+
+    /// Under `eval.select = "best-val"`, keep `row` and a copy of the weights when its
+    /// validation accuracy beats the best so far.
+    fn keep_if_best(&mut self, row: &EpochMetrics) {
+        if self.recipe.train().eval.select != EvalSelect::BestVal {
+            return;
+        }
+        let better = match &self.best {
+            None => true,
+            Some((b, _)) => row.val_accuracy > b.val_accuracy,
+        };
+        if better {
+            let weights = self
+                .model
+                .store
+                .params
+                .iter()
+                .map(|p| p.tensor.to_host())
+                .collect();
+            self.best = Some((row.clone(), weights));
+        }
     }
 
     /// One step of the recipe's method on training samples `idx`. A non-finite loss or
