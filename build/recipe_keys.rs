@@ -13,6 +13,8 @@ struct Member {
 struct Item {
     name: String,
     is_enum: bool,
+    /// The item's own doc comment (a tagged section's `kind` key reads it).
+    doc: String,
     members: Vec<Member>,
 }
 
@@ -99,6 +101,7 @@ fn parse(source: &str, items: &mut Vec<Item>) {
                                 Item {
                                     name,
                                     is_enum,
+                                    doc: doc.join(" "),
                                     members: Vec::new(),
                                 },
                                 rename_all.take(),
@@ -125,9 +128,15 @@ fn parse(source: &str, items: &mut Vec<Item>) {
                             let value = rename
                                 .take()
                                 .unwrap_or_else(|| renamed(&ident, rule.as_deref()));
+                            // A tagged section's variant carries its keys' struct:
+                            // `Agm(AgmConfig),` → the payload type.
+                            let payload = line[ident.len()..]
+                                .strip_prefix('(')
+                                .and_then(|r| r.split_once(')'))
+                                .map_or(String::new(), |(t, _)| t.trim().to_string());
                             item.members.push(Member {
                                 name: value,
-                                ty: String::new(),
+                                ty: payload,
                                 doc: text,
                             });
                         }
@@ -167,8 +176,8 @@ pub fn write(sources: &[&str], out: &std::path::Path) {
     for item in &items {
         let _ = writeln!(
             code,
-            "    KeyItem {{ name: {:?}, is_enum: {}, members: &[",
-            item.name, item.is_enum
+            "    KeyItem {{ name: {:?}, is_enum: {}, doc: {:?}, members: &[",
+            item.name, item.is_enum, item.doc
         );
         for m in &item.members {
             let _ = writeln!(

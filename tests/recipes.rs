@@ -450,10 +450,10 @@ fn mmpareto_with_separate_heads_accepts_any_fusion() {
     );
     assert!(matches!(
         r.method(),
-        balmix::recipe::typed::Method::Mmpareto {
+        balmix::recipe::typed::Method::Mmpareto(balmix::recipe::typed::MmParetoSettings {
             heads: balmix::recipe::file::MmParetoHeads::Separate,
             ..
-        }
+        })
     ));
 }
 bad_recipe!(
@@ -514,7 +514,7 @@ bad_recipe!(
 /// recipe and on one recipe per optimiser, schedule, fusion, mixer, modulation and method kind.
 #[test]
 fn typed_choices_agree_with_the_recorded_recipe() {
-    use balmix::recipe::file::{FusionKind, MethodKind, MixupMethod, ModulationKind, OptimKind};
+    use balmix::recipe::file::{FusionKind, MethodSection, MixupMethod, ModulationKind, OptimKind};
     use balmix::recipe::typed::{Fusion, Method, Mixer, Modulation, ScheduleShape, UpdateRule};
     let variants: &[&[&str]] = &[
         &[],
@@ -656,14 +656,15 @@ fn typed_choices_agree_with_the_recorded_recipe() {
         };
         assert_eq!(*r.modulation(), modulation, "{what}");
 
-        let k = &f.method;
-        let method = match k.kind {
-            MethodKind::Standard => Method::Standard,
-            MethodKind::Mmpareto => Method::Mmpareto {
-                gamma: k.gamma.expect(&what),
-                heads: k.unimodal_heads.expect(&what),
-            },
-            MethodKind::Agm => Method::Agm(balmix::recipe::typed::Agm {
+        let method = match &f.method {
+            MethodSection::Standard => Method::Standard,
+            MethodSection::Mmpareto(k) => {
+                Method::Mmpareto(balmix::recipe::typed::MmParetoSettings {
+                    gamma: k.gamma.expect(&what),
+                    heads: k.unimodal_heads.expect(&what),
+                })
+            }
+            MethodSection::Agm(k) => Method::Agm(balmix::recipe::typed::AgmSettings {
                 alpha: k.alpha.expect(&what),
                 window: k.epochs.expect(&what),
                 clip_trigger: k.clip_trigger.expect(&what),
@@ -671,15 +672,17 @@ fn typed_choices_agree_with_the_recorded_recipe() {
                 masked_passes: k.masked_passes.expect(&what),
                 after_window: k.after_window.expect(&what),
             }),
-            MethodKind::Mla => Method::Mla {
+            MethodSection::Mla(k) => Method::Mla(balmix::recipe::typed::MlaSettings {
                 projection: k.projection.expect(&what),
                 denominator: k.denominator.expect(&what),
                 test_fusion: k.test_fusion.expect(&what),
-            },
-            MethodKind::Gblending => Method::Gblending {
-                super_epoch: k.super_epoch.expect(&what),
-                estimate: k.estimate.expect(&what),
-            },
+            }),
+            MethodSection::Gblending(k) => {
+                Method::Gblending(balmix::recipe::typed::GblendingSettings {
+                    super_epoch: k.super_epoch.expect(&what),
+                    estimate: k.estimate.expect(&what),
+                })
+            }
         };
         assert_eq!(*r.method(), method, "{what}");
     }

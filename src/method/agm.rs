@@ -18,10 +18,10 @@
 //! gradient norm is clipped to `clip_norm`. One update. BalanceBenchmark's variant (no-gradient
 //! Shapley terms, the opposite sign, per-encoder scaling) is not implemented.
 
-use super::config;
-use super::config::{AgmAfterWindow, AgmMaskedPasses};
 use super::engine::{all_groups, select_rows, StepContext, StepError, StepStats};
+use super::resolve::{ConfigProblem, MethodContext};
 use super::Method;
+use crate::epoch_window::EpochWindow;
 use crate::mixup::mix;
 use crate::model::grads;
 use crate::model::params::{Matrix, Tape};
@@ -30,12 +30,138 @@ use crate::model::Backend;
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
+/// AGM: α of κ_m (the released config; the author recommends 1.5 for CREMA-D).
+pub const AGM_ALPHA: f64 = 1.0;
+
+/// AGM: the fusion head's gradient entry that triggers clipping (released).
+pub const AGM_CLIP_TRIGGER: f64 = 1.0;
+
+/// AGM: the global norm clipped to (released).
+pub const AGM_CLIP_NORM: f64 = 1.0;
+
+/// `[method]` with `kind = "agm"`: the keys AGM takes, as written.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct AgmConfig {
+    /// agm: α of κ_m = exp(α · min(r*_m − r_m, 10)). Default `1.0` (the released config; the
+    /// author recommends 1.5 for CREMA-D).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f64>,
+    /// agm: epochs `[start, stop)` in which the gradient is modulated. Default: every epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<EpochWindow>,
+    /// agm: when any entry of the fusion head's weight gradient exceeds this in absolute
+    /// value, the global gradient norm is clipped to `clip_norm`. Default `1.0` (released).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_trigger: Option<f64>,
+    /// agm: the norm clipped to. Default `1.0` (released).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_norm: Option<f64>,
+    /// agm: the batch-norm mode of the two masked forwards (one modality zeroed). Default
+    /// `"eval-mode"`: the released code runs them under `eval()` with autograd on (running
+    /// statistics, no running update).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub masked_passes: Option<AgmMaskedPasses>,
+    /// agm: what the steps after the modulation window (`epochs`) do. Default `"last-kappa"`:
+    /// the released hooks stay registered and keep scaling by the last in-window κ;
+    /// `"plain"` takes the plain fused loss, as the paper describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_window: Option<AgmAfterWindow>,
+}
+
+/// The batch-norm mode of AGM's masked forwards.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum AgmMaskedPasses {
+    /// Evaluation mode with gradients (running statistics, no running update): the released
+    /// code.
+    #[default]
+    EvalMode,
+    /// Training mode (batch statistics of the half-zero batch, one running update each): what
+    /// balmix did before it followed the released code.
+    TrainMode,
+}
+
+/// What AGM's steps after its modulation window do.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum AgmAfterWindow {
+    /// Keep scaling by the last in-window κ (the released hooks stay registered).
+    #[default]
+    LastKappa,
+    /// The plain fused loss (the paper's description).
+    Plain,
+}
+
+/// AGM's resolved settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AgmSettings {
+    /// α of κ_m = exp(α · min(r*_m − r_m, 10)).
+    pub alpha: f64,
+    /// Epochs `[start, stop)` in which the gradient is modulated.
+    pub window: EpochWindow,
+    /// Head-gradient entry that triggers clipping.
+    pub clip_trigger: f64,
+    /// The norm clipped to.
+    pub clip_norm: f64,
+    /// The batch-norm mode of the masked forwards.
+    pub masked_passes: AgmMaskedPasses,
+    /// What the steps after the window do.
+    pub after_window: AgmAfterWindow,
+}
+
+impl AgmConfig {
+    /// The settings, every default written back into the config; checked (AGM takes two
+    /// modalities and a head that splits into per-modality logits).
+    pub fn resolve(&mut self, cx: &MethodContext) -> Result<AgmSettings, ConfigProblem> {
+        let alpha = *self.alpha.get_or_insert(AGM_ALPHA);
+        if !(alpha.is_finite() && alpha >= 0.0) {
+            return Err(ConfigProblem::OutOfRange {
+                key: "alpha",
+                got: alpha,
+                range: "[0, ∞)",
+            });
+        }
+        let clip_trigger = *self.clip_trigger.get_or_insert(AGM_CLIP_TRIGGER);
+        ConfigProblem::positive("clip_trigger", clip_trigger)?;
+        let clip_norm = *self.clip_norm.get_or_insert(AGM_CLIP_NORM);
+        ConfigProblem::positive("clip_norm", clip_norm)?;
+        let masked_passes = *self.masked_passes.get_or_insert_default();
+        let after_window = *self.after_window.get_or_insert_default();
+        let window = self.epochs.unwrap_or(EpochWindow {
+            start: 0,
+            stop: cx.epochs,
+        });
+        ConfigProblem::window("epochs", window, cx.epochs)?;
+        self.epochs = Some(window);
+        if cx.modalities != 2 {
+            return Err(ConfigProblem::NeedsTwoModalities {
+                key: "kind",
+                what: None,
+            });
+        }
+        if !cx.fusion.decomposes() {
+            return Err(ConfigProblem::NeedsDecomposableHead {
+                key: "kind",
+                what: None,
+            });
+        }
+        Ok(AgmSettings {
+            alpha,
+            window,
+            clip_trigger,
+            clip_norm,
+            masked_passes,
+            after_window,
+        })
+    }
+}
+
 /// The clamp of r* − r in κ (the released code's value).
 const SCORE_CLAMP: f64 = 10.0;
 
 /// AGM's settings and running means.
 pub struct Agm {
-    cfg: config::Agm,
+    cfg: AgmSettings,
     state: RunningScores,
 }
 
@@ -210,7 +336,7 @@ impl<D: Backend> Method<D> for Agm {
 
 impl Agm {
     /// AGM with its settings, before any step.
-    pub fn new(cfg: config::Agm) -> Agm {
+    pub fn new(cfg: AgmSettings) -> Agm {
         Agm {
             cfg,
             state: RunningScores::default(),

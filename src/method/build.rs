@@ -12,26 +12,19 @@ use crate::model::Backend;
 /// and loss terms (`[losses]`). Each part's file decides from the settings whether it applies.
 pub fn build<D: Backend>(settings: &MethodSettings) -> Box<dyn Method<D>> {
     match settings.method {
-        Kind::Mmpareto { gamma, heads } => return Box::new(mmpareto::MmPareto::new(gamma, heads)),
-        Kind::Agm(cfg) => return Box::new(agm::Agm::new(cfg)),
-        Kind::Mla {
-            projection,
-            denominator,
-            test_fusion,
-        } => {
+        Kind::Mmpareto(s) => return Box::new(mmpareto::MmPareto::new(s.gamma, s.heads)),
+        Kind::Agm(s) => return Box::new(agm::Agm::new(s)),
+        Kind::Mla(s) => {
             return Box::new(mla::Mla::new(
-                (projection, denominator, test_fusion),
+                s,
                 settings.batch_size,
                 settings.steps_per_epoch,
             ))
         }
-        Kind::Gblending {
-            super_epoch,
-            estimate,
-        } => {
+        Kind::Gblending(s) => {
             return Box::new(gblending::GBlending::new(
-                super_epoch,
-                estimate,
+                s.super_epoch,
+                s.estimate,
                 settings.batch_size,
             ));
         }

@@ -2,192 +2,126 @@
 //! `[losses]`) and the typed choices validation resolves them into (every default written out).
 //! `recipe/` composes and validates them; the methods read them from here.
 
+pub use super::agm::{
+    AgmAfterWindow, AgmConfig, AgmMaskedPasses, AgmSettings, AGM_ALPHA, AGM_CLIP_NORM,
+    AGM_CLIP_TRIGGER,
+};
+pub use super::gblending::{
+    GblendingConfig, GblendingEstimate, GblendingSettings, GBLENDING_SUPER_EPOCH,
+};
+pub use super::mla::{MlaConfig, MlaDenominator, MlaProjection, MlaSettings, MlaTestFusion};
+pub use super::mmpareto::{MmParetoConfig, MmParetoHeads, MmParetoSettings, MMPARETO_GAMMA};
+use super::resolve::{ConfigProblem, MethodContext};
 use crate::epoch_window::EpochWindow;
 use crate::mixup::config::{Draw, Mixer, OgmVariant};
 use serde::{Deserialize, Serialize};
 
-/// `[method]`: methods that need their own step.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-#[serde(deny_unknown_fields)]
-pub struct MethodSection {
-    /// `"standard"` (one forward and backward, with the recipe's `[mixup]`, `[modulation]` and
-    /// `[losses]`), `"mmpareto"`, `"agm"`, `"mla"` or `"gblending"`. Default `"standard"`.
-    #[serde(default)]
-    pub kind: MethodKind,
-    /// mmpareto: γ, the factor on every encoder gradient. Default [`MMPARETO_GAMMA`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gamma: Option<f64>,
-    /// agm: α of κ_m = exp(α · min(r*_m − r_m, 10)). Default `1.0` (the released config; the
-    /// author recommends 1.5 for CREMA-D).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alpha: Option<f64>,
-    /// agm: epochs `[start, stop)` in which the gradient is modulated. Default: every epoch.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub epochs: Option<EpochWindow>,
-    /// agm: when any entry of the fusion head's weight gradient exceeds this in absolute
-    /// value, the global gradient norm is clipped to `clip_norm`. Default `1.0` (released).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub clip_trigger: Option<f64>,
-    /// agm: the norm clipped to. Default `1.0` (released).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub clip_norm: Option<f64>,
-    /// agm: the batch-norm mode of the two masked forwards (one modality zeroed). Default
-    /// `"eval-mode"`: the released code runs them under `eval()` with autograd on (running
-    /// statistics, no running update).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub masked_passes: Option<AgmMaskedPasses>,
-    /// agm: what the steps after the modulation window (`epochs`) do. Default `"last-kappa"`:
-    /// the released hooks stay registered and keep scaling by the last in-window κ;
-    /// `"plain"` takes the plain fused loss, as the paper describes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub after_window: Option<AgmAfterWindow>,
-    /// mmpareto: where the unimodal logits come from. Default `"separate"`: a linear head per
-    /// modality beside the fused head, as the released model has.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unimodal_heads: Option<MmParetoHeads>,
-    /// mla: the head-gradient projection. Default `"off"` (the released code never runs it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub projection: Option<MlaProjection>,
-    /// mla: the denominator of the projection update (with `projection` on). Default
-    /// `"outer"`: the released code and BalanceBenchmark divide k kᵀ element-wise by a + k rᵀ,
-    /// the outer product, so P is not symmetric; `"scalar"` divides by a + r k.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub denominator: Option<MlaDenominator>,
-    /// mla: how prediction fuses the modalities' logits through the shared head. Default
-    /// `"fixed"`: the released code's default (its `--dynamic` flag is off unless given); its
-    /// README runs both, "fixed fusion" and "dynamic fusion" (`"batch-entropy"`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub test_fusion: Option<MlaTestFusion>,
-    /// gblending: how each output's copy measures its training and validation losses.
-    /// Default `"balancebenchmark"` (the port the method's rows follow).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub estimate: Option<GblendingEstimate>,
-    /// gblending: epochs between weight estimates, and the epochs each model copy trains for
-    /// an estimate. Default [`GBLENDING_SUPER_EPOCH`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub super_epoch: Option<usize>,
-}
-
-/// The batch-norm mode of AGM's masked forwards.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum AgmMaskedPasses {
-    /// Evaluation mode with gradients (running statistics, no running update): the released
-    /// code.
+// `[method]`: a method with its own training step, each kind with its own keys (its file's
+// config: `MmParetoConfig`, `AgmConfig`, `MlaConfig`, `GblendingConfig`), written as one table
+// with `kind` first; validation writes every default of the kind out. The doc comment below is
+// what `balmix keys` shows for `method.kind`.
+/// `"standard"` (one forward and backward, with the recipe's `[mixup]`, `[modulation]` and
+/// `[losses]`), `"mmpareto"`, `"agm"`, `"mla"` or `"gblending"`. Default `"standard"`.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum MethodSection {
+    /// The standard one-forward step.
     #[default]
-    EvalMode,
-    /// Training mode (batch statistics of the half-zero batch, one running update each): what
-    /// balmix did before it followed the released code.
-    TrainMode,
-}
-
-/// What AGM's steps after its modulation window do.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum AgmAfterWindow {
-    /// Keep scaling by the last in-window κ (the released hooks stay registered).
-    #[default]
-    LastKappa,
-    /// The plain fused loss (the paper's description).
-    Plain,
-}
-
-/// Where MMPareto's unimodal logits come from.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum MmParetoHeads {
-    /// A linear head per modality (`unimodal_head.<modality>`), trained by its unimodal loss
-    /// beside the fused head: the released model.
-    #[default]
-    Separate,
-    /// The fused head split by modality, u_m = z_m W_mᵀ + b/M: BalanceBenchmark's port.
-    Split,
-}
-
-/// The denominator of MLA's projection update P ← P − k kᵀ / (…).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum MlaDenominator {
-    /// a + k rᵀ, the outer product, element-wise (the released code and BalanceBenchmark).
-    #[default]
-    Outer,
-    /// The scalar a + r k (a recursive-least-squares reading; P stays symmetric).
-    Scalar,
-}
-
-/// How MLA's prediction fuses the modalities' logits H(z_m).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum MlaTestFusion {
-    /// One weight per modality per evaluation batch (`train.batch_size` rows): softmax over
-    /// modalities of minus the entropy of H(z_m) softmaxed over the batch's rows (per class,
-    /// as the released `calculate_entropy` does), summed — the released dynamic fusion
-    /// (`--dynamic`).
-    BatchEntropy,
-    /// Per sample: softmax over modalities of −entropy(softmax(H(z_m,i))) (BalanceBenchmark's
-    /// form; balmix's former default).
-    SampleEntropy,
-    /// Fixed weights 0.55 on the first modality and 0.45 on the second (the released code's
-    /// default, `main(av_alpha = 0.55)`); two modalities.
-    #[default]
-    Fixed,
-}
-
-/// How G-Blending's model copies measure the losses its weights come from.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum GblendingEstimate {
-    /// BalanceBenchmark's `GBlending_trainer.py`: each copy restarts from a fresh optimiser at
-    /// the base learning rate and trains on the training view; T is the sum of its in-epoch
-    /// training-batch losses, V the sum over validation batches of the batch-mean loss after
-    /// the epoch (evaluation mode).
-    #[default]
-    Balancebenchmark,
-    /// balmix's former estimate: copies at the epoch's scheduled learning rate on the
-    /// evaluation view; T and V the evaluation-mode mean losses over the whole training and
-    /// validation sets after the epoch.
-    Means,
-}
-
-/// MLA's gradient projection of the shared head's weight gradient G.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum MlaProjection {
-    /// No projection: the released code's behaviour (its hook matches no parameter name).
-    #[default]
-    Off,
-    /// G ← G Pᵀ, the original intent.
-    Replace,
-    /// G ← G + G Pᵀ, BalanceBenchmark's version.
-    Add,
+    Standard,
+    /// MMPareto (Wei & Hu, ICML 2024): per-loss encoder gradients combined by the two-vector
+    /// Pareto (min-norm) rule and rescaled.
+    Mmpareto(MmParetoConfig),
+    /// AGM (Li et al., ICCV 2023), the released code's mechanism: masked forwards, Shapley-style
+    /// mono-modal logits, their gradients scaled by κ_m.
+    Agm(AgmConfig),
+    /// MLA (Zhang et al., CVPR 2024): alternating unimodal steps through the shared head (sum
+    /// fusion), one optimiser update per modality per batch.
+    Mla(MlaConfig),
+    /// G-Blending (Wang et al., CVPR 2020), online: loss weights of the fused and each unimodal
+    /// output from their overfitting-to-generalisation ratio on the validation split.
+    Gblending(GblendingConfig),
 }
 
 impl MethodSection {
-    /// Whether this is the standard step with no settings.
+    /// Whether this is the standard step (no `[method]` table is written).
     pub fn is_standard(&self) -> bool {
-        *self == MethodSection::default()
+        *self == MethodSection::Standard
+    }
+
+    /// The kind.
+    pub fn kind(&self) -> MethodKind {
+        match self {
+            MethodSection::Standard => MethodKind::Standard,
+            MethodSection::Mmpareto(_) => MethodKind::Mmpareto,
+            MethodSection::Agm(_) => MethodKind::Agm,
+            MethodSection::Mla(_) => MethodKind::Mla,
+            MethodSection::Gblending(_) => MethodKind::Gblending,
+        }
+    }
+
+    /// The typed method, every default written back into the section; checked by the
+    /// method's own rules.
+    pub fn resolve(&mut self, cx: &MethodContext) -> Result<Method, ConfigProblem> {
+        Ok(match self {
+            MethodSection::Standard => Method::Standard,
+            MethodSection::Mmpareto(c) => Method::Mmpareto(c.resolve(cx)?),
+            MethodSection::Agm(c) => Method::Agm(c.resolve(cx)?),
+            MethodSection::Mla(c) => Method::Mla(c.resolve(cx)?),
+            MethodSection::Gblending(c) => Method::Gblending(c.resolve(cx)?),
+        })
+    }
+
+    /// An empty section of `kind` (its keys read from the recipe's layers next:
+    /// `recipe/load.rs` reads `[method]` in a second pass, once the kind is known).
+    pub fn read_later<'de, D: serde::Deserializer<'de>>(d: D) -> Result<MethodSection, D::Error> {
+        // A table is all this pass checks; its keys are the kind's config's.
+        let _: std::collections::BTreeMap<String, serde::de::IgnoredAny> =
+            serde::Deserialize::deserialize(d)?;
+        Ok(MethodSection::Standard)
     }
 }
 
-/// Methods with their own step.
+/// `method.kind`, read alone first: it decides which config reads the rest of `[method]`.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum MethodKind {
     /// The standard one-forward step.
     #[default]
     Standard,
-    /// MMPareto (Wei & Hu, ICML 2024): per-loss encoder gradients combined by the two-vector
-    /// Pareto (min-norm) rule and rescaled.
+    /// MMPareto.
     Mmpareto,
-    /// AGM (Li et al., ICCV 2023), the released code's mechanism: masked forwards, Shapley-style
-    /// mono-modal logits, their gradients scaled by κ_m.
+    /// AGM.
     Agm,
-    /// MLA (Zhang et al., CVPR 2024): alternating unimodal steps through the shared head (sum
-    /// fusion), one optimiser update per modality per batch.
+    /// MLA.
     Mla,
-    /// G-Blending (Wang et al., CVPR 2020), online: loss weights of the fused and each unimodal
-    /// output from their overfitting-to-generalisation ratio on the validation split.
+    /// G-Blending.
     Gblending,
+}
+
+impl MethodKind {
+    /// The kind as a recipe writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            MethodKind::Standard => "standard",
+            MethodKind::Mmpareto => "mmpareto",
+            MethodKind::Agm => "agm",
+            MethodKind::Mla => "mla",
+            MethodKind::Gblending => "gblending",
+        }
+    }
+}
+
+/// Each method kind with the `[method]` keys its config takes, in order (the standard step
+/// takes none): read from the config structs themselves, so a key is stated once.
+pub fn method_keys() -> Vec<(MethodKind, &'static [&'static str])> {
+    use super::resolve::field_names;
+    vec![
+        (MethodKind::Standard, &[]),
+        (MethodKind::Mmpareto, field_names::<MmParetoConfig>()),
+        (MethodKind::Agm, field_names::<AgmConfig>()),
+        (MethodKind::Mla, field_names::<MlaConfig>()),
+        (MethodKind::Gblending, field_names::<GblendingConfig>()),
+    ]
 }
 
 /// `[losses]`: extra loss terms added to the fused loss.
@@ -347,21 +281,6 @@ pub const OGM_ALPHA: f64 = 0.8;
 /// OGM-GE: generalisation-enhancement noise on.
 pub const OGM_NOISE: bool = true;
 
-/// AGM: α of κ_m (the released config; the author recommends 1.5 for CREMA-D).
-pub const AGM_ALPHA: f64 = 1.0;
-
-/// AGM: the fusion head's gradient entry that triggers clipping (released).
-pub const AGM_CLIP_TRIGGER: f64 = 1.0;
-
-/// AGM: the global norm clipped to (released).
-pub const AGM_CLIP_NORM: f64 = 1.0;
-
-/// MMPareto's γ in the released code (hard-coded there).
-pub const MMPARETO_GAMMA: f64 = 1.5;
-
-/// G-Blending's super-epoch in BalanceBenchmark's online mode.
-pub const GBLENDING_SUPER_EPOCH: usize = 10;
-
 /// `[modulation]`
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Modulation {
@@ -392,47 +311,13 @@ pub enum Method {
     /// The standard step with the recipe's mixer, modulation and losses.
     Standard,
     /// MMPareto.
-    Mmpareto {
-        /// γ, the factor on every encoder gradient.
-        gamma: f64,
-        /// Where the unimodal logits come from.
-        heads: MmParetoHeads,
-    },
+    Mmpareto(MmParetoSettings),
     /// AGM.
-    Agm(Agm),
+    Agm(AgmSettings),
     /// MLA.
-    Mla {
-        /// The head-gradient projection.
-        projection: MlaProjection,
-        /// The projection update's denominator.
-        denominator: MlaDenominator,
-        /// How prediction fuses the modalities.
-        test_fusion: MlaTestFusion,
-    },
+    Mla(MlaSettings),
     /// G-Blending (online).
-    Gblending {
-        /// Epochs between weight estimates.
-        super_epoch: usize,
-        /// How the copies measure their losses.
-        estimate: GblendingEstimate,
-    },
-}
-
-/// AGM's settings.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Agm {
-    /// α of κ_m = exp(α · min(r*_m − r_m, 10)).
-    pub alpha: f64,
-    /// Epochs `[start, stop)` in which the gradient is modulated.
-    pub window: EpochWindow,
-    /// Head-gradient entry that triggers clipping.
-    pub clip_trigger: f64,
-    /// The norm clipped to.
-    pub clip_norm: f64,
-    /// The batch-norm mode of the masked forwards.
-    pub masked_passes: AgmMaskedPasses,
-    /// What the steps after the window do.
-    pub after_window: AgmAfterWindow,
+    Gblending(GblendingSettings),
 }
 
 /// Everything a method is built from, resolved by validation (`Recipe::method_settings`):

@@ -17,8 +17,8 @@
 //! Σ_m w_m CE(u_m) + w_fused CE(f) with the decomposed unimodal logits u_m. The weights are
 //! checkpointed. Cost: (M + 1) × `super_epoch` extra epochs every `super_epoch` epochs.
 
-use super::config::GblendingEstimate;
 use super::engine::{all_groups, StepContext, StepError, StepStats, NEEDS_DECOMPOSABLE_HEAD};
+use super::resolve::{ConfigProblem, MethodContext};
 use super::{EpochContext, Method};
 use crate::media::source::View;
 use crate::mixup::config::Contribution;
@@ -30,6 +30,75 @@ use dfdx::prelude::*;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
+/// G-Blending's super-epoch in BalanceBenchmark's online mode.
+pub const GBLENDING_SUPER_EPOCH: usize = 10;
+
+/// `[method]` with `kind = "gblending"`: the keys G-Blending takes, as written.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct GblendingConfig {
+    /// gblending: how each output's copy measures its training and validation losses.
+    /// Default `"balancebenchmark"` (the port the method's rows follow).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<GblendingEstimate>,
+    /// gblending: epochs between weight estimates, and the epochs each model copy trains for
+    /// an estimate. Default [`GBLENDING_SUPER_EPOCH`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub super_epoch: Option<usize>,
+}
+
+/// How G-Blending's model copies measure the losses its weights come from.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum GblendingEstimate {
+    /// BalanceBenchmark's `GBlending_trainer.py`: each copy restarts from a fresh optimiser at
+    /// the base learning rate and trains on the training view; T is the sum of its in-epoch
+    /// training-batch losses, V the sum over validation batches of the batch-mean loss after
+    /// the epoch (evaluation mode).
+    #[default]
+    Balancebenchmark,
+    /// balmix's former estimate: copies at the epoch's scheduled learning rate on the
+    /// evaluation view; T and V the evaluation-mode mean losses over the whole training and
+    /// validation sets after the epoch.
+    Means,
+}
+
+/// G-Blending's resolved settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GblendingSettings {
+    /// Epochs between weight estimates.
+    pub super_epoch: usize,
+    /// How the copies measure their losses.
+    pub estimate: GblendingEstimate,
+}
+
+impl GblendingConfig {
+    /// The settings, every default written back into the config; checked (G-Blending reads a
+    /// validation split carved from the training data and the fused head's per-modality
+    /// logits).
+    pub fn resolve(&mut self, cx: &MethodContext) -> Result<GblendingSettings, ConfigProblem> {
+        let super_epoch = *self.super_epoch.get_or_insert(GBLENDING_SUPER_EPOCH);
+        if super_epoch == 0 {
+            return Err(ConfigProblem::NotPositiveInt {
+                key: "super_epoch",
+                got: super_epoch,
+            });
+        }
+        if !cx.has_val {
+            return Err(ConfigProblem::NeedsValidation);
+        }
+        let estimate = *self.estimate.get_or_insert_default();
+        if !cx.fusion.decomposes() {
+            return Err(ConfigProblem::NeedsDecomposableHead {
+                key: "kind",
+                what: None,
+            });
+        }
+        Ok(GblendingSettings {
+            super_epoch,
+            estimate,
+        })
+    }
+}
 /// (training, validation) losses of one output's model copy.
 type Losses = (f64, f64);
 

@@ -21,17 +21,112 @@
 //! `dim=0`), its entropy summed over the batch is e_m, w_m = softmax over modalities of −e_m,
 //! output Σ_m w_m H(z_m); `"sample-entropy"` weighs each sample on its own (BalanceBenchmark).
 
-use super::config::{MlaDenominator, MlaProjection, MlaTestFusion};
 use super::engine::{StepContext, StepError, StepStats};
+use super::resolve::{ConfigProblem, MethodContext};
 use super::Method;
 use crate::mixup::config::Contribution;
 use crate::mixup::mix;
+use crate::model::config::Fusion;
 use crate::model::grads::edit_grad;
 use crate::model::params::{Group, Matrix};
 use crate::model::{Backend, Model};
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
+/// `[method]` with `kind = "mla"`: the keys MLA takes, as written.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct MlaConfig {
+    /// mla: the head-gradient projection. Default `"off"` (the released code never runs it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projection: Option<MlaProjection>,
+    /// mla: the denominator of the projection update (with `projection` on). Default
+    /// `"outer"`: the released code and BalanceBenchmark divide k kᵀ element-wise by a + k rᵀ,
+    /// the outer product, so P is not symmetric; `"scalar"` divides by a + r k.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denominator: Option<MlaDenominator>,
+    /// mla: how prediction fuses the modalities' logits through the shared head. Default
+    /// `"fixed"`: the released code's default (its `--dynamic` flag is off unless given); its
+    /// README runs both, "fixed fusion" and "dynamic fusion" (`"batch-entropy"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_fusion: Option<MlaTestFusion>,
+}
+
+/// MLA's gradient projection of the shared head's weight gradient G.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum MlaProjection {
+    /// No projection: the released code's behaviour (its hook matches no parameter name).
+    #[default]
+    Off,
+    /// G ← G Pᵀ, the original intent.
+    Replace,
+    /// G ← G + G Pᵀ, BalanceBenchmark's version.
+    Add,
+}
+
+/// The denominator of MLA's projection update P ← P − k kᵀ / (…).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum MlaDenominator {
+    /// a + k rᵀ, the outer product, element-wise (the released code and BalanceBenchmark).
+    #[default]
+    Outer,
+    /// The scalar a + r k (a recursive-least-squares reading; P stays symmetric).
+    Scalar,
+}
+
+/// How MLA's prediction fuses the modalities' logits H(z_m).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum MlaTestFusion {
+    /// One weight per modality per evaluation batch (`train.batch_size` rows): softmax over
+    /// modalities of minus the entropy of H(z_m) softmaxed over the batch's rows (per class,
+    /// as the released `calculate_entropy` does), summed — the released dynamic fusion
+    /// (`--dynamic`).
+    BatchEntropy,
+    /// Per sample: softmax over modalities of −entropy(softmax(H(z_m,i))) (BalanceBenchmark's
+    /// form; balmix's former default).
+    SampleEntropy,
+    /// Fixed weights 0.55 on the first modality and 0.45 on the second (the released code's
+    /// default, `main(av_alpha = 0.55)`); two modalities.
+    #[default]
+    Fixed,
+}
+
+/// MLA's resolved settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MlaSettings {
+    /// The head-gradient projection.
+    pub projection: MlaProjection,
+    /// The projection update's denominator.
+    pub denominator: MlaDenominator,
+    /// How prediction fuses the modalities.
+    pub test_fusion: MlaTestFusion,
+}
+
+impl MlaConfig {
+    /// The settings, every default written back into the config; checked (MLA trains every
+    /// modality through sum fusion's shared head; fixed test fusion weighs two modalities).
+    pub fn resolve(&mut self, cx: &MethodContext) -> Result<MlaSettings, ConfigProblem> {
+        let projection = *self.projection.get_or_insert_default();
+        if *cx.fusion != Fusion::Sum {
+            return Err(ConfigProblem::NeedsSharedHead);
+        }
+        let denominator = *self.denominator.get_or_insert_default();
+        let test_fusion = *self.test_fusion.get_or_insert_default();
+        if test_fusion == MlaTestFusion::Fixed && cx.modalities != 2 {
+            return Err(ConfigProblem::NeedsTwoModalities {
+                key: "test_fusion",
+                what: Some("mla with test_fusion = \"fixed\""),
+            });
+        }
+        Ok(MlaSettings {
+            projection,
+            denominator,
+            test_fusion,
+        })
+    }
+}
 /// MLA with its projection state.
 pub struct Mla {
     projection: MlaProjection,
@@ -297,7 +392,11 @@ impl<D: Backend> Method<D> for Mla {
 impl Mla {
     /// MLA with its settings and the run's batch size and batches per epoch, before any step.
     pub fn new(
-        (projection, denominator, test_fusion): (MlaProjection, MlaDenominator, MlaTestFusion),
+        MlaSettings {
+            projection,
+            denominator,
+            test_fusion,
+        }: MlaSettings,
         batch_size: usize,
         batches_per_epoch: usize,
     ) -> Mla {

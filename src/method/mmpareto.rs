@@ -15,8 +15,8 @@
 //! first forward queues running-statistics updates (batch norm), as the released single
 //! forward does — the others recompute it in [`Mode::TrainUnrecorded`].
 
-use super::config::MmParetoHeads;
 use super::engine::{all_groups, StepContext, StepError, StepStats, NEEDS_DECOMPOSABLE_HEAD};
+use super::resolve::{ConfigProblem, MethodContext};
 use super::Method;
 use crate::mixup::config::Contribution;
 use crate::model::grads::edit_grad;
@@ -26,6 +26,59 @@ use crate::model::resnet::Mode;
 use crate::model::Backend;
 use dfdx::prelude::*;
 use dfdx::tensor::Gradients;
+use serde::{Deserialize, Serialize};
+
+/// MMPareto's γ in the released code (hard-coded there).
+pub const MMPARETO_GAMMA: f64 = 1.5;
+
+/// `[method]` with `kind = "mmpareto"`: the keys MMPareto takes, as written.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct MmParetoConfig {
+    /// mmpareto: γ, the factor on every encoder gradient. Default [`MMPARETO_GAMMA`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gamma: Option<f64>,
+    /// mmpareto: where the unimodal logits come from. Default `"separate"`: a linear head per
+    /// modality beside the fused head, as the released model has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unimodal_heads: Option<MmParetoHeads>,
+}
+
+/// Where MMPareto's unimodal logits come from.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum MmParetoHeads {
+    /// A linear head per modality (`unimodal_head.<modality>`), trained by its unimodal loss
+    /// beside the fused head: the released model.
+    #[default]
+    Separate,
+    /// The fused head split by modality, u_m = z_m W_mᵀ + b/M: BalanceBenchmark's port.
+    Split,
+}
+
+/// MMPareto's resolved settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MmParetoSettings {
+    /// γ, the factor on every encoder gradient.
+    pub gamma: f64,
+    /// Where the unimodal logits come from.
+    pub heads: MmParetoHeads,
+}
+
+impl MmParetoConfig {
+    /// The settings, every default written back into the config; checked.
+    pub fn resolve(&mut self, cx: &MethodContext) -> Result<MmParetoSettings, ConfigProblem> {
+        let gamma = *self.gamma.get_or_insert(MMPARETO_GAMMA);
+        ConfigProblem::positive("gamma", gamma)?;
+        let heads = *self.unimodal_heads.get_or_insert_default();
+        if heads == MmParetoHeads::Split && !cx.fusion.decomposes() {
+            return Err(ConfigProblem::NeedsDecomposableHead {
+                key: "unimodal_heads",
+                what: Some("unimodal_heads = \"split"),
+            });
+        }
+        Ok(MmParetoSettings { gamma, heads })
+    }
+}
 
 /// MMPareto with its γ and where its unimodal logits come from.
 pub struct MmPareto {

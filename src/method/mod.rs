@@ -33,11 +33,14 @@
 //! method-specific `predict`) and [`gblending`] (model copies trained in the epoch hook) are
 //! methods with their own step.
 //!
-//! A new method is its file (a new part — a mixer, an editor, a loss term — or a whole
-//! [`Method`] for methods that need their own step: several backwards, masked forwards,
-//! alternating updates), its settings in [`config`] (the section's keys and the typed
-//! choice), a line in `build.rs`, and its rules in `recipe/` (`load.rs`'s kind rules and
-//! `rules/model.rs`'s checks), which still know each method's keys.
+//! A new method with its own step is its file — the [`Method`] impl, its config (the
+//! `[method]` keys it takes, serde, with the doc comments `balmix keys` shows), its typed
+//! settings and its checks (`resolve`, reporting a [`resolve::ConfigProblem`]) — plus a variant
+//! in [`config`]'s `MethodSection`, `MethodKind` and `Method` with its line in
+//! `config::method_keys`, and a line in `build.rs`; `recipe/` reads `[method]` by the kind's
+//! config and words its problems, and knows no method's keys. A new part of the standard step
+//! (a mixer, an editor, a loss term) is its file and its line in `build.rs`; its keys are still
+//! `[mixup]`'s, `[modulation]`'s or `[losses]`'s.
 
 pub mod agm;
 pub mod bmm;
@@ -56,6 +59,7 @@ pub mod multitask;
 pub mod ogm_ge;
 pub mod parts;
 pub mod pmr;
+pub mod resolve;
 pub mod standard;
 pub mod weighted_loss;
 

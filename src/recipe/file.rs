@@ -9,9 +9,10 @@ pub use crate::data::config::{
 };
 pub use crate::epoch_window::EpochWindow;
 pub use crate::method::config::{
-    AgmAfterWindow, AgmMaskedPasses, GblendingEstimate, LossesSection, MethodKind, MethodSection,
-    MlaDenominator, MlaProjection, MlaTestFusion, MmParetoHeads, ModulationKind, ModulationSection,
-    OgmParams, PmrCoefficient, PmrSection, PrototypeView,
+    AgmAfterWindow, AgmConfig, AgmMaskedPasses, GblendingConfig, GblendingEstimate, LossesSection,
+    MethodKind, MethodSection, MlaConfig, MlaDenominator, MlaProjection, MlaTestFusion,
+    MmParetoConfig, MmParetoHeads, ModulationKind, ModulationSection, OgmParams, PmrCoefficient,
+    PmrSection, PrototypeView,
 };
 pub use crate::mixup::config::{
     BalanceSection, Contribution, Direction, LabelWeight, LambdaPer, MixPoint, MixupMethod,
@@ -47,7 +48,11 @@ pub struct RecipeFile {
     pub modulation: ModulationSection,
     /// A method with its own training step (instead of the standard step's mixer, modulation
     /// and loss terms). Default: the standard step; written out only when set.
-    #[serde(default, skip_serializing_if = "MethodSection::is_standard")]
+    #[serde(
+        default,
+        skip_serializing_if = "MethodSection::is_standard",
+        deserialize_with = "MethodSection::read_later"
+    )]
     pub method: MethodSection,
     /// Extra loss terms (the multitask control). Default: none; written out only when set.
     #[serde(default, skip_serializing_if = "LossesSection::is_default")]

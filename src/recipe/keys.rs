@@ -11,6 +11,8 @@ pub struct KeyItem {
     pub name: &'static str,
     /// Whether it is an enum (its members are values) rather than a struct (fields).
     pub is_enum: bool,
+    /// Its own doc comment, joined into one line (a tagged section's `kind` key reads it).
+    pub doc: &'static str,
     /// Fields (struct) or serialized values (enum).
     pub members: &'static [KeyMember],
 }
@@ -20,7 +22,8 @@ pub struct KeyItem {
 pub struct KeyMember {
     /// Key (field) name or the value as written in a recipe.
     pub name: &'static str,
-    /// The field's Rust type (empty for enum values).
+    /// The field's Rust type (for enum values: empty, or the struct of a tagged section's
+    /// variant, e.g. `AgmConfig`).
     pub ty: &'static str,
     /// Its doc comment, joined into one line.
     pub doc: &'static str,
@@ -143,6 +146,34 @@ fn walk(section: &KeyItem, prefix: &str, out: &mut Vec<Key>) {
                 walk(i, &format!("{path}.<name>"), out);
                 continue;
             }
+        }
+        // A tagged section (`[method]`): its `kind`, then every kind's keys (each once).
+        if let Some(i) =
+            item(base(ty)).filter(|i| i.is_enum && i.members.iter().any(|v| !v.ty.is_empty()))
+        {
+            out.push(Key {
+                path: path.clone(),
+                ty: "table".into(),
+                default,
+                meaning,
+            });
+            let (default, meaning) = split_default(i.doc);
+            out.push(Key {
+                path: format!("{path}.kind"),
+                ty: shape(i.name),
+                default,
+                meaning,
+            });
+            let mut keys = Vec::new();
+            for variant in i.members.iter().filter_map(|v| item(base(v.ty))) {
+                walk(variant, &path, &mut keys);
+            }
+            for k in keys {
+                if !out.iter().any(|o| o.path == k.path) {
+                    out.push(k);
+                }
+            }
+            continue;
         }
         if let Some(i) = item(base(ty)).filter(|i| !i.is_enum) {
             out.push(Key {

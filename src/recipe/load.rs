@@ -2,7 +2,7 @@
 //! `BALMIX_DEVICE` only) < `--set key.path=value`. Errors name the layer a bad value came from.
 
 use super::error::RecipeError;
-use super::file::RecipeFile;
+use super::file::{MethodKind, MethodSection, RecipeFile};
 use figment::providers::{Env, Format, Serialized, Toml, Yaml};
 use figment::value::{Dict, Map};
 use figment::{Figment, Metadata, Profile, Provider, Source};
@@ -39,9 +39,97 @@ impl Layered {
 
     /// The recipe file type, with figment errors mapped to [`RecipeError`].
     pub fn extract(&self) -> Result<RecipeFile, RecipeError> {
-        self.figment
+        let mut file = self
+            .figment
             .extract::<RecipeFile>()
-            .map_err(|e| map_figment_error(e, &self.top))
+            .map_err(|e| map_figment_error(e, &self.top))?;
+        file.method = self.extract_method()?;
+        Ok(file)
+    }
+
+    /// `[method]`, read once its kind is known: the kind alone first, then the rest by the
+    /// kind's own config. A key of another method, or of none, is refused with its origin.
+    fn extract_method(&self) -> Result<MethodSection, RecipeError> {
+        #[derive(serde::Deserialize)]
+        struct KindOnly {
+            #[serde(default)]
+            kind: MethodKind,
+        }
+        let Ok(table) = self.figment.find_value("method") else {
+            return Ok(MethodSection::Standard);
+        };
+        // figment reports an inner extraction's path with the section last (`kind.method`):
+        // put it first, as the whole-file extraction does.
+        let map = |e: figment::Error| {
+            let e = e
+                .into_iter()
+                .map(|mut one| {
+                    if one.path.last().is_some_and(|l| l == "method") && one.path.len() > 1 {
+                        one.path.pop();
+                        one.path.insert(0, "method".into());
+                    }
+                    one
+                })
+                .reduce(|a, b| a.chain(b))
+                .expect("a figment error holds at least one error");
+            map_figment_error(e, &self.top)
+        };
+        let kind = self
+            .figment
+            .extract_inner::<KindOnly>("method")
+            .map_err(map)?
+            .kind;
+        let set: Vec<String> = table
+            .as_dict()
+            .map(|d| d.keys().filter(|k| *k != "kind").cloned().collect())
+            .unwrap_or_default();
+        let kinds = crate::method::config::method_keys();
+        let all: Vec<&str> = std::iter::once("kind")
+            .chain(kinds.iter().flat_map(|(_, keys)| keys.iter().copied()))
+            .collect();
+        if let Some(unknown) = set.iter().find(|k| !all.contains(&k.as_str())) {
+            let key = format!("method.{unknown}");
+            return Err(RecipeError::UnknownKey {
+                origin: self.origin(&key),
+                key,
+                expected: all.join(", "),
+            });
+        }
+        let own = |k: MethodKind| {
+            kinds
+                .iter()
+                .find(|(kind, _)| *kind == k)
+                .map(|(_, keys)| *keys)
+        };
+        for (owner, keys) in &kinds {
+            for key in keys.iter().filter(|k| set.iter().any(|s| s == *k)) {
+                if !own(kind).unwrap_or(&[]).contains(key) {
+                    let key = format!("method.{key}");
+                    return Err(RecipeError::KeyNotForKind {
+                        origin: self.origin(&key),
+                        key,
+                        applies_to: owner.name(),
+                        kind_key: "method.kind",
+                        kind: kind.name().into(),
+                    });
+                }
+            }
+        }
+        Ok(match kind {
+            MethodKind::Standard => MethodSection::Standard,
+            MethodKind::Mmpareto => {
+                MethodSection::Mmpareto(self.figment.extract_inner("method").map_err(map)?)
+            }
+            MethodKind::Agm => {
+                MethodSection::Agm(self.figment.extract_inner("method").map_err(map)?)
+            }
+            MethodKind::Mla => {
+                MethodSection::Mla(self.figment.extract_inner("method").map_err(map)?)
+            }
+            MethodKind::Gblending => {
+                MethodSection::Gblending(self.figment.extract_inner("method").map_err(map)?)
+            }
+        })
     }
 }
 
@@ -208,25 +296,6 @@ pub const KIND_RULES: &[KindRule] = &[
         keys: &[("channels", &["conv"]), ("kernel", &["conv"])],
     },
     KindRule {
-        section: "method",
-        field: "kind",
-        keys: &[
-            ("gamma", &["mmpareto"]),
-            ("alpha", &["agm"]),
-            ("epochs", &["agm"]),
-            ("clip_trigger", &["agm"]),
-            ("clip_norm", &["agm"]),
-            ("masked_passes", &["agm"]),
-            ("after_window", &["agm"]),
-            ("unimodal_heads", &["mmpareto"]),
-            ("projection", &["mla"]),
-            ("denominator", &["mla"]),
-            ("test_fusion", &["mla"]),
-            ("super_epoch", &["gblending"]),
-            ("estimate", &["gblending"]),
-        ],
-    },
-    KindRule {
         section: "mixup",
         field: "method",
         keys: &[("balance", &["bmm"])],
@@ -244,6 +313,23 @@ pub const KIND_RULES: &[KindRule] = &[
     },
 ];
 
+/// `[method]`'s keys and the kinds that take them, from each method's own config
+/// ([`crate::method::config::method_keys`]): a layer that changes `method.kind` drops the
+/// earlier layers' keys of other methods.
+fn method_key_owners() -> Vec<(&'static str, Vec<String>)> {
+    let kinds = crate::method::config::method_keys();
+    let mut owners: Vec<(&'static str, Vec<String>)> = Vec::new();
+    for (kind, keys) in &kinds {
+        for key in keys.iter() {
+            match owners.iter_mut().find(|(k, _)| k == key) {
+                Some((_, o)) => o.push(kind.name().into()),
+                None => owners.push((key, vec![kind.name().into()])),
+            }
+        }
+    }
+    owners
+}
+
 /// For each layer, the dotted keys to drop from it because a later layer changed a kind.
 fn kind_drops(layers: &[Box<dyn Provider>]) -> Vec<Vec<String>> {
     let dicts: Vec<Dict> = layers
@@ -256,17 +342,29 @@ fn kind_drops(layers: &[Box<dyn Provider>]) -> Vec<Vec<String>> {
         })
         .collect();
     let mut drops = vec![Vec::new(); layers.len()];
-    for rule in KIND_RULES {
-        for section in expand(rule.section, &dicts) {
-            let kind_key = format!("{section}.{}", rule.field);
+    let method = method_key_owners();
+    let rules = KIND_RULES
+        .iter()
+        .map(|r| {
+            let keys: Vec<(&str, Vec<String>)> = r
+                .keys
+                .iter()
+                .map(|(k, kinds)| (*k, kinds.iter().map(|s| s.to_string()).collect()))
+                .collect();
+            (r.section, r.field, keys)
+        })
+        .chain(std::iter::once(("method", "kind", method)));
+    for (section_rule, field, keys) in rules {
+        for section in expand(section_rule, &dicts) {
+            let kind_key = format!("{section}.{field}");
             let mut current: Option<String> = None;
             for (j, dict) in dicts.iter().enumerate() {
                 let Some(new) = find_str(dict, &kind_key) else {
                     continue;
                 };
                 if current.as_deref() != Some(new.as_str()) {
-                    for (key, kinds) in rule.keys {
-                        if !kinds.contains(&new.as_str()) {
+                    for (key, kinds) in &keys {
+                        if !kinds.contains(&new) {
                             for d in drops.iter_mut().take(j) {
                                 d.push(format!("{section}.{key}"));
                             }

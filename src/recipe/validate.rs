@@ -160,16 +160,16 @@ impl Recipe {
     /// What the model is built from: `[model]` with the method's request for separate
     /// unimodal heads.
     pub fn model_settings(&self) -> crate::model::config::ModelSettings {
-        use crate::method::config::{Method, MmParetoHeads};
+        use crate::method::config::{Method, MmParetoHeads, MmParetoSettings};
         crate::model::config::ModelSettings {
             modalities: self.dataset().modalities.clone(),
             model: self.model().clone(),
             unimodal_heads: matches!(
                 self.method(),
-                Method::Mmpareto {
+                Method::Mmpareto(MmParetoSettings {
                     heads: MmParetoHeads::Separate,
                     ..
-                }
+                })
             ),
         }
     }
@@ -441,6 +441,6 @@ fn name_problem(name: &str) -> Option<&'static str> {
     None
 }
 
-fn fmt(v: f64) -> String {
+pub(super) fn fmt(v: f64) -> String {
     format!("{v}")
 }

@@ -2,6 +2,7 @@
 //! and which unimodal-logits mode a fusion allows.
 
 use crate::kind_name::kind_name;
+use crate::method::resolve::{ConfigProblem, MethodContext};
 use crate::recipe::error::RecipeError;
 use crate::recipe::file::*;
 use crate::recipe::typed::{self, EncoderBody, Fusion, Method};
@@ -368,141 +369,27 @@ impl Checker<'_> {
         Ok(())
     }
 
+    /// `[method]`: the method's own rules ([`crate::method::resolve`]), reported with the
+    /// key's origin; then the composition rule that a method with its own step takes none of
+    /// the standard step's parts.
     pub(in crate::recipe) fn check_method(
         &self,
         f: &mut RecipeFile,
         model: &typed::Model,
     ) -> Result<Method, RecipeError> {
-        let kind = kind_name(&f.method.kind);
-        let m = &mut f.method;
-        let not = |key: &str, set: bool, applies: &'static str| -> Result<(), RecipeError> {
-            self.not_for_kind(key, &set.then_some(()), applies, "method.kind", &kind)
+        let kind = kind_name(&f.method.kind());
+        let cx = MethodContext {
+            modalities: f.dataset.modalities.len(),
+            epochs: f.train.epochs,
+            has_val: f.dataset.split.val > 0.0,
+            fusion: &model.fusion,
         };
-        if m.kind != MethodKind::Mmpareto {
-            not("method.gamma", m.gamma.is_some(), "mmpareto")?;
-            not(
-                "method.unimodal_heads",
-                m.unimodal_heads.is_some(),
-                "mmpareto",
-            )?;
-        }
-        if m.kind != MethodKind::Agm {
-            not("method.alpha", m.alpha.is_some(), "agm")?;
-            not("method.epochs", m.epochs.is_some(), "agm")?;
-            not("method.clip_trigger", m.clip_trigger.is_some(), "agm")?;
-            not("method.clip_norm", m.clip_norm.is_some(), "agm")?;
-            not("method.masked_passes", m.masked_passes.is_some(), "agm")?;
-            not("method.after_window", m.after_window.is_some(), "agm")?;
-        }
-        if m.kind != MethodKind::Mla {
-            not("method.projection", m.projection.is_some(), "mla")?;
-            not("method.denominator", m.denominator.is_some(), "mla")?;
-            not("method.test_fusion", m.test_fusion.is_some(), "mla")?;
-        }
-        if m.kind != MethodKind::Gblending {
-            not("method.super_epoch", m.super_epoch.is_some(), "gblending")?;
-            not("method.estimate", m.estimate.is_some(), "gblending")?;
-        }
-        let method = match m.kind {
-            MethodKind::Standard => return Ok(Method::Standard),
-            MethodKind::Gblending => {
-                let super_epoch = *m.super_epoch.get_or_insert(typed::GBLENDING_SUPER_EPOCH);
-                self.positive_int("method.super_epoch", super_epoch)?;
-                if f.dataset.split.val <= 0.0 {
-                    return Err(RecipeError::MethodNeedsValidation {
-                        origin: self.o("dataset.split.val"),
-                        method: kind,
-                    });
-                }
-                let estimate = *m.estimate.get_or_insert_default();
-                Method::Gblending {
-                    super_epoch,
-                    estimate,
-                }
-            }
-            MethodKind::Mla => {
-                let projection = *m.projection.get_or_insert_default();
-                if model.fusion != Fusion::Sum {
-                    return Err(RecipeError::MlaNeedsSharedHead {
-                        origin: self.o("method.kind"),
-                        fusion: fusion_name(&model.fusion),
-                    });
-                }
-                let denominator = *m.denominator.get_or_insert_default();
-                let test_fusion = *m.test_fusion.get_or_insert_default();
-                if test_fusion == MlaTestFusion::Fixed && f.dataset.modalities.len() != 2 {
-                    return Err(RecipeError::MethodNeedsTwoModalities {
-                        origin: self.o("method.test_fusion"),
-                        method: "mla with test_fusion = \"fixed\"".into(),
-                        got: f.dataset.modalities.len(),
-                    });
-                }
-                Method::Mla {
-                    projection,
-                    denominator,
-                    test_fusion,
-                }
-            }
-            MethodKind::Mmpareto => {
-                let gamma = *m.gamma.get_or_insert(typed::MMPARETO_GAMMA);
-                self.positive("method.gamma", gamma)?;
-                let heads = *m.unimodal_heads.get_or_insert_default();
-                Method::Mmpareto { gamma, heads }
-            }
-            MethodKind::Agm => {
-                let alpha = *m.alpha.get_or_insert(typed::AGM_ALPHA);
-                self.in_range("method.alpha", alpha, "[0, ∞)", |v| v >= 0.0)?;
-                let clip_trigger = *m.clip_trigger.get_or_insert(typed::AGM_CLIP_TRIGGER);
-                self.positive("method.clip_trigger", clip_trigger)?;
-                let clip_norm = *m.clip_norm.get_or_insert(typed::AGM_CLIP_NORM);
-                self.positive("method.clip_norm", clip_norm)?;
-                let masked_passes = *m.masked_passes.get_or_insert_default();
-                let after_window = *m.after_window.get_or_insert_default();
-                let window = m.epochs.unwrap_or(EpochWindow {
-                    start: 0,
-                    stop: f.train.epochs,
-                });
-                self.window("method.epochs", &window, f.train.epochs)?;
-                m.epochs = Some(window);
-                if f.dataset.modalities.len() != 2 {
-                    return Err(RecipeError::MethodNeedsTwoModalities {
-                        origin: self.o("method.kind"),
-                        method: kind,
-                        got: f.dataset.modalities.len(),
-                    });
-                }
-                Method::Agm(typed::Agm {
-                    alpha,
-                    window,
-                    clip_trigger,
-                    clip_norm,
-                    masked_passes,
-                    after_window,
-                })
-            }
-        };
-        let own_heads = matches!(
-            method,
-            Method::Mmpareto {
-                heads: MmParetoHeads::Separate,
-                ..
-            }
-        );
-        if !own_heads && !model.fusion.decomposes() {
-            let split = matches!(method, Method::Mmpareto { .. });
-            return Err(RecipeError::MethodNeedsDecomposableHead {
-                origin: self.o(if split {
-                    "method.unimodal_heads"
-                } else {
-                    "method.kind"
-                }),
-                method: if split {
-                    format!("{kind}\" with method.unimodal_heads = \"split")
-                } else {
-                    kind
-                },
-                fusion: fusion_name(&model.fusion),
-            });
+        let method = f
+            .method
+            .resolve(&cx)
+            .map_err(|p| self.method_problem(p, &kind, &cx))?;
+        if method == Method::Standard {
+            return Ok(method);
         }
         let others = [
             ("mixup.method", f.mixup.method != MixupMethod::None),
@@ -516,6 +403,61 @@ impl Checker<'_> {
                 key,
             }),
             None => Ok(method),
+        }
+    }
+
+    /// A method's broken rule in the recipe's words, at `method.<key>`'s origin.
+    fn method_problem(&self, p: ConfigProblem, kind: &str, cx: &MethodContext) -> RecipeError {
+        let key = |k: &str| format!("method.{k}");
+        match p {
+            ConfigProblem::NotPositive { key: k, got } => RecipeError::NotPositive {
+                origin: self.o(&key(k)),
+                key: key(k),
+                got: crate::recipe::validate::fmt(got),
+            },
+            ConfigProblem::NotPositiveInt { key: k, got } => RecipeError::NotPositive {
+                origin: self.o(&key(k)),
+                key: key(k),
+                got: got.to_string(),
+            },
+            ConfigProblem::OutOfRange { key: k, got, range } => RecipeError::OutOfRange {
+                origin: self.o(&key(k)),
+                key: key(k),
+                range,
+                got: crate::recipe::validate::fmt(got),
+            },
+            ConfigProblem::EpochWindow { key: k, window } => RecipeError::EpochWindow {
+                origin: self.o(&key(k)),
+                key: key(k),
+                start: window.start,
+                stop: window.stop,
+                epochs: cx.epochs,
+            },
+            ConfigProblem::NeedsValidation => RecipeError::MethodNeedsValidation {
+                origin: self.o("dataset.split.val"),
+                method: kind.into(),
+            },
+            ConfigProblem::NeedsSharedHead => RecipeError::MlaNeedsSharedHead {
+                origin: self.o("method.kind"),
+                fusion: fusion_name(cx.fusion),
+            },
+            ConfigProblem::NeedsTwoModalities { key: k, what } => {
+                RecipeError::MethodNeedsTwoModalities {
+                    origin: self.o(&key(k)),
+                    method: what.map_or_else(|| kind.to_string(), str::to_string),
+                    got: cx.modalities,
+                }
+            }
+            ConfigProblem::NeedsDecomposableHead { key: k, what } => {
+                RecipeError::MethodNeedsDecomposableHead {
+                    origin: self.o(&key(k)),
+                    method: match what {
+                        None => kind.to_string(),
+                        Some(w) => format!("{kind}\" with method.{w}"),
+                    },
+                    fusion: fusion_name(cx.fusion),
+                }
+            }
         }
     }
 }
