@@ -122,3 +122,46 @@ pub fn field_names<'de, T: serde::Deserialize<'de>>() -> &'static [&'static str]
     let _ = T::deserialize(&mut f);
     f.0.unwrap_or(&[])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Keys {
+        first: f64,
+        #[serde(rename = "second_key")]
+        second: Option<bool>,
+    }
+
+    #[test]
+    fn field_names_are_the_keys_serde_reads_in_declaration_order() {
+        assert_eq!(field_names::<Keys>(), &["first", "second_key"]);
+        // Not a struct: no keys.
+        assert!(field_names::<f64>().is_empty());
+    }
+
+    #[test]
+    fn method_keys_are_each_config_structs_fields() {
+        let keys = crate::method::config::method_keys();
+        let of = |k: crate::method::config::MethodKind| {
+            keys.iter().find(|(kind, _)| *kind == k).unwrap().1
+        };
+        use crate::method::config::MethodKind;
+        assert!(of(MethodKind::Standard).is_empty());
+        assert_eq!(of(MethodKind::Mmpareto), &["gamma", "unimodal_heads"]);
+        assert_eq!(of(MethodKind::Gblending), &["estimate", "super_epoch"]);
+        assert_eq!(of(MethodKind::Agm).len(), 6);
+    }
+
+    #[test]
+    fn windows_must_lie_inside_training() {
+        let w = |start, stop| EpochWindow { start, stop };
+        assert!(ConfigProblem::window("epochs", w(0, 10), 10).is_ok());
+        assert!(ConfigProblem::window("epochs", w(5, 5), 10).is_err());
+        assert!(ConfigProblem::window("epochs", w(0, 11), 10).is_err());
+        assert!(ConfigProblem::positive("gamma", 0.0).is_err());
+        assert!(ConfigProblem::positive("gamma", f64::NAN).is_err());
+    }
+}
