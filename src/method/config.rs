@@ -342,3 +342,18 @@ pub struct MethodSettings {
     /// `train.grad_clip`: the global gradient-norm clip, if any.
     pub grad_clip: Option<f64>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_keys_are_each_config_structs_fields() {
+        let keys = method_keys();
+        let of = |k: MethodKind| keys.iter().find(|(kind, _)| *kind == k).unwrap().1;
+        assert!(of(MethodKind::Standard).is_empty());
+        assert_eq!(of(MethodKind::Mmpareto), &["gamma", "unimodal_heads"]);
+        assert_eq!(of(MethodKind::Gblending), &["estimate", "super_epoch"]);
+        assert_eq!(of(MethodKind::Agm).len(), 6);
+    }
+}

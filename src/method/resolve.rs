@@ -143,19 +143,6 @@ mod tests {
     }
 
     #[test]
-    fn method_keys_are_each_config_structs_fields() {
-        let keys = crate::method::config::method_keys();
-        let of = |k: crate::method::config::MethodKind| {
-            keys.iter().find(|(kind, _)| *kind == k).unwrap().1
-        };
-        use crate::method::config::MethodKind;
-        assert!(of(MethodKind::Standard).is_empty());
-        assert_eq!(of(MethodKind::Mmpareto), &["gamma", "unimodal_heads"]);
-        assert_eq!(of(MethodKind::Gblending), &["estimate", "super_epoch"]);
-        assert_eq!(of(MethodKind::Agm).len(), 6);
-    }
-
-    #[test]
     fn windows_must_lie_inside_training() {
         let w = |start, stop| EpochWindow { start, stop };
         assert!(ConfigProblem::window("epochs", w(0, 10), 10).is_ok());
