@@ -1053,3 +1053,89 @@ fn a_method_with_cross_modal_blocks_trains_them_and_evaluates_through_them() {
         "resumed weights differ from the uninterrupted run's"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Method metrics in a real run, against the mix-plan trace.
+
+/// `metrics.csv`'s method columns of a B-MM run equal what the mix-plan trace (written from
+/// each step's own stats, not through the reduction) gives when reduced as each column says:
+/// λ as the mean over samples, contribution as the batch-size-weighted mean of the steps'
+/// values (2,100 training samples in batches of 64: the last batch has 52, so a plain mean
+/// over steps differs), the EMA as the epoch's last step's.
+#[test]
+fn metrics_csv_reduces_the_traced_steps_as_each_column_says() {
+    let r = recipe("tiny-bmm.toml", &["train.epochs=2"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let trace = tmp.path().join("trace.csv");
+    let opts = balmix::train::run::RunOptions {
+        out: tmp.path().join("runs"),
+        trace_mixup: Some(trace.clone()),
+        ..Default::default()
+    };
+    balmix::train::run::run_seed(&r, 0, &opts).unwrap();
+    let run = tmp.path().join("runs").join(r.name()).join("seed-0");
+    let mut metrics = csv::Reader::from_path(run.join("metrics.csv")).unwrap();
+    let header = metrics.headers().unwrap().clone();
+    let rows: Vec<csv::StringRecord> = metrics.records().map(Result::unwrap).collect();
+    let mut traced = csv::Reader::from_path(&trace).unwrap();
+    let th = traced.headers().unwrap().clone();
+    let trows: Vec<csv::StringRecord> = traced.records().map(Result::unwrap).collect();
+    let col = |h: &csv::StringRecord, name: &str| h.iter().position(|c| c == name).unwrap();
+    let num = |s: &str| s.parse::<f64>().unwrap();
+    // λ is an f32 in the plan, written in its shortest f32 form.
+    let num32 = |s: &str| s.parse::<f32>().unwrap() as f64;
+    let close = |a: f64, b: f64, what: &str| {
+        assert!(
+            (a - b).abs() <= 1e-12 * b.abs().max(1.0),
+            "{what}: {a} vs {b}"
+        );
+    };
+    for (e, row) in rows.iter().enumerate() {
+        let epoch = e.to_string();
+        let samples: Vec<&csv::StringRecord> = trows
+            .iter()
+            .filter(|t| &t[0] == "sample" && t[1] == *epoch)
+            .collect();
+        let steps: Vec<&csv::StringRecord> = trows
+            .iter()
+            .filter(|t| &t[0] == "step" && t[1] == *epoch)
+            .collect();
+        let n = samples.len() as f64;
+        assert_eq!(samples.len(), 2100);
+        for m in ["audio", "visual"] {
+            let want: f64 = samples
+                .iter()
+                .map(|t| num32(&t[col(&th, &format!("lambda_{m}"))]))
+                .sum::<f64>()
+                / n;
+            close(num(&row[col(&header, &format!("lambda_{m}"))]), want, "λ");
+            let mut weighted = 0.0;
+            let mut plain = 0.0;
+            for s in &steps {
+                let size = samples.iter().filter(|t| t[2] == s[2]).count() as f64;
+                let c = num(&s[col(&th, &format!("c_{m}"))]);
+                weighted += c * size;
+                plain += c;
+            }
+            let got = num(&row[col(&header, &format!("contribution_{m}"))]);
+            close(got, weighted / n, "contribution");
+            assert!(
+                (got - plain / steps.len() as f64).abs() > 1e-12,
+                "a step mean passes too"
+            );
+            let last = steps.last().unwrap();
+            let ema = &row[col(&header, &format!("contribution_ema_{m}"))];
+            assert_eq!(
+                ema,
+                &last[col(&th, &format!("ema_{m}"))],
+                "EMA of the last step"
+            );
+        }
+        let label: f64 = samples
+            .iter()
+            .map(|t| num32(&t[col(&th, "lambda_label")]))
+            .sum::<f64>()
+            / n;
+        close(num(&row[col(&header, "lambda_label")]), label, "λ label");
+    }
+}
