@@ -356,4 +356,11 @@ mod tests {
         assert_eq!(of(MethodKind::Gblending), &["estimate", "super_epoch"]);
         assert_eq!(of(MethodKind::Agm).len(), 6);
     }
+
+    #[test]
+    fn kind_names_are_the_names_recipes_write() {
+        for (kind, _) in method_keys() {
+            assert_eq!(kind.name(), crate::kind_name::kind_name(&kind));
+        }
+    }
 }

@@ -95,15 +95,13 @@ impl Layered {
                 expected: all.join(", "),
             });
         }
-        let own = |k: MethodKind| {
-            kinds
-                .iter()
-                .find(|(kind, _)| *kind == k)
-                .map(|(_, keys)| *keys)
-        };
+        let own: &[&str] = kinds
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map_or(&[], |(_, keys)| *keys);
         for (owner, keys) in &kinds {
             for key in keys.iter().filter(|k| set.iter().any(|s| s == *k)) {
-                if !own(kind).unwrap_or(&[]).contains(key) {
+                if !own.contains(key) {
                     let key = format!("method.{key}");
                     return Err(RecipeError::KeyNotForKind {
                         origin: self.origin(&key),

@@ -7,7 +7,6 @@ use super::saved::{self, SavedRunError};
 use crate::data::Cache;
 use crate::method::frozen::{FrozenModel, FrozenRequest};
 use crate::model::{Backend, Model};
-use crate::record::short;
 use thiserror::Error;
 
 /// Why a frozen model cannot be used.
@@ -43,14 +42,12 @@ pub fn load<D: Backend>(
             dir: dir.clone(),
             source: Box::new(source),
         })?;
-    let mut changed: Vec<String> = run.model_file_changed().into_iter().collect();
-    if run.summary.data_fingerprint != run.data_fingerprint {
-        changed.push(format!(
-            "its data changed (fingerprint {} recorded, {} now)",
-            short(&run.summary.data_fingerprint),
-            short(&run.data_fingerprint)
-        ));
-    }
+    // Not `changed_inputs`: another build of balmix may have trained the teacher.
+    let changed: Vec<String> = run
+        .model_file_changed()
+        .into_iter()
+        .chain(run.data_changed())
+        .collect();
     if !changed.is_empty() {
         return Err(FrozenError::Changed {
             dir,
@@ -74,8 +71,12 @@ pub fn load<D: Backend>(
         run.summary.seed,
         dev,
     );
-    for (id, p) in run.model.store.params.iter().enumerate() {
-        model.store.set_values(id, p.tensor.to_host());
+    // The model's own parameters come first in the saved store; a teacher's method may have
+    // added parameters of its own after them, which the frozen model does not carry.
+    for id in 0..model.store.params.len() {
+        let saved = &run.model.store.params[id];
+        debug_assert_eq!(saved.name, model.store.params[id].name);
+        model.store.set_values(id, saved.tensor.to_host());
     }
     Ok(FrozenModel {
         model,

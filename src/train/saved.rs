@@ -37,13 +37,7 @@ impl SavedRun {
     pub fn changed_inputs(&self) -> Vec<String> {
         let s = &self.summary;
         let mut out: Vec<String> = self.model_file_changed().into_iter().collect();
-        if s.data_fingerprint != self.data_fingerprint {
-            out.push(format!(
-                "the data changed (fingerprint {} recorded, {} now)",
-                short(&s.data_fingerprint),
-                short(&self.data_fingerprint)
-            ));
-        }
+        out.extend(self.data_changed());
         if s.code_fingerprint != crate::build_info::code_fingerprint() {
             out.push(format!(
                 "the code changed (this binary's fingerprint {}, the run's {})",
@@ -56,6 +50,19 @@ impl SavedRun {
 }
 
 impl SavedRun {
+    /// When the data read now is not what the run read (its fingerprint differs from the
+    /// summary's): both fingerprints.
+    pub fn data_changed(&self) -> Option<String> {
+        let recorded = &self.summary.data_fingerprint;
+        (*recorded != self.data_fingerprint).then(|| {
+            format!(
+                "the data changed (fingerprint {} recorded, {} now)",
+                short(recorded),
+                short(&self.data_fingerprint)
+            )
+        })
+    }
+
     /// When the model file is not the one the run wrote (its sha256 differs from the
     /// summary's): what was recorded and what is there now.
     pub fn model_file_changed(&self) -> Option<String> {
