@@ -323,7 +323,7 @@ fn pmr_prototypes_are_the_class_means_of_the_sampled_features() {
         balmix::data::load(&r.data_settings(), &balmix::data::Cache::new(None), &|_| {}).unwrap();
     let mut model = Model::build(&r.model_settings(), &[128, 32], 6, 0, Dev::default());
     let mut term: Box<dyn LossTerm<Dev>> =
-        balmix::method::pmr::from_settings(&r.method_settings(splits.train.len())).unwrap();
+        balmix::method::pmr::term(r.losses().pmr.unwrap(), r.train().batch_size);
     let optim = r.optimizer();
     let new_updater =
         || Box::new(Optimizer::<Dev>::new(optim)) as Box<dyn balmix::method::Updater<Dev>>;
@@ -634,7 +634,7 @@ fn ogm_ge_conv_weights_modulates_only_convolution_weights() {
                 g.iter_mut().for_each(|v| *v = 1.0)
             });
         }
-        let cfg = balmix::recipe::typed::OgmGe {
+        let cfg = balmix::recipe::typed::OgmGeSettings {
             alpha: 0.8,
             noise: false,
             window: EpochWindow { start: 0, stop: 1 },
@@ -725,7 +725,7 @@ fn check_prototype_pass(train: &[usize], epochs: usize) -> Vec<String> {
         balmix::data::load(&r.data_settings(), &balmix::data::Cache::new(None), &|_| {}).unwrap();
     let mut model = Model::build(&r.model_settings(), &[128, 32], 6, 0, Dev::default());
     let mut term: Box<dyn LossTerm<Dev>> =
-        balmix::method::pmr::from_settings(&r.method_settings(splits.train.len())).unwrap();
+        balmix::method::pmr::term(r.losses().pmr.unwrap(), r.train().batch_size);
     let optim = r.optimizer();
     let new_updater =
         || Box::new(Optimizer::<Dev>::new(optim)) as Box<dyn balmix::method::Updater<Dev>>;

@@ -514,7 +514,9 @@ bad_recipe!(
 /// recipe and on one recipe per optimiser, schedule, fusion, mixer, modulation and method kind.
 #[test]
 fn typed_choices_agree_with_the_recorded_recipe() {
-    use balmix::recipe::file::{FusionKind, MethodSection, MixupMethod, ModulationKind, OptimKind};
+    use balmix::recipe::file::{
+        FusionKind, MethodSection, MixupMethod, ModulationSection, OptimKind,
+    };
     use balmix::recipe::typed::{Fusion, Method, Mixer, Modulation, ScheduleShape, UpdateRule};
     let variants: &[&[&str]] = &[
         &[],
@@ -643,16 +645,17 @@ fn typed_choices_agree_with_the_recorded_recipe() {
         assert_eq!(*r.mixer(), mixer, "{what}");
         assert!(x.epochs.is_some(), "{what}");
 
-        let m = &f.modulation;
-        let modulation = match m.kind {
-            ModulationKind::None => Modulation::None,
-            ModulationKind::OgmGe => Modulation::OgmGe(balmix::recipe::typed::OgmGe {
-                alpha: m.alpha.expect(&what),
-                noise: m.noise.expect(&what),
-                window: m.epochs.expect(&what),
-                variant: m.variant.expect(&what),
-                params: m.params.expect(&what),
-            }),
+        let modulation = match &f.modulation {
+            ModulationSection::None => Modulation::None,
+            ModulationSection::OgmGe(m) => {
+                Modulation::OgmGe(balmix::recipe::typed::OgmGeSettings {
+                    alpha: m.alpha.expect(&what),
+                    noise: m.noise.expect(&what),
+                    window: m.epochs.expect(&what),
+                    variant: m.variant.expect(&what),
+                    params: m.params.expect(&what),
+                })
+            }
         };
         assert_eq!(*r.modulation(), modulation, "{what}");
 

@@ -17,7 +17,7 @@ use balmix::model::Model;
 use balmix::recipe::file::{
     Contribution, Direction, EpochWindow, LabelWeight, OgmParams, OgmVariant,
 };
-use balmix::recipe::typed::OgmGe;
+use balmix::recipe::typed::OgmGeSettings;
 use balmix::recipe::Recipe;
 use balmix::train::trainer::Trainer;
 use dfdx::prelude::*;
@@ -561,8 +561,8 @@ fn unimodal_with_rho_two(n: usize) -> (Vec<Vec<f32>>, Vec<usize>) {
 }
 
 /// OGM-GE with α = 0.8 on every encoder weight, active in `window` (default: epoch 0 on).
-fn ogm_section(noise: bool, v: OgmVariant, window: Option<EpochWindow>) -> OgmGe {
-    OgmGe {
+fn ogm_section(noise: bool, v: OgmVariant, window: Option<EpochWindow>) -> OgmGeSettings {
+    OgmGeSettings {
         alpha: 0.8,
         noise,
         window: window.unwrap_or(EpochWindow { start: 0, stop: 1 }),

@@ -1,6 +1,6 @@
 //! Which method a recipe asks for.
 
-use super::config::{Method as Kind, MethodSettings};
+use super::config::{Method as Kind, MethodSettings, Modulation};
 use super::mixer::{self, MixAt};
 use super::{agm, bmm, gblending, mla, mmpareto, multitask, ogm_ge, pmr, standard, Method};
 use crate::mixup::config::Mixer as MixerKind;
@@ -30,10 +30,13 @@ pub fn build<D: Backend>(settings: &MethodSettings) -> Box<dyn Method<D>> {
         }
         Kind::Standard => {}
     }
-    let editors = ogm_ge::from_settings(settings).into_iter().collect();
+    let editors = match settings.modulation {
+        Modulation::OgmGe(s) => vec![Box::new(ogm_ge::OgmGe::new(s)) as _],
+        Modulation::None => Vec::new(),
+    };
     let losses = multitask::from_settings(settings)
         .into_iter()
-        .chain(pmr::from_settings(settings))
+        .chain((settings.losses.pmr).map(|s| pmr::term(s, settings.batch_size)))
         .collect();
     Box::new(standard::Standard::new(
         mixer(&settings.mixer, settings.draw),

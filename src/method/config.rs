@@ -11,9 +11,10 @@ pub use super::gblending::{
 };
 pub use super::mla::{MlaConfig, MlaDenominator, MlaProjection, MlaSettings, MlaTestFusion};
 pub use super::mmpareto::{MmParetoConfig, MmParetoHeads, MmParetoSettings, MMPARETO_GAMMA};
+pub use super::ogm_ge::{OgmGeConfig, OgmGeSettings, OgmParams, OGM_ALPHA, OGM_NOISE};
+pub use super::pmr::{PmrCoefficient, PmrConfig, PmrSettings, PrototypeView};
 use super::resolve::{ConfigProblem, MethodContext};
-use crate::epoch_window::EpochWindow;
-use crate::mixup::config::{Draw, Mixer, OgmVariant};
+use crate::mixup::config::{Draw, Mixer};
 use serde::{Deserialize, Serialize};
 
 // `[method]`: a method with its own training step, each kind with its own keys (its file's
@@ -135,89 +136,16 @@ pub struct LossesSection {
     pub unimodal: f64,
     /// PMR, prototypical modal rebalance (Fan et al., CVPR 2023). Default: off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pmr: Option<PmrSection>,
+    pub pmr: Option<PmrConfig>,
 }
 
-/// `[losses.pmr]`: prototype cross-entropy for the lagging modality (docs/methods.md §3).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct PmrSection {
-    /// α, the weight of the lagging modality's prototype cross-entropy. Default `1.0` (the
-    /// released code's default).
-    #[serde(default = "crate::mixup::config::one")]
-    pub alpha: f64,
-    /// μ, the prototypes' moving-average momentum: c ← (1 − μ) c̃ + μ c. Default `0.2` (the
-    /// released code's default).
-    #[serde(default = "default_pmr_momentum")]
-    pub momentum: f64,
-    /// How the coefficients follow the prototype-score ratio ρ. Default `"binary"`.
-    #[serde(default)]
-    pub coefficient: PmrCoefficient,
-    /// Epochs `[start, stop)` in which the prototype terms are added. Default: every epoch.
-    /// (The released code's window `starts ≤ epoch ≤ ends` is `{ start = starts, stop = ends + 1 }`.)
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub epochs: Option<EpochWindow>,
-    /// Weight of the prototypical entropy regulariser (PER) on the dominant modality, which the
-    /// paper describes and the released code lacks. Default `0` (off, as released).
-    #[serde(default)]
-    pub entropy: f64,
-    /// PER is active in the first `entropy_epochs` epochs of the window. Default `10`.
-    #[serde(default = "default_entropy_epochs")]
-    pub entropy_epochs: usize,
-    /// Share of each epoch's training batches used to compute the prototypes. Default `0.1`
-    /// (hard-coded in the released code).
-    #[serde(default = "default_sample_fraction")]
-    pub sample_fraction: f64,
-    /// The first epoch whose prototypes are folded into the old ones with μ; earlier epochs
-    /// replace them. Default `2`: the released code computes the prototypes that epoch 1 uses
-    /// with its epoch argument still 0, which replaces (`1` starts the average one epoch
-    /// earlier).
-    #[serde(default = "default_pmr_ema_start")]
-    pub ema_start: usize,
-    /// Which view of media clips the prototype pass reads (the batch norms evaluate, no
-    /// running update, either way). Default `"train"`: the released code iterates the training
-    /// loader, random crops and flips included; `"eval"` reads the evaluation view.
-    #[serde(default)]
-    pub prototype_view: PrototypeView,
-}
-
-/// The view of media clips PMR's prototype pass reads.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum PrototypeView {
-    /// The training view of the epoch (the released code).
-    #[default]
-    Train,
-    /// The evaluation view.
-    Eval,
-}
-
-/// PMR's coefficient rule.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum PmrCoefficient {
-    /// The released code: the lagging modality gets α, the leading one 0 (both 0 at ρ = 1).
-    #[default]
-    Binary,
-    /// BalanceBenchmark's variant: the lagging modality gets α · clip(ρ′ − 1, 0, 1), ρ′ ≥ 1
-    /// being the leader's score over the lagger's.
-    RatioClipped,
-}
-
-fn default_pmr_momentum() -> f64 {
-    0.2
-}
-
-fn default_entropy_epochs() -> usize {
-    10
-}
-
-fn default_sample_fraction() -> f64 {
-    0.1
-}
-
-fn default_pmr_ema_start() -> usize {
-    2
+/// `[losses]`, resolved: the multitask weight and PMR's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Losses {
+    /// Weight of each modality's own cross-entropy (0: off).
+    pub unimodal: f64,
+    /// PMR, when set.
+    pub pmr: Option<PmrSettings>,
 }
 
 impl LossesSection {
@@ -225,61 +153,90 @@ impl LossesSection {
     pub fn is_default(&self) -> bool {
         *self == LossesSection::default()
     }
+
+    /// The typed loss terms, every default written back; checked (PMR's problems come
+    /// [`ConfigProblem::In`] the `pmr` table).
+    pub fn resolve(&mut self, cx: &MethodContext) -> Result<Losses, ConfigProblem> {
+        ConfigProblem::in_range("unimodal", self.unimodal, "[0, ∞)", |v| v >= 0.0)?;
+        if self.unimodal > 0.0 && !cx.fusion.decomposes() {
+            return Err(ConfigProblem::NeedsDecomposableHead {
+                key: "unimodal",
+                what: None,
+            });
+        }
+        let pmr = match self.pmr.as_mut() {
+            Some(p) => Some(p.resolve(cx).map_err(|p| p.inside("pmr"))?),
+            None => None,
+        };
+        Ok(Losses {
+            unimodal: self.unimodal,
+            pmr,
+        })
+    }
 }
 
-/// `[modulation]`
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-#[serde(deny_unknown_fields)]
-pub struct ModulationSection {
-    /// Baseline. Default `"none"`.
-    #[serde(default)]
-    pub kind: ModulationKind,
-    /// ogm-ge: α of k_m = 1 − tanh(α ρ_m). Default `0.8` (OGM-GE's CREMA-D setting).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alpha: Option<f64>,
-    /// ogm-ge: add N(0, std(g)) to modulated gradients (GE). Default `true`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub noise: Option<bool>,
-    /// ogm-ge: epoch window of the modulation. Default: every epoch.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub epochs: Option<EpochWindow>,
-    /// ogm-ge: `published` (Eq. 10 as the public code computes it) or `continuous`. Default
-    /// `"published"`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub variant: Option<OgmVariant>,
-    /// ogm-ge: which encoder gradients are modulated. Default `"weights"`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub params: Option<OgmParams>,
-}
-
-/// Which encoder parameters OGM-GE modulates (biases never).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum OgmParams {
-    /// Every weight matrix of the encoder (linear and convolution): the choice for MLP encoders.
+// `[modulation]`: the standard step's gradient modulation, each kind with its own keys (its
+// file's config: `OgmGeConfig`), written as one table with `kind` first. The doc comment below
+// is what `balmix keys` shows for `modulation.kind`.
+/// Baseline: `"none"` or `"ogm-ge"`. Default `"none"`.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ModulationSection {
+    /// No modulation.
     #[default]
-    Weights,
-    /// Only the convolution weights, as the released code does (its 4-D tensors); needs a conv
-    /// or resnet18 encoder.
-    ConvWeights,
+    None,
+    /// On-the-fly gradient modulation with generalisation enhancement (Peng et al., 2022).
+    OgmGe(OgmGeConfig),
 }
 
-/// Gradient-modulation baselines.
+impl ModulationSection {
+    /// The kind.
+    pub fn kind(&self) -> ModulationKind {
+        match self {
+            ModulationSection::None => ModulationKind::None,
+            ModulationSection::OgmGe(_) => ModulationKind::OgmGe,
+        }
+    }
+
+    /// The typed modulation, every default written back into the section; checked by the
+    /// kind's own rules.
+    pub fn resolve(&mut self, cx: &MethodContext) -> Result<Modulation, ConfigProblem> {
+        Ok(match self {
+            ModulationSection::None => Modulation::None,
+            ModulationSection::OgmGe(c) => Modulation::OgmGe(c.resolve(cx)?),
+        })
+    }
+
+    /// An empty section (its keys read from the recipe's layers next, by the kind's config:
+    /// see [`MethodSection::read_later`]).
+    pub fn read_later<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<ModulationSection, D::Error> {
+        let _: std::collections::BTreeMap<String, serde::de::IgnoredAny> =
+            serde::Deserialize::deserialize(d)?;
+        Ok(ModulationSection::None)
+    }
+}
+
+/// `modulation.kind`, read alone first: it decides which config reads the rest.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum ModulationKind {
     /// No modulation.
     #[default]
     None,
-    /// On-the-fly gradient modulation with generalisation enhancement (Peng et al., 2022).
+    /// OGM-GE.
     OgmGe,
 }
 
-/// OGM-GE: α (OGM-GE's CREMA-D setting).
-pub const OGM_ALPHA: f64 = 0.8;
-
-/// OGM-GE: generalisation-enhancement noise on.
-pub const OGM_NOISE: bool = true;
+/// Each modulation kind with the `[modulation]` keys its config takes, in order.
+pub fn modulation_keys() -> Vec<(ModulationKind, &'static [&'static str])> {
+    use super::resolve::field_names;
+    vec![
+        (ModulationKind::None, &[]),
+        (ModulationKind::OgmGe, field_names::<OgmGeConfig>()),
+    ]
+}
 
 /// `[modulation]`
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -287,22 +244,7 @@ pub enum Modulation {
     /// No gradient modulation.
     None,
     /// OGM-GE.
-    OgmGe(OgmGe),
-}
-
-/// OGM-GE's settings.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct OgmGe {
-    /// α of the coefficient.
-    pub alpha: f64,
-    /// Generalisation-enhancement noise.
-    pub noise: bool,
-    /// Epochs `[start, stop)` in which gradients are modulated.
-    pub window: EpochWindow,
-    /// Coefficient formula.
-    pub variant: OgmVariant,
-    /// Which encoder gradients are modulated.
-    pub params: OgmParams,
+    OgmGe(OgmGeSettings),
 }
 
 /// `[method]`: the step a run takes.
@@ -329,7 +271,7 @@ pub struct MethodSettings {
     /// `[modulation]`: the standard step's gradient editor.
     pub modulation: Modulation,
     /// `[losses]`: the standard step's extra loss terms.
-    pub losses: LossesSection,
+    pub losses: Losses,
     /// The standard step's mixer (B-MM's with its balance settings).
     pub mixer: Mixer,
     /// What the mixer's λ draws follow (`[mixup]`'s α, λ granularity, fold, probability,
@@ -355,6 +297,80 @@ mod tests {
         assert_eq!(of(MethodKind::Mmpareto), &["gamma", "unimodal_heads"]);
         assert_eq!(of(MethodKind::Gblending), &["estimate", "super_epoch"]);
         assert_eq!(of(MethodKind::Agm).len(), 6);
+    }
+
+    #[test]
+    fn modulation_keys_are_ogm_ge_configs_fields() {
+        let keys = modulation_keys();
+        assert!(keys[0].1.is_empty());
+        assert_eq!(keys[1].0, ModulationKind::OgmGe);
+        assert_eq!(
+            keys[1].1,
+            &["alpha", "noise", "epochs", "variant", "params"]
+        );
+        assert_eq!(
+            crate::kind_name::kind_name(&ModulationKind::OgmGe),
+            "ogm-ge"
+        );
+    }
+
+    #[test]
+    fn a_pmr_problem_is_reported_inside_the_pmr_table() {
+        use crate::model::config::Fusion;
+        let cx = MethodContext {
+            modalities: 2,
+            epochs: 4,
+            has_val: false,
+            fusion: &Fusion::Concat,
+            convolutional: false,
+        };
+        let mut losses = LossesSection {
+            unimodal: 0.5,
+            pmr: Some(serde_json::from_str(r#"{"momentum": 1.0}"#).unwrap()),
+        };
+        assert_eq!(
+            losses.resolve(&cx),
+            Err(ConfigProblem::In {
+                table: "pmr",
+                problem: Box::new(ConfigProblem::OutOfRange {
+                    key: "momentum",
+                    got: 1.0,
+                    range: "[0, 1)",
+                }),
+            })
+        );
+        // Valid: the window is written back and the settings carry it.
+        losses.pmr.as_mut().unwrap().momentum = 0.5;
+        let typed = losses.resolve(&cx).unwrap();
+        let window = crate::epoch_window::EpochWindow { start: 0, stop: 4 };
+        assert_eq!(typed.pmr.unwrap().window, window);
+        assert_eq!(losses.pmr.unwrap().epochs, Some(window));
+        assert_eq!(typed.unimodal, 0.5);
+    }
+
+    #[test]
+    fn ogm_ge_conv_weights_need_a_convolutional_encoder() {
+        use crate::model::config::Fusion;
+        let mut cx = MethodContext {
+            modalities: 2,
+            epochs: 4,
+            has_val: false,
+            fusion: &Fusion::Concat,
+            convolutional: false,
+        };
+        let mut section = ModulationSection::OgmGe(OgmGeConfig {
+            params: Some(OgmParams::ConvWeights),
+            ..OgmGeConfig::default()
+        });
+        assert_eq!(
+            section.resolve(&cx),
+            Err(ConfigProblem::NeedsConvolutions { key: "params" })
+        );
+        cx.convolutional = true;
+        let Ok(Modulation::OgmGe(s)) = section.resolve(&cx) else {
+            panic!("ogm-ge resolves with a conv encoder");
+        };
+        assert_eq!((s.alpha, s.noise), (OGM_ALPHA, OGM_NOISE));
     }
 
     #[test]

@@ -37,10 +37,12 @@
 //! `[method]` keys it takes, serde, with the doc comments `balmix keys` shows), its typed
 //! settings and its checks (`resolve`, reporting a [`resolve::ConfigProblem`]) — plus a variant
 //! in [`config`]'s `MethodSection`, `MethodKind` and `Method` with its line in
-//! `config::method_keys`, and a line in `build.rs`; `recipe/` reads `[method]` by the kind's
-//! config and words its problems, and knows no method's keys. A new part of the standard step
-//! (a mixer, an editor, a loss term) is its file and its line in `build.rs`; its keys are still
-//! `[mixup]`'s, `[modulation]`'s or `[losses]`'s.
+//! `config::method_keys`, a line in `build.rs` and the kind's line in `recipe/load.rs`'s
+//! `extract` (which config reads the table); `recipe/` reads `[method]` by the kind's config and
+//! words its problems, and knows no method's keys. `[modulation]` is read the same way (OGM-GE's
+//! `OgmGeConfig` in [`ogm_ge`], `config::modulation_keys`), and `[losses.pmr]` is
+//! [`pmr`]'s `PmrConfig`. A new part of the standard step (a mixer, an editor, a loss term) is
+//! its file and its line in `build.rs`.
 
 pub mod agm;
 pub mod bmm;

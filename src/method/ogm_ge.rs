@@ -3,10 +3,11 @@
 //! are scaled by k_m and get generalisation-enhancement noise. The coefficients are the pure
 //! maths of [`crate::mixup::ogm`]; the edit itself is [`modulate`] (this file).
 
-use super::config::OgmParams;
-use super::config::{self, MethodSettings, Modulation, OgmGe as OgmGeConfig};
 use super::engine::StepContext;
 use super::parts::GradientEditor;
+use super::resolve::{ConfigProblem, MethodContext};
+use crate::epoch_window::EpochWindow;
+use crate::mixup::config::OgmVariant;
 use crate::mixup::{mix, ogm};
 use crate::model::grads::edit_grad;
 use crate::model::params::{Group, ParamTensor};
@@ -15,10 +16,102 @@ use crate::rng::{stream, Stream};
 use dfdx::tensor::Gradients;
 use rand::Rng;
 use rand_distr::StandardNormal;
+use serde::{Deserialize, Serialize};
+
+/// OGM-GE: α (OGM-GE's CREMA-D setting).
+pub const OGM_ALPHA: f64 = 0.8;
+
+/// OGM-GE: generalisation-enhancement noise on.
+pub const OGM_NOISE: bool = true;
+
+/// `[modulation]` with `kind = "ogm-ge"`: the keys OGM-GE takes, as written.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct OgmGeConfig {
+    /// ogm-ge: α of k_m = 1 − tanh(α ρ_m). Default `0.8` (OGM-GE's CREMA-D setting).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f64>,
+    /// ogm-ge: add N(0, std(g)) to modulated gradients (GE). Default `true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise: Option<bool>,
+    /// ogm-ge: epoch window of the modulation. Default: every epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<EpochWindow>,
+    /// ogm-ge: `published` (Eq. 10 as the public code computes it) or `continuous`. Default
+    /// `"published"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<OgmVariant>,
+    /// ogm-ge: which encoder gradients are modulated. Default `"weights"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<OgmParams>,
+}
+
+/// Which encoder parameters OGM-GE modulates (biases never).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum OgmParams {
+    /// Every weight matrix of the encoder (linear and convolution): the choice for MLP encoders.
+    #[default]
+    Weights,
+    /// Only the convolution weights, as the released code does (its 4-D tensors); needs a conv
+    /// or resnet18 encoder.
+    ConvWeights,
+}
+
+/// OGM-GE's resolved settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OgmGeSettings {
+    /// α of the coefficient.
+    pub alpha: f64,
+    /// Generalisation-enhancement noise.
+    pub noise: bool,
+    /// Epochs `[start, stop)` in which gradients are modulated.
+    pub window: EpochWindow,
+    /// Coefficient formula.
+    pub variant: OgmVariant,
+    /// Which encoder gradients are modulated.
+    pub params: OgmParams,
+}
+
+impl OgmGeConfig {
+    /// The settings, every default written back into the config; checked.
+    pub fn resolve(&mut self, cx: &MethodContext) -> Result<OgmGeSettings, ConfigProblem> {
+        if cx.modalities < 2 {
+            return Err(ConfigProblem::NeedsTwoModalities {
+                key: "kind",
+                what: None,
+            });
+        }
+        let alpha = *self.alpha.get_or_insert(OGM_ALPHA);
+        ConfigProblem::in_range("alpha", alpha, "[0, ∞)", |v| v >= 0.0)?;
+        let window = *self.epochs.get_or_insert(EpochWindow {
+            start: 0,
+            stop: cx.epochs,
+        });
+        ConfigProblem::window("epochs", window, cx.epochs)?;
+        let params = *self.params.get_or_insert_default();
+        if params == OgmParams::ConvWeights && !cx.convolutional {
+            return Err(ConfigProblem::NeedsConvolutions { key: "params" });
+        }
+        Ok(OgmGeSettings {
+            alpha,
+            noise: *self.noise.get_or_insert(OGM_NOISE),
+            window,
+            variant: *self.variant.get_or_insert_default(),
+            params,
+        })
+    }
+}
 
 /// OGM-GE with the recipe's `[modulation]`.
 pub struct OgmGe {
-    cfg: config::OgmGe,
+    cfg: OgmGeSettings,
+}
+
+impl OgmGe {
+    /// The editor with `settings`.
+    pub fn new(settings: OgmGeSettings) -> OgmGe {
+        OgmGe { cfg: settings }
+    }
 }
 
 impl<D: Backend> GradientEditor<D> for OgmGe {
@@ -45,19 +138,11 @@ impl<D: Backend> GradientEditor<D> for OgmGe {
     }
 }
 
-/// The OGM-GE editor, if `[modulation]` asks for it.
-pub fn from_settings<D: Backend>(settings: &MethodSettings) -> Option<Box<dyn GradientEditor<D>>> {
-    match settings.modulation {
-        Modulation::OgmGe(cfg) => Some(Box::new(OgmGe { cfg })),
-        Modulation::None => None,
-    }
-}
-
 /// OGM-GE: scale each modality's encoder weight gradients by k_m and add GE noise, inside
 /// the modulation window. MLP encoders: every weight matrix of the encoder is modulated
 /// (the public code modulates the 4-D convolution weights; biases are left alone in both).
 pub fn modulate<D: Backend>(
-    cfg: &OgmGeConfig,
+    cfg: &OgmGeSettings,
     model: &Model<D>,
     grads: &mut dfdx::tensor::Gradients<f32, D>,
     unimodal: &[Vec<f32>],
@@ -78,7 +163,7 @@ pub fn modulate<D: Backend>(
 /// [`modulate`] from each modality's score s_m = Σ_i softmax(u_m)_i,y_i, already computed
 /// (e.g. over the rows where the modality is present).
 pub fn modulate_scored<D: Backend>(
-    cfg: &OgmGeConfig,
+    cfg: &OgmGeSettings,
     model: &Model<D>,
     grads: &mut dfdx::tensor::Gradients<f32, D>,
     scores: &[f64],

@@ -19,10 +19,11 @@
 //! the first computation the pass reads on until every class is seen); distances are taken as
 //! sqrt(‖z − c‖² + 1e-12) so their gradient exists when z equals a prototype.
 
-use super::config::{MethodSettings, PmrCoefficient, PmrSection, PrototypeView};
 use super::engine::{StepContext, StepError};
 use super::parts::{add_loss, LossTerm};
+use super::resolve::{ConfigProblem, MethodContext};
 use super::EpochContext;
+use crate::epoch_window::EpochWindow;
 use crate::media::source::View;
 use crate::model::params::{Matrix, Tape};
 use crate::model::Backend;
@@ -32,9 +33,152 @@ use dfdx::prelude::*;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
+/// `[losses.pmr]`: prototype cross-entropy for the lagging modality (docs/methods.md §3), as
+/// written.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PmrConfig {
+    /// α, the weight of the lagging modality's prototype cross-entropy. Default `1.0` (the
+    /// released code's default).
+    #[serde(default = "crate::mixup::config::one")]
+    pub alpha: f64,
+    /// μ, the prototypes' moving-average momentum: c ← (1 − μ) c̃ + μ c. Default `0.2` (the
+    /// released code's default).
+    #[serde(default = "default_pmr_momentum")]
+    pub momentum: f64,
+    /// How the coefficients follow the prototype-score ratio ρ. Default `"binary"`.
+    #[serde(default)]
+    pub coefficient: PmrCoefficient,
+    /// Epochs `[start, stop)` in which the prototype terms are added. Default: every epoch.
+    /// (The released code's window `starts ≤ epoch ≤ ends` is `{ start = starts, stop = ends + 1 }`.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<EpochWindow>,
+    /// Weight of the prototypical entropy regulariser (PER) on the dominant modality, which the
+    /// paper describes and the released code lacks. Default `0` (off, as released).
+    #[serde(default)]
+    pub entropy: f64,
+    /// PER is active in the first `entropy_epochs` epochs of the window. Default `10`.
+    #[serde(default = "default_entropy_epochs")]
+    pub entropy_epochs: usize,
+    /// Share of each epoch's training batches used to compute the prototypes. Default `0.1`
+    /// (hard-coded in the released code).
+    #[serde(default = "default_sample_fraction")]
+    pub sample_fraction: f64,
+    /// The first epoch whose prototypes are folded into the old ones with μ; earlier epochs
+    /// replace them. Default `2`: the released code computes the prototypes that epoch 1 uses
+    /// with its epoch argument still 0, which replaces (`1` starts the average one epoch
+    /// earlier).
+    #[serde(default = "default_pmr_ema_start")]
+    pub ema_start: usize,
+    /// Which view of media clips the prototype pass reads (the batch norms evaluate, no
+    /// running update, either way). Default `"train"`: the released code iterates the training
+    /// loader, random crops and flips included; `"eval"` reads the evaluation view.
+    #[serde(default)]
+    pub prototype_view: PrototypeView,
+}
+
+/// The view of media clips PMR's prototype pass reads.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum PrototypeView {
+    /// The training view of the epoch (the released code).
+    #[default]
+    Train,
+    /// The evaluation view.
+    Eval,
+}
+
+/// PMR's coefficient rule.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum PmrCoefficient {
+    /// The released code: the lagging modality gets α, the leading one 0 (both 0 at ρ = 1).
+    #[default]
+    Binary,
+    /// BalanceBenchmark's variant: the lagging modality gets α · clip(ρ′ − 1, 0, 1), ρ′ ≥ 1
+    /// being the leader's score over the lagger's.
+    RatioClipped,
+}
+
+fn default_pmr_momentum() -> f64 {
+    0.2
+}
+
+fn default_entropy_epochs() -> usize {
+    10
+}
+
+fn default_sample_fraction() -> f64 {
+    0.1
+}
+
+fn default_pmr_ema_start() -> usize {
+    2
+}
+
+/// PMR's resolved settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PmrSettings {
+    /// α, the weight of the lagging modality's prototype cross-entropy.
+    pub alpha: f64,
+    /// μ, the prototypes' moving-average momentum.
+    pub momentum: f64,
+    /// How the coefficients follow the prototype-score ratio.
+    pub coefficient: PmrCoefficient,
+    /// Epochs `[start, stop)` in which the prototype terms are added.
+    pub window: EpochWindow,
+    /// Weight of the prototypical entropy regulariser (0: off).
+    pub entropy: f64,
+    /// PER is active in the window's first `entropy_epochs` epochs.
+    pub entropy_epochs: usize,
+    /// Share of each epoch's training batches the prototypes are computed from.
+    pub sample_fraction: f64,
+    /// The first epoch whose prototypes are folded into the old ones with μ.
+    pub ema_start: usize,
+    /// The view of media clips the prototype pass reads.
+    pub prototype_view: PrototypeView,
+}
+
+impl PmrConfig {
+    /// The settings, the window written back into the config; checked. Keys are the
+    /// `[losses.pmr]` table's own.
+    pub fn resolve(&mut self, cx: &MethodContext) -> Result<PmrSettings, ConfigProblem> {
+        if cx.modalities != 2 {
+            return Err(ConfigProblem::NeedsTwoModalities {
+                key: "kind",
+                what: None,
+            });
+        }
+        ConfigProblem::in_range("alpha", self.alpha, "[0, ∞)", |v| v >= 0.0)?;
+        ConfigProblem::in_range("momentum", self.momentum, "[0, 1)", |v| {
+            (0.0..1.0).contains(&v)
+        })?;
+        ConfigProblem::in_range("entropy", self.entropy, "[0, ∞)", |v| v >= 0.0)?;
+        ConfigProblem::in_range("sample_fraction", self.sample_fraction, "(0, 1]", |v| {
+            v > 0.0 && v <= 1.0
+        })?;
+        let window = *self.epochs.get_or_insert(EpochWindow {
+            start: 0,
+            stop: cx.epochs,
+        });
+        ConfigProblem::window("epochs", window, cx.epochs)?;
+        Ok(PmrSettings {
+            alpha: self.alpha,
+            momentum: self.momentum,
+            coefficient: self.coefficient,
+            window,
+            entropy: self.entropy,
+            entropy_epochs: self.entropy_epochs,
+            sample_fraction: self.sample_fraction,
+            ema_start: self.ema_start,
+            prototype_view: self.prototype_view,
+        })
+    }
+}
+
 /// PMR's settings and its prototypes.
 pub struct Pmr {
-    cfg: PmrSection,
+    cfg: PmrSettings,
     batch_size: usize,
     state: Prototypes,
 }
@@ -96,9 +240,7 @@ impl Pmr {
 
     /// Whether the prototype terms apply in `epoch`.
     fn active(&self, epoch: usize) -> bool {
-        self.cfg
-            .epochs
-            .is_none_or(|w| (w.start..w.stop).contains(&epoch))
+        self.cfg.window.contains(epoch)
     }
 
     /// Prototype logits of modality `m`: q_ik = −sqrt(‖z_i − c_k‖² + 1e-12), taped through z.
@@ -216,7 +358,7 @@ impl<D: Backend> LossTerm<D> for Pmr {
             .map(|(m, q)| cx.label_score(m, &q.as_vec(), labels))
             .collect();
         let beta = coefficients([scores[0], scores[1]], self.cfg.alpha, self.cfg.coefficient);
-        let start = self.cfg.epochs.map_or(0, |w| w.start);
+        let start = self.cfg.window.start;
         let per = self.cfg.entropy > 0.0 && cx.epoch < start + self.cfg.entropy_epochs;
         let dominant = if scores[0] >= scores[1] { 0 } else { 1 };
         let mut total: Option<Tensor<(), f32, D, Tape<D>>> = None;
@@ -278,14 +420,13 @@ impl<D: Backend> LossTerm<D> for Pmr {
     }
 }
 
-/// The PMR term, if `[losses.pmr]` is set.
-pub fn from_settings<D: Backend>(settings: &MethodSettings) -> Option<Box<dyn LossTerm<D>>> {
-    let cfg = settings.losses.pmr.clone()?;
-    Some(Box::new(Pmr {
-        cfg,
-        batch_size: settings.batch_size,
+/// The PMR term with `settings`, its prototype pass reading batches of `batch_size`.
+pub fn term<D: Backend>(settings: PmrSettings, batch_size: usize) -> Box<dyn LossTerm<D>> {
+    Box::new(Pmr {
+        cfg: settings,
+        batch_size,
         state: Prototypes::default(),
-    }) as Box<dyn LossTerm<D>>)
+    })
 }
 
 #[cfg(test)]

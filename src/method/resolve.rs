@@ -18,6 +18,8 @@ pub struct MethodContext<'a> {
     pub has_val: bool,
     /// The resolved fusion.
     pub fusion: &'a Fusion,
+    /// Whether some encoder has convolutions (conv or resnet18).
+    pub convolutional: bool,
 }
 
 /// A broken rule of a method's config. Keys are the method's own (`"gamma"`); the recipe
@@ -66,6 +68,19 @@ pub enum ConfigProblem {
         /// What needs them, e.g. `mla with test_fusion = "fixed"`.
         what: Option<&'static str>,
     },
+    /// The setting `key` needs an encoder with convolutions (conv or resnet18).
+    NeedsConvolutions {
+        /// The key.
+        key: &'static str,
+    },
+    /// A problem of the table `table` inside the config (e.g. `[losses.pmr]` of `[losses]`):
+    /// its keys are the inner table's.
+    In {
+        /// The inner table's key.
+        table: &'static str,
+        /// The problem, keys relative to `table`.
+        problem: Box<ConfigProblem>,
+    },
     /// The method needs a head that splits into per-modality logits; reported at `key`.
     NeedsDecomposableHead {
         /// The key the rule hangs on.
@@ -81,6 +96,28 @@ impl ConfigProblem {
         match v > 0.0 && v.is_finite() {
             true => Ok(()),
             false => Err(ConfigProblem::NotPositive { key, got: v }),
+        }
+    }
+
+    /// `Ok` when `v` is finite and `ok(v)`, else [`ConfigProblem::OutOfRange`] with `range`
+    /// as messages write it.
+    pub fn in_range(
+        key: &'static str,
+        v: f64,
+        range: &'static str,
+        ok: impl Fn(f64) -> bool,
+    ) -> Result<(), ConfigProblem> {
+        match v.is_finite() && ok(v) {
+            true => Ok(()),
+            false => Err(ConfigProblem::OutOfRange { key, got: v, range }),
+        }
+    }
+
+    /// This problem as one of the inner table `table`.
+    pub fn inside(self, table: &'static str) -> ConfigProblem {
+        ConfigProblem::In {
+            table,
+            problem: Box::new(self),
         }
     }
 

@@ -171,7 +171,7 @@ pub enum RecipeError {
     KeyNotForKind {
         origin: String,
         key: String,
-        applies_to: &'static str,
+        applies_to: String,
         kind_key: &'static str,
         kind: String,
     },

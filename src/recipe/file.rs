@@ -11,8 +11,8 @@ pub use crate::epoch_window::EpochWindow;
 pub use crate::method::config::{
     AgmAfterWindow, AgmConfig, AgmMaskedPasses, GblendingConfig, GblendingEstimate, LossesSection,
     MethodKind, MethodSection, MlaConfig, MlaDenominator, MlaProjection, MlaTestFusion,
-    MmParetoConfig, MmParetoHeads, ModulationKind, ModulationSection, OgmParams, PmrCoefficient,
-    PmrSection, PrototypeView,
+    MmParetoConfig, MmParetoHeads, ModulationKind, ModulationSection, OgmGeConfig, OgmParams,
+    PmrCoefficient, PmrConfig, PrototypeView,
 };
 pub use crate::mixup::config::{
     BalanceSection, Contribution, Direction, LabelWeight, LambdaPer, MixPoint, MixupMethod,
@@ -44,7 +44,7 @@ pub struct RecipeFile {
     #[serde(default)]
     pub mixup: MixupSection,
     /// Gradient-modulation baseline. Default: none.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "ModulationSection::read_later")]
     pub modulation: ModulationSection,
     /// A method with its own training step (instead of the standard step's mixer, modulation
     /// and loss terms). Default: the standard step; written out only when set.
@@ -64,12 +64,6 @@ pub struct RecipeFile {
     #[serde(default)]
     pub train: TrainSection,
 }
-
-/// G-Blending's super-epoch in BalanceBenchmark's online mode.
-pub const GBLENDING_SUPER_EPOCH: usize = 10;
-
-/// MMPareto's γ in the released code (hard-coded there).
-pub const MMPARETO_GAMMA: f64 = 1.5;
 
 fn default_seeds() -> Vec<u64> {
     vec![0]

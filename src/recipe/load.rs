@@ -2,7 +2,8 @@
 //! `BALMIX_DEVICE` only) < `--set key.path=value`. Errors name the layer a bad value came from.
 
 use super::error::RecipeError;
-use super::file::{MethodKind, MethodSection, RecipeFile};
+use super::file::{MethodKind, MethodSection, ModulationKind, ModulationSection, RecipeFile};
+use crate::kind_name::kind_name;
 use figment::providers::{Env, Format, Serialized, Toml, Yaml};
 use figment::value::{Dict, Map};
 use figment::{Figment, Metadata, Profile, Provider, Source};
@@ -43,52 +44,68 @@ impl Layered {
             .figment
             .extract::<RecipeFile>()
             .map_err(|e| map_figment_error(e, &self.top))?;
-        file.method = self.extract_method()?;
+        file.modulation = self.extract_kinded(
+            ("modulation", "modulation.kind"),
+            &crate::method::config::modulation_keys(),
+            |kind, table| {
+                Ok(match kind {
+                    ModulationKind::None => ModulationSection::None,
+                    ModulationKind::OgmGe => ModulationSection::OgmGe(table.read()?),
+                })
+            },
+        )?;
+        file.method = self.extract_kinded(
+            ("method", "method.kind"),
+            &crate::method::config::method_keys(),
+            |kind, table| {
+                Ok(match kind {
+                    MethodKind::Standard => MethodSection::Standard,
+                    MethodKind::Mmpareto => MethodSection::Mmpareto(table.read()?),
+                    MethodKind::Agm => MethodSection::Agm(table.read()?),
+                    MethodKind::Mla => MethodSection::Mla(table.read()?),
+                    MethodKind::Gblending => MethodSection::Gblending(table.read()?),
+                })
+            },
+        )?;
         Ok(file)
     }
 
-    /// `[method]`, read once its kind is known: the kind alone first, then the rest by the
-    /// kind's own config. A key of another method, or of none, is refused with its origin.
-    fn extract_method(&self) -> Result<MethodSection, RecipeError> {
+    /// A section whose `kind` decides which config reads the rest (`[method]`,
+    /// `[modulation]`), read once its kind is known: the kind alone first, then the rest by
+    /// `read`, given the kind and the section. `kinds` lists each kind with the keys its config
+    /// takes; a key of another kind, or of none, is refused with its origin. The first
+    /// argument names the section and its kind key (`("method", "method.kind")`).
+    fn extract_kinded<K, S>(
+        &self,
+        (section, kind_key): (&'static str, &'static str),
+        kinds: &[(K, &'static [&'static str])],
+        read: impl Fn(K, &Section<'_>) -> Result<S, RecipeError>,
+    ) -> Result<S, RecipeError>
+    where
+        K: serde::de::DeserializeOwned + serde::Serialize + Default + Copy + PartialEq,
+    {
         #[derive(serde::Deserialize)]
-        struct KindOnly {
+        struct KindOnly<K> {
             #[serde(default)]
-            kind: MethodKind,
+            kind: K,
         }
-        let Ok(table) = self.figment.find_value("method") else {
-            return Ok(MethodSection::Standard);
+        let table = Section {
+            layered: self,
+            name: section,
         };
-        // figment reports an inner extraction's path with the section last (`kind.method`):
-        // put it first, as the whole-file extraction does.
-        let map = |e: figment::Error| {
-            let e = e
-                .into_iter()
-                .map(|mut one| {
-                    if one.path.last().is_some_and(|l| l == "method") && one.path.len() > 1 {
-                        one.path.pop();
-                        one.path.insert(0, "method".into());
-                    }
-                    one
-                })
-                .reduce(|a, b| a.chain(b))
-                .expect("a figment error holds at least one error");
-            map_figment_error(e, &self.top)
+        let Ok(value) = self.figment.find_value(section) else {
+            return read(K::default(), &table);
         };
-        let kind = self
-            .figment
-            .extract_inner::<KindOnly>("method")
-            .map_err(map)?
-            .kind;
-        let set: Vec<String> = table
+        let kind = table.read::<KindOnly<K>>()?.kind;
+        let set: Vec<String> = value
             .as_dict()
             .map(|d| d.keys().filter(|k| *k != "kind").cloned().collect())
             .unwrap_or_default();
-        let kinds = crate::method::config::method_keys();
         let all: Vec<&str> = std::iter::once("kind")
             .chain(kinds.iter().flat_map(|(_, keys)| keys.iter().copied()))
             .collect();
         if let Some(unknown) = set.iter().find(|k| !all.contains(&k.as_str())) {
-            let key = format!("method.{unknown}");
+            let key = format!("{section}.{unknown}");
             return Err(RecipeError::UnknownKey {
                 origin: self.origin(&key),
                 key,
@@ -99,35 +116,51 @@ impl Layered {
             .iter()
             .find(|(k, _)| *k == kind)
             .map_or(&[], |(_, keys)| *keys);
-        for (owner, keys) in &kinds {
+        for (owner, keys) in kinds {
             for key in keys.iter().filter(|k| set.iter().any(|s| s == *k)) {
                 if !own.contains(key) {
-                    let key = format!("method.{key}");
+                    let key = format!("{section}.{key}");
                     return Err(RecipeError::KeyNotForKind {
                         origin: self.origin(&key),
                         key,
-                        applies_to: owner.name(),
-                        kind_key: "method.kind",
-                        kind: kind.name().into(),
+                        applies_to: kind_name(owner),
+                        kind_key,
+                        kind: kind_name(&kind),
                     });
                 }
             }
         }
-        Ok(match kind {
-            MethodKind::Standard => MethodSection::Standard,
-            MethodKind::Mmpareto => {
-                MethodSection::Mmpareto(self.figment.extract_inner("method").map_err(map)?)
-            }
-            MethodKind::Agm => {
-                MethodSection::Agm(self.figment.extract_inner("method").map_err(map)?)
-            }
-            MethodKind::Mla => {
-                MethodSection::Mla(self.figment.extract_inner("method").map_err(map)?)
-            }
-            MethodKind::Gblending => {
-                MethodSection::Gblending(self.figment.extract_inner("method").map_err(map)?)
-            }
-        })
+        read(kind, &table)
+    }
+}
+
+/// One section of the merged layers, read by a config type of its own.
+pub struct Section<'a> {
+    layered: &'a Layered,
+    name: &'static str,
+}
+
+impl Section<'_> {
+    /// The section read as `T`, errors with the full key path and its origin.
+    pub fn read<T: serde::de::DeserializeOwned>(&self) -> Result<T, RecipeError> {
+        let section = self.name;
+        // figment reports an inner extraction's path with the section last (`kind.method`):
+        // put it first, as the whole-file extraction does.
+        let map = |e: figment::Error| {
+            let e = e
+                .into_iter()
+                .map(|mut one| {
+                    if one.path.last().is_some_and(|l| l == section) && one.path.len() > 1 {
+                        one.path.pop();
+                        one.path.insert(0, section.into());
+                    }
+                    one
+                })
+                .reduce(|a, b| a.chain(b))
+                .expect("a figment error holds at least one error");
+            map_figment_error(e, &self.layered.top)
+        };
+        self.layered.figment.extract_inner(section).map_err(map)
     }
 }
 
@@ -298,30 +331,20 @@ pub const KIND_RULES: &[KindRule] = &[
         field: "method",
         keys: &[("balance", &["bmm"])],
     },
-    KindRule {
-        section: "modulation",
-        field: "kind",
-        keys: &[
-            ("alpha", &["ogm-ge"]),
-            ("noise", &["ogm-ge"]),
-            ("epochs", &["ogm-ge"]),
-            ("variant", &["ogm-ge"]),
-            ("params", &["ogm-ge"]),
-        ],
-    },
 ];
 
-/// `[method]`'s keys and the kinds that take them, from each method's own config
-/// ([`crate::method::config::method_keys`]): a layer that changes `method.kind` drops the
-/// earlier layers' keys of other methods.
-fn method_key_owners() -> Vec<(&'static str, Vec<String>)> {
-    let kinds = crate::method::config::method_keys();
+/// The keys of a kinded section (`[method]`, `[modulation]`) and the kinds that take them,
+/// from each kind's own config: a layer that changes the kind drops the earlier layers' keys of
+/// other kinds.
+fn key_owners<K: serde::Serialize>(
+    kinds: &[(K, &'static [&'static str])],
+) -> Vec<(&'static str, Vec<String>)> {
     let mut owners: Vec<(&'static str, Vec<String>)> = Vec::new();
-    for (kind, keys) in &kinds {
+    for (kind, keys) in kinds {
         for key in keys.iter() {
             match owners.iter_mut().find(|(k, _)| k == key) {
-                Some((_, o)) => o.push(kind.name().into()),
-                None => owners.push((key, vec![kind.name().into()])),
+                Some((_, o)) => o.push(kind_name(kind)),
+                None => owners.push((key, vec![kind_name(kind)])),
             }
         }
     }
@@ -340,7 +363,13 @@ fn kind_drops(layers: &[Box<dyn Provider>]) -> Vec<Vec<String>> {
         })
         .collect();
     let mut drops = vec![Vec::new(); layers.len()];
-    let method = method_key_owners();
+    let kinded = [
+        (
+            "modulation",
+            key_owners(&crate::method::config::modulation_keys()),
+        ),
+        ("method", key_owners(&crate::method::config::method_keys())),
+    ];
     let rules = KIND_RULES
         .iter()
         .map(|r| {
@@ -351,7 +380,11 @@ fn kind_drops(layers: &[Box<dyn Provider>]) -> Vec<Vec<String>> {
                 .collect();
             (r.section, r.field, keys)
         })
-        .chain(std::iter::once(("method", "kind", method)));
+        .chain(
+            kinded
+                .into_iter()
+                .map(|(section, keys)| (section, "kind", keys)),
+        );
     for (section_rule, field, keys) in rules {
         for section in expand(section_rule, &dicts) {
             let kind_key = format!("{section}.{field}");

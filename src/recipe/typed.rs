@@ -6,9 +6,9 @@
 
 use crate::data::config::CorruptionKind;
 pub use crate::method::config::{
-    AgmSettings, GblendingSettings, Method, MlaSettings, MmParetoSettings, Modulation, OgmGe,
-    AGM_ALPHA, AGM_CLIP_NORM, AGM_CLIP_TRIGGER, GBLENDING_SUPER_EPOCH, MMPARETO_GAMMA, OGM_ALPHA,
-    OGM_NOISE,
+    AgmSettings, GblendingSettings, Losses, Method, MlaSettings, MmParetoSettings, Modulation,
+    OgmGeSettings, PmrSettings, AGM_ALPHA, AGM_CLIP_NORM, AGM_CLIP_TRIGGER, GBLENDING_SUPER_EPOCH,
+    MMPARETO_GAMMA, OGM_ALPHA, OGM_NOISE,
 };
 pub use crate::mixup::config::Mixer;
 pub use crate::model::config::{Encoder, EncoderBody, Fusion, Model, CONV_KERNEL, RESNET_WIDTH};

@@ -5,7 +5,7 @@
 use super::error::RecipeError;
 use super::file::*;
 use super::load::{self, Layered};
-use super::typed::{self, Method, Mixer, Modulation, Optimizer};
+use super::typed::{self, Losses, Method, Mixer, Modulation, Optimizer};
 use crate::manifest::{Catalog, Manifest, ManifestError};
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -26,6 +26,7 @@ struct Typed {
     mixer: Mixer,
     modulation: Modulation,
     method: Method,
+    losses: Losses,
     optimizer: Optimizer,
     robustness: Option<typed::Robustness>,
 }
@@ -183,7 +184,7 @@ impl Recipe {
         crate::method::config::MethodSettings {
             method: *self.method(),
             modulation: *self.modulation(),
-            losses: self.losses().clone(),
+            losses: *self.losses(),
             mixer: self.mixer().clone(),
             draw: self.mixup().draw(),
             batch_size: self.train().batch_size,
@@ -191,9 +192,9 @@ impl Recipe {
             grad_clip: self.train().grad_clip,
         }
     }
-    /// `[losses]` (the PMR window filled in).
-    pub fn losses(&self) -> &LossesSection {
-        &self.resolved.losses
+    /// `[losses]`: the multitask weight and PMR's settings.
+    pub fn losses(&self) -> &Losses {
+        &self.typed.losses
     }
     /// `[optim]`
     pub fn optimizer(&self) -> &Optimizer {
@@ -312,7 +313,7 @@ impl Checker<'_> {
             Some(_) => Err(RecipeError::KeyNotForKind {
                 origin: self.o(key),
                 key: key.into(),
-                applies_to,
+                applies_to: applies_to.into(),
                 kind_key,
                 kind: kind.into(),
             }),
@@ -373,30 +374,10 @@ impl Checker<'_> {
         let model = self.check_model(&mut f.model, &f.dataset.modalities)?;
         self.check_train(&f.train)?;
         let mixer = self.check_mixup(&mut f.mixup, f.dataset.modalities.len(), f.train.epochs)?;
-        let modulation = self.check_modulation(
-            &mut f.modulation,
-            f.dataset.modalities.len(),
-            f.train.epochs,
-        )?;
+        let modulation = self.check_modulation(&mut f, &model)?;
         let optimizer = self.check_optim(&mut f.optim, f.train.epochs)?;
-        if let Modulation::OgmGe(o) = modulation {
-            let has_conv = model.encoders.iter().any(|e| {
-                matches!(
-                    e.body,
-                    typed::EncoderBody::Conv { .. } | typed::EncoderBody::ResNet18 { .. }
-                )
-            });
-            if o.params == OgmParams::ConvWeights && !has_conv {
-                return Err(RecipeError::ConvWeightsWithoutConv {
-                    origin: self.o("modulation.params"),
-                });
-            }
-        }
-        self.check_losses(&f.losses, &model)?;
         let method = self.check_method(&mut f, &model)?;
-        if let Some(p) = f.losses.pmr.as_mut() {
-            self.check_pmr(p, f.dataset.modalities.len(), f.train.epochs)?;
-        }
+        let losses = self.check_losses(&mut f, &model)?;
         let robustness = match f.train.eval.robustness.as_mut() {
             Some(r) => Some(self.check_robustness(r, &f.dataset.modalities)?),
             None => None,
@@ -406,6 +387,7 @@ impl Checker<'_> {
             mixer,
             modulation,
             method,
+            losses,
             optimizer,
             robustness,
         };

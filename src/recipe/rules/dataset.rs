@@ -101,7 +101,7 @@ impl Checker<'_> {
                 return Err(RecipeError::KeyNotForKind {
                     origin: self.o("dataset.split.test_groups"),
                     key: "dataset.split.test_groups".into(),
-                    applies_to: "group splits (dataset.split.kind = \"group\") without folds or a test fraction: the named groups are the test set",
+                    applies_to: "group splits (dataset.split.kind = \"group\") without folds or a test fraction: the named groups are the test set".into(),
                     kind_key,
                     kind,
                 });
@@ -124,7 +124,7 @@ impl Checker<'_> {
                     return Err(RecipeError::KeyNotForKind {
                         origin: self.o(key),
                         key: key.into(),
-                        applies_to: "stratified and group splits (the manifest's fixed lists decide the test set)",
+                        applies_to: "stratified and group splits (the manifest's fixed lists decide the test set)".into(),
                         kind_key: "dataset.split.kind",
                         kind: "fixed".into(),
                     });
@@ -157,7 +157,8 @@ impl Checker<'_> {
                 return Err(RecipeError::KeyNotForKind {
                     origin: self.o("dataset.split.test"),
                     key: "dataset.split.test".into(),
-                    applies_to: "splits without folds (with k folds, one fold is the test set)",
+                    applies_to: "splits without folds (with k folds, one fold is the test set)"
+                        .into(),
                     kind_key: "dataset.split.folds",
                     kind: folds.to_string(),
                 });

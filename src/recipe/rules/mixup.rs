@@ -1,10 +1,10 @@
-//! Rules of `[mixup]` and `[modulation]`: α, probability, epoch windows, B-MM requirements
-//! (fold, two or more modalities, EMA and γ ranges) and OGM-GE settings.
+//! Rules of `[mixup]`: α, probability, epoch windows, B-MM requirements (fold, two or more
+//! modalities, EMA and γ ranges).
 
 use crate::kind_name::kind_name;
 use crate::recipe::error::RecipeError;
 use crate::recipe::file::*;
-use crate::recipe::typed::{self, Mixer, Modulation, OgmGe};
+use crate::recipe::typed::Mixer;
 use crate::recipe::validate::Checker;
 
 impl Checker<'_> {
@@ -56,77 +56,5 @@ impl Checker<'_> {
         })?;
         self.in_range("mixup.balance.gamma", b.gamma, "[0, ∞)", |v| v >= 0.0)?;
         Ok(Mixer::Bmm(b.clone()))
-    }
-
-    pub(in crate::recipe) fn check_modulation(
-        &self,
-        m: &mut ModulationSection,
-        modalities: usize,
-        epochs: usize,
-    ) -> Result<Modulation, RecipeError> {
-        let kind = kind_name(&m.kind);
-        match m.kind {
-            ModulationKind::None => {
-                self.not_for_kind(
-                    "modulation.alpha",
-                    &m.alpha,
-                    "ogm-ge",
-                    "modulation.kind",
-                    &kind,
-                )?;
-                self.not_for_kind(
-                    "modulation.noise",
-                    &m.noise,
-                    "ogm-ge",
-                    "modulation.kind",
-                    &kind,
-                )?;
-                self.not_for_kind(
-                    "modulation.epochs",
-                    &m.epochs,
-                    "ogm-ge",
-                    "modulation.kind",
-                    &kind,
-                )?;
-                self.not_for_kind(
-                    "modulation.variant",
-                    &m.variant,
-                    "ogm-ge",
-                    "modulation.kind",
-                    &kind,
-                )?;
-                self.not_for_kind(
-                    "modulation.params",
-                    &m.params,
-                    "ogm-ge",
-                    "modulation.kind",
-                    &kind,
-                )?;
-                Ok(Modulation::None)
-            }
-            ModulationKind::OgmGe => {
-                if modalities < 2 {
-                    return Err(RecipeError::OgmNeedsModalities {
-                        origin: self.o("dataset.modalities"),
-                        got: modalities,
-                    });
-                }
-                let alpha = *m.alpha.get_or_insert(typed::OGM_ALPHA);
-                self.in_range("modulation.alpha", alpha, "[0, ∞)", |v| v >= 0.0)?;
-                let window = m.epochs.unwrap_or(EpochWindow {
-                    start: 0,
-                    stop: epochs,
-                });
-                self.window("modulation.epochs", &window, epochs)?;
-                m.epochs = Some(window);
-                Ok(Modulation::OgmGe(OgmGe {
-                    alpha,
-                    noise: *m.noise.get_or_insert(typed::OGM_NOISE),
-                    window,
-                    variant: *m.variant.get_or_insert_default(),
-                    params: *m.params.get_or_insert_default(),
-                }))
-            }
-        }
     }
 }

@@ -2,6 +2,7 @@
 //! [`super::validate`] checker; each rule has its own [`super::RecipeError`] variant.
 
 mod dataset;
+mod method;
 mod mixup;
 mod model;
 mod optim;

@@ -2,10 +2,9 @@
 //! and which unimodal-logits mode a fusion allows.
 
 use crate::kind_name::kind_name;
-use crate::method::resolve::{ConfigProblem, MethodContext};
 use crate::recipe::error::RecipeError;
 use crate::recipe::file::*;
-use crate::recipe::typed::{self, EncoderBody, Fusion, Method};
+use crate::recipe::typed::{self, EncoderBody, Fusion};
 use crate::recipe::validate::Checker;
 
 impl Checker<'_> {
@@ -321,149 +320,10 @@ impl Checker<'_> {
         }
         Ok(())
     }
-
-    pub(in crate::recipe) fn check_losses(
-        &self,
-        l: &LossesSection,
-        m: &typed::Model,
-    ) -> Result<(), RecipeError> {
-        self.in_range("losses.unimodal", l.unimodal, "[0, ∞)", |v| v >= 0.0)?;
-        if l.unimodal > 0.0 && !m.fusion.decomposes() {
-            return Err(RecipeError::UnimodalLossNeedsDecomposableHead {
-                origin: self.o("losses.unimodal"),
-                fusion: fusion_name(&m.fusion),
-            });
-        }
-        Ok(())
-    }
-
-    pub(in crate::recipe) fn check_pmr(
-        &self,
-        p: &mut PmrSection,
-        modalities: usize,
-        epochs: usize,
-    ) -> Result<(), RecipeError> {
-        if modalities != 2 {
-            return Err(RecipeError::PmrNeedsTwoModalities {
-                origin: self.o("losses.pmr"),
-                got: modalities,
-            });
-        }
-        self.in_range("losses.pmr.alpha", p.alpha, "[0, ∞)", |v| v >= 0.0)?;
-        self.in_range("losses.pmr.momentum", p.momentum, "[0, 1)", |v| {
-            (0.0..1.0).contains(&v)
-        })?;
-        self.in_range("losses.pmr.entropy", p.entropy, "[0, ∞)", |v| v >= 0.0)?;
-        self.in_range(
-            "losses.pmr.sample_fraction",
-            p.sample_fraction,
-            "(0, 1]",
-            |v| v > 0.0 && v <= 1.0,
-        )?;
-        let window = p.epochs.unwrap_or(EpochWindow {
-            start: 0,
-            stop: epochs,
-        });
-        self.window("losses.pmr.epochs", &window, epochs)?;
-        p.epochs = Some(window);
-        Ok(())
-    }
-
-    /// `[method]`: the method's own rules ([`crate::method::resolve`]), reported with the
-    /// key's origin; then the composition rule that a method with its own step takes none of
-    /// the standard step's parts.
-    pub(in crate::recipe) fn check_method(
-        &self,
-        f: &mut RecipeFile,
-        model: &typed::Model,
-    ) -> Result<Method, RecipeError> {
-        let kind = kind_name(&f.method.kind());
-        let cx = MethodContext {
-            modalities: f.dataset.modalities.len(),
-            epochs: f.train.epochs,
-            has_val: f.dataset.split.val > 0.0,
-            fusion: &model.fusion,
-        };
-        let method = f
-            .method
-            .resolve(&cx)
-            .map_err(|p| self.method_problem(p, &kind, &cx))?;
-        if method == Method::Standard {
-            return Ok(method);
-        }
-        let others = [
-            ("mixup.method", f.mixup.method != MixupMethod::None),
-            ("modulation.kind", f.modulation.kind != ModulationKind::None),
-            ("losses", !f.losses.is_default()),
-        ];
-        match others.iter().find(|(_, set)| *set) {
-            Some((key, _)) => Err(RecipeError::MethodWithStandardParts {
-                origin: self.o(key),
-                method: kind,
-                key,
-            }),
-            None => Ok(method),
-        }
-    }
-
-    /// A method's broken rule in the recipe's words, at `method.<key>`'s origin.
-    fn method_problem(&self, p: ConfigProblem, kind: &str, cx: &MethodContext) -> RecipeError {
-        let key = |k: &str| format!("method.{k}");
-        match p {
-            ConfigProblem::NotPositive { key: k, got } => RecipeError::NotPositive {
-                origin: self.o(&key(k)),
-                key: key(k),
-                got: crate::recipe::validate::fmt(got),
-            },
-            ConfigProblem::NotPositiveInt { key: k, got } => RecipeError::NotPositive {
-                origin: self.o(&key(k)),
-                key: key(k),
-                got: got.to_string(),
-            },
-            ConfigProblem::OutOfRange { key: k, got, range } => RecipeError::OutOfRange {
-                origin: self.o(&key(k)),
-                key: key(k),
-                range,
-                got: crate::recipe::validate::fmt(got),
-            },
-            ConfigProblem::EpochWindow { key: k, window } => RecipeError::EpochWindow {
-                origin: self.o(&key(k)),
-                key: key(k),
-                start: window.start,
-                stop: window.stop,
-                epochs: cx.epochs,
-            },
-            ConfigProblem::NeedsValidation => RecipeError::MethodNeedsValidation {
-                origin: self.o("dataset.split.val"),
-                method: kind.into(),
-            },
-            ConfigProblem::NeedsSharedHead => RecipeError::MlaNeedsSharedHead {
-                origin: self.o("method.kind"),
-                fusion: fusion_name(cx.fusion),
-            },
-            ConfigProblem::NeedsTwoModalities { key: k, what } => {
-                RecipeError::MethodNeedsTwoModalities {
-                    origin: self.o(&key(k)),
-                    method: what.map_or_else(|| kind.to_string(), str::to_string),
-                    got: cx.modalities,
-                }
-            }
-            ConfigProblem::NeedsDecomposableHead { key: k, what } => {
-                RecipeError::MethodNeedsDecomposableHead {
-                    origin: self.o(&key(k)),
-                    method: match what {
-                        None => kind.to_string(),
-                        Some(w) => format!("{kind}\" with method.{w}"),
-                    },
-                    fusion: fusion_name(cx.fusion),
-                }
-            }
-        }
-    }
 }
 
 /// The recipe name of a fusion, for messages.
-fn fusion_name(f: &Fusion) -> String {
+pub(in crate::recipe) fn fusion_name(f: &Fusion) -> String {
     match f {
         Fusion::Concat => "concat",
         Fusion::Sum => "sum",
