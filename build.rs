@@ -76,6 +76,8 @@ fn main() {
             "src/method/agm.rs",
             "src/method/mla.rs",
             "src/method/gblending.rs",
+            "src/method/mmcosine.rs",
+            "src/method/cml.rs",
             "src/method/ogm_ge.rs",
             "src/method/pmr.rs",
             "src/model/config.rs",

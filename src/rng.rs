@@ -51,6 +51,8 @@ pub enum Stream {
     /// A method's per-epoch rebuild of the training list (resampling, per-sample modality
     /// zeroing: [`crate::method::Method::epoch_samples`]), indexed by epoch.
     Resample,
+    /// A method's per-epoch order of the modalities (CML's removal order), indexed by epoch.
+    ModalityOrder,
 }
 
 impl Stream {
@@ -73,6 +75,7 @@ impl Stream {
             Stream::FrameSelect => "frame-select",
             Stream::MethodInit => "method-init",
             Stream::Resample => "resample",
+            Stream::ModalityOrder => "modality-order",
         }
     }
 }

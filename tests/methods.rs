@@ -898,3 +898,108 @@ fn pmr_terms_apply_only_inside_their_windows() {
     );
     assert_ne!(entropy_once[2], entropy_always[2], "and stops after it");
 }
+
+/// MMCosine keeps no state beyond the model and its optimiser, CML only its epoch's modality
+/// order (drawn from the `modality-order` stream at each epoch's start, and checkpointed): a run
+/// stopped after each epoch and resumed ends with the bytes of an uninterrupted one, and one and
+/// two threads (at widths where the matrix kernels split across threads) give the same weights
+/// and metrics.
+#[test]
+fn mmcosine_resumes_bit_identically_and_one_and_two_threads_agree() {
+    one_method_resumes_and_threads_agree("mmcosine");
+}
+
+/// See [`mmcosine_resumes_bit_identically_and_one_and_two_threads_agree`].
+#[test]
+fn cml_resumes_bit_identically_and_one_and_two_threads_agree() {
+    one_method_resumes_and_threads_agree("cml");
+}
+
+fn one_method_resumes_and_threads_agree(kind: &str) {
+    let kind = format!("method.kind=\"{kind}\"");
+    let r = recipe("tiny.toml", &[kind.as_str(), "train.epochs=3"]);
+    assert_resume_after_every_epoch_is_bit_identical(&r, |_, _| {});
+    let tmp = tempfile::tempdir().unwrap();
+    let wide = [
+        kind.as_str(),
+        "train.epochs=2",
+        "model.encoders.audio.hidden=[512]",
+        "model.encoders.visual.hidden=[512]",
+        "model.encoders.audio.out=128",
+        "model.encoders.visual.out=128",
+    ];
+    let one = recipe("tiny.toml", &[&wide[..], &["train.threads=1"]].concat());
+    let two = recipe("tiny.toml", &[&wide[..], &["train.threads=2"]].concat());
+    let a = train(&one, 3, &tmp.path().join("one"));
+    let b = train(&two, 3, &tmp.path().join("two"));
+    assert_eq!(
+        crate::common::model_bytes(&a),
+        crate::common::model_bytes(&b)
+    );
+    assert_eq!(
+        crate::common::metrics_without_timing(&a),
+        crate::common::metrics_without_timing(&b)
+    );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+    /// CML's invariant (baselines spec §12): the partial logits with modality m removed — the
+    /// head on the fused features with z_m zeroed, which is how balmix computes them — equal the
+    /// released form full − u_m + b/M, with u_m = z_m W_mᵀ + b/M, for concat and sum fusion.
+    #[test]
+    fn cml_partial_logits_are_the_full_logits_less_the_removed_modality_with_the_bias_kept(
+        seed in 0u64..1000,
+        sum in proptest::bool::ANY,
+        scale in 0.1f32..4.0,
+    ) {
+        let fusion = if sum { "model.fusion.kind=\"sum\"" } else { "model.fusion.kind=\"concat\"" };
+        let r = recipe("tiny.toml", &[fusion]);
+        let model = Model::build(&r.model_settings(), &[128, 32], 6, seed, Dev::default());
+        let dev = Dev::default();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let n = 5;
+        let zs: Vec<Matrix<Dev>> = [16usize, 16]
+            .iter()
+            .map(|&d| {
+                let v: Vec<f32> = (0..n * d).map(|_| rng.gen_range(-1.0f32..1.0) * scale).collect();
+                dev.tensor_from_vec(v, (n, d))
+            })
+            .collect();
+        let host: Vec<Vec<f32>> = zs.iter().map(|z| z.as_vec()).collect();
+        let full = model.head(model.fuse(zs.clone())).as_vec();
+        let unimodal = model.decompose(&host, n);
+        let bias = model.store.vector(model.heads[0].bias).as_vec();
+        for m in 0..2 {
+            let mut inputs = zs.clone();
+            inputs[m] = dev.zeros_like(&(n, 16));
+            let partial = model.head(model.fuse(inputs)).as_vec();
+            for i in 0..n {
+                for (c, b) in bias.iter().enumerate() {
+                    let k = i * 6 + c;
+                    let released = full[k] - unimodal[m][k] + b / 2.0;
+                    proptest::prop_assert!((partial[k] - released).abs() < 1e-4 * (1.0 + released.abs()),
+                        "m {} row {} class {}: {} vs {}", m, i, c, partial[k], released);
+                }
+            }
+        }
+    }
+
+    /// CML's hinge is never negative, and the released batch-sum form is at most the per-sample
+    /// one (max(0, Σ d_i) ≤ Σ max(0, d_i)).
+    #[test]
+    fn cml_hinges_are_non_negative_and_the_batch_sum_is_at_most_the_per_sample_sum(
+        before in proptest::collection::vec(0.34f32..1.0, 1..8),
+        shift in proptest::collection::vec(-0.3f32..0.3, 8),
+    ) {
+        use balmix::method::cml::{hinge, CmlHinge};
+        let dev = Dev::default();
+        let n = before.len();
+        let after: Vec<f32> = before.iter().zip(&shift).map(|(b, s)| (b + s).clamp(0.0, 1.0)).collect();
+        let t = |v: &[f32]| dev.tensor_from_vec(v.to_vec(), (n,)).retaped::<Tape<Dev>>();
+        let batch = hinge(t(&before), t(&after), CmlHinge::BatchSum).map_or(0.0, |h| h.as_vec()[0]);
+        let per = hinge(t(&before), t(&after), CmlHinge::PerSample).map_or(0.0, |h| h.as_vec()[0]);
+        proptest::prop_assert!(batch >= 0.0 && per >= 0.0);
+        proptest::prop_assert!(batch <= per + 1e-5, "{} > {}", batch, per);
+    }
+}

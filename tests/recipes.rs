@@ -686,6 +686,17 @@ fn typed_choices_agree_with_the_recorded_recipe() {
                     estimate: k.estimate.expect(&what),
                 })
             }
+            MethodSection::Cml(k) => Method::Cml(balmix::method::config::CmlSettings {
+                lambda: k.lambda.expect(&what),
+                hinge: k.hinge.expect(&what),
+                window: k.epochs.expect(&what),
+            }),
+            MethodSection::Mmcosine(k) => {
+                Method::Mmcosine(balmix::method::config::MmCosineSettings {
+                    scale: k.scale.expect(&what),
+                    window: k.epochs.expect(&what),
+                })
+            }
         };
         assert_eq!(*r.method(), method, "{what}");
     }

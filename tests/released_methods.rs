@@ -781,3 +781,142 @@ fn mla_test_fusion_follows_the_released_rule() {
     let whole = fuse_predictions(&logits, 3, MlaTestFusion::BatchEntropy, 6);
     assert_ne!(halves, whole, "the weights are per evaluation batch");
 }
+
+/// MMCosine (GeWu-Lab/BalanceBenchmark 4c1482f: MMCosine_trainer.py L92–L137, scaling 15 and
+/// the window 0–80 of configs/trainer_config.yaml): one step inside the window with the released
+/// scale and with s = 2 (the cosine logits, no bias: the head bias does not move), and one after
+/// it (the plain concat cross-entropy).
+#[test]
+fn mmcosine_matches_its_released_step_with_batch_norm() {
+    let file = reference("mmcosine");
+    for name in ["scale_15_in_window", "scale_2_in_window", "outside_window"] {
+        let case = case(&file, name);
+        let set = &case["settings"];
+        let recipe = bn_recipe(&[
+            "method.kind=\"mmcosine\"".into(),
+            format!("method.scale={}", set["scaling"]),
+            // The released window `starts ≤ epoch ≤ ends`, half-open here.
+            format!(
+                "method.epochs={{ start = {}, stop = {} }}",
+                set["modulation_starts"],
+                set["modulation_ends"].as_u64().unwrap() + 1
+            ),
+            "train.epochs=90".into(),
+        ]);
+        let epoch = set["epoch"].as_u64().unwrap() as usize;
+        let s = reference_step_at(&recipe, &case, None, 1.0, epoch);
+        assert_matches(&s, &case, &format!("mmcosine {name}"));
+        assert_close(s.stats.loss, num(&case["loss"], "loss"), "mmcosine loss");
+        let bias = &s.before["head.bias"]
+            .iter()
+            .zip(&s.after["head.bias"])
+            .all(|(a, b)| a == b);
+        let in_window = case["quantities"]["in_window"].as_bool().unwrap();
+        assert_eq!(
+            *bias, in_window,
+            "{name}: the head bias moves only outside the window"
+        );
+    }
+}
+
+/// MMCosine at test (MMCosine_trainer.py L208–L235): the fused logits are the sum of the scaled
+/// cosine logits, from the initial network with its batch norms evaluating.
+#[test]
+fn mmcosine_predicts_with_the_released_cosine_logits() {
+    use balmix::method::config::{Method as Kind, MmCosineSettings};
+    use balmix::method::Method;
+    let file = reference("mmcosine");
+    let case = case(&file, "scale_15_in_window");
+    let want = &case["quantities"]["test"];
+    let recipe = bn_recipe(&["method.kind=\"mmcosine\"".into()]);
+    let (inputs, labels, classes) = network_batch();
+    let data = literal_dataset(&["audio", "visual"], &inputs, &labels, classes);
+    let splits = train_all(labels.len());
+    let mut trainer =
+        Trainer::new(&recipe, 0, &data, &splits, Cpu::default()).expect("the data reads");
+    load_reference_params(&mut trainer, &case);
+    let Kind::Mmcosine(settings) = *recipe.method() else {
+        panic!("an mmcosine recipe")
+    };
+    assert_eq!(
+        settings,
+        MmCosineSettings {
+            scale: 15.0,
+            window: settings.window
+        }
+    );
+    let method = balmix::method::mmcosine::MmCosine::new(settings);
+    let dev = trainer.model.store.dev.clone();
+    let zs: Vec<_> = inputs
+        .iter()
+        .enumerate()
+        .map(|(m, rows)| {
+            let width = rows[0].len();
+            let x = dev.tensor_from_vec(rows.concat(), (rows.len(), width));
+            trainer.model.encode(m, x)
+        })
+        .collect();
+    let got: Vec<f64> = Method::<Cpu>::predict(&method, &trainer.model, zs)
+        .into_iter()
+        .map(f64::from)
+        .collect();
+    let expected: Vec<f64> = want["logits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(f64s)
+        .collect();
+    assert_all_close(&got, &expected, "mmcosine test logits");
+    assert!(
+        num(&want["margin"], "margin") > 1e-3,
+        "the reference's argmax is no tie"
+    );
+}
+
+/// CML (GeWu-Lab/BalanceBenchmark 4c1482f: CML_trainer.py L19–L22, L170–L210; λ 0.1 and the
+/// window 0–80 of configs/trainer_config.yaml): one step with each modality removed, the batch-sum
+/// hinge inactive (the released `max(0, ·)` a constant 0) and — on a head whose visual logits
+/// oppose the audio ones — active with λ 5; the per-sample hinge (not released); and a step after
+/// the window (plain CE).
+#[test]
+fn cml_matches_its_released_step_with_batch_norm() {
+    let file = reference("cml");
+    for name in [
+        "lam_0.1_visual_removed",
+        "lam_0.1_audio_removed",
+        "hinge_active_lam_5_visual_removed",
+        "per_sample_lam_5_audio_removed",
+        "outside_window",
+    ] {
+        let case = case(&file, name);
+        let set = &case["settings"];
+        let recipe = bn_recipe(&[
+            "method.kind=\"cml\"".into(),
+            format!("method.lambda={}", set["lam"]),
+            format!("method.hinge={}", set["hinge"]),
+            format!(
+                "method.epochs={{ start = {}, stop = {} }}",
+                set["modulation_starts"],
+                set["modulation_ends"].as_u64().unwrap() + 1
+            ),
+            "train.epochs=90".into(),
+        ]);
+        let order: Vec<usize> = set["order"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| if m == "audio" { 0 } else { 1 })
+            .collect();
+        let state = serde_json::json!({ "order": order });
+        let epoch = set["epoch"].as_u64().unwrap() as usize;
+        let s = reference_step_at(&recipe, &case, Some(&state), 1.0, epoch);
+        assert_matches(&s, &case, &format!("cml {name}"));
+        // balmix reports the fused cross-entropy; the released loss adds the partial terms.
+        let q = &case["quantities"];
+        assert_close(
+            s.stats.loss,
+            num(&q["ce_full"], "ce_full"),
+            "cml fused loss",
+        );
+    }
+}

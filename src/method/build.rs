@@ -2,7 +2,9 @@
 
 use super::config::{Method as Kind, MethodSettings, Modulation};
 use super::mixer::{self, MixAt};
-use super::{agm, bmm, gblending, mla, mmpareto, multitask, ogm_ge, pmr, standard, Method};
+use super::{
+    agm, bmm, cml, gblending, mla, mmcosine, mmpareto, multitask, ogm_ge, pmr, standard, Method,
+};
 use crate::mixup::config::Mixer as MixerKind;
 use crate::mixup::config::{Draw, MixPoint};
 use crate::model::Backend;
@@ -28,6 +30,8 @@ pub fn build<D: Backend>(settings: &MethodSettings) -> Box<dyn Method<D>> {
                 settings.batch_size,
             ));
         }
+        Kind::Mmcosine(s) => return Box::new(mmcosine::MmCosine::new(s)),
+        Kind::Cml(s) => return Box::new(cml::Cml::new(s)),
         Kind::Standard => {}
     }
     let editors = match settings.modulation {

@@ -6,10 +6,12 @@ pub use super::agm::{
     AgmAfterWindow, AgmConfig, AgmMaskedPasses, AgmSettings, AGM_ALPHA, AGM_CLIP_NORM,
     AGM_CLIP_TRIGGER,
 };
+pub use super::cml::{CmlConfig, CmlHinge, CmlSettings, CML_LAMBDA};
 pub use super::gblending::{
     GblendingConfig, GblendingEstimate, GblendingSettings, GBLENDING_SUPER_EPOCH,
 };
 pub use super::mla::{MlaConfig, MlaDenominator, MlaProjection, MlaSettings, MlaTestFusion};
+pub use super::mmcosine::{MmCosineConfig, MmCosineSettings, MMCOSINE_SCALE};
 pub use super::mmpareto::{MmParetoConfig, MmParetoHeads, MmParetoSettings, MMPARETO_GAMMA};
 pub use super::ogm_ge::{OgmGeConfig, OgmGeSettings, OgmParams, OGM_ALPHA, OGM_NOISE};
 pub use super::pmr::{PmrCoefficient, PmrConfig, PmrSettings, PrototypeView};
@@ -22,7 +24,7 @@ use serde::{Deserialize, Serialize};
 // with `kind` first; validation writes every default of the kind out. The doc comment below is
 // what `balmix keys` shows for `method.kind`.
 /// `"standard"` (one forward and backward, with the recipe's `[mixup]`, `[modulation]` and
-/// `[losses]`), `"mmpareto"`, `"agm"`, `"mla"` or `"gblending"`. Default `"standard"`.
+/// `[losses]`), `"mmpareto"`, `"agm"`, `"mla"`, `"gblending"`, `"mmcosine"` or `"cml"`. Default `"standard"`.
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum MethodSection {
@@ -41,6 +43,12 @@ pub enum MethodSection {
     /// G-Blending (Wang et al., CVPR 2020), online: loss weights of the fused and each unimodal
     /// output from their overfitting-to-generalisation ratio on the validation split.
     Gblending(GblendingConfig),
+    /// MMCosine (Xu et al., ICASSP 2023): unimodal logits as scaled cosine similarities on the
+    /// concat head's columns, fused by their sum.
+    Mmcosine(MmCosineConfig),
+    /// CML (Ma et al., ICML 2023): partial logits with modalities removed in a per-epoch
+    /// shuffled order, their cross-entropies and a calibration hinge on the confidences.
+    Cml(CmlConfig),
 }
 
 impl MethodSection {
@@ -57,6 +65,8 @@ impl MethodSection {
             MethodSection::Agm(_) => MethodKind::Agm,
             MethodSection::Mla(_) => MethodKind::Mla,
             MethodSection::Gblending(_) => MethodKind::Gblending,
+            MethodSection::Mmcosine(_) => MethodKind::Mmcosine,
+            MethodSection::Cml(_) => MethodKind::Cml,
         }
     }
 
@@ -69,6 +79,8 @@ impl MethodSection {
             MethodSection::Agm(c) => Method::Agm(c.resolve(cx)?),
             MethodSection::Mla(c) => Method::Mla(c.resolve(cx)?),
             MethodSection::Gblending(c) => Method::Gblending(c.resolve(cx)?),
+            MethodSection::Mmcosine(c) => Method::Mmcosine(c.resolve(cx)?),
+            MethodSection::Cml(c) => Method::Cml(c.resolve(cx)?),
         })
     }
 
@@ -97,6 +109,10 @@ pub enum MethodKind {
     Mla,
     /// G-Blending.
     Gblending,
+    /// MMCosine.
+    Mmcosine,
+    /// CML.
+    Cml,
 }
 
 impl MethodKind {
@@ -108,6 +124,8 @@ impl MethodKind {
             MethodKind::Agm => "agm",
             MethodKind::Mla => "mla",
             MethodKind::Gblending => "gblending",
+            MethodKind::Mmcosine => "mmcosine",
+            MethodKind::Cml => "cml",
         }
     }
 }
@@ -122,6 +140,8 @@ pub fn method_keys() -> Vec<(MethodKind, &'static [&'static str])> {
         (MethodKind::Agm, field_names::<AgmConfig>()),
         (MethodKind::Mla, field_names::<MlaConfig>()),
         (MethodKind::Gblending, field_names::<GblendingConfig>()),
+        (MethodKind::Mmcosine, field_names::<MmCosineConfig>()),
+        (MethodKind::Cml, field_names::<CmlConfig>()),
     ]
 }
 
@@ -260,6 +280,10 @@ pub enum Method {
     Mla(MlaSettings),
     /// G-Blending (online).
     Gblending(GblendingSettings),
+    /// MMCosine.
+    Mmcosine(MmCosineSettings),
+    /// CML.
+    Cml(CmlSettings),
 }
 
 /// Everything a method is built from, resolved by validation (`Recipe::method_settings`):

@@ -47,6 +47,7 @@
 pub mod agm;
 pub mod bmm;
 mod build;
+pub mod cml;
 pub mod config;
 pub mod engine;
 pub mod epoch_samples;
@@ -56,6 +57,7 @@ pub mod hooks;
 pub mod metrics;
 pub mod mixer;
 pub mod mla;
+pub mod mmcosine;
 pub mod mmpareto;
 pub mod multitask;
 pub mod ogm_ge;

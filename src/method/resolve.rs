@@ -60,6 +60,8 @@ pub enum ConfigProblem {
     NeedsValidation,
     /// The method needs sum fusion's shared head.
     NeedsSharedHead,
+    /// The method needs concat fusion's head (its columns per modality).
+    NeedsConcatHead,
     /// The method (with `what`, e.g. its setting) needs exactly two modalities; reported at
     /// `key` (`kind` for the method itself).
     NeedsTwoModalities {

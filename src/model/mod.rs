@@ -7,6 +7,7 @@
 pub mod backend;
 pub mod config;
 pub mod conv;
+pub mod cosine;
 pub mod encoder;
 pub mod exchange;
 pub mod fusion;

@@ -136,6 +136,12 @@ pub enum RecipeError {
     MethodNeedsValidation { origin: String, method: String },
     #[error("{origin}: method.kind = \"mla\" trains every modality through one shared head, which is the head of sum fusion (got {fusion}); set model.fusion.kind = \"sum\" (equal encoder widths)")]
     MlaNeedsSharedHead { origin: String, fusion: String },
+    #[error("{origin}: method.kind = \"{method}\" reads each modality's columns of the concat head (got {fusion}); set model.fusion.kind = \"concat\"")]
+    MethodNeedsConcatHead {
+        origin: String,
+        method: String,
+        fusion: String,
+    },
     #[error("{origin}: method.kind = \"{method}\" needs exactly 2 modalities (got {got}); its released form compares two")]
     MethodNeedsTwoModalities {
         origin: String,

@@ -64,6 +64,8 @@ impl Layered {
                     MethodKind::Agm => MethodSection::Agm(table.read()?),
                     MethodKind::Mla => MethodSection::Mla(table.read()?),
                     MethodKind::Gblending => MethodSection::Gblending(table.read()?),
+                    MethodKind::Mmcosine => MethodSection::Mmcosine(table.read()?),
+                    MethodKind::Cml => MethodSection::Cml(table.read()?),
                 })
             },
         )?;

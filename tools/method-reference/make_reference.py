@@ -1083,6 +1083,196 @@ def make_gblending(base, x, y, val, val_y):
 
 
 # ----------------------------------------------------------------------------------------------
+# MMCosine (GeWu-Lab/BalanceBenchmark 4c1482f), balancemm/trainer/MMCosine_trainer.py
+
+
+def concat_train_forward(net, x, lr):
+    """The start of a released step on the concat model: plain SGD over the encoders and `head`,
+    encoders in train mode, gradients cleared, one forward (one running update per encoder).
+    Returns the optimiser and the two features."""
+    x = cast(net, x)
+    params = model_params(net, ["head"])
+    opt = torch.optim.SGD([p for _, p in params], lr=lr, momentum=0.0, weight_decay=0.0)
+    set_encoders(net, True)
+    opt.zero_grad(set_to_none=True)
+    return opt, features(net, "audio", x["audio"]), features(net, "visual", x["visual"])
+
+
+def cosine_logits(net, za, zv, scale):
+    """MMCosine_trainer.py L115-L125 (training_step) and L221-L227 (validation_step): each
+    modality's features F.normalize'd per sample (dim 1) times its columns of fc_out's weight,
+    transposed and F.normalize'd per class (dim 0), no bias; each times `scaling`; output = their
+    sum."""
+    w = net.head.weight
+    d = za.shape[1]
+    ua = torch.mm(F.normalize(za, dim=1), F.normalize(w[:, :d].t(), dim=0)) * scale
+    uv = torch.mm(F.normalize(zv, dim=1), F.normalize(w[:, d:].t(), dim=0)) * scale
+    return ua, uv, ua + uv
+
+
+def mmcosine_step(net, x, y, scale, epoch, window, lr):
+    """MMCosine_trainer.py training_step L92-L137: one forward of the model in train mode (L107;
+    BaseTrainer sets model.train() for the epoch); inside modulation_starts <= epoch <=
+    modulation_ends (L112) the loss is CE(sum of the scaled cosine logits) (L115-L131), outside
+    CE(out) of the concat head (L134); backward (L135); the optimiser steps (L66). The head bias is
+    in no loss inside the window: its grad stays None and SGD skips it (delta 0)."""
+    opt, za, zv = concat_train_forward(net, x, lr)
+    inside = window[0] <= epoch <= window[1]
+    if inside:
+        ua, uv, out = cosine_logits(net, za, zv, scale)
+    else:
+        out = concat_logits(net, za, zv)
+    loss = F.cross_entropy(out, y)
+    loss.backward()
+    bias_grad_none = net.head.bias.grad is None
+    opt.step()
+    q = {"in_window": inside, "head_bias_grad_is_none": bias_grad_none}
+    if inside:
+        q["max_abs_unimodal_logit"] = float(max(ua.abs().max(), uv.abs().max()).detach())
+    modes = ["one forward: train mode, with grad (one running update per encoder)"]
+    return {"loss": loss.item(), "bn_modes": modes, "quantities": q}
+
+
+def mmcosine_test_logits(base, x, scale):
+    """validation_step L208-L235 on the initial network: model.eval() (val_loop L159), no grad,
+    the fused output = sum of the scaled cosine logits, predictions its argmax."""
+    net = copy.deepcopy(base)
+    set_encoders(net, False)
+    with torch.no_grad():
+        xx = cast(net, x)
+        za, zv = features(net, "audio", xx["audio"]), features(net, "visual", xx["visual"])
+        ua, uv, out = cosine_logits(net, za, zv, scale)
+    top2 = out.topk(2, dim=1).values
+    return {"logits": [flat(r) for r in out], "unimodal": {"audio": [flat(r) for r in ua],
+            "visual": [flat(r) for r in uv]},
+            "margin": float((top2[:, 0] - top2[:, 1]).min())}
+
+
+def make_mmcosine(base, x, y):
+    lr = 1.0
+    cases = []
+    for name, scale, epoch in (("scale_15_in_window", 15.0, 0), ("scale_2_in_window", 2.0, 3),
+                               ("outside_window", 15.0, 81)):
+        window = (0, 80)
+        settings = {"scaling": scale, "epoch": epoch, "modulation_starts": window[0],
+                    "modulation_ends": window[1], "lr": lr,
+                    "optimizer": "SGD momentum 0, weight decay 0"}
+        cases.append(run_case(base, name, settings, ["head"],
+                              lambda net, s=scale, e=epoch, w=window: mmcosine_step(net, x, y, s, e, w, lr),
+                              extra={"released": True}))
+    cases[0]["quantities"]["test"] = mmcosine_test_logits(base, x, 15.0)
+    released = [
+        f"{BB_REPO} balancemm/trainer/MMCosine_trainer.py L26-L32 ({BB_C}) modulation window and scaling from the method config",
+        f"{BB_REPO} balancemm/trainer/MMCosine_trainer.py L92-L137 ({BB_C}) training step: forward, cosine logits inside the window, CE, backward",
+        f"{BB_REPO} balancemm/trainer/MMCosine_trainer.py L208-L235 ({BB_C}) validation step: the sum of the cosine logits, always",
+        f"{BB_REPO} configs/trainer_config.yaml L51-L55 ({BB_C}) scaling 15, modulation 0-80",
+    ]
+    return {"method": "mmcosine", "released": released, "cases": cases}
+
+
+# ----------------------------------------------------------------------------------------------
+# CML (GeWu-Lab/BalanceBenchmark 4c1482f), balancemm/trainer/CML_trainer.py
+
+
+def cml_step(net, x, y, order, lam, epoch, window, lr, per_sample=False):
+    """CML_trainer.py training_step, the two-modality branch L170-L210: one forward in train mode
+    (L175); the unimodal logits of the model's unimodality_calculate (avclassify_model.py
+    L277-L301: u_m = z_m W_m^T + b/2, 'output' = the concat head's out; the trainer calls it as
+    `Unimodality_Calculate`, a name the model does not define, and indexes the dict the model
+    keeps); `random_dict.pop()` removes the last modality of the epoch's shuffled order (L181-L183);
+    out_p = out_s - u_removed + b/2 (L185); conf = max softmax (L187-L191); loss = CE(out_s) +
+    CE(out_p) (L193-L197); conf_loss (L19-L22): Python max(0, sum(conf_p - conf_s)) (a constant 0
+    when the sum is not positive); loss / 2 + lam * hinge (L201); outside the window CE(out)
+    (L209); backward (L210); step. `per_sample` (released: false) takes sum(relu(conf_p - conf_s))."""
+    opt, za, zv = concat_train_forward(net, x, lr)
+    out = concat_logits(net, za, zv)
+    ua, uv = split_logits(net, za, zv)
+    u = {"audio": ua, "visual": uv}
+    q = {"in_window": window[0] <= epoch <= window[1], "order": list(order)}
+    margins = {}
+    if q["in_window"]:
+        random_dict = list(order)
+        removed = random_dict.pop()
+        out_s = out
+        out_p = out_s - u[removed] + net.head.bias / 2
+        conf_s = F.softmax(out_s, dim=1).max(dim=1).values
+        conf_p = F.softmax(out_p, dim=1).max(dim=1).values
+        ce_full, ce_partial = F.cross_entropy(out_s, y), F.cross_entropy(out_p, y)
+        diff = conf_p - conf_s
+        if per_sample:
+            pc = torch.relu(diff).sum()
+            margins["min_abs_conf_diff"] = float(diff.detach().abs().min())
+        else:
+            pc = max(0, diff.sum())
+            margins["abs_hinge_sum"] = abs(float(diff.detach().sum()))
+        loss = (ce_full + ce_partial) / 2 + lam * pc
+        q.update({"removed": removed, "ce_full": ce_full.item(), "ce_partial": ce_partial.item(),
+                  "conf_full": flat(conf_s), "conf_partial": flat(conf_p),
+                  "hinge_sum": float(diff.detach().sum()),
+                  "hinge": float(pc.detach()) if torch.is_tensor(pc) else float(pc),
+                  "partial_logits": [flat(r) for r in out_p]})
+    else:
+        loss = F.cross_entropy(out, y)
+        q["ce_full"] = loss.item()
+    loss.backward()
+    opt.step()
+    modes = ["one forward: train mode, with grad (one running update per encoder)"]
+    return {"loss": loss.item(), "bn_modes": modes, "quantities": q, "margins": margins}
+
+
+def cml_opposed_head(base, x, removed, share):
+    """A copy of the network whose head columns of `removed` make that modality's logits
+    -share x the kept modality's on the training batch (train-mode features of that batch; the
+    minimum-norm solution, d = 8 > n = 6), so that removing it sharpens the output and the
+    released batch-sum hinge is active. Returns the copy and its head weight."""
+    net = copy.deepcopy(base)
+    probe = copy.deepcopy(base)
+    set_encoders(probe, True)
+    with torch.no_grad():
+        xx = cast(probe, x)
+        z = {m: features(probe, m, xx[m]) for m in MODS}
+        d = net.head.weight.shape[1] // 2
+        cols = {"audio": slice(0, d), "visual": slice(d, 2 * d)}
+        kept = "audio" if removed == "visual" else "visual"
+        target = -share * (z[kept] @ net.head.weight[:, cols[kept]].t())
+        w_t = torch.linalg.pinv(z[removed]) @ target
+        net.head.weight[:, cols[removed]] = w_t.t()
+    return net, flat(net.head.weight)
+
+
+def make_cml(base, x, y):
+    lr, window = 1.0, (0, 80)
+    cases = []
+    opposed, opposed_w = cml_opposed_head(base, x, "visual", 0.8)
+    for name, net0, order, lam, epoch, per_sample in (
+            ("lam_0.1_visual_removed", base, ["audio", "visual"], 0.1, 0, False),
+            ("lam_0.1_audio_removed", base, ["visual", "audio"], 0.1, 0, False),
+            ("hinge_active_lam_5_visual_removed", opposed, ["audio", "visual"], 5.0, 0, False),
+            ("per_sample_lam_5_audio_removed", base, ["visual", "audio"], 5.0, 0, True),
+            ("outside_window", base, ["audio", "visual"], 0.1, 81, False)):
+        settings = {"lam": lam, "order": order, "epoch": epoch, "modulation_starts": window[0],
+                    "modulation_ends": window[1], "lr": lr, "hinge": "per-sample" if per_sample else "batch-sum",
+                    "optimizer": "SGD momentum 0, weight decay 0"}
+        extra = {"released": not per_sample}
+        if net0 is opposed:
+            extra["params_override"] = {"head.weight": opposed_w}
+            settings["params_override_note"] = ("head.weight's visual columns set so that the visual "
+                                                "logits are -0.8 x the audio ones on this batch")
+        cases.append(run_case(net0, name, settings, ["head"],
+                              lambda net, o=order, l=lam, e=epoch, ps=per_sample:
+                              cml_step(net, x, y, o, l, e, window, lr, ps),
+                              extra=extra))
+    released = [
+        f"{BB_REPO} balancemm/trainer/CML_trainer.py L19-L22 ({BB_C}) conf_loss: max(0, batch sum of conf_p - conf_s); the sign mask is unused",
+        f"{BB_REPO} balancemm/trainer/CML_trainer.py L54-L67 ({BB_C}) the modality list shuffled once per epoch",
+        f"{BB_REPO} balancemm/trainer/CML_trainer.py L170-L210 ({BB_C}) two modalities: forward, out_p = out_s - u_removed + b/2, CE(out_s) + CE(out_p), / 2 + lam * hinge",
+        f"{BB_REPO} balancemm/models/avclassify_model.py L277-L301 ({BB_C}) u_m = z_m W_m^T + b/M, 'output' = out",
+        f"{BB_REPO} configs/trainer_config.yaml L29-L33 ({BB_C}) lam 0.1, modulation 0-80",
+    ]
+    return {"method": "cml", "released": released, "cases": cases}
+
+
+# ----------------------------------------------------------------------------------------------
 # Output
 
 
@@ -1174,7 +1364,9 @@ def main():
                        ("ogm_ge", lambda: make_ogm(base, x, y)),
                        ("mla", lambda: make_mla(base, x, y)),
                        ("pmr", lambda: make_pmr(base, x, y)),
-                       ("gblending", lambda: make_gblending(*gb))):
+                       ("gblending", lambda: make_gblending(*gb)),
+                       ("mmcosine", lambda: make_mmcosine(base, x, y)),
+                       ("cml", lambda: make_cml(base, x, y))):
         doc = make()
         doc["source"] = SOURCE
         doc["torch"] = torch.__version__

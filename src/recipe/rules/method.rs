@@ -150,6 +150,11 @@ impl Checker<'_> {
                 origin: self.o("method.kind"),
                 fusion: fusion_name(cx.fusion),
             },
+            ConfigProblem::NeedsConcatHead => RecipeError::MethodNeedsConcatHead {
+                origin: self.o("method.kind"),
+                method: self.named(section),
+                fusion: fusion_name(cx.fusion),
+            },
             ConfigProblem::NeedsConvolutions { key: k } => RecipeError::ConvWeightsWithoutConv {
                 origin: self.o(&key(k)),
             },
