@@ -78,6 +78,7 @@ fn main() {
             "src/method/gblending.rs",
             "src/method/mmcosine.rs",
             "src/method/cml.rs",
+            "src/method/mbsd.rs",
             "src/method/ogm_ge.rs",
             "src/method/pmr.rs",
             "src/model/config.rs",

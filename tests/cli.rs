@@ -225,8 +225,8 @@ fn sigkill_then_resume_gives_bit_identical_weights() {
 }
 
 /// The same for methods with state in the checkpoint (prototypes, running scores, the MLA
-/// projection and sub-step counter, G-Blending's weights, CML's modality order) and MMCosine
-/// (whose cosine op has its own backward): a kill anywhere, mid-epoch included, resumes from the last checkpoint to the
+/// projection and sub-step counter, G-Blending's weights, CML's modality order), MMCosine
+/// (whose cosine op has its own backward) and MBSD: a kill anywhere, mid-epoch included, resumes from the last checkpoint to the
 /// same bytes.
 #[cfg(unix)]
 #[test]
@@ -258,6 +258,7 @@ fn sigkill_mid_epoch_then_resume_is_bit_identical_for_stateful_methods() {
         .concat(),
         [&own_step[..], &["--set", "method.kind=\"mmcosine\""]].concat(),
         [&own_step[..], &["--set", "method.kind=\"cml\""]].concat(),
+        [&own_step[..], &["--set", "method.kind=\"mbsd\""]].concat(),
     ] {
         sigkill_then_resume(&extra);
     }

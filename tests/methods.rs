@@ -915,6 +915,12 @@ fn cml_resumes_bit_identically_and_one_and_two_threads_agree() {
     one_method_resumes_and_threads_agree("cml");
 }
 
+/// See [`mmcosine_resumes_bit_identically_and_one_and_two_threads_agree`] (MBSD keeps no state).
+#[test]
+fn mbsd_resumes_bit_identically_and_one_and_two_threads_agree() {
+    one_method_resumes_and_threads_agree("mbsd");
+}
+
 fn one_method_resumes_and_threads_agree(kind: &str) {
     let kind = format!("method.kind=\"{kind}\"");
     let r = recipe("tiny.toml", &[kind.as_str(), "train.epochs=3"]);
@@ -1001,5 +1007,34 @@ proptest::proptest! {
         let per = hinge(t(&before), t(&after), CmlHinge::PerSample).map_or(0.0, |h| h.as_vec()[0]);
         proptest::prop_assert!(batch >= 0.0 && per >= 0.0);
         proptest::prop_assert!(batch <= per + 1e-5, "{} > {}", batch, per);
+    }
+}
+
+proptest::proptest! {
+    /// MBSD's invariants (baselines spec §12): the weight w_i = (ps_i − pw_i) · [either modality
+    /// predicts y_i] is 0 when both modalities are wrong and never negative; ps ≥ pw; the
+    /// discrepancy RS_i = (1/C) Σ_c (u_a − u_v)² is never negative.
+    #[test]
+    fn mbsd_weights_vanish_when_both_modalities_are_wrong_and_are_never_negative(
+        ua in proptest::collection::vec(-4.0f32..4.0, 12),
+        uv in proptest::collection::vec(-4.0f32..4.0, 12),
+        labels in proptest::collection::vec(0usize..3, 4),
+    ) {
+        use balmix::method::mbsd::selections;
+        let (first, right) = selections(&[ua.clone(), uv.clone()], &labels, 3);
+        let pa = balmix::mixup::mix::softmax_rows(&ua, 3);
+        let pv = balmix::mixup::mix::softmax_rows(&uv, 3);
+        let argmax = |p: &[f64]| (0..3).fold(0, |b, c| if p[c] > p[b] { c } else { b });
+        for (i, &y) in labels.iter().enumerate() {
+            let (a, v) = (pa[i * 3 + y], pv[i * 3 + y]);
+            let (ps, pw) = if first[i] == 1.0 { (a, v) } else { (v, a) };
+            proptest::prop_assert!(ps >= pw);
+            let both_wrong = argmax(&pa[i * 3..i * 3 + 3]) != y && argmax(&pv[i * 3..i * 3 + 3]) != y;
+            proptest::prop_assert_eq!(right[i] == 0.0, both_wrong);
+            let w = (ps - pw) * right[i] as f64;
+            proptest::prop_assert!(w >= 0.0);
+            let rs: f32 = (0..3).map(|c| (ua[i * 3 + c] - uv[i * 3 + c]).powi(2)).sum::<f32>() / 3.0;
+            proptest::prop_assert!(rs >= 0.0);
+        }
     }
 }

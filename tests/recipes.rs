@@ -691,6 +691,11 @@ fn typed_choices_agree_with_the_recorded_recipe() {
                 hinge: k.hinge.expect(&what),
                 window: k.epochs.expect(&what),
             }),
+            MethodSection::Mbsd(k) => Method::Mbsd(balmix::method::config::MbsdSettings {
+                kl: k.kl.expect(&what),
+                weights: k.weights.expect(&what),
+                window: k.epochs.expect(&what),
+            }),
             MethodSection::Mmcosine(k) => {
                 Method::Mmcosine(balmix::method::config::MmCosineSettings {
                     scale: k.scale.expect(&what),

@@ -782,6 +782,26 @@ fn mla_test_fusion_follows_the_released_rule() {
     assert_ne!(halves, whole, "the weights are per evaluation batch");
 }
 
+/// The bn-net recipe for a BalanceBenchmark method case: `method.kind = kind`, each
+/// `method.<key>` from the case's setting of that name, and the released inclusive window
+/// `modulation_starts ≤ epoch ≤ modulation_ends` as the half-open `method.epochs`.
+fn bb_method_recipe(kind: &str, set: &Value, keys: &[(&str, &str)]) -> Recipe {
+    let mut sets = vec![
+        format!("method.kind=\"{kind}\""),
+        format!(
+            "method.epochs={{ start = {}, stop = {} }}",
+            set["modulation_starts"],
+            set["modulation_ends"].as_u64().unwrap() + 1
+        ),
+        "train.epochs=90".into(),
+    ];
+    sets.extend(
+        keys.iter()
+            .map(|(key, setting)| format!("method.{key}={}", set[*setting])),
+    );
+    bn_recipe(&sets)
+}
+
 /// MMCosine (GeWu-Lab/BalanceBenchmark 4c1482f: MMCosine_trainer.py L92–L137, scaling 15 and
 /// the window 0–80 of configs/trainer_config.yaml): one step inside the window with the released
 /// scale and with s = 2 (the cosine logits, no bias: the head bias does not move), and one after
@@ -792,17 +812,7 @@ fn mmcosine_matches_its_released_step_with_batch_norm() {
     for name in ["scale_15_in_window", "scale_2_in_window", "outside_window"] {
         let case = case(&file, name);
         let set = &case["settings"];
-        let recipe = bn_recipe(&[
-            "method.kind=\"mmcosine\"".into(),
-            format!("method.scale={}", set["scaling"]),
-            // The released window `starts ≤ epoch ≤ ends`, half-open here.
-            format!(
-                "method.epochs={{ start = {}, stop = {} }}",
-                set["modulation_starts"],
-                set["modulation_ends"].as_u64().unwrap() + 1
-            ),
-            "train.epochs=90".into(),
-        ]);
+        let recipe = bb_method_recipe("mmcosine", set, &[("scale", "scaling")]);
         let epoch = set["epoch"].as_u64().unwrap() as usize;
         let s = reference_step_at(&recipe, &case, None, 1.0, epoch);
         assert_matches(&s, &case, &format!("mmcosine {name}"));
@@ -890,17 +900,7 @@ fn cml_matches_its_released_step_with_batch_norm() {
     ] {
         let case = case(&file, name);
         let set = &case["settings"];
-        let recipe = bn_recipe(&[
-            "method.kind=\"cml\"".into(),
-            format!("method.lambda={}", set["lam"]),
-            format!("method.hinge={}", set["hinge"]),
-            format!(
-                "method.epochs={{ start = {}, stop = {} }}",
-                set["modulation_starts"],
-                set["modulation_ends"].as_u64().unwrap() + 1
-            ),
-            "train.epochs=90".into(),
-        ]);
+        let recipe = bb_method_recipe("cml", set, &[("lambda", "lam"), ("hinge", "hinge")]);
         let order: Vec<usize> = set["order"]
             .as_array()
             .unwrap()
@@ -917,6 +917,29 @@ fn cml_matches_its_released_step_with_batch_norm() {
             s.stats.loss,
             num(&q["ce_full"], "ce_full"),
             "cml fused loss",
+        );
+    }
+}
+
+/// MBSD (GeWu-Lab/BalanceBenchmark 4c1482f: MBSD_trainer.py L95–L159, L226–L229): one step as
+/// released (weights with gradient, the KL call given a probability), with the true KL and with
+/// detached weights (neither released), and after the window (plain CE), on the reference network
+/// with its head's weight × 1.5 (so that no prediction sits near a decision).
+#[test]
+fn mbsd_matches_its_released_step_with_batch_norm() {
+    let file = reference("mbsd");
+    for name in ["released", "true_kl", "detached_weights", "outside_window"] {
+        let case = case(&file, name);
+        let set = &case["settings"];
+        let recipe = bb_method_recipe("mbsd", set, &[("kl", "kl"), ("weights", "weights")]);
+        let epoch = set["epoch"].as_u64().unwrap() as usize;
+        let s = reference_step_at(&recipe, &case, None, 1.0, epoch);
+        assert_matches(&s, &case, &format!("mbsd {name}"));
+        let q = &case["quantities"];
+        assert_close(
+            s.stats.loss,
+            num(&q["ce_fused"], "ce_fused"),
+            "mbsd fused loss",
         );
     }
 }

@@ -3,7 +3,8 @@
 use super::config::{Method as Kind, MethodSettings, Modulation};
 use super::mixer::{self, MixAt};
 use super::{
-    agm, bmm, cml, gblending, mla, mmcosine, mmpareto, multitask, ogm_ge, pmr, standard, Method,
+    agm, bmm, cml, gblending, mbsd, mla, mmcosine, mmpareto, multitask, ogm_ge, pmr, standard,
+    Method,
 };
 use crate::mixup::config::Mixer as MixerKind;
 use crate::mixup::config::{Draw, MixPoint};
@@ -32,6 +33,7 @@ pub fn build<D: Backend>(settings: &MethodSettings) -> Box<dyn Method<D>> {
         }
         Kind::Mmcosine(s) => return Box::new(mmcosine::MmCosine::new(s)),
         Kind::Cml(s) => return Box::new(cml::Cml::new(s)),
+        Kind::Mbsd(s) => return Box::new(mbsd::Mbsd::new(s)),
         Kind::Standard => {}
     }
     let editors = match settings.modulation {

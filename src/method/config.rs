@@ -10,6 +10,7 @@ pub use super::cml::{CmlConfig, CmlHinge, CmlSettings, CML_LAMBDA};
 pub use super::gblending::{
     GblendingConfig, GblendingEstimate, GblendingSettings, GBLENDING_SUPER_EPOCH,
 };
+pub use super::mbsd::{MbsdConfig, MbsdKl, MbsdSettings, MbsdWeights};
 pub use super::mla::{MlaConfig, MlaDenominator, MlaProjection, MlaSettings, MlaTestFusion};
 pub use super::mmcosine::{MmCosineConfig, MmCosineSettings, MMCOSINE_SCALE};
 pub use super::mmpareto::{MmParetoConfig, MmParetoHeads, MmParetoSettings, MMPARETO_GAMMA};
@@ -24,7 +25,7 @@ use serde::{Deserialize, Serialize};
 // with `kind` first; validation writes every default of the kind out. The doc comment below is
 // what `balmix keys` shows for `method.kind`.
 /// `"standard"` (one forward and backward, with the recipe's `[mixup]`, `[modulation]` and
-/// `[losses]`), `"mmpareto"`, `"agm"`, `"mla"`, `"gblending"`, `"mmcosine"` or `"cml"`. Default `"standard"`.
+/// `[losses]`), `"mmpareto"`, `"agm"`, `"mla"`, `"gblending"`, `"mmcosine"`, `"cml"` or `"mbsd"`. Default `"standard"`.
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum MethodSection {
@@ -49,6 +50,9 @@ pub enum MethodSection {
     /// CML (Ma et al., ICML 2023): partial logits with modalities removed in a per-epoch
     /// shuffled order, their cross-entropies and a calibration hinge on the confidences.
     Cml(CmlConfig),
+    /// MBSD (BalanceBenchmark): fused and unimodal losses plus per-sample weighted logit
+    /// discrepancy and KL terms.
+    Mbsd(MbsdConfig),
 }
 
 impl MethodSection {
@@ -67,6 +71,7 @@ impl MethodSection {
             MethodSection::Gblending(_) => MethodKind::Gblending,
             MethodSection::Mmcosine(_) => MethodKind::Mmcosine,
             MethodSection::Cml(_) => MethodKind::Cml,
+            MethodSection::Mbsd(_) => MethodKind::Mbsd,
         }
     }
 
@@ -81,6 +86,7 @@ impl MethodSection {
             MethodSection::Gblending(c) => Method::Gblending(c.resolve(cx)?),
             MethodSection::Mmcosine(c) => Method::Mmcosine(c.resolve(cx)?),
             MethodSection::Cml(c) => Method::Cml(c.resolve(cx)?),
+            MethodSection::Mbsd(c) => Method::Mbsd(c.resolve(cx)?),
         })
     }
 
@@ -113,6 +119,8 @@ pub enum MethodKind {
     Mmcosine,
     /// CML.
     Cml,
+    /// MBSD.
+    Mbsd,
 }
 
 impl MethodKind {
@@ -126,6 +134,7 @@ impl MethodKind {
             MethodKind::Gblending => "gblending",
             MethodKind::Mmcosine => "mmcosine",
             MethodKind::Cml => "cml",
+            MethodKind::Mbsd => "mbsd",
         }
     }
 }
@@ -142,6 +151,7 @@ pub fn method_keys() -> Vec<(MethodKind, &'static [&'static str])> {
         (MethodKind::Gblending, field_names::<GblendingConfig>()),
         (MethodKind::Mmcosine, field_names::<MmCosineConfig>()),
         (MethodKind::Cml, field_names::<CmlConfig>()),
+        (MethodKind::Mbsd, field_names::<MbsdConfig>()),
     ]
 }
 
@@ -284,6 +294,8 @@ pub enum Method {
     Mmcosine(MmCosineSettings),
     /// CML.
     Cml(CmlSettings),
+    /// MBSD.
+    Mbsd(MbsdSettings),
 }
 
 /// Everything a method is built from, resolved by validation (`Recipe::method_settings`):

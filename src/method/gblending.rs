@@ -41,7 +41,7 @@ pub struct GblendingConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimate: Option<GblendingEstimate>,
     /// gblending: epochs between weight estimates, and the epochs each model copy trains for
-    /// an estimate. Default [`GBLENDING_SUPER_EPOCH`].
+    /// an estimate. Default `10` (BalanceBenchmark's `super_epoch`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub super_epoch: Option<usize>,
 }

@@ -34,7 +34,8 @@ pub const MMPARETO_GAMMA: f64 = 1.5;
 /// `[method]` with `kind = "mmpareto"`: the keys MMPareto takes, as written.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct MmParetoConfig {
-    /// mmpareto: γ, the factor on every encoder gradient. Default [`MMPARETO_GAMMA`].
+    /// mmpareto: γ, the factor on every encoder gradient. Default `1.5` (hard-coded in the
+    /// released code).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gamma: Option<f64>,
     /// mmpareto: where the unimodal logits come from. Default `"separate"`: a linear head per

@@ -54,6 +54,7 @@ pub mod epoch_samples;
 pub mod frozen;
 pub mod gblending;
 pub mod hooks;
+pub mod mbsd;
 pub mod metrics;
 pub mod mixer;
 pub mod mla;

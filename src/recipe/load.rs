@@ -66,6 +66,7 @@ impl Layered {
                     MethodKind::Gblending => MethodSection::Gblending(table.read()?),
                     MethodKind::Mmcosine => MethodSection::Mmcosine(table.read()?),
                     MethodKind::Cml => MethodSection::Cml(table.read()?),
+                    MethodKind::Mbsd => MethodSection::Mbsd(table.read()?),
                 })
             },
         )?;

@@ -1273,6 +1273,100 @@ def make_cml(base, x, y):
 
 
 # ----------------------------------------------------------------------------------------------
+# MBSD (GeWu-Lab/BalanceBenchmark 4c1482f), balancemm/trainer/MBSD_trainer.py
+
+
+def mbsd_step(net, x, y, epoch, window, lr, kl="released", detach_w=False):
+    """MBSD_trainer.py training_step, the two-modality branch L95-L159 and L226-L229: one forward
+    in train mode (L107); the split unimodal logits u_m = z_m W_m^T + b/2 (the model's
+    unimodality_calculate; the trainer calls it as `Unimodality_Calculate`, a name the model does
+    not define, and reads the dict the forward keeps); CE(out) + CE(u_a) + CE(u_v) (L119-L121);
+    p_m = softmax(u_m) (L125-L126); inside the window (L129): RS_i = 1/C sum_c (u_a - u_v)^2
+    (L132); per sample, w_i = max(p_a,y, p_v,y) - min(...) when either modality's argmax is y,
+    else 0, ps_i = max, pw_i = min (Python's max/min of 0-dim tensors, written into fresh tensors
+    in place, so they carry gradient) (L134-L151); KL = F.kl_div(ps, pw, reduction='none') =
+    pw (log pw - ps) (L153); w.KL / n and w.RS / n (L154-L158); total (L159); outside the window
+    CE(out) (L228); backward (L229); step. `kl="true"` (not released) passes log ps;
+    `detach_w` (not released) detaches w."""
+    opt, za, zv = concat_train_forward(net, x, lr)
+    out = concat_logits(net, za, zv)
+    ua, uv = split_logits(net, za, zv)
+    q = {"in_window": window[0] <= epoch <= window[1]}
+    margins = {}
+    loss = F.cross_entropy(out, y)
+    q["ce_fused"] = loss.item()
+    if q["in_window"]:
+        loss = loss + F.cross_entropy(ua, y) + F.cross_entropy(uv, y)
+        pa, pv = F.softmax(ua, dim=1), F.softmax(uv, dim=1)
+        rs = 1 / ua.shape[1] * torch.sum((ua - uv) ** 2, dim=1)
+        n = len(y)
+        w = torch.zeros(n, dtype=out.dtype)
+        ps = torch.zeros(n, dtype=out.dtype)
+        pw = torch.zeros(n, dtype=out.dtype)
+        pred_a, pred_v = pa.argmax(dim=-1), pv.argmax(dim=-1)
+        for i in range(n):
+            a, v = pa[i][y[i]], pv[i][y[i]]
+            if pred_a[i] == y[i] or pred_v[i] == y[i]:
+                w[i] = max(a, v) - min(a, v)
+            ps[i] = max(a, v)
+            pw[i] = min(a, v)
+        if detach_w:
+            w = w.detach()
+        kl_terms = F.kl_div(ps.log() if kl == "true" else ps, pw, reduction="none")
+        loss_kl = torch.mm(w.reshape(1, -1), kl_terms.reshape(-1, 1)) / n
+        loss_rs = torch.mm(w.reshape(1, -1), rs.reshape(-1, 1)) / n
+        loss = loss + loss_rs.squeeze() + loss_kl.squeeze()
+        idx = torch.arange(n)
+
+        def label_gap(p):
+            # p_y - max_{c != y} p_c: > 0 when the modality predicts y
+            other = p.detach().clone()
+            other[idx, y] = -1.0
+            return p.detach()[idx, y] - other.max(dim=1).values
+        # "either modality predicts y" flips only when the larger of the two gaps crosses 0
+        either = torch.maximum(label_gap(pa), label_gap(pv))
+        margins = {"min_abs_pa_y_minus_pv_y": float((pa[idx, y] - pv[idx, y]).detach().abs().min()),
+                   "min_abs_either_right_gap": float(either.abs().min())}
+        q.update({"weights": flat(w.detach()), "rs": flat(rs.detach()), "kl_terms": flat(kl_terms.detach()),
+                  "loss_rs": float(loss_rs.detach()), "loss_kl": float(loss_kl.detach()),
+                  "either_right": [bool(pred_a[i] == y[i] or pred_v[i] == y[i]) for i in range(n)]})
+    loss.backward()
+    opt.step()
+    modes = ["one forward: train mode, with grad (one running update per encoder)"]
+    return {"loss": loss.item(), "bn_modes": modes, "quantities": q, "margins": margins}
+
+
+def make_mbsd(base, x, y):
+    lr, window = 1.0, (0, 80)
+    cases = []
+    # At the initial head one sample's visual prediction sits 7e-4 from flipping the weight's
+    # indicator; the head's weight times 1.5 keeps every decision >= 0.013 from its threshold.
+    net0 = copy.deepcopy(base)
+    with torch.no_grad():
+        net0.head.weight.mul_(1.5)
+    override = {"head.weight": flat(net0.head.weight)}
+    for name, kl, detach, epoch in (("released", "released", False, 0),
+                                    ("true_kl", "true", False, 0),
+                                    ("detached_weights", "released", True, 0),
+                                    ("outside_window", "released", False, 81)):
+        settings = {"kl": kl, "weights": "detached" if detach else "with-gradient", "epoch": epoch,
+                    "modulation_starts": window[0], "modulation_ends": window[1], "lr": lr,
+                    "optimizer": "SGD momentum 0, weight decay 0"}
+        settings["params_override_note"] = "head.weight = 1.5 x its initial value"
+        cases.append(run_case(net0, name, settings, ["head"],
+                              lambda net, k=kl, d=detach, e=epoch: mbsd_step(net, x, y, e, window, lr, k, d),
+                              extra={"released": kl == "released" and not detach,
+                                     "params_override": override}))
+    released = [
+        f"{BB_REPO} balancemm/trainer/MBSD_trainer.py L95-L126 ({BB_C}) forward, split logits, CE(out) + CE(u_a) + CE(u_v), softmax",
+        f"{BB_REPO} balancemm/trainer/MBSD_trainer.py L129-L159 ({BB_C}) two modalities: RS on logits, per-sample w/ps/pw, F.kl_div(ps, pw), w.RS/n + w.KL/n",
+        f"{BB_REPO} balancemm/trainer/MBSD_trainer.py L226-L229 ({BB_C}) outside the window CE(out); backward",
+        f"{BB_REPO} configs/trainer_config.yaml L47-L50 ({BB_C}) modulation 0-80",
+    ]
+    return {"method": "mbsd", "released": released, "cases": cases}
+
+
+# ----------------------------------------------------------------------------------------------
 # Output
 
 
@@ -1366,7 +1460,8 @@ def main():
                        ("pmr", lambda: make_pmr(base, x, y)),
                        ("gblending", lambda: make_gblending(*gb)),
                        ("mmcosine", lambda: make_mmcosine(base, x, y)),
-                       ("cml", lambda: make_cml(base, x, y))):
+                       ("cml", lambda: make_cml(base, x, y)),
+                       ("mbsd", lambda: make_mbsd(base, x, y))):
         doc = make()
         doc["source"] = SOURCE
         doc["torch"] = torch.__version__
