@@ -168,9 +168,15 @@ fn walk(section: &KeyItem, prefix: &str, out: &mut Vec<Key>) {
             for variant in i.members.iter().filter_map(|v| item(base(v.ty))) {
                 walk(variant, &path, &mut keys);
             }
+            // A key several kinds take (`method.epochs`) is listed once, with each kind's
+            // meaning where they differ.
             for k in keys {
-                if !out.iter().any(|o| o.path == k.path) {
-                    out.push(k);
+                match out.iter_mut().find(|o| o.path == k.path) {
+                    None => out.push(k),
+                    Some(o) if !o.meaning.contains(&k.meaning) => {
+                        o.meaning = format!("{} {}", o.meaning, k.meaning);
+                    }
+                    Some(_) => {}
                 }
             }
             continue;
@@ -246,6 +252,25 @@ mod tests {
             .ty
             .contains("\"resampy_kaiser_best\""));
         assert_eq!(key("name").default, "");
+    }
+
+    /// A key several method kinds take is listed once, with each kind's meaning.
+    #[test]
+    fn a_key_of_several_kinds_carries_each_kinds_meaning() {
+        let listed = keys();
+        assert_eq!(
+            listed.iter().filter(|k| k.path == "method.epochs").count(),
+            1
+        );
+        let k = key("method.epochs");
+        for kind in ["agm:", "mmcosine:", "cml:", "mbsd:"] {
+            assert!(k.meaning.contains(kind), "{kind} in {k:?}");
+        }
+        // Its inner keys, the same for every kind, once each.
+        assert_eq!(
+            key("method.epochs.start").meaning.matches("epoch").count(),
+            1
+        );
     }
 
     #[test]
