@@ -16,7 +16,6 @@ use super::engine::{all_groups, StepContext, StepError, StepStats};
 use super::resolve::{ConfigProblem, MethodContext};
 use super::{EpochContext, Method};
 use crate::epoch_window::EpochWindow;
-use crate::mixup::config::Contribution;
 use crate::model::params::{Matrix, Tape};
 use crate::model::Backend;
 use crate::rng::{stream, Stream};
@@ -84,11 +83,7 @@ impl CmlConfig {
         }
         let lambda = *self.lambda.get_or_insert(CML_LAMBDA);
         ConfigProblem::in_range("lambda", lambda, "[0, ∞)", |v| v >= 0.0)?;
-        let window = *self.epochs.get_or_insert(EpochWindow {
-            start: 0,
-            stop: cx.epochs,
-        });
-        ConfigProblem::window("epochs", window, cx.epochs)?;
+        let window = ConfigProblem::window_or_every_epoch("epochs", &mut self.epochs, cx.epochs)?;
         Ok(CmlSettings {
             lambda,
             hinge: *self.hinge.get_or_insert_default(),
@@ -213,11 +208,7 @@ impl<D: Backend> Method<D> for Cml {
         };
         let mut grads = cx.backward(loss)?;
         cx.update(&mut grads, &all_groups)?;
-        let contribution = unimodal
-            .iter()
-            .enumerate()
-            .map(|(m, u)| cx.contribution(m, Contribution::Confidence, u, &[], &labels))
-            .collect();
+        let contribution = cx.confidences(&unimodal, &labels);
         Ok(StepStats {
             loss: full_value,
             contribution,

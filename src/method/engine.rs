@@ -250,6 +250,17 @@ impl<D: Backend> StepContext<'_, D> {
         }
     }
 
+    /// Each modality's confidence contribution from its host unimodal logits `unimodal`
+    /// ([`StepContext::contribution`] with [`crate::mixup::config::Contribution::Confidence`]).
+    pub fn confidences(&self, unimodal: &[Vec<f32>], labels: &[usize]) -> Vec<f64> {
+        let kind = crate::mixup::config::Contribution::Confidence;
+        unimodal
+            .iter()
+            .enumerate()
+            .map(|(m, u)| self.contribution(m, kind, u, &[], labels))
+            .collect()
+    }
+
     /// Σ_i softmax(u)_i,y_i of modality `m`'s host logits `u` — the score OGM-GE and PMR
     /// compare — summed over the rows where m is present and scaled by n/n_m, so modalities
     /// present in different numbers of rows stay comparable.

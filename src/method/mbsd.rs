@@ -15,7 +15,6 @@ use super::engine::{all_groups, StepContext, StepError, StepStats, NEEDS_DECOMPO
 use super::resolve::{ConfigProblem, MethodContext};
 use super::Method;
 use crate::epoch_window::EpochWindow;
-use crate::mixup::config::Contribution;
 use crate::model::params::{Matrix, Tape};
 use crate::model::Backend;
 use dfdx::prelude::*;
@@ -88,11 +87,7 @@ impl MbsdConfig {
                 what: None,
             });
         }
-        let window = *self.epochs.get_or_insert(EpochWindow {
-            start: 0,
-            stop: cx.epochs,
-        });
-        ConfigProblem::window("epochs", window, cx.epochs)?;
+        let window = ConfigProblem::window_or_every_epoch("epochs", &mut self.epochs, cx.epochs)?;
         Ok(MbsdSettings {
             kl: *self.kl.get_or_insert_default(),
             weights: *self.weights.get_or_insert_default(),
@@ -193,11 +188,7 @@ impl<D: Backend> Method<D> for Mbsd {
         };
         let mut grads = cx.backward(loss)?;
         cx.update(&mut grads, &all_groups)?;
-        let contribution = unimodal
-            .iter()
-            .enumerate()
-            .map(|(m, u)| cx.contribution(m, Contribution::Confidence, u, &[], &labels))
-            .collect();
+        let contribution = cx.confidences(&unimodal, &labels);
         Ok(StepStats {
             loss: fused_value,
             contribution,

@@ -15,7 +15,6 @@ use super::engine::{all_groups, StepContext, StepError, StepStats};
 use super::resolve::{ConfigProblem, MethodContext};
 use super::Method;
 use crate::epoch_window::EpochWindow;
-use crate::mixup::config::Contribution;
 use crate::model::config::Fusion;
 use crate::model::cosine::{cosine_forward, cosine_logits, HeadSlice};
 use crate::model::params::{Matrix, Tape};
@@ -57,11 +56,7 @@ impl MmCosineConfig {
         }
         let scale = *self.scale.get_or_insert(MMCOSINE_SCALE);
         ConfigProblem::positive("scale", scale)?;
-        let window = *self.epochs.get_or_insert(EpochWindow {
-            start: 0,
-            stop: cx.epochs,
-        });
-        ConfigProblem::window("epochs", window, cx.epochs)?;
+        let window = ConfigProblem::window_or_every_epoch("epochs", &mut self.epochs, cx.epochs)?;
         Ok(MmCosineSettings { scale, window })
     }
 }
@@ -127,11 +122,7 @@ impl<D: Backend> Method<D> for MmCosine {
         let loss_value = loss.as_vec()[0] as f64;
         let mut grads = cx.backward(loss)?;
         cx.update(&mut grads, &all_groups)?;
-        let contribution = unimodal
-            .iter()
-            .enumerate()
-            .map(|(m, u)| cx.contribution(m, Contribution::Confidence, u, &[], &labels))
-            .collect();
+        let contribution = cx.confidences(&unimodal, &labels);
         Ok(StepStats {
             loss: loss_value,
             contribution,

@@ -18,7 +18,6 @@
 use super::engine::{all_groups, StepContext, StepError, StepStats, NEEDS_DECOMPOSABLE_HEAD};
 use super::resolve::{ConfigProblem, MethodContext};
 use super::Method;
-use crate::mixup::config::Contribution;
 use crate::model::grads::edit_grad;
 use crate::model::layers::detach;
 use crate::model::params::{Group, Matrix, Tape};
@@ -253,11 +252,7 @@ impl<D: Backend> Method<D> for MmPareto {
             }
         }
         cx.update(&mut g_sum, &all_groups)?;
-        let contribution = unimodal
-            .iter()
-            .enumerate()
-            .map(|(m, u)| cx.contribution(m, Contribution::Confidence, u, &[], &labels))
-            .collect();
+        let contribution = cx.confidences(&unimodal, &labels);
         Ok(StepStats {
             loss: loss_value,
             contribution,

@@ -83,11 +83,7 @@ impl OgmGeConfig {
         }
         let alpha = *self.alpha.get_or_insert(OGM_ALPHA);
         ConfigProblem::in_range("alpha", alpha, "[0, ∞)", |v| v >= 0.0)?;
-        let window = *self.epochs.get_or_insert(EpochWindow {
-            start: 0,
-            stop: cx.epochs,
-        });
-        ConfigProblem::window("epochs", window, cx.epochs)?;
+        let window = ConfigProblem::window_or_every_epoch("epochs", &mut self.epochs, cx.epochs)?;
         let params = *self.params.get_or_insert_default();
         if params == OgmParams::ConvWeights && !cx.convolutional {
             return Err(ConfigProblem::NeedsConvolutions { key: "params" });

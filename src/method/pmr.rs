@@ -157,11 +157,7 @@ impl PmrConfig {
         ConfigProblem::in_range("sample_fraction", self.sample_fraction, "(0, 1]", |v| {
             v > 0.0 && v <= 1.0
         })?;
-        let window = *self.epochs.get_or_insert(EpochWindow {
-            start: 0,
-            stop: cx.epochs,
-        });
-        ConfigProblem::window("epochs", window, cx.epochs)?;
+        let window = ConfigProblem::window_or_every_epoch("epochs", &mut self.epochs, cx.epochs)?;
         Ok(PmrSettings {
             alpha: self.alpha,
             momentum: self.momentum,

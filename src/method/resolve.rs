@@ -123,6 +123,21 @@ impl ConfigProblem {
         }
     }
 
+    /// The window `w`, every epoch when unset (written back into `w`); `Ok` when it lies
+    /// within `epochs` epochs.
+    pub fn window_or_every_epoch(
+        key: &'static str,
+        w: &mut Option<EpochWindow>,
+        epochs: usize,
+    ) -> Result<EpochWindow, ConfigProblem> {
+        let window = *w.get_or_insert(EpochWindow {
+            start: 0,
+            stop: epochs,
+        });
+        ConfigProblem::window(key, window, epochs)?;
+        Ok(window)
+    }
+
     /// `Ok` when the window `w` lies within `epochs` epochs.
     pub fn window(key: &'static str, w: EpochWindow, epochs: usize) -> Result<(), ConfigProblem> {
         match w.start < w.stop && w.stop <= epochs {
