@@ -11,26 +11,43 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// The cluster's SLURM_CONF, if a cluster answers.
+/// Whether a node of the cluster answers in a state that takes or runs jobs. `completing` counts:
+/// the three tests run in parallel, so one test may look while another's job is finishing.
+fn answers(conf: &str) -> bool {
+    Command::new("sinfo")
+        .args(["-h", "-o", "%T"])
+        .env("SLURM_CONF", conf)
+        .output()
+        .map(|o| {
+            o.status.success()
+                && String::from_utf8_lossy(&o.stdout).lines().any(|l| {
+                    let state = l
+                        .trim()
+                        .trim_end_matches(['*', '~', '#', '+', '$', '@', '^', '-']);
+                    ["idle", "mixed", "allocated", "completing"].contains(&state)
+                })
+        })
+        .unwrap_or(false)
+}
+
+/// The cluster's SLURM_CONF, if a cluster answers within 30 s (a node that has just finished a
+/// job or re-registered after a controller restart may be between states for a few seconds).
 fn cluster(test: &str) -> Option<String> {
     let conf = std::env::var("SLURM_CONF").unwrap_or_else(|_| {
         let dir = std::env::var("BALMIX_SLURM_DIR").unwrap_or("/tmp/balmix-slurm".into());
         format!("{dir}/slurm.conf")
     });
-    let up = Path::new(&conf).is_file()
-        && Command::new("sinfo")
-            .args(["-h", "-o", "%T"])
-            .env("SLURM_CONF", &conf)
-            .output()
-            .map(|o| {
-                o.status.success()
-                    && String::from_utf8_lossy(&o.stdout)
-                        .lines()
-                        .any(|l| ["idle", "mixed", "allocated"].contains(&l.trim()))
-            })
-            .unwrap_or(false);
-    if up {
-        return Some(conf);
+    if Path::new(&conf).is_file() {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if answers(&conf) {
+                return Some(conf);
+            }
+            if Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
     }
     let why = format!(
         "no Slurm cluster answers (SLURM_CONF {conf}); start one with scripts/slurm-local.sh start"
