@@ -53,6 +53,11 @@ pub enum Stream {
     Resample,
     /// A method's per-epoch order of the modalities (CML's removal order), indexed by epoch.
     ModalityOrder,
+    /// A method's per-step class mask (AMCo's masked classes), indexed by global step.
+    ClassMask,
+    /// A method's per-step feature drop (OPM's whether-to-drop draw and per-sample masks),
+    /// indexed by global step.
+    ModalityDrop,
 }
 
 impl Stream {
@@ -76,6 +81,8 @@ impl Stream {
             Stream::MethodInit => "method-init",
             Stream::Resample => "resample",
             Stream::ModalityOrder => "modality-order",
+            Stream::ClassMask => "class-mask",
+            Stream::ModalityDrop => "modality-drop",
         }
     }
 }

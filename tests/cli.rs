@@ -259,6 +259,8 @@ fn sigkill_mid_epoch_then_resume_is_bit_identical_for_stateful_methods() {
         [&own_step[..], &["--set", "method.kind=\"mmcosine\""]].concat(),
         [&own_step[..], &["--set", "method.kind=\"cml\""]].concat(),
         [&own_step[..], &["--set", "method.kind=\"mbsd\""]].concat(),
+        [&own_step[..], &["--set", "method.kind=\"amco\""]].concat(),
+        [&own_step[..], &["--set", "method.kind=\"opm\""]].concat(),
     ] {
         sigkill_then_resume(&extra);
     }

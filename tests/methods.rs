@@ -921,6 +921,21 @@ fn mbsd_resumes_bit_identically_and_one_and_two_threads_agree() {
     one_method_resumes_and_threads_agree("mbsd");
 }
 
+/// See [`mmcosine_resumes_bit_identically_and_one_and_two_threads_agree`]: AMCo's layer is in
+/// the model file and checkpoints, its dependence flags and batch count in the method state, and
+/// its masks come from the `class-mask` stream by global step.
+#[test]
+fn amco_resumes_bit_identically_and_one_and_two_threads_agree() {
+    one_method_resumes_and_threads_agree("amco");
+}
+
+/// See [`mmcosine_resumes_bit_identically_and_one_and_two_threads_agree`]: OPM keeps no state;
+/// its drops come from the `modality-drop` stream by global step.
+#[test]
+fn opm_resumes_bit_identically_and_one_and_two_threads_agree() {
+    one_method_resumes_and_threads_agree("opm");
+}
+
 fn one_method_resumes_and_threads_agree(kind: &str) {
     let kind = format!("method.kind=\"{kind}\"");
     let r = recipe("tiny.toml", &[kind.as_str(), "train.epochs=3"]);
@@ -1036,5 +1051,167 @@ proptest::proptest! {
             let rs: f32 = (0..3).map(|c| (ua[i * 3 + c] - uv[i * 3 + c]).powi(2)).sum::<f32>() / 3.0;
             proptest::prop_assert!(rs >= 0.0);
         }
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// AMCo's invariants (baselines spec §12): p ∈ [0, 1], 0 all through epoch 0 and 1 once
+    /// l ≥ ε; the class mask holds exactly ⌊p·C⌋ zeros, every other entry exactly 1, and is a
+    /// pure function of (seed, step); at most one modality is dependent when σ ≥ 1/2 (the shares
+    /// sum to 1).
+    #[test]
+    fn amco_masks_hold_floor_p_c_exact_zeros_and_at_most_one_modality_is_dependent(
+        seed in 0u64..1000,
+        step in 0u64..10_000,
+        epoch in 0usize..100,
+        batches in 0u64..40,
+        classes in 2usize..40,
+        u in proptest::collection::vec(-6.0f32..6.0, 2 * 4 * 40),
+        sigma in 0.5f64..0.99,
+    ) {
+        use balmix::method::amco::{class_mask, dependence, mask_share};
+        let p = mask_share(epoch, batches, 0.3);
+        proptest::prop_assert!((0.0..=1.0).contains(&p));
+        if epoch == 0 || batches == 0 {
+            proptest::prop_assert_eq!(p, 0.0);
+        }
+        if epoch as f64 / 10.0 * batches as f64 >= 0.3 + 1e-9 {
+            proptest::prop_assert_eq!(p, 1.0);
+        }
+        let mask = class_mask(seed, step, p, classes);
+        proptest::prop_assert_eq!(&mask, &class_mask(seed, step, p, classes));
+        let zeros = mask.iter().filter(|&&v| v == 0.0).count();
+        proptest::prop_assert_eq!(zeros, (p * classes as f64).floor() as usize);
+        proptest::prop_assert!(mask.iter().all(|&v| v == 0.0 || v == 1.0));
+        let n = 4;
+        let per = n * classes;
+        let us = vec![u[..per].to_vec(), u[per..2 * per].to_vec()];
+        let dependent = dependence(&us, n, classes, sigma);
+        proptest::prop_assert!(dependent.iter().filter(|&&d| d).count() <= 1);
+    }
+
+    /// OPM's invariants: q_m ∈ {0} ∪ [q_base, q_base(1 + α)], positive for at most one modality
+    /// (the one scoring above all others together); a step with p_exe = 0 never drops and one with
+    /// p_exe = 1 always does; a modality with q = 0 is kept by every sample, so no sample loses
+    /// every modality; the kept features' scale 1/(1 − θ + 10⁻⁵) is at least 1/(1 + 10⁻⁵) (θ ≥ 0).
+    #[test]
+    fn opm_drops_only_the_dominant_modality_and_never_a_whole_sample(
+        scores in proptest::collection::vec(0.0f64..64.0, 2..5),
+        alpha in 0.0f64..2.0,
+        base in 0.0f64..1.0,
+        seed in 0u64..1000,
+        step in 0u64..10_000,
+        n in 1usize..40,
+    ) {
+        use balmix::method::opm::{draw_drop, drop_probabilities};
+        let q_base = base / (1.0 + alpha);
+        let q = drop_probabilities(&scores, alpha, q_base);
+        proptest::prop_assert!(q.iter().filter(|&&v| v > 0.0).count() <= 1);
+        for (m, &qm) in q.iter().enumerate() {
+            proptest::prop_assert!(qm == 0.0 || (qm >= q_base && qm <= q_base * (1.0 + alpha) + 1e-12));
+            let others: f64 = scores.iter().sum::<f64>() - scores[m];
+            if qm > 0.0 {
+                proptest::prop_assert!(scores[m] > others);
+            }
+        }
+        let widths: Vec<usize> = (0..scores.len()).map(|m| 4 + 3 * m).collect();
+        proptest::prop_assert!(draw_drop(seed, step, &q, &widths, n, 0.0).is_none());
+        let d = draw_drop(seed, step, &q, &widths, n, 1.0).expect("p_exe 1 always drops");
+        proptest::prop_assert!(d.scale >= 1.0 / (1.0 + 1e-5));
+        for (m, keep) in d.keep.iter().enumerate() {
+            if q[m] == 0.0 {
+                proptest::prop_assert!(keep.iter().all(|&k| k));
+            }
+        }
+        for i in 0..n {
+            proptest::prop_assert!(d.keep.iter().any(|k| k[i]));
+        }
+    }
+}
+
+/// See [`mmcosine_resumes_bit_identically_and_one_and_two_threads_agree`]: LFM's α, lr_α and last
+/// Hessian-vector mean are in the method state; its probe batch is the first validation samples.
+#[test]
+fn lfm_resumes_bit_identically_and_one_and_two_threads_agree() {
+    one_method_resumes_and_threads_agree("lfm");
+}
+
+/// LFM's finite-difference Hessian-vector product against the exact one on a quadratic
+/// L(θ) = ½ θᵀAθ + bᵀθ (gradient Aθ + b, computed in f32 as the network's are; H·v = Av in f64):
+/// the central difference is exact for a quadratic, so what is left is f32 rounding, mostly of
+/// θ ± εv itself (an f32 ulp of θ against a shift of ε|v| ≈ 2⁻¹⁸(1 + ‖θ‖)) — within 5e-2 of
+/// max|Av|; a factor or sign wrong, or a one-sided difference, is far outside that.
+#[test]
+fn lfm_finite_difference_hvp_is_the_exact_hvp_on_a_quadratic() {
+    use balmix::method::lfm::central_difference_hvp;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    for dims in [[3usize, 4], [17, 1], [64, 32]] {
+        let d: usize = dims.iter().sum();
+        let mut a = vec![0f64; d * d];
+        for i in 0..d {
+            for j in 0..=i {
+                let v = rng.gen_range(-1.0..1.0) + if i == j { 2.0 } else { 0.0 };
+                a[i * d + j] = v;
+                a[j * d + i] = v;
+            }
+        }
+        let b: Vec<f64> = (0..d).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let split = |flat: Vec<f32>| -> Vec<Vec<f32>> {
+            vec![flat[..dims[0]].to_vec(), flat[dims[0]..].to_vec()]
+        };
+        let draw = |rng: &mut rand::rngs::StdRng| -> Vec<f32> {
+            (0..d).map(|_| rng.gen_range(-2.0f32..2.0)).collect()
+        };
+        let (theta, v) = (split(draw(&mut rng)), split(draw(&mut rng)));
+        let mut grad = |point: &[Vec<f32>]| {
+            let x: Vec<f32> = point.concat();
+            let g: Vec<f32> = (0..d)
+                .map(|i| (0..d).map(|j| a[i * d + j] as f32 * x[j]).sum::<f32>() + b[i] as f32)
+                .collect();
+            Ok(split(g))
+        };
+        let got: Vec<f64> = central_difference_hvp(&theta, &v, &mut grad)
+            .unwrap()
+            .concat();
+        let vf: Vec<f64> = v.concat().iter().map(|&x| x as f64).collect();
+        let want: Vec<f64> = (0..d)
+            .map(|i| (0..d).map(|j| a[i * d + j] * vf[j]).sum())
+            .collect();
+        let scale = want.iter().fold(0f64, |m, w| m.max(w.abs()));
+        for (g, w) in got.iter().zip(&want) {
+            assert!(
+                (g - w).abs() <= 5e-2 * scale,
+                "{dims:?}: {g} vs {w} (max {scale})"
+            );
+        }
+    }
+}
+
+proptest::proptest! {
+    /// LFM's invariants (baselines spec §12): after any update α₀ + α₁ = 1 and α₁ ∈ [0.05,
+    /// 0.95]; lr_α halves exactly at epochs 20, 40, …; the true Jensen–Shannon divergence lies in
+    /// [0, ln 2] and both alignments are ≥ 0 (up to f32 rounding).
+    #[test]
+    fn lfm_alpha_stays_a_clipped_convex_pair_and_js_is_within_zero_and_ln_2(
+        alpha in 0.05f64..=0.95,
+        lr in 1e-6f64..1.0,
+        epoch in 0usize..200,
+        mean in -1e4f64..1e4,
+        p in proptest::collection::vec(-8.0f32..8.0, 12),
+        q in proptest::collection::vec(-8.0f32..8.0, 12),
+    ) {
+        use balmix::method::lfm::{alignment, update_alpha, LfmJs};
+        let (a1, lr2) = update_alpha(alpha, lr, epoch, mean);
+        proptest::prop_assert!((0.05..=0.95).contains(&a1));
+        proptest::prop_assert!(((1.0 - a1) + a1 - 1.0).abs() < 1e-15);
+        let halves = epoch % 20 == 0 && epoch != 0;
+        proptest::prop_assert_eq!(lr2, if halves { lr / 2.0 } else { lr });
+        let dev = Dev::default();
+        let t = |v: &[f32]| dev.tensor_from_vec(v.to_vec(), (4, 3)).retaped::<Tape<Dev>>();
+        let js = alignment(t(&p), t(&q), LfmJs::True).as_vec()[0];
+        proptest::prop_assert!((-1e-6..=std::f32::consts::LN_2 + 1e-6).contains(&js), "js {}", js);
+        let released = alignment(t(&p), t(&q), LfmJs::Released).as_vec()[0];
+        proptest::prop_assert!(released >= -1e-6, "released {}", released);
     }
 }

@@ -691,6 +691,21 @@ fn typed_choices_agree_with_the_recorded_recipe() {
                 hinge: k.hinge.expect(&what),
                 window: k.epochs.expect(&what),
             }),
+            MethodSection::Amco(k) => Method::Amco(balmix::method::config::AmcoSettings {
+                sigma: k.sigma.expect(&what),
+                eps: k.eps.expect(&what),
+                window: k.epochs.expect(&what),
+            }),
+            MethodSection::Lfm(k) => Method::Lfm(balmix::method::config::LfmSettings {
+                js: k.js.expect(&what),
+                lr_alpha: k.lr_alpha.expect(&what),
+            }),
+            MethodSection::Opm(k) => Method::Opm(balmix::method::config::OpmSettings {
+                alpha: k.alpha.expect(&what),
+                q_base: k.q_base.expect(&what),
+                p_exe: k.p_exe.expect(&what),
+                window: k.epochs.expect(&what),
+            }),
             MethodSection::Mbsd(k) => Method::Mbsd(balmix::method::config::MbsdSettings {
                 kl: k.kl.expect(&what),
                 weights: k.weights.expect(&what),

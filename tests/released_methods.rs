@@ -55,6 +55,8 @@ struct Stepped {
     before: BTreeMap<String, Vec<f32>>,
     after: BTreeMap<String, Vec<f32>>,
     buffers: Vec<String>,
+    /// The method's checkpointed state after the step.
+    state: Value,
 }
 
 /// One step of `recipe` on the reference batch, from the reference's weights (with the case's
@@ -107,7 +109,7 @@ fn reference_step_at(
     let splits = train_all(labels.len());
     let mut trainer =
         Trainer::new(recipe, 0, &data, &splits, Cpu::default()).expect("the data reads");
-    let buffers = load_reference_params(&mut trainer, case);
+    let buffers = load_reference_params(&mut trainer.model, case);
     if let Some(s) = state {
         trainer
             .method_mut()
@@ -119,12 +121,12 @@ fn reference_step_at(
 
 /// Every parameter and buffer of the trainer's model from the reference (the case's
 /// `params_override` first, then `network.json`); the buffers' names.
-fn load_reference_params(trainer: &mut Trainer<'_, Cpu>, case: &Value) -> Vec<String> {
+fn load_reference_params(model: &mut Model<Cpu>, case: &Value) -> Vec<String> {
     let net = reference("network");
     let overrides = case.get("params_override");
     let mut buffers = Vec::new();
-    for id in 0..trainer.model.store.params.len() {
-        let p = &trainer.model.store.params[id];
+    for id in 0..model.store.params.len() {
+        let p = &model.store.params[id];
         let name = p.name.clone();
         if p.buffer {
             buffers.push(name.clone());
@@ -134,7 +136,7 @@ fn load_reference_params(trainer: &mut Trainer<'_, Cpu>, case: &Value) -> Vec<St
             .and_then(|o| o.get(&key))
             .or_else(|| net["params"].get(&key))
             .unwrap_or_else(|| panic!("network.json has no parameter {key}"));
-        trainer.model.store.set_values(id, f32s(v));
+        model.store.set_values(id, f32s(v));
     }
     buffers
 }
@@ -156,6 +158,7 @@ fn step_once(
         before,
         after: values(&trainer.model),
         buffers,
+        state: trainer.method_mut().state(),
     }
 }
 
@@ -609,7 +612,7 @@ fn gblending_matches_balancebenchmarks_estimate_and_step_with_batch_norm() {
     );
     let mut trainer =
         Trainer::new(&recipe, 0, &data, &splits, Cpu::default()).expect("the data reads");
-    let buffers = load_reference_params(&mut trainer, &case);
+    let buffers = load_reference_params(&mut trainer.model, &case);
     trainer.start_epoch(0).expect("the estimate");
     let weights = f64s(&trainer.method_mut().state()["weights"]);
     let want = f64s(&case["quantities"]["weights"]);
@@ -646,7 +649,7 @@ fn pmr_prototypes_follow_the_released_pass_and_schedule() {
     let recipe = bn_recipe(&["losses.pmr.momentum=0.2".into()]);
     let mut trainer =
         Trainer::new(&recipe, 0, &data, &splits, Cpu::default()).expect("the data reads");
-    load_reference_params(&mut trainer, &file["cases"][0]);
+    load_reference_params(&mut trainer.model, &file["cases"][0]);
     let centres = |t: &mut Trainer<'_, Cpu>| -> Vec<Vec<f64>> {
         let state = t.method_mut().state();
         state["losses"][0]["centres"]
@@ -844,7 +847,7 @@ fn mmcosine_predicts_with_the_released_cosine_logits() {
     let splits = train_all(labels.len());
     let mut trainer =
         Trainer::new(&recipe, 0, &data, &splits, Cpu::default()).expect("the data reads");
-    load_reference_params(&mut trainer, &case);
+    load_reference_params(&mut trainer.model, &case);
     let Kind::Mmcosine(settings) = *recipe.method() else {
         panic!("an mmcosine recipe")
     };
@@ -941,5 +944,267 @@ fn mbsd_matches_its_released_step_with_batch_norm() {
             num(&q["ce_fused"], "ce_fused"),
             "mbsd fused loss",
         );
+    }
+}
+
+/// AMCo (GeWu-Lab/BalanceBenchmark 4c1482f: AMCo_trainer.py L60–L159, avclassify_model.py
+/// L326–L384; σ 0.5, ε 0.3 and the window 0–80 of configs/trainer_config.yaml), its C×C layer
+/// loaded from the reference: steps with nobody dependent, with a dependent modality in epoch 0
+/// (p = 0: nothing masked), fully masked (epoch 1 after 3 and 4 batches: p = 1), one class masked
+/// (epoch 1 after 1 batch: p = sin(π/6), one zero — the case whose mask balmix's `class-mask`
+/// stream draws), and after the window (CE of the layer, nothing masked). Each step's dependence
+/// result for the next batch equals the reference's.
+#[test]
+fn amco_matches_its_released_step_with_batch_norm() {
+    use balmix::method::amco::{class_mask, mask_share};
+    let file = reference("amco");
+    let mut one_zero_cases = 0;
+    for case in file["cases"].as_array().expect("cases") {
+        let name = case["name"].as_str().unwrap();
+        let set = &case["settings"];
+        let epoch = set["epoch"].as_u64().unwrap() as usize;
+        let batches = set["batches_this_epoch"].as_u64().unwrap();
+        let share = mask_share(epoch, batches, num(&set["eps"], "eps"));
+        assert_close(share, num(&set["pt"], "pt"), &format!("amco {name} p"));
+        // balmix's mask for this step (seed 0, global step 0 of a fresh trainer).
+        let mask: Vec<f64> = class_mask(0, 0, share, 3)
+            .iter()
+            .map(|&v| v as f64)
+            .collect();
+        if name.contains("one_masked_at_") {
+            if mask != f64s(&set["mask"]) {
+                continue;
+            }
+            one_zero_cases += 1;
+        } else {
+            assert_eq!(mask, f64s(&set["mask"]), "amco {name}: the mask is certain");
+        }
+        let recipe = bb_method_recipe("amco", set, &[("sigma", "sigma"), ("eps", "eps")]);
+        let state = serde_json::json!({ "dependent": set["dependent"], "batches": batches });
+        let s = reference_step_at(&recipe, case, Some(&state), 1.0, epoch);
+        assert_matches(&s, case, &format!("amco {name}"));
+        let q = &case["quantities"];
+        assert_close(s.stats.loss, num(&q["ce_output"], "ce_output"), "amco loss");
+        let dependent_after = match q.get("dependent_after") {
+            Some(d) => d.clone(),
+            None => set["dependent"].clone(),
+        };
+        assert_eq!(
+            s.state["dependent"], dependent_after,
+            "amco {name}: the dependence test for the next batch"
+        );
+        assert_eq!(s.state["batches"], batches + 1);
+    }
+    assert_eq!(one_zero_cases, 1, "exactly one one-zero mask is balmix's");
+}
+
+/// AMCo at test: the layer on the unmasked sum of the split logits (the concat head's output),
+/// from the initial network with its batch norms evaluating — whatever the dependence state.
+#[test]
+fn amco_predicts_with_its_layer_and_no_mask() {
+    use balmix::method::amco::Amco;
+    use balmix::method::config::Method as Kind;
+    use balmix::method::Method;
+    let file = reference("amco");
+    let case = case(&file, "epoch_0_none_dependent");
+    let want = &case["quantities"]["test"];
+    let recipe = bn_recipe(&["method.kind=\"amco\"".into()]);
+    let (inputs, _, classes) = network_batch();
+    let widths: Vec<usize> = inputs.iter().map(|rows| rows[0].len()).collect();
+    let mut model = Model::build(
+        &recipe.model_settings(),
+        &widths,
+        classes,
+        0,
+        Cpu::default(),
+    );
+    let Kind::Amco(settings) = *recipe.method() else {
+        panic!("an amco recipe")
+    };
+    let mut amco = Amco::new(settings);
+    let mut rng = balmix::rng::stream(0, balmix::rng::Stream::MethodInit, 0);
+    Method::<Cpu>::add_parameters(&mut amco, &mut model, &mut rng);
+    load_reference_params(&mut model, &case);
+    Method::<Cpu>::restore(
+        &mut amco,
+        &serde_json::json!({ "dependent": [true, true], "batches": 9 }),
+    )
+    .expect("a state");
+    let dev = model.store.dev.clone();
+    let zs: Vec<_> = inputs
+        .iter()
+        .enumerate()
+        .map(|(m, rows)| {
+            let x = dev.tensor_from_vec(rows.concat(), (rows.len(), widths[m]));
+            model.encode(m, x)
+        })
+        .collect();
+    let got: Vec<f64> = Method::<Cpu>::predict(&amco, &model, zs)
+        .into_iter()
+        .map(f64::from)
+        .collect();
+    let expected: Vec<f64> = want["logits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(f64s)
+        .collect();
+    assert_all_close(&got, &expected, "amco test logits");
+    assert!(num(&want["margin"], "margin") > 1e-3);
+}
+
+/// OPM (GeWu-Lab/BalanceBenchmark 4c1482f: OPM_trainer.py L16–L57, L138–L208; α 0.5, p_exe 0.7,
+/// q_base 0.4 and the window 0–80 of configs/trainer_config.yaml), on the settings where every
+/// draw is certain: q_base 1, α 0, p_exe 1 (the dominant modality's features dropped from every
+/// sample, the rest scaled by 1/(1 − θ + 10⁻⁵)); p_exe 0 (never drops: plain CE); and after the
+/// window (plain CE; the released trainer has no loss there).
+#[test]
+fn opm_matches_its_released_step_with_batch_norm() {
+    let file = reference("opm");
+    for name in [
+        "dominant_dropped_q_1",
+        "never_executes_p_exe_0",
+        "outside_window",
+    ] {
+        let case = case(&file, name);
+        let set = &case["settings"];
+        let recipe = bb_method_recipe(
+            "opm",
+            set,
+            &[("alpha", "alpha"), ("q_base", "q_base"), ("p_exe", "p_exe")],
+        );
+        let epoch = set["epoch"].as_u64().unwrap() as usize;
+        let s = reference_step_at(&recipe, &case, None, 1.0, epoch);
+        assert_matches(&s, &case, &format!("opm {name}"));
+        assert_close(s.stats.loss, num(&case["loss"], "loss"), "opm loss");
+    }
+}
+
+/// The bn-net recipe for LFM (`method.js = js`) with a validation split, which LFM needs for
+/// its probe batch.
+fn lfm_recipe(js: &str) -> Recipe {
+    bn_recipe(&[
+        "method.kind=\"lfm\"".into(),
+        format!("method.js=\"{js}\""),
+        "dataset.split.val=0.25".into(),
+    ])
+}
+
+/// LFM's step (GeWu-Lab/BalanceBenchmark 4c1482f: LFM_trainer.py L32–L39, L332–L349):
+/// 2·(α₀·CE + α₁·alignment) with α as the state holds it — the released start (0.95, 0.05) and
+/// (0.5, 0.5) with the released alignment, and (0.5, 0.5) with the true Jensen–Shannon.
+#[test]
+fn lfm_matches_its_released_step_with_batch_norm() {
+    let file = reference("lfm");
+    for name in [
+        "released_alpha_start",
+        "released_alpha_half",
+        "true_js_alpha_half",
+    ] {
+        let case = case(&file, name);
+        let set = &case["settings"];
+        let recipe = lfm_recipe(set["js"].as_str().unwrap());
+        let alpha = f64s(&set["alpha"]);
+        let state = serde_json::json!({ "alpha": alpha[1], "lr_alpha": 1e-4, "hvp_mean": null });
+        let s = reference_step(&recipe, &case, Some(&state), 1.0);
+        assert_matches(&s, &case, &format!("lfm {name}"));
+        assert_close(s.stats.loss, num(&case["quantities"]["ce"], "ce"), "lfm CE");
+        assert_eq!(s.state, state, "a step leaves α alone");
+    }
+}
+
+/// LFM's Hessian-vector product (LFM_trainer.py L41–L68): balmix's central difference of f32
+/// gradients against PyTorch's double backward in float64 on the same network and samples (all
+/// six), for both alignments: ‖h − h_ref‖/‖h_ref‖ ≤ 1e-2 over every tensor (measured 8e-4–1e-3), the first tensor's
+/// entries within 2e-2 of its largest, and its mean — the only number the α update reads — within
+/// 2e-2 relative (measured: 0.7%, 1.4%, 1.1%). A central difference of f32 gradients cannot do
+/// much better here: the network's ReLUs and max-pools make h piecewise, so a larger step
+/// crosses kinks (2⁻¹⁴ lands 10× off) and a smaller one drowns in rounding. The forward at
+/// θ updates each batch norm's running statistics once, as the released single forward does;
+/// θ ends bit for bit as it started. Then the α update from the reference's mean (L69–L78):
+/// epochs 0 and 1 at lr_α 1e-4, epoch 20 with lr_α halved.
+#[test]
+fn lfm_hessian_vector_product_matches_pytorchs_double_backward() {
+    use balmix::method::lfm::{probe_hvp, update_alpha, LfmJs};
+    let file = reference("lfm");
+    for h in file["hvp"].as_array().expect("hvp cases") {
+        let name = h["name"].as_str().unwrap();
+        let js = match h["js"].as_str().unwrap() {
+            "true" => LfmJs::True,
+            _ => LfmJs::Released,
+        };
+        let recipe = lfm_recipe(h["js"].as_str().unwrap());
+        let (inputs, labels, classes) = network_batch();
+        let widths: Vec<usize> = inputs.iter().map(|rows| rows[0].len()).collect();
+        let mut model = Model::build(
+            &recipe.model_settings(),
+            &widths,
+            classes,
+            0,
+            Cpu::default(),
+        );
+        load_reference_params(&mut model, &serde_json::json!({}));
+        let before = values(&model);
+        let host: Vec<Vec<f32>> = inputs.iter().map(|rows| rows.concat()).collect();
+        let alpha = f64s(&h["alpha"]);
+        let got = probe_hvp(&mut model, &host, &labels, (alpha[0], alpha[1]), js).expect("an HVP");
+        let names: Vec<String> = model.store.trainable().map(|p| p.name.clone()).collect();
+        assert_eq!(
+            names[0],
+            h["first_param"].as_str().unwrap(),
+            "the first parameter"
+        );
+        let (mut diff2, mut ref2) = (0f64, 0f64);
+        for (name_t, g) in names.iter().zip(&got) {
+            let want = f64s(&h["hvp"][name_t.as_str()]);
+            assert_eq!(want.len(), g.len(), "{name}: {name_t}");
+            diff2 += g
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).powi(2))
+                .sum::<f64>();
+            ref2 += want.iter().map(|b| b * b).sum::<f64>();
+        }
+        let relative = (diff2 / ref2).sqrt();
+        assert!(
+            relative <= 1e-2,
+            "{name}: ‖h − h_ref‖/‖h_ref‖ = {relative:.3e}"
+        );
+        let want_first = f64s(&h["hvp"][names[0].as_str()]);
+        let first_max = want_first.iter().fold(0f64, |m, v| m.max(v.abs()));
+        for (a, b) in got[0].iter().zip(&want_first) {
+            assert!(
+                (a - b).abs() <= 2e-2 * first_max,
+                "{name}: first tensor {a} vs {b} (its max {first_max})"
+            );
+        }
+        let mean = got[0].iter().sum::<f64>() / got[0].len() as f64;
+        let want_mean = num(&h["first_mean"], "first_mean");
+        assert!(
+            (mean - want_mean).abs() <= 2e-2 * want_mean.abs(),
+            "{name}: mean {mean} vs {want_mean}"
+        );
+        eprintln!("{name}: mean {mean} vs {want_mean}; ‖h − h_ref‖/‖h_ref‖ {relative:.2e}");
+        let after = values(&model);
+        for p in model.store.params.iter() {
+            if p.buffer {
+                let want = f64s(&h["running_after"][p.name.as_str()]);
+                let got: Vec<f64> = after[&p.name].iter().map(|&v| v as f64).collect();
+                assert_all_close(&got, &want, &format!("{name}: {} after", p.name));
+            } else {
+                assert_eq!(before[&p.name], after[&p.name], "{name}: θ restored");
+            }
+        }
+        for (epoch, u) in h["updates_from_lr_1e-4"].as_object().unwrap() {
+            let epoch: usize = epoch.parse().unwrap();
+            let (a1, lr) = update_alpha(alpha[1], 1e-4, epoch, want_mean);
+            assert_eq!(a1, num(&u["alpha1"], "alpha1"), "{name} epoch {epoch}");
+            assert_eq!(
+                1.0 - a1,
+                num(&u["alpha0"], "alpha0"),
+                "{name} epoch {epoch}"
+            );
+            assert_eq!(lr, num(&u["lr_alpha"], "lr_alpha"), "{name} epoch {epoch}");
+        }
     }
 }

@@ -90,12 +90,17 @@ fn summary(args: RecipeArgs) -> Result<ExitCode> {
                 .map_or(0, |m| m.width)
         })
         .collect();
-    let model: balmix::model::Model<dfdx::tensor::Cpu> = balmix::model::Model::build(
+    let mut model: balmix::model::Model<dfdx::tensor::Cpu> = balmix::model::Model::build(
         &recipe.model_settings(),
         &widths,
         manifest.classes.len(),
         0,
         Default::default(),
+    );
+    // Parameters the training method owns (AMCo's layer) are part of the model it trains.
+    balmix::method::build::<dfdx::tensor::Cpu>(&recipe.method_settings(1)).add_parameters(
+        &mut model,
+        &mut balmix::rng::stream(0, balmix::rng::Stream::MethodInit, 0),
     );
     let mut out = format!(
         "{} ({} classes; modalities {})\n",

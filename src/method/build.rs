@@ -3,8 +3,8 @@
 use super::config::{Method as Kind, MethodSettings, Modulation};
 use super::mixer::{self, MixAt};
 use super::{
-    agm, bmm, cml, gblending, mbsd, mla, mmcosine, mmpareto, multitask, ogm_ge, pmr, standard,
-    Method,
+    agm, amco, bmm, cml, gblending, lfm, mbsd, mla, mmcosine, mmpareto, multitask, ogm_ge, opm,
+    pmr, standard, Method,
 };
 use crate::mixup::config::Mixer as MixerKind;
 use crate::mixup::config::{Draw, MixPoint};
@@ -34,6 +34,9 @@ pub fn build<D: Backend>(settings: &MethodSettings) -> Box<dyn Method<D>> {
         Kind::Mmcosine(s) => return Box::new(mmcosine::MmCosine::new(s)),
         Kind::Cml(s) => return Box::new(cml::Cml::new(s)),
         Kind::Mbsd(s) => return Box::new(mbsd::Mbsd::new(s)),
+        Kind::Amco(s) => return Box::new(amco::Amco::new(s)),
+        Kind::Opm(s) => return Box::new(opm::Opm::new(s)),
+        Kind::Lfm(s) => return Box::new(lfm::Lfm::new(s, settings.batch_size)),
         Kind::Standard => {}
     }
     let editors = match settings.modulation {

@@ -12,7 +12,8 @@
 //! The loss is (CE(full) + Σ CE(partial)) / M + λ · Σ hinges; outside the window, CE(full).
 //! Prediction is the fused head.
 
-use super::engine::{all_groups, StepContext, StepError, StepStats};
+use super::engine::{StepContext, StepError, StepStats};
+use super::hooks::{state_from_json, state_json};
 use super::resolve::{ConfigProblem, MethodContext};
 use super::{EpochContext, Method};
 use crate::epoch_window::EpochWindow;
@@ -206,24 +207,16 @@ impl<D: Backend> Method<D> for Cml {
             None => full * scale,
             Some(e) => full * scale + e,
         };
-        let mut grads = cx.backward(loss)?;
-        cx.update(&mut grads, &all_groups)?;
-        let contribution = cx.confidences(&unimodal, &labels);
-        Ok(StepStats {
-            loss: full_value,
-            contribution,
-            contribution_ema: None,
-            plan: None,
-            coefficients: vec![1.0; m_count],
-        })
+        cx.update_all(loss)?;
+        Ok(cx.plain_stats(full_value, &unimodal, &labels))
     }
 
     fn state(&self) -> serde_json::Value {
-        serde_json::to_value(&self.state).unwrap_or(serde_json::Value::Null)
+        state_json(&self.state)
     }
 
     fn restore(&mut self, state: &serde_json::Value) -> Result<(), String> {
-        self.state = serde_json::from_value(state.clone()).map_err(|e| e.to_string())?;
+        self.state = state_from_json(state)?;
         Ok(())
     }
 }

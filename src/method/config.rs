@@ -6,15 +6,18 @@ pub use super::agm::{
     AgmAfterWindow, AgmConfig, AgmMaskedPasses, AgmSettings, AGM_ALPHA, AGM_CLIP_NORM,
     AGM_CLIP_TRIGGER,
 };
+pub use super::amco::{AmcoConfig, AmcoSettings, AMCO_EPS, AMCO_SIGMA};
 pub use super::cml::{CmlConfig, CmlHinge, CmlSettings, CML_LAMBDA};
 pub use super::gblending::{
     GblendingConfig, GblendingEstimate, GblendingSettings, GBLENDING_SUPER_EPOCH,
 };
+pub use super::lfm::{LfmConfig, LfmJs, LfmSettings, LFM_LR_ALPHA};
 pub use super::mbsd::{MbsdConfig, MbsdKl, MbsdSettings, MbsdWeights};
 pub use super::mla::{MlaConfig, MlaDenominator, MlaProjection, MlaSettings, MlaTestFusion};
 pub use super::mmcosine::{MmCosineConfig, MmCosineSettings, MMCOSINE_SCALE};
 pub use super::mmpareto::{MmParetoConfig, MmParetoHeads, MmParetoSettings, MMPARETO_GAMMA};
 pub use super::ogm_ge::{OgmGeConfig, OgmGeSettings, OgmParams, OGM_ALPHA, OGM_NOISE};
+pub use super::opm::{OpmConfig, OpmSettings, OPM_ALPHA, OPM_P_EXE, OPM_Q_BASE};
 pub use super::pmr::{PmrCoefficient, PmrConfig, PmrSettings, PrototypeView};
 use super::resolve::{ConfigProblem, MethodContext};
 use crate::mixup::config::{Draw, Mixer};
@@ -25,7 +28,7 @@ use serde::{Deserialize, Serialize};
 // with `kind` first; validation writes every default of the kind out. The doc comment below is
 // what `balmix keys` shows for `method.kind`.
 /// `"standard"` (one forward and backward, with the recipe's `[mixup]`, `[modulation]` and
-/// `[losses]`), `"mmpareto"`, `"agm"`, `"mla"`, `"gblending"`, `"mmcosine"`, `"cml"` or `"mbsd"`. Default `"standard"`.
+/// `[losses]`), `"mmpareto"`, `"agm"`, `"mla"`, `"gblending"`, `"mmcosine"`, `"cml"`, `"mbsd"`, `"amco"`, `"opm"` or `"lfm"`. Default `"standard"`.
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum MethodSection {
@@ -53,6 +56,15 @@ pub enum MethodSection {
     /// MBSD (BalanceBenchmark): fused and unimodal losses plus per-sample weighted logit
     /// discrepancy and KL terms.
     Mbsd(MbsdConfig),
+    /// AMCo (BalanceBenchmark): an extra C×C layer on the summed unimodal logits, the
+    /// dependent modality's logits class-masked on a schedule.
+    Amco(AmcoConfig),
+    /// OPM (Wei et al., TPAMI 2024): the dominant modality's features dropped per sample with a
+    /// probability set by its dominance.
+    Opm(OpmConfig),
+    /// LFM (Yang et al., NeurIPS 2024): fused CE and pairwise Jensen–Shannon between unimodal
+    /// predictions, their weights learnt once per epoch from a Hessian-vector product.
+    Lfm(LfmConfig),
 }
 
 impl MethodSection {
@@ -72,6 +84,9 @@ impl MethodSection {
             MethodSection::Mmcosine(_) => MethodKind::Mmcosine,
             MethodSection::Cml(_) => MethodKind::Cml,
             MethodSection::Mbsd(_) => MethodKind::Mbsd,
+            MethodSection::Amco(_) => MethodKind::Amco,
+            MethodSection::Opm(_) => MethodKind::Opm,
+            MethodSection::Lfm(_) => MethodKind::Lfm,
         }
     }
 
@@ -87,6 +102,9 @@ impl MethodSection {
             MethodSection::Mmcosine(c) => Method::Mmcosine(c.resolve(cx)?),
             MethodSection::Cml(c) => Method::Cml(c.resolve(cx)?),
             MethodSection::Mbsd(c) => Method::Mbsd(c.resolve(cx)?),
+            MethodSection::Amco(c) => Method::Amco(c.resolve(cx)?),
+            MethodSection::Opm(c) => Method::Opm(c.resolve(cx)?),
+            MethodSection::Lfm(c) => Method::Lfm(c.resolve(cx)?),
         })
     }
 
@@ -121,6 +139,12 @@ pub enum MethodKind {
     Cml,
     /// MBSD.
     Mbsd,
+    /// AMCo.
+    Amco,
+    /// OPM.
+    Opm,
+    /// LFM.
+    Lfm,
 }
 
 impl MethodKind {
@@ -135,6 +159,9 @@ impl MethodKind {
             MethodKind::Mmcosine => "mmcosine",
             MethodKind::Cml => "cml",
             MethodKind::Mbsd => "mbsd",
+            MethodKind::Amco => "amco",
+            MethodKind::Opm => "opm",
+            MethodKind::Lfm => "lfm",
         }
     }
 }
@@ -152,6 +179,9 @@ pub fn method_keys() -> Vec<(MethodKind, &'static [&'static str])> {
         (MethodKind::Mmcosine, field_names::<MmCosineConfig>()),
         (MethodKind::Cml, field_names::<CmlConfig>()),
         (MethodKind::Mbsd, field_names::<MbsdConfig>()),
+        (MethodKind::Amco, field_names::<AmcoConfig>()),
+        (MethodKind::Opm, field_names::<OpmConfig>()),
+        (MethodKind::Lfm, field_names::<LfmConfig>()),
     ]
 }
 
@@ -296,6 +326,12 @@ pub enum Method {
     Cml(CmlSettings),
     /// MBSD.
     Mbsd(MbsdSettings),
+    /// AMCo.
+    Amco(AmcoSettings),
+    /// OPM.
+    Opm(OpmSettings),
+    /// LFM.
+    Lfm(LfmSettings),
 }
 
 /// Everything a method is built from, resolved by validation (`Recipe::method_settings`):

@@ -250,6 +250,25 @@ impl<D: Backend> StepContext<'_, D> {
         }
     }
 
+    /// Backward of `loss` and an update of every parameter group (the one-loss methods).
+    pub fn update_all(&mut self, loss: Tensor<(), f32, D, Tape<D>>) -> Result<(), StepError> {
+        let mut grads = self.backward(loss)?;
+        self.update(&mut grads, &all_groups)?;
+        Ok(())
+    }
+
+    /// The statistics of a step without mixing or gradient coefficients: `loss` as the method
+    /// reports it and the confidence contributions of the host unimodal logits `unimodal`.
+    pub fn plain_stats(&self, loss: f64, unimodal: &[Vec<f32>], labels: &[usize]) -> StepStats {
+        StepStats {
+            loss,
+            contribution: self.confidences(unimodal, labels),
+            contribution_ema: None,
+            plan: None,
+            coefficients: vec![1.0; unimodal.len()],
+        }
+    }
+
     /// Each modality's confidence contribution from its host unimodal logits `unimodal`
     /// ([`StepContext::contribution`] with [`crate::mixup::config::Contribution::Confidence`]).
     pub fn confidences(&self, unimodal: &[Vec<f32>], labels: &[usize]) -> Vec<f64> {

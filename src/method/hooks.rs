@@ -176,3 +176,15 @@ pub trait Method<D: Backend> {
         Ok(())
     }
 }
+
+/// A method's state as checkpoint JSON (its serde form).
+pub fn state_json<T: serde::Serialize>(state: &T) -> serde_json::Value {
+    serde_json::to_value(state).unwrap_or(serde_json::Value::Null)
+}
+
+/// A method's state read back from checkpoint JSON.
+pub fn state_from_json<T: serde::de::DeserializeOwned>(
+    state: &serde_json::Value,
+) -> Result<T, String> {
+    serde_json::from_value(state.clone()).map_err(|e| e.to_string())
+}

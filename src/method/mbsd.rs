@@ -11,7 +11,7 @@
 //! pw_i (ln pw_i − ln ps_i). The weights carry gradient as released (`weights = "detached"`
 //! stops it). Outside the window the loss is CE(f). Prediction is the fused head.
 
-use super::engine::{all_groups, StepContext, StepError, StepStats, NEEDS_DECOMPOSABLE_HEAD};
+use super::engine::{StepContext, StepError, StepStats, NEEDS_DECOMPOSABLE_HEAD};
 use super::resolve::{ConfigProblem, MethodContext};
 use super::Method;
 use crate::epoch_window::EpochWindow;
@@ -186,15 +186,7 @@ impl<D: Backend> Method<D> for Mbsd {
             None => fused,
             Some(e) => fused + e,
         };
-        let mut grads = cx.backward(loss)?;
-        cx.update(&mut grads, &all_groups)?;
-        let contribution = cx.confidences(&unimodal, &labels);
-        Ok(StepStats {
-            loss: fused_value,
-            contribution,
-            contribution_ema: None,
-            plan: None,
-            coefficients: vec![1.0; 2],
-        })
+        cx.update_all(loss)?;
+        Ok(cx.plain_stats(fused_value, &unimodal, &labels))
     }
 }

@@ -11,7 +11,7 @@
 //! released optimiser skips it (its gradient is `None`); balmix hands it a zero gradient, which
 //! moves it only under weight decay — and it is read only by steps outside the window.
 
-use super::engine::{all_groups, StepContext, StepError, StepStats};
+use super::engine::{StepContext, StepError, StepStats};
 use super::resolve::{ConfigProblem, MethodContext};
 use super::Method;
 use crate::epoch_window::EpochWindow;
@@ -120,16 +120,8 @@ impl<D: Backend> Method<D> for MmCosine {
         };
         let loss = cross_entropy_with_logits_loss(logits, targets);
         let loss_value = loss.as_vec()[0] as f64;
-        let mut grads = cx.backward(loss)?;
-        cx.update(&mut grads, &all_groups)?;
-        let contribution = cx.confidences(&unimodal, &labels);
-        Ok(StepStats {
-            loss: loss_value,
-            contribution,
-            contribution_ema: None,
-            plan: None,
-            coefficients: vec![1.0; features.len()],
-        })
+        cx.update_all(loss)?;
+        Ok(cx.plain_stats(loss_value, &unimodal, &labels))
     }
 
     fn predict(&self, model: &Model<D>, zs: Vec<Matrix<D>>) -> Vec<f32> {

@@ -45,6 +45,7 @@
 //! its file and its line in `build.rs`.
 
 pub mod agm;
+pub mod amco;
 pub mod bmm;
 mod build;
 pub mod cml;
@@ -54,6 +55,7 @@ pub mod epoch_samples;
 pub mod frozen;
 pub mod gblending;
 pub mod hooks;
+pub mod lfm;
 pub mod mbsd;
 pub mod metrics;
 pub mod mixer;
@@ -62,6 +64,7 @@ pub mod mmcosine;
 pub mod mmpareto;
 pub mod multitask;
 pub mod ogm_ge;
+pub mod opm;
 pub mod parts;
 pub mod pmr;
 pub mod resolve;

@@ -263,7 +263,7 @@ mod tests {
             1
         );
         let k = key("method.epochs");
-        for kind in ["agm:", "mmcosine:", "cml:", "mbsd:"] {
+        for kind in ["agm:", "mmcosine:", "cml:", "mbsd:", "amco:", "opm:"] {
             assert!(k.meaning.contains(kind), "{kind} in {k:?}");
         }
         // Its inner keys, the same for every kind, once each.

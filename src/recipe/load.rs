@@ -67,6 +67,9 @@ impl Layered {
                     MethodKind::Mmcosine => MethodSection::Mmcosine(table.read()?),
                     MethodKind::Cml => MethodSection::Cml(table.read()?),
                     MethodKind::Mbsd => MethodSection::Mbsd(table.read()?),
+                    MethodKind::Amco => MethodSection::Amco(table.read()?),
+                    MethodKind::Opm => MethodSection::Opm(table.read()?),
+                    MethodKind::Lfm => MethodSection::Lfm(table.read()?),
                 })
             },
         )?;

@@ -1367,6 +1367,327 @@ def make_mbsd(base, x, y):
 
 
 # ----------------------------------------------------------------------------------------------
+# AMCo (GeWu-Lab/BalanceBenchmark 4c1482f), balancemm/trainer/AMCo_trainer.py and
+# balancemm/models/avclassify_model.py (BaseClassifierAMCoModel)
+
+
+def amco_network(base):
+    """The network with BaseClassifierAMCoModel's extra layer (avclassify_model.py L326-L329:
+    linear_star = nn.Linear(n_classes, n_classes), torch's default init; here drawn after
+    torch.manual_seed(1) and rounded to float32), named `method.amco` as balmix names it."""
+    net = copy.deepcopy(base)
+    torch.manual_seed(1)
+    layer = nn.Linear(CLASSES, CLASSES)
+    with torch.no_grad():
+        layer.weight.copy_(f32_round(layer.weight))
+        layer.bias.copy_(f32_round(layer.bias))
+    net.method = nn.ModuleDict({"amco": layer})
+    return net, {"method.amco.weight": flat(layer.weight), "method.amco.bias": flat(layer.bias)}
+
+
+def amco_share(epoch, batches, eps=0.3):
+    """AMCo_trainer.py L66-L83: l_t = 0 at the epoch's start, += current_epoch / 10 after each
+    batch; pt = np.sin(np.pi/2 * (min(eps, l_t) / eps)); N = int(pt * n_classes) zeros."""
+    l_t = 0
+    for _ in range(batches):
+        l_t += epoch / 10
+    pt = np.sin(np.pi / 2 * (min(eps, l_t) / eps))
+    return float(pt), int(pt * CLASSES)
+
+
+def amco_step(net, x, y, epoch, window, lr, dependent, mask, sigma):
+    """AMCo_trainer.py training_step L122-L159 with the model's forward (avclassify_model.py
+    L330-L384): one forward in train mode; u_m = z_m W_m^T + b/2 (unimodality_calculate L365-L375),
+    multiplied by the class mask when m is dependent and the step is inside the window (L376-L377;
+    the released mask is expanded to 2 rows, which broadcasts over a batch of 2 only: here one
+    mask row for every sample); output = linear_star(sum_m u_m') (L353); loss = CE(output),
+    backward(retain_graph) (L141-L142), then CE(u_m') backward for each modality (L143-L145); the
+    dependence test on the masked logits: softmax over cat([u_a', u_v'], 1), each modality's columns
+    summed and divided by n, > sigma (L146-L154), for the next batch; outside the window CE(output)
+    with nothing masked (L128-L131, L157-L158); the optimiser steps (L86)."""
+    x = cast(net, x)
+    params = model_params(net, ["head", "method"])
+    opt = torch.optim.SGD([p for _, p in params], lr=lr, momentum=0.0, weight_decay=0.0)
+    set_encoders(net, True)
+    opt.zero_grad(set_to_none=True)
+    za, zv = features(net, "audio", x["audio"]), features(net, "visual", x["visual"])
+    ua, uv = split_logits(net, za, zv)
+    inside = window[0] <= epoch <= window[1]
+    u = {"audio": ua, "visual": uv}
+    m_t = like(net, torch.tensor(mask))
+    if inside:
+        for m in MODS:
+            if dependent[m]:
+                u[m] = torch.mul(u[m], m_t)
+    out = net.method["amco"](u["audio"] + u["visual"])
+    loss = F.cross_entropy(out, y)
+    q = {"in_window": inside, "ce_output": loss.item()}
+    margins = {}
+    if inside:
+        loss.backward(retain_graph=True)
+        for m in MODS:
+            F.cross_entropy(u[m], y).backward()
+        sft = F.softmax(torch.cat([u["audio"], u["visual"]], 1), dim=1)
+        sft = sft.detach()
+        shares = {"audio": float(sft[:, :CLASSES].sum() / len(y)),
+                  "visual": float(sft[:, CLASSES:].sum() / len(y))}
+        q["shares"] = shares
+        q["dependent_after"] = [shares[m] > sigma for m in MODS]
+        margins["min_abs_share_minus_sigma"] = min(abs(v - sigma) for v in shares.values())
+    else:
+        loss.backward()
+    opt.step()
+    modes = ["one forward: train mode, with grad (one running update per encoder)"]
+    return {"loss": q["ce_output"], "bn_modes": modes, "quantities": q, "margins": margins}
+
+
+def amco_test_logits(net0, x):
+    """Validation (BaseTrainer's val loop, the AMCo model's forward with no mask): model.eval(),
+    no grad, linear_star(u_a + u_v) = linear_star(the concat head's output)."""
+    net = copy.deepcopy(net0)
+    set_encoders(net, False)
+    with torch.no_grad():
+        xx = cast(net, x)
+        za, zv = features(net, "audio", xx["audio"]), features(net, "visual", xx["visual"])
+        ua, uv = split_logits(net, za, zv)
+        out = net.method["amco"](ua + uv)
+    top2 = out.topk(2, dim=1).values
+    return {"logits": [flat(r) for r in out], "margin": float((top2[:, 0] - top2[:, 1]).min())}
+
+
+def make_amco(base, x, y):
+    lr, window, sigma = 1.0, (0, 80), 0.5
+    net0, layer = amco_network(base)
+    cases = []
+    # (name, epoch, batches taken this epoch, dependent before the step, zero position or None)
+    specs = [("epoch_0_none_dependent", 0, 5, {"audio": False, "visual": False}, None),
+             ("epoch_0_visual_dependent_unmasked", 0, 5, {"audio": False, "visual": True}, None),
+             ("epoch_1_visual_dependent_fully_masked", 1, 3, {"audio": False, "visual": True}, None),
+             ("epoch_1_audio_dependent_fully_masked", 1, 4, {"audio": True, "visual": False}, None)]
+    specs += [(f"epoch_1_visual_dependent_one_masked_at_{c}", 1, 1,
+               {"audio": False, "visual": True}, c) for c in range(CLASSES)]
+    specs += [("outside_window", 81, 3, {"audio": False, "visual": True}, None)]
+    for name, epoch, batches, dependent, zero_at in specs:
+        pt, zeros = amco_share(epoch, batches)
+        if zero_at is None:
+            mask = [1.0] * (CLASSES - zeros) + [0.0] * zeros
+        else:
+            assert zeros == 1, (pt, zeros)
+            mask = [0.0 if c == zero_at else 1.0 for c in range(CLASSES)]
+        settings = {"sigma": sigma, "eps": 0.3, "epoch": epoch, "batches_this_epoch": batches,
+                    "dependent": [dependent[m] for m in MODS], "pt": pt, "masked_classes": zeros,
+                    "mask": mask, "modulation_starts": window[0], "modulation_ends": window[1],
+                    "lr": lr, "optimizer": "SGD momentum 0, weight decay 0"}
+        if zero_at is not None:
+            settings["mask_note"] = ("one of the three one-zero masks; the test takes the case "
+                                     "whose mask balmix's class-mask stream draws")
+        cases.append(run_case(net0, name, settings, ["head", "method"],
+                              lambda net, e=epoch, d=dependent, mk=mask:
+                              amco_step(net, x, y, e, window, lr, d, mk, sigma),
+                              extra={"released": True, "params_override": layer}))
+    cases[0]["quantities"]["test"] = amco_test_logits(net0, x)
+    released = [
+        f"{BB_REPO} balancemm/trainer/AMCo_trainer.py L60-L86 ({BB_C}) per epoch: nobody dependent, l_t = 0; per batch: pt, N = int(pt C) zeros shuffled, l_t += epoch/10",
+        f"{BB_REPO} balancemm/trainer/AMCo_trainer.py L122-L159 ({BB_C}) training step: CE(output) and each CE(u_m') backward, dependence test for the next batch",
+        f"{BB_REPO} balancemm/models/avclassify_model.py L326-L384 ({BB_C}) linear_star on the sum of the (masked) split logits",
+        f"{BB_REPO} configs/trainer_config.yaml L20-L28 ({BB_C}) sigma 0.5, eps 0.3, modulation 0-80",
+    ]
+    return {"method": "amco", "released": released, "cases": cases}
+
+
+# ----------------------------------------------------------------------------------------------
+# OPM (GeWu-Lab/BalanceBenchmark 4c1482f), balancemm/trainer/OPM_trainer.py
+
+
+def released_clip(a, b, c):
+    """OPM_trainer.py L52-L57 as written: clip(a, b, c) returns a when b < a — called as
+    clip(q, 0.0, 1.0) it returns q for any q > 0 (no upper bound) and 0 otherwise."""
+    if b < a:
+        return a
+    if c < b:
+        return c
+    return b
+
+
+def opm_step(net, x, y, epoch, window, lr, alpha, q_base, p_exe):
+    """OPM_trainer.py training_step L138-L208 with Modality_drop.execute_drop L22-L49: one forward
+    in train mode; the split logits u_m = z_m W_m^T + b/2; score_m = sum_i softmax(u_m)[i, y_i]
+    (L163); ratio_m = tanh(relu(score_m / (score_other + 1e-5) - 1)) (L165-L173); q_m =
+    q_base (1 + alpha ratio_m) if ratio_m > 0 else 0, then the released clip (L183-L185); the drop
+    runs when np.random.rand(1) >= 1 - p_exe (L25): with p_exe = 1 always, with p_exe = 0 never
+    (the cases use only these, and q in {0, 1}, so every draw is certain); mask_m ~ Bernoulli(1 - q_m)
+    per sample (L34), features * mask / (1 - theta + 1e-5), theta = sum d_m q_m / sum d_m
+    (L29-L41); samples with every modality dropped removed (L44-L48); output = the concat head on
+    the dropped features (L190); loss = CE(output, kept labels), backward (L203); the optimiser
+    steps (L115: optimizer.step(closure) calls the step once). Outside the window the released
+    trainer has no loss (KeyError at L208): the case there is balmix's plain CE, not released."""
+    opt, za, zv = concat_train_forward(net, x, lr)
+    ua, uv = split_logits(net, za, zv)
+    inside = window[0] <= epoch <= window[1]
+    q = {"in_window": inside}
+    margins = {}
+    if not inside:
+        loss = F.cross_entropy(concat_logits(net, za, zv), y)
+    else:
+        scores = {m: sum(F.softmax(u, dim=1)[i][y[i]] for i in range(len(y)))
+                  for m, u in (("audio", ua), ("visual", uv))}
+        coeffs = {}
+        for m in MODS:
+            other = "visual" if m == "audio" else "audio"
+            r = torch.tanh(torch.relu(scores[m] / (scores[other] + 1e-5) - 1))
+            coeffs[m] = released_clip(q_base * (1 + alpha * r) if r > 0 else 0, 0.0, 1.0)
+            coeffs[m] = float(coeffs[m])
+        margins["abs_score_ratio_minus_1"] = abs(float(scores["audio"] / (scores["visual"] + 1e-5)) - 1)
+        q.update({"scores": [float(scores[m]) for m in MODS], "q": [coeffs[m] for m in MODS]})
+        feats = {"audio": za, "visual": zv}
+        if p_exe >= 1.0:
+            assert all(c in (0.0, 1.0) for c in coeffs.values()), coeffs
+            dims = {m: feats[m].shape[1] for m in MODS}
+            theta = sum(dims[m] * coeffs[m] for m in MODS) / sum(dims.values())
+            keep = {m: torch.full((len(y), 1), 1.0 - coeffs[m], dtype=za.dtype) for m in MODS}
+            cleaned = {m: feats[m] * keep[m].expand(-1, dims[m]) / (1 - theta + 1e-5) for m in MODS}
+            kept = (keep["audio"] + keep["visual"]).squeeze(1) > 0
+            out = net.head(torch.cat([cleaned["audio"][kept], cleaned["visual"][kept]], 1))
+            loss = F.cross_entropy(out, y[kept])
+            q.update({"dropped": True, "theta": float(theta), "kept": int(kept.sum())})
+        else:
+            assert p_exe == 0.0
+            loss = F.cross_entropy(concat_logits(net, za, zv), y)
+            q["dropped"] = False
+    loss.backward()
+    opt.step()
+    modes = ["one forward: train mode, with grad (one running update per encoder)"]
+    return {"loss": loss.item(), "bn_modes": modes, "quantities": q, "margins": margins}
+
+
+def make_opm(base, x, y):
+    lr, window = 1.0, (0, 80)
+    cases = []
+    for name, alpha, q_base, p_exe, epoch, released in (
+            ("dominant_dropped_q_1", 0.0, 1.0, 1.0, 0, True),
+            ("never_executes_p_exe_0", 0.5, 0.4, 0.0, 0, True),
+            ("outside_window", 0.5, 0.4, 0.7, 81, False)):
+        settings = {"alpha": alpha, "q_base": q_base, "p_exe": p_exe, "epoch": epoch,
+                    "modulation_starts": window[0], "modulation_ends": window[1], "lr": lr,
+                    "optimizer": "SGD momentum 0, weight decay 0"}
+        cases.append(run_case(base, name, settings, ["head"],
+                              lambda net, a=alpha, qb=q_base, pe=p_exe, e=epoch:
+                              opm_step(net, x, y, e, window, lr, a, qb, pe),
+                              extra={"released": released}))
+    released = [
+        f"{BB_REPO} balancemm/trainer/OPM_trainer.py L16-L57 ({BB_C}) Modality_drop.execute_drop and clip",
+        f"{BB_REPO} balancemm/trainer/OPM_trainer.py L138-L208 ({BB_C}) training step: scores, ratios, q, drop, CE on the dropped features",
+        f"{BB_REPO} configs/trainer_config.yaml L82-L88 ({BB_C}) alpha 0.5, p_exe 0.7, q_base 0.4, modulation 0-80",
+    ]
+    return {"method": "opm", "released": released, "cases": cases}
+
+
+# ----------------------------------------------------------------------------------------------
+# LFM (GeWu-Lab/BalanceBenchmark 4c1482f), balancemm/trainer/LFM_trainer.py
+
+
+def lfm_alignment(p, q, true_js=False):
+    """LFM_trainer.py Alignment L32-L39: p, q softmaxed, m = (p + q)/2, 0.5 (F.kl_div(p.log(), m,
+    'batchmean') + F.kl_div(q.log(), m, 'batchmean')) = 0.5 (KL(m||p) + KL(m||q)) / n-summed.
+    `true_js` (not released): 0.5 (KL(p||m) + KL(q||m)), the Jensen-Shannon divergence."""
+    p, q = F.softmax(p, dim=-1), F.softmax(q, dim=-1)
+    m = 0.5 * p + 0.5 * q
+    if true_js:
+        return 0.5 * (F.kl_div(m.log(), p, reduction="batchmean") + F.kl_div(m.log(), q, reduction="batchmean"))
+    return 0.5 * (F.kl_div(p.log(), m, reduction="batchmean") + F.kl_div(q.log(), m, reduction="batchmean"))
+
+
+def lfm_losses(net, x, y, true_js):
+    """One forward in the current mode: CE(out) (the concat head) and the alignment between the
+    split unimodal logits (one pair: / len(combinations) = 1)."""
+    za, zv = features(net, "audio", x["audio"]), features(net, "visual", x["visual"])
+    ua, uv = split_logits(net, za, zv)
+    return F.cross_entropy(concat_logits(net, za, zv), y), lfm_alignment(ua, uv, true_js)
+
+
+def lfm_hvp(base, x, y, alpha, true_js):
+    """getAlpha_Learnable L41-L68 on the given samples (the released code takes the first quarter
+    of its first val batch; the Rust test hands balmix's function the same samples): one forward in
+    train mode (model.train() at L149 precedes it: one running update per encoder); L_total =
+    alpha0 CE + alpha1 align; theta_grads = grad(L_total, params, create_graph); cls_grads =
+    grad(CE, params, create_graph); hvp = grad(theta_grads, params, grad_outputs=cls_grads) —
+    PyTorch's double backward, float64. params = the concat model's (encoders, head)."""
+    net = copy.deepcopy(base)
+    set_encoders(net, True)
+    xx = cast(net, x)
+    params = [p for _, p in model_params(net, ["head"])]
+    names = [n for n, _ in model_params(net, ["head"])]
+    ce, align = lfm_losses(net, xx, y, true_js)
+    total = alpha[0] * ce + alpha[1] * align
+    theta_grads = torch.autograd.grad(total, params, create_graph=True)
+    cls_grads = torch.autograd.grad(ce, params, retain_graph=True, create_graph=True)
+    hvp = torch.autograd.grad(theta_grads, params, grad_outputs=cls_grads, retain_graph=True)
+    return ({n: flat(h) for n, h in zip(names, hvp)}, names[0], float(hvp[0].mean()),
+            {n: flat(b) for n, b in bn_buffers(net).items()},
+            {n: flat(g) for n, g in zip(names, cls_grads)})
+
+
+def lfm_update(alpha1, lr_alpha, epoch, alpha_grad):
+    """getAlpha_Learnable L69-L78: lr_alpha halves when epoch % 20 == 0 and epoch != 0; alpha1 -=
+    lr_alpha * alpha_grad, clipped to [0.05, 0.95]; alpha0 = 1 - alpha1."""
+    if epoch % 20 == 0 and epoch != 0:
+        lr_alpha = lr_alpha / 2
+    alpha1 -= lr_alpha * alpha_grad
+    alpha1 = max(0.05, min(0.95, alpha1))
+    return alpha1, 1.0 - alpha1, lr_alpha
+
+
+def lfm_step(net, x, y, alpha, lr, true_js):
+    """training_step L332-L349: one forward in train mode; loss = 2 (alpha0 CE(out) + alpha1
+    align / 1); backward; the optimiser steps (L308, optimizer.step(closure) calls it once)."""
+    opt, za, zv = concat_train_forward(net, x, lr)
+    ua, uv = split_logits(net, za, zv)
+    ce = F.cross_entropy(concat_logits(net, za, zv), y)
+    align = lfm_alignment(ua, uv, true_js)
+    loss = 2 * (alpha[0] * ce + alpha[1] * align)
+    loss.backward()
+    opt.step()
+    modes = ["one forward: train mode, with grad (one running update per encoder)"]
+    return {"loss": ce.item(), "bn_modes": modes,
+            "quantities": {"ce": ce.item(), "alignment": align.item(), "total": loss.item()}}
+
+
+def make_lfm(base, x, y):
+    lr = 1.0
+    cases = []
+    for name, alpha, true_js in (("released_alpha_start", (0.95, 0.05), False),
+                                 ("released_alpha_half", (0.5, 0.5), False),
+                                 ("true_js_alpha_half", (0.5, 0.5), True)):
+        settings = {"alpha": list(alpha), "js": "true" if true_js else "released", "lr": lr,
+                    "optimizer": "SGD momentum 0, weight decay 0"}
+        cases.append(run_case(base, name, settings, ["head"],
+                              lambda net, a=alpha, t=true_js: lfm_step(net, x, y, a, lr, t),
+                              extra={"released": not true_js}))
+    hvps = []
+    for name, alpha, true_js in (("hvp_released_alpha_start", (0.95, 0.05), False),
+                                 ("hvp_released_alpha_half", (0.5, 0.5), False),
+                                 ("hvp_true_js_alpha_half", (0.5, 0.5), True)):
+        h, first, mean, running, v = lfm_hvp(base, x, y, alpha, true_js)
+        updates = {}
+        for epoch in (0, 1, 20):
+            a1, a0, lr_a = lfm_update(alpha[1], 1e-4, epoch, mean)
+            updates[str(epoch)] = {"alpha1": a1, "alpha0": a0, "lr_alpha": lr_a}
+        # how far from the clip bounds, so a mean off by a little cannot hide behind them
+        hvps.append({"name": name, "alpha": list(alpha), "js": "true" if true_js else "released",
+                     "samples": "all 6 samples of network.json", "hvp": h, "first_param": first,
+                     "first_mean": mean, "running_after": running, "cls_grad": v,
+                     "updates_from_lr_1e-4": updates})
+    released = [
+        f"{BB_REPO} balancemm/trainer/LFM_trainer.py L32-L39 ({BB_C}) Alignment: F.kl_div(p.log(), m) and F.kl_div(q.log(), m)",
+        f"{BB_REPO} balancemm/trainer/LFM_trainer.py L41-L78 ({BB_C}) getAlpha_Learnable: quarter of the val batch, double backward, alpha update",
+        f"{BB_REPO} balancemm/trainer/LFM_trainer.py L145-L150 ({BB_C}) val_batch = next(iter(val_loader)) (the test set in BalanceBenchmark); alpha = (0.95, 0.05); update before every epoch",
+        f"{BB_REPO} balancemm/trainer/LFM_trainer.py L332-L349 ({BB_C}) training step: 2 (alpha0 CE + alpha1 align / pairs)",
+        f"{BB_REPO} configs/trainer_config.yaml L110-L117 ({BB_C}) lr_alpha 1e-4",
+    ]
+    return {"method": "lfm", "released": released, "cases": cases, "hvp": hvps}
+
+
+# ----------------------------------------------------------------------------------------------
 # Output
 
 
@@ -1461,7 +1782,10 @@ def main():
                        ("gblending", lambda: make_gblending(*gb)),
                        ("mmcosine", lambda: make_mmcosine(base, x, y)),
                        ("cml", lambda: make_cml(base, x, y)),
-                       ("mbsd", lambda: make_mbsd(base, x, y))):
+                       ("mbsd", lambda: make_mbsd(base, x, y)),
+                       ("amco", lambda: make_amco(base, x, y)),
+                       ("opm", lambda: make_opm(base, x, y)),
+                       ("lfm", lambda: make_lfm(base, x, y))):
         doc = make()
         doc["source"] = SOURCE
         doc["torch"] = torch.__version__
