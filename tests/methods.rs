@@ -1215,3 +1215,27 @@ proptest::proptest! {
         proptest::prop_assert!(released >= -1e-6, "released {}", released);
     }
 }
+
+/// LFM's metrics.csv carries α₁ and the Hessian-vector mean it was updated from, every epoch:
+/// α₁ starts at 0.05, stays in [0.05, 0.95], and each epoch's α₁ is the previous one less
+/// lr_α · that epoch's mean, clipped (lr_α 1e-4, no halving before epoch 20).
+#[test]
+fn lfm_reports_alpha_and_the_hvp_mean_it_came_from_each_epoch() {
+    let r = recipe("tiny.toml", &["method.kind=\"lfm\"", "train.epochs=3"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = train(&r, 0, tmp.path());
+    let csv = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).expect(name);
+    let (a, h) = (col("lfm_alpha"), col("lfm_hvp_mean"));
+    let mut previous = 0.05f64;
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        let (alpha, mean): (f64, f64) = (f[a].parse().unwrap(), f[h].parse().unwrap());
+        assert!(mean.is_finite());
+        assert!((0.05..=0.95).contains(&alpha));
+        assert_eq!(alpha, (previous - 1e-4 * mean).clamp(0.05, 0.95), "{line}");
+        previous = alpha;
+    }
+}

@@ -19,6 +19,7 @@
 
 use super::engine::{StepContext, StepError, StepStats, NEEDS_DECOMPOSABLE_HEAD};
 use super::hooks::{state_from_json, state_json};
+use super::metrics::{self, MetricColumn, Reduce};
 use super::resolve::{ConfigProblem, MethodContext};
 use super::{EpochContext, Method};
 use crate::model::grads::edit_grad;
@@ -380,6 +381,27 @@ impl<D: Backend> Method<D> for Lfm {
             hvp_mean: Some(mean),
         };
         Ok(())
+    }
+
+    /// The standard columns, then α₁ (`lfm_alpha`, tag `lfm/alpha`) and the Hessian-vector mean
+    /// it was last updated from (`lfm_hvp_mean`, tag `lfm/hvp_mean`), each the epoch's value.
+    fn metric_columns(&self, modalities: &[String]) -> Vec<MetricColumn> {
+        let mut c = metrics::standard_columns(modalities);
+        for (name, tag) in [("lfm_alpha", "lfm/alpha"), ("lfm_hvp_mean", "lfm/hvp_mean")] {
+            c.push(MetricColumn {
+                name: name.into(),
+                tag: tag.into(),
+                reduce: Reduce::Latest,
+            });
+        }
+        c
+    }
+
+    fn step_metrics(&self, stats: &StepStats, n: usize, modalities: usize) -> Vec<Option<f64>> {
+        let mut v = metrics::standard_values(stats, n, modalities);
+        v.push(Some(self.state.alpha));
+        v.push(self.state.hvp_mean);
+        v
     }
 
     fn step(&mut self, cx: &mut StepContext<'_, D>) -> Result<StepStats, StepError> {
