@@ -169,15 +169,36 @@ fn walk(section: &KeyItem, prefix: &str, out: &mut Vec<Key>) {
                 walk(variant, &path, &mut keys);
             }
             // A key several kinds take (`method.epochs`) is listed once, with each kind's
-            // meaning where they differ.
+            // meaning where they differ, and each kind's default where those differ
+            // (`method.alpha`: AGM's 1.0, OPM's 0.5).
+            let mut shared: Vec<(Key, Vec<(String, String)>)> = Vec::new();
             for k in keys {
-                match out.iter_mut().find(|o| o.path == k.path) {
-                    None => out.push(k),
-                    Some(o) if !o.meaning.contains(&k.meaning) => {
-                        o.meaning = format!("{} {}", o.meaning, k.meaning);
+                match shared.iter_mut().find(|(o, _)| o.path == k.path) {
+                    None => {
+                        let parts = vec![(k.meaning.clone(), k.default.clone())];
+                        shared.push((k, parts));
                     }
-                    Some(_) => {}
+                    Some((_, parts)) => {
+                        if !parts.iter().any(|(m, _)| m.contains(&k.meaning)) {
+                            parts.push((k.meaning, k.default));
+                        }
+                    }
                 }
+            }
+            for (mut k, parts) in shared {
+                let one_default = parts.iter().all(|(_, d)| *d == parts[0].1);
+                let text: Vec<String> = parts
+                    .into_iter()
+                    .map(|(m, d)| match one_default || d.is_empty() {
+                        true => m,
+                        false => format!("{m} Default {d}."),
+                    })
+                    .collect();
+                if !one_default {
+                    k.default = "per kind (in the meaning)".into();
+                }
+                k.meaning = text.join(" ");
+                out.push(k);
             }
             continue;
         }
@@ -266,6 +287,11 @@ mod tests {
         for kind in ["agm:", "mmcosine:", "cml:", "mbsd:", "amco:", "opm:"] {
             assert!(k.meaning.contains(kind), "{kind} in {k:?}");
         }
+        // A key whose default differs by kind says each kind's default.
+        let alpha = key("method.alpha");
+        assert_eq!(alpha.default, "per kind (in the meaning)");
+        assert!(alpha.meaning.contains("Default `1.0`"), "{alpha:?}");
+        assert!(alpha.meaning.contains("Default `0.5`"), "{alpha:?}");
         // Its inner keys, the same for every kind, once each.
         assert_eq!(
             key("method.epochs.start").meaning.matches("epoch").count(),
