@@ -785,6 +785,42 @@ fn mla_test_fusion_follows_the_released_rule() {
     assert_ne!(halves, whole, "the weights are per evaluation batch");
 }
 
+/// `method`'s test-time logits on the reference inputs (each modality encoded as the model
+/// evaluates) equal the reference's `want.logits`, whose arg-max is no tie (`want.margin`).
+fn assert_predicts(
+    method: &dyn balmix::method::Method<Cpu>,
+    model: &Model<Cpu>,
+    inputs: &[Vec<Vec<f32>>],
+    want: &Value,
+    what: &str,
+) {
+    let dev = model.store.dev.clone();
+    let zs: Vec<_> = inputs
+        .iter()
+        .enumerate()
+        .map(|(m, rows)| {
+            let x = dev.tensor_from_vec(rows.concat(), (rows.len(), rows[0].len()));
+            model.encode(m, x)
+        })
+        .collect();
+    let got: Vec<f64> = method
+        .predict(model, zs)
+        .into_iter()
+        .map(f64::from)
+        .collect();
+    let expected: Vec<f64> = want["logits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(f64s)
+        .collect();
+    assert_all_close(&got, &expected, what);
+    assert!(
+        num(&want["margin"], "margin") > 1e-3,
+        "{what}: the reference's argmax is no tie"
+    );
+}
+
 /// The bn-net recipe for a BalanceBenchmark method case: `method.kind = kind`, each
 /// `method.<key>` from the case's setting of that name, and the released inclusive window
 /// `modulation_starts ≤ epoch ≤ modulation_ends` as the half-open `method.epochs`.
@@ -837,7 +873,6 @@ fn mmcosine_matches_its_released_step_with_batch_norm() {
 #[test]
 fn mmcosine_predicts_with_the_released_cosine_logits() {
     use balmix::method::config::{Method as Kind, MmCosineSettings};
-    use balmix::method::Method;
     let file = reference("mmcosine");
     let case = case(&file, "scale_15_in_window");
     let want = &case["quantities"]["test"];
@@ -859,30 +894,12 @@ fn mmcosine_predicts_with_the_released_cosine_logits() {
         }
     );
     let method = balmix::method::mmcosine::MmCosine::new(settings);
-    let dev = trainer.model.store.dev.clone();
-    let zs: Vec<_> = inputs
-        .iter()
-        .enumerate()
-        .map(|(m, rows)| {
-            let width = rows[0].len();
-            let x = dev.tensor_from_vec(rows.concat(), (rows.len(), width));
-            trainer.model.encode(m, x)
-        })
-        .collect();
-    let got: Vec<f64> = Method::<Cpu>::predict(&method, &trainer.model, zs)
-        .into_iter()
-        .map(f64::from)
-        .collect();
-    let expected: Vec<f64> = want["logits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(f64s)
-        .collect();
-    assert_all_close(&got, &expected, "mmcosine test logits");
-    assert!(
-        num(&want["margin"], "margin") > 1e-3,
-        "the reference's argmax is no tie"
+    assert_predicts(
+        &method,
+        &trainer.model,
+        &inputs,
+        want,
+        "mmcosine test logits",
     );
 }
 
@@ -1030,27 +1047,7 @@ fn amco_predicts_with_its_layer_and_no_mask() {
         &serde_json::json!({ "dependent": [true, true], "batches": 9 }),
     )
     .expect("a state");
-    let dev = model.store.dev.clone();
-    let zs: Vec<_> = inputs
-        .iter()
-        .enumerate()
-        .map(|(m, rows)| {
-            let x = dev.tensor_from_vec(rows.concat(), (rows.len(), widths[m]));
-            model.encode(m, x)
-        })
-        .collect();
-    let got: Vec<f64> = Method::<Cpu>::predict(&amco, &model, zs)
-        .into_iter()
-        .map(f64::from)
-        .collect();
-    let expected: Vec<f64> = want["logits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(f64s)
-        .collect();
-    assert_all_close(&got, &expected, "amco test logits");
-    assert!(num(&want["margin"], "margin") > 1e-3);
+    assert_predicts(&amco, &model, &inputs, want, "amco test logits");
 }
 
 /// OPM (GeWu-Lab/BalanceBenchmark 4c1482f: OPM_trainer.py L16–L57, L138–L208; α 0.5, p_exe 0.7,
