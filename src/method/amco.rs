@@ -67,18 +67,7 @@ pub struct AmcoSettings {
 impl AmcoConfig {
     /// The settings, every default written back into the config; checked.
     pub fn resolve(&mut self, cx: &MethodContext) -> Result<AmcoSettings, ConfigProblem> {
-        if cx.modalities < 2 {
-            return Err(ConfigProblem::NeedsTwoModalities {
-                key: "kind",
-                what: None,
-            });
-        }
-        if !cx.fusion.decomposes() {
-            return Err(ConfigProblem::NeedsDecomposableHead {
-                key: "kind",
-                what: None,
-            });
-        }
+        cx.needs_split_head(cx.modalities >= 2)?;
         let sigma = *self.sigma.get_or_insert(AMCO_SIGMA);
         ConfigProblem::in_range("sigma", sigma, "(0, 1)", |v| v > 0.0 && v < 1.0)?;
         let eps = *self.eps.get_or_insert(AMCO_EPS);

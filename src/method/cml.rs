@@ -70,18 +70,7 @@ pub struct CmlSettings {
 impl CmlConfig {
     /// The settings, every default written back into the config; checked.
     pub fn resolve(&mut self, cx: &MethodContext) -> Result<CmlSettings, ConfigProblem> {
-        if cx.modalities < 2 {
-            return Err(ConfigProblem::NeedsTwoModalities {
-                key: "kind",
-                what: None,
-            });
-        }
-        if !cx.fusion.decomposes() {
-            return Err(ConfigProblem::NeedsDecomposableHead {
-                key: "kind",
-                what: None,
-            });
-        }
+        cx.needs_split_head(cx.modalities >= 2)?;
         let lambda = *self.lambda.get_or_insert(CML_LAMBDA);
         ConfigProblem::in_range("lambda", lambda, "[0, ∞)", |v| v >= 0.0)?;
         let window = ConfigProblem::window_or_every_epoch("epochs", &mut self.epochs, cx.epochs)?;

@@ -73,18 +73,7 @@ pub struct LfmSettings {
 impl LfmConfig {
     /// The settings, every default written back into the config; checked.
     pub fn resolve(&mut self, cx: &MethodContext) -> Result<LfmSettings, ConfigProblem> {
-        if cx.modalities < 2 {
-            return Err(ConfigProblem::NeedsTwoModalities {
-                key: "kind",
-                what: None,
-            });
-        }
-        if !cx.fusion.decomposes() {
-            return Err(ConfigProblem::NeedsDecomposableHead {
-                key: "kind",
-                what: None,
-            });
-        }
+        cx.needs_split_head(cx.modalities >= 2)?;
         if !cx.has_val {
             return Err(ConfigProblem::NeedsValidation);
         }

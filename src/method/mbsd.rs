@@ -75,18 +75,7 @@ pub struct MbsdSettings {
 impl MbsdConfig {
     /// The settings, every default written back into the config; checked.
     pub fn resolve(&mut self, cx: &MethodContext) -> Result<MbsdSettings, ConfigProblem> {
-        if cx.modalities != 2 {
-            return Err(ConfigProblem::NeedsTwoModalities {
-                key: "kind",
-                what: None,
-            });
-        }
-        if !cx.fusion.decomposes() {
-            return Err(ConfigProblem::NeedsDecomposableHead {
-                key: "kind",
-                what: None,
-            });
-        }
+        cx.needs_split_head(cx.modalities == 2)?;
         let window = ConfigProblem::window_or_every_epoch("epochs", &mut self.epochs, cx.epochs)?;
         Ok(MbsdSettings {
             kl: *self.kl.get_or_insert_default(),

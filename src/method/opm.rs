@@ -70,18 +70,7 @@ pub struct OpmSettings {
 impl OpmConfig {
     /// The settings, every default written back into the config; checked.
     pub fn resolve(&mut self, cx: &MethodContext) -> Result<OpmSettings, ConfigProblem> {
-        if cx.modalities < 2 {
-            return Err(ConfigProblem::NeedsTwoModalities {
-                key: "kind",
-                what: None,
-            });
-        }
-        if !cx.fusion.decomposes() {
-            return Err(ConfigProblem::NeedsDecomposableHead {
-                key: "kind",
-                what: None,
-            });
-        }
+        cx.needs_split_head(cx.modalities >= 2)?;
         let alpha = *self.alpha.get_or_insert(OPM_ALPHA);
         ConfigProblem::in_range("alpha", alpha, "[0, ∞)", |v| v >= 0.0 && v.is_finite())?;
         let q_base = *self.q_base.get_or_insert(OPM_Q_BASE);

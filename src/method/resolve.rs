@@ -22,6 +22,27 @@ pub struct MethodContext<'a> {
     pub convolutional: bool,
 }
 
+impl MethodContext<'_> {
+    /// The rule of the methods that read each modality's split logits u_m = z_m W_mᵀ + b/M:
+    /// `enough` modalities (the caller's count rule: two or more, or exactly two) and a fusion
+    /// whose head decomposes (concat or sum); both reported at `kind`.
+    pub fn needs_split_head(&self, enough: bool) -> Result<(), ConfigProblem> {
+        if !enough {
+            return Err(ConfigProblem::NeedsTwoModalities {
+                key: "kind",
+                what: None,
+            });
+        }
+        if !self.fusion.decomposes() {
+            return Err(ConfigProblem::NeedsDecomposableHead {
+                key: "kind",
+                what: None,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// A broken rule of a method's config. Keys are the method's own (`"gamma"`); the recipe
 /// reports them as `method.<key>` with their origin.
 #[derive(Debug, Clone, PartialEq)]
