@@ -1239,3 +1239,19 @@ fn lfm_reports_alpha_and_the_hvp_mean_it_came_from_each_epoch() {
         previous = alpha;
     }
 }
+
+/// OPM's θ weights each modality's drop probability by its feature width (OPM_trainer.py
+/// L29–L31: θ = Σ_m d_m q_m / Σ_m d_m) and kept features are divided by 1 − θ + 1e-5 (L41):
+/// with widths 4 and 12 and q = (0.6, 0), θ = 2.4/16 = 0.15 (an unweighted mean would give 0.3),
+/// so the scale is 1/0.85001.
+#[test]
+fn opm_theta_weights_drop_probabilities_by_feature_width() {
+    let d = balmix::method::opm::draw_drop(0, 0, &[0.6, 0.0], &[4, 12], 8, 1.0).expect("drops");
+    assert!((d.scale - 1.0 / 0.85001).abs() < 1e-12, "{}", d.scale);
+    let d = balmix::method::opm::draw_drop(0, 0, &[0.0, 0.6], &[4, 12], 8, 1.0).expect("drops");
+    assert!(
+        (d.scale - 1.0 / (1.0 - 7.2 / 16.0 + 1e-5)).abs() < 1e-12,
+        "{}",
+        d.scale
+    );
+}

@@ -1074,6 +1074,20 @@ fn opm_matches_its_released_step_with_batch_norm() {
         let s = reference_step_at(&recipe, &case, None, 1.0, epoch);
         assert_matches(&s, &case, &format!("opm {name}"));
         assert_close(s.stats.loss, num(&case["loss"], "loss"), "opm loss");
+        // The drop probabilities from the reference's scores (at α 0.5, q_base 0.4 the α term
+        // moves q: 0.4203 for the dominant audio, not q_base).
+        if let Some(scores) = case["quantities"].get("scores") {
+            let q = balmix::method::opm::drop_probabilities(
+                &f64s(scores),
+                num(&set["alpha"], "alpha"),
+                num(&set["q_base"], "q_base"),
+            );
+            assert_all_close(
+                &q,
+                &f64s(&case["quantities"]["q"]),
+                &format!("opm {name} q"),
+            );
+        }
     }
 }
 
