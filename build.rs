@@ -85,6 +85,8 @@ fn main() {
             "src/method/ogm_ge.rs",
             "src/method/pmr.rs",
             "src/model/config.rs",
+            "src/optim/config.rs",
+            "src/data/robustness.rs",
             "src/data/split.rs",
             "src/media/options.rs",
             "src/media/resample.rs",

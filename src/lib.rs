@@ -34,16 +34,19 @@
 
 pub mod atomic_file;
 pub mod build_info;
+pub mod config_problem;
 pub mod data;
 pub mod digest;
 pub mod epoch_window;
 pub mod interrupt;
+pub mod kind_keys;
 pub mod kind_name;
 pub mod manifest;
 pub mod media;
 pub mod method;
 pub mod mixup;
 pub mod model;
+pub mod optim;
 pub mod recipe;
 pub mod record;
 pub mod report;

@@ -15,6 +15,8 @@
 //! - **data** — datasets, splits, corruptions and the loaders built on media.
 //! - **mixup** — arithmetic on rows: pairing, λ, mixing, contributions. No tensors, no model.
 //! - **model** — encoders, fusion, heads and their parameters; uses mixup's row maths.
+//! - **optim** — the optimiser's settings, update rules and learning-rate schedule, over the
+//!   model's parameters (below the methods, so a method may own optimisers of its own).
 //! - **method** — the balancing methods and mixers behind the step seam, over the model.
 //! - **recipe** — composes the concerns' settings, layers the sources, validates.
 //! - **record** — a run's folder: identity, lock, metrics, summaries, checkpoints' files.
@@ -24,7 +26,7 @@
 //! - **cli** — the commands.
 //!
 //! Each concern owns its settings (`data/config.rs`, `mixup/config.rs`, `model/config.rs`,
-//! `method/config.rs`); `recipe/` composes them, so no concern imports `recipe/`.
+//! `optim/config.rs`, `method/config.rs`); `recipe/` composes them, so no concern imports `recipe/`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -40,9 +42,11 @@ const LAYERS: &[(&str, &[&str])] = &[
             "digest.rs",
             "epoch_window.rs",
             "interrupt.rs",
+            "kind_keys.rs",
             "kind_name.rs",
             "term.rs",
             "rng.rs",
+            "config_problem.rs",
             "manifest.rs",
             "media/vocabulary.rs",
         ],
@@ -51,6 +55,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("data", &["data/"]),
     ("mixup", &["mixup/"]),
     ("model", &["model/"]),
+    ("optim", &["optim/"]),
     ("method", &["method/"]),
     ("recipe", &["recipe/"]),
     ("record", &["record/"]),

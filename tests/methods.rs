@@ -4,7 +4,7 @@
 use crate::common::{assert_resume_after_every_epoch_is_bit_identical, recipe, train};
 use balmix::model::params::{Group, Matrix, ParamTensor, Tape};
 use balmix::model::Model;
-use balmix::train::optim::Optimizer;
+use balmix::optim::optimizer::Optimizer;
 use dfdx::prelude::*;
 use rand::{Rng, SeedableRng};
 

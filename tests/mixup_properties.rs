@@ -421,7 +421,7 @@ fn other_stream_users(seed: u64, step: u64) {
         balmix::data::split::stratified(&data, 0.25, 0.0, balmix::data::split::ValBy::Group, seed);
     let mut grads = dfdx::tensor::Gradients::leaky();
     for p in &model.store.params {
-        balmix::train::optim::edit_grad(&model.store.dev, &mut grads, &p.tensor, &mut |g| {
+        balmix::optim::optimizer::edit_grad(&model.store.dev, &mut grads, &p.tensor, &mut |g| {
             g.fill(0.5)
         });
     }

@@ -517,7 +517,7 @@ fn typed_choices_agree_with_the_recorded_recipe() {
     use balmix::recipe::file::{
         FusionKind, MethodSection, MixupMethod, ModulationSection, OptimKind,
     };
-    use balmix::recipe::typed::{Fusion, Method, Mixer, Modulation, ScheduleShape, UpdateRule};
+    use balmix::recipe::typed::{Fusion, Method, MixKind, Modulation, ScheduleShape, UpdateRule};
     let variants: &[&[&str]] = &[
         &[],
         &["optim.kind=adam"],
@@ -636,13 +636,14 @@ fn typed_choices_agree_with_the_recorded_recipe() {
         assert_eq!(Some(model.unimodal_logits), f.model.unimodal_logits);
 
         let x = &f.mixup;
-        let mixer = match x.method {
-            MixupMethod::None => Mixer::None,
-            MixupMethod::Input => Mixer::Input,
-            MixupMethod::Mm => Mixer::Mm(x.point),
-            MixupMethod::Bmm => Mixer::Bmm(x.balance.clone().expect(&what)),
+        let kind = match x.method {
+            MixupMethod::None => MixKind::None,
+            MixupMethod::Input => MixKind::Input,
+            MixupMethod::Mm => MixKind::Mm(x.point),
+            MixupMethod::Bmm => MixKind::Bmm(x.balance.clone().expect(&what)),
         };
-        assert_eq!(*r.mixer(), mixer, "{what}");
+        assert_eq!(r.mixer().kind, kind, "{what}");
+        assert_eq!(r.mixer().draw, x.draw(), "{what}");
         assert!(x.epochs.is_some(), "{what}");
 
         let modulation = match &f.modulation {

@@ -516,7 +516,7 @@ fn one_bmm_training_step_matches_the_reference_loss_and_gradients() {
 fn patterned_gradients(model: &Model<Cpu>) -> dfdx::tensor::Gradients<f32, Cpu> {
     let mut grads = dfdx::tensor::Gradients::leaky();
     for (id, p) in model.store.params.iter().enumerate() {
-        balmix::train::optim::edit_grad(&model.store.dev, &mut grads, &p.tensor, &mut |g| {
+        balmix::optim::optimizer::edit_grad(&model.store.dev, &mut grads, &p.tensor, &mut |g| {
             for (j, v) in g.iter_mut().enumerate() {
                 *v = ((j * 7 + id * 13) % 97) as f32 / 50.0 - 0.9 + 0.3 * (j as f32 * 0.37).sin();
             }
@@ -535,7 +535,7 @@ fn read_gradients(
         .iter()
         .map(|p| {
             let mut out = Vec::new();
-            balmix::train::optim::edit_grad(&model.store.dev, grads, &p.tensor, &mut |g| {
+            balmix::optim::optimizer::edit_grad(&model.store.dev, grads, &p.tensor, &mut |g| {
                 out = g.to_vec()
             });
             out
@@ -692,7 +692,7 @@ fn ge_noise_draws_are_the_noise_streams_normals_in_parameter_order() {
     let (u, labels) = unimodal_with_rho_two(16);
     let mut grads = dfdx::tensor::Gradients::leaky();
     for p in &model.store.params {
-        balmix::train::optim::edit_grad(&model.store.dev, &mut grads, &p.tensor, &mut |g| {
+        balmix::optim::optimizer::edit_grad(&model.store.dev, &mut grads, &p.tensor, &mut |g| {
             g.fill(0.0)
         });
     }

@@ -284,7 +284,7 @@ impl DropoutBatch {
     fn context<'a>(
         &'a self,
         model: &'a mut Model<Dev>,
-        opt: &'a mut balmix::train::optim::Optimizer<Dev>,
+        opt: &'a mut balmix::optim::optimizer::Optimizer<Dev>,
     ) -> balmix::method::StepContext<'a, Dev> {
         balmix::method::StepContext {
             model,
@@ -327,7 +327,7 @@ fn under_modality_dropout_unimodal_quantities_use_only_the_present_rows() {
     use dfdx::prelude::*;
     let b = dropout_batch(&[]);
     let mut model = Model::build(&b.recipe.model_settings(), &[128, 32], 6, 0, Dev::default());
-    let mut opt = balmix::train::optim::Optimizer::new(b.recipe.optimizer());
+    let mut opt = balmix::optim::optimizer::Optimizer::new(b.recipe.optimizer());
     let cx = b.context(&mut model, &mut opt);
     let (n, k) = (32usize, 6usize);
     let labels = cx.labels();
@@ -424,7 +424,7 @@ fn methods_under_modality_dropout_measure_each_modality_on_its_present_rows() {
     for (name, sets) in cases {
         let b = dropout_batch(sets);
         let mut model = Model::build(&b.recipe.model_settings(), &[128, 32], 6, 0, Dev::default());
-        let mut opt = balmix::train::optim::Optimizer::new(b.recipe.optimizer());
+        let mut opt = balmix::optim::optimizer::Optimizer::new(b.recipe.optimizer());
         let mut method = balmix::method::build::<Dev>(&balmix::method::config::MethodSettings {
             steps_per_epoch: 10,
             ..b.recipe.method_settings(0)
@@ -497,7 +497,7 @@ fn present_rows_is_none_when_a_modality_is_in_every_row_or_in_none() {
         })
         .unwrap();
     let mut model = Model::build(&b.recipe.model_settings(), &[128, 32], 6, 0, Dev::default());
-    let mut opt = balmix::train::optim::Optimizer::new(b.recipe.optimizer());
+    let mut opt = balmix::optim::optimizer::Optimizer::new(b.recipe.optimizer());
     let cx = balmix::method::StepContext {
         idx: &idx,
         step,

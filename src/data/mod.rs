@@ -18,6 +18,7 @@ pub mod local;
 pub mod read_csv;
 pub mod read_modality;
 pub mod read_npy;
+pub mod robustness;
 pub mod split;
 pub mod synthetic;
 

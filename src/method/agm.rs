@@ -116,7 +116,7 @@ impl AgmConfig {
         let alpha = *self.alpha.get_or_insert(AGM_ALPHA);
         if !(alpha.is_finite() && alpha >= 0.0) {
             return Err(ConfigProblem::OutOfRange {
-                key: "alpha",
+                key: "alpha".into(),
                 got: alpha,
                 range: "[0, ∞)",
             });
@@ -135,13 +135,13 @@ impl AgmConfig {
         self.epochs = Some(window);
         if cx.modalities != 2 {
             return Err(ConfigProblem::NeedsTwoModalities {
-                key: "kind",
+                key: "kind".into(),
                 what: None,
             });
         }
         if !cx.fusion.decomposes() {
             return Err(ConfigProblem::NeedsDecomposableHead {
-                key: "kind",
+                key: "kind".into(),
                 what: None,
             });
         }

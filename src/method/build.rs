@@ -6,8 +6,8 @@ use super::{
     agm, amco, bmm, cml, gblending, lfm, mbsd, mla, mmcosine, mmpareto, multitask, ogm_ge, opm,
     pmr, standard, Method,
 };
-use crate::mixup::config::Mixer as MixerKind;
-use crate::mixup::config::{Draw, MixPoint};
+use crate::mixup::config::MixPoint;
+use crate::mixup::config::{MixKind, Mixer as MixerSettings};
 use crate::model::Backend;
 
 /// The method of `settings`: a method with its own step (`[method]`), else the
@@ -48,22 +48,23 @@ pub fn build<D: Backend>(settings: &MethodSettings) -> Box<dyn Method<D>> {
         .chain((settings.losses.pmr).map(|s| pmr::term(s, settings.batch_size)))
         .collect();
     Box::new(standard::Standard::new(
-        mixer(&settings.mixer, settings.draw),
+        mixer(&settings.mixer),
         editors,
         losses,
     ))
 }
 
 /// The recipe's mixer: a stateless [`mixer::Uniform`] (none, input mixup, MM) or B-MM.
-fn mixer(kind: &MixerKind, draw: Draw) -> Box<dyn mixer::Mixer> {
+fn mixer(settings: &MixerSettings) -> Box<dyn mixer::Mixer> {
+    let draw = settings.draw;
     let uniform = |at| Box::new(mixer::Uniform::new(at, draw));
-    match kind {
-        MixerKind::None => uniform(None),
-        MixerKind::Input => uniform(Some(MixAt::Input)),
-        MixerKind::Mm(point) => uniform(Some(match point {
+    match &settings.kind {
+        MixKind::None => uniform(None),
+        MixKind::Input => uniform(Some(MixAt::Input)),
+        MixKind::Mm(point) => uniform(Some(match point {
             MixPoint::Fused => MixAt::Fused,
             MixPoint::Encoder => MixAt::Encoder,
         })),
-        MixerKind::Bmm(balance) => Box::new(bmm::Bmm::new(draw, balance.clone())),
+        MixKind::Bmm(balance) => Box::new(bmm::Bmm::new(draw, balance.clone())),
     }
 }

@@ -20,7 +20,7 @@ pub use super::ogm_ge::{OgmGeConfig, OgmGeSettings, OgmParams, OGM_ALPHA, OGM_NO
 pub use super::opm::{OpmConfig, OpmSettings, OPM_ALPHA, OPM_P_EXE, OPM_Q_BASE};
 pub use super::pmr::{PmrCoefficient, PmrConfig, PmrSettings, PrototypeView};
 use super::resolve::{ConfigProblem, MethodContext};
-use crate::mixup::config::{Draw, Mixer};
+use crate::mixup::config::Mixer;
 use serde::{Deserialize, Serialize};
 
 // `[method]`: a method with its own training step, each kind with its own keys (its file's
@@ -220,7 +220,7 @@ impl LossesSection {
         ConfigProblem::in_range("unimodal", self.unimodal, "[0, ∞)", |v| v >= 0.0)?;
         if self.unimodal > 0.0 && !cx.fusion.decomposes() {
             return Err(ConfigProblem::NeedsDecomposableHead {
-                key: "unimodal",
+                key: "unimodal".into(),
                 what: None,
             });
         }
@@ -344,11 +344,9 @@ pub struct MethodSettings {
     pub modulation: Modulation,
     /// `[losses]`: the standard step's extra loss terms.
     pub losses: Losses,
-    /// The standard step's mixer (B-MM's with its balance settings).
+    /// The standard step's mixer: what it mixes (B-MM with its balance settings) and how its
+    /// λ is drawn.
     pub mixer: Mixer,
-    /// What the mixer's λ draws follow (`[mixup]`'s α, λ granularity, fold, probability,
-    /// window).
-    pub draw: Draw,
     /// `train.batch_size`.
     pub batch_size: usize,
     /// Optimiser steps per epoch of the run (⌈training samples / batch size⌉).
@@ -403,9 +401,9 @@ mod tests {
         assert_eq!(
             losses.resolve(&cx),
             Err(ConfigProblem::In {
-                table: "pmr",
+                table: "pmr".into(),
                 problem: Box::new(ConfigProblem::OutOfRange {
-                    key: "momentum",
+                    key: "momentum".into(),
                     got: 1.0,
                     range: "[0, 1)",
                 }),
@@ -436,7 +434,9 @@ mod tests {
         });
         assert_eq!(
             section.resolve(&cx),
-            Err(ConfigProblem::NeedsConvolutions { key: "params" })
+            Err(ConfigProblem::NeedsConvolutions {
+                key: "params".into()
+            })
         );
         cx.convolutional = true;
         let Ok(Modulation::OgmGe(s)) = section.resolve(&cx) else {

@@ -11,7 +11,7 @@ use crate::mixup::MixPlan;
 use crate::model::grads;
 use crate::model::params::{Group, Matrix, Tape};
 use crate::model::resnet::Mode;
-use crate::model::{Backend, Model, ParamStore};
+use crate::model::{Backend, Model};
 use dfdx::prelude::*;
 use dfdx::tensor::Gradients;
 
@@ -89,42 +89,7 @@ impl StepStats {
     }
 }
 
-/// An optimiser's state as host buffers: its step count and, per parameter of the store in
-/// order, its first and second moment buffers (zeros where never used). A method that owns
-/// optimisers of its own (a fresh one per training stage) checkpoints them through this.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct UpdaterState {
-    /// Steps taken (Adam's t).
-    pub steps: u64,
-    /// First-moment (velocity) buffers, per parameter.
-    pub first: Vec<Vec<f32>>,
-    /// Second-moment buffers, per parameter.
-    pub second: Vec<Vec<f32>>,
-}
-
-/// The optimiser as a method sees it.
-pub trait Updater<D: Backend> {
-    /// One update, with learning rate `lr`, of the parameters whose group `include` accepts;
-    /// the others are not touched at all.
-    fn update(
-        &mut self,
-        store: &mut ParamStore<D>,
-        grads: &mut Gradients<f32, D>,
-        lr: f64,
-        include: &dyn Fn(Group) -> bool,
-    );
-
-    /// The state, for a checkpoint.
-    fn export_state(&mut self, store: &ParamStore<D>) -> UpdaterState;
-
-    /// Continue from [`Updater::export_state`]'s state.
-    fn import_state(&mut self, store: &ParamStore<D>, state: &UpdaterState);
-}
-
-/// Every parameter group.
-pub fn all_groups(_: Group) -> bool {
-    true
-}
+pub use crate::optim::updater::{all_groups, Updater, UpdaterState};
 
 /// One step's inputs and the engine's operations.
 pub struct StepContext<'a, D: Backend> {

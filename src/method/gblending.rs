@@ -79,7 +79,7 @@ impl GblendingConfig {
         let super_epoch = *self.super_epoch.get_or_insert(GBLENDING_SUPER_EPOCH);
         if super_epoch == 0 {
             return Err(ConfigProblem::NotPositiveInt {
-                key: "super_epoch",
+                key: "super_epoch".into(),
                 got: super_epoch,
             });
         }
@@ -89,7 +89,7 @@ impl GblendingConfig {
         let estimate = *self.estimate.get_or_insert_default();
         if !cx.fusion.decomposes() {
             return Err(ConfigProblem::NeedsDecomposableHead {
-                key: "kind",
+                key: "kind".into(),
                 what: None,
             });
         }

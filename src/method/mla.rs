@@ -116,7 +116,7 @@ impl MlaConfig {
         let test_fusion = *self.test_fusion.get_or_insert_default();
         if test_fusion == MlaTestFusion::Fixed && cx.modalities != 2 {
             return Err(ConfigProblem::NeedsTwoModalities {
-                key: "test_fusion",
+                key: "test_fusion".into(),
                 what: Some("mla with test_fusion = \"fixed\""),
             });
         }

@@ -72,7 +72,7 @@ impl MmParetoConfig {
         let heads = *self.unimodal_heads.get_or_insert_default();
         if heads == MmParetoHeads::Split && !cx.fusion.decomposes() {
             return Err(ConfigProblem::NeedsDecomposableHead {
-                key: "unimodal_heads",
+                key: "unimodal_heads".into(),
                 what: Some("unimodal_heads = \"split"),
             });
         }

@@ -77,7 +77,7 @@ impl OgmGeConfig {
     pub fn resolve(&mut self, cx: &MethodContext) -> Result<OgmGeSettings, ConfigProblem> {
         if cx.modalities < 2 {
             return Err(ConfigProblem::NeedsTwoModalities {
-                key: "kind",
+                key: "kind".into(),
                 what: None,
             });
         }
@@ -86,7 +86,9 @@ impl OgmGeConfig {
         let window = ConfigProblem::window_or_every_epoch("epochs", &mut self.epochs, cx.epochs)?;
         let params = *self.params.get_or_insert_default();
         if params == OgmParams::ConvWeights && !cx.convolutional {
-            return Err(ConfigProblem::NeedsConvolutions { key: "params" });
+            return Err(ConfigProblem::NeedsConvolutions {
+                key: "params".into(),
+            });
         }
         Ok(OgmGeSettings {
             alpha,

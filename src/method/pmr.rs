@@ -145,7 +145,7 @@ impl PmrConfig {
     pub fn resolve(&mut self, cx: &MethodContext) -> Result<PmrSettings, ConfigProblem> {
         if cx.modalities != 2 {
             return Err(ConfigProblem::NeedsTwoModalities {
-                key: "kind",
+                key: "kind".into(),
                 what: None,
             });
         }

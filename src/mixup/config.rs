@@ -2,7 +2,10 @@
 //! OGM-GE coefficient formula the mixing maths also computes. `recipe/` composes them into a
 //! recipe; the mixers and planners read them from here.
 
+use crate::config_problem::ConfigProblem;
 use crate::epoch_window::EpochWindow;
+use crate::kind_keys::KindKeys;
+use crate::kind_name::kind_name;
 use serde::{Deserialize, Serialize};
 
 /// `[mixup]`
@@ -214,9 +217,26 @@ pub(crate) fn one() -> f64 {
     1.0
 }
 
-/// The mixer of the standard step (`mixup.method` with what it needs).
+/// The keys of `[mixup]` that only some methods take.
+pub const KIND_KEYS: &[KindKeys] = &[KindKeys {
+    section: "mixup",
+    field: "method",
+    keys: &[("balance", &["bmm"])],
+}];
+
+/// The mixer of the standard step: what it mixes (`mixup.method` with what that needs) and the
+/// λ sampler's settings, so the sampler's settings reach it through the mixer alone.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Mixer {
+pub struct Mixer {
+    /// What is mixed.
+    pub kind: MixKind,
+    /// How λ is drawn (the window filled in).
+    pub draw: Draw,
+}
+
+/// What a mixer mixes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MixKind {
     /// No mixing.
     None,
     /// Input mixup.
@@ -225,4 +245,54 @@ pub enum Mixer {
     Mm(MixPoint),
     /// B-MM with its balance settings.
     Bmm(BalanceSection),
+}
+
+impl MixupSection {
+    /// The section's rules (α > 0, probability in [0, 1], the window inside training, B-MM's
+    /// fold, modalities and balance ranges), defaults written back; the typed mixer.
+    pub fn resolve(&mut self, modalities: usize, epochs: usize) -> Result<Mixer, ConfigProblem> {
+        ConfigProblem::positive("alpha", self.alpha)?;
+        ConfigProblem::in_range("probability", self.probability, "[0, 1]", |v| {
+            (0.0..=1.0).contains(&v)
+        })?;
+        ConfigProblem::window_or_every_epoch("epochs", &mut self.epochs, epochs)?;
+        let kind = match self.method {
+            MixupMethod::Bmm => MixKind::Bmm(self.resolve_balance(modalities)?),
+            other => {
+                let method = kind_name(&other);
+                ConfigProblem::not_for_kind(
+                    "balance",
+                    &self.balance,
+                    "method = \"bmm\"",
+                    "mixup.method",
+                    &method,
+                )?;
+                match other {
+                    MixupMethod::Input => MixKind::Input,
+                    MixupMethod::Mm => MixKind::Mm(self.point),
+                    _ => MixKind::None,
+                }
+            }
+        };
+        Ok(Mixer {
+            kind,
+            draw: self.draw(),
+        })
+    }
+
+    /// B-MM's rules: folded λ, two or more modalities, EMA in [0, 1), γ ≥ 0.
+    fn resolve_balance(&mut self, modalities: usize) -> Result<BalanceSection, ConfigProblem> {
+        if !self.fold {
+            return Err(ConfigProblem::BmmWithoutFold);
+        }
+        if modalities < 2 {
+            return Err(ConfigProblem::BmmNeedsModalities { got: modalities });
+        }
+        let b = self.balance.get_or_insert_with(BalanceSection::default);
+        let inside = |p: ConfigProblem| p.inside("balance");
+        ConfigProblem::in_range("ema", b.ema, "[0, 1)", |v| (0.0..1.0).contains(&v))
+            .map_err(inside)?;
+        ConfigProblem::in_range("gamma", b.gamma, "[0, ∞)", |v| v >= 0.0).map_err(inside)?;
+        Ok(b.clone())
+    }
 }

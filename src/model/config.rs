@@ -3,6 +3,7 @@
 //! method asks of the model (separate unimodal heads). `recipe/` composes and validates them;
 //! [`super::Model::build`] reads [`ModelSettings`], never the recipe.
 
+use crate::kind_keys::KindKeys;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -142,6 +143,24 @@ pub const CONV_KERNEL: usize = 3;
 /// Default base width of a resnet18 encoder (torchvision's).
 pub const RESNET_WIDTH: usize = 64;
 
+/// The keys of `model.fusion` and of an encoder that only some kinds take.
+pub const KIND_KEYS: &[KindKeys] = &[
+    KindKeys {
+        section: "model.fusion",
+        field: "kind",
+        keys: &[
+            ("condition", &["film"]),
+            ("gate", &["gated"]),
+            ("dim", &["gated"]),
+        ],
+    },
+    KindKeys {
+        section: "model.encoders.*",
+        field: "kind",
+        keys: &[("channels", &["conv"]), ("kernel", &["conv"])],
+    },
+];
+
 /// One modality's encoder.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Encoder {
@@ -206,6 +225,17 @@ pub enum Fusion {
 }
 
 impl Fusion {
+    /// The fusion's kind as a recipe writes it (`model.fusion.kind`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Fusion::Concat => "concat",
+            Fusion::Sum => "sum",
+            Fusion::SumHeads => "sum-heads",
+            Fusion::Film { .. } => "film",
+            Fusion::Gated { .. } => "gated",
+        }
+    }
+
     /// Whether the head is linear in each modality's features (concat, sum), so that it
     /// decomposes into unimodal logits.
     pub fn decomposes(&self) -> bool {

@@ -17,6 +17,7 @@ pub mod layers;
 pub mod network;
 pub mod params;
 pub mod resnet;
+pub mod resolve;
 
 pub use backend::Backend;
 pub use network::Model;

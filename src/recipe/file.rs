@@ -7,6 +7,7 @@
 pub use crate::data::config::{
     CorruptionKind, DatasetSection, SplitKind, SplitSection, DEFAULT_TEST_FRACTION,
 };
+pub use crate::data::robustness::{RobustnessSection, Severities};
 pub use crate::epoch_window::EpochWindow;
 pub use crate::method::config::{
     AgmAfterWindow, AgmConfig, AgmMaskedPasses, GblendingConfig, GblendingEstimate, LossesSection,
@@ -21,6 +22,7 @@ pub use crate::mixup::config::{
 pub use crate::model::config::{
     Activation, EncoderKind, EncoderSpec, FusionKind, FusionSpec, ModelSection, UnimodalLogits,
 };
+pub use crate::optim::config::{LrScheduleKind, LrScheduleSection, OptimKind, OptimSection};
 use serde::{Deserialize, Serialize};
 
 /// One experiment, as read from the recipe file(s) after `extends`, environment and `--set`
@@ -67,98 +69,6 @@ pub struct RecipeFile {
 
 fn default_seeds() -> Vec<u64> {
     vec![0]
-}
-
-/// `[optim]`
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct OptimSection {
-    /// Optimiser. Default `"sgd"`.
-    #[serde(default)]
-    pub kind: OptimKind,
-    /// Base learning rate. Default `0.01`.
-    #[serde(default = "default_lr")]
-    pub lr: f64,
-    /// sgd only: classic momentum in [0, 1). Default `0.9`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub momentum: Option<f64>,
-    /// Weight decay ≥ 0: L2 for sgd/adam, decoupled for adamw. Default `0`.
-    #[serde(default)]
-    pub weight_decay: f64,
-    /// adam/adamw only: (β1, β2). Default `[0.9, 0.999]`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub betas: Option<[f64; 2]>,
-    /// adam/adamw only: ε. Default `1e-8`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub eps: Option<f64>,
-    /// Learning-rate schedule, evaluated per epoch. Default `{ kind = "constant" }`.
-    #[serde(default)]
-    pub schedule: LrScheduleSection,
-}
-
-fn default_lr() -> f64 {
-    0.01
-}
-
-impl Default for OptimSection {
-    fn default() -> Self {
-        Self {
-            kind: OptimKind::default(),
-            lr: default_lr(),
-            momentum: None,
-            weight_decay: 0.0,
-            betas: None,
-            eps: None,
-            schedule: LrScheduleSection::default(),
-        }
-    }
-}
-
-/// Optimisers.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum OptimKind {
-    /// SGD with classic momentum and L2 weight decay (PyTorch semantics).
-    #[default]
-    Sgd,
-    /// Adam with L2 weight decay.
-    Adam,
-    /// Adam with decoupled weight decay.
-    Adamw,
-}
-
-/// `optim.schedule`
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-#[serde(deny_unknown_fields)]
-pub struct LrScheduleSection {
-    /// Schedule family. Default `"constant"`.
-    #[serde(default)]
-    pub kind: LrScheduleKind,
-    /// step only: epochs between decays. Required for step.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub every: Option<usize>,
-    /// step only: decay factor in (0, 1]. Default `0.1`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gamma: Option<f64>,
-    /// Linear warm-up epochs (from lr/(warmup+1) up to lr). Default `0`.
-    #[serde(default)]
-    pub warmup: usize,
-    /// cosine only: final learning rate. Default `0`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_lr: Option<f64>,
-}
-
-/// Learning-rate schedules.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum LrScheduleKind {
-    /// lr for every epoch.
-    #[default]
-    Constant,
-    /// lr · gamma^⌊epoch / every⌋.
-    Step,
-    /// Cosine from lr down to min_lr over the epochs after warm-up.
-    Cosine,
 }
 
 /// `[train]`
@@ -237,47 +147,6 @@ pub struct EvalSection {
     /// Default: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub robustness: Option<RobustnessSection>,
-}
-
-/// `train.eval.robustness`: test-time corruptions (docs/methods.md, "Robustness").
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct RobustnessSection {
-    /// Corruption kinds, each evaluated on every modality of `modalities` at every severity.
-    pub corruptions: Vec<CorruptionKind>,
-    /// Severities per kind. Default: each kind's defaults (written out in the resolved recipe).
-    #[serde(default)]
-    pub severities: Severities,
-    /// Modalities to corrupt, one at a time. Default: every modality of the recipe.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub modalities: Vec<String>,
-    /// Seed of the `corruption` stream. The draws depend on it and on each sample's index in
-    /// the dataset only — never on the run's seed, the method or the evaluation order — so every
-    /// method and seed sees the same corruption of a sample. Default `0`.
-    #[serde(default)]
-    pub seed: u64,
-}
-
-/// Severities per corruption kind.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct Severities {
-    /// Probabilities in [0, 1] that a sample's modality is missing (zero input).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub missing_zero: Option<Vec<f64>>,
-    /// Probabilities in [0, 1] that a sample's modality is missing (training-mean input).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub missing_mean: Option<Vec<f64>>,
-    /// σ ≥ 0 of additive Gaussian noise, in units of each feature's training std.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gaussian: Option<Vec<f64>>,
-    /// Side of a zeroed square, as a fraction in [0, 1] of the image's shorter side (image
-    /// modalities).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub occlusion: Option<Vec<f64>>,
-    /// σ ≥ 0 in pixels of a Gaussian blur (image modalities).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub blur: Option<Vec<f64>>,
 }
 
 /// Model selection.

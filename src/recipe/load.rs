@@ -3,6 +3,7 @@
 
 use super::error::RecipeError;
 use super::file::{MethodKind, MethodSection, ModulationKind, ModulationSection, RecipeFile};
+use crate::kind_keys::KindKeys;
 use crate::kind_name::kind_name;
 use figment::providers::{Env, Format, Serialized, Toml, Yaml};
 use figment::value::{Dict, Map};
@@ -174,7 +175,7 @@ impl Section<'_> {
 ///
 /// A layer that changes a kind (`optim.kind`, `optim.schedule.kind`, `model.fusion.kind`,
 /// `model.encoders.*.kind`, `mixup.method`, `modulation.kind`) drops the earlier layers' keys
-/// that the new kind does not take (see [`KIND_RULES`]), so `--set optim.kind=adam` on a recipe
+/// that the new kind does not take (see [`kind_rules`]), so `--set optim.kind=adam` on a recipe
 /// whose base sets `optim.momentum` works. `--unset KEY` removes `KEY` from the files and the
 /// environment (a `--set` of the same key still applies).
 pub fn load(path: &Path, sets: &[String]) -> Result<Layered, RecipeError> {
@@ -288,56 +289,13 @@ fn set_keys(layers: &[Box<dyn Provider>]) -> Vec<String> {
     out
 }
 
-/// A kind field and the keys of its section that only some kinds take.
-pub struct KindRule {
-    /// The section (`*` matches any one key, e.g. an encoder's modality).
-    pub section: &'static str,
-    /// The field naming the kind.
-    pub field: &'static str,
-    /// Keys of the section and the kinds that take them.
-    pub keys: &'static [(&'static str, &'static [&'static str])],
+/// Kind fields whose change drops the earlier layers' keys of other kinds, each stated by the
+/// concern that owns the section (`[method]` and `[modulation]` from each kind's config, below).
+pub fn kind_rules() -> impl Iterator<Item = &'static KindKeys> {
+    (crate::optim::config::KIND_KEYS.iter())
+        .chain(crate::model::config::KIND_KEYS)
+        .chain(crate::mixup::config::KIND_KEYS)
 }
-
-/// Kind fields whose change drops the earlier layers' keys of other kinds.
-pub const KIND_RULES: &[KindRule] = &[
-    KindRule {
-        section: "optim",
-        field: "kind",
-        keys: &[
-            ("momentum", &["sgd"]),
-            ("betas", &["adam", "adamw"]),
-            ("eps", &["adam", "adamw"]),
-        ],
-    },
-    KindRule {
-        section: "optim.schedule",
-        field: "kind",
-        keys: &[
-            ("every", &["step"]),
-            ("gamma", &["step"]),
-            ("min_lr", &["cosine"]),
-        ],
-    },
-    KindRule {
-        section: "model.fusion",
-        field: "kind",
-        keys: &[
-            ("condition", &["film"]),
-            ("gate", &["gated"]),
-            ("dim", &["gated"]),
-        ],
-    },
-    KindRule {
-        section: "model.encoders.*",
-        field: "kind",
-        keys: &[("channels", &["conv"]), ("kernel", &["conv"])],
-    },
-    KindRule {
-        section: "mixup",
-        field: "method",
-        keys: &[("balance", &["bmm"])],
-    },
-];
 
 /// The keys of a kinded section (`[method]`, `[modulation]`) and the kinds that take them,
 /// from each kind's own config: a layer that changes the kind drops the earlier layers' keys of
@@ -376,8 +334,7 @@ fn kind_drops(layers: &[Box<dyn Provider>]) -> Vec<Vec<String>> {
         ),
         ("method", key_owners(&crate::method::config::method_keys())),
     ];
-    let rules = KIND_RULES
-        .iter()
+    let rules = kind_rules()
         .map(|r| {
             let keys: Vec<(&str, Vec<String>)> = r
                 .keys

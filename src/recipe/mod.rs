@@ -2,10 +2,12 @@
 //! ([`load`]), and validation into a [`Recipe`] ([`validate`]) with one [`RecipeError`]
 //! variant per rule.
 
+mod checker;
 pub mod error;
 pub mod file;
 pub mod keys;
 pub mod load;
+mod problem;
 mod rules;
 pub mod typed;
 pub mod validate;

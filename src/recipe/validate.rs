@@ -2,9 +2,11 @@
 //! depend on other fields filled in, encoders of unused modalities dropped. The resolved recipe
 //! is what a run records and what reports read.
 
+use super::checker::Checker;
 use super::error::RecipeError;
 use super::file::*;
 use super::load::{self, Layered};
+use super::problem::{Facts, Section};
 use super::typed::{self, Losses, Method, Mixer, Modulation, Optimizer};
 use crate::manifest::{Catalog, Manifest, ManifestError};
 use sha2::{Digest, Sha256};
@@ -186,7 +188,6 @@ impl Recipe {
             modulation: *self.modulation(),
             losses: *self.losses(),
             mixer: self.mixer().clone(),
-            draw: self.mixup().draw(),
             batch_size: self.train().batch_size,
             steps_per_epoch: self.steps_per_epoch(train_samples),
             grad_clip: self.train().grad_clip,
@@ -247,99 +248,7 @@ impl Recipe {
     }
 }
 
-/// Applies the rules; the rules of each section live in [`super::rules`].
-pub(super) struct Checker<'a> {
-    pub(super) origin: &'a dyn Fn(&str) -> String,
-    pub(super) manifest: &'a Manifest,
-}
-
 impl Checker<'_> {
-    pub(super) fn o(&self, key: &str) -> String {
-        (self.origin)(key)
-    }
-
-    pub(super) fn positive(&self, key: &str, v: f64) -> Result<(), RecipeError> {
-        if v > 0.0 && v.is_finite() {
-            Ok(())
-        } else {
-            Err(RecipeError::NotPositive {
-                origin: self.o(key),
-                key: key.into(),
-                got: fmt(v),
-            })
-        }
-    }
-
-    pub(super) fn positive_int(&self, key: &str, v: usize) -> Result<(), RecipeError> {
-        if v > 0 {
-            Ok(())
-        } else {
-            Err(RecipeError::NotPositive {
-                origin: self.o(key),
-                key: key.into(),
-                got: v.to_string(),
-            })
-        }
-    }
-
-    pub(super) fn in_range(
-        &self,
-        key: &str,
-        v: f64,
-        range: &'static str,
-        ok: impl Fn(f64) -> bool,
-    ) -> Result<(), RecipeError> {
-        if v.is_finite() && ok(v) {
-            Ok(())
-        } else {
-            Err(RecipeError::OutOfRange {
-                origin: self.o(key),
-                key: key.into(),
-                range,
-                got: fmt(v),
-            })
-        }
-    }
-
-    pub(super) fn not_for_kind<T>(
-        &self,
-        key: &str,
-        value: &Option<T>,
-        applies_to: &'static str,
-        kind_key: &'static str,
-        kind: &str,
-    ) -> Result<(), RecipeError> {
-        match value {
-            Some(_) => Err(RecipeError::KeyNotForKind {
-                origin: self.o(key),
-                key: key.into(),
-                applies_to: applies_to.into(),
-                kind_key,
-                kind: kind.into(),
-            }),
-            None => Ok(()),
-        }
-    }
-
-    pub(super) fn window(
-        &self,
-        key: &str,
-        w: &EpochWindow,
-        epochs: usize,
-    ) -> Result<(), RecipeError> {
-        if w.start < w.stop && w.stop <= epochs {
-            Ok(())
-        } else {
-            Err(RecipeError::EpochWindow {
-                origin: self.o(key),
-                key: key.into(),
-                start: w.start,
-                stop: w.stop,
-                epochs,
-            })
-        }
-    }
-
     fn check(&self, mut f: RecipeFile) -> Result<(RecipeFile, Typed), RecipeError> {
         f.extends = None;
         if f.name.trim().is_empty() {
@@ -371,17 +280,41 @@ impl Checker<'_> {
             }
         }
         self.check_dataset(&mut f.dataset, &f.train)?;
-        let model = self.check_model(&mut f.model, &f.dataset.modalities)?;
+        let mut facts = Facts {
+            modalities: f.dataset.modalities.len(),
+            epochs: f.train.epochs,
+            fusion: String::new(),
+        };
+        let shapes: Vec<Option<[usize; 3]>> = (f.dataset.modalities.iter())
+            .map(|name| {
+                let spec = self.manifest.modalities.iter().find(|m| m.name == *name);
+                spec.and_then(|m| m.shape)
+            })
+            .collect();
+        let model = f
+            .model
+            .resolve(&f.dataset.modalities, &shapes)
+            .map_err(|p| self.report(p, Section::Other("model."), &facts))?;
+        facts.fusion = model.fusion.name().into();
         self.check_train(&f.train)?;
-        let mixer = self.check_mixup(&mut f.mixup, f.dataset.modalities.len(), f.train.epochs)?;
+        let mixer = f
+            .mixup
+            .resolve(facts.modalities, facts.epochs)
+            .map_err(|p| self.report(p, Section::Other("mixup."), &facts))?;
         let modulation = self.check_modulation(&mut f, &model)?;
-        let optimizer = self.check_optim(&mut f.optim, f.train.epochs)?;
+        let optimizer = f
+            .optim
+            .resolve(facts.epochs)
+            .map_err(|p| self.report(p, Section::Other("optim."), &facts))?;
         let method = self.check_method(&mut f, &model)?;
         let losses = self.check_losses(&mut f, &model)?;
-        let robustness = match f.train.eval.robustness.as_mut() {
-            Some(r) => Some(self.check_robustness(r, &f.dataset.modalities)?),
-            None => None,
-        };
+        let robustness =
+            match f.train.eval.robustness.as_mut() {
+                Some(r) => Some(r.resolve(&f.dataset.modalities, &shapes).map_err(|p| {
+                    self.report(p, Section::Other("train.eval.robustness."), &facts)
+                })?),
+                None => None,
+            };
         let typed = Typed {
             model,
             mixer,
@@ -421,8 +354,4 @@ fn name_problem(name: &str) -> Option<&'static str> {
         }
     }
     None
-}
-
-pub(super) fn fmt(v: f64) -> String {
-    format!("{v}")
 }

@@ -1,5 +1,4 @@
-//! Training: optimisers ([`optim`]), learning-rate schedules ([`lr`]), the one training loop
-//! ([`trainer`]) and its batches ([`batch`]), evaluation ([`eval`]), checkpoints
+//! Training: the one training loop ([`trainer`]) and its batches ([`batch`]), evaluation ([`eval`]), checkpoints
 //! ([`checkpoint`]), the mix-plan trace ([`trace`]), progress output ([`progress`]), the
 //! per-seed driver ([`run`]), finished runs read back ([`saved`]) and as frozen models for a
 //! method ([`frozen`]), the step benchmark ([`bench`]) and the core's measured peak
@@ -11,8 +10,6 @@ pub mod bench;
 pub mod checkpoint;
 pub mod eval;
 pub mod frozen;
-pub mod lr;
-pub mod optim;
 pub mod peak;
 pub mod progress;
 pub mod robustness;

@@ -4,8 +4,6 @@
 
 use super::checkpoint::{CheckpointError, CheckpointState, CheckpointTensors};
 use super::eval::evaluate;
-use super::lr::learning_rate;
-use super::optim::Optimizer;
 use super::trace::MixTrace;
 use crate::data::augment::Augment;
 use crate::data::corrupt::TrainStats;
@@ -14,6 +12,8 @@ use crate::interrupt::interrupted;
 use crate::method::metrics::{EpochReducer, MetricColumn};
 use crate::method::{self, EpochContext, Method, StepContext, Updater};
 use crate::model::{Backend, Model};
+use crate::optim::optimizer::Optimizer;
+use crate::optim::schedule::learning_rate;
 use crate::recipe::file::EvalSelect;
 use crate::recipe::Recipe;
 use crate::record::metrics::EpochMetrics;

@@ -4,9 +4,9 @@
 use crate::data::split::ValBy;
 use crate::kind_name::kind_name;
 use crate::manifest::class_counts;
+use crate::recipe::checker::Checker;
 use crate::recipe::error::RecipeError;
 use crate::recipe::file::*;
-use crate::recipe::validate::Checker;
 
 impl Checker<'_> {
     pub(in crate::recipe) fn check_dataset(

@@ -3,24 +3,22 @@
 //! rule in the recipe's words at the key's origin, and keeps the composition rule that a method
 //! with its own step takes none of the standard step's parts.
 
-use super::model::fusion_name;
 use crate::kind_name::kind_name;
 use crate::method::config::{Losses, ModulationKind};
-use crate::method::resolve::{ConfigProblem, MethodContext};
+use crate::method::resolve::MethodContext;
+use crate::recipe::checker::Checker;
 use crate::recipe::error::RecipeError;
 use crate::recipe::file::*;
+use crate::recipe::problem::{Facts, Section};
 use crate::recipe::typed::{self, EncoderBody, Method, Modulation};
-use crate::recipe::validate::{fmt, Checker};
 
-/// The section a problem came from: its key prefix and the kind named in messages.
-#[derive(Clone, Copy)]
-enum Section<'a> {
-    /// `[method]` with this kind.
-    Method(&'a str),
-    /// `[modulation]` with this kind.
-    Modulation(&'a str),
-    /// `[losses]`.
-    Losses,
+/// What a method problem's message reads of the recipe.
+fn facts(cx: &MethodContext) -> Facts {
+    Facts {
+        modalities: cx.modalities,
+        epochs: cx.epochs,
+        fusion: cx.fusion.name().into(),
+    }
 }
 
 impl Checker<'_> {
@@ -50,7 +48,7 @@ impl Checker<'_> {
         let kind = kind_name(&f.modulation.kind());
         f.modulation
             .resolve(&cx)
-            .map_err(|p| self.problem(p, Section::Modulation(&kind), "", &cx))
+            .map_err(|p| self.report(p, Section::Modulation(&kind), &facts(&cx)))
     }
 
     /// `[losses]`: the multitask weight's and PMR's rules.
@@ -62,7 +60,7 @@ impl Checker<'_> {
         let cx = self.method_context(f, model);
         f.losses
             .resolve(&cx)
-            .map_err(|p| self.problem(p, Section::Losses, "", &cx))
+            .map_err(|p| self.report(p, Section::Losses, &facts(&cx)))
     }
 
     /// `[method]`: the method's own rules, reported with the key's origin; then the
@@ -78,7 +76,7 @@ impl Checker<'_> {
         let method = f
             .method
             .resolve(&cx)
-            .map_err(|p| self.problem(p, Section::Method(&kind), "", &cx))?;
+            .map_err(|p| self.report(p, Section::Method(&kind), &facts(&cx)))?;
         if method == Method::Standard {
             return Ok(method);
         }
@@ -97,104 +95,6 @@ impl Checker<'_> {
                 key,
             }),
             None => Ok(method),
-        }
-    }
-
-    /// A broken rule of `section` in the recipe's words, at the key's origin; `inner` is the
-    /// inner table's key path (`pmr.` inside `[losses]`), empty at the section's top.
-    fn problem(
-        &self,
-        p: ConfigProblem,
-        section: Section,
-        inner: &str,
-        cx: &MethodContext,
-    ) -> RecipeError {
-        let prefix = match section {
-            Section::Method(_) => "method.",
-            Section::Modulation(_) => "modulation.",
-            Section::Losses => "losses.",
-        };
-        let key = |k: &str| format!("{prefix}{inner}{k}");
-        match p {
-            ConfigProblem::In { table, problem } => {
-                self.problem(*problem, section, &format!("{inner}{table}."), cx)
-            }
-            ConfigProblem::NotPositive { key: k, got } => RecipeError::NotPositive {
-                origin: self.o(&key(k)),
-                key: key(k),
-                got: fmt(got),
-            },
-            ConfigProblem::NotPositiveInt { key: k, got } => RecipeError::NotPositive {
-                origin: self.o(&key(k)),
-                key: key(k),
-                got: got.to_string(),
-            },
-            ConfigProblem::OutOfRange { key: k, got, range } => RecipeError::OutOfRange {
-                origin: self.o(&key(k)),
-                key: key(k),
-                range,
-                got: fmt(got),
-            },
-            ConfigProblem::EpochWindow { key: k, window } => RecipeError::EpochWindow {
-                origin: self.o(&key(k)),
-                key: key(k),
-                start: window.start,
-                stop: window.stop,
-                epochs: cx.epochs,
-            },
-            ConfigProblem::NeedsValidation => RecipeError::MethodNeedsValidation {
-                origin: self.o("dataset.split.val"),
-                method: self.named(section),
-            },
-            ConfigProblem::NeedsSharedHead => RecipeError::MlaNeedsSharedHead {
-                origin: self.o("method.kind"),
-                fusion: fusion_name(cx.fusion),
-            },
-            ConfigProblem::NeedsConcatHead => RecipeError::MethodNeedsConcatHead {
-                origin: self.o("method.kind"),
-                method: self.named(section),
-                fusion: fusion_name(cx.fusion),
-            },
-            ConfigProblem::NeedsConvolutions { key: k } => RecipeError::ConvWeightsWithoutConv {
-                origin: self.o(&key(k)),
-            },
-            ConfigProblem::NeedsTwoModalities { key: k, what } => match section {
-                Section::Method(kind) => RecipeError::MethodNeedsTwoModalities {
-                    origin: self.o(&key(k)),
-                    method: what.map_or_else(|| kind.to_string(), str::to_string),
-                    got: cx.modalities,
-                },
-                Section::Modulation(_) => RecipeError::OgmNeedsModalities {
-                    origin: self.o("dataset.modalities"),
-                    got: cx.modalities,
-                },
-                Section::Losses => RecipeError::PmrNeedsTwoModalities {
-                    origin: self.o(&format!("{prefix}{}", inner.trim_end_matches('.'))),
-                    got: cx.modalities,
-                },
-            },
-            ConfigProblem::NeedsDecomposableHead { key: k, what } => match section {
-                Section::Losses => RecipeError::UnimodalLossNeedsDecomposableHead {
-                    origin: self.o(&key(k)),
-                    fusion: fusion_name(cx.fusion),
-                },
-                _ => RecipeError::MethodNeedsDecomposableHead {
-                    origin: self.o(&key(k)),
-                    method: match what {
-                        None => self.named(section),
-                        Some(w) => format!("{}\" with method.{w}", self.named(section)),
-                    },
-                    fusion: fusion_name(cx.fusion),
-                },
-            },
-        }
-    }
-
-    /// The kind a section's messages name.
-    fn named(&self, section: Section) -> String {
-        match section {
-            Section::Method(kind) | Section::Modulation(kind) => kind.to_string(),
-            Section::Losses => "losses".into(),
         }
     }
 }

@@ -3,7 +3,4 @@
 
 mod dataset;
 mod method;
-mod mixup;
-mod model;
-mod optim;
-mod robustness;
+mod train;

@@ -1,6 +1,6 @@
 //! Learning-rate schedules, evaluated once per epoch.
 
-use crate::recipe::typed::{Optimizer, ScheduleShape};
+use super::config::{Optimizer, ScheduleShape};
 
 /// The learning rate of `epoch` (0-based) out of `epochs`.
 ///

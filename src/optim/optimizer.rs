@@ -2,9 +2,10 @@
 //! (SGD with classic momentum, Adam, AdamW) with state kept in per-parameter host-visible
 //! buffers so it can be checkpointed.
 
+use super::config::{self as typed, UpdateRule};
+use super::updater::{Updater, UpdaterState};
 use crate::model::params::{Group, ParamStore, ParamTensor};
 use crate::model::Backend;
-use crate::recipe::typed::{self, UpdateRule};
 use dfdx::prelude::*;
 use dfdx::tensor::Gradients;
 
@@ -171,7 +172,7 @@ fn write<D: Backend, S: Shape>(
     );
 }
 
-impl<D: Backend> crate::method::Updater<D> for Optimizer<D> {
+impl<D: Backend> Updater<D> for Optimizer<D> {
     fn update(
         &mut self,
         store: &mut ParamStore<D>,
@@ -182,20 +183,20 @@ impl<D: Backend> crate::method::Updater<D> for Optimizer<D> {
         self.step_groups(store, grads, lr, include);
     }
 
-    fn export_state(&mut self, store: &ParamStore<D>) -> crate::method::engine::UpdaterState {
+    fn export_state(&mut self, store: &ParamStore<D>) -> UpdaterState {
         let (first, second) = self
             .export(store)
             .into_iter()
             .map(|(_, a, b)| (a, b))
             .unzip();
-        crate::method::engine::UpdaterState {
+        UpdaterState {
             steps: self.steps,
             first,
             second,
         }
     }
 
-    fn import_state(&mut self, store: &ParamStore<D>, state: &crate::method::engine::UpdaterState) {
+    fn import_state(&mut self, store: &ParamStore<D>, state: &UpdaterState) {
         let buffers: Vec<(Vec<f32>, Vec<f32>)> = state
             .first
             .iter()
