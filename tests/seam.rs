@@ -716,6 +716,15 @@ fn a_frozen_teacher_run_is_loaded_as_saved_and_its_student_resumes_bit_identical
     )
     .unwrap();
     t.attach_frozen(&Cache::new(None), &|_| {}).unwrap();
+    // The student records the teacher by its run's identity, and it is unchanged.
+    let teacher_summary = balmix::record::read_summary(&dir).unwrap();
+    let record = balmix::record::FrozenRecord {
+        dir: dir.display().to_string(),
+        recipe_hash: hash.clone(),
+        model_sha256: teacher_summary.model_sha256.clone().unwrap(),
+    };
+    assert_eq!(t.frozen, vec![record.clone()]);
+    assert_eq!(record.changed(), None);
     let plain = Trainer::new(&tr, 1, &data, &splits, Dev::default()).unwrap();
     for _ in 0..2 {
         t.run_epoch(&mut |_| {}).unwrap();
@@ -741,6 +750,19 @@ fn a_frozen_teacher_run_is_loaded_as_saved_and_its_student_resumes_bit_identical
         whole == cut,
         "resumed weights differ from the uninterrupted run's"
     );
+    // The teacher trained again (another model in its summary): the student's record of it
+    // says so, which makes the student's finished result stale (`train::run`).
+    let mut retrained = teacher_summary;
+    retrained.model_sha256 = Some("f".repeat(64));
+    let text = serde_json::to_string_pretty(&retrained).unwrap();
+    std::fs::write(dir.join(balmix::record::SUMMARY), text).unwrap();
+    let why = record.changed().expect("a retrained teacher is a change");
+    assert!(why.contains("was trained again (model"), "{why}");
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(record
+        .changed()
+        .unwrap()
+        .contains("no longer a finished run"));
 }
 
 #[test]

@@ -63,6 +63,51 @@ pub struct Summary {
     /// file from changed data or code (absent in records written before it was recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_sha256: Option<String>,
+    /// The frozen models (unimodal teachers) the run's method read, each by its run's
+    /// identity; a teacher trained again since makes this result stale. Empty (and absent)
+    /// for methods without frozen models.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub frozen: Vec<FrozenRecord>,
+}
+
+/// A frozen model a run read: the finished run it came from, by its identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrozenRecord {
+    /// The run's directory, as the method named it.
+    pub dir: String,
+    /// The run's resolved-recipe hash.
+    pub recipe_hash: String,
+    /// sha256 of the run's model file.
+    pub model_sha256: String,
+}
+
+impl FrozenRecord {
+    /// How the run at [`FrozenRecord::dir`] differs now from when it was read, in words:
+    /// `None` when it is still the same model of the same recipe.
+    pub fn changed(&self) -> Option<String> {
+        let dir = &self.dir;
+        let Some(now) = read_summary(Path::new(dir)) else {
+            return Some(format!(
+                "the frozen model {dir} is no longer a finished run"
+            ));
+        };
+        if now.recipe_hash != self.recipe_hash {
+            return Some(format!(
+                "the frozen model {dir} was trained again under another recipe ({} -> {})",
+                short(&self.recipe_hash),
+                short(&now.recipe_hash)
+            ));
+        }
+        match now.model_sha256 {
+            Some(sha) if sha == self.model_sha256 => None,
+            Some(sha) => Some(format!(
+                "the frozen model {dir} was trained again (model {} -> {})",
+                short(&self.model_sha256),
+                short(&sha)
+            )),
+            None => Some(format!("the frozen model {dir} records no model hash")),
+        }
+    }
 }
 
 /// The split a run actually used: how it was made, its sizes and a hash of its index lists.

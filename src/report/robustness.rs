@@ -304,6 +304,7 @@ mod tests {
             split: None,
             manifest_dir: None,
             model_sha256: None,
+            frozen: Vec::new(),
         }
     }
 

@@ -1,8 +1,12 @@
 //! Progress on stderr: a bar with loss, accuracy and ETA on a terminal; one line per epoch
 //! otherwise (logs, CI); nothing with `--quiet`.
 
+use super::trainer::StepDone;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
+
+/// Bar units per epoch.
+const TICKS: u64 = 1000;
 
 /// Progress display of one run.
 pub struct Progress {
@@ -12,8 +16,10 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// A display for `total_steps` steps, starting at `done` (resume).
-    pub fn new(quiet: bool, label: &str, total_steps: u64, done: u64) -> Self {
+    /// A display for `epochs` epochs, starting after `done` of them (resume). The bar moves
+    /// in [`TICKS`] per epoch, spread over the epoch's own batches, so an epoch whose list a
+    /// method lengthens (or shortens) still fills exactly its share.
+    pub fn new(quiet: bool, label: &str, epochs: usize, done: usize) -> Self {
         if quiet {
             return Self {
                 bar: None,
@@ -22,15 +28,17 @@ impl Progress {
             };
         }
         if std::io::stderr().is_terminal() {
-            let bar =
-                ProgressBar::with_draw_target(Some(total_steps), ProgressDrawTarget::stderr());
+            let bar = ProgressBar::with_draw_target(
+                Some(epochs as u64 * TICKS),
+                ProgressDrawTarget::stderr(),
+            );
             bar.set_style(
                 ProgressStyle::with_template("{prefix} [{bar:30}] epoch {msg} ETA {eta}")
                     .expect("valid template")
                     .progress_chars("=> "),
             );
             bar.set_prefix(label.to_string());
-            bar.set_position(done);
+            bar.set_position(done as u64 * TICKS);
             Self {
                 bar: Some(bar),
                 lines: false,
@@ -45,12 +53,13 @@ impl Progress {
         }
     }
 
-    /// After each step.
-    pub fn step(&self, epoch: usize, epochs: usize, loss: f64) {
+    /// After each step of `epoch` (0-based).
+    pub fn step(&self, epoch: usize, epochs: usize, done: StepDone) {
         if let Some(bar) = &self.bar {
-            bar.inc(1);
-            if bar.position() % 8 == 0 {
-                bar.set_message(format!("{}/{epochs} loss {loss:.4}", epoch + 1));
+            let within = TICKS * done.batch as u64 / done.batches.max(1) as u64;
+            bar.set_position(epoch as u64 * TICKS + within);
+            if done.batch % 8 == 0 || done.batch == done.batches {
+                bar.set_message(format!("{}/{epochs} loss {:.4}", epoch + 1, done.loss));
             }
         }
     }

@@ -266,7 +266,10 @@ fn existing(dir: &Path, identity: &Identity, opts: &RunOptions) -> Result<Existi
     if found.recipe_hash != identity.recipe_hash && !opts.replace_different {
         return Err(RunError::DifferentRecipe { dir: shown() });
     }
-    let changes = identity.changes_from(&found);
+    let mut changes = identity.changes_from(&found);
+    // A result read from frozen models (teachers) is stale once one of them was retrained.
+    let frozen = summary.as_ref().map_or(&[][..], |s| &s.frozen[..]);
+    changes.extend(frozen.iter().filter_map(|f| f.changed()));
     if changes.is_empty() {
         return match (summary, divergence) {
             (Some(s), _) => Ok(Existing::Complete(Box::new(s))),
@@ -336,12 +339,11 @@ fn run_on<D: Backend>(
     trainer.attach_frozen(&cache, &|m| cx.log(m))?;
     let resumed = resume(&cx, &mut trainer)?;
     start_records(&cx, &mut trainer, resumed)?;
-    let per_epoch = trainer.steps_per_epoch() as u64;
     let progress = Progress::new(
         opts.quiet,
         &format!("{} seed {seed}", recipe.run_name()),
-        per_epoch * recipe.train().epochs as u64,
-        trainer.epochs_done as u64 * per_epoch,
+        recipe.train().epochs,
+        trainer.epochs_done,
     );
     if let Some(stopped) = fit(&cx, &mut trainer, &progress)? {
         return Ok(stopped);
@@ -482,7 +484,7 @@ fn fit<D: Backend>(
         }
         let epoch = trainer.epochs_done;
         let row = trainer
-            .run_epoch(&mut |loss| progress.step(epoch, epochs, loss))
+            .run_epoch(&mut |done| progress.step(epoch, epochs, done))
             .map_err(|e| epoch_failed(cx, progress, epoch, e))?;
         record::append_metrics(&cx.dir, &row).map_err(io(&cx.dir))?;
         record::tensorboard::write_events(&cx.dir, &cx.names, &trainer.metrics)
@@ -631,6 +633,7 @@ fn summary_of<D: Backend>(
             splits,
         )),
         model_sha256: Some(crate::digest::sha256_hex(model_bytes)),
+        frozen: trainer.frozen.clone(),
     }
 }
 

@@ -25,6 +25,17 @@ use std::time::Instant;
 
 pub use crate::method::{Divergence, StepError, StepStats};
 
+/// One finished step, as the progress display sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct StepDone {
+    /// The step's loss.
+    pub loss: f64,
+    /// Batches of the epoch done, this one included.
+    pub batch: usize,
+    /// Batches in the epoch's list.
+    pub batches: usize,
+}
+
 /// Training state of one run (one seed).
 pub struct Trainer<'a, D: Backend> {
     recipe: &'a Recipe,
@@ -48,6 +59,8 @@ pub struct Trainer<'a, D: Backend> {
     pub trace: Option<MixTrace>,
     /// Training-time input augmentation (`train.modality_dropout`, `train.input_noise`).
     augment: Option<Augment>,
+    /// The frozen models handed to the method, by their runs' identities (for the summary).
+    pub frozen: Vec<crate::record::FrozenRecord>,
 }
 
 impl<'a, D: Backend> Trainer<'a, D> {
@@ -107,6 +120,7 @@ impl<'a, D: Backend> Trainer<'a, D> {
             seconds: 0.0,
             trace: None,
             augment,
+            frozen: Vec::new(),
         })
     }
 
@@ -127,6 +141,15 @@ impl<'a, D: Backend> Trainer<'a, D> {
             .iter()
             .map(|r| super::frozen::load(r, cache, log, dev.clone()))
             .collect::<Result<Vec<_>, _>>()?;
+        self.frozen = requests
+            .iter()
+            .zip(&models)
+            .map(|(r, m)| crate::record::FrozenRecord {
+                dir: r.run_dir.display().to_string(),
+                recipe_hash: m.recipe_hash.clone(),
+                model_sha256: m.model_sha256.clone(),
+            })
+            .collect();
         self.method.receive_frozen(models);
         Ok(())
     }
@@ -174,15 +197,20 @@ impl<'a, D: Backend> Trainer<'a, D> {
         self.method.metric_columns(&names)
     }
 
-    /// Number of optimiser steps per epoch.
+    /// Optimiser steps of an epoch of the plain training list (a method that rebuilds the
+    /// list may make an epoch longer or shorter: [`StepDone::batches`] is the epoch's own).
     pub fn steps_per_epoch(&self) -> usize {
         self.recipe.steps_per_epoch(self.splits.train.len())
     }
 
     /// Train one epoch, evaluate, and return its metrics (also kept in `self.metrics`).
-    /// `on_step` is called after every step with the step's loss. An error leaves the
-    /// trainer mid-epoch: only the last checkpoint is a valid state to continue from.
-    pub fn run_epoch(&mut self, on_step: &mut dyn FnMut(f64)) -> Result<EpochMetrics, StepError> {
+    /// `on_step` is called after every step with the step's loss and where it stands in the
+    /// epoch's list (which a method may lengthen). An error leaves the trainer mid-epoch:
+    /// only the last checkpoint is a valid state to continue from.
+    pub fn run_epoch(
+        &mut self,
+        on_step: &mut dyn FnMut(StepDone),
+    ) -> Result<EpochMetrics, StepError> {
         let start = Instant::now();
         let epoch = self.epochs_done;
         let epochs = self.recipe.train().epochs;
@@ -214,7 +242,11 @@ impl<'a, D: Backend> Trainer<'a, D> {
             let values = self.method.step_metrics(&s, idx.len(), m_count);
             method_metrics.add(&values, idx.len());
             steps += 1;
-            on_step(s.loss);
+            on_step(StepDone {
+                loss: s.loss,
+                batch: b + 1,
+                batches: batches.len(),
+            });
         }
         self.in_epoch(epoch, |method, cx| method.epoch_end(cx));
         let train_seconds = start.elapsed().as_secs_f64();
