@@ -58,7 +58,7 @@ impl Progress {
         if let Some(bar) = &self.bar {
             let within = TICKS * done.batch as u64 / done.batches.max(1) as u64;
             bar.set_position(epoch as u64 * TICKS + within);
-            if done.batch % 8 == 0 || done.batch == done.batches {
+            if done.batch.is_multiple_of(8) || done.batch == done.batches {
                 bar.set_message(format!("{}/{epochs} loss {:.4}", epoch + 1, done.loss));
             }
         }
