@@ -29,7 +29,7 @@ use balmix::method::weighted_loss::weighted_cross_entropy;
 use balmix::method::{
     EpochContext, EpochSamples, Method, StepContext, StepError, StepStats, Updater, UpdaterState,
 };
-use balmix::model::exchange::Exchange;
+use balmix::model::exchange::{Exchange, StageShape};
 use balmix::model::params::{Group, Matrix, NamedTensor, ParamId, ValueKind};
 use balmix::model::{Model, ParamStore};
 use balmix::recipe::Recipe;
@@ -997,26 +997,71 @@ fn cross_modal_blocks_that_change_nothing_give_the_standard_forward() {
         "a gradient across the block"
     );
     // A stage the encoders do not have is an error, not a silent no-op.
-    struct Late;
-    impl Exchange<Dev> for Late {
-        fn after(&self) -> Vec<usize> {
-            vec![2]
-        }
-        fn exchange<T: dfdx::tensor::Tape<f32, Dev>>(
-            &self,
-            _: usize,
-            hs: Vec<Matrix<Dev, T>>,
-            _: &ParamStore<Dev>,
-        ) -> Vec<Matrix<Dev, T>> {
-            hs
-        }
-    }
     let late = t
         .model
-        .encode_exchanging(inputs(&data, idx), &Late)
+        .encode_exchanging(inputs(&data, idx), &NoopAfter(2))
         .unwrap_err();
     assert!(late.to_string().contains("has 2 stages"), "{late}");
-    // ResNet-18 encoders have no stages yet: an error.
+}
+
+/// A block after stage `.0` that changes nothing.
+struct NoopAfter(usize);
+
+impl Exchange<Dev> for NoopAfter {
+    fn after(&self) -> Vec<usize> {
+        vec![self.0]
+    }
+    fn exchange<T: dfdx::tensor::Tape<f32, Dev>>(
+        &self,
+        _: usize,
+        hs: Vec<Matrix<Dev, T>>,
+        _: &ParamStore<Dev>,
+    ) -> Vec<Matrix<Dev, T>> {
+        hs
+    }
+}
+
+/// Blocks after every ResNet-18 stage that multiply one stage's channel 0 by `scale` (1: no
+/// change) and record the row layout each stage hands them.
+struct ChannelScale {
+    stage: usize,
+    scale: f32,
+    shapes: Vec<StageShape>,
+    seen: std::cell::RefCell<Vec<(usize, usize, usize)>>,
+}
+
+impl Exchange<Dev> for ChannelScale {
+    fn after(&self) -> Vec<usize> {
+        vec![0, 1, 2, 3]
+    }
+    fn exchange<T: dfdx::tensor::Tape<f32, Dev>>(
+        &self,
+        stage: usize,
+        hs: Vec<Matrix<Dev, T>>,
+        _: &ParamStore<Dev>,
+    ) -> Vec<Matrix<Dev, T>> {
+        let (rows, width) = *hs[0].shape();
+        self.seen.borrow_mut().push((stage, rows, width));
+        if stage != self.stage || self.scale == 1.0 {
+            return hs;
+        }
+        // Channel 0 of modality 0: the first `positions` entries of each row (c·h·w rows).
+        let shape = self.shapes[stage];
+        let mut factor = vec![1.0f32; width];
+        factor[..shape.positions].fill(self.scale);
+        let dev = Dev::default();
+        let f: Tensor<(usize, usize), f32, Dev> =
+            dev.tensor_from_vec(factor.repeat(rows), (rows, width));
+        let mut hs = hs;
+        let h0 = hs.remove(0);
+        let mut out = vec![h0 * f];
+        out.extend(hs);
+        out
+    }
+}
+
+#[test]
+fn resnet18_encoders_run_cross_modal_blocks_between_their_four_stages() {
     let rr = recipe("tiny-resnet.toml", &[]);
     let resnet = Model::<Dev>::build(
         &rr.model_settings(),
@@ -1025,10 +1070,84 @@ fn cross_modal_blocks_that_change_nothing_give_the_standard_forward() {
         0,
         Dev::default(),
     );
-    let none = resnet
-        .encode_exchanging(Vec::<Matrix<Dev>>::new(), &Late)
-        .unwrap_err();
-    assert!(none.to_string().contains("resnet18"), "{none}");
+    let dev = Dev::default();
+    let n = 2;
+    let widths = [257 * 188, 3 * 224 * 224];
+    // Deterministic inputs in [-0.5, 0.5).
+    let xs = || -> Vec<Matrix<Dev>> {
+        widths
+            .iter()
+            .map(|&w| {
+                let v: Vec<f32> = (0..n * w)
+                    .map(|i| ((i * 7919) % 97) as f32 / 97.0 - 0.5)
+                    .collect();
+                dev.tensor_from_vec(v, (n, w))
+            })
+            .collect()
+    };
+    let shapes: Vec<StageShape> = (0..4).map(|s| resnet.encoders[0].stage_shape(s)).collect();
+    // Width 2: stages of 2, 4, 8 and 16 channels; one frame per sample; c·h·w rows.
+    assert_eq!(
+        shapes
+            .iter()
+            .map(|s| (s.frames, s.channels, s.channels_first))
+            .collect::<Vec<_>>(),
+        vec![(1, 2, true), (1, 4, true), (1, 8, true), (1, 16, true)]
+    );
+    let blocks = |stage, scale| ChannelScale {
+        stage,
+        scale,
+        shapes: shapes.clone(),
+        seen: Default::default(),
+    };
+    // Blocks that change nothing: the staged forward is the plain one, bit for bit, in
+    // evaluation (no tape) and in training (a tape: batch statistics).
+    let noop = blocks(1, 1.0);
+    let staged: Vec<Vec<f32>> = (resnet.encode_exchanging(xs(), &noop).unwrap())
+        .iter()
+        .map(|z| z.as_vec())
+        .collect();
+    let plain: Vec<Vec<f32>> = xs()
+        .into_iter()
+        .enumerate()
+        .map(|(m, x)| resnet.encode(m, x).as_vec())
+        .collect();
+    assert_eq!(staged, plain, "no-op blocks change a ResNet-18's features");
+    // Each stage hands the block one row per frame of the layout it reports.
+    let seen = noop.seen.borrow().clone();
+    assert_eq!(seen.len(), 4);
+    for (stage, rows, width) in seen {
+        let s = shapes[stage];
+        assert_eq!(
+            (rows, width),
+            (n * s.frames, s.channels * s.positions),
+            "stage {stage}"
+        );
+    }
+    let taped = |x: Vec<Matrix<Dev>>| -> Vec<Matrix<Dev, OwnedTape<f32, Dev>>> {
+        x.into_iter().map(|x| x.retaped()).collect()
+    };
+    let staged_train: Vec<Vec<f32>> = (resnet.encode_exchanging(taped(xs()), &noop).unwrap())
+        .iter()
+        .map(|z| z.as_vec())
+        .collect();
+    let plain_train: Vec<Vec<f32>> = taped(xs())
+        .into_iter()
+        .enumerate()
+        .map(|(m, x)| resnet.encode(m, x).as_vec())
+        .collect();
+    assert_eq!(staged_train, plain_train, "in training too");
+    // A block after layer2 (stage 1) that scales one channel changes that modality's
+    // feature and not the other's (no exchange between them here).
+    let scaled: Vec<Vec<f32>> = (resnet.encode_exchanging(xs(), &blocks(1, 2.0)).unwrap())
+        .iter()
+        .map(|z| z.as_vec())
+        .collect();
+    assert_ne!(scaled[0], plain[0]);
+    assert_eq!(scaled[1], plain[1]);
+    // A stage past layer4 is an error.
+    let past = resnet.encode_exchanging(xs(), &NoopAfter(4)).unwrap_err();
+    assert!(past.to_string().contains("has 4 stages"), "{past}");
 }
 
 #[test]

@@ -158,10 +158,7 @@ impl<D: Backend> Model<D> {
         blocks: &X,
     ) -> Result<Vec<Matrix<D, T>>, super::exchange::ExchangeError> {
         use super::exchange::ExchangeError;
-        let mut stages = Vec::with_capacity(self.encoders.len());
-        for e in &self.encoders {
-            stages.push(e.stages().ok_or(ExchangeError::NoStages(e.kind().into()))?);
-        }
+        let stages: Vec<usize> = self.encoders.iter().map(|e| e.stages()).collect();
         let after = blocks.after();
         for &stage in &after {
             if let Some(m) = stages.iter().position(|&s| stage >= s) {
@@ -186,7 +183,11 @@ impl<D: Backend> Model<D> {
                 hs = blocks.exchange(s, hs, &self.store);
             }
         }
-        Ok(hs)
+        Ok(hs
+            .into_iter()
+            .zip(&self.encoders)
+            .map(|(h, e)| e.finish_stages(h))
+            .collect())
     }
 
     /// Fuse encoder features (modality order).

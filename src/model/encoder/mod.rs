@@ -5,6 +5,7 @@
 pub mod stack;
 
 use super::backend::Backend;
+use super::exchange::StageShape;
 use super::params::{Group, Matrix, ParamStore, Tape};
 use super::resnet::{Mode, ResNet18};
 use crate::model::config::{self as typed, EncoderBody};
@@ -103,15 +104,15 @@ impl<D: Backend> Encoder<D> {
         self.forward_mode(x.retaped::<Tape<D>>(), store, mode)
     }
 
-    /// Number of stages for cross-modal blocks; `None` for a kind without them (ResNet-18).
-    pub fn stages(&self) -> Option<usize> {
+    /// Number of stages for cross-modal blocks ([`crate::model::exchange`]).
+    pub fn stages(&self) -> usize {
         match &self.body {
-            Body::Stack(s) => Some(s.stages()),
-            Body::ResNet18(_) => None,
+            Body::Stack(s) => s.stages(),
+            Body::ResNet18(_) => super::resnet::STAGES,
         }
     }
 
-    /// Apply stage `s` ([`Encoder::stages`]); an encoder without stages is never asked.
+    /// Apply stage `s`; layers with a mode (batch norm) train when the pass records a tape.
     pub fn forward_stage<T: dfdx::tensor::Tape<f32, D>>(
         &self,
         s: usize,
@@ -120,15 +121,24 @@ impl<D: Backend> Encoder<D> {
     ) -> Matrix<D, T> {
         match &self.body {
             Body::Stack(stack) => stack.forward_stage(s, x, store),
-            Body::ResNet18(_) => unreachable!("ResNet-18 encoders report no stages"),
+            Body::ResNet18(r) => r.forward_stage(s, x, store, Mode::of_tape::<D, T>()),
         }
     }
 
-    /// The kind's name, for messages.
-    pub fn kind(&self) -> &'static str {
+    /// The features from the last stage's output: ResNet-18's pooling; the output itself
+    /// for a stack.
+    pub fn finish_stages<T: dfdx::tensor::Tape<f32, D>>(&self, h: Matrix<D, T>) -> Matrix<D, T> {
         match &self.body {
-            Body::Stack(_) => "mlp/conv",
-            Body::ResNet18(_) => "resnet18",
+            Body::Stack(_) => h,
+            Body::ResNet18(r) => r.pool_features(h),
+        }
+    }
+
+    /// The layout of stage `s`'s output.
+    pub fn stage_shape(&self, s: usize) -> StageShape {
+        match &self.body {
+            Body::Stack(stack) => stack.stage_shape(s),
+            Body::ResNet18(r) => r.stage_shape(s),
         }
     }
 

@@ -3,6 +3,7 @@
 
 use super::super::backend::Backend;
 use super::super::conv::ConvBlock;
+use super::super::exchange::StageShape;
 use super::super::layers::{activate, Linear};
 use super::super::params::{Group, Matrix, ParamStore, Tape};
 use crate::model::config::{self as typed, Activation, EncoderBody};
@@ -101,6 +102,24 @@ impl<D: Backend> Stack<D> {
     /// ([`crate::model::exchange`]).
     pub fn stages(&self) -> usize {
         self.convs.len() + self.layers.len()
+    }
+
+    /// The layout of stage `s`'s output: a conv block's pooled map, position by position
+    /// (`h·w·c`), or a fully connected layer's width.
+    pub fn stage_shape(&self, s: usize) -> StageShape {
+        let (channels, positions) = match self.convs.get(s) {
+            Some(block) => {
+                let (h, w, c) = block.out_shape;
+                (c, h * w)
+            }
+            None => (self.layers[s - self.convs.len()].out, 1),
+        };
+        StageShape {
+            frames: 1,
+            channels,
+            positions,
+            channels_first: false,
+        }
     }
 
     /// Apply stage `s` (a conv block, or a layer and its activation).

@@ -18,6 +18,7 @@ pub mod mode;
 pub use mode::Mode;
 
 use super::backend::Backend;
+use super::exchange::StageShape;
 use super::params::{Group, Matrix, ParamStore};
 use batch_norm::BatchNorm2d;
 use conv2d::Conv2d;
@@ -128,6 +129,9 @@ impl BasicBlock {
     }
 }
 
+/// Stages of a ResNet-18 for cross-modal blocks: the stem with layer1, then layer2–layer4.
+pub const STAGES: usize = 4;
+
 /// A ResNet-18 encoder.
 #[derive(Debug, Clone)]
 pub struct ResNet18 {
@@ -203,22 +207,64 @@ impl ResNet18 {
         }
     }
 
-    /// Features `(samples, out)` of `(samples, frames·in_channels·h·w)` rows.
+    /// Features `(samples, out)` of `(samples, frames·in_channels·h·w)` rows: every stage,
+    /// then the pooling.
     pub fn forward<D: Backend, T: dfdx::tensor::Tape<f32, D>>(
         &self,
         x: Matrix<D, T>,
         store: &ParamStore<D>,
         mode: Mode,
     ) -> Matrix<D, T> {
-        let samples = x.shape().0;
-        let images = samples * self.frames;
-        let x = x.reshape_like(&(images, self.in_width));
-        let h = self.conv1.forward(x, store);
-        let h = self.bn1.forward(h, store, mode);
-        let h = self.pool.forward(h, &store.dev);
-        let h = self.blocks.iter().fold(h, |h, b| b.forward(h, store, mode));
+        let h = (0..STAGES).fold(x, |h, s| self.forward_stage(s, h, store, mode));
+        self.pool_features(h)
+    }
+
+    /// Stage `s` of [`STAGES`] (cross-modal blocks run between them): 0 is the stem (7×7/2
+    /// convolution, batch norm, ReLU, max pooling) and layer1, taking `(samples,
+    /// frames·in_channels·h·w)` rows; 1–3 are layer2–layer4. Every stage returns one
+    /// `(samples·frames, c·h·w)` row per frame ([`ResNet18::stage_shape`]).
+    pub fn forward_stage<D: Backend, T: dfdx::tensor::Tape<f32, D>>(
+        &self,
+        s: usize,
+        x: Matrix<D, T>,
+        store: &ParamStore<D>,
+        mode: Mode,
+    ) -> Matrix<D, T> {
+        let h = match s {
+            0 => {
+                let images = x.shape().0 * self.frames;
+                let x = x.reshape_like(&(images, self.in_width));
+                let h = self.conv1.forward(x, store);
+                let h = self.bn1.forward(h, store, mode);
+                self.pool.forward(h, &store.dev)
+            }
+            _ => x,
+        };
+        (self.blocks[2 * s..2 * s + 2])
+            .iter()
+            .fold(h, |h, b| b.forward(h, store, mode))
+    }
+
+    /// The feature of each sample from the last stage's maps: the mean over its frames and
+    /// positions.
+    pub fn pool_features<D: Backend, T: dfdx::tensor::Tape<f32, D>>(
+        &self,
+        h: Matrix<D, T>,
+    ) -> Matrix<D, T> {
+        let samples = h.shape().0 / self.frames;
         h.reshape_like(&(samples, self.frames, self.out, self.positions))
             .mean::<(usize, usize), Axes2<1, 3>>()
+    }
+
+    /// The layout of stage `s`'s rows: one per frame, each channel's map (c·h·w) together.
+    pub fn stage_shape(&self, s: usize) -> StageShape {
+        let (h, w) = self.blocks[2 * s + 1].out_hw();
+        StageShape {
+            frames: self.frames,
+            channels: (self.out / 8) << s,
+            positions: h * w,
+            channels_first: true,
+        }
     }
 
     /// Every convolution's matrix product per frame: (positions, patch, filters).
