@@ -138,6 +138,51 @@ pub enum ConfigProblem {
         /// The corruption, as the recipe writes it.
         kind: String,
     },
+    /// A split kind the manifest rules out (`fixed`: it has fixed lists).
+    SplitKindForManifest {
+        /// The kind asked for.
+        kind: &'static str,
+        /// Whether the manifest has fixed train/test lists.
+        fixed: bool,
+    },
+    /// `train.eval.select = "best-val"` without a validation split.
+    BestValWithoutVal,
+    /// Validation by group on data without groups.
+    ValByGroupWithoutGroups,
+    /// A group split on data without groups.
+    GroupSplitWithoutGroups,
+    /// A fold outside `0..folds` (or without folds).
+    BadFold {
+        /// The fold.
+        fold: usize,
+        /// The folds, or "not set".
+        folds: String,
+    },
+    /// test + val ≥ 1.
+    SplitTooLarge {
+        /// The test fraction.
+        test: f64,
+        /// The validation fraction.
+        val: f64,
+    },
+    /// A split part would have no sample of a class.
+    SplitEmptiesClass {
+        /// The test fraction.
+        test: f64,
+        /// The validation fraction.
+        val: f64,
+        /// The class's size.
+        class_size: usize,
+        /// The part left without it.
+        which: &'static str,
+    },
+    /// `train.batch_size` exceeds the training set.
+    BatchLargerThanTrainingSet {
+        /// The batch size.
+        batch: usize,
+        /// Training samples.
+        train: usize,
+    },
     /// The method needs a validation split (`dataset.split.val > 0`).
     NeedsValidation,
     /// The method needs sum fusion's shared head.

@@ -269,13 +269,9 @@ fn info(name: &str, test: f64, val: f64, seed: u64, c: &CacheArgs) -> Result<Exi
     let cache = Cache::new(c.cache_dir.clone());
     print_header(&m);
     let d = data::load_manifest(&m, &[], &cache, &|line| balmix::term::eprint_line(line))?;
-    let section = balmix::recipe::file::SplitSection {
-        test: d.fixed_train.is_none().then_some(test),
-        val,
-        seed,
-        ..Default::default()
-    };
-    let s = data::split(&d, &section)?;
+    let plain =
+        balmix::data::split_settings::Split::plain(d.fixed_train.is_some(), test, val, seed);
+    let s = data::split(&d, &plain)?;
     print_data(&m, &d);
     let split_name = if m.fixed_splits.is_some() {
         format!("fixed lists (val {val} of train, seed {seed})")
@@ -320,7 +316,7 @@ fn info_recipe(name: &str, path: &std::path::Path, c: &CacheArgs) -> Result<Exit
     for fold in folds {
         let mut section = s.clone();
         section.fold = fold;
-        let splits = data::split(&d, &section)?;
+        let splits = data::split(&d, &recipe.split().with_fold(fold))?;
         balmix::term::print_line(&format!("split: {}", describe_split(&section)));
         print_counts(&d, &splits);
         if let Some(g) = balmix::record::SplitRecord::of(&section, &d, &splits).group_names {

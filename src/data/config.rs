@@ -177,6 +177,8 @@ impl CorruptionKind {
 pub struct DataSettings {
     /// The dataset's manifest (embedded or the recipe's own file), resolved.
     pub manifest: Manifest,
-    /// `[dataset]`: modalities, split, standardisation, media front-ends.
+    /// `[dataset]`: modalities, standardisation, media front-ends (and the split as written).
     pub dataset: DatasetSection,
+    /// The split, resolved.
+    pub split: super::split_settings::Split,
 }

@@ -18,8 +18,10 @@ pub mod local;
 pub mod read_csv;
 pub mod read_modality;
 pub mod read_npy;
+pub mod resolve;
 pub mod robustness;
 pub mod split;
+pub mod split_settings;
 pub mod synthetic;
 
 pub use crate::manifest;
@@ -29,7 +31,8 @@ pub use error::DataError;
 pub use split::Splits;
 
 use crate::manifest::Manifest;
-use config::{DataSettings, SplitKind, SplitSection, DEFAULT_TEST_FRACTION};
+use config::DataSettings;
+use split_settings::{Split, SplitPlan};
 
 /// The whole dataset a manifest describes (only `names` when not empty), fetching as needed.
 ///
@@ -69,9 +72,9 @@ pub fn load_manifest(
     Ok(d)
 }
 
-/// The splits of a dataset as the resolved recipe section `s` says: the manifest's fixed
-/// lists, a stratified or group split by seed, or one fold of a (group) k-fold.
-pub fn split(data: &Dataset, s: &SplitSection) -> Result<Splits, DataError> {
+/// The splits of a dataset as the resolved split `s` says: the manifest's fixed lists, a
+/// stratified or group split by seed, named test groups, or one fold of a (group) k-fold.
+pub fn split(data: &Dataset, s: &Split) -> Result<Splits, DataError> {
     let splits = split_unchecked(data, s)?;
     // A part the recipe asks for that rounds to nothing would be "selected" from or reported
     // as if it existed.
@@ -92,36 +95,31 @@ pub fn split(data: &Dataset, s: &SplitSection) -> Result<Splits, DataError> {
     Ok(splits)
 }
 
-fn split_unchecked(data: &Dataset, s: &SplitSection) -> Result<Splits, DataError> {
-    let test = s.test.unwrap_or(DEFAULT_TEST_FRACTION);
-    let val_by = s.val_by.unwrap_or(split::ValBy::Group);
-    let kind = s.kind.unwrap_or(if data.fixed_train.is_some() {
-        SplitKind::Fixed
-    } else {
-        SplitKind::Stratified
-    });
-    match (kind, s.folds) {
-        (SplitKind::Fixed, _) => {
+fn split_unchecked(data: &Dataset, s: &Split) -> Result<Splits, DataError> {
+    let (val, val_by, seed) = (s.val, s.val_by, s.seed);
+    match &s.plan {
+        SplitPlan::Fixed => {
             let n_train = data.fixed_train.ok_or_else(|| DataError::Format {
                 file: data.name.clone(),
                 reason: "split kind `fixed` needs the manifest's fixed train/test lists".into(),
             })?;
-            split::fixed(data, n_train, s.val, val_by, s.seed)
+            split::fixed(data, n_train, val, val_by, seed)
         }
-        (SplitKind::Stratified, None) => split::stratified(data, test, s.val, val_by, s.seed),
-        (SplitKind::Group, None) => match &s.test_groups {
-            Some(names) => split::named_groups(data, names, s.val, val_by, s.seed),
-            None => split::by_group(data, test, s.val, val_by, s.seed),
-        },
-        (kind, Some(folds)) => {
-            let fold = s.fold.ok_or_else(|| DataError::Format {
+        &SplitPlan::Stratified { test } => split::stratified(data, test, val, val_by, seed),
+        &SplitPlan::Groups { test } => split::by_group(data, test, val, val_by, seed),
+        SplitPlan::NamedGroups { names } => split::named_groups(data, names, val, val_by, seed),
+        &SplitPlan::Folds {
+            folds,
+            fold,
+            groups,
+        } => {
+            let fold = fold.ok_or_else(|| DataError::Format {
                 file: data.name.clone(),
                 reason: format!(
                     "dataset.split.folds = {folds} but no dataset.split.fold: `balmix run` runs every fold, or set the fold (0..{folds})"
                 ),
             })?;
-            let groups = kind == SplitKind::Group;
-            split::k_fold(data, folds, fold, groups, s.val, val_by, s.seed)
+            split::k_fold(data, folds, fold, groups, val, val_by, seed)
         }
     }
 }
@@ -137,12 +135,12 @@ pub fn load(
     let spec = &settings.dataset;
     if clips::layout(manifest).is_some() {
         let (data, _) = clips::load(manifest, &spec.modalities, &spec.media, cache, log)?;
-        let splits = split(&data, &spec.split)?;
+        let splits = split(&data, &settings.split)?;
         return Ok((data, splits));
     }
     let full = load_manifest(manifest, &spec.modalities, cache, log)?;
     let mut data = full.select(&spec.modalities)?;
-    let splits = split(&data, &spec.split)?;
+    let splits = split(&data, &settings.split)?;
     if spec.standardize {
         data.standardize(&splits.train);
     }

@@ -169,6 +169,54 @@ impl Checker<'_> {
                 origin: self.o(&key("corruptions")),
                 kind,
             },
+            ConfigProblem::SplitKindForManifest { kind, fixed } => {
+                RecipeError::SplitKindForManifest {
+                    origin: self.o(&key("kind")),
+                    kind,
+                    manifest: self.manifest.name.clone(),
+                    fixed,
+                }
+            }
+            ConfigProblem::BestValWithoutVal => RecipeError::BestValWithoutVal {
+                origin: self.o("train.eval.select"),
+            },
+            ConfigProblem::ValByGroupWithoutGroups => RecipeError::ValByGroupWithoutGroups {
+                origin: self.o(&key("val_by")),
+                manifest: self.manifest.name.clone(),
+            },
+            ConfigProblem::GroupSplitWithoutGroups => RecipeError::GroupSplitWithoutGroups {
+                origin: self.o(&key("kind")),
+                manifest: self.manifest.name.clone(),
+            },
+            ConfigProblem::BadFold { fold, folds } => RecipeError::BadFold {
+                origin: self.o(&key("fold")),
+                fold,
+                folds,
+            },
+            ConfigProblem::SplitTooLarge { test, val } => RecipeError::SplitTooLarge {
+                origin: self.o(prefix.trim_end_matches('.')),
+                test,
+                val,
+            },
+            ConfigProblem::SplitEmptiesClass {
+                test,
+                val,
+                class_size,
+                which,
+            } => RecipeError::SplitEmptiesClass {
+                origin: self.o(prefix.trim_end_matches('.')),
+                test,
+                val,
+                class_size,
+                which,
+            },
+            ConfigProblem::BatchLargerThanTrainingSet { batch, train } => {
+                RecipeError::BatchLargerThanTrainingSet {
+                    origin: self.o("train.batch_size"),
+                    batch,
+                    train,
+                }
+            }
             ConfigProblem::NeedsValidation => RecipeError::MethodNeedsValidation {
                 origin: self.o("dataset.split.val"),
                 method: section.named(),

@@ -24,6 +24,7 @@ pub struct Recipe {
 /// The typed choices of a recipe ([`typed`]), built by validation.
 #[derive(Debug, Clone)]
 struct Typed {
+    split: crate::data::split_settings::Split,
     model: typed::Model,
     mixer: Mixer,
     modulation: Modulation,
@@ -133,6 +134,10 @@ impl Recipe {
     pub fn dataset(&self) -> &DatasetSection {
         &self.resolved.dataset
     }
+    /// `dataset.split`, resolved: how the samples are split.
+    pub fn split(&self) -> &crate::data::split_settings::Split {
+        &self.typed.split
+    }
     /// `[model]`: encoders in modality order, fusion, unimodal-logits mode.
     pub fn model(&self) -> &typed::Model {
         &self.typed.model
@@ -158,6 +163,7 @@ impl Recipe {
         crate::data::config::DataSettings {
             manifest: self.manifest().clone(),
             dataset: self.dataset().clone(),
+            split: self.split().clone(),
         }
     }
     /// What the model is built from: `[model]` with the method's request for separate
@@ -279,12 +285,19 @@ impl Checker<'_> {
                 });
             }
         }
-        self.check_dataset(&mut f.dataset, &f.train)?;
         let mut facts = Facts {
             modalities: f.dataset.modalities.len(),
             epochs: f.train.epochs,
             fusion: String::new(),
         };
+        let data_cx = crate::data::resolve::DataContext {
+            manifest: self.manifest,
+            best_val: f.train.eval.select == EvalSelect::BestVal,
+            batch_size: f.train.batch_size,
+        };
+        let split = (f.dataset.resolve(&data_cx))
+            .map_err(|p| self.report(p, Section::Other("dataset."), &facts))?;
+        facts.modalities = f.dataset.modalities.len();
         let shapes: Vec<Option<[usize; 3]>> = (f.dataset.modalities.iter())
             .map(|name| {
                 let spec = self.manifest.modalities.iter().find(|m| m.name == *name);
@@ -316,6 +329,7 @@ impl Checker<'_> {
                 None => None,
             };
         let typed = Typed {
+            split,
             model,
             mixer,
             modulation,

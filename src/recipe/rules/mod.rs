@@ -1,6 +1,5 @@
 //! The validation rules, one file per recipe section. Each adds methods to the
 //! [`super::validate`] checker; each rule has its own [`super::RecipeError`] variant.
 
-mod dataset;
 mod method;
 mod train;
