@@ -1,6 +1,7 @@
 //! Property tests of the mixup invariants (docs/methods.md §1). Each test's name states its invariant.
 //! Shapes cover batch sizes from 1 (and odd ones), 1–4 modalities, 2–12 classes.
 
+use balmix::mixup::config::MixKind;
 use balmix::mixup::{balanced, contribution, lambda, mix, ogm, pairing, plan};
 use balmix::recipe::file::{
     BalanceSection, Direction, LabelWeight, LambdaPer, MixupMethod, MixupSection, OgmVariant,
@@ -566,7 +567,7 @@ fn training_mixes_exactly_the_batches_and_pairs_the_pure_draws_select() {
                 .filter(|c| !c.is_empty())
                 .map(|c| c.parse().unwrap())
                 .collect();
-            match plan::draw(seed, step as u64, epoch, batch, &recipe.mixup().draw()) {
+            match plan::draw(seed, step as u64, epoch, batch, &recipe.mixer().draw) {
                 Some(draws) => {
                     assert!(
                         (1..3).contains(&epoch),
@@ -577,7 +578,10 @@ fn training_mixes_exactly_the_batches_and_pairs_the_pure_draws_select() {
                     let p = plan::plan(
                         draws,
                         names.len(),
-                        recipe.mixup().balance.as_ref(),
+                        match &recipe.mixer().kind {
+                            MixKind::Bmm(balance) => Some(balance),
+                            _ => None,
+                        },
                         r.as_deref(),
                     );
                     for (i, row) in samples.iter().enumerate() {

@@ -453,7 +453,7 @@ fn one_bmm_training_step_matches_the_reference_loss_and_gradients() {
 
         // The draws the reference was given are the harness's draws for (seed, step 0).
         let draws =
-            plan::draw(seed, 0, 0, n, &recipe.mixup().draw()).expect("B-MM mixes every batch");
+            plan::draw(seed, 0, 0, n, &recipe.mixer().draw).expect("B-MM mixes every batch");
         assert_eq!(
             draws.perm,
             usizes(&case["perm"]),

@@ -16,7 +16,12 @@ use std::path::Path;
 /// every value the engine reads has passed every rule.
 #[derive(Debug, Clone)]
 pub struct Recipe {
-    resolved: RecipeFile,
+    /// The resolved recipe as written out ([`Recipe::to_toml`]) and hashed
+    /// ([`Recipe::result_hash`]). A section that resolves into a typed form (model, mixer,
+    /// modulation, method, losses, optimiser, split, robustness) is read only in that form;
+    /// the rest (name, seeds, `[dataset]`'s names and switches, `[train]`) is already typed
+    /// as written.
+    written: RecipeFile,
     typed: Typed,
     manifest: Manifest,
 }
@@ -108,7 +113,7 @@ impl Recipe {
         }
         .check(file)?;
         Ok(Recipe {
-            resolved,
+            written: resolved,
             typed,
             manifest,
         })
@@ -116,23 +121,23 @@ impl Recipe {
 
     /// The experiment name.
     pub fn name(&self) -> &str {
-        &self.resolved.name
+        &self.written.name
     }
     /// The name of the run folder below `--out`: the experiment name, and `/fold-<i>` when the
     /// recipe runs fold `i` of a k-fold split.
     pub fn run_name(&self) -> String {
-        match self.resolved.dataset.split.fold {
-            Some(fold) => format!("{}/fold-{fold}", self.resolved.name),
-            None => self.resolved.name.clone(),
+        match self.written.dataset.split.fold {
+            Some(fold) => format!("{}/fold-{fold}", self.written.name),
+            None => self.written.name.clone(),
         }
     }
     /// The seeds to run.
     pub fn seeds(&self) -> &[u64] {
-        &self.resolved.seeds
+        &self.written.seeds
     }
     /// `[dataset]`
     pub fn dataset(&self) -> &DatasetSection {
-        &self.resolved.dataset
+        &self.written.dataset
     }
     /// `dataset.split`, resolved: how the samples are split.
     pub fn split(&self) -> &crate::data::split_settings::Split {
@@ -141,10 +146,6 @@ impl Recipe {
     /// `[model]`: encoders in modality order, fusion, unimodal-logits mode.
     pub fn model(&self) -> &typed::Model {
         &self.typed.model
-    }
-    /// `[mixup]` (the window filled in): when and how much to mix.
-    pub fn mixup(&self) -> &MixupSection {
-        &self.resolved.mixup
     }
     /// The standard step's mixer (`mixup.method` with its settings).
     pub fn mixer(&self) -> &Mixer {
@@ -213,40 +214,35 @@ impl Recipe {
     }
     /// `[train]`
     pub fn train(&self) -> &TrainSection {
-        &self.resolved.train
+        &self.written.train
     }
     /// The dataset's manifest.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
     }
-    /// The resolved file type (for tests and records).
-    pub fn resolved(&self) -> &RecipeFile {
-        &self.resolved
-    }
-
     /// The same recipe with one seed only (a run records the seed it used).
     pub fn for_seed(&self, seed: u64) -> Recipe {
         let mut r = self.clone();
-        r.resolved.seeds = vec![seed];
+        r.written.seeds = vec![seed];
         r
     }
 
     /// The same recipe with a different thread count (never changes results).
     pub fn with_threads(&self, threads: usize) -> Recipe {
         let mut r = self.clone();
-        r.resolved.train.threads = threads.max(1);
+        r.written.train.threads = threads.max(1);
         r
     }
 
     /// The resolved recipe as TOML, every default written out.
     pub fn to_toml(&self) -> String {
-        toml::to_string(&self.resolved).expect("a resolved recipe always serialises")
+        toml::to_string(&self.written).expect("a resolved recipe always serialises")
     }
 
     /// SHA-256 of the resolved recipe without the keys that cannot change results
     /// (`train.threads`): two runs with equal hashes are the same experiment.
     pub fn result_hash(&self) -> String {
-        let mut r = self.resolved.clone();
+        let mut r = self.written.clone();
         r.train.threads = 1;
         let text = toml::to_string(&r).expect("a resolved recipe always serialises");
         let digest = Sha256::digest(text.as_bytes());
