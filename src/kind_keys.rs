@@ -12,3 +12,12 @@ pub struct KindKeys {
     /// Keys of the section and the kinds that take them.
     pub keys: &'static [(&'static str, &'static [&'static str])],
 }
+
+/// A section's table, read as the config of the kind its `kind` key names (the recipe's
+/// layered sources implement it; a concern's kinded section reads itself through it).
+pub trait TableReader {
+    /// Why the table does not read as `T`.
+    type Error;
+    /// The table as `T`.
+    fn read<T: serde::de::DeserializeOwned>(&self) -> Result<T, Self::Error>;
+}

@@ -19,6 +19,7 @@
 //! Shapley terms, the opposite sign, per-encoder scaling) is not implemented.
 
 use super::engine::{all_groups, select_rows, StepContext, StepError, StepStats};
+use super::own_step::{BuildContext, OwnStep};
 use super::resolve::{ConfigProblem, MethodContext};
 use super::Method;
 use crate::epoch_window::EpochWindow;
@@ -225,6 +226,12 @@ fn forward<D: Backend>(
         .collect();
     let zs = cx.encode_mode(host, mode);
     Ok(cx.model.head(cx.model.fuse(zs)))
+}
+
+impl OwnStep for AgmSettings {
+    fn build<D: Backend>(&self, _: &BuildContext) -> Box<dyn Method<D>> {
+        Box::new(Agm::new(*self))
+    }
 }
 
 impl<D: Backend> Method<D> for Agm {

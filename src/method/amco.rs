@@ -17,6 +17,7 @@
 
 use super::engine::{StepContext, StepError, StepStats, NEEDS_DECOMPOSABLE_HEAD};
 use super::hooks::{state_from_json, state_json};
+use super::own_step::{BuildContext, OwnStep};
 use super::resolve::{ConfigProblem, MethodContext};
 use super::{EpochContext, Method};
 use crate::epoch_window::EpochWindow;
@@ -150,6 +151,12 @@ pub fn dependence(u: &[Vec<f32>], n: usize, classes: usize, sigma: f64) -> Vec<b
         }
     }
     share.iter().map(|s| s / n as f64 > sigma).collect()
+}
+
+impl OwnStep for AmcoSettings {
+    fn build<D: Backend>(&self, _: &BuildContext) -> Box<dyn Method<D>> {
+        Box::new(Amco::new(*self))
+    }
 }
 
 impl<D: Backend> Method<D> for Amco {

@@ -14,6 +14,7 @@
 
 use super::engine::{StepContext, StepError, StepStats};
 use super::hooks::{state_from_json, state_json};
+use super::own_step::{BuildContext, OwnStep};
 use super::resolve::{ConfigProblem, MethodContext};
 use super::{EpochContext, Method};
 use crate::epoch_window::EpochWindow;
@@ -132,6 +133,12 @@ pub fn hinge<D: Backend>(
 /// The largest softmax probability of each row of `logits`.
 fn confidence<D: Backend>(logits: Matrix<D, Tape<D>>) -> Tensor<(usize,), f32, D, Tape<D>> {
     logits.softmax::<Axis<1>>().max::<(usize,), Axis<1>>()
+}
+
+impl OwnStep for CmlSettings {
+    fn build<D: Backend>(&self, _: &BuildContext) -> Box<dyn Method<D>> {
+        Box::new(Cml::new(*self))
+    }
 }
 
 impl<D: Backend> Method<D> for Cml {

@@ -19,16 +19,22 @@ pub use super::mmpareto::{MmParetoConfig, MmParetoHeads, MmParetoSettings, MMPAR
 pub use super::ogm_ge::{OgmGeConfig, OgmGeSettings, OgmParams, OGM_ALPHA, OGM_NOISE};
 pub use super::opm::{OpmConfig, OpmSettings, OPM_ALPHA, OPM_P_EXE, OPM_Q_BASE};
 pub use super::pmr::{PmrCoefficient, PmrConfig, PmrSettings, PrototypeView};
+use super::registry::method_kinds;
 use super::resolve::{ConfigProblem, MethodContext};
+use crate::kind_keys::TableReader;
 use crate::mixup::config::Mixer;
 use serde::{Deserialize, Serialize};
 
 // `[method]`: a method with its own training step, each kind with its own keys (its file's
-// config: `MmParetoConfig`, `AgmConfig`, `MlaConfig`, `GblendingConfig`), written as one table
-// with `kind` first; validation writes every default of the kind out. The doc comment below is
+// config), written as one table with `kind` first; validation writes every default of the kind
+// out. This list is the one place that names every method: each variant is
+// `Kind(ItsConfig) => ItsSettings`, and `method_kinds!` ([`super::registry`]) derives the kind,
+// the typed choice, reading, resolving, the keys and building from it. The doc comment below is
 // what `balmix keys` shows for `method.kind`.
-/// `"standard"` (one forward and backward, with the recipe's `[mixup]`, `[modulation]` and
-/// `[losses]`), `"mmpareto"`, `"agm"`, `"mla"`, `"gblending"`, `"mmcosine"`, `"cml"`, `"mbsd"`, `"amco"`, `"opm"` or `"lfm"`. Default `"standard"`.
+method_kinds! {
+/// A method with its own training step (each kind's keys below), or `"standard"`: one
+/// forward and backward, with the recipe's `[mixup]`, `[modulation]` and `[losses]`. Default
+/// `"standard"`.
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum MethodSection {
@@ -37,75 +43,41 @@ pub enum MethodSection {
     Standard,
     /// MMPareto (Wei & Hu, ICML 2024): per-loss encoder gradients combined by the two-vector
     /// Pareto (min-norm) rule and rescaled.
-    Mmpareto(MmParetoConfig),
+    Mmpareto(MmParetoConfig) => MmParetoSettings,
     /// AGM (Li et al., ICCV 2023), the released code's mechanism: masked forwards, Shapley-style
     /// mono-modal logits, their gradients scaled by κ_m.
-    Agm(AgmConfig),
+    Agm(AgmConfig) => AgmSettings,
     /// MLA (Zhang et al., CVPR 2024): alternating unimodal steps through the shared head (sum
     /// fusion), one optimiser update per modality per batch.
-    Mla(MlaConfig),
+    Mla(MlaConfig) => MlaSettings,
     /// G-Blending (Wang et al., CVPR 2020), online: loss weights of the fused and each unimodal
     /// output from their overfitting-to-generalisation ratio on the validation split.
-    Gblending(GblendingConfig),
+    Gblending(GblendingConfig) => GblendingSettings,
     /// MMCosine (Xu et al., ICASSP 2023): unimodal logits as scaled cosine similarities on the
     /// concat head's columns, fused by their sum.
-    Mmcosine(MmCosineConfig),
+    Mmcosine(MmCosineConfig) => MmCosineSettings,
     /// CML (Ma et al., ICML 2023): partial logits with modalities removed in a per-epoch
     /// shuffled order, their cross-entropies and a calibration hinge on the confidences.
-    Cml(CmlConfig),
+    Cml(CmlConfig) => CmlSettings,
     /// MBSD (BalanceBenchmark): fused and unimodal losses plus per-sample weighted logit
     /// discrepancy and KL terms.
-    Mbsd(MbsdConfig),
+    Mbsd(MbsdConfig) => MbsdSettings,
     /// AMCo (BalanceBenchmark): an extra C×C layer on the summed unimodal logits, the
     /// dependent modality's logits class-masked on a schedule.
-    Amco(AmcoConfig),
+    Amco(AmcoConfig) => AmcoSettings,
     /// OPM (Wei et al., TPAMI 2024): the dominant modality's features dropped per sample with a
     /// probability set by its dominance.
-    Opm(OpmConfig),
+    Opm(OpmConfig) => OpmSettings,
     /// LFM (Yang et al., NeurIPS 2024): fused CE and pairwise Jensen–Shannon between unimodal
     /// predictions, their weights learnt once per epoch from a Hessian-vector product.
-    Lfm(LfmConfig),
+    Lfm(LfmConfig) => LfmSettings,
+}
 }
 
 impl MethodSection {
     /// Whether this is the standard step (no `[method]` table is written).
     pub fn is_standard(&self) -> bool {
         *self == MethodSection::Standard
-    }
-
-    /// The kind.
-    pub fn kind(&self) -> MethodKind {
-        match self {
-            MethodSection::Standard => MethodKind::Standard,
-            MethodSection::Mmpareto(_) => MethodKind::Mmpareto,
-            MethodSection::Agm(_) => MethodKind::Agm,
-            MethodSection::Mla(_) => MethodKind::Mla,
-            MethodSection::Gblending(_) => MethodKind::Gblending,
-            MethodSection::Mmcosine(_) => MethodKind::Mmcosine,
-            MethodSection::Cml(_) => MethodKind::Cml,
-            MethodSection::Mbsd(_) => MethodKind::Mbsd,
-            MethodSection::Amco(_) => MethodKind::Amco,
-            MethodSection::Opm(_) => MethodKind::Opm,
-            MethodSection::Lfm(_) => MethodKind::Lfm,
-        }
-    }
-
-    /// The typed method, every default written back into the section; checked by the
-    /// method's own rules.
-    pub fn resolve(&mut self, cx: &MethodContext) -> Result<Method, ConfigProblem> {
-        Ok(match self {
-            MethodSection::Standard => Method::Standard,
-            MethodSection::Mmpareto(c) => Method::Mmpareto(c.resolve(cx)?),
-            MethodSection::Agm(c) => Method::Agm(c.resolve(cx)?),
-            MethodSection::Mla(c) => Method::Mla(c.resolve(cx)?),
-            MethodSection::Gblending(c) => Method::Gblending(c.resolve(cx)?),
-            MethodSection::Mmcosine(c) => Method::Mmcosine(c.resolve(cx)?),
-            MethodSection::Cml(c) => Method::Cml(c.resolve(cx)?),
-            MethodSection::Mbsd(c) => Method::Mbsd(c.resolve(cx)?),
-            MethodSection::Amco(c) => Method::Amco(c.resolve(cx)?),
-            MethodSection::Opm(c) => Method::Opm(c.resolve(cx)?),
-            MethodSection::Lfm(c) => Method::Lfm(c.resolve(cx)?),
-        })
     }
 
     /// An empty section of `kind` (its keys read from the recipe's layers next:
@@ -116,73 +88,6 @@ impl MethodSection {
             serde::Deserialize::deserialize(d)?;
         Ok(MethodSection::Standard)
     }
-}
-
-/// `method.kind`, read alone first: it decides which config reads the rest of `[method]`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum MethodKind {
-    /// The standard one-forward step.
-    #[default]
-    Standard,
-    /// MMPareto.
-    Mmpareto,
-    /// AGM.
-    Agm,
-    /// MLA.
-    Mla,
-    /// G-Blending.
-    Gblending,
-    /// MMCosine.
-    Mmcosine,
-    /// CML.
-    Cml,
-    /// MBSD.
-    Mbsd,
-    /// AMCo.
-    Amco,
-    /// OPM.
-    Opm,
-    /// LFM.
-    Lfm,
-}
-
-impl MethodKind {
-    /// The kind as a recipe writes it.
-    pub fn name(self) -> &'static str {
-        match self {
-            MethodKind::Standard => "standard",
-            MethodKind::Mmpareto => "mmpareto",
-            MethodKind::Agm => "agm",
-            MethodKind::Mla => "mla",
-            MethodKind::Gblending => "gblending",
-            MethodKind::Mmcosine => "mmcosine",
-            MethodKind::Cml => "cml",
-            MethodKind::Mbsd => "mbsd",
-            MethodKind::Amco => "amco",
-            MethodKind::Opm => "opm",
-            MethodKind::Lfm => "lfm",
-        }
-    }
-}
-
-/// Each method kind with the `[method]` keys its config takes, in order (the standard step
-/// takes none): read from the config structs themselves, so a key is stated once.
-pub fn method_keys() -> Vec<(MethodKind, &'static [&'static str])> {
-    use super::resolve::field_names;
-    vec![
-        (MethodKind::Standard, &[]),
-        (MethodKind::Mmpareto, field_names::<MmParetoConfig>()),
-        (MethodKind::Agm, field_names::<AgmConfig>()),
-        (MethodKind::Mla, field_names::<MlaConfig>()),
-        (MethodKind::Gblending, field_names::<GblendingConfig>()),
-        (MethodKind::Mmcosine, field_names::<MmCosineConfig>()),
-        (MethodKind::Cml, field_names::<CmlConfig>()),
-        (MethodKind::Mbsd, field_names::<MbsdConfig>()),
-        (MethodKind::Amco, field_names::<AmcoConfig>()),
-        (MethodKind::Opm, field_names::<OpmConfig>()),
-        (MethodKind::Lfm, field_names::<LfmConfig>()),
-    ]
 }
 
 /// `[losses]`: extra loss terms added to the fused loss.
@@ -307,33 +212,6 @@ pub enum Modulation {
     OgmGe(OgmGeSettings),
 }
 
-/// `[method]`: the step a run takes.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Method {
-    /// The standard step with the recipe's mixer, modulation and losses.
-    Standard,
-    /// MMPareto.
-    Mmpareto(MmParetoSettings),
-    /// AGM.
-    Agm(AgmSettings),
-    /// MLA.
-    Mla(MlaSettings),
-    /// G-Blending (online).
-    Gblending(GblendingSettings),
-    /// MMCosine.
-    Mmcosine(MmCosineSettings),
-    /// CML.
-    Cml(CmlSettings),
-    /// MBSD.
-    Mbsd(MbsdSettings),
-    /// AMCo.
-    Amco(AmcoSettings),
-    /// OPM.
-    Opm(OpmSettings),
-    /// LFM.
-    Lfm(LfmSettings),
-}
-
 /// Everything a method is built from, resolved by validation (`Recipe::method_settings`):
 /// the runtime builds a method from this, never from the recipe.
 #[derive(Debug, Clone, PartialEq)]
@@ -443,12 +321,5 @@ mod tests {
             panic!("ogm-ge resolves with a conv encoder");
         };
         assert_eq!((s.alpha, s.noise), (OGM_ALPHA, OGM_NOISE));
-    }
-
-    #[test]
-    fn kind_names_are_the_names_recipes_write() {
-        for (kind, _) in method_keys() {
-            assert_eq!(kind.name(), crate::kind_name::kind_name(&kind));
-        }
     }
 }

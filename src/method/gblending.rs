@@ -18,6 +18,7 @@
 //! checkpointed. Cost: (M + 1) × `super_epoch` extra epochs every `super_epoch` epochs.
 
 use super::engine::{all_groups, StepContext, StepError, StepStats, NEEDS_DECOMPOSABLE_HEAD};
+use super::own_step::{BuildContext, OwnStep};
 use super::resolve::{ConfigProblem, MethodContext};
 use super::{EpochContext, Method};
 use crate::media::source::View;
@@ -314,6 +315,16 @@ impl GBlending {
             }
         }
         Ok((first, last))
+    }
+}
+
+impl OwnStep for GblendingSettings {
+    fn build<D: Backend>(&self, cx: &BuildContext) -> Box<dyn Method<D>> {
+        Box::new(GBlending::new(
+            self.super_epoch,
+            self.estimate,
+            cx.batch_size,
+        ))
     }
 }
 

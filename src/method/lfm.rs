@@ -20,6 +20,7 @@
 use super::engine::{StepContext, StepError, StepStats, NEEDS_DECOMPOSABLE_HEAD};
 use super::hooks::{state_from_json, state_json};
 use super::metrics::{self, MetricColumn, Reduce};
+use super::own_step::{BuildContext, OwnStep};
 use super::resolve::{ConfigProblem, MethodContext};
 use super::{EpochContext, Method};
 use crate::model::grads::edit_grad;
@@ -335,6 +336,12 @@ pub fn probe_hvp<D: Backend>(
     });
     set_trainable(model, &theta);
     result
+}
+
+impl OwnStep for LfmSettings {
+    fn build<D: Backend>(&self, cx: &BuildContext) -> Box<dyn Method<D>> {
+        Box::new(Lfm::new(*self, cx.batch_size))
+    }
 }
 
 impl<D: Backend> Method<D> for Lfm {

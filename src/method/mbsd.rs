@@ -12,6 +12,7 @@
 //! stops it). Outside the window the loss is CE(f). Prediction is the fused head.
 
 use super::engine::{StepContext, StepError, StepStats, NEEDS_DECOMPOSABLE_HEAD};
+use super::own_step::{BuildContext, OwnStep};
 use super::resolve::{ConfigProblem, MethodContext};
 use super::Method;
 use crate::epoch_window::EpochWindow;
@@ -119,6 +120,12 @@ pub fn selections(u: &[Vec<f32>], labels: &[usize], classes: usize) -> (Vec<f32>
         either_right.push(if right { 1.0 } else { 0.0 });
     }
     (first_larger, either_right)
+}
+
+impl OwnStep for MbsdSettings {
+    fn build<D: Backend>(&self, _: &BuildContext) -> Box<dyn Method<D>> {
+        Box::new(Mbsd::new(*self))
+    }
 }
 
 impl<D: Backend> Method<D> for Mbsd {

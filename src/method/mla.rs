@@ -22,6 +22,7 @@
 //! output Σ_m w_m H(z_m); `"sample-entropy"` weighs each sample on its own (BalanceBenchmark).
 
 use super::engine::{StepContext, StepError, StepStats};
+use super::own_step::{BuildContext, OwnStep};
 use super::resolve::{ConfigProblem, MethodContext};
 use super::Method;
 use crate::mixup::config::Contribution;
@@ -315,6 +316,12 @@ pub fn fuse_predictions(
                 .collect();
             weighted_sum(logits, k, n, &|i| weights[i / batch].clone())
         }
+    }
+}
+
+impl OwnStep for MlaSettings {
+    fn build<D: Backend>(&self, cx: &BuildContext) -> Box<dyn Method<D>> {
+        Box::new(Mla::new(*self, cx.batch_size, cx.steps_per_epoch))
     }
 }
 

@@ -12,6 +12,7 @@
 //! moves it only under weight decay — and it is read only by steps outside the window.
 
 use super::engine::{StepContext, StepError, StepStats};
+use super::own_step::{BuildContext, OwnStep};
 use super::resolve::{ConfigProblem, MethodContext};
 use super::Method;
 use crate::epoch_window::EpochWindow;
@@ -97,6 +98,12 @@ pub fn unimodal_cosine<D: Backend>(model: &Model<D>, zs: &[Vec<f32>], scale: f64
                 .collect()
         })
         .collect()
+}
+
+impl OwnStep for MmCosineSettings {
+    fn build<D: Backend>(&self, _: &BuildContext) -> Box<dyn Method<D>> {
+        Box::new(MmCosine::new(*self))
+    }
 }
 
 impl<D: Backend> Method<D> for MmCosine {

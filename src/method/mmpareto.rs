@@ -16,6 +16,7 @@
 //! forward does — the others recompute it in [`Mode::TrainUnrecorded`].
 
 use super::engine::{all_groups, StepContext, StepError, StepStats, NEEDS_DECOMPOSABLE_HEAD};
+use super::own_step::{BuildContext, OwnStep};
 use super::resolve::{ConfigProblem, MethodContext};
 use super::Method;
 use crate::model::grads::edit_grad;
@@ -176,6 +177,12 @@ fn unimodal_logits<D: Backend>(
             .model
             .unimodal_taped(m, z, cx.modalities())
             .ok_or(StepError::Unsupported(NEEDS_DECOMPOSABLE_HEAD)),
+    }
+}
+
+impl OwnStep for MmParetoSettings {
+    fn build<D: Backend>(&self, _: &BuildContext) -> Box<dyn Method<D>> {
+        Box::new(MmPareto::new(self.gamma, self.heads))
     }
 }
 

@@ -25,8 +25,8 @@
 //! zeroing ([`Method::epoch_samples`], [`epoch_samples`], the `resample` stream); (f) frozen
 //! models from other finished runs, checked by their identity ([`Method::frozen_runs`],
 //! [`frozen`]); (g) cross-modal blocks between the encoders' stages, a model concern a method
-//! switches on ([`crate::model::exchange`], [`Method::encode_eval`]; mlp and conv encoders —
-//! ResNet-18's stages are not exposed yet).
+//! switches on ([`crate::model::exchange`], [`Method::encode_eval`]; the stages of mlp, conv
+//! and ResNet-18 encoders).
 //!
 //! [`mmpareto`] (several backwards, per-loss gradients), [`agm`] (masked forwards, a
 //! gradient-scaling point on mono-modal logits) [`mla`] (one update per modality per batch, a
@@ -35,14 +35,16 @@
 //!
 //! A new method with its own step is its file — the [`Method`] impl, its config (the
 //! `[method]` keys it takes, serde, with the doc comments `balmix keys` shows), its typed
-//! settings and its checks (`resolve`, reporting a [`resolve::ConfigProblem`]) — plus a variant
-//! in [`config`]'s `MethodSection`, `MethodKind` and `Method` with its line in
-//! `config::method_keys`, a line in `build.rs` and the kind's line in `recipe/load.rs`'s
-//! `extract` (which config reads the table); `recipe/` reads `[method]` by the kind's config and
-//! words its problems, and knows no method's keys. `[modulation]` is read the same way (OGM-GE's
-//! `OgmGeConfig` in [`ogm_ge`], `config::modulation_keys`), and `[losses.pmr]` is
-//! [`pmr`]'s `PmrConfig`. A new part of the standard step (a mixer, an editor, a loss term) is
-//! its file and its line in `build.rs`.
+//! settings, its checks (`resolve`, reporting a [`resolve::ConfigProblem`]) and how its
+//! settings build it ([`own_step::OwnStep`]) — plus its `pub mod` line here and one line in
+//! [`config`]'s list of methods (`MethodSection`, `Kind(ItsConfig) => ItsSettings`), from
+//! which `registry`'s macro derives the kind, the typed choice, reading and resolving
+//! `[method]`, the keys it takes and building it. `recipe/` reads `[method]` by the kind's
+//! config and words its problems, and knows no method's keys; `balmix keys` reads every file
+//! of this folder. `[modulation]` is read the same way (OGM-GE's `OgmGeConfig` in
+//! [`ogm_ge`], `config::modulation_keys`), and `[losses.pmr]` is [`pmr`]'s `PmrConfig`. A new
+//! part of the standard step (a mixer, an editor, a loss term) is its file and its line in
+//! `build.rs`.
 
 pub mod agm;
 pub mod amco;
@@ -65,8 +67,10 @@ pub mod mmpareto;
 pub mod multitask;
 pub mod ogm_ge;
 pub mod opm;
+pub mod own_step;
 pub mod parts;
 pub mod pmr;
+mod registry;
 pub mod resolve;
 pub mod standard;
 pub mod weighted_loss;

@@ -15,6 +15,7 @@
 //! trainer has no step there). Prediction is the fused head on whole features.
 
 use super::engine::{StepContext, StepError, StepStats};
+use super::own_step::{BuildContext, OwnStep};
 use super::resolve::{ConfigProblem, MethodContext};
 use super::weighted_loss::weighted_cross_entropy;
 use super::Method;
@@ -156,6 +157,12 @@ impl Opm {
     /// OPM with `settings`.
     pub fn new(settings: OpmSettings) -> Opm {
         Opm { settings }
+    }
+}
+
+impl OwnStep for OpmSettings {
+    fn build<D: Backend>(&self, _: &BuildContext) -> Box<dyn Method<D>> {
+        Box::new(Opm::new(*self))
     }
 }
 

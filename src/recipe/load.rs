@@ -2,8 +2,8 @@
 //! `BALMIX_DEVICE` only) < `--set key.path=value`. Errors name the layer a bad value came from.
 
 use super::error::RecipeError;
-use super::file::{MethodKind, MethodSection, ModulationKind, ModulationSection, RecipeFile};
-use crate::kind_keys::KindKeys;
+use super::file::{MethodSection, ModulationKind, ModulationSection, RecipeFile};
+use crate::kind_keys::{KindKeys, TableReader};
 use crate::kind_name::kind_name;
 use figment::providers::{Env, Format, Serialized, Toml, Yaml};
 use figment::value::{Dict, Map};
@@ -58,21 +58,7 @@ impl Layered {
         file.method = self.extract_kinded(
             ("method", "method.kind"),
             &crate::method::config::method_keys(),
-            |kind, table| {
-                Ok(match kind {
-                    MethodKind::Standard => MethodSection::Standard,
-                    MethodKind::Mmpareto => MethodSection::Mmpareto(table.read()?),
-                    MethodKind::Agm => MethodSection::Agm(table.read()?),
-                    MethodKind::Mla => MethodSection::Mla(table.read()?),
-                    MethodKind::Gblending => MethodSection::Gblending(table.read()?),
-                    MethodKind::Mmcosine => MethodSection::Mmcosine(table.read()?),
-                    MethodKind::Cml => MethodSection::Cml(table.read()?),
-                    MethodKind::Mbsd => MethodSection::Mbsd(table.read()?),
-                    MethodKind::Amco => MethodSection::Amco(table.read()?),
-                    MethodKind::Opm => MethodSection::Opm(table.read()?),
-                    MethodKind::Lfm => MethodSection::Lfm(table.read()?),
-                })
-            },
+            |kind, table| MethodSection::read(kind, table),
         )?;
         Ok(file)
     }
@@ -147,9 +133,11 @@ pub struct Section<'a> {
     name: &'static str,
 }
 
-impl Section<'_> {
+impl TableReader for Section<'_> {
+    type Error = RecipeError;
+
     /// The section read as `T`, errors with the full key path and its origin.
-    pub fn read<T: serde::de::DeserializeOwned>(&self) -> Result<T, RecipeError> {
+    fn read<T: serde::de::DeserializeOwned>(&self) -> Result<T, RecipeError> {
         let section = self.name;
         // figment reports an inner extraction's path with the section last (`kind.method`):
         // put it first, as the whole-file extraction does.

@@ -191,7 +191,7 @@ impl Recipe {
     /// What the method is built from, for a run with `train_samples` training samples.
     pub fn method_settings(&self, train_samples: usize) -> crate::method::config::MethodSettings {
         crate::method::config::MethodSettings {
-            method: *self.method(),
+            method: self.method().clone(),
             modulation: *self.modulation(),
             losses: *self.losses(),
             mixer: self.mixer().clone(),
