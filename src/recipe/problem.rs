@@ -54,10 +54,21 @@ impl Checker<'_> {
     /// `p`, a problem of `section`, as the recipe error of its rule at the key's origin.
     pub(super) fn report(&self, p: ConfigProblem, section: Section, facts: &Facts) -> RecipeError {
         let (prefix, p) = p.flatten(section.prefix());
+        self.keyed(p, &prefix, facts)
+            .or_else(|p| self.concern_rule(p, &prefix))
+            .or_else(|p| self.method_rule(p, section, &prefix, facts))
+            .unwrap_or_else(|p| unreachable!("every problem has its recipe error: {p:?}"))
+    }
+
+    /// A rule on one key's value or presence.
+    fn keyed(
+        &self,
+        p: ConfigProblem,
+        prefix: &str,
+        facts: &Facts,
+    ) -> Result<RecipeError, ConfigProblem> {
         let key = |k: &str| format!("{prefix}{k}");
-        let fusion = || facts.fusion.clone();
-        match p {
-            ConfigProblem::In { .. } => unreachable!("flatten unwraps every nested problem"),
+        Ok(match p {
             ConfigProblem::NotPositive { key: k, got } => RecipeError::NotPositive {
                 origin: self.o(&key(&k)),
                 key: key(&k),
@@ -116,6 +127,22 @@ impl Checker<'_> {
                 manifest: self.manifest.name.clone(),
                 known,
             },
+            ConfigProblem::Empty { key: k } => RecipeError::Empty {
+                origin: self.o(&key(&k)),
+                key: key(&k),
+            },
+            ConfigProblem::DuplicateModality { key: k, got } => RecipeError::DuplicateModality {
+                origin: self.o(&key(&k)),
+                got,
+            },
+            other => return Err(other),
+        })
+    }
+
+    /// A rule of the data, model, mixup or robustness concern across keys.
+    fn concern_rule(&self, p: ConfigProblem, prefix: &str) -> Result<RecipeError, ConfigProblem> {
+        let key = |k: &str| format!("{prefix}{k}");
+        Ok(match p {
             ConfigProblem::MissingEncoder { modality } => RecipeError::MissingEncoder {
                 origin: self.o(prefix.trim_end_matches('.')),
                 modality,
@@ -147,14 +174,6 @@ impl Checker<'_> {
             },
             ConfigProblem::BmmNeedsModalities { got } => RecipeError::BmmNeedsModalities {
                 origin: self.o("dataset.modalities"),
-                got,
-            },
-            ConfigProblem::Empty { key: k } => RecipeError::Empty {
-                origin: self.o(&key(&k)),
-                key: key(&k),
-            },
-            ConfigProblem::DuplicateModality { key: k, got } => RecipeError::DuplicateModality {
-                origin: self.o(&key(&k)),
                 got,
             },
             ConfigProblem::CorruptionNeedsImage { kind, modality } => {
@@ -217,6 +236,21 @@ impl Checker<'_> {
                     train,
                 }
             }
+            other => return Err(other),
+        })
+    }
+
+    /// A method section's rule on the rest of the recipe (worded by the section).
+    fn method_rule(
+        &self,
+        p: ConfigProblem,
+        section: Section,
+        prefix: &str,
+        facts: &Facts,
+    ) -> Result<RecipeError, ConfigProblem> {
+        let key = |k: &str| format!("{prefix}{k}");
+        let fusion = || facts.fusion.clone();
+        Ok(match p {
             ConfigProblem::NeedsValidation => RecipeError::MethodNeedsValidation {
                 origin: self.o("dataset.split.val"),
                 method: section.named(),
@@ -262,6 +296,7 @@ impl Checker<'_> {
                     fusion: fusion(),
                 },
             },
-        }
+            other => return Err(other),
+        })
     }
 }
