@@ -26,7 +26,7 @@ pub fn learning_rate(cfg: &Optimizer, epoch: usize, epochs: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recipe::typed::{Schedule, UpdateRule};
+    use crate::optim::config::{Schedule, UpdateRule};
 
     fn optim(shape: ScheduleShape, warmup: usize) -> Optimizer {
         Optimizer {
