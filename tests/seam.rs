@@ -725,6 +725,9 @@ fn a_frozen_teacher_run_is_loaded_as_saved_and_its_student_resumes_bit_identical
     };
     assert_eq!(t.frozen, vec![record.clone()]);
     assert_eq!(record.changed(), None);
+    // The checkpoint carries the record, so a resume with another teacher is refused.
+    let (state, _) = t.checkpoint(&Identity::default());
+    assert_eq!(state.frozen, vec![record.clone()]);
     let plain = Trainer::new(&tr, 1, &data, &splits, Dev::default()).unwrap();
     for _ in 0..2 {
         t.run_epoch(&mut |_| {}).unwrap();

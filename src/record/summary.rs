@@ -81,6 +81,33 @@ pub struct FrozenRecord {
     pub model_sha256: String,
 }
 
+/// How the frozen models `now` differ from those a checkpoint recorded (`saved`), in words:
+/// empty when they are the same runs with the same models.
+pub fn frozen_changes(saved: &[FrozenRecord], now: &[FrozenRecord]) -> Vec<String> {
+    if saved.len() != now.len() {
+        return vec![format!(
+            "the method read {} frozen model(s), now {}",
+            saved.len(),
+            now.len()
+        )];
+    }
+    saved
+        .iter()
+        .zip(now)
+        .filter(|(a, b)| a != b)
+        .map(|(a, b)| {
+            format!(
+                "the frozen model {} changed (recipe {} -> {}, model {} -> {})",
+                b.dir,
+                short(&a.recipe_hash),
+                short(&b.recipe_hash),
+                short(&a.model_sha256),
+                short(&b.model_sha256)
+            )
+        })
+        .collect()
+}
+
 impl FrozenRecord {
     /// How the run at [`FrozenRecord::dir`] differs now from when it was read, in words:
     /// `None` when it is still the same model of the same recipe.
@@ -299,4 +326,36 @@ pub fn read_diverged(dir: &Path) -> Option<DivergedRecord> {
 pub fn read_summary(dir: &Path) -> Option<Summary> {
     let text = std::fs::read_to_string(dir.join(SUMMARY)).ok()?;
     serde_json::from_str(&text).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn teacher(dir: &str, model: char) -> FrozenRecord {
+        FrozenRecord {
+            dir: dir.into(),
+            recipe_hash: "a".repeat(64),
+            model_sha256: model.to_string().repeat(64),
+        }
+    }
+
+    #[test]
+    fn frozen_changes_name_each_teacher_that_differs_and_a_changed_count() {
+        let saved = [teacher("t/audio", '1'), teacher("t/visual", '2')];
+        assert!(frozen_changes(&saved, &saved).is_empty());
+        let retrained = [teacher("t/audio", '1'), teacher("t/visual", '3')];
+        let changes = frozen_changes(&saved, &retrained);
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert!(
+            changes[0].contains("t/visual")
+                && changes[0].contains("model 222222222222 -> 333333333333")
+        );
+        assert_eq!(
+            frozen_changes(&saved, &saved[..1]),
+            vec!["the method read 2 frozen model(s), now 1".to_string()]
+        );
+        // A run without teachers resumes as before.
+        assert!(frozen_changes(&[], &[]).is_empty());
+    }
 }

@@ -47,6 +47,10 @@ pub struct CheckpointState {
     pub metrics: Vec<EpochMetrics>,
     /// Seconds spent so far (all invocations). Not a result.
     pub seconds: f64,
+    /// The frozen models (teachers) the method read, by their runs' identities: resuming
+    /// with other teachers is refused (absent when the method reads none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub frozen: Vec<crate::record::FrozenRecord>,
 }
 
 /// Tensors of a checkpoint, by role, each `(name, shape, values)` in parameter order.

@@ -403,6 +403,7 @@ impl<'a, D: Backend> Trainer<'a, D> {
             best: self.best.as_ref().map(|(m, _)| m.clone()),
             metrics: self.metrics.clone(),
             seconds: self.seconds,
+            frozen: self.frozen.clone(),
         };
         let tensors = CheckpointTensors {
             params: self.model.store.named_host_tensors(),
