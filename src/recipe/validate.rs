@@ -251,36 +251,11 @@ impl Recipe {
 }
 
 impl Checker<'_> {
+    /// Every rule, section by section in a fixed order (the first broken rule is reported);
+    /// each concern resolves its own section, and defaults are written back into `f`.
     fn check(&self, mut f: RecipeFile) -> Result<(RecipeFile, Typed), RecipeError> {
         f.extends = None;
-        if f.name.trim().is_empty() {
-            return Err(RecipeError::Empty {
-                origin: self.o("name"),
-                key: "name".into(),
-            });
-        }
-        if let Some(problem) = name_problem(&f.name) {
-            return Err(RecipeError::BadName {
-                origin: self.o("name"),
-                got: f.name.chars().take(60).collect(),
-                problem,
-            });
-        }
-        if f.seeds.is_empty() {
-            return Err(RecipeError::Empty {
-                origin: self.o("seeds"),
-                key: "seeds".into(),
-            });
-        }
-        for (i, s) in f.seeds.iter().enumerate() {
-            if f.seeds[..i].contains(s) {
-                return Err(RecipeError::DuplicateSeed {
-                    origin: self.o("seeds"),
-                    key: "seeds".into(),
-                    seed: *s,
-                });
-            }
-        }
+        self.check_name_and_seeds(&f)?;
         let mut facts = Facts {
             modalities: f.dataset.modalities.len(),
             epochs: f.train.epochs,
@@ -319,7 +294,7 @@ impl Checker<'_> {
         let losses = self.check_losses(&mut f, &model)?;
         let robustness =
             match f.train.eval.robustness.as_mut() {
-                Some(r) => Some(r.resolve(&f.dataset.modalities, &shapes).map_err(|p| {
+                Some(r) => Some((r.resolve(&f.dataset.modalities, &shapes)).map_err(|p| {
                     self.report(p, Section::Other("train.eval.robustness."), &facts)
                 })?),
                 None => None,
@@ -335,6 +310,39 @@ impl Checker<'_> {
             robustness,
         };
         Ok((f, typed))
+    }
+
+    /// `name` names a run folder below `--out`; `seeds` is a non-empty list without repeats.
+    fn check_name_and_seeds(&self, f: &RecipeFile) -> Result<(), RecipeError> {
+        if f.name.trim().is_empty() {
+            return Err(RecipeError::Empty {
+                origin: self.o("name"),
+                key: "name".into(),
+            });
+        }
+        if let Some(problem) = name_problem(&f.name) {
+            return Err(RecipeError::BadName {
+                origin: self.o("name"),
+                got: f.name.chars().take(60).collect(),
+                problem,
+            });
+        }
+        if f.seeds.is_empty() {
+            return Err(RecipeError::Empty {
+                origin: self.o("seeds"),
+                key: "seeds".into(),
+            });
+        }
+        for (i, s) in f.seeds.iter().enumerate() {
+            if f.seeds[..i].contains(s) {
+                return Err(RecipeError::DuplicateSeed {
+                    origin: self.o("seeds"),
+                    key: "seeds".into(),
+                    seed: *s,
+                });
+            }
+        }
+        Ok(())
     }
 }
 
