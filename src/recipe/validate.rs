@@ -268,7 +268,6 @@ impl Checker<'_> {
         };
         let split = (f.dataset.resolve(&data_cx))
             .map_err(|p| self.report(p, Section::Other("dataset."), &facts))?;
-        facts.modalities = f.dataset.modalities.len();
         let shapes: Vec<Option<[usize; 3]>> = (f.dataset.modalities.iter())
             .map(|name| {
                 let spec = self.manifest.modalities.iter().find(|m| m.name == *name);
@@ -280,7 +279,7 @@ impl Checker<'_> {
             .resolve(&f.dataset.modalities, &shapes)
             .map_err(|p| self.report(p, Section::Other("model."), &facts))?;
         facts.fusion = model.fusion.name().into();
-        self.check_train(&f.train)?;
+        (f.train.check()).map_err(|p| self.report(p, Section::Other("train."), &facts))?;
         let mixer = f
             .mixup
             .resolve(facts.modalities, facts.epochs)

@@ -1,24 +1,21 @@
-//! Rules of `[train]`: epochs, batch size, threads, clipping, modality dropout, input noise.
+//! Rules of `[train]`, the recipe's own section: epochs, batch size, threads, clipping,
+//! modality dropout, input noise; reported like every concern's ([`ConfigProblem`]).
 
-use crate::recipe::checker::Checker;
-use crate::recipe::error::RecipeError;
-use crate::recipe::file::*;
+use crate::config_problem::ConfigProblem;
+use crate::recipe::file::TrainSection;
 
-impl Checker<'_> {
-    pub(in crate::recipe) fn check_train(&self, t: &TrainSection) -> Result<(), RecipeError> {
-        self.positive_int("train.epochs", t.epochs)?;
-        self.positive_int("train.batch_size", t.batch_size)?;
-        self.positive_int("train.threads", t.threads)?;
-        if let Some(clip) = t.grad_clip {
-            self.positive("train.grad_clip", clip)?;
+impl TrainSection {
+    /// The section's ranges; keys relative to `[train]`.
+    pub(in crate::recipe) fn check(&self) -> Result<(), ConfigProblem> {
+        ConfigProblem::positive_int("epochs", self.epochs)?;
+        ConfigProblem::positive_int("batch_size", self.batch_size)?;
+        ConfigProblem::positive_int("threads", self.threads)?;
+        if let Some(clip) = self.grad_clip {
+            ConfigProblem::positive("grad_clip", clip)?;
         }
-        self.in_range(
-            "train.modality_dropout",
-            t.modality_dropout,
-            "[0, 1)",
-            |v| (0.0..1.0).contains(&v),
-        )?;
-        self.in_range("train.input_noise", t.input_noise, "[0, ∞)", |v| v >= 0.0)?;
-        Ok(())
+        ConfigProblem::in_range("modality_dropout", self.modality_dropout, "[0, 1)", |v| {
+            (0.0..1.0).contains(&v)
+        })?;
+        ConfigProblem::in_range("input_noise", self.input_noise, "[0, ∞)", |v| v >= 0.0)
     }
 }
