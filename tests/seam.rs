@@ -93,7 +93,8 @@ fn train_with_cut(
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("checkpoint.safetensors");
     checkpoint::save(&path, &state, &tensors).unwrap();
-    let (state, tensors) = checkpoint::load(&path, &t.model.store.names(), &identity).unwrap();
+    let (state, tensors) =
+        checkpoint::load(&path, &t.model.store.names(), &identity, &t.frozen).unwrap();
     let mut resumed = Trainer::with_method(r, 0, data, splits, Dev::default(), fresh()).unwrap();
     resumed.attach_frozen(&Cache::new(None), &|_| {}).unwrap();
     resumed.restore(state, tensors).unwrap();
@@ -725,9 +726,27 @@ fn a_frozen_teacher_run_is_loaded_as_saved_and_its_student_resumes_bit_identical
     };
     assert_eq!(t.frozen, vec![record.clone()]);
     assert_eq!(record.changed(), None);
-    // The checkpoint carries the record, so a resume with another teacher is refused.
-    let (state, _) = t.checkpoint(&Identity::default());
+    // The checkpoint carries the record: it loads with the same teacher, and a resume with
+    // another teacher (here: the same run retrained) is refused like another run's.
+    let (state, tensors) = t.checkpoint(&Identity::default());
     assert_eq!(state.frozen, vec![record.clone()]);
+    let ckpt_dir = tempfile::tempdir().unwrap();
+    let ckpt = ckpt_dir.path().join("checkpoint.safetensors");
+    checkpoint::save(&ckpt, &state, &tensors).unwrap();
+    let names = t.model.store.names();
+    checkpoint::load(&ckpt, &names, &Identity::default(), &t.frozen).unwrap();
+    let other = balmix::record::FrozenRecord {
+        model_sha256: "f".repeat(64),
+        ..record.clone()
+    };
+    let refused = checkpoint::load(&ckpt, &names, &Identity::default(), &[other])
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("belongs to another run") && refused.contains("frozen model"),
+        "{refused}"
+    );
     let plain = Trainer::new(&tr, 1, &data, &splits, Dev::default()).unwrap();
     for _ in 0..2 {
         t.run_epoch(&mut |_| {}).unwrap();

@@ -509,7 +509,7 @@ fn a_checkpoint_holding_nan_is_refused_on_resume() {
     };
     let model_names = store_order(&recipe);
     let (state, mut tensors) =
-        balmix::train::checkpoint::load(&ckpt, &model_names, &identity).unwrap();
+        balmix::train::checkpoint::load(&ckpt, &model_names, &identity, &[]).unwrap();
     tensors.params[0].2[0] = f32::NAN;
     balmix::train::checkpoint::save(&ckpt, &state, &tensors).unwrap();
     let err = resume_error(&out);

@@ -144,11 +144,13 @@ fn checksum<'a>(json: &str, tensors: impl Iterator<Item = (&'a str, &'a [u8])>) 
 }
 
 /// Read a checkpoint for a model whose parameters are `names`, refusing a damaged one, one
-/// with non-finite values, and one written for another run identity.
+/// with non-finite values, and one written for another run identity or with other frozen
+/// models (`frozen`: the teachers the method reads now).
 pub fn load(
     path: &Path,
     names: &[String],
     identity: &Identity,
+    frozen: &[crate::record::FrozenRecord],
 ) -> Result<(CheckpointState, CheckpointTensors), CheckpointError> {
     let shown = path.display().to_string();
     let unreadable = |reason: String| CheckpointError::Unreadable {
@@ -182,7 +184,9 @@ pub fn load(
         code_fingerprint: state.code_fingerprint.clone(),
         data_fingerprint: state.data_fingerprint.clone(),
     };
-    let changes = identity.changes_from(&found);
+    let mut changes = identity.changes_from(&found);
+    // A student resumed with other teachers would mix two.
+    changes.extend(crate::record::frozen_changes(&state.frozen, frozen));
     if !changes.is_empty() {
         return Err(CheckpointError::IdentityMismatch {
             path: shown,

@@ -418,7 +418,7 @@ fn resume<D: Backend>(cx: &RunContext, trainer: &mut Trainer<D>) -> Result<bool,
     let path = &cx.checkpoint;
     if cx.opts.replace_different && path.exists() {
         if let Err(CheckpointError::IdentityMismatch { changes, .. }) =
-            checkpoint::load(path, &param_names, &cx.identity)
+            checkpoint::load(path, &param_names, &cx.identity, &trainer.frozen)
         {
             cx.log(&format!("{}: starting over: {changes}", cx.dir.display()));
             record::clear_run_dir(&cx.dir).map_err(io(&cx.dir))?;
@@ -427,22 +427,7 @@ fn resume<D: Backend>(cx: &RunContext, trainer: &mut Trainer<D>) -> Result<bool,
     if !path.exists() {
         return Ok(false);
     }
-    let (state, tensors) = checkpoint::load(path, &param_names, &cx.identity)?;
-    // A student resumed with other teachers would mix two: refused like another identity.
-    let changes = record::frozen_changes(&state.frozen, &trainer.frozen);
-    if !changes.is_empty() {
-        let changes = changes.join("; ");
-        if cx.opts.replace_different {
-            cx.log(&format!("{}: starting over: {changes}", cx.dir.display()));
-            record::clear_run_dir(&cx.dir).map_err(io(&cx.dir))?;
-            return Ok(false);
-        }
-        return Err(CheckpointError::IdentityMismatch {
-            path: path.display().to_string(),
-            changes,
-        }
-        .into());
-    }
+    let (state, tensors) = checkpoint::load(path, &param_names, &cx.identity, &trainer.frozen)?;
     if !cx.opts.resume {
         return Err(RunError::Interrupted {
             dir: cx.dir.display().to_string(),
