@@ -41,6 +41,7 @@ pub mod epoch_window;
 pub mod interrupt;
 pub mod kind_keys;
 pub mod kind_name;
+pub mod kmeans;
 pub mod manifest;
 pub mod media;
 pub mod method;

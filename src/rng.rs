@@ -58,6 +58,8 @@ pub enum Stream {
     /// A method's per-step feature drop (OPM's whether-to-drop draw and per-sample masks),
     /// indexed by global step.
     ModalityDrop,
+    /// A method's k-means seedings (Re-learning's diagnosis), indexed by epoch.
+    Cluster,
 }
 
 impl Stream {
@@ -83,6 +85,7 @@ impl Stream {
             Stream::ModalityOrder => "modality-order",
             Stream::ClassMask => "class-mask",
             Stream::ModalityDrop => "modality-drop",
+            Stream::Cluster => "cluster",
         }
     }
 }

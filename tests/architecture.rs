@@ -44,6 +44,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "interrupt.rs",
             "kind_keys.rs",
             "kind_name.rs",
+            "kmeans.rs",
             "term.rs",
             "rng.rs",
             "config_problem.rs",

@@ -226,7 +226,7 @@ fn sigkill_then_resume_gives_bit_identical_weights() {
 
 /// The same for methods with state in the checkpoint (prototypes, running scores, the MLA
 /// projection and sub-step counter, G-Blending's weights, CML's modality order, AMCo's layer
-/// and dependence flags, LFM's α and lr_α), MMCosine (whose cosine op has its own backward),
+/// and dependence flags, LFM's α and lr_α, Re-learning's θ⁰ and diagnoses), MMCosine (whose cosine op has its own backward),
 /// MBSD and OPM: a kill anywhere, mid-epoch included, resumes from the last checkpoint to the
 /// same bytes.
 #[cfg(unix)]
@@ -263,6 +263,16 @@ fn sigkill_mid_epoch_then_resume_is_bit_identical_for_stateful_methods() {
         [&own_step[..], &["--set", "method.kind=\"amco\""]].concat(),
         [&own_step[..], &["--set", "method.kind=\"opm\""]].concat(),
         [&own_step[..], &["--set", "method.kind=\"lfm\""]].concat(),
+        [
+            &own_step[..],
+            &[
+                "--set",
+                "method.kind=\"relearn\"",
+                "--set",
+                "method.reinit_every=1",
+            ],
+        ]
+        .concat(),
     ] {
         sigkill_then_resume(&extra);
     }

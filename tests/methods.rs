@@ -332,6 +332,7 @@ fn pmr_prototypes_are_the_class_means_of_the_sampled_features() {
         data: &data,
         train: &splits.train,
         val: &splits.val,
+        test: &splits.test,
         new_updater: &new_updater,
         lr: 0.01,
         base_lr: 0.01,
@@ -739,6 +740,7 @@ fn check_prototype_pass(train: &[usize], epochs: usize) -> Vec<String> {
             data: &data,
             train,
             val: &splits.val,
+            test: &splits.test,
             new_updater: &new_updater,
             lr: 0.01,
             base_lr: 0.01,
@@ -937,18 +939,30 @@ fn opm_resumes_bit_identically_and_one_and_two_threads_agree() {
 }
 
 fn one_method_resumes_and_threads_agree(kind: &str) {
+    method_resumes_and_threads_agree(kind, &[]);
+}
+
+/// [`one_method_resumes_and_threads_agree`] with the method's keys `sets`.
+fn method_resumes_and_threads_agree(kind: &str, sets: &[&str]) {
     let kind = format!("method.kind=\"{kind}\"");
-    let r = recipe("tiny.toml", &[kind.as_str(), "train.epochs=3"]);
+    let kind_and_sets = [&[kind.as_str()], sets].concat();
+    let r = recipe(
+        "tiny.toml",
+        &[&kind_and_sets[..], &["train.epochs=3"]].concat(),
+    );
     assert_resume_after_every_epoch_is_bit_identical(&r, |_, _| {});
     let tmp = tempfile::tempdir().unwrap();
     let wide = [
-        kind.as_str(),
-        "train.epochs=2",
-        "model.encoders.audio.hidden=[512]",
-        "model.encoders.visual.hidden=[512]",
-        "model.encoders.audio.out=128",
-        "model.encoders.visual.out=128",
-    ];
+        &kind_and_sets[..],
+        &[
+            "train.epochs=2",
+            "model.encoders.audio.hidden=[512]",
+            "model.encoders.visual.hidden=[512]",
+            "model.encoders.audio.out=128",
+            "model.encoders.visual.out=128",
+        ],
+    ]
+    .concat();
     let one = recipe("tiny.toml", &[&wide[..], &["train.threads=1"]].concat());
     let two = recipe("tiny.toml", &[&wide[..], &["train.threads=2"]].concat());
     let a = train(&one, 3, &tmp.path().join("one"));
@@ -1254,4 +1268,182 @@ fn opm_theta_weights_drop_probabilities_by_feature_width() {
         "{}",
         d.scale
     );
+}
+
+/// Re-learning's θ⁰ (checkpoint tensors) and its count of diagnoses survive a stop after every
+/// epoch: with one re-initialisation allowed (after epoch 1, `reinit_every = 1`), a run
+/// resumed after epoch 2 that forgot the count would re-initialise again; the resumed run ends
+/// with the bytes of an uninterrupted one. One and two threads agree.
+#[test]
+fn relearn_resumes_bit_identically_and_one_and_two_threads_agree() {
+    method_resumes_and_threads_agree("relearn", &["method.reinit_every=1", "method.reinits=1"]);
+}
+
+/// Re-learning's step is the standard one: with no re-initialisation (`reinits = 0`) a run ends
+/// with the bytes of the plain concat run; with re-initialisations after epochs 1 and 2 it
+/// does not, its metrics report w in the epochs right after them (and only there), and the
+/// resolved recipe records the default diagnosis split, the validation split.
+#[test]
+fn relearn_without_reinits_is_plain_training_and_reports_w_after_each_reinit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = train(
+        &recipe("tiny.toml", &["train.epochs=4"]),
+        0,
+        &tmp.path().join("plain"),
+    );
+    let none = recipe(
+        "tiny.toml",
+        &[
+            "train.epochs=4",
+            "method.kind=\"relearn\"",
+            "method.reinits=0",
+        ],
+    );
+    let none = train(&none, 0, &tmp.path().join("none"));
+    assert_eq!(
+        crate::common::model_bytes(&plain),
+        crate::common::model_bytes(&none),
+        "reinits = 0 is plain training"
+    );
+    let r = recipe(
+        "tiny.toml",
+        &[
+            "train.epochs=4",
+            "method.kind=\"relearn\"",
+            "method.reinit_every=1",
+            "method.reinits=2",
+        ],
+    );
+    let dir = train(&r, 0, &tmp.path().join("relearn"));
+    assert_ne!(
+        crate::common::model_bytes(&plain),
+        crate::common::model_bytes(&dir)
+    );
+    let csv = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).expect(name);
+    let (wa, wv) = (col("relearn_w_audio"), col("relearn_w_visual"));
+    let rows: Vec<Vec<String>> = lines
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    // Re-inits after epochs 1 and 2 (0-based) show in the rows of epochs 3 and 4 (1-based).
+    for (i, row) in rows.iter().enumerate() {
+        for c in [wa, wv] {
+            if i >= 2 {
+                let w: f64 = row[c]
+                    .parse()
+                    .unwrap_or_else(|_| panic!("row {i}: {row:?}"));
+                assert!((0.0..=3f64.tanh()).contains(&w), "row {i}: w {w}");
+            } else {
+                assert_eq!(row[c], "", "row {i}: no re-init before it");
+            }
+        }
+    }
+    let resolved = std::fs::read_to_string(dir.join("recipe.resolved.toml")).unwrap();
+    assert!(resolved.contains("diagnosis_split = \"val\""), "{resolved}");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+    /// Re-learning's soft re-init (baselines spec §8.9): w = 0 leaves every parameter's bits,
+    /// w = 1 restores θ⁰ exactly, any w moves only encoder m's trainable parameters and puts
+    /// each entry on the segment between θ and θ⁰.
+    #[test]
+    fn relearn_soft_reinit_is_a_no_op_at_0_restores_theta0_at_1_and_touches_only_its_encoder(
+        seed in 0u64..1000,
+        m in 0usize..2,
+        w in 0.0f64..1.0,
+    ) {
+        use balmix::method::relearn::{encoder_weights, soft_reinit};
+        let (_, mut model) = model("concat");
+        let initial = encoder_weights(&model.store);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        for id in 0..model.store.params.len() {
+            let v: Vec<f32> = model.store.params[id].tensor.to_host().iter().map(|x| x + rng.gen_range(-0.5f32..0.5)).collect();
+            model.store.set_values(id, v);
+        }
+        let host = |model: &Model<Dev>| -> Vec<Vec<f32>> { model.store.params.iter().map(|p| p.tensor.to_host()).collect() };
+        let theta = host(&model);
+        let theta0 = |name: &str| initial.iter().find(|t| t.0 == name).map(|t| t.2.clone());
+        let mut at0 = model.clone();
+        soft_reinit(&mut at0.store, &initial, m, 0.0);
+        proptest::prop_assert_eq!(host(&at0), theta.clone());
+        let mut at1 = model.clone();
+        soft_reinit(&mut at1.store, &initial, m, 1.0);
+        let mut at_w = model.clone();
+        soft_reinit(&mut at_w.store, &initial, m, w);
+        let (one, mid) = (host(&at1), host(&at_w));
+        for (id, p) in model.store.params.iter().enumerate() {
+            let own = p.group == Group::Encoder(m) && !p.buffer;
+            if !own {
+                proptest::prop_assert_eq!(&one[id], &theta[id], "{} moved", p.name);
+                proptest::prop_assert_eq!(&mid[id], &theta[id], "{} moved", p.name);
+                continue;
+            }
+            let t0 = theta0(&p.name).expect("θ⁰ of every encoder parameter");
+            proptest::prop_assert_eq!(&one[id], &t0, "{} at w = 1", p.name);
+            for ((v, a), b) in mid[id].iter().zip(&theta[id]).zip(&t0) {
+                let (lo, hi) = (a.min(*b), a.max(*b));
+                proptest::prop_assert!(*v >= lo - 1e-6 && *v <= hi + 1e-6, "{}: {v} outside [{lo}, {hi}]", p.name);
+            }
+        }
+    }
+
+    /// Re-learning's weight and schedule (spec §8.9): w = tanh(λ·|gap|) lies in [0, tanh(λ)];
+    /// re-initialisations happen only after epochs that are positive multiples of
+    /// `reinit_every`, at most `reinits` times.
+    #[test]
+    fn relearn_weight_is_within_tanh_lambda_and_reinits_keep_their_schedule(
+        lambda in 0.0f64..10.0,
+        pt in 0.0f64..1.0,
+        pd in 0.0f64..1.0,
+        every in 1usize..7,
+        reinits in 0usize..5,
+    ) {
+        use balmix::method::relearn::{reinit_weight, ReLearn, ReLearnSettings, DiagnosisSplit};
+        let w = reinit_weight(lambda, pt, pd);
+        proptest::prop_assert!((0.0..=lambda.tanh()).contains(&w));
+        proptest::prop_assert_eq!(w, reinit_weight(lambda, pd, pt));
+        let s = ReLearnSettings { lambda, reinit_every: every, reinits, diagnosis_split: DiagnosisSplit::Val, kmeans_restarts: 1 };
+        let mut done = 0;
+        for epoch in 0..40 {
+            if ReLearn::due(&s, epoch, done) {
+                proptest::prop_assert!(epoch > 0 && epoch % every == 0);
+                done += 1;
+            }
+        }
+        proptest::prop_assert_eq!(done, reinits.min(39 / every));
+    }
+
+    /// Purity (spec §8.9) does not depend on how clusters are numbered and lies between the
+    /// largest class's share and 1; k-means gives every point its nearest centre and repeats
+    /// itself from the same seed.
+    #[test]
+    fn purity_ignores_cluster_names_and_kmeans_repeats_from_a_seed(
+        seed in 0u64..1000,
+        n in 4usize..40,
+        k in 1usize..4,
+    ) {
+        use balmix::kmeans::{kmeans, purity, KMeansSettings};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let labels: Vec<usize> = (0..n).map(|_| rng.gen_range(0..3)).collect();
+        let clusters: Vec<usize> = (0..n).map(|_| rng.gen_range(0..5)).collect();
+        let renamed: Vec<usize> = clusters.iter().map(|c| (c * 7 + 3) % 11).collect();
+        let p = purity(&labels, &clusters);
+        proptest::prop_assert_eq!(p, purity(&labels, &renamed));
+        let largest = (0..3).map(|l| labels.iter().filter(|&&x| x == l).count()).max().unwrap();
+        proptest::prop_assert!(p >= largest as f64 / n as f64 && p <= 1.0);
+        let d = 3;
+        let x: Vec<f64> = (0..n * d).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let s = KMeansSettings::new(k, 2);
+        let a = kmeans(&x, d, &s, &mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+        let b = kmeans(&x, d, &s, &mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+        proptest::prop_assert_eq!(&a, &b);
+        for i in 0..n {
+            let dist = |c: usize| (0..d).map(|j| (x[i * d + j] - a.centres[c * d + j]).powi(2)).sum::<f64>();
+            let own = dist(a.labels[i]);
+            proptest::prop_assert!((0..k).all(|c| own <= dist(c) + 1e-12), "point {i} is not at its nearest centre");
+        }
+    }
 }

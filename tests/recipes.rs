@@ -707,6 +707,13 @@ fn typed_choices_agree_with_the_recorded_recipe() {
                 eps: k.eps.expect(&what),
                 window: k.epochs.expect(&what),
             }),
+            MethodSection::Relearn(k) => Method::Relearn(balmix::method::config::ReLearnSettings {
+                lambda: k.lambda.expect(&what),
+                reinit_every: k.reinit_every.expect(&what),
+                reinits: k.reinits.expect(&what),
+                diagnosis_split: k.diagnosis_split.expect(&what),
+                kmeans_restarts: k.kmeans_restarts.expect(&what),
+            }),
             MethodSection::Lfm(k) => Method::Lfm(balmix::method::config::LfmSettings {
                 js: k.js.expect(&what),
                 lr_alpha: k.lr_alpha.expect(&what),

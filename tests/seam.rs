@@ -301,7 +301,7 @@ impl Method<Dev> for Staged {
         Ok(stats(value, cx.modalities()))
     }
 
-    fn epoch_end(&mut self, cx: &mut EpochContext<'_, Dev>) {
+    fn epoch_end(&mut self, cx: &mut EpochContext<'_, Dev>) -> Result<(), StepError> {
         let store = &mut cx.model.store;
         for id in 0..store.params.len() {
             let p = &store.params[id];
@@ -316,6 +316,7 @@ impl Method<Dev> for Staged {
                 .collect();
             store.set_values(id, moved);
         }
+        Ok(())
     }
 
     fn state(&self) -> serde_json::Value {

@@ -20,6 +20,7 @@ pub use super::ogm_ge::{OgmGeConfig, OgmGeSettings, OgmParams, OGM_ALPHA, OGM_NO
 pub use super::opm::{OpmConfig, OpmSettings, OPM_ALPHA, OPM_P_EXE, OPM_Q_BASE};
 pub use super::pmr::{PmrCoefficient, PmrConfig, PmrSettings, PrototypeView};
 use super::registry::method_kinds;
+pub use super::relearn::{DiagnosisSplit, ReLearnConfig, ReLearnSettings};
 use super::resolve::{ConfigProblem, MethodContext};
 use crate::kind_keys::TableReader;
 use crate::mixup::config::Mixer;
@@ -71,6 +72,10 @@ pub enum MethodSection {
     /// LFM (Yang et al., NeurIPS 2024): fused CE and pairwise Jensen–Shannon between unimodal
     /// predictions, their weights learnt once per epoch from a Hessian-vector product.
     Lfm(LfmConfig) => LfmSettings,
+    /// Diagnosing & Re-learning (Wei et al., ECCV 2024): after every `reinit_every` epochs, each
+    /// encoder softly re-initialised towards its initial weights by how much its features'
+    /// k-means purity on the training split exceeds that on the diagnosis split.
+    Relearn(ReLearnConfig) => ReLearnSettings,
 }
 }
 

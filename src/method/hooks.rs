@@ -21,6 +21,9 @@ pub struct EpochContext<'a, D: Backend> {
     /// Validation sample indices (carved from the training data; empty without a validation
     /// split). Never the test set.
     pub val: &'a [usize],
+    /// Test sample indices: read only by a switch that reproduces a released method's leakage
+    /// and says so in its value (Re-learning's `diagnosis_split = "test-leakage"`).
+    pub test: &'a [usize],
     /// A fresh optimiser of the recipe's kind, for methods that train copies of the model.
     pub new_updater: &'a dyn Fn() -> Box<dyn Updater<D>>,
     /// This epoch's learning rate.
@@ -117,8 +120,11 @@ pub trait Method<D: Backend> {
         metrics::standard_values(stats, n, modalities)
     }
 
-    /// After the epoch's last step. Default: nothing.
-    fn epoch_end(&mut self, _cx: &mut EpochContext<'_, D>) {}
+    /// After the epoch's last step, before the epoch's evaluation (extra passes, changes to
+    /// the weights). Default: nothing.
+    fn epoch_end(&mut self, _cx: &mut EpochContext<'_, D>) -> Result<(), StepError> {
+        Ok(())
+    }
 
     /// Encoder features for evaluation from the inputs `xs` (one matrix per modality).
     /// Default: each modality's encoder on its own; a method with cross-modal blocks encodes

@@ -71,6 +71,7 @@ pub mod own_step;
 pub mod parts;
 pub mod pmr;
 mod registry;
+pub mod relearn;
 pub mod resolve;
 pub mod standard;
 pub mod weighted_loss;

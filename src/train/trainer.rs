@@ -159,6 +159,11 @@ impl<'a, D: Backend> Trainer<'a, D> {
         self.in_epoch(epoch, |method, cx| method.epoch_start(cx))
     }
 
+    /// The method's epoch-end hook for `epoch` (after the last step, before the evaluation).
+    pub fn end_epoch(&mut self, epoch: usize) -> Result<(), StepError> {
+        self.in_epoch(epoch, |method, cx| method.epoch_end(cx))
+    }
+
     /// Call `hook` with the method and what its epoch hooks see in `epoch`.
     fn in_epoch<R>(
         &mut self,
@@ -172,6 +177,7 @@ impl<'a, D: Backend> Trainer<'a, D> {
             data: self.data,
             train: &self.splits.train,
             val: &self.splits.val,
+            test: &self.splits.test,
             new_updater: &new_updater,
             lr: learning_rate(optim, epoch, self.recipe.train().epochs),
             base_lr: optim.lr,
@@ -248,7 +254,7 @@ impl<'a, D: Backend> Trainer<'a, D> {
                 batches: batches.len(),
             });
         }
-        self.in_epoch(epoch, |method, cx| method.epoch_end(cx));
+        self.end_epoch(epoch)?;
         let train_seconds = start.elapsed().as_secs_f64();
         let n = samples.order.len() as f64;
         let (val, test) = self.evaluate_epoch()?;
