@@ -114,6 +114,15 @@ pub enum ConfigProblem {
         /// How many the recipe has.
         got: usize,
     },
+    /// `key` must list one entry per modality.
+    OnePerModality {
+        /// The key.
+        key: String,
+        /// How many it lists.
+        got: usize,
+        /// How many modalities the recipe has.
+        modalities: usize,
+    },
     /// `key` must not be empty.
     Empty {
         /// The key.

@@ -1447,3 +1447,180 @@ proptest::proptest! {
         }
     }
 }
+
+/// A tiny unimodal teacher run of `modality`, named `unimodal-<modality>` (beside the tiny
+/// student, whose name has no folder).
+fn tiny_teacher(modality: &str, sets: &[&str]) -> balmix::recipe::Recipe {
+    let own = [
+        format!("dataset.modalities=[\"{modality}\"]"),
+        format!("name=\"unimodal-{modality}\""),
+    ];
+    let own: Vec<&str> = own.iter().map(String::as_str).collect();
+    recipe("tiny.toml", &[&own[..], sets].concat())
+}
+
+/// A tiny UMT student (`sets` added) reading the teachers `unimodal-audio` and
+/// `unimodal-visual` beside it.
+fn tiny_umt(sets: &[&str]) -> balmix::recipe::Recipe {
+    let own = [
+        "method.kind=\"umt\"",
+        "method.teachers=[\"unimodal-audio\", \"unimodal-visual\"]",
+    ];
+    recipe("tiny.toml", &[&own[..], sets].concat())
+}
+
+fn run_in(
+    r: &balmix::recipe::Recipe,
+    out: &std::path::Path,
+    resume: bool,
+) -> Result<balmix::train::run::Outcome, String> {
+    let opts = balmix::train::run::RunOptions {
+        out: out.to_path_buf(),
+        resume,
+        ..Default::default()
+    };
+    balmix::train::run::run_seed(r, 0, &opts).map_err(|e| format!("{e:#}"))
+}
+
+/// UMT reads its teachers as finished runs beside it under the same --out and seed: without
+/// them it stops and says to train them first; with them its summary records each teacher's
+/// run identity; a teacher of the wrong modality is refused by name; a teacher trained again
+/// makes the finished student stale, and running it again trains it again. With `scaling = 0`
+/// the student is plain concat training, bit for bit (the teachers still run and are read).
+#[test]
+fn umt_reads_its_teachers_beside_it_and_retrains_when_one_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path();
+    let student = tiny_umt(&["train.epochs=2"]);
+    let missing = run_in(&student, out, false).unwrap_err();
+    assert!(
+        missing.contains("unimodal-audio/seed-0") && missing.contains("train it first"),
+        "{missing}"
+    );
+    for m in ["audio", "visual"] {
+        run_in(&tiny_teacher(m, &["train.epochs=2"]), out, false).unwrap();
+    }
+    run_in(&student, out, false).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("tiny/seed-0/summary.json")).unwrap(),
+    )
+    .unwrap();
+    let frozen = summary["frozen"]
+        .as_array()
+        .expect("the teachers are recorded");
+    assert_eq!(frozen.len(), 2);
+    assert!(frozen[0]["dir"]
+        .as_str()
+        .unwrap()
+        .ends_with("unimodal-audio/seed-0"));
+    assert!(frozen[1]["dir"]
+        .as_str()
+        .unwrap()
+        .ends_with("unimodal-visual/seed-0"));
+    let swapped = recipe(
+        "tiny.toml",
+        &[
+            "method.kind=\"umt\"",
+            "method.teachers=[\"unimodal-visual\", \"unimodal-audio\"]",
+            "train.epochs=2",
+            "name=\"swapped\"",
+        ],
+    );
+    let e = run_in(&swapped, out, false).unwrap_err();
+    assert!(
+        e.contains("a teacher of audio must be a run of audio alone"),
+        "{e}"
+    );
+    // The audio teacher trained again under another recipe: the student is stale.
+    let opts = balmix::train::run::RunOptions {
+        out: out.to_path_buf(),
+        force: true,
+        ..Default::default()
+    };
+    balmix::train::run::run_seed(&tiny_teacher("audio", &["train.epochs=3"]), 0, &opts).unwrap();
+    match run_in(&student, out, false).unwrap() {
+        balmix::train::run::Outcome::Trained(_) | balmix::train::run::Outcome::Retrained { .. } => {
+        }
+        other => panic!("a stale student is trained again, got {other:?}"),
+    }
+    // scaling = 0 is the plain step.
+    let zero = tiny_umt(&["train.epochs=2", "method.scaling=0.0", "name=\"zero\""]);
+    run_in(&zero, out, false).unwrap();
+    let plain = train(
+        &recipe("tiny.toml", &["train.epochs=2", "name=\"plain\""]),
+        0,
+        out,
+    );
+    assert_eq!(
+        crate::common::model_bytes(&out.join("zero/seed-0")),
+        crate::common::model_bytes(&plain)
+    );
+}
+
+/// A UMT student stopped after each epoch and resumed (its teachers attached again) ends with
+/// the bytes of an uninterrupted one; one and two threads agree.
+#[test]
+fn umt_resumes_bit_identically_and_one_and_two_threads_agree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path();
+    let wide = [
+        "model.encoders.audio.hidden=[512]",
+        "model.encoders.visual.hidden=[512]",
+        "model.encoders.audio.out=128",
+        "model.encoders.visual.out=128",
+        "train.epochs=3",
+    ];
+    for m in ["audio", "visual"] {
+        run_in(&tiny_teacher(m, &wide), out, false).unwrap();
+    }
+    let whole = tiny_umt(&wide);
+    run_in(&whole, out, false).unwrap();
+    let expected = crate::common::model_bytes(&out.join("tiny/seed-0"));
+    for cut in 1..3 {
+        let name = format!("name=\"cut-{cut}\"");
+        let r = tiny_umt(&[&wide[..], &[name.as_str()]].concat());
+        let stop = balmix::train::run::RunOptions {
+            out: out.to_path_buf(),
+            stop_after_epochs: Some(cut),
+            ..Default::default()
+        };
+        balmix::train::run::run_seed(&r, 0, &stop).unwrap();
+        run_in(&r, out, true).unwrap();
+        assert_eq!(
+            crate::common::model_bytes(&out.join(format!("cut-{cut}/seed-0"))),
+            expected,
+            "cut after epoch {cut}"
+        );
+    }
+    let two = tiny_umt(&[&wide[..], &["train.threads=2", "name=\"two\""]].concat());
+    run_in(&two, out, false).unwrap();
+    assert_eq!(
+        crate::common::model_bytes(&out.join("two/seed-0")),
+        expected
+    );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(8))]
+    /// UMT's teacher pass leaves the frozen teacher as it was (no running statistics kept, no
+    /// weight touched) and gives the same feature twice; in training mode its batch norms use
+    /// the batch's statistics, so on a batch-norm network it differs from evaluation mode.
+    #[test]
+    fn umt_teacher_pass_leaves_the_teacher_unchanged(seed in 0u64..1000) {
+        use balmix::method::umt::{teacher_feature, TeacherMode};
+        let r = recipe("bn-net.toml", &["dataset.modalities=[\"audio\"]"]);
+        let teacher = Model::build(&r.model_settings(), &[256], 3, seed, Dev::default());
+        let before: Vec<Vec<f32>> = teacher.store.params.iter().map(|p| p.tensor.to_host()).collect();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let rows: Vec<f32> = (0..4 * 256).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+        let a = teacher_feature(&teacher, rows.clone(), 4, TeacherMode::Train);
+        let b = teacher_feature(&teacher, rows.clone(), 4, TeacherMode::Train);
+        let e = teacher_feature(&teacher, rows, 4, TeacherMode::Eval);
+        let after: Vec<Vec<f32>> = teacher.store.params.iter().map(|p| p.tensor.to_host()).collect();
+        proptest::prop_assert_eq!(&a, &b);
+        proptest::prop_assert_ne!(&a, &e);
+        proptest::prop_assert_eq!(before, after);
+        proptest::prop_assert_eq!(teacher.store.running_applied, 0);
+        proptest::prop_assert!(teacher.store.running.take().is_empty(), "no running update waits to be applied");
+    }
+}

@@ -707,6 +707,12 @@ fn typed_choices_agree_with_the_recorded_recipe() {
                 eps: k.eps.expect(&what),
                 window: k.epochs.expect(&what),
             }),
+            MethodSection::Umt(k) => Method::Umt(balmix::method::config::UmtSettings {
+                teachers: k.teachers.clone().expect(&what),
+                scaling: k.scaling.expect(&what),
+                teacher_mode: k.teacher_mode.expect(&what),
+                window: k.epochs.expect(&what),
+            }),
             MethodSection::Relearn(k) => Method::Relearn(balmix::method::config::ReLearnSettings {
                 lambda: k.lambda.expect(&what),
                 reinit_every: k.reinit_every.expect(&what),

@@ -1499,3 +1499,75 @@ fn kmeans_follows_scikit_learns_lloyd_and_the_released_purity() {
         );
     }
 }
+
+/// The unimodal teachers of `umt.json` as frozen models: each a one-modality bn-net model
+/// (its encoder and its own 3 × 8 head) with the reference's weights and running statistics.
+fn umt_teachers(file: &Value) -> Vec<balmix::method::frozen::FrozenModel<Cpu>> {
+    let (inputs, _, classes) = network_batch();
+    ["audio", "visual"]
+        .iter()
+        .enumerate()
+        .map(|(m, name)| {
+            let recipe = bn_recipe(&[format!("dataset.modalities=[\"{name}\"]")]);
+            let mut model = Model::build(
+                &recipe.model_settings(),
+                &[inputs[m][0].len()],
+                classes,
+                0,
+                Cpu::default(),
+            );
+            for id in 0..model.store.params.len() {
+                let key = model.store.params[id].name.clone();
+                let v = file["teachers"][name]
+                    .get(&key)
+                    .unwrap_or_else(|| panic!("umt.json has no teacher parameter {name}: {key}"));
+                model.store.set_values(id, f32s(v));
+            }
+            balmix::method::frozen::FrozenModel {
+                model,
+                modalities: vec![name.to_string()],
+                recipe_hash: "umt.json".into(),
+                model_sha256: String::new(),
+            }
+        })
+        .collect()
+}
+
+/// UMT's step (GeWu-Lab/BalanceBenchmark 4c1482f: UMT_trainer.py L130–L147, teachers loaded at
+/// L26–L47 and never put in evaluation mode): the student's training-mode forward, CE of the
+/// fused output plus s · Σ_m MSE(teacher feature, student feature) — s = 10 with the teachers'
+/// batch norms on the batch's statistics (released), s = 10 in evaluation mode (the switch),
+/// and s = 1. The student's running statistics move once per encoder (the teachers' passes
+/// are theirs).
+#[test]
+fn umt_matches_its_released_step_with_batch_norm() {
+    let file = reference("umt");
+    for name in [
+        "released_teachers_in_train_mode",
+        "teachers_in_eval_mode",
+        "scaling_1",
+    ] {
+        let case = case(&file, name);
+        let set = &case["settings"];
+        let recipe = bn_recipe(&[
+            "method.kind=\"umt\"".into(),
+            "method.teachers=[\"unimodal-audio\", \"unimodal-visual\"]".into(),
+            format!("method.scaling={}", set["scaling"]),
+            format!("method.teacher_mode={}", set["teacher_mode"]),
+        ]);
+        let (inputs, labels, classes) = network_batch();
+        let data = literal_dataset(&["audio", "visual"], &inputs, &labels, classes);
+        let splits = train_all(labels.len());
+        let mut trainer =
+            Trainer::new(&recipe, 0, &data, &splits, Cpu::default()).expect("the data reads");
+        let buffers = load_reference_params(&mut trainer.model, &case);
+        trainer.method_mut().receive_frozen(umt_teachers(&file));
+        let s = step_once(trainer, buffers, 0, num(&set["lr"], "lr"));
+        assert_matches(&s, &case, &format!("umt {name}"));
+        assert_close(
+            s.stats.loss,
+            num(&case["loss"], "loss"),
+            &format!("umt {name} loss"),
+        );
+    }
+}

@@ -80,7 +80,8 @@ fn train_with_cut(
     cut: Option<usize>,
 ) -> Vec<Vec<f32>> {
     let mut t = Trainer::with_method(r, 0, data, splits, Dev::default(), fresh()).unwrap();
-    t.attach_frozen(&Cache::new(None), &|_| {}).unwrap();
+    t.attach_frozen(std::path::Path::new("."), &Cache::new(None), &|_| {})
+        .unwrap();
     let first = cut.unwrap_or(epochs);
     for _ in 0..first {
         t.run_epoch(&mut |_| {}).unwrap();
@@ -96,7 +97,9 @@ fn train_with_cut(
     let (state, tensors) =
         checkpoint::load(&path, &t.model.store.names(), &identity, &t.frozen).unwrap();
     let mut resumed = Trainer::with_method(r, 0, data, splits, Dev::default(), fresh()).unwrap();
-    resumed.attach_frozen(&Cache::new(None), &|_| {}).unwrap();
+    resumed
+        .attach_frozen(std::path::Path::new("."), &Cache::new(None), &|_| {})
+        .unwrap();
     resumed.restore(state, tensors).unwrap();
     for _ in first..epochs {
         resumed.run_epoch(&mut |_| {}).unwrap();
@@ -620,6 +623,7 @@ fn distill(run_dir: &Path, recipe_hash: Option<String>) -> Box<dyn Method<Dev>> 
         request: FrozenRequest {
             run_dir: run_dir.to_path_buf(),
             recipe_hash,
+            for_modality: None,
         },
         teacher: None,
         weight: 0.5,
@@ -717,7 +721,8 @@ fn a_frozen_teacher_run_is_loaded_as_saved_and_its_student_resumes_bit_identical
         distill(&dir, Some(hash.clone())),
     )
     .unwrap();
-    t.attach_frozen(&Cache::new(None), &|_| {}).unwrap();
+    t.attach_frozen(std::path::Path::new("."), &Cache::new(None), &|_| {})
+        .unwrap();
     // The student records the teacher by its run's identity, and it is unchanged.
     let teacher_summary = balmix::record::read_summary(&dir).unwrap();
     let record = balmix::record::FrozenRecord {
@@ -758,6 +763,7 @@ fn a_frozen_teacher_run_is_loaded_as_saved_and_its_student_resumes_bit_identical
         &FrozenRequest {
             run_dir: dir.clone(),
             recipe_hash: Some(hash),
+            for_modality: None,
         },
         &Cache::new(None),
         &|_| {},
@@ -797,6 +803,7 @@ fn a_frozen_run_of_another_recipe_or_with_a_changed_model_file_is_refused() {
             &FrozenRequest {
                 run_dir: dir.clone(),
                 recipe_hash: hash,
+                for_modality: None,
             },
             &Cache::new(None),
             &|_| {},
@@ -823,6 +830,7 @@ fn a_frozen_run_of_another_recipe_or_with_a_changed_model_file_is_refused() {
         &FrozenRequest {
             run_dir: missing,
             recipe_hash: None,
+            for_modality: None,
         },
         &Cache::new(None),
         &|_| {},

@@ -260,16 +260,7 @@ fn failed_cell_is_reported_not_dropped() {
          [[rows]]\nkey = \"bad\"\nlabel = \"missing\"\nrecipe = \"no-such-recipe.toml\"\n",
         synthetic.display().to_string()
     );
-    let path = dir.path().join("t.toml");
-    std::fs::write(&path, text).unwrap();
-    let table = Table::load(&path).unwrap();
-    let opts = TableOptions {
-        out: dir.path().join("runs"),
-        jobs: 2,
-        quiet: true,
-        cache: None,
-    };
-    let rep = run_table(&table, &opts);
+    let rep = run_table_text(dir.path(), &text);
     assert!(matches!(rep.cells[0][0], Cell::Done { .. }));
     assert!(
         matches!(&rep.cells[1][0], Cell::Failed(e) if e.contains("no-such-recipe.toml: recipe file not found"))
@@ -280,6 +271,20 @@ fn failed_cell_is_reported_not_dropped() {
         md.contains("missing / synthetic: ") && md.contains("recipe file not found"),
         "{md}"
     );
+}
+
+/// Write `text` as `t.toml` in `dir` and run it with two jobs into `dir/runs`.
+fn run_table_text(dir: &Path, text: &str) -> Report {
+    let path = dir.join("t.toml");
+    std::fs::write(&path, text).unwrap();
+    let table = Table::load(&path).unwrap();
+    let opts = TableOptions {
+        out: dir.join("runs"),
+        jobs: 2,
+        quiet: true,
+        cache: None,
+    };
+    run_table(&table, &opts)
 }
 
 /// A cell on a local dataset that is not prepared (an empty folder) says "data not present"
@@ -309,5 +314,44 @@ fn a_local_dataset_not_prepared_is_data_not_present() {
     assert!(
         out.contains("`crema-d` must be prepared locally: `balmix data prepare crema-d --from RAW --to DIR`, then `export BALMIX_CREMA_D=DIR`; `balmix data verify crema-d`"),
         "{out}"
+    );
+}
+
+/// UMT's cells read the table's unimodal cells of the same column and seed as teachers: with
+/// two jobs, the student's run waits for a teacher still training in the other worker (the
+/// strong teacher trains 40 epochs, the weak one and the student 1 and 2, so the student is
+/// dequeued while the strong teacher runs) and every cell finishes; the student's summary
+/// names the table's teacher runs.
+#[test]
+fn a_umt_cell_waits_for_its_teacher_cells() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let synthetic = root.join("recipes/synthetic");
+    let text = format!(
+        "title = \"t\"\nprotocol = \"p\"\nseeds = [0]\nset = [\"train.epochs=1\"]\n\
+         [[columns]]\nkey = \"s\"\nlabel = \"synthetic\"\ndir = {:?}\n\
+         [[rows]]\nkey = \"weak\"\nlabel = \"audio\"\nrecipe = \"unimodal-audio.toml\"\n\
+         [[rows]]\nkey = \"strong\"\nlabel = \"visual\"\nrecipe = \"unimodal-visual.toml\"\nset = [\"train.epochs=40\"]\n\
+         [[rows]]\nkey = \"umt\"\nlabel = \"UMT\"\nrecipe = \"umt.toml\"\n\
+         set = ['method.teachers=[\"weak\", \"strong\"]', \"train.epochs=2\"]\n",
+        synthetic.display().to_string()
+    );
+    let rep = run_table_text(dir.path(), &text);
+    for (r, row) in rep.cells.iter().enumerate() {
+        assert!(matches!(row[0], Cell::Done { .. }), "row {r}: {:?}", row[0]);
+    }
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("runs/t/s/umt/seed-0/summary.json")).unwrap(),
+    )
+    .unwrap();
+    let dirs: Vec<&str> = summary["frozen"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["dir"].as_str().unwrap())
+        .collect();
+    assert!(
+        dirs[0].ends_with("t/s/weak/seed-0") && dirs[1].ends_with("t/s/strong/seed-0"),
+        "{dirs:?}"
     );
 }

@@ -22,6 +22,7 @@ pub use super::pmr::{PmrCoefficient, PmrConfig, PmrSettings, PrototypeView};
 use super::registry::method_kinds;
 pub use super::relearn::{DiagnosisSplit, ReLearnConfig, ReLearnSettings};
 use super::resolve::{ConfigProblem, MethodContext};
+pub use super::umt::{TeacherMode, UmtConfig, UmtSettings, UMT_SCALING};
 use crate::kind_keys::TableReader;
 use crate::mixup::config::Mixer;
 use serde::{Deserialize, Serialize};
@@ -76,6 +77,9 @@ pub enum MethodSection {
     /// encoder softly re-initialised towards its initial weights by how much its features'
     /// k-means purity on the training split exceeds that on the diagnosis split.
     Relearn(ReLearnConfig) => ReLearnSettings,
+    /// UMT (Du et al., ICML 2023): each encoder's features pulled towards a frozen unimodal
+    /// teacher's (a finished unimodal run beside this one) by a mean squared error.
+    Umt(UmtConfig) => UmtSettings,
 }
 }
 

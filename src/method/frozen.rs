@@ -9,11 +9,16 @@ use std::path::PathBuf;
 /// A finished run a method needs as a frozen model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrozenRequest {
-    /// The run's directory (`<out>/<recipe name>/seed-<seed>`).
+    /// The run's directory (`<out>/<recipe name>/seed-<seed>`), or, when relative, the name of
+    /// a run beside the student's: `<out>/<the student's folder>/<name>/seed-<the student's
+    /// seed>` (plus the student's `fold-<k>`).
     pub run_dir: PathBuf,
     /// The resolved-recipe hash the run must have (its `summary.json`'s `recipe_hash`), when
     /// the method knows it: a teacher retrained under another recipe is refused.
     pub recipe_hash: Option<String>,
+    /// When the run is a unimodal teacher of the student's modality `m`: it must have exactly
+    /// that modality, and an encoder of the student's feature width.
+    pub for_modality: Option<usize>,
 }
 
 /// A frozen model loaded from a finished run, with the identity it was checked by.

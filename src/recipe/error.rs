@@ -75,6 +75,13 @@ pub enum RecipeError {
     },
     #[error("{origin}: {key} must not be empty")]
     Empty { origin: String, key: String },
+    #[error("{origin}: {key} lists {got}, but the recipe has {modalities} modalities: give one per modality, in dataset.modalities order")]
+    OnePerModality {
+        origin: String,
+        key: String,
+        got: usize,
+        modalities: usize,
+    },
     #[error("{origin}: {key}: seed {seed} is listed twice")]
     DuplicateSeed {
         origin: String,

@@ -131,6 +131,16 @@ impl Checker<'_> {
                 origin: self.o(&key(&k)),
                 key: key(&k),
             },
+            ConfigProblem::OnePerModality {
+                key: k,
+                got,
+                modalities,
+            } => RecipeError::OnePerModality {
+                origin: self.o(&key(&k)),
+                key: key(&k),
+                got,
+                modalities,
+            },
             ConfigProblem::DuplicateModality { key: k, got } => RecipeError::DuplicateModality {
                 origin: self.o(&key(&k)),
                 got,

@@ -131,6 +131,19 @@ impl Recipe {
             None => self.written.name.clone(),
         }
     }
+    /// The run name of `sibling` beside this recipe's runs: `sibling` in this recipe's name's
+    /// folder (`synthetic/umt` → `synthetic/<sibling>`), with this run's fold if it has one.
+    pub fn sibling_run_name(&self, sibling: &str) -> String {
+        let folder = match self.written.name.rsplit_once('/') {
+            Some((folder, _)) => format!("{folder}/{sibling}"),
+            None => sibling.to_string(),
+        };
+        match self.written.dataset.split.fold {
+            Some(fold) => format!("{folder}/fold-{fold}"),
+            None => folder,
+        }
+    }
+
     /// The seeds to run.
     pub fn seeds(&self) -> &[u64] {
         &self.written.seeds

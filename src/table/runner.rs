@@ -199,6 +199,11 @@ fn execute(
     } = expand(table);
     let results: Mutex<Vec<Option<RunResult>>> =
         Mutex::new((0..jobs.len()).map(|_| None).collect());
+    let teachers = teacher_jobs(&recipes, &jobs);
+    let finished = (
+        Mutex::new(vec![false; jobs.len()]),
+        std::sync::Condvar::new(),
+    );
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let bar = progress(opts.quiet, jobs.len() as u64);
@@ -215,8 +220,17 @@ fn execute(
                 if crate::interrupt::interrupted() {
                     let why = "not run: interrupted".to_string();
                     results.lock().expect("results lock")[j] = Some(RunResult::Failed(why));
+                    finished.0.lock().expect("finished lock")[j] = true;
+                    finished.1.notify_all();
                     continue;
                 }
+                // A student waits for the teacher runs queued before it (a table lists their
+                // rows first) to finish.
+                let mut done_flags = finished.0.lock().expect("finished lock");
+                while teachers[j].iter().any(|&t| !done_flags[t]) {
+                    done_flags = finished.1.wait(done_flags).expect("finished lock");
+                }
+                drop(done_flags);
                 let started = Instant::now();
                 let result = one(cell, recipe, seed);
                 let mut line = format!(
@@ -246,6 +260,8 @@ fn execute(
                     crate::term::eprint_line(&line);
                 }
                 results.lock().expect("results lock")[j] = Some(result);
+                finished.0.lock().expect("finished lock")[j] = true;
+                finished.1.notify_all();
             });
         }
     });
@@ -266,6 +282,36 @@ fn execute(
         results,
         start.elapsed().as_secs_f64(),
     )
+}
+
+/// For each job, the earlier jobs (same seed) whose runs its method reads as frozen models
+/// (UMT's teachers, named beside the student's run). A teacher queued after its student is not
+/// waited for: the student then reports that the teacher run is missing.
+fn teacher_jobs(recipes: &[Result<Recipe, String>], jobs: &[(usize, u64)]) -> Vec<Vec<usize>> {
+    let run_name = |cell: usize| recipes[cell].as_ref().map(|r| r.run_name()).ok();
+    jobs.iter()
+        .enumerate()
+        .map(|(j, &(cell, seed))| {
+            let Ok(recipe) = &recipes[cell] else {
+                return Vec::new();
+            };
+            let method = crate::method::build::<dfdx::tensor::Cpu>(&recipe.method_settings(1));
+            let names: Vec<String> = method
+                .frozen_runs()
+                .iter()
+                .filter(|r| r.run_dir.is_relative())
+                .map(|r| recipe.sibling_run_name(&r.run_dir.to_string_lossy()))
+                .collect();
+            jobs[..j]
+                .iter()
+                .enumerate()
+                .filter(|&(_, &(c, s))| {
+                    s == seed && run_name(c).is_some_and(|n| names.contains(&n))
+                })
+                .map(|(i, _)| i)
+                .collect()
+        })
+        .collect()
 }
 
 fn progress(quiet: bool, total: u64) -> Option<ProgressBar> {

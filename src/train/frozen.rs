@@ -13,7 +13,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 #[allow(missing_docs)]
 pub enum FrozenError {
-    #[error("frozen model {dir}: {source}")]
+    #[error("frozen model {dir}: {source}; a frozen model is a finished run: train it first, with this run's --out and seed")]
     Unreadable {
         dir: String,
         #[source]
@@ -21,6 +21,8 @@ pub enum FrozenError {
     },
     #[error("frozen model {dir}: {what}; train it again or point the method at the run it names")]
     Changed { dir: String, what: String },
+    #[error("frozen model {dir}: {what}")]
+    Unfit { dir: String, what: String },
     #[error("frozen model {dir}: the run's recipe hash is {found}, the method expects {expected}; it was trained under another recipe")]
     OtherRecipe {
         dir: String,

@@ -336,7 +336,7 @@ fn run_on<D: Backend>(
     let (data, splits) = load_data(&cx, &cache)?;
     let mut trainer =
         Trainer::new(recipe, seed, &data, &splits, dev).map_err(|e| cx.media_read(e))?;
-    trainer.attach_frozen(&cache, &|m| cx.log(m))?;
+    trainer.attach_frozen(&opts.out, &cache, &|m| cx.log(m))?;
     let resumed = resume(&cx, &mut trainer)?;
     start_records(&cx, &mut trainer, resumed)?;
     let progress = Progress::new(

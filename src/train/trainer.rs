@@ -125,22 +125,34 @@ impl<'a, D: Backend> Trainer<'a, D> {
     }
 
     /// Load the frozen models the method asks for ([`crate::method::Method::frozen_runs`]),
-    /// each checked by its run's identity, and hand them to the method. A run calls this
+    /// each checked by its run's identity (and a unimodal teacher by its modality and feature
+    /// width), and hand them to the method. A relative run is the run of that name beside this
+    /// one under `out` ([`crate::method::frozen::FrozenRequest::run_dir`]). A run calls this
     /// once, before its first epoch or its resume.
     pub fn attach_frozen(
         &mut self,
+        out: &std::path::Path,
         cache: &crate::data::Cache,
         log: &dyn Fn(&str),
     ) -> Result<(), super::frozen::FrozenError> {
-        let requests = self.method.frozen_runs();
+        let mut requests = self.method.frozen_runs();
         if requests.is_empty() {
             return Ok(());
+        }
+        for r in &mut requests {
+            if r.run_dir.is_relative() {
+                let name = self.recipe.sibling_run_name(&r.run_dir.to_string_lossy());
+                r.run_dir = crate::record::run_dir(out, &name, self.seed);
+            }
         }
         let dev = self.model.store.dev.clone();
         let models = requests
             .iter()
             .map(|r| super::frozen::load(r, cache, log, dev.clone()))
             .collect::<Result<Vec<_>, _>>()?;
+        for (r, m) in requests.iter().zip(&models) {
+            self.check_teacher(r, m)?;
+        }
         self.frozen = requests
             .iter()
             .zip(&models)
@@ -151,6 +163,36 @@ impl<'a, D: Backend> Trainer<'a, D> {
             })
             .collect();
         self.method.receive_frozen(models);
+        Ok(())
+    }
+
+    /// A unimodal teacher of modality `m` ([`crate::method::frozen::FrozenRequest::for_modality`])
+    /// has exactly that modality and an encoder of the student's feature width.
+    fn check_teacher(
+        &self,
+        r: &crate::method::frozen::FrozenRequest,
+        m: &crate::method::frozen::FrozenModel<D>,
+    ) -> Result<(), super::frozen::FrozenError> {
+        let Some(i) = r.for_modality else {
+            return Ok(());
+        };
+        let unfit = |what: String| super::frozen::FrozenError::Unfit {
+            dir: r.run_dir.display().to_string(),
+            what,
+        };
+        let want = &self.data.modalities[i].name;
+        if m.modalities != [want.clone()] {
+            return Err(unfit(format!(
+                "a teacher of {want} must be a run of {want} alone; this run has {:?}",
+                m.modalities
+            )));
+        }
+        let (theirs, ours) = (m.model.encoders[0].out, self.model.encoders[i].out);
+        if theirs != ours {
+            return Err(unfit(format!(
+                "its {want} encoder gives {theirs}-wide features, the student's {ours}-wide"
+            )));
+        }
         Ok(())
     }
 

@@ -1875,6 +1875,81 @@ def make_kmeans_parity():
 
 
 # ----------------------------------------------------------------------------------------------
+# UMT (BalanceBenchmark UMT_trainer.py 4c1482f)
+
+
+def umt_teachers(base):
+    """One unimodal teacher per modality, as BalanceBenchmark's unimodal runs leave them: the
+    encoder of the same architecture (here the network's, every weight moved by N(0, 0.1) and
+    every running statistic redrawn, seed 11) and its own head (3 x 8)."""
+    gen = torch.Generator().manual_seed(11)
+    out = {}
+    for m in MODS:
+        t = nn.Module()
+        t.encoder = nn.ModuleDict({m: copy.deepcopy(base.encoder[m])})
+        t.head = nn.Linear(8 * WIDTH, CLASSES).double()
+        with torch.no_grad():
+            for n, p in t.named_parameters():
+                p.add_(0.1 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+                p.copy_(f32_round(p))
+            for n, b in t.named_buffers():
+                if n.endswith("running_mean"):
+                    b.copy_(f32_round(0.2 * torch.randn(b.shape, generator=gen, dtype=b.dtype)))
+                elif n.endswith("running_var"):
+                    b.copy_(f32_round(0.5 + 1.5 * torch.rand(b.shape, generator=gen, dtype=b.dtype)))
+        out[m] = t
+    return out
+
+
+def umt_step(net, x, y, teachers, scaling, teacher_train, lr):
+    """UMTTrainer.training_step L130-L147: the student's forward in train mode (BaseTrainer
+    sets model.train()), CE of the fused output; inside modulation_starts <= epoch <=
+    modulation_ends, for each modality the teacher's forward under no_grad and
+    loss += scaling * MSELoss(teacher feature, student feature) (mean over B x d); backward;
+    the optimiser steps. The released teachers are built by create_model and loaded
+    (L36-L47) but never put in eval mode: their batch norms run in training mode, on the batch's
+    statistics (teacher_train=True); teacher_train=False is the eval-mode switch."""
+    opt, za, zv = concat_train_forward(net, x, lr)
+    xs = cast(net, x)
+    loss = F.cross_entropy(concat_logits(net, za, zv), y)
+    mse = {}
+    for m, z in (("audio", za), ("visual", zv)):
+        t = copy.deepcopy(teachers[m]).to(net.head.weight.dtype)
+        t.train(teacher_train)
+        with torch.no_grad():
+            zt = features(t, m, xs[m])
+        term = F.mse_loss(zt, z)
+        mse[m] = term.item()
+        loss = loss + scaling * term
+    loss.backward()
+    opt.step()
+    modes = ["student: one forward, train mode, with grad (one running update per encoder)",
+             f"teachers: one forward each, {'train' if teacher_train else 'eval'} mode, no grad (their own statistics; not the student's)"]
+    return {"loss": loss.item(), "bn_modes": modes, "quantities": {"mse": mse}}
+
+
+def make_umt(base, x, y):
+    lr = 1.0
+    teachers = umt_teachers(base)
+    cases = []
+    for name, scaling, train_mode in (("released_teachers_in_train_mode", 10.0, True),
+                                      ("teachers_in_eval_mode", 10.0, False),
+                                      ("scaling_1", 1.0, True)):
+        settings = {"scaling": scaling, "teacher_mode": "train" if train_mode else "eval", "lr": lr,
+                    "optimizer": "SGD momentum 0, weight decay 0"}
+        cases.append(run_case(base, name, settings, ["head"],
+                              lambda net, s=scaling, t=train_mode: umt_step(net, x, y, teachers, s, t, lr)))
+    teacher_params = {m: {n: flat(v) for n, v in t.state_dict().items() if not n.endswith("num_batches_tracked")}
+                      for m, t in teachers.items()}
+    return {"method": "umt", "cases": cases, "teachers": teacher_params,
+            "released": [
+                f"{BB_REPO} balancemm/trainer/UMT_trainer.py L26-L47 ({BB_C}) teachers from the newest unimodalTrainer_<m> checkpoint, never .eval()",
+                f"{BB_REPO} balancemm/trainer/UMT_trainer.py L130-L147 ({BB_C}) CE + scaling * MSE(teacher feature, student feature) per modality",
+                f"{BB_REPO} configs/trainer_config.yaml L62-L66 ({BB_C}) scaling 10, modulation 0-80",
+            ]}
+
+
+# ----------------------------------------------------------------------------------------------
 # Output
 
 
@@ -1973,7 +2048,8 @@ def main():
                        ("amco", lambda: make_amco(base, x, y)),
                        ("opm", lambda: make_opm(base, x, y)),
                        ("lfm", lambda: make_lfm(base, x, y)),
-                       ("relearn", lambda: make_relearn(base, x, y, val, val_y))):
+                       ("relearn", lambda: make_relearn(base, x, y, val, val_y)),
+                       ("umt", lambda: make_umt(base, x, y))):
         doc = make()
         doc["source"] = SOURCE
         doc["torch"] = torch.__version__
