@@ -116,6 +116,10 @@ pub struct BenchArgs {
     /// own step), which is otherwise timed before and after it for the relative cost.
     #[arg(long)]
     pub no_plain: bool,
+    /// Root folder of run directories, where a method's frozen runs are read from (UMT's
+    /// teachers, seed 0: train them first with `balmix run`).
+    #[arg(long, default_value = "runs")]
+    pub out: PathBuf,
 }
 
 /// `balmix table`.

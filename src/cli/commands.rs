@@ -391,6 +391,7 @@ fn bench(args: super::args::BenchArgs) -> Result<ExitCode> {
         repeats: 5,
         peak_gflops_per_core: Some(peak),
         cache: args.cache_dir.clone(),
+        out: args.out.clone(),
     };
     // The method's cost relative to plain training of the same model: the same recipe with
     // `[mixup]`, `[modulation]`, `[losses]` and `[method]` removed, timed before and after it.

@@ -24,6 +24,9 @@ pub struct BenchOptions {
     pub peak_gflops_per_core: Option<f64>,
     /// Download cache.
     pub cache: Option<std::path::PathBuf>,
+    /// Where a method's frozen runs are read from (UMT's teachers, seed 0), as `balmix run
+    /// --out` writes them.
+    pub out: std::path::PathBuf,
 }
 
 /// Measured speed.
@@ -140,6 +143,7 @@ fn time_steps<D: Backend>(
     let lr = recipe.optimizer().lr;
     {
         let mut trainer = Trainer::new(recipe, 0, data, splits, dev).map_err(media_read)?;
+        trainer.attach_frozen(&opts.out, &Cache::new(opts.cache.clone()), &|_| {})?;
         let batches: Vec<Vec<usize>> = splits
             .train
             .chunks(b)
