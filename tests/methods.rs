@@ -1280,8 +1280,9 @@ fn relearn_resumes_bit_identically_and_one_and_two_threads_agree() {
 }
 
 /// Re-learning's step is the standard one: with no re-initialisation (`reinits = 0`) a run ends
-/// with the bytes of the plain concat run; with re-initialisations after epochs 1 and 2 it
-/// does not, its metrics report w in the epochs right after them (and only there), and the
+/// with the bytes of the plain concat run; with re-initialisations after epochs 1 and 2 (of
+/// five) it does not, its metrics report the latest re-init's w from the epoch after the
+/// first on (each w in [0, tanh 3]; the last row repeats the second re-init's), and the
 /// resolved recipe records the default diagnosis split, the validation split.
 #[test]
 fn relearn_without_reinits_is_plain_training_and_reports_w_after_each_reinit() {
@@ -1308,15 +1309,20 @@ fn relearn_without_reinits_is_plain_training_and_reports_w_after_each_reinit() {
     let r = recipe(
         "tiny.toml",
         &[
-            "train.epochs=4",
+            "train.epochs=5",
             "method.kind=\"relearn\"",
             "method.reinit_every=1",
             "method.reinits=2",
         ],
     );
     let dir = train(&r, 0, &tmp.path().join("relearn"));
+    let plain5 = train(
+        &recipe("tiny.toml", &["train.epochs=5"]),
+        0,
+        &tmp.path().join("plain5"),
+    );
     assert_ne!(
-        crate::common::model_bytes(&plain),
+        crate::common::model_bytes(&plain5),
         crate::common::model_bytes(&dir)
     );
     let csv = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
@@ -1327,7 +1333,8 @@ fn relearn_without_reinits_is_plain_training_and_reports_w_after_each_reinit() {
     let rows: Vec<Vec<String>> = lines
         .map(|l| l.split(',').map(str::to_string).collect())
         .collect();
-    // Re-inits after epochs 1 and 2 (0-based) show in the rows of epochs 3 and 4 (1-based).
+    assert_eq!(rows.len(), 5);
+    // Re-inits after epochs 1 and 2 (0-based) show from the row of epoch 3 (1-based) on.
     for (i, row) in rows.iter().enumerate() {
         for c in [wa, wv] {
             if i >= 2 {
@@ -1340,6 +1347,11 @@ fn relearn_without_reinits_is_plain_training_and_reports_w_after_each_reinit() {
             }
         }
     }
+    assert_eq!(
+        (&rows[3][wa], &rows[3][wv]),
+        (&rows[4][wa], &rows[4][wv]),
+        "no third re-init"
+    );
     let resolved = std::fs::read_to_string(dir.join("recipe.resolved.toml")).unwrap();
     assert!(resolved.contains("diagnosis_split = \"val\""), "{resolved}");
 }

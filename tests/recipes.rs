@@ -512,6 +512,27 @@ bad_recipe!(
     RecipeError::MethodNeedsValidation { .. }
 );
 bad_recipe!(
+    relearn_without_a_validation_split_is_rejected,
+    "tiny.toml",
+    &["method.kind=\"relearn\"", "dataset.split.val=0.0"],
+    RecipeError::MethodNeedsValidation { .. }
+);
+bad_recipe!(
+    umt_without_teachers_is_rejected,
+    "tiny.toml",
+    &["method.kind=\"umt\""],
+    RecipeError::KeyRequiredForKind { .. }
+);
+bad_recipe!(
+    umt_with_a_teacher_per_modality_missing_is_rejected,
+    "tiny.toml",
+    &[
+        "method.kind=\"umt\"",
+        "method.teachers=[\"unimodal-audio\"]"
+    ],
+    RecipeError::OnePerModality { .. }
+);
+bad_recipe!(
     super_epoch_without_gblending_is_rejected,
     "tiny.toml",
     &["method.super_epoch=5"],

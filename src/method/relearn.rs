@@ -147,9 +147,6 @@ pub struct ReLearn {
     initial: Vec<NamedTensor>,
     /// The diagnoses so far (their count is the re-initialisations done).
     done: Vec<Diagnosis>,
-    /// The re-init weights applied right before the current epoch, if any (reported by its
-    /// steps).
-    fresh: Option<Vec<f64>>,
 }
 
 impl ReLearn {
@@ -159,7 +156,6 @@ impl ReLearn {
             settings,
             initial: Vec::new(),
             done: Vec::new(),
-            fresh: None,
         }
     }
 
@@ -254,15 +250,6 @@ impl<D: Backend> Method<D> for ReLearn {
         self.initial = encoder_weights(&model.store);
     }
 
-    fn epoch_start(&mut self, cx: &mut EpochContext<'_, D>) -> Result<(), StepError> {
-        self.fresh = self
-            .done
-            .iter()
-            .find(|d| d.epoch + 1 == cx.epoch)
-            .map(|d| d.weight.clone());
-        Ok(())
-    }
-
     fn metric_columns(&self, modalities: &[String]) -> Vec<MetricColumn> {
         let mut c = metrics::standard_columns(modalities);
         for m in modalities {
@@ -271,12 +258,13 @@ impl<D: Backend> Method<D> for ReLearn {
         c
     }
 
-    /// The standard values, then each modality's re-init weight w in the epoch right after a
-    /// re-initialisation (empty in other epochs).
+    /// The standard values, then each modality's w of the latest re-initialisation (empty
+    /// before the first).
     fn step_metrics(&self, stats: &StepStats, n: usize, modalities: usize) -> Vec<Option<f64>> {
         let mut v = metrics::standard_values(stats, n, modalities);
+        let latest = self.done.last();
         for m in 0..modalities {
-            v.push(self.fresh.as_ref().map(|w| w[m]));
+            v.push(latest.map(|d| d.weight[m]));
         }
         v
     }
