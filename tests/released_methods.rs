@@ -1533,8 +1533,8 @@ fn umt_teachers(file: &Value) -> Vec<balmix::method::frozen::FrozenModel<Cpu>> {
         .collect()
 }
 
-/// UMT's step (GeWu-Lab/BalanceBenchmark 4c1482f: UMT_trainer.py L130–L147, teachers loaded at
-/// L26–L47 and never put in evaluation mode): the student's training-mode forward, CE of the
+/// UMT's step (GeWu-Lab/BalanceBenchmark 4c1482f: UMT_trainer.py L129–L147, teachers loaded at
+/// L26–L53 and never put in evaluation mode): the student's training-mode forward, CE of the
 /// fused output plus s · Σ_m MSE(teacher feature, student feature) — s = 10 with the teachers'
 /// batch norms on the batch's statistics (released), s = 10 in evaluation mode (the switch),
 /// and s = 1. The student's running statistics move once per encoder (the teachers' passes

@@ -1701,8 +1701,8 @@ RL_DIAG_N_INIT = 10
 
 
 def relearn_step(net, x, y, lr):
-    """ours.py train_epoch L166-L205 (and BalanceBenchmark ReLearning_trainer.py training_step
-    L357-L376): encoders in train mode, one forward, CE of the fused (concat) output, backward,
+    """ours.py train_epoch L172-L213 (and BalanceBenchmark ReLearning_trainer.py training_step
+    L379-L397): encoders in train mode, one forward, CE of the fused (concat) output, backward,
     the optimiser steps."""
     opt, za, zv = concat_train_forward(net, x, lr)
     loss = F.cross_entropy(concat_logits(net, za, zv), y)
@@ -1713,7 +1713,7 @@ def relearn_step(net, x, y, lr):
 
 
 def relearn_features(net, x):
-    """ours.py get_feature L262-L285: model.eval(), no grad, each encoder's pooled feature."""
+    """ours.py get_feature L300-L324: model.eval(), no grad, each encoder's pooled feature."""
     set_encoders(net, False)
     with torch.no_grad():
         x = cast(net, x)
@@ -1721,7 +1721,7 @@ def relearn_features(net, x):
 
 
 def purity(y_true, y_pred):
-    """ours.py purity_score L61-L92: labels mapped onto 0..L-1, each cluster votes for its most
+    """ours.py purity_score L63-L95: labels mapped onto 0..L-1, each cluster votes for its most
     frequent label (np.argmax of the histogram: ties to the smallest), accuracy of the votes."""
     y_true = np.array(y_true).copy()
     labels = np.unique(y_true)
@@ -1736,7 +1736,7 @@ def purity(y_true, y_pred):
 
 
 def cluster(feat, k, random_state=0, n_init=RL_N_INIT):
-    """reinit_score L97-L110: MinMaxScaler((-1, 1)) fitted on the split, KMeans(k, random_state 0)
+    """reinit_score L99-L135: MinMaxScaler((-1, 1)) fitted on the split, KMeans(k, random_state 0)
     with n_init seedings."""
     from sklearn import preprocessing
     from sklearn.cluster import KMeans
@@ -1804,14 +1804,14 @@ def make_relearn(base, x, y, val, val_y):
         pt_labels = best
         pt = purity(y.numpy(), pt_labels)
         pv = purity(val_y.numpy(), pv_labels)
-        # reinit_score L112-L121: w = tanh(move_lambda * |gap|)
+        # reinit_score L123-L126: w = tanh(move_lambda * |gap|)
         w = float(torch.tanh(torch.tensor(lam * abs(pt - pv))))
         diag["purity_train"].append(pt)
         diag["purity_diagnosis"].append(pv)
         diag["weight"].append(w)
         diag["clusters_train"].append([int(v) for v in pt_labels])
         diag["clusters_diagnosis"].append([int(v) for v in pv_labels])
-    # reinit L126-L152: every parameter of audio_net / visual_net (here encoder.<m>) becomes
+    # reinit L139-L169: every parameter of audio_net / visual_net (here encoder.<m>) becomes
     # w * theta0 + (1 - w) * theta; the head and the running buffers are left alone.
     theta0 = param_dict(base)
     after = {}
@@ -1835,11 +1835,11 @@ def make_relearn(base, x, y, val, val_y):
     return {"method": "relearn", "cases": [step_case], "diagnosis": diagnosis,
             "kmeans": make_kmeans_parity(),
             "released": [
-                f"{RL_REPO} code/ours.py L61-L92 ({RL_C}) purity_score",
-                f"{RL_REPO} code/ours.py L96-L123 ({RL_C}) reinit_score: MinMaxScaler(-1, 1), KMeans(n_classes, random_state=0), w = tanh(move_lambda |gap|)",
-                f"{RL_REPO} code/ours.py L126-L152 ({RL_C}) reinit: w theta0 + (1 - w) theta over audio_net / visual_net",
-                f"{RL_REPO} code/ours.py L262-L285 ({RL_C}) get_feature: eval mode, no grad",
-                f"{RL_REPO} code/ours.py L380-L392 ({RL_C}) after epoch e > 0 with e % reinit_epoch == 0, at most reinit_num times",
+                f"{RL_REPO} code/ours.py L63-L95 ({RL_C}) purity_score",
+                f"{RL_REPO} code/ours.py L99-L135 ({RL_C}) reinit_score: MinMaxScaler(-1, 1), KMeans(n_classes, random_state=0), w = tanh(move_lambda |gap|)",
+                f"{RL_REPO} code/ours.py L139-L169 ({RL_C}) reinit: w theta0 + (1 - w) theta over audio_net / visual_net",
+                f"{RL_REPO} code/ours.py L300-L324 ({RL_C}) get_feature: eval mode, no grad",
+                f"{RL_REPO} code/ours.py L418-L427 ({RL_C}) after epoch e > 0 with e % reinit_epoch == 0, at most reinit_num times",
                 f"{BB_REPO} balancemm/trainer/ReLearning_trainer.py ({BB_C}) the same procedure, diagnosing on val_loader",
             ]}
 
@@ -1902,12 +1902,12 @@ def umt_teachers(base):
 
 
 def umt_step(net, x, y, teachers, scaling, teacher_train, lr):
-    """UMTTrainer.training_step L130-L147: the student's forward in train mode (BaseTrainer
+    """UMTTrainer.training_step L129-L147: the student's forward in train mode (BaseTrainer
     sets model.train()), CE of the fused output; inside modulation_starts <= epoch <=
     modulation_ends, for each modality the teacher's forward under no_grad and
     loss += scaling * MSELoss(teacher feature, student feature) (mean over B x d); backward;
     the optimiser steps. The released teachers are built by create_model and loaded
-    (L36-L47) but never put in eval mode: their batch norms run in training mode, on the batch's
+    (L38-L53) but never put in eval mode: their batch norms run in training mode, on the batch's
     statistics (teacher_train=True); teacher_train=False is the eval-mode switch."""
     opt, za, zv = concat_train_forward(net, x, lr)
     xs = cast(net, x)
@@ -1943,8 +1943,8 @@ def make_umt(base, x, y):
                       for m, t in teachers.items()}
     return {"method": "umt", "cases": cases, "teachers": teacher_params,
             "released": [
-                f"{BB_REPO} balancemm/trainer/UMT_trainer.py L26-L47 ({BB_C}) teachers from the newest unimodalTrainer_<m> checkpoint, never .eval()",
-                f"{BB_REPO} balancemm/trainer/UMT_trainer.py L130-L147 ({BB_C}) CE + scaling * MSE(teacher feature, student feature) per modality",
+                f"{BB_REPO} balancemm/trainer/UMT_trainer.py L26-L53 ({BB_C}) teachers from the newest unimodalTrainer_<m> checkpoint, never .eval()",
+                f"{BB_REPO} balancemm/trainer/UMT_trainer.py L129-L147 ({BB_C}) CE + scaling * MSE(teacher feature, student feature) per modality",
                 f"{BB_REPO} configs/trainer_config.yaml L62-L66 ({BB_C}) scaling 10, modulation 0-80",
             ]}
 
