@@ -104,18 +104,32 @@ fn reference_step_at(
     lr: f64,
     epoch: usize,
 ) -> Stepped {
+    reference_step_prepared(recipe, case, lr, epoch, |trainer| {
+        if let Some(s) = state {
+            trainer
+                .method_mut()
+                .restore(s)
+                .expect("the reference's state");
+        }
+    })
+}
+
+/// One step of `recipe` on the reference batch in `epoch` at `lr`, from the reference's
+/// weights, after `prepare` has set the method up (its state, its frozen models).
+fn reference_step_prepared(
+    recipe: &Recipe,
+    case: &Value,
+    lr: f64,
+    epoch: usize,
+    prepare: impl FnOnce(&mut Trainer<'_, Cpu>),
+) -> Stepped {
     let (inputs, labels, classes) = network_batch();
     let data = literal_dataset(&["audio", "visual"], &inputs, &labels, classes);
     let splits = train_all(labels.len());
     let mut trainer =
         Trainer::new(recipe, 0, &data, &splits, Cpu::default()).expect("the data reads");
     let buffers = load_reference_params(&mut trainer.model, case);
-    if let Some(s) = state {
-        trainer
-            .method_mut()
-            .restore(s)
-            .expect("the reference's state");
-    }
+    prepare(&mut trainer);
     step_once(trainer, buffers, epoch, lr)
 }
 
@@ -1295,20 +1309,11 @@ fn relearn_trainer<'a>(
     let mut trainer =
         Trainer::new(recipe, 0, data, splits, Cpu::default()).expect("the data reads");
     load_reference_params(&mut trainer.model, &serde_json::json!({}));
-    let theta0: Vec<(String, Vec<usize>, Vec<f32>)> = trainer
-        .model
-        .store
-        .params
-        .iter()
-        .filter(|p| !p.buffer && p.name.starts_with("encoder."))
-        .map(|p| {
-            (
-                format!("initial/{}", p.name),
-                p.tensor.dims(),
-                p.tensor.to_host(),
-            )
-        })
-        .collect();
+    let theta0: Vec<(String, Vec<usize>, Vec<f32>)> =
+        balmix::method::relearn::encoder_weights(&trainer.model.store)
+            .into_iter()
+            .map(|(name, shape, values)| (format!("initial/{name}"), shape, values))
+            .collect();
     let store = trainer.model.store.clone();
     let no_optimiser = || -> Box<dyn Updater<Cpu>> { panic!("relearn owns no optimiser") };
     trainer
@@ -1555,14 +1560,9 @@ fn umt_matches_its_released_step_with_batch_norm() {
             format!("method.scaling={}", set["scaling"]),
             format!("method.teacher_mode={}", set["teacher_mode"]),
         ]);
-        let (inputs, labels, classes) = network_batch();
-        let data = literal_dataset(&["audio", "visual"], &inputs, &labels, classes);
-        let splits = train_all(labels.len());
-        let mut trainer =
-            Trainer::new(&recipe, 0, &data, &splits, Cpu::default()).expect("the data reads");
-        let buffers = load_reference_params(&mut trainer.model, &case);
-        trainer.method_mut().receive_frozen(umt_teachers(&file));
-        let s = step_once(trainer, buffers, 0, num(&set["lr"], "lr"));
+        let s = reference_step_prepared(&recipe, &case, num(&set["lr"], "lr"), 0, |trainer| {
+            trainer.method_mut().receive_frozen(umt_teachers(&file))
+        });
         assert_matches(&s, &case, &format!("umt {name}"));
         assert_close(
             s.stats.loss,

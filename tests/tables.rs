@@ -251,14 +251,9 @@ fn changed_recipe_is_rerun_not_reused() {
 #[test]
 fn failed_cell_is_reported_not_dropped() {
     let dir = tempfile::tempdir().unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let synthetic = root.join("recipes/synthetic");
-    let text = format!(
-        "title = \"t\"\nprotocol = \"p\"\nseeds = [0]\nset = [\"train.epochs=1\"]\n\
-         [[columns]]\nkey = \"s\"\nlabel = \"synthetic\"\ndir = {:?}\n\
-         [[rows]]\nkey = \"ok\"\nlabel = \"concat\"\nrecipe = \"concat.toml\"\n\
+    let text = synthetic_table(
+        "[[rows]]\nkey = \"ok\"\nlabel = \"concat\"\nrecipe = \"concat.toml\"\n\
          [[rows]]\nkey = \"bad\"\nlabel = \"missing\"\nrecipe = \"no-such-recipe.toml\"\n",
-        synthetic.display().to_string()
     );
     let rep = run_table_text(dir.path(), &text);
     assert!(matches!(rep.cells[0][0], Cell::Done { .. }));
@@ -271,6 +266,17 @@ fn failed_cell_is_reported_not_dropped() {
         md.contains("missing / synthetic: ") && md.contains("recipe file not found"),
         "{md}"
     );
+}
+
+/// A one-seed, one-epoch table on the shipped synthetic recipes with the column `s` and `rows`
+/// (TOML).
+fn synthetic_table(rows: &str) -> String {
+    let synthetic = Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes/synthetic");
+    format!(
+        "title = \"t\"\nprotocol = \"p\"\nseeds = [0]\nset = [\"train.epochs=1\"]\n\
+         [[columns]]\nkey = \"s\"\nlabel = \"synthetic\"\ndir = {:?}\n{rows}",
+        synthetic.display().to_string()
+    )
 }
 
 /// Write `text` as `t.toml` in `dir` and run it with two jobs into `dir/runs`.
@@ -325,16 +331,11 @@ fn a_local_dataset_not_prepared_is_data_not_present() {
 #[test]
 fn a_umt_cell_waits_for_its_teacher_cells() {
     let dir = tempfile::tempdir().unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let synthetic = root.join("recipes/synthetic");
-    let text = format!(
-        "title = \"t\"\nprotocol = \"p\"\nseeds = [0]\nset = [\"train.epochs=1\"]\n\
-         [[columns]]\nkey = \"s\"\nlabel = \"synthetic\"\ndir = {:?}\n\
-         [[rows]]\nkey = \"weak\"\nlabel = \"audio\"\nrecipe = \"unimodal-audio.toml\"\n\
+    let text = synthetic_table(
+        "[[rows]]\nkey = \"weak\"\nlabel = \"audio\"\nrecipe = \"unimodal-audio.toml\"\n\
          [[rows]]\nkey = \"strong\"\nlabel = \"visual\"\nrecipe = \"unimodal-visual.toml\"\nset = [\"train.epochs=40\"]\n\
          [[rows]]\nkey = \"umt\"\nlabel = \"UMT\"\nrecipe = \"umt.toml\"\n\
          set = ['method.teachers=[\"weak\", \"strong\"]', \"train.epochs=2\"]\n",
-        synthetic.display().to_string()
     );
     let rep = run_table_text(dir.path(), &text);
     for (r, row) in rep.cells.iter().enumerate() {
