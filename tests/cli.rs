@@ -273,6 +273,16 @@ fn sigkill_mid_epoch_then_resume_is_bit_identical_for_stateful_methods() {
             ],
         ]
         .concat(),
+        [
+            &own_step[..],
+            &[
+                "--set",
+                "method.kind=\"valuation\"",
+                "--set",
+                "method.level=\"sample\"",
+            ],
+        ]
+        .concat(),
     ] {
         sigkill_then_resume(&extra);
     }

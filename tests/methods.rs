@@ -1636,3 +1636,206 @@ proptest::proptest! {
         proptest::prop_assert!(teacher.store.running.take().is_empty(), "no running update waits to be applied");
     }
 }
+
+/// See [`relearn_resumes_bit_identically_and_one_and_two_threads_agree`]: modality valuation
+/// rebuilds each epoch's list from the weights at its start and the `resample` stream, so a
+/// resumed run must rebuild the same lists.
+#[test]
+fn valuation_resumes_bit_identically_and_one_and_two_threads_agree() {
+    method_resumes_and_threads_agree("valuation", &[]);
+}
+
+/// Modality valuation's rebuilt list (spec §12: the rebuilt set contains the original): a
+/// warm-up epoch is the plain list; a rebuilt epoch holds every training sample at least once,
+/// its extra entries on top, and no entry zeroes every modality. With the warm-up as long as
+/// training, a run has the bytes of plain concat training; otherwise its metrics report, from
+/// the first rebuilt epoch on, mean values whose sum is a training accuracy (efficiency:
+/// Σ_m φ_m = v(all)) and the entries added.
+#[test]
+fn valuation_rebuilds_keep_every_sample_and_warmup_is_plain_training() {
+    for level in ["modality", "sample"] {
+        let r = recipe(
+            "tiny.toml",
+            &[
+                "method.kind=\"valuation\"",
+                &format!("method.level=\"{level}\""),
+            ],
+        );
+        let (data, splits) =
+            balmix::data::load(&r.data_settings(), &balmix::data::Cache::new(None), &|_| {})
+                .unwrap();
+        let mut t = balmix::train::trainer::Trainer::new(&r, 0, &data, &splits, Dev::default())
+            .expect("the data reads");
+        let order = splits.train.clone();
+        let plain = t.epoch_samples(0, order.clone()).unwrap();
+        assert_eq!(
+            plain.order, order,
+            "{level}: the warm-up epoch is the plain list"
+        );
+        assert!(plain.zeroed.is_empty());
+        let rebuilt = t.epoch_samples(1, order.clone()).unwrap();
+        assert_eq!(rebuilt.zeroed.len(), rebuilt.order.len());
+        let count = |list: &[usize], i: usize| list.iter().filter(|&&j| j == i).count();
+        for &i in &order {
+            assert!(
+                count(&rebuilt.order, i) >= count(&order, i),
+                "{level}: sample {i} left out"
+            );
+        }
+        assert!(
+            rebuilt.zeroed.iter().all(|z| z.iter().any(|&f| !f)),
+            "{level}: an entry keeps a modality"
+        );
+        let zeroing = rebuilt
+            .zeroed
+            .iter()
+            .filter(|z| z.iter().any(|&f| f))
+            .count();
+        assert!(
+            zeroing <= rebuilt.order.len() - order.len(),
+            "{level}: only extras zero"
+        );
+        if level == "sample" {
+            assert!(
+                zeroing > 0,
+                "the tiny data's sample level adds zeroed copies"
+            );
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = train(
+        &recipe("tiny.toml", &["train.epochs=3"]),
+        0,
+        &tmp.path().join("plain"),
+    );
+    let long_warmup = recipe(
+        "tiny.toml",
+        &[
+            "train.epochs=3",
+            "method.kind=\"valuation\"",
+            "method.warmup_epochs=3",
+        ],
+    );
+    let long_warmup = train(&long_warmup, 0, &tmp.path().join("warm"));
+    assert_eq!(
+        crate::common::model_bytes(&plain),
+        crate::common::model_bytes(&long_warmup),
+        "a warm-up over every epoch is plain training"
+    );
+    let r = recipe(
+        "tiny.toml",
+        &[
+            "train.epochs=3",
+            "method.kind=\"valuation\"",
+            "method.level=\"sample\"",
+        ],
+    );
+    let dir = train(&r, 0, &tmp.path().join("valuation"));
+    assert_ne!(
+        crate::common::model_bytes(&plain),
+        crate::common::model_bytes(&dir),
+        "the rebuilt lists train differently"
+    );
+    let csv = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).expect(name);
+    let (a, v, added) = (
+        col("shapley_audio"),
+        col("shapley_visual"),
+        col("valuation_added"),
+    );
+    let rows: Vec<Vec<String>> = lines
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(
+        (rows[0][a].as_str(), rows[0][added].as_str()),
+        ("", ""),
+        "warm-up"
+    );
+    for row in &rows[1..] {
+        let (pa, pv): (f64, f64) = (row[a].parse().unwrap(), row[v].parse().unwrap());
+        assert!(
+            (-1.0..=1.0).contains(&pa) && (-1.0..=1.0).contains(&pv),
+            "{row:?}"
+        );
+        assert!(
+            (0.0..=1.0 + 1e-12).contains(&(pa + pv)),
+            "Σ φ is an accuracy: {row:?}"
+        );
+        assert!(row[added].parse::<f64>().unwrap() > 0.0, "{row:?}");
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// Modality valuation's Shapley values (spec §12): per sample Σ_m φ_m = v(all) − v(∅)
+    /// (efficiency), each φ_m ∈ [−1, 1], and renaming the modalities renames the values
+    /// (symmetry); a modality that never changes a prediction is worth 0 (null player).
+    #[test]
+    fn valuation_shapley_values_are_efficient_symmetric_and_bounded(
+        modalities in 1usize..5,
+        n in 1usize..6,
+        bits in proptest::collection::vec(proptest::bool::ANY, 16 * 6),
+    ) {
+        use balmix::method::valuation::shapley_values;
+        let sets = 1usize << modalities;
+        let correct: Vec<Vec<bool>> = (0..sets)
+            .map(|s| (0..n).map(|i| s != 0 && bits[s * 6 + i]).collect())
+            .collect();
+        let phi = shapley_values(&correct, modalities);
+        for i in 0..n {
+            let total: f64 = (0..modalities).map(|m| phi[m][i]).sum();
+            let all = f64::from(u8::from(correct[sets - 1][i]));
+            proptest::prop_assert!((total - all).abs() < 1e-12, "sample {i}: Σφ {total} vs {all}");
+            for p in &phi {
+                proptest::prop_assert!((-1.0..=1.0).contains(&p[i]));
+            }
+        }
+        // Swap modalities 0 and the last: bit sets map through the swap.
+        let last = modalities - 1;
+        let swap = |s: usize| -> usize {
+            let (b0, bl) = (s & 1, (s >> last) & 1);
+            let mut t = s & !(1 | (1 << last));
+            t |= bl | (b0 << last);
+            t
+        };
+        let swapped: Vec<Vec<bool>> = (0..sets).map(|s| correct[swap(s)].clone()).collect();
+        let phi_s = shapley_values(&swapped, modalities);
+        // (Equal up to the order of the sum's terms.)
+        let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-12);
+        proptest::prop_assert!(close(&phi_s[0], &phi[last]), "{:?} vs {:?}", phi_s[0], phi[last]);
+        proptest::prop_assert!(close(&phi_s[last], &phi[0]), "{:?} vs {:?}", phi_s[last], phi[0]);
+        // A null player: v(S ∪ {0}) = v(S) for every S.
+        let null: Vec<Vec<bool>> = (0..sets).map(|s| correct[s & !1].clone()).collect();
+        let phi_n = shapley_values(&null, modalities);
+        proptest::prop_assert!(phi_n[0].iter().all(|&v| v == 0.0));
+    }
+
+    /// The modality-level rebuild (spec §12): equal gaps add nothing; otherwise each drawn
+    /// sample comes once per modality, the copy for m zeroing exactly the modalities of smaller
+    /// gap, so it never zeroes m and the copy of the smallest gap zeroes nothing.
+    #[test]
+    fn valuation_modality_copies_zero_only_smaller_gaps(
+        gaps in proptest::collection::vec(0.0f64..2.0, 1..5),
+        drawn in proptest::collection::vec(0usize..10, 0..6),
+    ) {
+        use balmix::method::valuation::{modality_copies, modality_difference, modality_level_entries};
+        let m = gaps.len();
+        let copies = modality_copies(&gaps);
+        for (k, z) in copies.iter().enumerate() {
+            proptest::prop_assert!(!z[k]);
+            for o in 0..m {
+                proptest::prop_assert_eq!(z[o], gaps[k] > gaps[o]);
+            }
+        }
+        let entries = modality_level_entries(&gaps, &drawn);
+        proptest::prop_assert_eq!(entries.len(), drawn.len() * m);
+        if m > 1 {
+            proptest::prop_assert!(modality_difference(&gaps) >= 0.0);
+            let same = vec![gaps[0]; m];
+            proptest::prop_assert_eq!(modality_difference(&same), 0.0);
+        }
+    }
+}

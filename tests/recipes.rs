@@ -741,6 +741,13 @@ fn typed_choices_agree_with_the_recorded_recipe() {
                 diagnosis_split: k.diagnosis_split.expect(&what),
                 kmeans_restarts: k.kmeans_restarts.expect(&what),
             }),
+            MethodSection::Valuation(k) => {
+                Method::Valuation(balmix::method::config::ValuationSettings {
+                    level: k.level.expect(&what),
+                    warmup_epochs: k.warmup_epochs.expect(&what),
+                    part_ratio: k.part_ratio.expect(&what),
+                })
+            }
             MethodSection::Lfm(k) => Method::Lfm(balmix::method::config::LfmSettings {
                 js: k.js.expect(&what),
                 lr_alpha: k.lr_alpha.expect(&what),

@@ -130,7 +130,7 @@ fn reference_step_prepared(
         Trainer::new(recipe, 0, &data, &splits, Cpu::default()).expect("the data reads");
     let buffers = load_reference_params(&mut trainer.model, case);
     prepare(&mut trainer);
-    step_once(trainer, buffers, epoch, lr)
+    step_once(trainer, buffers, epoch, lr, None)
 }
 
 /// Every parameter and buffer of the trainer's model from the reference (the case's
@@ -155,18 +155,21 @@ fn load_reference_params(model: &mut Model<Cpu>, case: &Value) -> Vec<String> {
     buffers
 }
 
-/// One step on the whole training split in `epoch` at `lr`, with the parameters before and
-/// after.
+/// One step on the whole training split in `epoch` at `lr`, the rows' modalities zeroed as
+/// `zeroed` says (an epoch list's rebuild), with the parameters before and after.
 fn step_once(
     mut trainer: Trainer<'_, Cpu>,
     buffers: Vec<String>,
     epoch: usize,
     lr: f64,
+    zeroed: Option<&[Vec<bool>]>,
 ) -> Stepped {
     let before = values(&trainer.model);
     let n = 6;
     let idx: Vec<usize> = (0..n).collect();
-    let stats = trainer.train_step(&idx, epoch, lr).expect("a finite step");
+    let stats = trainer
+        .step_on(&idx, zeroed, epoch, lr)
+        .expect("a finite step");
     Stepped {
         stats,
         before,
@@ -353,6 +356,7 @@ fn every_method_makes_the_released_number_of_running_statistics_updates() {
             &["method.kind=\"relearn\"", "dataset.split.val=0.2"],
             1,
         ),
+        ("valuation", &["method.kind=\"valuation\""], 1),
     ];
     for (what, sets, passes) in cases {
         let recipe = fixture_recipe("bn-net.toml", sets);
@@ -643,7 +647,7 @@ fn gblending_matches_balancebenchmarks_estimate_and_step_with_batch_norm() {
         trainer.model.store.running_applied, 0,
         "the copies' running updates stay in the copies"
     );
-    let s = step_once(trainer, buffers, 0, num(&set["lr"], "lr"));
+    let s = step_once(trainer, buffers, 0, num(&set["lr"], "lr"), None);
     assert_matches(&s, &case, "gblending weighted step");
 }
 
@@ -1570,4 +1574,102 @@ fn umt_matches_its_released_step_with_batch_norm() {
             &format!("umt {name} loss"),
         );
     }
+}
+
+fn valuation_recipe(extra: &[&str]) -> Recipe {
+    let mut sets: Vec<String> = vec!["method.kind=\"valuation\"".into()];
+    sets.extend(extra.iter().map(|s| s.to_string()));
+    bn_recipe(&sets)
+}
+
+/// Modality valuation's step (BalanceBenchmark Sample_trainer.py training_step) on a batch of
+/// its rebuilt dataset: two entries with a modality zeroed (SampleDataset), one training-mode
+/// forward of the batch, the fused cross-entropy, one update.
+#[test]
+fn valuation_matches_its_released_step_on_a_rebuilt_batch_with_batch_norm() {
+    let file = reference("valuation");
+    let case = case(&file, "released_step_on_a_rebuilt_batch");
+    let zeroed: Vec<Vec<bool>> =
+        serde_json::from_value(case["settings"]["zeroed"].clone()).expect("zeroing rows");
+    let (inputs, labels, classes) = network_batch();
+    let data = literal_dataset(&["audio", "visual"], &inputs, &labels, classes);
+    let splits = train_all(labels.len());
+    let recipe = valuation_recipe(&[]);
+    let mut trainer =
+        Trainer::new(&recipe, 0, &data, &splits, Cpu::default()).expect("the data reads");
+    let buffers = load_reference_params(&mut trainer.model, &case);
+    let s = step_once(trainer, buffers, 1, 1.0, Some(&zeroed));
+    assert_matches(&s, &case, "valuation step");
+    assert_close(s.stats.loss, num(&case["loss"], "loss"), "valuation loss");
+    // Without the zeroing it is another step: the zeroed rows reach the encoders.
+    let mut plain = Trainer::new(&recipe, 0, &data, &splits, Cpu::default()).unwrap();
+    let buffers = load_reference_params(&mut plain.model, &case);
+    let p = step_once(plain, buffers, 1, 1.0, None);
+    assert!(
+        !mismatches(&p, &case).is_empty(),
+        "the step without zeroing matches too: the test cannot tell"
+    );
+}
+
+/// The valuation pass and both rebuilds (BalanceBenchmark evaluation/modalitys.py
+/// Calculate_Shapley_Sample; datasets/__init__.py create_dataset_modality_level and
+/// create_dataset_sample_level) on the network after four released steps: every subset's
+/// correctness, the per-sample Shapley values, the gaps and share of the modality level (with
+/// the reference's NumPy draws handed over) and the entries of both levels.
+#[test]
+fn valuation_shapley_and_rebuilds_follow_the_released_code() {
+    use balmix::method::valuation::*;
+    let file = reference("valuation");
+    let v = &file["valuation"];
+    let (inputs, labels, classes) = network_batch();
+    let data = literal_dataset(&["audio", "visual"], &inputs, &labels, classes);
+    let splits = train_all(labels.len());
+    let recipe = valuation_recipe(&[]);
+    let mut trainer =
+        Trainer::new(&recipe, 0, &data, &splits, Cpu::default()).expect("the data reads");
+    load_reference_params(
+        &mut trainer.model,
+        &serde_json::json!({ "params_override": v["theta"] }),
+    );
+    let view = balmix::media::source::View::Eval;
+    let correct = subset_correctness(&trainer.model, &data, &splits.train, view).unwrap();
+    // Bit sets: 1 = audio, 2 = visual, 3 = both.
+    for (s, key) in [
+        (0, "none"),
+        (1, "audio"),
+        (2, "visual"),
+        (3, "audio+visual"),
+    ] {
+        let want: Vec<bool> = serde_json::from_value(v["correct"][key].clone()).unwrap();
+        assert_eq!(correct[s], want, "v({key})");
+    }
+    let phi = shapley_values(&correct, 2);
+    let want_phi: Vec<Vec<f64>> = serde_json::from_value(v["phi"].clone()).unwrap();
+    assert_eq!(phi, want_phi, "φ");
+    let cached: Vec<Vec<f64>> =
+        serde_json::from_value(v["phi_with_the_released_batch_0_cache"].clone()).unwrap();
+    assert_ne!(
+        phi, cached,
+        "the case separates per-batch values from the batch-0 cache"
+    );
+
+    let ml = &v["modality_level"];
+    let part = usizes(&ml["part"]);
+    let gaps = modality_gaps(&phi, &part);
+    assert_all_close(&gaps, &f64s(&ml["gaps"]), "gaps");
+    let d = modality_difference(&gaps);
+    assert_close(d, num(&ml["difference"], "difference"), "difference");
+    assert_eq!(
+        (d * 6.0) as u64,
+        ml["resample_num"].as_u64().unwrap(),
+        "extra samples"
+    );
+    let entries: Vec<(usize, Vec<bool>)> = serde_json::from_value(ml["entries"].clone()).unwrap();
+    assert_eq!(
+        modality_level_entries(&gaps, &usizes(&ml["drawn"])),
+        entries
+    );
+    let entries: Vec<(usize, Vec<bool>)> =
+        serde_json::from_value(v["sample_level"].clone()).unwrap();
+    assert_eq!(sample_level_entries(&phi), entries);
 }

@@ -23,6 +23,9 @@ use super::registry::method_kinds;
 pub use super::relearn::{DiagnosisSplit, ReLearnConfig, ReLearnSettings};
 use super::resolve::{ConfigProblem, MethodContext};
 pub use super::umt::{TeacherMode, UmtConfig, UmtSettings, UMT_SCALING};
+pub use super::valuation::{
+    ValuationConfig, ValuationLevel, ValuationSettings, VALUATION_PART_RATIO, VALUATION_WARMUP,
+};
 use crate::kind_keys::TableReader;
 use crate::mixup::config::Mixer;
 use serde::{Deserialize, Serialize};
@@ -80,6 +83,10 @@ pub enum MethodSection {
     /// UMT (Du et al., ICML 2023): each encoder's features pulled towards a frozen unimodal
     /// teacher's (a finished unimodal run beside this one) by a mean squared error.
     Umt(UmtConfig) => UmtSettings,
+    /// Modality valuation (Wei et al., CVPR 2024): each epoch's training list rebuilt from
+    /// per-sample Shapley values of the modalities, with extra copies whose stronger
+    /// modalities are zeroed.
+    Valuation(ValuationConfig) => ValuationSettings,
 }
 }
 

@@ -222,6 +222,20 @@ impl<D: Backend> StepContext<'_, D> {
         Ok(())
     }
 
+    /// The plain step: one training-mode forward of the batch ([`StepContext::host_batch`]),
+    /// the fused cross-entropy, one update of every parameter; its statistics.
+    pub fn plain_ce_step(&mut self) -> Result<StepStats, StepError> {
+        let labels = self.labels();
+        let targets = self.one_hot(&labels);
+        let host = self.host_batch()?;
+        let zs = self.encode(host);
+        let unimodal = self.model.unimodal(&zs);
+        let loss = cross_entropy_with_logits_loss(self.model.head(self.model.fuse(zs)), targets);
+        let value = loss.as_vec()[0] as f64;
+        self.update_all(loss)?;
+        Ok(self.plain_stats(value, &unimodal, &labels))
+    }
+
     /// The statistics of a step without mixing or gradient coefficients: `loss` as the method
     /// reports it and the confidence contributions of the host unimodal logits `unimodal`.
     pub fn plain_stats(&self, loss: f64, unimodal: &[Vec<f32>], labels: &[usize]) -> StepStats {

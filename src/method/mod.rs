@@ -75,6 +75,7 @@ pub mod relearn;
 pub mod resolve;
 pub mod standard;
 pub mod umt;
+pub mod valuation;
 pub mod weighted_loss;
 
 pub use build::build;

@@ -27,7 +27,6 @@ use crate::kmeans::{kmeans, min_max_scale, purity, KMeansSettings};
 use crate::model::params::{Group, NamedTensor};
 use crate::model::{Backend, Model, ParamStore};
 use crate::rng::{stream, Stream};
-use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// λ of w = tanh(λ·gap) (the released `move_lambda`, 3 in `ours.sh` and BalanceBenchmark).
@@ -270,15 +269,7 @@ impl<D: Backend> Method<D> for ReLearn {
     }
 
     fn step(&mut self, cx: &mut StepContext<'_, D>) -> Result<StepStats, StepError> {
-        let labels = cx.labels();
-        let targets = cx.one_hot(&labels);
-        let host = cx.host_batch()?;
-        let zs = cx.encode(host);
-        let unimodal = cx.model.unimodal(&zs);
-        let loss = cross_entropy_with_logits_loss(cx.model.head(cx.model.fuse(zs)), targets);
-        let value = loss.as_vec()[0] as f64;
-        cx.update_all(loss)?;
-        Ok(cx.plain_stats(value, &unimodal, &labels))
+        cx.plain_ce_step()
     }
 
     fn epoch_end(&mut self, cx: &mut EpochContext<'_, D>) -> Result<(), StepError> {

@@ -374,7 +374,7 @@ impl<'a, D: Backend> Trainer<'a, D> {
     }
 
     /// The epoch's training list: the method's rebuild of the shuffled split `order`, checked.
-    fn epoch_samples(
+    pub fn epoch_samples(
         &mut self,
         epoch: usize,
         order: Vec<usize>,
@@ -387,7 +387,7 @@ impl<'a, D: Backend> Trainer<'a, D> {
     }
 
     /// [`Trainer::train_step`] with the batch rows' modality zeroing of the epoch's list.
-    fn step_on(
+    pub fn step_on(
         &mut self,
         idx: &[usize],
         zeroed: Option<&[Vec<bool>]>,

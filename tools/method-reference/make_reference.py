@@ -1984,6 +1984,181 @@ def _num(v):
     return v
 
 
+
+# ----------------------------------------------------------------------------------------------
+# Modality valuation (GeWu-Lab/BalanceBenchmark 4c1482f): balancemm/trainer/Sample_trainer.py,
+# balancemm/evaluation/modalitys.py, balancemm/datasets/__init__.py
+
+VAL_STEPS, VAL_STEP_LR = 4, 0.2  # released steps before the valuation (predictions then vary)
+VAL_LOADER_BATCH = 3  # the unshuffled training loader of the valuation pass
+VAL_PART_RATIO = 0.5
+VAL_DRAW_SEED = 0
+
+
+def subsets(mods):
+    """generate_all_combinations (modalitys.py L9-L17): every subset, by size, in list order."""
+    import itertools
+    return [list(c) for r in range(len(mods) + 1) for c in itertools.combinations(mods, r)]
+
+
+def valuation_correctness(net, x, y, batch, cache_per_batch=True):
+    """Calculate_Shapley_Sample L58-L80 under Sample_trainer.fit L83-L85 (model.eval(), no grad):
+    per batch of the unshuffled training loader, v(S) = 1[prediction of the forward with the
+    modalities outside S zeroed (avclassify_model.py forward L256-L275, validation_step
+    L303-L321) equals the label], v(empty) = 0. Released, the cache is created once outside the
+    batch loop (L64), so batches after the first reuse batch 0's vectors (cache_per_batch=False);
+    balmix values each batch on its own (cache_per_batch=True). Also the margins of every
+    decision (top logit minus the runner-up)."""
+    set_encoders(net, False)
+    x = cast(net, x)
+    out = {tuple(s): [] for s in subsets(MODS)}
+    margins = []
+    cache = {}
+    with torch.no_grad():
+        for s0 in range(0, N, batch):
+            xb = {m: x[m][s0:s0 + batch] for m in MODS}
+            yb = y[s0:s0 + batch]
+            if cache_per_batch:
+                cache = {}
+            for combo in subsets(MODS):
+                key = tuple(sorted(combo))
+                if key not in cache:
+                    if not combo:
+                        cache[key] = torch.zeros(len(yb), dtype=torch.bool)
+                    else:
+                        pad = [m for m in MODS if m not in combo]
+                        logits = bb_forward(net, xb["audio"], xb["visual"], pad)["output"]
+                        top = logits.topk(2, dim=1).values
+                        margins.extend(float(v) for v in (top[:, 0] - top[:, 1]))
+                        cache[key] = logits.argmax(dim=1) == yb
+                out[tuple(combo)].extend(bool(v) for v in cache[key][:len(yb)])
+    return out, margins
+
+
+def valuation_shapley(correct):
+    """Calculate_Shapley_Sample L81-L100: phi_m(i) = sum over S without m of
+    |S|! (M - |S| - 1)! / M! (v(S + m) - v(S))."""
+    n_mod = len(MODS)
+    phi = {}
+    for m in MODS:
+        others = [o for o in MODS if o != m]
+        vals = []
+        for i in range(N):
+            total = 0.0
+            for combo in subsets(others):
+                with_m = tuple(o for o in MODS if o in combo or o == m)
+                weight = math.factorial(len(combo)) * math.factorial(n_mod - len(combo) - 1) / math.factorial(n_mod)
+                total += weight * (float(correct[with_m][i]) - float(correct[tuple(combo)][i]))
+            vals.append(total)
+        phi[m] = vals
+    return phi
+
+
+def valuation_modality_level(phi, length, part_ratio, rs):
+    """create_dataset_modality_level (datasets/__init__.py L221-L347, func 'linear'): the mean
+    contribution over np.random.choice(length, num) (with replacement), gap = 1 - mean,
+    difference = (2/3) sum over ordered pairs |gap_m - gap_m'| / (M - 1), resample_num =
+    int(difference * length) samples drawn with replacement, each appended once per modality, the
+    copy for modality m with every modality of smaller gap zeroed (L320-L326). Released, length is
+    the training size cut to a multiple of 64 (L247); here the 6 samples (balmix designs the cut
+    out), and the draws come from NumPy's RandomState(VAL_DRAW_SEED): the Rust test hands them
+    over."""
+    num = int(length * part_ratio)
+    choice = rs.choice(length, num)
+    part = {m: sum(phi[m][i] for i in choice) / num for m in MODS}
+    gap = {m: 1.0 - part[m] for m in MODS}
+    diff = sum(abs(gap[m] - gap[o]) for m in MODS for o in MODS if o != m)
+    diff = diff / (len(MODS) - 1) / 3 * 2
+    resample_num = int(diff * length)
+    sample_choice = rs.choice(length, resample_num)
+    entries = []
+    for i in sample_choice:
+        for m in MODS:
+            entries.append([int(i), [gap[m] > gap[o] if o != m else False for o in MODS]])
+    return {"part": [int(i) for i in choice], "gaps": [gap[m] for m in MODS], "difference": diff,
+            "resample_num": resample_num, "drawn": [int(i) for i in sample_choice],
+            "entries": entries}
+
+
+def valuation_sample_level(phi, length):
+    """create_dataset_sample_level (datasets/__init__.py L127-L218): per sample, per modality, 1 /
+    2 / 3 copies when phi is in (0.4, 1) / (-0.1, 0.4) / below -0.1 (L157-L164), each with every
+    other modality zeroed (L191-L196). Released, only the first multiple of 64 samples (L153)."""
+    entries = []
+    for i in range(length):
+        for m in MODS:
+            v = phi[m][i]
+            if 0.4 < v < 1:
+                copies = 1
+            elif -0.1 < v < 0.4:
+                copies = 2
+            elif v < -0.1:
+                copies = 3
+            else:
+                continue
+            for _ in range(copies):
+                entries.append([i, [o != m for o in MODS]])
+    return entries
+
+
+def valuation_step(net, x, y, zeroed, lr):
+    """Sample_trainer.training_step L281-L294 on a batch of the rebuilt dataset: SampleDataset
+    zeroes the listed modalities of an entry (datasets/__init__.py L75-L86, zeros_like after the
+    dataset's transforms), then one training-mode forward, CE of the fused output, backward, the
+    optimiser steps."""
+    x = {m: x[m].clone() for m in MODS}
+    for i, row in enumerate(zeroed):
+        for j, m in enumerate(MODS):
+            if row[j]:
+                x[m][i] = 0.0
+    return relearn_step(net, x, y, lr)
+
+
+def make_valuation(base, x, y):
+    lr = 1.0
+    zeroed = [[False, False], [True, False], [False, False], [False, False], [False, True], [False, False]]
+    step_case = run_case(base, "released_step_on_a_rebuilt_batch",
+                         {"lr": lr, "optimizer": "SGD momentum 0, weight decay 0", "zeroed": zeroed},
+                         ["head"], lambda net: valuation_step(net, x, y, zeroed, lr))
+    net = copy.deepcopy(base)
+    for _ in range(VAL_STEPS):
+        relearn_step(net, x, y, VAL_STEP_LR)
+    theta = {n: flat(t) for n, t in net.state_dict().items() if not n.endswith("num_batches_tracked")}
+    correct, margins = valuation_correctness(net, x, y, VAL_LOADER_BATCH)
+    phi = valuation_shapley(correct)
+    released_cache, _ = valuation_correctness(net, x, y, VAL_LOADER_BATCH, cache_per_batch=False)
+    phi_cache = valuation_shapley(released_cache)
+    rs = np.random.RandomState(VAL_DRAW_SEED)
+    valuation = {
+        "name": "valuation_after_four_steps",
+        "settings": {"steps_before": f"{VAL_STEPS} released steps at lr {VAL_STEP_LR} on the 6 samples",
+                     "loader_batch": VAL_LOADER_BATCH, "part_ratio": VAL_PART_RATIO,
+                     "draws": f"numpy RandomState({VAL_DRAW_SEED}).choice, handed to balmix"},
+        "theta": theta,
+        "correct": {"+".join(k) or "none": [bool(v) for v in vals] for k, vals in correct.items()},
+        "decision_margin_min": min(margins),
+        "phi": [phi[m] for m in MODS],
+        "phi_with_the_released_batch_0_cache": [phi_cache[m] for m in MODS],
+        "modality_level": valuation_modality_level(phi, N, VAL_PART_RATIO, rs),
+        "sample_level": valuation_sample_level(phi, N),
+    }
+    assert min(margins) > MARGIN, margins
+    # Efficiency: per sample, sum_m phi_m = v(all modalities) - v(empty).
+    for i in range(N):
+        assert abs(sum(phi[m][i] for m in MODS) - float(correct[tuple(MODS)][i])) < 1e-12
+    return {"method": "valuation", "cases": [step_case], "valuation": valuation,
+            "released": [
+                f"{BB_REPO} balancemm/trainer/Sample_trainer.py L75-L102 ({BB_C}) fit: plain epochs before modulation_starts, then Calculate_Shapley_Sample in eval mode and a rebuilt loader (batch size 64)",
+                f"{BB_REPO} balancemm/trainer/Sample_trainer.py L281-L294 ({BB_C}) training_step: CE of the fused output",
+                f"{BB_REPO} balancemm/evaluation/modalitys.py L9-L17, L58-L103 ({BB_C}) generate_all_combinations, Calculate_Shapley_Sample (its cache created outside the batch loop at L64; model.pridiction at L79)",
+                f"{BB_REPO} balancemm/models/avclassify_model.py L256-L275, L303-L321 ({BB_C}) forward zeroes padded modalities' inputs; validation_step pads the modalities outside limit_modality",
+                f"{BB_REPO} balancemm/datasets/__init__.py L50-L122 ({BB_C}) SampleDataset zeroes an entry's listed modalities",
+                f"{BB_REPO} balancemm/datasets/__init__.py L127-L218 ({BB_C}) create_dataset_sample_level",
+                f"{BB_REPO} balancemm/datasets/__init__.py L221-L347 ({BB_C}) create_dataset_modality_level, func 'linear'",
+            ]}
+
+
+
 def write(name, obj):
     path = OUT / f"{name}.json"
     path.write_text(fmt(obj) + "\n")
@@ -2049,7 +2224,8 @@ def main():
                        ("opm", lambda: make_opm(base, x, y)),
                        ("lfm", lambda: make_lfm(base, x, y)),
                        ("relearn", lambda: make_relearn(base, x, y, val, val_y)),
-                       ("umt", lambda: make_umt(base, x, y))):
+                       ("umt", lambda: make_umt(base, x, y)),
+                       ("valuation", lambda: make_valuation(base, x, y))):
         doc = make()
         doc["source"] = SOURCE
         doc["torch"] = torch.__version__
