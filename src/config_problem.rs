@@ -240,6 +240,36 @@ impl ConfigProblem {
         }
     }
 
+    /// The run names of `key` (one per modality, none empty), required when `kind_key` is
+    /// `kind`: [`ConfigProblem::KeyRequiredForKind`], [`ConfigProblem::OnePerModality`] or
+    /// [`ConfigProblem::Empty`] otherwise.
+    pub fn runs_per_modality(
+        key: &str,
+        names: Option<&Vec<String>>,
+        kind_key: &'static str,
+        kind: &str,
+        modalities: usize,
+    ) -> Result<Vec<String>, ConfigProblem> {
+        let Some(names) = names else {
+            return Err(ConfigProblem::KeyRequiredForKind {
+                key: key.into(),
+                kind_key,
+                kind: kind.into(),
+            });
+        };
+        if names.len() != modalities {
+            return Err(ConfigProblem::OnePerModality {
+                key: key.into(),
+                got: names.len(),
+                modalities,
+            });
+        }
+        if names.iter().any(|t| t.trim().is_empty()) {
+            return Err(ConfigProblem::Empty { key: key.into() });
+        }
+        Ok(names.clone())
+    }
+
     /// `Ok` when the integer `v` > 0, else [`ConfigProblem::NotPositiveInt`].
     pub fn positive_int(key: impl Into<String>, v: usize) -> Result<(), ConfigProblem> {
         match v > 0 {

@@ -1839,3 +1839,143 @@ proptest::proptest! {
         }
     }
 }
+
+/// A tiny UME ensemble (`sets` added) of the members `unimodal-audio` and `unimodal-visual`
+/// beside it.
+fn tiny_ume(sets: &[&str]) -> balmix::recipe::Recipe {
+    let own = [
+        "method.kind=\"ume\"",
+        "method.members=[\"unimodal-audio\", \"unimodal-visual\"]",
+    ];
+    recipe("tiny.toml", &[&own[..], sets].concat())
+}
+
+fn summary_of(dir: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
+}
+
+/// UME (the paper's definition: the unimodal models' logits averaged at test) end to end: its
+/// test accuracy is that of the mean of its members' logits, computed here from the members'
+/// saved runs; each modality's own accuracy is its member's; `balmix eval` loads the members the
+/// run recorded and agrees; a member trained again since makes `balmix eval` refuse and `balmix
+/// run` train the ensemble again. Stopped after an epoch and resumed, and on two threads, its
+/// metrics are the same.
+#[test]
+fn ume_averages_its_members_logits_and_eval_reloads_them_as_recorded() {
+    use balmix::method::ume::{mean_logits, member_logits};
+    use balmix::mixup::contribution::argmax;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path();
+    let ume = tiny_ume(&["train.epochs=1"]);
+    let missing = run_in(&ume, out, false).unwrap_err();
+    assert!(missing.contains("train it first"), "{missing}");
+    for m in ["audio", "visual"] {
+        run_in(&tiny_teacher(m, &["train.epochs=2"]), out, false).unwrap();
+    }
+    run_in(&ume, out, false).unwrap();
+    let dir = out.join("tiny/seed-0");
+    let summary = summary_of(&dir);
+    // The ensemble from the members' saved runs, by hand.
+    let members: Vec<_> = ["audio", "visual"]
+        .iter()
+        .map(|m| {
+            let d = out.join(format!("unimodal-{m}/seed-0"));
+            balmix::train::saved::load(&d, &[], &balmix::data::Cache::new(None), &|_| {}).unwrap()
+        })
+        .collect();
+    let test = &members[0].splits.test;
+    let k = members[0].model.classes;
+    let logits: Vec<Vec<f32>> = members
+        .iter()
+        .map(|run| {
+            let w = run.data.modalities[0].width;
+            let rows = run.data.modalities[0]
+                .rows(test, balmix::media::source::View::Eval)
+                .unwrap();
+            let x = run.model.store.dev.tensor_from_vec(rows, (test.len(), w));
+            member_logits(&run.model, run.model.encode(0, x))
+        })
+        .collect();
+    let mean = mean_logits(&logits);
+    let labels: Vec<usize> = test.iter().map(|&i| members[0].data.labels[i]).collect();
+    let hits = (0..test.len())
+        .filter(|&i| argmax(&mean[i * k..(i + 1) * k]) == labels[i])
+        .count();
+    assert_eq!(
+        summary["test_accuracy"].as_f64().unwrap(),
+        hits as f64 / test.len() as f64
+    );
+    for m in ["audio", "visual"] {
+        let own = summary_of(&out.join(format!("unimodal-{m}/seed-0")));
+        assert_eq!(
+            summary["modality_accuracy"][m], own["test_accuracy"],
+            "{m}: the member's own accuracy"
+        );
+    }
+    let dir_s = dir.to_str().unwrap();
+    let ok = crate::common::balmix(&["eval", dir_s], out);
+    assert!(ok.status.success(), "{:?}", crate::common::text(&ok));
+    // Resumed after its first of two epochs, and on two threads: the same metrics.
+    let two_epochs = tiny_ume(&["train.epochs=2", "name=\"whole\""]);
+    run_in(&two_epochs, out, false).unwrap();
+    let cut = tiny_ume(&["train.epochs=2", "name=\"cut\""]);
+    let stop = balmix::train::run::RunOptions {
+        out: out.to_path_buf(),
+        stop_after_epochs: Some(1),
+        ..Default::default()
+    };
+    balmix::train::run::run_seed(&cut, 0, &stop).unwrap();
+    run_in(&cut, out, true).unwrap();
+    let threads = tiny_ume(&["train.epochs=2", "name=\"two\"", "train.threads=2"]);
+    run_in(&threads, out, false).unwrap();
+    let whole = crate::common::metrics_without_timing(&out.join("whole/seed-0"));
+    for other in ["cut", "two"] {
+        assert_eq!(
+            crate::common::metrics_without_timing(&out.join(format!("{other}/seed-0"))),
+            whole,
+            "{other}"
+        );
+    }
+    // A member trained again under another recipe: the scored ensemble is gone.
+    let opts = balmix::train::run::RunOptions {
+        out: out.to_path_buf(),
+        force: true,
+        ..Default::default()
+    };
+    balmix::train::run::run_seed(&tiny_teacher("audio", &["train.epochs=3"]), 0, &opts).unwrap();
+    let refused = crate::common::balmix(&["eval", dir_s], out);
+    let (_, err) = crate::common::text(&refused);
+    assert!(!refused.status.success(), "{err}");
+    assert!(
+        err.contains("unimodal-audio/seed-0") && err.contains("another recipe"),
+        "{err}"
+    );
+    match run_in(&ume, out, false).unwrap() {
+        balmix::train::run::Outcome::Trained(_) | balmix::train::run::Outcome::Retrained { .. } => {
+        }
+        other => panic!("a stale ensemble is run again, got {other:?}"),
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// UME's mean (spec: averaged unimodal logits): each entry lies between the members' least
+    /// and greatest, members that agree give their own logits back bit for bit, and two
+    /// members' order does not matter.
+    #[test]
+    fn ume_mean_lies_between_its_members_and_keeps_agreement(
+        a in proptest::collection::vec(-50.0f32..50.0, 12),
+        b in proptest::collection::vec(-50.0f32..50.0, 12),
+        c in proptest::collection::vec(-50.0f32..50.0, 12),
+    ) {
+        use balmix::method::ume::mean_logits;
+        let mean = mean_logits(&[a.clone(), b.clone(), c.clone()]);
+        for i in 0..12 {
+            let lo = a[i].min(b[i]).min(c[i]);
+            let hi = a[i].max(b[i]).max(c[i]);
+            proptest::prop_assert!(mean[i] >= lo - 1e-4 && mean[i] <= hi + 1e-4);
+        }
+        proptest::prop_assert_eq!(mean_logits(&[a.clone(), a.clone()]), a.clone());
+        proptest::prop_assert_eq!(mean_logits(&[a.clone(), b.clone()]), mean_logits(&[b, a]));
+    }
+}

@@ -518,6 +518,18 @@ bad_recipe!(
     RecipeError::MethodNeedsValidation { .. }
 );
 bad_recipe!(
+    ume_without_members_is_rejected,
+    "tiny.toml",
+    &["method.kind=\"ume\""],
+    RecipeError::KeyRequiredForKind { .. }
+);
+bad_recipe!(
+    valuation_with_a_part_ratio_above_1_is_rejected,
+    "tiny.toml",
+    &["method.kind=\"valuation\"", "method.part_ratio=1.5"],
+    RecipeError::OutOfRange { .. }
+);
+bad_recipe!(
     umt_without_teachers_is_rejected,
     "tiny.toml",
     &["method.kind=\"umt\""],
@@ -748,6 +760,9 @@ fn typed_choices_agree_with_the_recorded_recipe() {
                     part_ratio: k.part_ratio.expect(&what),
                 })
             }
+            MethodSection::Ume(k) => Method::Ume(balmix::method::config::UmeSettings {
+                members: k.members.clone().expect(&what),
+            }),
             MethodSection::Lfm(k) => Method::Lfm(balmix::method::config::LfmSettings {
                 js: k.js.expect(&what),
                 lr_alpha: k.lr_alpha.expect(&what),

@@ -1512,6 +1512,11 @@ fn kmeans_follows_scikit_learns_lloyd_and_the_released_purity() {
 /// The unimodal teachers of `umt.json` as frozen models: each a one-modality bn-net model
 /// (its encoder and its own 3 × 8 head) with the reference's weights and running statistics.
 fn umt_teachers(file: &Value) -> Vec<balmix::method::frozen::FrozenModel<Cpu>> {
+    frozen_members(file, "umt.json")
+}
+
+/// The unimodal models of a reference file's `teachers` (`what` names the file).
+fn frozen_members(file: &Value, what: &str) -> Vec<balmix::method::frozen::FrozenModel<Cpu>> {
     let (inputs, _, classes) = network_batch();
     ["audio", "visual"]
         .iter()
@@ -1529,13 +1534,13 @@ fn umt_teachers(file: &Value) -> Vec<balmix::method::frozen::FrozenModel<Cpu>> {
                 let key = model.store.params[id].name.clone();
                 let v = file["teachers"][name]
                     .get(&key)
-                    .unwrap_or_else(|| panic!("umt.json has no teacher parameter {name}: {key}"));
+                    .unwrap_or_else(|| panic!("{what} has no teacher parameter {name}: {key}"));
                 model.store.set_values(id, f32s(v));
             }
             balmix::method::frozen::FrozenModel {
                 model,
                 modalities: vec![name.to_string()],
-                recipe_hash: "umt.json".into(),
+                recipe_hash: what.into(),
                 model_sha256: String::new(),
             }
         })
@@ -1672,4 +1677,60 @@ fn valuation_shapley_and_rebuilds_follow_the_released_code() {
     let entries: Vec<(usize, Vec<bool>)> =
         serde_json::from_value(v["sample_level"].clone()).unwrap();
     assert_eq!(sample_level_entries(&phi), entries);
+}
+
+/// UME (Du et al., ICML 2023; no released code: the paper's definition, tools/method-reference
+/// `make_ume`): each member in evaluation mode on its own modality, the ensemble's logits the
+/// mean of the members' — compared with PyTorch's float64 logits of the same two unimodal
+/// models.
+#[test]
+fn ume_averages_its_members_evaluation_mode_logits() {
+    use balmix::method::config::UmeSettings;
+    use balmix::method::ume::Ume;
+    use balmix::method::Method;
+    let file = reference("ume");
+    let e = &file["ensemble"];
+    let mut ume = Ume::<Cpu>::new(UmeSettings {
+        members: vec!["unimodal-audio".into(), "unimodal-visual".into()],
+    });
+    ume.receive_frozen(frozen_members(&file, "ume.json"));
+    let (inputs, _, classes) = network_batch();
+    let recipe = bn_recipe(&[]);
+    let widths: Vec<usize> = inputs.iter().map(|rows| rows[0].len()).collect();
+    let model = Model::build(
+        &recipe.model_settings(),
+        &widths,
+        classes,
+        0,
+        Cpu::default(),
+    );
+    let xs: Vec<_> = inputs
+        .iter()
+        .map(|rows| {
+            model
+                .store
+                .dev
+                .tensor_from_vec(rows.concat(), (rows.len(), rows[0].len()))
+        })
+        .collect();
+    let zs = ume.encode_eval(&model, xs);
+    let own = ume.unimodal_eval(&model, &zs);
+    for (m, name) in ["audio", "visual"].iter().enumerate() {
+        let got: Vec<f64> = own[m].iter().map(|&v| v as f64).collect();
+        let want: Vec<f64> = e["logits"][name]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(f64s)
+            .collect();
+        assert_all_close(&got, &want, &format!("{name} member's logits"));
+    }
+    let got: Vec<f64> = ume.predict(&model, zs).iter().map(|&v| v as f64).collect();
+    let want: Vec<f64> = e["mean_logits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(f64s)
+        .collect();
+    assert_all_close(&got, &want, "the ensemble's logits");
 }

@@ -15,7 +15,7 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode> {
     let log = |line: &str| balmix::term::eprint_line(line);
     let cache = Cache::new(args.cache_dir.clone());
     let context = || format!("evaluating {}", args.run.display());
-    let run = match saved::load(&args.run, &sets, &cache, &log) {
+    let mut run = match saved::load(&args.run, &sets, &cache, &log) {
         Ok(run) => run,
         // A bad corruption flag is bad input (exit status 2), like a bad recipe.
         Err(saved::SavedRunError::Recipe(e)) => {
@@ -23,6 +23,8 @@ pub fn eval(args: EvalArgs) -> Result<ExitCode> {
         }
         Err(e) => return Err(anyhow::Error::from(e).context(context())),
     };
+    // An ensemble's members (UME) are part of its evaluation: loaded as the run recorded them.
+    balmix::train::frozen::attach_recorded(&mut run, &cache, &log).with_context(context)?;
     let (idx, recorded) = if args.split == "val" {
         if run.splits.val.is_empty() {
             return Err(BadFlag {

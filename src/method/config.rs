@@ -22,6 +22,7 @@ pub use super::pmr::{PmrCoefficient, PmrConfig, PmrSettings, PrototypeView};
 use super::registry::method_kinds;
 pub use super::relearn::{DiagnosisSplit, ReLearnConfig, ReLearnSettings};
 use super::resolve::{ConfigProblem, MethodContext};
+pub use super::ume::{UmeConfig, UmeSettings};
 pub use super::umt::{TeacherMode, UmtConfig, UmtSettings, UMT_SCALING};
 pub use super::valuation::{
     ValuationConfig, ValuationLevel, ValuationSettings, VALUATION_PART_RATIO, VALUATION_WARMUP,
@@ -87,6 +88,9 @@ pub enum MethodSection {
     /// per-sample Shapley values of the modalities, with extra copies whose stronger
     /// modalities are zeroed.
     Valuation(ValuationConfig) => ValuationSettings,
+    /// UME (Du et al., ICML 2023): the unimodal ensemble — finished unimodal runs beside this
+    /// one, their logits averaged at test; nothing is trained.
+    Ume(UmeConfig) => UmeSettings,
 }
 }
 

@@ -19,6 +19,27 @@ pub struct FrozenRequest {
     /// When the run is a unimodal teacher of the student's modality `m`: it must have exactly
     /// that modality, and an encoder of the student's feature width.
     pub for_modality: Option<usize>,
+    /// Whether the method's evaluation reads the model (an ensemble member): a saved run's
+    /// evaluation (`balmix eval`) then loads it again, held to the identity the run recorded.
+    /// A teacher only training reads is not loaded there.
+    pub at_eval: bool,
+}
+
+impl FrozenRequest {
+    /// One unimodal run per modality, named beside the student (`names` in
+    /// `dataset.modalities` order); `at_eval`: whether evaluation reads them.
+    pub fn per_modality(names: &[String], at_eval: bool) -> Vec<FrozenRequest> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(m, name)| FrozenRequest {
+                run_dir: name.into(),
+                recipe_hash: None,
+                for_modality: Some(m),
+                at_eval,
+            })
+            .collect()
+    }
 }
 
 /// A frozen model loaded from a finished run, with the identity it was checked by.

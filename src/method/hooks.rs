@@ -142,6 +142,13 @@ pub trait Method<D: Backend> {
         model.head(model.fuse(zs)).as_vec()
     }
 
+    /// Each modality's own logits for evaluation (one `n × classes` host vector per modality)
+    /// from the features of [`Method::encode_eval`]. Default: the model's unimodal logits
+    /// ([`crate::model::Model::unimodal`]); an ensemble of frozen unimodal models gives theirs.
+    fn unimodal_eval(&self, model: &Model<D>, zs: &[Matrix<D>]) -> Vec<Vec<f32>> {
+        model.unimodal(zs)
+    }
+
     /// State that must survive a checkpoint (running averages, prototypes, counters), as
     /// JSON. Default: none.
     fn state(&self) -> serde_json::Value {

@@ -74,6 +74,7 @@ mod registry;
 pub mod relearn;
 pub mod resolve;
 pub mod standard;
+pub mod ume;
 pub mod umt;
 pub mod valuation;
 pub mod weighted_loss;

@@ -80,25 +80,13 @@ pub struct UmtSettings {
 impl UmtConfig {
     /// The settings, every default written back into the config; checked.
     pub fn resolve(&mut self, cx: &MethodContext) -> Result<UmtSettings, ConfigProblem> {
-        let Some(teachers) = self.teachers.clone() else {
-            return Err(ConfigProblem::KeyRequiredForKind {
-                key: "teachers".into(),
-                kind_key: "method.kind",
-                kind: "umt".into(),
-            });
-        };
-        if teachers.len() != cx.modalities {
-            return Err(ConfigProblem::OnePerModality {
-                key: "teachers".into(),
-                got: teachers.len(),
-                modalities: cx.modalities,
-            });
-        }
-        if teachers.iter().any(|t| t.trim().is_empty()) {
-            return Err(ConfigProblem::Empty {
-                key: "teachers".into(),
-            });
-        }
+        let teachers = ConfigProblem::runs_per_modality(
+            "teachers",
+            self.teachers.as_ref(),
+            "method.kind",
+            "umt",
+            cx.modalities,
+        )?;
         // The step reports the modalities' contributions from the decomposed head.
         if !cx.fusion.decomposes() {
             return Err(ConfigProblem::NeedsDecomposableHead {
@@ -165,16 +153,7 @@ impl OwnStep for UmtSettings {
 
 impl<D: Backend> Method<D> for Umt<D> {
     fn frozen_runs(&self) -> Vec<FrozenRequest> {
-        self.settings
-            .teachers
-            .iter()
-            .enumerate()
-            .map(|(m, t)| FrozenRequest {
-                run_dir: t.into(),
-                recipe_hash: None,
-                for_modality: Some(m),
-            })
-            .collect()
+        FrozenRequest::per_modality(&self.settings.teachers, false)
     }
 
     fn receive_frozen(&mut self, models: Vec<FrozenModel<D>>) {

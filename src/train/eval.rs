@@ -57,7 +57,7 @@ pub fn evaluate_inputs<D: Backend>(
         transform(&mut rows, chunk);
         let xs = batch::upload(&model.store.dev, rows, data, n);
         let zs = method.encode_eval(model, xs);
-        let unimodal = model.unimodal(&zs);
+        let unimodal = method.unimodal_eval(model, &zs);
         let logits = method.predict(model, zs);
         let y = &labels[c * size..c * size + n];
         for i in 0..n {

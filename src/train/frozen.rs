@@ -87,3 +87,51 @@ pub fn load<D: Backend>(
         model_sha256: run.model_sha256.clone(),
     })
 }
+
+/// Attach to a saved run's method the frozen models its evaluation reads (a UME run's members,
+/// [`FrozenRequest::at_eval`]), each from the directory the run's summary records, held to the
+/// recorded recipe hash and model checksum: an ensemble whose member was trained again since is
+/// not the run that was scored.
+pub fn attach_recorded(
+    run: &mut super::saved::SavedRun,
+    cache: &Cache,
+    log: &dyn Fn(&str),
+) -> Result<(), FrozenError> {
+    let requests = run.method.frozen_runs();
+    if !requests.iter().any(|r| r.at_eval) {
+        return Ok(());
+    }
+    if run.summary.frozen.len() != requests.len() {
+        return Err(FrozenError::Changed {
+            dir: run.recipe.name().to_string(),
+            what: format!(
+                "the run's summary records {} frozen model(s), its method reads {}",
+                run.summary.frozen.len(),
+                requests.len()
+            ),
+        });
+    }
+    let dev = run.model.store.dev.clone();
+    let mut models = Vec::with_capacity(requests.len());
+    for (r, recorded) in requests.iter().zip(&run.summary.frozen) {
+        let req = FrozenRequest {
+            run_dir: recorded.dir.clone().into(),
+            recipe_hash: Some(recorded.recipe_hash.clone()),
+            ..r.clone()
+        };
+        let m = load(&req, cache, log, dev.clone())?;
+        if m.model_sha256 != recorded.model_sha256 {
+            return Err(FrozenError::Changed {
+                dir: recorded.dir.clone(),
+                what: format!(
+                    "its model file is not the one this run read (sha256 {} now, {} recorded)",
+                    &m.model_sha256[..12.min(m.model_sha256.len())],
+                    &recorded.model_sha256[..12.min(recorded.model_sha256.len())]
+                ),
+            });
+        }
+        models.push(m);
+    }
+    run.method.receive_frozen(models);
+    Ok(())
+}

@@ -2159,6 +2159,39 @@ def make_valuation(base, x, y):
 
 
 
+# ----------------------------------------------------------------------------------------------
+# UME (Du et al., ICML 2023): no released code in BalanceBenchmark or elsewhere we could read;
+# the paper's definition: unimodal models trained on their own, their logits averaged at test.
+
+
+def make_ume(base, x, y):
+    """The unimodal ensemble of the two UMT teachers (umt_teachers: the same weights as umt.json's
+    `teachers`): each teacher in eval mode on its own modality, logits = its head on its pooled
+    feature, the ensemble's logits their mean over the modalities, its prediction the argmax."""
+    teachers = umt_teachers(base)
+    xx = cast(base, x)
+    logits = {}
+    with torch.no_grad():
+        for m in MODS:
+            t = teachers[m]
+            t.eval()
+            logits[m] = t.head(features(t, m, xx[m]))
+    mean = sum(logits[m] for m in MODS) / len(MODS)
+    top = mean.topk(2, dim=1).values
+    margin = float((top[:, 0] - top[:, 1]).min())
+    assert margin > MARGIN, margin
+    return {"method": "ume", "cases": [],
+            "teachers": {m: {n: flat(t) for n, t in teachers[m].state_dict().items()
+                             if not n.endswith("num_batches_tracked")} for m in MODS},
+            "ensemble": {"logits": {m: [flat(r) for r in logits[m]] for m in MODS},
+                         "mean_logits": [flat(r) for r in mean],
+                         "predictions": [int(v) for v in mean.argmax(dim=1)],
+                         "accuracy": float((mean.argmax(dim=1) == y).double().mean()),
+                         "unimodal_accuracy": {m: float((logits[m].argmax(dim=1) == y).double().mean()) for m in MODS},
+                         "decision_margin_min": margin},
+            "released": ["Du et al., ICML 2023, 'On Uni-Modal Feature Learning in Supervised Multi-Modal Learning': UME averages the predictions of unimodal models trained on their own; no released code in the index (BalanceBenchmark has no UME)"]}
+
+
 def write(name, obj):
     path = OUT / f"{name}.json"
     path.write_text(fmt(obj) + "\n")
@@ -2225,7 +2258,8 @@ def main():
                        ("lfm", lambda: make_lfm(base, x, y)),
                        ("relearn", lambda: make_relearn(base, x, y, val, val_y)),
                        ("umt", lambda: make_umt(base, x, y)),
-                       ("valuation", lambda: make_valuation(base, x, y))):
+                       ("valuation", lambda: make_valuation(base, x, y)),
+                       ("ume", lambda: make_ume(base, x, y))):
         doc = make()
         doc["source"] = SOURCE
         doc["torch"] = torch.__version__
