@@ -1979,3 +1979,73 @@ proptest::proptest! {
         proptest::prop_assert_eq!(mean_logits(&[a.clone(), b.clone()]), mean_logits(&[b, a]));
     }
 }
+
+/// UMT and UME inside a k-fold recipe read the frozen runs of their own fold: fold k of the
+/// student or ensemble reads `unimodal-<modality>/fold-k/seed-0` beside it (recorded in its
+/// summary), and a fold whose unimodal runs are missing stops with "train it first" even when
+/// another fold's exist.
+#[test]
+fn umt_and_ume_in_a_k_fold_recipe_read_their_own_folds_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path();
+    // tiny.toml's base sets a test fraction, which a k-fold split replaces.
+    let load = |fold: usize, own: &[&str]| -> balmix::recipe::Recipe {
+        let mut sets: Vec<String> = own.iter().map(|s| s.to_string()).collect();
+        sets.push("dataset.split.folds=2".into());
+        sets.push(format!("dataset.split.fold={fold}"));
+        sets.push("train.epochs=1".into());
+        let unset = ["dataset.split.test".to_string()];
+        balmix::recipe::Recipe::load_with_unset(&crate::common::fixture("tiny.toml"), &sets, &unset)
+            .unwrap()
+    };
+    let teacher = |fold: usize, m: &str| {
+        load(
+            fold,
+            &[
+                &format!("dataset.modalities=[\"{m}\"]"),
+                &format!("name=\"unimodal-{m}\""),
+            ],
+        )
+    };
+    let ensemble = |fold: usize, kind: &str| {
+        let key = if kind == "ume" { "members" } else { "teachers" };
+        load(
+            fold,
+            &[
+                &format!("method.kind=\"{kind}\""),
+                &format!("method.{key}=[\"unimodal-audio\", \"unimodal-visual\"]"),
+                &format!("name=\"{kind}\""),
+            ],
+        )
+    };
+    for m in ["audio", "visual"] {
+        run_in(&teacher(0, m), out, false).unwrap();
+    }
+    let missing = run_in(&ensemble(1, "ume"), out, false).unwrap_err();
+    assert!(
+        missing.contains("unimodal-audio/fold-1/seed-0") && missing.contains("train it first"),
+        "{missing}"
+    );
+    for m in ["audio", "visual"] {
+        run_in(&teacher(1, m), out, false).unwrap();
+    }
+    for fold in 0..2 {
+        for kind in ["ume", "umt"] {
+            run_in(&ensemble(fold, kind), out, false).unwrap();
+            let summary = summary_of(&out.join(format!("{kind}/fold-{fold}/seed-0")));
+            let dirs: Vec<&str> = summary["frozen"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["dir"].as_str().unwrap())
+                .collect();
+            assert_eq!(dirs.len(), 2, "{kind}");
+            for (d, m) in dirs.iter().zip(["audio", "visual"]) {
+                assert!(
+                    d.ends_with(&format!("unimodal-{m}/fold-{fold}/seed-0")),
+                    "{kind} fold {fold}: {d}"
+                );
+            }
+        }
+    }
+}
