@@ -123,6 +123,19 @@ fn reference_step_prepared(
     epoch: usize,
     prepare: impl FnOnce(&mut Trainer<'_, Cpu>),
 ) -> Stepped {
+    reference_step_zeroed(recipe, case, lr, epoch, prepare, None)
+}
+
+/// [`reference_step_prepared`] with the batch rows' modalities zeroed as `zeroed` says (an
+/// epoch list's rebuild).
+fn reference_step_zeroed(
+    recipe: &Recipe,
+    case: &Value,
+    lr: f64,
+    epoch: usize,
+    prepare: impl FnOnce(&mut Trainer<'_, Cpu>),
+    zeroed: Option<&[Vec<bool>]>,
+) -> Stepped {
     let (inputs, labels, classes) = network_batch();
     let data = literal_dataset(&["audio", "visual"], &inputs, &labels, classes);
     let splits = train_all(labels.len());
@@ -130,7 +143,7 @@ fn reference_step_prepared(
         Trainer::new(recipe, 0, &data, &splits, Cpu::default()).expect("the data reads");
     let buffers = load_reference_params(&mut trainer.model, case);
     prepare(&mut trainer);
-    step_once(trainer, buffers, epoch, lr, None)
+    step_once(trainer, buffers, epoch, lr, zeroed)
 }
 
 /// Every parameter and buffer of the trainer's model from the reference (the case's
@@ -1596,20 +1609,12 @@ fn valuation_matches_its_released_step_on_a_rebuilt_batch_with_batch_norm() {
     let case = case(&file, "released_step_on_a_rebuilt_batch");
     let zeroed: Vec<Vec<bool>> =
         serde_json::from_value(case["settings"]["zeroed"].clone()).expect("zeroing rows");
-    let (inputs, labels, classes) = network_batch();
-    let data = literal_dataset(&["audio", "visual"], &inputs, &labels, classes);
-    let splits = train_all(labels.len());
     let recipe = valuation_recipe(&[]);
-    let mut trainer =
-        Trainer::new(&recipe, 0, &data, &splits, Cpu::default()).expect("the data reads");
-    let buffers = load_reference_params(&mut trainer.model, &case);
-    let s = step_once(trainer, buffers, 1, 1.0, Some(&zeroed));
+    let s = reference_step_zeroed(&recipe, &case, 1.0, 1, |_| {}, Some(&zeroed));
     assert_matches(&s, &case, "valuation step");
     assert_close(s.stats.loss, num(&case["loss"], "loss"), "valuation loss");
     // Without the zeroing it is another step: the zeroed rows reach the encoders.
-    let mut plain = Trainer::new(&recipe, 0, &data, &splits, Cpu::default()).unwrap();
-    let buffers = load_reference_params(&mut plain.model, &case);
-    let p = step_once(plain, buffers, 1, 1.0, None);
+    let p = reference_step_at(&recipe, &case, None, 1.0, 1);
     assert!(
         !mismatches(&p, &case).is_empty(),
         "the step without zeroing matches too: the test cannot tell"
