@@ -149,3 +149,19 @@ pub fn ffmpeg_or_skip(test: &str) -> bool {
     );
     false
 }
+
+/// A finished run's `summary.json`.
+pub fn summary(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
+}
+
+/// The directories of the frozen runs (teachers, members) a finished run's summary records, in
+/// the method's order.
+pub fn frozen_dirs(dir: &Path) -> Vec<String> {
+    summary(dir)["frozen"]
+        .as_array()
+        .expect("the frozen runs are recorded")
+        .iter()
+        .map(|f| f["dir"].as_str().unwrap().to_string())
+        .collect()
+}

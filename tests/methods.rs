@@ -1513,22 +1513,10 @@ fn umt_reads_its_teachers_beside_it_and_retrains_when_one_changes() {
         run_in(&tiny_teacher(m, &["train.epochs=2"]), out, false).unwrap();
     }
     run_in(&student, out, false).unwrap();
-    let summary: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(out.join("tiny/seed-0/summary.json")).unwrap(),
-    )
-    .unwrap();
-    let frozen = summary["frozen"]
-        .as_array()
-        .expect("the teachers are recorded");
+    let frozen = crate::common::frozen_dirs(&out.join("tiny/seed-0"));
     assert_eq!(frozen.len(), 2);
-    assert!(frozen[0]["dir"]
-        .as_str()
-        .unwrap()
-        .ends_with("unimodal-audio/seed-0"));
-    assert!(frozen[1]["dir"]
-        .as_str()
-        .unwrap()
-        .ends_with("unimodal-visual/seed-0"));
+    assert!(frozen[0].ends_with("unimodal-audio/seed-0"));
+    assert!(frozen[1].ends_with("unimodal-visual/seed-0"));
     let swapped = recipe(
         "tiny.toml",
         &[
@@ -1850,10 +1838,6 @@ fn tiny_ume(sets: &[&str]) -> balmix::recipe::Recipe {
     recipe("tiny.toml", &[&own[..], sets].concat())
 }
 
-fn summary_of(dir: &std::path::Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
-}
-
 /// UME (the paper's definition: the unimodal models' logits averaged at test) end to end: its
 /// test accuracy is that of the mean of its members' logits, computed here from the members'
 /// saved runs; each modality's own accuracy is its member's; `balmix eval` loads the members the
@@ -1874,7 +1858,7 @@ fn ume_averages_its_members_logits_and_eval_reloads_them_as_recorded() {
     }
     run_in(&ume, out, false).unwrap();
     let dir = out.join("tiny/seed-0");
-    let summary = summary_of(&dir);
+    let summary = crate::common::summary(&dir);
     // The ensemble from the members' saved runs, by hand.
     let members: Vec<_> = ["audio", "visual"]
         .iter()
@@ -1906,7 +1890,7 @@ fn ume_averages_its_members_logits_and_eval_reloads_them_as_recorded() {
         hits as f64 / test.len() as f64
     );
     for m in ["audio", "visual"] {
-        let own = summary_of(&out.join(format!("unimodal-{m}/seed-0")));
+        let own = crate::common::summary(&out.join(format!("unimodal-{m}/seed-0")));
         assert_eq!(
             summary["modality_accuracy"][m], own["test_accuracy"],
             "{m}: the member's own accuracy"
@@ -2032,13 +2016,7 @@ fn umt_and_ume_in_a_k_fold_recipe_read_their_own_folds_runs() {
     for fold in 0..2 {
         for kind in ["ume", "umt"] {
             run_in(&ensemble(fold, kind), out, false).unwrap();
-            let summary = summary_of(&out.join(format!("{kind}/fold-{fold}/seed-0")));
-            let dirs: Vec<&str> = summary["frozen"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|f| f["dir"].as_str().unwrap())
-                .collect();
+            let dirs = crate::common::frozen_dirs(&out.join(format!("{kind}/fold-{fold}/seed-0")));
             assert_eq!(dirs.len(), 2, "{kind}");
             for (d, m) in dirs.iter().zip(["audio", "visual"]) {
                 assert!(

@@ -341,16 +341,7 @@ fn a_umt_cell_waits_for_its_teacher_cells() {
     for (r, row) in rep.cells.iter().enumerate() {
         assert!(matches!(row[0], Cell::Done { .. }), "row {r}: {:?}", row[0]);
     }
-    let summary: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("runs/t/s/umt/seed-0/summary.json")).unwrap(),
-    )
-    .unwrap();
-    let dirs: Vec<&str> = summary["frozen"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["dir"].as_str().unwrap())
-        .collect();
+    let dirs = crate::common::frozen_dirs(&dir.path().join("runs/t/s/umt/seed-0"));
     assert!(
         dirs[0].ends_with("t/s/weak/seed-0") && dirs[1].ends_with("t/s/strong/seed-0"),
         "{dirs:?}"

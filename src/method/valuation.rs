@@ -317,11 +317,6 @@ impl Valuation {
             latest: None,
         }
     }
-
-    /// The latest epoch's valuation (none before the first rebuild).
-    pub fn latest(&self) -> Option<&Valued> {
-        self.latest.as_ref()
-    }
 }
 
 impl OwnStep for ValuationSettings {
