@@ -174,3 +174,18 @@ impl<D: Backend> Method<D> for Ume<D> {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ensemble's reported loss: rows (0, ln 3) give softmax (1/4, 3/4); label 1 costs
+    /// −ln(3/4), label 0 costs −ln(1/4), and the loss is their mean.
+    #[test]
+    fn the_reported_loss_is_the_mean_cross_entropy_of_the_logits() {
+        let l3 = 3f32.ln();
+        let got = cross_entropy(&[0.0, l3, 0.0, l3], &[1, 0], 2);
+        let want = (-(0.75f64).ln() - (0.25f64).ln()) / 2.0;
+        assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+    }
+}

@@ -387,3 +387,42 @@ impl<D: Backend> Method<D> for Valuation {
         Ok(EpochSamples { order, zeroed })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hand values of the released formulas (BalanceBenchmark 4c1482f datasets/__init__.py)
+    /// at points where a dropped or swapped term shows; the reference case has two modalities
+    /// and a part without repeats, which leave some terms untested.
+    #[test]
+    fn released_rebuild_formulas_at_three_modalities_repeats_and_boundaries() {
+        // L260–L269: Σ over ordered pairs |gap_m − gap_m'| = 2·(0.3 + 0.9 + 0.6) = 3.6, over
+        // M − 1 = 2 gives 1.8, times 2/3 gives 1.2 (at M = 2 the division by M − 1 is by 1).
+        assert!((modality_difference(&[0.0, 0.3, 0.9]) - 1.2).abs() < 1e-12);
+        // L253–L259: the part is drawn with replacement and a repeat counts again:
+        // (1 + 1 + 0) / 3 = 2/3, gap 1/3 (a de-duplicated part would give 1/2).
+        let gaps = modality_gaps(&[vec![1.0, 0.0, 0.5]], &[0, 0, 1]);
+        assert!((gaps[0] - 1.0 / 3.0).abs() < 1e-12);
+        // L322–L326 at three modalities: the copy for m zeroes the modalities of smaller gap.
+        assert_eq!(
+            modality_copies(&[0.2, 0.9, 0.5]),
+            vec![
+                vec![false, false, false],
+                vec![true, false, true],
+                vec![true, false, false]
+            ]
+        );
+        // L157–L164: open intervals; 0.4, −0.1 and 1 themselves add nothing.
+        let copies: Vec<usize> = [0.41, 0.4, 0.39, 0.0, -0.1, -0.11, 1.0]
+            .iter()
+            .map(|&p| sample_copies(p))
+            .collect();
+        assert_eq!(copies, vec![1, 0, 2, 2, 0, 3, 0]);
+        // modalitys.py L96: |S|!(M − |S| − 1)!/M! at M = 3.
+        let w: Vec<f64> = (0..3).map(|s| shapley_weight(s, 3)).collect();
+        for (got, want) in w.iter().zip([1.0 / 3.0, 1.0 / 6.0, 1.0 / 3.0]) {
+            assert!((got - want).abs() < 1e-15);
+        }
+    }
+}
